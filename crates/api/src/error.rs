@@ -1,0 +1,157 @@
+//! AWS error codes and the one table that maps each to its HTTP status.
+
+use serde::Serialize;
+use std::fmt;
+
+/// Every error code Coffer answers with. The names are AWS's, verbatim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    ResourceNotFound,
+    ResourceExists,
+    InvalidRequest,
+    InvalidParameter,
+    InvalidNextToken,
+    LimitExceeded,
+    Validation,
+    DecryptionFailure,
+    EncryptionFailure,
+    InternalServiceError,
+    AccessDenied,
+    // Authentication and protocol errors shared by every JSON 1.1 service.
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    InvalidSignature,
+    UnrecognizedClient,
+    SerializationException,
+    UnknownOperation,
+    RequestEntityTooLarge,
+    Throttling,
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    /// The `__type` string on the wire.
+    pub fn as_str(self) -> &'static str {
+        self.entry().0
+    }
+
+    /// The HTTP status AWS uses for this code.
+    pub fn status(self) -> u16 {
+        self.entry().1
+    }
+
+    fn entry(self) -> (&'static str, u16) {
+        use ErrorCode::*;
+        match self {
+            ResourceNotFound => ("ResourceNotFoundException", 400),
+            ResourceExists => ("ResourceExistsException", 400),
+            InvalidRequest => ("InvalidRequestException", 400),
+            InvalidParameter => ("InvalidParameterException", 400),
+            InvalidNextToken => ("InvalidNextTokenException", 400),
+            LimitExceeded => ("LimitExceededException", 400),
+            Validation => ("ValidationException", 400),
+            DecryptionFailure => ("DecryptionFailure", 400),
+            EncryptionFailure => ("EncryptionFailure", 400),
+            InternalServiceError => ("InternalServiceError", 500),
+            AccessDenied => ("AccessDeniedException", 400),
+            MissingAuthenticationToken => ("MissingAuthenticationTokenException", 400),
+            IncompleteSignature => ("IncompleteSignatureException", 400),
+            InvalidSignature => ("InvalidSignatureException", 400),
+            UnrecognizedClient => ("UnrecognizedClientException", 400),
+            SerializationException => ("SerializationException", 400),
+            UnknownOperation => ("UnknownOperationException", 400),
+            RequestEntityTooLarge => ("RequestEntityTooLargeException", 413),
+            Throttling => ("ThrottlingException", 400),
+            ServiceUnavailable => ("ServiceUnavailableException", 503),
+        }
+    }
+}
+
+/// An error as the client sees it: an AWS code and a message safe to show.
+/// Internal detail never goes in here; it is logged where it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            ErrorCode::ResourceNotFound,
+            "Secrets Manager can't find the specified secret.",
+        )
+    }
+
+    pub fn invalid_param(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidParameter, message)
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            ErrorCode::InternalServiceError,
+            "An error occurred on the server side.",
+        )
+    }
+
+    pub fn marked_for_deletion() -> Self {
+        Self::invalid_request(
+            "You can't perform this operation on the secret because it was marked for deletion.",
+        )
+    }
+
+    /// The JSON 1.1 error body: `{"__type": ..., "message": ...}`. Built with serde
+    /// so a quote or a backslash in the message cannot break it.
+    pub fn to_body(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            #[serde(rename = "__type")]
+            kind: &'a str,
+            message: &'a str,
+        }
+        serde_json::to_vec(&Body {
+            kind: self.code.as_str(),
+            message: &self.message,
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_escapes_quotes() {
+        let e = ApiError::invalid_param("bad \"name\"\\");
+        let v: serde_json::Value = serde_json::from_slice(&e.to_body()).unwrap();
+        assert_eq!(v["__type"], "InvalidParameterException");
+        assert_eq!(v["message"], "bad \"name\"\\");
+    }
+
+    #[test]
+    fn statuses_follow_aws() {
+        assert_eq!(ErrorCode::ResourceNotFound.status(), 400);
+        assert_eq!(ErrorCode::InternalServiceError.status(), 500);
+        assert_eq!(ErrorCode::RequestEntityTooLarge.status(), 413);
+    }
+}

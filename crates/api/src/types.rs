@@ -1,0 +1,417 @@
+//! Request and response shapes, one struct per model shape, PascalCase on the wire.
+//!
+//! Timestamps travel as epoch seconds (JSON 1.1); `SecretBinary` as base64. Secret
+//! material is held in [`Sensitive`], which redacts `Debug` and zeroizes on drop.
+
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use zeroize::Zeroize;
+
+/// A secret value in a request or response: redacted in `Debug`, zeroized on drop.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Sensitive<T: Zeroize>(pub T);
+
+impl<T: Zeroize> Drop for Sensitive<T> {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<T: Zeroize> fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Sensitive<String> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sensitive<String> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Sensitive)
+    }
+}
+
+/// Binary values are base64 on the wire.
+impl Serialize for Sensitive<Vec<u8>> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut text = base64::engine::general_purpose::STANDARD.encode(&self.0);
+        let out = s.serialize_str(&text);
+        text.zeroize();
+        out
+    }
+}
+
+impl<'de> Deserialize<'de> for Sensitive<Vec<u8>> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut text = String::deserialize(d)?;
+        let out = base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(Sensitive)
+            .map_err(|_| serde::de::Error::custom("SecretBinary is not valid base64"));
+        text.zeroize();
+        out
+    }
+}
+
+/// Epoch time in milliseconds; on the wire, fractional epoch seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Timestamp(pub i64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0 as f64 / 1000.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Filter {
+    pub key: Option<String>,
+    pub values: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicaRegion {
+    pub region: Option<String>,
+    pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateSecretRequest {
+    pub name: Option<String>,
+    pub client_request_token: Option<String>,
+    pub description: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub secret_binary: Option<Sensitive<Vec<u8>>>,
+    pub secret_string: Option<Sensitive<String>>,
+    pub tags: Option<Vec<Tag>>,
+    pub add_replica_regions: Option<Vec<ReplicaRegion>>,
+    pub force_overwrite_replica_secret: Option<bool>,
+    #[serde(rename = "Type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateSecretResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetSecretValueRequest {
+    pub secret_id: Option<String>,
+    pub version_id: Option<String>,
+    pub version_stage: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretValueEntry {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+    pub version_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_binary: Option<Sensitive<Vec<u8>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_string: Option<Sensitive<String>>,
+    pub version_stages: Vec<String>,
+    pub created_date: Timestamp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchGetSecretValueRequest {
+    pub secret_id_list: Option<Vec<String>>,
+    pub filters: Option<Vec<Filter>>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApiErrorEntry {
+    pub secret_id: String,
+    pub error_code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BatchGetSecretValueResponse {
+    pub secret_values: Vec<SecretValueEntry>,
+    pub errors: Vec<ApiErrorEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutSecretValueRequest {
+    pub secret_id: Option<String>,
+    pub client_request_token: Option<String>,
+    pub secret_binary: Option<Sensitive<Vec<u8>>>,
+    pub secret_string: Option<Sensitive<String>>,
+    pub version_stages: Option<Vec<String>>,
+    pub rotation_token: Option<Sensitive<String>>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutSecretValueResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+    pub version_id: String,
+    pub version_stages: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateSecretRequest {
+    pub secret_id: Option<String>,
+    pub client_request_token: Option<String>,
+    pub description: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub secret_binary: Option<Sensitive<Vec<u8>>>,
+    pub secret_string: Option<Sensitive<String>>,
+    #[serde(rename = "Type")]
+    pub kind: Option<String>,
+}
+
+/// Requests that carry only a secret id (DescribeSecret, RestoreSecret, ...).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretIdRequest {
+    pub secret_id: Option<String>,
+}
+
+/// `{ARN, Name}` (RestoreSecret, UpdateSecretVersionStage, UpdateSecret without a value).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ArnNameResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationRules {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub automatically_after_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_expression: Option<String>,
+}
+
+/// DescribeSecret's answer; ListSecrets entries share it, with the version map
+/// under another name (see [`SecretListEntry`]).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretMetadata {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+    #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_changed_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_accessed_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owning_service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeSecretResponse {
+    #[serde(flatten)]
+    pub meta: SecretMetadata,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_ids_to_stages: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretListEntry {
+    #[serde(flatten)]
+    pub meta: SecretMetadata,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_versions_to_stages: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListSecretsRequest {
+    pub include_planned_deletion: Option<bool>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+    pub filters: Option<Vec<Filter>>,
+    pub sort_order: Option<String>,
+    pub sort_by: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListSecretsResponse {
+    pub secret_list: Vec<SecretListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListSecretVersionIdsRequest {
+    pub secret_id: Option<String>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+    pub include_deprecated: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretVersionsListEntry {
+    pub version_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_stages: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_accessed_date: Option<Timestamp>,
+    pub created_date: Timestamp,
+    pub kms_key_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListSecretVersionIdsResponse {
+    pub versions: Vec<SecretVersionsListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateSecretVersionStageRequest {
+    pub secret_id: Option<String>,
+    pub version_stage: Option<String>,
+    pub remove_from_version_id: Option<String>,
+    pub move_to_version_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteSecretRequest {
+    pub secret_id: Option<String>,
+    pub recovery_window_in_days: Option<i64>,
+    pub force_delete_without_recovery: Option<bool>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteSecretResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+    pub deletion_date: Timestamp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceRequest {
+    pub secret_id: Option<String>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceRequest {
+    pub secret_id: Option<String>,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRandomPasswordRequest {
+    pub password_length: Option<i64>,
+    pub exclude_characters: Option<String>,
+    pub exclude_numbers: Option<bool>,
+    pub exclude_punctuation: Option<bool>,
+    pub exclude_uppercase: Option<bool>,
+    pub exclude_lowercase: Option<bool>,
+    pub include_space: Option<bool>,
+    pub require_each_included_type: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRandomPasswordResponse {
+    pub random_password: Sensitive<String>,
+}
+
+/// Operations that answer with an empty JSON object (TagResource, UntagResource).
+#[derive(Debug, Default, Serialize)]
+pub struct Empty {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_round_trips_as_base64() {
+        let req: PutSecretValueRequest =
+            serde_json::from_str(r#"{"SecretId":"a","SecretBinary":"Zm9vdGVzdA=="}"#).unwrap();
+        assert_eq!(req.secret_binary.as_ref().unwrap().0, b"footest");
+        let out = serde_json::to_string(&req.secret_binary).unwrap();
+        assert_eq!(out, "\"Zm9vdGVzdA==\"");
+    }
+
+    #[test]
+    fn sensitive_is_redacted_in_debug() {
+        let req: PutSecretValueRequest =
+            serde_json::from_str(r#"{"SecretId":"a","SecretString":"hunter2"}"#).unwrap();
+        assert!(!format!("{req:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn timestamps_are_epoch_seconds() {
+        assert_eq!(serde_json::to_string(&Timestamp(1_500)).unwrap(), "1.5");
+    }
+}

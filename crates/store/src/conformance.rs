@@ -1,0 +1,380 @@
+//! The conformance suite: what every [`Store`] backend must do. A backend's tests
+//! call [`run_all`] on a fresh, empty store.
+
+use crate::*;
+use std::sync::Arc;
+
+fn scope(account: &str) -> Scope {
+    Scope {
+        account_id: account.into(),
+        region: "us-east-1".into(),
+    }
+}
+
+pub fn secret_row(account: &str, name: &str) -> SecretRow {
+    SecretRow {
+        id: 0,
+        account_id: account.into(),
+        region: "us-east-1".into(),
+        name: name.into(),
+        arn: format!("arn:aws:secretsmanager:us-east-1:{account}:secret:{name}-AbCdEf"),
+        description: None,
+        kms_key_id: None,
+        kind: None,
+        created_ms: 1_000,
+        last_changed_ms: 1_000,
+        last_accessed_ms: None,
+        deleted_ms: None,
+        purge_after_ms: None,
+        tags: None,
+        attrs: serde_json::json!({}),
+        revision: 0,
+    }
+}
+
+pub fn version(id: &str, labels: &[&str]) -> VersionRow {
+    VersionRow {
+        version_id: id.into(),
+        created_ms: 1_000,
+        last_accessed_ms: None,
+        labels: labels.iter().map(|s| s.to_string()).collect(),
+        value_kind: "string".into(),
+        kms_key_id: "key".into(),
+        wrapped_data_key: vec![1, 2, 3],
+        ciphertext: vec![4, 5, 6],
+    }
+}
+
+fn mutation(op: MutationOp, secret: SecretRow, versions: Vec<VersionRow>) -> Mutation {
+    Mutation {
+        op,
+        audit: NewAudit {
+            at_ms: 1,
+            body: format!("{{\"name\":\"{}\"}}", secret.name),
+        },
+        event: Some(NewEvent {
+            at_ms: 1,
+            account_id: secret.account_id.clone(),
+            region: secret.region.clone(),
+            body: "{}".into(),
+        }),
+        secret,
+        insert_versions: versions,
+        relabel: vec![],
+        delete_versions: vec![],
+    }
+}
+
+pub async fn run_all(store: Arc<dyn Store>) {
+    create_and_read(&*store).await;
+    optimistic_concurrency(&*store).await;
+    concurrent_writers_lose_nothing(store.clone()).await;
+    purge(&*store).await;
+    audit_chain_and_events(&*store).await;
+    principals_and_keys(&*store).await;
+    touches(&*store).await;
+}
+
+async fn create_and_read(store: &dyn Store) {
+    let row = secret_row("111111111111", "app/db");
+    let m = mutation(
+        MutationOp::Create,
+        row.clone(),
+        vec![version("v1", &["AWSCURRENT"])],
+    );
+    let c = store.commit(m.clone()).await.expect("create");
+    assert_eq!(c.revision, 1);
+    let got = store
+        .secret_by_name(&scope("111111111111"), "app/db")
+        .await
+        .unwrap()
+        .expect("by name");
+    assert_eq!(got.row.id, c.secret_id);
+    assert_eq!(got.versions, vec![version("v1", &["AWSCURRENT"])]);
+    let by_arn = store
+        .secret_by_arn(&row.arn)
+        .await
+        .unwrap()
+        .expect("by arn");
+    assert_eq!(by_arn.row.name, "app/db");
+    assert!(matches!(store.commit(m).await, Err(StoreError::NameTaken)));
+    // Same name in another account is another secret.
+    let mut other = secret_row("222222222222", "app/db");
+    other.arn.push('x');
+    store
+        .commit(mutation(MutationOp::Create, other, vec![]))
+        .await
+        .expect("other account");
+    assert_eq!(
+        store
+            .list_secrets(&scope("111111111111"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .secret_by_name(&scope("111111111111"), "nope")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn optimistic_concurrency(store: &dyn Store) {
+    let s = store
+        .secret_by_name(&scope("111111111111"), "app/db")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row = s.row.clone();
+    row.description = Some("d".into());
+    let mut m = mutation(
+        MutationOp::Update {
+            expected_revision: s.row.revision,
+        },
+        row.clone(),
+        vec![version("v2", &["AWSCURRENT"])],
+    );
+    m.relabel = vec![("v1".into(), vec!["AWSPREVIOUS".into()])];
+    let c = store.commit(m.clone()).await.expect("update");
+    assert_eq!(c.revision, s.row.revision + 1);
+    assert!(
+        matches!(store.commit(m).await, Err(StoreError::Conflict)),
+        "stale revision must be refused"
+    );
+    let s = store
+        .secret_by_name(&scope("111111111111"), "app/db")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.row.description.as_deref(), Some("d"));
+    let labels: Vec<_> = s
+        .versions
+        .iter()
+        .map(|v| (v.version_id.as_str(), v.labels.clone()))
+        .collect();
+    assert_eq!(
+        labels,
+        vec![
+            ("v1", vec!["AWSPREVIOUS".to_string()]),
+            ("v2", vec!["AWSCURRENT".to_string()])
+        ]
+    );
+}
+
+/// Many writers add a version each to one secret, retrying on conflict: every
+/// version must be there and exactly one must carry AWSCURRENT.
+async fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
+    let sc = scope("333333333333");
+    store
+        .commit(mutation(
+            MutationOp::Create,
+            secret_row("333333333333", "hot"),
+            vec![version("v0", &["AWSCURRENT"])],
+        ))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let sc = sc.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let s = store.secret_by_name(&sc, "hot").await.unwrap().unwrap();
+                let current = s
+                    .versions
+                    .iter()
+                    .find(|v| v.labels.iter().any(|l| l == "AWSCURRENT"))
+                    .unwrap();
+                let mut m = mutation(
+                    MutationOp::Update {
+                        expected_revision: s.row.revision,
+                    },
+                    s.row.clone(),
+                    vec![version(&format!("w{i}"), &["AWSCURRENT"])],
+                );
+                m.relabel = vec![(current.version_id.clone(), vec![])];
+                match store.commit(m).await {
+                    Ok(_) => break,
+                    Err(StoreError::Conflict) => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let s = store.secret_by_name(&sc, "hot").await.unwrap().unwrap();
+    assert_eq!(s.versions.len(), 17);
+    let currents = s
+        .versions
+        .iter()
+        .filter(|v| v.labels.iter().any(|l| l == "AWSCURRENT"))
+        .count();
+    assert_eq!(currents, 1);
+}
+
+async fn purge(store: &dyn Store) {
+    let mut row = secret_row("111111111111", "doomed");
+    row.arn = "arn:aws:secretsmanager:us-east-1:111111111111:secret:doomed-QwErTy".into();
+    row.purge_after_ms = Some(5_000);
+    row.deleted_ms = Some(1_000);
+    let c = store
+        .commit(mutation(
+            MutationOp::Create,
+            row.clone(),
+            vec![version("d1", &["AWSCURRENT"])],
+        ))
+        .await
+        .unwrap();
+    assert!(store
+        .due_for_purge(4_999)
+        .await
+        .unwrap()
+        .iter()
+        .all(|(id, _, _)| *id != c.secret_id));
+    let due = store.due_for_purge(5_000).await.unwrap();
+    let (id, rev, arn) = due
+        .into_iter()
+        .find(|(id, _, _)| *id == c.secret_id)
+        .expect("due");
+    assert_eq!(arn, row.arn);
+    row.id = id;
+    let stale = mutation(
+        MutationOp::Purge {
+            expected_revision: rev + 7,
+        },
+        row.clone(),
+        vec![],
+    );
+    assert!(matches!(
+        store.commit(stale).await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .commit(mutation(
+            MutationOp::Purge {
+                expected_revision: rev,
+            },
+            row,
+            vec![],
+        ))
+        .await
+        .unwrap();
+    assert!(store
+        .secret_by_name(&scope("111111111111"), "doomed")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn audit_chain_and_events(store: &dyn Store) {
+    let records = store.audit_records(0, 1_000).await.unwrap();
+    assert!(records.len() >= 4);
+    let mut prev = GENESIS_HASH.to_string();
+    for r in &records {
+        assert_eq!(r.prev_hash, prev);
+        assert_eq!(r.hash, chain_hash(&prev, &r.body));
+        prev = r.hash.clone();
+    }
+    // Failed mutations leave no audit record and no event.
+    let events = store.events_after(0, 1_000).await.unwrap();
+    assert_eq!(events.len(), records.len());
+    let later = store.events_after(events[1].seq, 1_000).await.unwrap();
+    assert_eq!(later.len(), events.len() - 2);
+}
+
+async fn principals_and_keys(store: &dyn Store) {
+    let account = AccountRow {
+        account_id: "111111111111".into(),
+        name: "root".into(),
+        created_ms: 1,
+    };
+    store.insert_account(account.clone()).await.unwrap();
+    assert!(matches!(
+        store.insert_account(account.clone()).await,
+        Err(StoreError::Duplicate)
+    ));
+    assert_eq!(store.account("111111111111").await.unwrap(), Some(account));
+    let cred = CredentialRow {
+        access_key_id: "AKIDTEST".into(),
+        account_id: "111111111111".into(),
+        principal_arn: "arn:aws:iam::111111111111:root".into(),
+        wrapped_secret: vec![9; 40],
+        status: "Active".into(),
+        created_ms: 1,
+    };
+    store.insert_credential(cred.clone()).await.unwrap();
+    assert!(matches!(
+        store.insert_credential(cred.clone()).await,
+        Err(StoreError::Duplicate)
+    ));
+    assert_eq!(store.credential("AKIDTEST").await.unwrap(), Some(cred));
+    assert_eq!(store.credential("AKIDNONE").await.unwrap(), None);
+    let key = KmsKeyRow {
+        account_id: "111111111111".into(),
+        region: "us-east-1".into(),
+        key_id: "k-1".into(),
+        arn: "arn:aws:kms:us-east-1:111111111111:key/k-1".into(),
+        alias: "alias/aws/secretsmanager".into(),
+        wrapped: vec![7; 60],
+        created_ms: 1,
+    };
+    store.insert_kms_key(key.clone()).await.unwrap();
+    let mut dup = key.clone();
+    dup.key_id = "k-2".into();
+    assert!(
+        matches!(store.insert_kms_key(dup).await, Err(StoreError::Duplicate)),
+        "alias is unique"
+    );
+    assert_eq!(
+        store
+            .kms_key(&scope("111111111111"), "alias/aws/secretsmanager")
+            .await
+            .unwrap(),
+        Some(key.clone())
+    );
+    assert_eq!(
+        store
+            .kms_key(&scope("111111111111"), &key.arn)
+            .await
+            .unwrap(),
+        Some(key)
+    );
+}
+
+async fn touches(store: &dyn Store) {
+    let s = store
+        .secret_by_name(&scope("111111111111"), "app/db")
+        .await
+        .unwrap()
+        .unwrap();
+    let touch = |day| AccessTouch {
+        secret_id: s.row.id,
+        version_id: Some("v2".into()),
+        day_ms: day,
+    };
+    store.touch_accessed(vec![touch(86_400_000)]).await.unwrap();
+    store.touch_accessed(vec![touch(0)]).await.unwrap();
+    let after = store
+        .secret_by_name(&scope("111111111111"), "app/db")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.row.last_accessed_ms,
+        Some(86_400_000),
+        "never moves backwards"
+    );
+    assert_eq!(
+        after.row.revision, s.row.revision,
+        "a touch is not a mutation"
+    );
+    let v2 = after
+        .versions
+        .iter()
+        .find(|v| v.version_id == "v2")
+        .unwrap();
+    assert_eq!(v2.last_accessed_ms, Some(86_400_000));
+}

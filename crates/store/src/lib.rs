@@ -1,0 +1,78 @@
+//! The storage seam: the [`Store`] trait, its records, and its backends.
+//!
+//! The store never sees plaintext: versions arrive sealed. Concurrency control is
+//! optimistic: every mutation names the revision of the secret it was computed from,
+//! and the store refuses it with [`StoreError::Conflict`] if another writer got there
+//! first, so the core can re-read and retry. Each mutation, its audit record and its
+//! change event commit in one transaction. [`conformance`] is the suite every backend
+//! must pass.
+
+pub mod conformance;
+mod records;
+pub mod sqlite;
+
+pub use records::*;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The secret changed since it was read (or vanished): re-read and retry.
+    #[error("the secret was modified concurrently")]
+    Conflict,
+    /// A create found the name taken in this account and region.
+    #[error("a secret with this name already exists")]
+    NameTaken,
+    /// A row inserted under a unique key (access key id, KMS key alias) exists.
+    #[error("the record already exists")]
+    Duplicate,
+    /// The backend failed; the detail is for the log, not the client.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    /// The database was written by a newer Coffer.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where a secret lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub account_id: String,
+    pub region: String,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A secret and all its versions, by exact name.
+    async fn secret_by_name(&self, scope: &Scope, name: &str) -> Result<Option<Secret>>;
+    /// A secret and all its versions, by full ARN.
+    async fn secret_by_arn(&self, arn: &str) -> Result<Option<Secret>>;
+    /// Every secret of a scope with its versions, in name order.
+    async fn list_secrets(&self, scope: &Scope) -> Result<Vec<Secret>>;
+    /// Applies a mutation atomically; see [`Mutation`].
+    async fn commit(&self, m: Mutation) -> Result<Committed>;
+    /// Records last-accessed days; best effort, no revision change, no audit row
+    /// (reads are audited by the audit log file).
+    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()>;
+    /// Secrets whose recovery window ended at or before `now_ms`.
+    async fn due_for_purge(&self, now_ms: i64) -> Result<Vec<(i64, i64, String)>>;
+
+    async fn kms_key(&self, scope: &Scope, alias: &str) -> Result<Option<KmsKeyRow>>;
+    /// Inserts a KMS key; [`StoreError::Duplicate`] if the alias exists.
+    async fn insert_kms_key(&self, key: KmsKeyRow) -> Result<()>;
+
+    async fn credential(&self, access_key_id: &str) -> Result<Option<CredentialRow>>;
+    async fn insert_credential(&self, cred: CredentialRow) -> Result<()>;
+    async fn account(&self, account_id: &str) -> Result<Option<AccountRow>>;
+    async fn insert_account(&self, account: AccountRow) -> Result<()>;
+
+    /// The change events after `after_seq`, oldest first (the outbox).
+    async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>>;
+    /// The mutation audit records, oldest first.
+    async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>>;
+
+    /// Flushes and closes; later calls fail.
+    async fn close(&self) -> Result<()>;
+}

@@ -1,0 +1,170 @@
+//! The records a store keeps. Plain data: no behaviour beyond accessors.
+
+use serde::{Deserialize, Serialize};
+
+/// Metadata of one secret. Stored in clear, as in AWS, so it can be queried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRow {
+    /// Assigned by the store on create; ignored in a create mutation.
+    pub id: i64,
+    pub account_id: String,
+    pub region: String,
+    pub name: String,
+    pub arn: String,
+    pub description: Option<String>,
+    /// The KMS key id the caller named (None: the account's default key).
+    pub kms_key_id: Option<String>,
+    /// The model's `Type` member.
+    pub kind: Option<String>,
+    pub created_ms: i64,
+    pub last_changed_ms: i64,
+    /// Day granularity, as AWS reports it.
+    pub last_accessed_ms: Option<i64>,
+    pub deleted_ms: Option<i64>,
+    /// When the sweeper may purge it (DeletionDate).
+    pub purge_after_ms: Option<i64>,
+    /// None until the secret's tags are first set, so `Tags` is absent rather than
+    /// empty on a secret that never had any (as AWS answers).
+    pub tags: Option<Vec<(String, String)>>,
+    /// Forward-compatible attributes (rotation, policy, replication) as JSON.
+    pub attrs: serde_json::Value,
+    /// Bumped by every committed mutation; the basis of optimistic concurrency.
+    pub revision: i64,
+}
+
+/// One version of a secret: labels in clear, the value sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub version_id: String,
+    pub created_ms: i64,
+    pub last_accessed_ms: Option<i64>,
+    pub labels: Vec<String>,
+    /// `string` or `binary`; part of the ciphertext's associated data.
+    pub value_kind: String,
+    /// The KMS key that wrapped the data key.
+    pub kms_key_id: String,
+    pub wrapped_data_key: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+/// A secret with its versions, oldest version first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub row: SecretRow,
+    pub versions: Vec<VersionRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MutationOp {
+    /// Insert `secret` (fails with NameTaken if the name exists in its scope).
+    Create,
+    /// Replace the secret row if its revision is still `expected_revision`.
+    Update { expected_revision: i64 },
+    /// Remove the secret and its versions if its revision is still `expected_revision`.
+    Purge { expected_revision: i64 },
+}
+
+/// One atomic change to one secret, with its audit record and change event.
+#[derive(Debug, Clone)]
+pub struct Mutation {
+    pub op: MutationOp,
+    pub secret: SecretRow,
+    pub insert_versions: Vec<VersionRow>,
+    /// (version id, full new label set) for versions that already exist.
+    pub relabel: Vec<(String, Vec<String>)>,
+    pub delete_versions: Vec<String>,
+    pub audit: NewAudit,
+    pub event: Option<NewEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub secret_id: i64,
+    pub revision: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTouch {
+    pub secret_id: i64,
+    pub version_id: Option<String>,
+    pub day_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsKeyRow {
+    pub account_id: String,
+    pub region: String,
+    pub key_id: String,
+    pub arn: String,
+    pub alias: String,
+    /// The key material wrapped under the root key.
+    pub wrapped: Vec<u8>,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub principal_arn: String,
+    /// The secret access key sealed under the root key.
+    pub wrapped_secret: Vec<u8>,
+    pub status: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub account_id: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+/// An audit record to append; the store chains it to the previous one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAudit {
+    pub at_ms: i64,
+    /// CloudTrail-shaped JSON, never containing a secret value.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub body: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A change event to append to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub at_ms: i64,
+    pub account_id: String,
+    pub region: String,
+    /// EventBridge-shaped JSON, never containing a secret value.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub account_id: String,
+    pub region: String,
+    pub body: String,
+}
+
+/// The hash that chains audit records: SHA-256 over the previous hash and the body.
+pub fn chain_hash(prev_hash: &str, body: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(body.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The hash before the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

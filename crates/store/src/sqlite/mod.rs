@@ -1,0 +1,302 @@
+//! The embedded backend: SQLite in WAL mode with `synchronous = FULL`.
+//!
+//! One writer thread ([`writer`]) owns the only read-write connection and commits in
+//! groups; reads use a small pool of read-only connections on the blocking pool. WAL
+//! lets readers proceed while the writer commits.
+
+mod rows;
+mod schema;
+mod writer;
+
+pub use schema::SCHEMA_VERSION;
+
+use crate::*;
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use writer::Job;
+
+/// Read connections kept for reuse; more are opened under load and then dropped.
+const POOL_KEEP: usize = 8;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = Connection::open(path).map_err(backend)?;
+        configure(&conn).map_err(backend)?;
+        // FULL: each commit is fsynced, so an acknowledged write survives power loss,
+        // not only a process crash. Group commit keeps the cost per write low.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(backend)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "could not enable WAL (got {mode})"
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL;")
+            .map_err(backend)?;
+        schema::migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel(4096);
+        let handle = std::thread::Builder::new()
+            .name("coffer-store-writer".into())
+            .spawn(move || writer::run(conn, rx))
+            .map_err(backend)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Runs `f` on a pooled read-only connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().map_err(backend)?.pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(backend)?;
+                    configure(&c).map_err(backend)?;
+                    c
+                }
+            };
+            let out = f(&conn).map_err(backend);
+            let mut guard = pool.lock().map_err(backend)?;
+            if guard.len() < POOL_KEEP {
+                guard.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn write<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
+        let sender = self
+            .writer
+            .lock()
+            .map_err(backend)?
+            .clone()
+            .ok_or_else(|| StoreError::Backend("store is closed".into()))?;
+        let (tx, rx) = oneshot::channel();
+        sender
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Backend("store writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("store writer stopped".into()))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn secret_by_name(&self, scope: &Scope, name: &str) -> Result<Option<Secret>> {
+        let (a, r, n) = (
+            scope.account_id.clone(),
+            scope.region.clone(),
+            name.to_string(),
+        );
+        self.read(move |c| {
+            rows::load_one(
+                c,
+                "account_id = ?1 AND region = ?2 AND name = ?3",
+                &[&a, &r, &n],
+            )
+        })
+        .await
+    }
+
+    async fn secret_by_arn(&self, arn: &str) -> Result<Option<Secret>> {
+        let arn = arn.to_string();
+        self.read(move |c| rows::load_one(c, "arn = ?1", &[&arn]))
+            .await
+    }
+
+    async fn list_secrets(&self, scope: &Scope) -> Result<Vec<Secret>> {
+        let (a, r) = (scope.account_id.clone(), scope.region.clone());
+        self.read(move |c| rows::load_scope(c, &a, &r)).await
+    }
+
+    async fn commit(&self, m: Mutation) -> Result<Committed> {
+        self.write(|tx| Job::Commit(Box::new(m), tx)).await
+    }
+
+    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()> {
+        self.write(|tx| Job::Touch(touches, tx)).await
+    }
+
+    async fn due_for_purge(&self, now_ms: i64) -> Result<Vec<(i64, i64, String)>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, revision, arn FROM secrets WHERE purge_after_ms IS NOT NULL AND purge_after_ms <= ?1",
+            )?
+            .query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn kms_key(&self, scope: &Scope, alias: &str) -> Result<Option<KmsKeyRow>> {
+        let (a, r, al) = (
+            scope.account_id.clone(),
+            scope.region.clone(),
+            alias.to_string(),
+        );
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT account_id, region, key_id, arn, alias, wrapped, created_ms FROM kms_keys
+                 WHERE account_id = ?1 AND region = ?2 AND (alias = ?3 OR key_id = ?3 OR arn = ?3)",
+            )?
+            .query_row([&a, &r, &al], |r| {
+                Ok(KmsKeyRow {
+                    account_id: r.get(0)?,
+                    region: r.get(1)?,
+                    key_id: r.get(2)?,
+                    arn: r.get(3)?,
+                    alias: r.get(4)?,
+                    wrapped: r.get(5)?,
+                    created_ms: r.get(6)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn insert_kms_key(&self, key: KmsKeyRow) -> Result<()> {
+        self.write(|tx| Job::InsertKms(key, tx)).await
+    }
+
+    async fn credential(&self, access_key_id: &str) -> Result<Option<CredentialRow>> {
+        let id = access_key_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT access_key_id, account_id, principal_arn, wrapped_secret, status, created_ms
+                 FROM credentials WHERE access_key_id = ?1",
+            )?
+            .query_row([&id], |r| {
+                Ok(CredentialRow {
+                    access_key_id: r.get(0)?,
+                    account_id: r.get(1)?,
+                    principal_arn: r.get(2)?,
+                    wrapped_secret: r.get(3)?,
+                    status: r.get(4)?,
+                    created_ms: r.get(5)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn insert_credential(&self, cred: CredentialRow) -> Result<()> {
+        self.write(|tx| Job::InsertCredential(cred, tx)).await
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<AccountRow>> {
+        let id = account_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT account_id, name, created_ms FROM accounts WHERE account_id = ?1",
+            )?
+            .query_row([&id], |r| {
+                Ok(AccountRow {
+                    account_id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_ms: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn insert_account(&self, account: AccountRow) -> Result<()> {
+        self.write(|tx| Job::InsertAccount(account, tx)).await
+    }
+
+    async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, at_ms, account_id, region, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?
+            .query_map([after_seq, limit as i64], |r| {
+                Ok(EventRow {
+                    seq: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    account_id: r.get(2)?,
+                    region: r.get(3)?,
+                    body: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, at_ms, body, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?
+            .query_map([after_seq, limit as i64], |r| {
+                Ok(AuditRow {
+                    seq: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    body: r.get(2)?,
+                    prev_hash: r.get(3)?,
+                    hash: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Dropping the last sender ends the writer loop after it drains the queue.
+        self.writer.lock().map_err(backend)?.take();
+        let handle = self.writer_thread.lock().map_err(backend)?.take();
+        if let Some(h) = handle {
+            tokio::task::spawn_blocking(move || h.join())
+                .await
+                .map_err(backend)?
+                .map_err(|_| StoreError::Backend("store writer panicked".into()))?;
+        }
+        self.readers.lock().map_err(backend)?.clear();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+//! Mapping between SQLite rows and store records.
+
+use crate::{Secret, SecretRow, VersionRow};
+use rusqlite::{Connection, OptionalExtension, Row};
+use std::collections::HashMap;
+
+pub const SECRET_COLS: &str = "id, account_id, region, name, arn, description, kms_key_id, kind, \
+     created_ms, last_changed_ms, last_accessed_ms, deleted_ms, purge_after_ms, tags, attrs, revision";
+
+pub const VERSION_COLS: &str = "secret_id, version_id, created_ms, last_accessed_ms, labels, \
+     value_kind, kms_key_id, wrapped_data_key, ciphertext";
+
+fn json_err(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+pub fn secret_row(r: &Row<'_>) -> rusqlite::Result<SecretRow> {
+    let tags: Option<String> = r.get(13)?;
+    let attrs: String = r.get(14)?;
+    Ok(SecretRow {
+        id: r.get(0)?,
+        account_id: r.get(1)?,
+        region: r.get(2)?,
+        name: r.get(3)?,
+        arn: r.get(4)?,
+        description: r.get(5)?,
+        kms_key_id: r.get(6)?,
+        kind: r.get(7)?,
+        created_ms: r.get(8)?,
+        last_changed_ms: r.get(9)?,
+        last_accessed_ms: r.get(10)?,
+        deleted_ms: r.get(11)?,
+        purge_after_ms: r.get(12)?,
+        tags: tags
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(json_err)?,
+        attrs: serde_json::from_str(&attrs).map_err(json_err)?,
+        revision: r.get(15)?,
+    })
+}
+
+pub fn version_row(r: &Row<'_>) -> rusqlite::Result<(i64, VersionRow)> {
+    let labels: String = r.get(4)?;
+    Ok((
+        r.get(0)?,
+        VersionRow {
+            version_id: r.get(1)?,
+            created_ms: r.get(2)?,
+            last_accessed_ms: r.get(3)?,
+            labels: serde_json::from_str(&labels).map_err(json_err)?,
+            value_kind: r.get(5)?,
+            kms_key_id: r.get(6)?,
+            wrapped_data_key: r.get(7)?,
+            ciphertext: r.get(8)?,
+        },
+    ))
+}
+
+pub fn tags_json(tags: &Option<Vec<(String, String)>>) -> Option<String> {
+    tags.as_ref()
+        .map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()))
+}
+
+pub fn labels_json(labels: &[String]) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "[]".into())
+}
+
+/// One secret by a unique column, with its versions.
+pub fn load_one(
+    conn: &Connection,
+    where_sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<Option<Secret>> {
+    let sql = format!("SELECT {SECRET_COLS} FROM secrets WHERE {where_sql}");
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(params, secret_row)
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 ORDER BY rowid");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let versions = stmt
+        .query_map([row.id], version_row)?
+        .map(|r| r.map(|(_, v)| v))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(Secret { row, versions }))
+}
+
+/// Every secret of a scope with its versions, in name order.
+pub fn load_scope(conn: &Connection, account: &str, region: &str) -> rusqlite::Result<Vec<Secret>> {
+    let sql = format!(
+        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2 ORDER BY name"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map([account, region], secret_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let sql = format!(
+        "SELECT {} FROM versions v JOIN secrets s ON s.id = v.secret_id \
+         WHERE s.account_id = ?1 AND s.region = ?2 ORDER BY v.rowid",
+        VERSION_COLS
+            .split(", ")
+            .map(|c| format!("v.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut by_secret: HashMap<i64, Vec<VersionRow>> = HashMap::new();
+    for r in conn
+        .prepare_cached(&sql)?
+        .query_map([account, region], version_row)?
+    {
+        let (sid, v) = r?;
+        by_secret.entry(sid).or_default().push(v);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let versions = by_secret.remove(&row.id).unwrap_or_default();
+            Secret { row, versions }
+        })
+        .collect())
+}

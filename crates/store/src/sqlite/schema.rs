@@ -1,0 +1,131 @@
+//! The SQLite schema and its migration chain.
+//!
+//! `meta.schema_version` records how far the chain has run. Each step runs in one
+//! transaction with the version bump, so a crash mid-migration leaves the old
+//! schema intact. A database from a newer build is refused, never modified.
+
+use crate::{Result, StoreError};
+use rusqlite::{Connection, OptionalExtension};
+
+/// Each entry takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the initial schema.
+    r#"
+    CREATE TABLE accounts (
+        account_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE credentials (
+        access_key_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        principal_arn TEXT NOT NULL,
+        wrapped_secret BLOB NOT NULL,
+        status TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE kms_keys (
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        arn TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        wrapped BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (account_id, region, key_id),
+        UNIQUE (account_id, region, alias)
+    );
+    CREATE TABLE secrets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        arn TEXT NOT NULL UNIQUE,
+        description TEXT,
+        kms_key_id TEXT,
+        kind TEXT,
+        created_ms INTEGER NOT NULL,
+        last_changed_ms INTEGER NOT NULL,
+        last_accessed_ms INTEGER,
+        deleted_ms INTEGER,
+        purge_after_ms INTEGER,
+        tags TEXT,
+        attrs TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        UNIQUE (account_id, region, name)
+    );
+    CREATE INDEX secrets_purge ON secrets (purge_after_ms) WHERE purge_after_ms IS NOT NULL;
+    CREATE TABLE versions (
+        secret_id INTEGER NOT NULL REFERENCES secrets (id),
+        version_id TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        last_accessed_ms INTEGER,
+        labels TEXT NOT NULL,
+        value_kind TEXT NOT NULL,
+        kms_key_id TEXT NOT NULL,
+        wrapped_data_key BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (secret_id, version_id)
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    "#,
+];
+
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+pub fn current_version(conn: &Connection) -> Result<i64> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )
+    .map_err(backend)?;
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+/// Runs every migration the database has not seen yet.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let found = current_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [(i as i64 + 1).to_string()],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        tracing::info!(version = i + 1, "applied store migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! The single writer thread and its group commit.
+//!
+//! All writes go through one connection on one thread, so SQLite never sees two
+//! writers. The thread takes every job waiting in its queue, applies each inside its
+//! own SAVEPOINT (a failed job rolls back alone), and commits the batch with one
+//! fsync. Each caller is answered only after that commit: an acknowledged write is on
+//! disk.
+
+use super::rows::{labels_json, tags_json};
+use crate::*;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+/// Enough to amortise the fsync without holding early callers for long.
+const MAX_BATCH: usize = 512;
+
+pub enum Job {
+    Commit(Box<Mutation>, oneshot::Sender<Result<Committed>>),
+    Touch(Vec<AccessTouch>, oneshot::Sender<Result<()>>),
+    InsertKms(KmsKeyRow, oneshot::Sender<Result<()>>),
+    InsertCredential(CredentialRow, oneshot::Sender<Result<()>>),
+    InsertAccount(AccountRow, oneshot::Sender<Result<()>>),
+}
+
+enum Reply {
+    Committed(oneshot::Sender<Result<Committed>>, Result<Committed>),
+    Unit(oneshot::Sender<Result<()>>, Result<()>),
+}
+
+impl Reply {
+    fn fail(self, e: &StoreError) -> Reply {
+        let err = || StoreError::Backend(e.to_string());
+        match self {
+            Reply::Committed(tx, _) => Reply::Committed(tx, Err(err())),
+            Reply::Unit(tx, _) => Reply::Unit(tx, Err(err())),
+        }
+    }
+
+    fn send(self) {
+        // A caller that gave up waiting is not an error for the writer.
+        match self {
+            Reply::Committed(tx, r) => drop(tx.send(r)),
+            Reply::Unit(tx, r) => drop(tx.send(r)),
+        }
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Runs until every sender is dropped, then closes the connection cleanly.
+pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let replies = apply_batch(&mut conn, batch);
+        replies.into_iter().for_each(Reply::send);
+    }
+    // A checkpoint folds the WAL back so the next start opens a tidy database.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::warn!(error = %e, "final WAL checkpoint failed");
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the store failed");
+    }
+}
+
+fn apply_batch(conn: &mut Connection, batch: Vec<Job>) -> Vec<Reply> {
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = backend(e);
+            return batch.into_iter().map(|j| unapplied(j).fail(&e)).collect();
+        }
+    };
+    let mut replies = Vec::with_capacity(batch.len());
+    for job in batch {
+        replies.push(apply_in_savepoint(&tx, job));
+    }
+    match tx.commit() {
+        Ok(()) => replies,
+        Err(e) => {
+            let e = backend(e);
+            tracing::error!(error = %e, "store commit failed");
+            replies.into_iter().map(|r| r.fail(&e)).collect()
+        }
+    }
+}
+
+fn unapplied(job: Job) -> Reply {
+    let never = || StoreError::Backend("not applied".into());
+    match job {
+        Job::Commit(_, tx) => Reply::Committed(tx, Err(never())),
+        Job::Touch(_, tx)
+        | Job::InsertKms(_, tx)
+        | Job::InsertCredential(_, tx)
+        | Job::InsertAccount(_, tx) => Reply::Unit(tx, Err(never())),
+    }
+}
+
+fn apply_in_savepoint(tx: &Transaction<'_>, job: Job) -> Reply {
+    if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+        return unapplied(job).fail(&backend(e));
+    }
+    let (reply, ok) = match job {
+        Job::Commit(m, reply) => {
+            let r = apply_mutation(tx, &m);
+            let ok = r.is_ok();
+            (Reply::Committed(reply, r), ok)
+        }
+        Job::Touch(t, reply) => unit(reply, apply_touches(tx, &t)),
+        Job::InsertKms(k, reply) => unit(reply, insert_kms(tx, &k)),
+        Job::InsertCredential(c, reply) => unit(reply, insert_credential(tx, &c)),
+        Job::InsertAccount(a, reply) => unit(reply, insert_account(tx, &a)),
+    };
+    let end = if ok {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    match tx.execute_batch(end) {
+        Ok(()) => reply,
+        Err(e) => reply.fail(&backend(e)),
+    }
+}
+
+fn unit(reply: oneshot::Sender<Result<()>>, r: Result<()>) -> (Reply, bool) {
+    let ok = r.is_ok();
+    (Reply::Unit(reply, r), ok)
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+fn apply_mutation(tx: &Transaction<'_>, m: &Mutation) -> Result<Committed> {
+    let s = &m.secret;
+    let (secret_id, revision) = match m.op {
+        MutationOp::Create => {
+            let r = tx.execute(
+                "INSERT INTO secrets (account_id, region, name, arn, description, kms_key_id, kind,
+                    created_ms, last_changed_ms, last_accessed_ms, deleted_ms, purge_after_ms, tags, attrs, revision)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 1)",
+                params![s.account_id, s.region, s.name, s.arn, s.description, s.kms_key_id, s.kind,
+                    s.created_ms, s.last_changed_ms, s.last_accessed_ms, s.deleted_ms, s.purge_after_ms,
+                    tags_json(&s.tags), s.attrs.to_string()],
+            );
+            match r {
+                Ok(_) => (tx.last_insert_rowid(), 1),
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::NameTaken),
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        MutationOp::Update { expected_revision } => {
+            let n = tx
+                .execute(
+                    "UPDATE secrets SET description = ?1, kms_key_id = ?2, kind = ?3, last_changed_ms = ?4,
+                        last_accessed_ms = ?5, deleted_ms = ?6, purge_after_ms = ?7, tags = ?8, attrs = ?9,
+                        revision = revision + 1
+                     WHERE id = ?10 AND revision = ?11",
+                    params![s.description, s.kms_key_id, s.kind, s.last_changed_ms, s.last_accessed_ms,
+                        s.deleted_ms, s.purge_after_ms, tags_json(&s.tags), s.attrs.to_string(), s.id,
+                        expected_revision],
+                )
+                .map_err(backend)?;
+            if n != 1 {
+                return Err(StoreError::Conflict);
+            }
+            (s.id, expected_revision + 1)
+        }
+        MutationOp::Purge { expected_revision } => {
+            let live: Option<i64> = tx
+                .query_row("SELECT revision FROM secrets WHERE id = ?1", [s.id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(backend)?;
+            if live != Some(expected_revision) {
+                return Err(StoreError::Conflict);
+            }
+            tx.execute("DELETE FROM versions WHERE secret_id = ?1", [s.id])
+                .map_err(backend)?;
+            tx.execute("DELETE FROM secrets WHERE id = ?1", [s.id])
+                .map_err(backend)?;
+            (s.id, expected_revision + 1)
+        }
+    };
+    write_versions(tx, secret_id, m)?;
+    append_audit(tx, &m.audit)?;
+    if let Some(ev) = &m.event {
+        tx.execute(
+            "INSERT INTO events (at_ms, account_id, region, body) VALUES (?1, ?2, ?3, ?4)",
+            params![ev.at_ms, ev.account_id, ev.region, ev.body],
+        )
+        .map_err(backend)?;
+    }
+    Ok(Committed {
+        secret_id,
+        revision,
+    })
+}
+
+fn write_versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<()> {
+    for v in &m.insert_versions {
+        tx.prepare_cached(
+            "INSERT INTO versions (secret_id, version_id, created_ms, last_accessed_ms, labels, value_kind,
+                kms_key_id, wrapped_data_key, ciphertext) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![secret_id, v.version_id, v.created_ms, v.last_accessed_ms,
+                labels_json(&v.labels), v.value_kind, v.kms_key_id, v.wrapped_data_key, v.ciphertext])
+        })
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { backend(e) })?;
+    }
+    for (vid, labels) in &m.relabel {
+        tx.prepare_cached(
+            "UPDATE versions SET labels = ?1 WHERE secret_id = ?2 AND version_id = ?3",
+        )
+        .and_then(|mut st| st.execute(params![labels_json(labels), secret_id, vid]))
+        .map_err(backend)?;
+    }
+    for vid in &m.delete_versions {
+        tx.prepare_cached("DELETE FROM versions WHERE secret_id = ?1 AND version_id = ?2")
+            .and_then(|mut st| st.execute(params![secret_id, vid]))
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn append_audit(tx: &Transaction<'_>, a: &NewAudit) -> Result<()> {
+    let prev: String = tx
+        .query_row(
+            "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?
+        .unwrap_or_else(|| GENESIS_HASH.to_string());
+    let hash = chain_hash(&prev, &a.body);
+    tx.prepare_cached("INSERT INTO audit (at_ms, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut st| st.execute(params![a.at_ms, a.body, prev, hash]))
+        .map_err(backend)?;
+    Ok(())
+}
+
+fn apply_touches(tx: &Transaction<'_>, touches: &[AccessTouch]) -> Result<()> {
+    for t in touches {
+        tx.prepare_cached(
+            "UPDATE secrets SET last_accessed_ms = ?1 WHERE id = ?2
+               AND (last_accessed_ms IS NULL OR last_accessed_ms < ?1)",
+        )
+        .and_then(|mut st| st.execute(params![t.day_ms, t.secret_id]))
+        .map_err(backend)?;
+        if let Some(v) = &t.version_id {
+            tx.prepare_cached(
+                "UPDATE versions SET last_accessed_ms = ?1 WHERE secret_id = ?2 AND version_id = ?3
+                   AND (last_accessed_ms IS NULL OR last_accessed_ms < ?1)",
+            )
+            .and_then(|mut st| st.execute(params![t.day_ms, t.secret_id, v]))
+            .map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+fn dup_or_backend(e: rusqlite::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Duplicate
+    } else {
+        backend(e)
+    }
+}
+
+fn insert_kms(tx: &Transaction<'_>, k: &KmsKeyRow) -> Result<()> {
+    tx.execute(
+        "INSERT INTO kms_keys (account_id, region, key_id, arn, alias, wrapped, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            k.account_id,
+            k.region,
+            k.key_id,
+            k.arn,
+            k.alias,
+            k.wrapped,
+            k.created_ms
+        ],
+    )
+    .map_err(dup_or_backend)?;
+    Ok(())
+}
+
+fn insert_credential(tx: &Transaction<'_>, c: &CredentialRow) -> Result<()> {
+    tx.execute(
+        "INSERT INTO credentials (access_key_id, account_id, principal_arn, wrapped_secret, status, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![c.access_key_id, c.account_id, c.principal_arn, c.wrapped_secret, c.status, c.created_ms],
+    )
+    .map_err(dup_or_backend)?;
+    Ok(())
+}
+
+fn insert_account(tx: &Transaction<'_>, a: &AccountRow) -> Result<()> {
+    tx.execute(
+        "INSERT INTO accounts (account_id, name, created_ms) VALUES (?1, ?2, ?3)",
+        params![a.account_id, a.name, a.created_ms],
+    )
+    .map_err(dup_or_backend)?;
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Accounts and access keys: creating the first account and its root credential,
+//! and looking keys up for SigV4 verification (decrypted once, then cached).
+
+use crate::internal;
+use crate::service::{Credential, Service};
+use coffer_api::ApiError;
+use coffer_crypto::SecretBytes;
+use coffer_store::{AccountRow, CredentialRow, StoreError};
+use rand::Rng;
+use std::sync::Arc;
+
+fn random_from(alphabet: &[u8], n: usize) -> String {
+    let mut rng = rand::rngs::OsRng;
+    (0..n)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+/// An access key id in AWS's form: `AKIA` and 16 base-32 characters.
+pub fn new_access_key_id() -> String {
+    format!(
+        "AKIA{}",
+        random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    )
+}
+
+/// A 40-character secret access key.
+pub fn new_secret_key() -> SecretBytes {
+    SecretBytes::new(
+        random_from(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+",
+            40,
+        )
+        .into_bytes(),
+    )
+}
+
+/// A random 12-digit account id that does not start with 0.
+pub fn new_account_id() -> String {
+    let mut rng = rand::rngs::OsRng;
+    format!("{}{}", rng.gen_range(1..10), random_from(b"0123456789", 11))
+}
+
+pub fn valid_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Service {
+    /// Creates the account if it does not exist.
+    pub async fn ensure_account(&self, account_id: &str, name: &str) -> Result<(), ApiError> {
+        if self
+            .store
+            .account(account_id)
+            .await
+            .map_err(internal)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let row = AccountRow {
+            account_id: account_id.into(),
+            name: name.into(),
+            created_ms: self.clock.now_ms(),
+        };
+        match self.store.insert_account(row).await {
+            Ok(()) | Err(StoreError::Duplicate) => Ok(()),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Registers `access_key_id` as a root credential of `account_id`. Returns
+    /// false if the key id exists already (its secret is left as it was).
+    pub async fn add_root_credential(
+        &self,
+        account_id: &str,
+        access_key_id: &str,
+        secret: &SecretBytes,
+    ) -> Result<bool, ApiError> {
+        let row = CredentialRow {
+            access_key_id: access_key_id.into(),
+            account_id: account_id.into(),
+            principal_arn: format!("arn:aws:iam::{account_id}:root"),
+            wrapped_secret: self
+                .keys
+                .wrap_credential(access_key_id, secret.as_slice())?,
+            status: "Active".into(),
+            created_ms: self.clock.now_ms(),
+        };
+        match self.store.insert_credential(row).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Duplicate) => Ok(false),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// The access key, if known and active, for SigV4 verification.
+    pub async fn credential(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<Arc<Credential>>, ApiError> {
+        if let Some(c) = self
+            .creds
+            .read()
+            .ok()
+            .and_then(|m| m.get(access_key_id).cloned())
+        {
+            return Ok(Some(c));
+        }
+        let Some(row) = self
+            .store
+            .credential(access_key_id)
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        if row.status != "Active" {
+            return Ok(None);
+        }
+        let secret = self
+            .keys
+            .unwrap_credential(access_key_id, &row.wrapped_secret)?;
+        let cred = Arc::new(Credential {
+            access_key_id: row.access_key_id,
+            account_id: row.account_id,
+            principal_arn: row.principal_arn,
+            secret,
+        });
+        if let Ok(mut m) = self.creds.write() {
+            m.insert(access_key_id.to_string(), cred.clone());
+        }
+        Ok(Some(cred))
+    }
+
+    /// The secret of a stored key, for re-printing dev credentials.
+    pub async fn credential_secret(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<SecretBytes>, ApiError> {
+        Ok(self
+            .credential(access_key_id)
+            .await?
+            .map(|c| c.secret.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        let id = new_access_key_id();
+        assert!(id.starts_with("AKIA") && id.len() == 20);
+        assert_eq!(new_secret_key().len(), 40);
+        let acct = new_account_id();
+        assert!(valid_account_id(&acct) && !acct.starts_with('0'));
+        assert!(!valid_account_id("12345"));
+    }
+}

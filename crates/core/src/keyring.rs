@@ -1,0 +1,192 @@
+//! The key hierarchy at run time: the root key, and each scope's KMS keys unwrapped
+//! on first use and cached. The default key `aws/secretsmanager` of an account and
+//! region is created the first time a secret there needs it.
+
+use crate::clock::Clock;
+use crate::internal;
+use coffer_api::{ApiError, ErrorCode};
+use coffer_crypto::{Key256, SecretBytes};
+use coffer_store::{KmsKeyRow, Scope, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub const DEFAULT_ALIAS: &str = "alias/aws/secretsmanager";
+
+/// An unwrapped KMS key.
+pub struct KmsKey {
+    pub arn: String,
+    pub key: Key256,
+}
+
+pub struct Keyring {
+    root: Key256,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// By key ARN, and by (account, region, alias) for the default key.
+    by_arn: RwLock<HashMap<String, Arc<KmsKey>>>,
+    by_alias: RwLock<HashMap<(String, String, String), Arc<KmsKey>>>,
+}
+
+fn encryption_failure() -> ApiError {
+    ApiError::new(
+        ErrorCode::EncryptionFailure,
+        "Secrets Manager can't encrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.",
+    )
+}
+
+impl Keyring {
+    pub fn new(root: Key256, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Keyring {
+            root,
+            store,
+            clock,
+            by_arn: RwLock::default(),
+            by_alias: RwLock::default(),
+        }
+    }
+
+    fn remember(&self, row: &KmsKeyRow, key: Arc<KmsKey>) {
+        if let Ok(mut m) = self.by_arn.write() {
+            m.insert(row.arn.clone(), key.clone());
+        }
+        if let Ok(mut m) = self.by_alias.write() {
+            m.insert(
+                (
+                    row.account_id.clone(),
+                    row.region.clone(),
+                    row.alias.clone(),
+                ),
+                key,
+            );
+        }
+    }
+
+    fn unwrap_row(&self, row: &KmsKeyRow) -> Result<Arc<KmsKey>, ApiError> {
+        let key =
+            coffer_crypto::unwrap_kms_key(&self.root, &row.arn, &row.wrapped).map_err(internal)?;
+        let k = Arc::new(KmsKey {
+            arn: row.arn.clone(),
+            key,
+        });
+        self.remember(row, k.clone());
+        Ok(k)
+    }
+
+    /// The key to encrypt new versions with: the one the caller named, else the
+    /// scope's default key (created if absent).
+    pub async fn for_encrypt(
+        &self,
+        scope: &Scope,
+        named: Option<&str>,
+    ) -> Result<Arc<KmsKey>, ApiError> {
+        let alias = match named {
+            None => DEFAULT_ALIAS.to_string(),
+            Some(id) if id == "aws/secretsmanager" => DEFAULT_ALIAS.to_string(),
+            Some(id) => id.to_string(),
+        };
+        let cache_key = (
+            scope.account_id.clone(),
+            scope.region.clone(),
+            alias.clone(),
+        );
+        if let Some(k) = self
+            .by_alias
+            .read()
+            .ok()
+            .and_then(|m| m.get(&cache_key).cloned())
+        {
+            return Ok(k);
+        }
+        if let Some(row) = self.store.kms_key(scope, &alias).await.map_err(internal)? {
+            return self.unwrap_row(&row);
+        }
+        if alias != DEFAULT_ALIAS {
+            // Customer-managed keys arrive with the KMS API; until then only the
+            // default key exists, and naming another is the caller's error.
+            return Err(encryption_failure());
+        }
+        self.create_default(scope).await
+    }
+
+    async fn create_default(&self, scope: &Scope) -> Result<Arc<KmsKey>, ApiError> {
+        let key_id = uuid::Uuid::new_v4().to_string();
+        let arn = format!(
+            "arn:aws:kms:{}:{}:key/{key_id}",
+            scope.region, scope.account_id
+        );
+        let key = Key256::random();
+        let row = KmsKeyRow {
+            account_id: scope.account_id.clone(),
+            region: scope.region.clone(),
+            key_id,
+            arn: arn.clone(),
+            alias: DEFAULT_ALIAS.into(),
+            wrapped: coffer_crypto::wrap_kms_key(&self.root, &arn, &key).map_err(internal)?,
+            created_ms: self.clock.now_ms(),
+        };
+        match self.store.insert_kms_key(row.clone()).await {
+            Ok(()) => {
+                let k = Arc::new(KmsKey { arn, key });
+                self.remember(&row, k.clone());
+                Ok(k)
+            }
+            // Another request created it first: use theirs.
+            Err(StoreError::Duplicate) => match self
+                .store
+                .kms_key(scope, DEFAULT_ALIAS)
+                .await
+                .map_err(internal)?
+            {
+                Some(row) => self.unwrap_row(&row),
+                None => Err(ApiError::internal()),
+            },
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// The key a stored version names, for decryption.
+    pub async fn for_decrypt(&self, scope: &Scope, arn: &str) -> Result<Arc<KmsKey>, ApiError> {
+        if let Some(k) = self.by_arn.read().ok().and_then(|m| m.get(arn).cloned()) {
+            return Ok(k);
+        }
+        match self.store.kms_key(scope, arn).await.map_err(internal)? {
+            Some(row) => self.unwrap_row(&row),
+            None => Err(ApiError::new(
+                ErrorCode::DecryptionFailure,
+                "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+            )),
+        }
+    }
+
+    /// Seals an access key's secret under the root key, bound to its key id.
+    pub fn wrap_credential(&self, access_key_id: &str, secret: &[u8]) -> Result<Vec<u8>, ApiError> {
+        coffer_crypto::seal(&self.root, credential_aad(access_key_id).as_bytes(), secret)
+            .map_err(internal)
+    }
+
+    pub fn unwrap_credential(
+        &self,
+        access_key_id: &str,
+        wrapped: &[u8],
+    ) -> Result<SecretBytes, ApiError> {
+        coffer_crypto::open(
+            &self.root,
+            credential_aad(access_key_id).as_bytes(),
+            wrapped,
+        )
+        .map_err(internal)
+    }
+}
+
+fn credential_aad(access_key_id: &str) -> String {
+    format!("coffer/credential/v1|{access_key_id}")
+}
+
+/// What DescribeSecret and ListSecretVersionIds show for a key: AWS shows
+/// `DefaultEncryptionKey` for the default key.
+pub fn display_key_id(named: Option<&str>) -> String {
+    match named {
+        None => "DefaultEncryptionKey".into(),
+        Some(k) => k.to_string(),
+    }
+}

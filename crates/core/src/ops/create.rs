@@ -1,0 +1,160 @@
+//! CreateSecret.
+
+use super::{require_token, seal_version, NewValue};
+use crate::arn::{random_suffix, secret_arn};
+use crate::events;
+use crate::internal;
+use crate::labels::CURRENT;
+use crate::service::{respond, Call, Service};
+use coffer_api::types::{CreateSecretRequest, CreateSecretResponse};
+use coffer_api::{validate, ApiError, ErrorCode};
+use coffer_store::{Mutation, MutationOp, SecretRow, StoreError};
+use serde_json::json;
+
+impl Service {
+    pub(crate) async fn create_secret(
+        &self,
+        call: &Call<'_>,
+        req: CreateSecretRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let name = validate::secret_name(req.name.as_deref())?.to_string();
+        let token =
+            validate::version_id(req.client_request_token.as_deref(), "clientRequestToken")?;
+        validate::optional(req.description.as_deref(), "description", 0, 2048)?;
+        validate::optional(req.kms_key_id.as_deref(), "kmsKeyId", 0, 2048)?;
+        validate::optional(req.kind.as_deref(), "type", 0, 256)?;
+        if let Some(tags) = &req.tags {
+            validate::tags(tags)?;
+        }
+        if req
+            .add_replica_regions
+            .as_ref()
+            .is_some_and(|r| !r.is_empty())
+        {
+            return Err(ApiError::invalid_request(
+                "Replication to other regions is not available on this server yet.",
+            ));
+        }
+        let value = NewValue::from_request(req.secret_string, req.secret_binary)?;
+        let token = match &value {
+            Some(_) => Some(require_token(token)?.to_string()),
+            None => token.map(str::to_string),
+        };
+        let scope = call.caller.scope();
+        let kms = self
+            .keys
+            .for_encrypt(&scope, req.kms_key_id.as_deref().filter(|k| !k.is_empty()))
+            .await?;
+
+        for _ in 0..2 {
+            if let Some(existing) = self
+                .store
+                .secret_by_name(&scope, &name)
+                .await
+                .map_err(internal)?
+            {
+                return self
+                    .create_replay(existing, &name, token.as_deref(), value.as_ref())
+                    .await;
+            }
+            let now = self.clock.now_ms();
+            let arn = secret_arn(&scope.region, &scope.account_id, &name, &random_suffix());
+            let mut versions = Vec::new();
+            if let (Some(v), Some(t)) = (&value, &token) {
+                let mut row = seal_version(&kms, &arn, t, v, now)?;
+                row.labels = vec![CURRENT.to_string()];
+                versions.push(row);
+            }
+            let row = SecretRow {
+                id: 0,
+                account_id: scope.account_id.clone(),
+                region: scope.region.clone(),
+                name: name.clone(),
+                arn: arn.clone(),
+                description: req.description.clone(),
+                kms_key_id: req.kms_key_id.clone().filter(|k| !k.is_empty()),
+                kind: req.kind.clone(),
+                created_ms: now,
+                last_changed_ms: now,
+                last_accessed_ms: None,
+                deleted_ms: None,
+                purge_after_ms: None,
+                tags: req.tags.as_ref().filter(|t| !t.is_empty()).map(|t| {
+                    t.iter()
+                        .map(|t| {
+                            (
+                                t.key.clone().unwrap_or_default(),
+                                t.value.clone().unwrap_or_default(),
+                            )
+                        })
+                        .collect()
+                }),
+                attrs: json!({}),
+                revision: 0,
+            };
+            let version_id = versions.first().map(|v| v.version_id.clone());
+            let m = Mutation {
+                op: MutationOp::Create,
+                event: Some(events::change(
+                    call.caller,
+                    now,
+                    "CreateSecret",
+                    &arn,
+                    &name,
+                    json!({ "versionId": version_id }),
+                )),
+                audit: call.audit(now),
+                secret: row,
+                insert_versions: versions,
+                relabel: vec![],
+                delete_versions: vec![],
+            };
+            match self.store.commit(m).await {
+                Ok(_) => {
+                    call.mark_audited();
+                    return respond(&CreateSecretResponse {
+                        arn,
+                        name,
+                        version_id,
+                    });
+                }
+                // Lost a race with another create: answer as the winner's replay.
+                Err(StoreError::NameTaken) => continue,
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        Err(ApiError::internal())
+    }
+
+    /// A create whose name exists: an idempotent retry (same token, same value)
+    /// succeeds; anything else is AWS's error.
+    async fn create_replay(
+        &self,
+        existing: coffer_store::Secret,
+        name: &str,
+        token: Option<&str>,
+        value: Option<&NewValue>,
+    ) -> Result<Vec<u8>, ApiError> {
+        if existing.row.deleted_ms.is_some() {
+            return Err(ApiError::invalid_request(
+                "You can't create this secret because a secret with this name is already scheduled for deletion.",
+            ));
+        }
+        if let (Some(t), Some(v)) = (token, value) {
+            if let Some(ver) = existing.versions.iter().find(|x| x.version_id == t) {
+                let plain = self.decrypt(&existing, ver).await?;
+                if v.same_as(&ver.value_kind, &plain) {
+                    return respond(&CreateSecretResponse {
+                        arn: existing.row.arn.clone(),
+                        name: existing.row.name.clone(),
+                        version_id: Some(t.to_string()),
+                    });
+                }
+            }
+        }
+        Err(ApiError::new(
+            ErrorCode::ResourceExists,
+            format!("The operation failed because the secret {name} already exists."),
+        ))
+    }
+}

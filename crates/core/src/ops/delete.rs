@@ -1,0 +1,190 @@
+//! DeleteSecret, RestoreSecret, and the sweeper that purges secrets whose recovery
+//! window has ended.
+
+use crate::clock::DAY_MS;
+use crate::context::Caller;
+use crate::events;
+use crate::internal;
+use crate::service::{respond, Call, Service};
+use coffer_api::types::{
+    ArnNameResponse, DeleteSecretRequest, DeleteSecretResponse, SecretIdRequest, Timestamp,
+};
+use coffer_api::{validate, ApiError};
+use coffer_store::{Mutation, MutationOp, NewAudit, StoreError};
+use serde_json::json;
+
+impl Service {
+    pub(crate) async fn delete_secret(
+        &self,
+        call: &Call<'_>,
+        req: DeleteSecretRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let force = req.force_delete_without_recovery.unwrap_or(false);
+        if force && req.recovery_window_in_days.is_some() {
+            return Err(ApiError::invalid_param(
+                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
+            ));
+        }
+        let window = req.recovery_window_in_days.unwrap_or(30);
+        if !(7..=30).contains(&window) {
+            return Err(ApiError::invalid_param(
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
+            ));
+        }
+        let mut deletion = 0;
+        let (s, _) = self
+            .commit_with_retry(call, id, |s, now| {
+                if s.row.deleted_ms.is_some() && !force {
+                    return Err(ApiError::marked_for_deletion());
+                }
+                let mut row = s.row.clone();
+                let op = if force {
+                    deletion = now;
+                    MutationOp::Purge {
+                        expected_revision: s.row.revision,
+                    }
+                } else {
+                    deletion = now + window * DAY_MS;
+                    row.deleted_ms = Some(now);
+                    row.purge_after_ms = Some(deletion);
+                    MutationOp::Update {
+                        expected_revision: s.row.revision,
+                    }
+                };
+                let detail =
+                    json!({ "deletionDate": deletion, "forceDeleteWithoutRecovery": force });
+                Ok(Some(Mutation {
+                    op,
+                    event: Some(events::change(
+                        call.caller,
+                        now,
+                        "DeleteSecret",
+                        &row.arn,
+                        &row.name,
+                        detail,
+                    )),
+                    audit: call.audit(now),
+                    secret: row,
+                    insert_versions: vec![],
+                    relabel: vec![],
+                    delete_versions: vec![],
+                }))
+            })
+            .await?;
+        respond(&DeleteSecretResponse {
+            arn: s.row.arn,
+            name: s.row.name,
+            deletion_date: Timestamp(deletion),
+        })
+    }
+
+    pub(crate) async fn restore_secret(
+        &self,
+        call: &Call<'_>,
+        req: SecretIdRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let (s, _) = self
+            .commit_with_retry(call, id, |s, now| {
+                if s.row.deleted_ms.is_none() {
+                    return Ok(None);
+                }
+                let mut row = s.row.clone();
+                row.deleted_ms = None;
+                row.purge_after_ms = None;
+                row.last_changed_ms = now;
+                Ok(Some(Mutation {
+                    op: MutationOp::Update {
+                        expected_revision: s.row.revision,
+                    },
+                    event: Some(events::change(
+                        call.caller,
+                        now,
+                        "RestoreSecret",
+                        &row.arn,
+                        &row.name,
+                        json!({}),
+                    )),
+                    audit: call.audit(now),
+                    secret: row,
+                    insert_versions: vec![],
+                    relabel: vec![],
+                    delete_versions: vec![],
+                }))
+            })
+            .await?;
+        respond(&ArnNameResponse {
+            arn: s.row.arn,
+            name: s.row.name,
+        })
+    }
+
+    /// Purges every secret whose recovery window has ended; returns how many.
+    pub async fn sweep_once(&self) -> usize {
+        let now = self.clock.now_ms();
+        let due = match self.store.due_for_purge(now).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeper could not list due secrets");
+                return 0;
+            }
+        };
+        let mut purged = 0;
+        for (_, _, arn) in due {
+            match self.purge_one(&arn, now).await {
+                Ok(true) => purged += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(%arn, error = %e, "sweeper could not purge a secret"),
+            }
+        }
+        purged
+    }
+
+    async fn purge_one(&self, arn: &str, now: i64) -> Result<bool, ApiError> {
+        // Re-read: it may have been restored since it was listed.
+        let Some(s) = self.store.secret_by_arn(arn).await.map_err(internal)? else {
+            return Ok(false);
+        };
+        if !s.row.purge_after_ms.is_some_and(|t| t <= now) {
+            return Ok(false);
+        }
+        let system = Caller {
+            account_id: s.row.account_id.clone(),
+            principal_arn: "coffer:sweeper".into(),
+            access_key_id: String::new(),
+            region: s.row.region.clone(),
+            source_ip: "internal".into(),
+            user_agent: "coffer-sweeper".into(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+        };
+        let params = json!({ "secretId": arn });
+        let body = crate::audit::record(&system, "EndSecretDeletion", now, params, None, false);
+        let m = Mutation {
+            op: MutationOp::Purge {
+                expected_revision: s.row.revision,
+            },
+            event: Some(events::change(
+                &system,
+                now,
+                "EndSecretDeletion",
+                arn,
+                &s.row.name,
+                json!({}),
+            )),
+            audit: NewAudit {
+                at_ms: now,
+                body: body.to_string(),
+            },
+            secret: s.row,
+            insert_versions: vec![],
+            relabel: vec![],
+            delete_versions: vec![],
+        };
+        match self.store.commit(m).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(internal(e)),
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! DescribeSecret, ListSecrets, ListSecretVersionIds, and the filters and paging
+//! they share with BatchGetSecretValue.
+
+use super::{metadata, versions_to_stages};
+use crate::internal;
+use crate::keyring::display_key_id;
+use crate::service::{respond, Call, Service};
+use base64::Engine as _;
+use coffer_api::types::{
+    DescribeSecretResponse, Filter, ListSecretVersionIdsRequest, ListSecretVersionIdsResponse,
+    ListSecretsRequest, ListSecretsResponse, SecretIdRequest, SecretListEntry,
+    SecretVersionsListEntry, Timestamp,
+};
+use coffer_api::{validate, ApiError, ErrorCode};
+use coffer_store::Secret;
+
+const FILTER_KEYS: &[&str] = &[
+    "description",
+    "name",
+    "tag-key",
+    "tag-value",
+    "primary-region",
+    "owning-service",
+    "all",
+];
+
+fn bad_token() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidNextToken,
+        "The NextToken value is invalid.",
+    )
+}
+
+/// Splits `items` into the page after `token` and the token for the next page.
+/// Tokens are opaque to clients: an offset, base64-encoded.
+pub(crate) fn paginate<T>(
+    items: Vec<T>,
+    token: Option<&str>,
+    max: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let start = match token {
+        None => 0,
+        Some(t) => {
+            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .map_err(|_| bad_token())?;
+            let text = String::from_utf8(raw).map_err(|_| bad_token())?;
+            let n: usize = text
+                .strip_prefix("o:")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(bad_token)?;
+            if n > items.len() {
+                return Err(bad_token());
+            }
+            n
+        }
+    };
+    let end = (start + max).min(items.len());
+    let next = (end < items.len())
+        .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{end}")));
+    Ok((items.into_iter().skip(start).take(max).collect(), next))
+}
+
+/// Does `text` match `value` as AWS's list filters do: a prefix of the whole
+/// attribute or of one of its words.
+fn prefix_match(text: &str, value: &str, case_sensitive: bool) -> bool {
+    let (t, v) = if case_sensitive {
+        (text.to_string(), value.to_string())
+    } else {
+        (text.to_lowercase(), value.to_lowercase())
+    };
+    t.starts_with(&v)
+        || t.split(|c: char| !c.is_alphanumeric())
+            .any(|w| !w.is_empty() && w.starts_with(&v))
+}
+
+fn filter_matches(s: &Secret, key: &str, value: &str) -> bool {
+    let row = &s.row;
+    let tags = row.tags.as_deref().unwrap_or_default();
+    match key {
+        "name" => prefix_match(&row.name, value, true),
+        "description" => row
+            .description
+            .as_deref()
+            .is_some_and(|d| prefix_match(d, value, false)),
+        "tag-key" => tags.iter().any(|(k, _)| prefix_match(k, value, true)),
+        "tag-value" => tags.iter().any(|(_, v)| prefix_match(v, value, true)),
+        "primary-region" => prefix_match(&row.region, value, true),
+        "owning-service" => false,
+        _ => {
+            let words = value.split_whitespace();
+            let mut any = false;
+            for w in words {
+                any = true;
+                let hit = prefix_match(&row.name, w, false)
+                    || row
+                        .description
+                        .as_deref()
+                        .is_some_and(|d| prefix_match(d, w, false))
+                    || tags
+                        .iter()
+                        .any(|(k, v)| prefix_match(k, w, false) || prefix_match(v, w, false));
+                if !hit {
+                    return false;
+                }
+            }
+            any
+        }
+    }
+}
+
+/// Applies ListSecrets filters: values within a filter are ORed, filters ANDed,
+/// a value starting with `!` excludes what it matches.
+pub(crate) fn filter_secrets(
+    secrets: Vec<Secret>,
+    filters: &[Filter],
+    include_deleted: bool,
+) -> Result<Vec<Secret>, ApiError> {
+    if filters.len() > 10 {
+        return Err(ApiError::new(
+            ErrorCode::Validation,
+            "1 validation error detected: Value at 'filters' failed to satisfy constraint: Member must have length less than or equal to 10",
+        ));
+    }
+    for f in filters {
+        let key = f
+            .key
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid_param("A filter must have a Key."))?;
+        validate::one_of(key, "filters.member.key", FILTER_KEYS)?;
+        let values = f.values.as_deref().unwrap_or_default();
+        if values.is_empty() || values.len() > 10 {
+            return Err(ApiError::invalid_param(
+                "Each filter must have between 1 and 10 values.",
+            ));
+        }
+        for v in values {
+            validate::filter_value(v)?;
+        }
+    }
+    Ok(secrets
+        .into_iter()
+        .filter(|s| include_deleted || s.row.deleted_ms.is_none())
+        .filter(|s| {
+            filters.iter().all(|f| {
+                let key = f.key.as_deref().unwrap_or_default();
+                let values = f.values.as_deref().unwrap_or_default();
+                let (neg, pos): (Vec<&String>, Vec<&String>) =
+                    values.iter().partition(|v| v.starts_with('!'));
+                let excluded = neg.iter().any(|v| filter_matches(s, key, &v[1..]));
+                let included = pos.is_empty() || pos.iter().any(|v| filter_matches(s, key, v));
+                included && !excluded
+            })
+        })
+        .collect())
+}
+
+impl Service {
+    pub(crate) async fn describe_secret(
+        &self,
+        call: &Call<'_>,
+        req: SecretIdRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let s = self.load(call.caller, id).await?;
+        respond(&DescribeSecretResponse {
+            meta: metadata(&s.row),
+            version_ids_to_stages: versions_to_stages(&s),
+        })
+    }
+
+    pub(crate) async fn list_secrets(
+        &self,
+        call: &Call<'_>,
+        req: ListSecretsRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let max = req.max_results.unwrap_or(100);
+        validate::range(max, "maxResults", 1, 100)?;
+        validate::optional(req.next_token.as_deref(), "nextToken", 1, 4096)?;
+        let order = req.sort_order.as_deref().unwrap_or("asc");
+        validate::one_of(order, "sortOrder", &["asc", "desc"])?;
+        let sort_by = req.sort_by.as_deref().unwrap_or("created-date");
+        validate::one_of(
+            sort_by,
+            "sortBy",
+            &[
+                "created-date",
+                "last-accessed-date",
+                "last-changed-date",
+                "name",
+            ],
+        )?;
+        let secrets = self
+            .store
+            .list_secrets(&call.caller.scope())
+            .await
+            .map_err(internal)?;
+        let mut matched = filter_secrets(
+            secrets,
+            req.filters.as_deref().unwrap_or_default(),
+            req.include_planned_deletion.unwrap_or(false),
+        )?;
+        matched.sort_by(|a, b| {
+            let (a, b) = (&a.row, &b.row);
+            let primary = match sort_by {
+                "name" => a.name.cmp(&b.name),
+                "last-accessed-date" => a.last_accessed_ms.cmp(&b.last_accessed_ms),
+                "last-changed-date" => a.last_changed_ms.cmp(&b.last_changed_ms),
+                _ => a.created_ms.cmp(&b.created_ms),
+            };
+            primary.then(a.id.cmp(&b.id))
+        });
+        if order == "desc" {
+            matched.reverse();
+        }
+        let (page, next_token) = paginate(matched, req.next_token.as_deref(), max as usize)?;
+        let secret_list = page
+            .iter()
+            .map(|s| SecretListEntry {
+                meta: metadata(&s.row),
+                secret_versions_to_stages: versions_to_stages(s),
+            })
+            .collect();
+        respond(&ListSecretsResponse {
+            secret_list,
+            next_token,
+        })
+    }
+
+    pub(crate) async fn list_secret_version_ids(
+        &self,
+        call: &Call<'_>,
+        req: ListSecretVersionIdsRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let max = req.max_results.unwrap_or(100);
+        validate::range(max, "maxResults", 1, 100)?;
+        validate::optional(req.next_token.as_deref(), "nextToken", 1, 4096)?;
+        let s = self.load(call.caller, id).await?;
+        let include_deprecated = req.include_deprecated.unwrap_or(false);
+        let entries: Vec<SecretVersionsListEntry> = s
+            .versions
+            .iter()
+            .filter(|v| include_deprecated || !v.labels.is_empty())
+            .map(|v| SecretVersionsListEntry {
+                version_id: v.version_id.clone(),
+                version_stages: (!v.labels.is_empty()).then(|| v.labels.clone()),
+                last_accessed_date: v.last_accessed_ms.map(Timestamp),
+                created_date: Timestamp(v.created_ms),
+                kms_key_ids: vec![display_key_id(s.row.kms_key_id.as_deref())],
+            })
+            .collect();
+        let (versions, next_token) = paginate(entries, req.next_token.as_deref(), max as usize)?;
+        respond(&ListSecretVersionIdsResponse {
+            versions,
+            next_token,
+            arn: s.row.arn,
+            name: s.row.name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_tokens() {
+        let (p, next) = paginate((0..5).collect(), None, 2).unwrap();
+        assert_eq!(p, vec![0, 1]);
+        let (p, next) = paginate((0..5).collect(), next.as_deref(), 2).unwrap();
+        assert_eq!(p, vec![2, 3]);
+        let (p, next) = paginate((0..5).collect(), next.as_deref(), 2).unwrap();
+        assert_eq!((p, next), (vec![4], None));
+        assert_eq!(
+            paginate::<i32>(vec![], Some("garbage!"), 2)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidNextToken
+        );
+    }
+
+    #[test]
+    fn prefix_matching() {
+        assert!(prefix_match("prod/db/main", "prod", true));
+        assert!(prefix_match("prod/db/main", "db", true));
+        assert!(!prefix_match("prod/db/main", "Prod", true));
+        assert!(prefix_match("Team database", "DATA", false));
+        assert!(!prefix_match("prod", "rod", true));
+    }
+}

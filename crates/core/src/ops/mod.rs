@@ -1,0 +1,163 @@
+//! The Secrets Manager operations, one file per family, and what they share.
+
+mod create;
+mod delete;
+mod list;
+mod random;
+mod read;
+mod stage;
+mod tags;
+mod write;
+
+use crate::internal;
+use crate::keyring::{display_key_id, KmsKey};
+use crate::labels::LabelMap;
+use coffer_api::types::{SecretMetadata, Sensitive, Tag, Timestamp};
+use coffer_api::{validate, ApiError};
+use coffer_crypto::SecretBytes;
+use coffer_store::{Secret, SecretRow, VersionRow};
+use std::collections::BTreeMap;
+
+/// A new secret value, exactly one of string or binary.
+pub(crate) enum NewValue {
+    String(Sensitive<String>),
+    Binary(Sensitive<Vec<u8>>),
+}
+
+impl NewValue {
+    /// Reads the value members of a request; `None` if neither is present.
+    pub fn from_request(
+        s: Option<Sensitive<String>>,
+        b: Option<Sensitive<Vec<u8>>>,
+    ) -> Result<Option<NewValue>, ApiError> {
+        match (s, b) {
+            (Some(_), Some(_)) => Err(ApiError::invalid_param(
+                "You can't specify both a binary secret value and a string secret value in the same secret.",
+            )),
+            (Some(s), None) => {
+                validate::value_size(s.0.len(), "secretString")?;
+                Ok(Some(NewValue::String(s)))
+            }
+            (None, Some(b)) => {
+                validate::value_size(b.0.len(), "secretBinary")?;
+                Ok(Some(NewValue::Binary(b)))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NewValue::String(_) => "string",
+            NewValue::Binary(_) => "binary",
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            NewValue::String(s) => s.0.as_bytes(),
+            NewValue::Binary(b) => &b.0,
+        }
+    }
+
+    /// Constant-time comparison with a stored, decrypted value of a given kind.
+    pub fn same_as(&self, kind: &str, plain: &SecretBytes) -> bool {
+        kind == self.kind() && SecretBytes::new(self.bytes().to_vec()) == *plain
+    }
+}
+
+pub(crate) fn require_token(token: Option<&str>) -> Result<&str, ApiError> {
+    token.ok_or_else(|| {
+        ApiError::invalid_request(
+            "You must provide a ClientRequestToken value. We recommend a UUID-type value.",
+        )
+    })
+}
+
+pub(crate) fn not_deleted(s: &Secret) -> Result<(), ApiError> {
+    if s.row.deleted_ms.is_some() {
+        return Err(ApiError::marked_for_deletion());
+    }
+    Ok(())
+}
+
+pub(crate) fn label_map(s: &Secret) -> LabelMap {
+    LabelMap(
+        s.versions
+            .iter()
+            .map(|v| (v.version_id.clone(), v.labels.clone()))
+            .collect(),
+    )
+}
+
+/// The versions whose labels differ between `before` and `after`.
+pub(crate) fn relabels(before: &LabelMap, after: &LabelMap) -> Vec<(String, Vec<String>)> {
+    after
+        .0
+        .iter()
+        .filter(|(v, ls)| before.labels_of(v).is_some_and(|old| old != ls.as_slice()))
+        .cloned()
+        .collect()
+}
+
+/// Encrypts a new version's value.
+pub(crate) fn seal_version(
+    kms: &KmsKey,
+    arn: &str,
+    version_id: &str,
+    value: &NewValue,
+    now: i64,
+) -> Result<VersionRow, ApiError> {
+    let sealed = coffer_crypto::seal_value(&kms.key, arn, version_id, value.kind(), value.bytes())
+        .map_err(internal)?;
+    Ok(VersionRow {
+        version_id: version_id.to_string(),
+        created_ms: now,
+        last_accessed_ms: None,
+        labels: Vec::new(),
+        value_kind: value.kind().to_string(),
+        kms_key_id: kms.arn.clone(),
+        wrapped_data_key: sealed.wrapped_data_key,
+        ciphertext: sealed.ciphertext,
+    })
+}
+
+/// The labelled versions as DescribeSecret and ListSecrets show them.
+pub(crate) fn versions_to_stages(s: &Secret) -> Option<BTreeMap<String, Vec<String>>> {
+    let m: BTreeMap<_, _> = s
+        .versions
+        .iter()
+        .filter(|v| !v.labels.is_empty())
+        .map(|v| (v.version_id.clone(), v.labels.clone()))
+        .collect();
+    (!m.is_empty()).then_some(m)
+}
+
+pub(crate) fn tags_out(row: &SecretRow) -> Option<Vec<Tag>> {
+    row.tags.as_ref().map(|t| {
+        t.iter()
+            .map(|(k, v)| Tag {
+                key: Some(k.clone()),
+                value: Some(v.clone()),
+            })
+            .collect()
+    })
+}
+
+pub(crate) fn metadata(row: &SecretRow) -> SecretMetadata {
+    SecretMetadata {
+        arn: row.arn.clone(),
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        description: row.description.clone(),
+        kms_key_id: row.kms_key_id.as_deref().map(|k| display_key_id(Some(k))),
+        rotation_enabled: None,
+        last_changed_date: Some(Timestamp(row.last_changed_ms)),
+        last_accessed_date: row.last_accessed_ms.map(Timestamp),
+        deleted_date: row.deleted_ms.map(Timestamp),
+        tags: tags_out(row),
+        owning_service: None,
+        created_date: Some(Timestamp(row.created_ms)),
+        primary_region: None,
+    }
+}

@@ -1,0 +1,182 @@
+//! GetSecretValue and BatchGetSecretValue.
+
+use super::{list::filter_secrets, not_deleted};
+use crate::internal;
+use crate::labels::CURRENT;
+use crate::service::{respond, Call, Service};
+use coffer_api::types::{
+    ApiErrorEntry, BatchGetSecretValueRequest, BatchGetSecretValueResponse, GetSecretValueRequest,
+    SecretValueEntry, Sensitive, Timestamp,
+};
+use coffer_api::{validate, ApiError, ErrorCode};
+use coffer_crypto::SecretBytes;
+use coffer_store::{Secret, VersionRow};
+
+fn no_value_for_stage(stage: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::ResourceNotFound,
+        format!("Secrets Manager can't find the specified secret value for staging label: {stage}"),
+    )
+}
+
+impl Service {
+    pub(crate) async fn decrypt(
+        &self,
+        s: &Secret,
+        v: &VersionRow,
+    ) -> Result<SecretBytes, ApiError> {
+        let scope = coffer_store::Scope {
+            account_id: s.row.account_id.clone(),
+            region: s.row.region.clone(),
+        };
+        let kms = self.keys.for_decrypt(&scope, &v.kms_key_id).await?;
+        let sealed = coffer_crypto::SealedValue {
+            wrapped_data_key: v.wrapped_data_key.clone(),
+            ciphertext: v.ciphertext.clone(),
+        };
+        coffer_crypto::open_value(&kms.key, &s.row.arn, &v.version_id, &v.value_kind, &sealed).map_err(|e| {
+            tracing::error!(arn = %s.row.arn, version = %v.version_id, error = %e, "stored value failed to decrypt");
+            ApiError::new(
+                ErrorCode::DecryptionFailure,
+                "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+            )
+        })
+    }
+
+    /// Picks the version a read asks for, decrypts it, and notes the access.
+    async fn read_value(
+        &self,
+        s: &Secret,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<SecretValueEntry, ApiError> {
+        not_deleted(s)?;
+        let version = match version_id {
+            Some(id) => {
+                let v = s.versions.iter().find(|v| v.version_id == id).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::ResourceNotFound,
+                        format!("Secrets Manager can't find the specified secret value for VersionId: {id}"),
+                    )
+                })?;
+                if let Some(st) = stage {
+                    if !v.labels.iter().any(|l| l == st) {
+                        return Err(ApiError::invalid_request(
+                            "You provided a VersionStage that is not associated to the provided VersionId.",
+                        ));
+                    }
+                }
+                v
+            }
+            None => {
+                let st = stage.unwrap_or(CURRENT);
+                s.versions
+                    .iter()
+                    .find(|v| v.labels.iter().any(|l| l == st))
+                    .ok_or_else(|| no_value_for_stage(st))?
+            }
+        };
+        let plain = self.decrypt(s, version).await?;
+        self.access.record(
+            s.row.id,
+            &version.version_id,
+            version.last_accessed_ms,
+            self.clock.now_ms(),
+        );
+        let (secret_string, secret_binary) = if version.value_kind == "binary" {
+            (None, Some(Sensitive(plain.into_vec())))
+        } else {
+            let text = String::from_utf8(plain.into_vec()).map_err(internal)?;
+            (Some(Sensitive(text)), None)
+        };
+        Ok(SecretValueEntry {
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
+            version_id: version.version_id.clone(),
+            secret_binary,
+            secret_string,
+            version_stages: version.labels.clone(),
+            created_date: Timestamp(version.created_ms),
+        })
+    }
+
+    pub(crate) async fn get_secret_value(
+        &self,
+        call: &Call<'_>,
+        req: GetSecretValueRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let vid = validate::version_id(req.version_id.as_deref(), "versionId")?;
+        let stage = validate::optional(req.version_stage.as_deref(), "versionStage", 1, 256)?;
+        let s = self.load(call.caller, id).await?;
+        respond(&self.read_value(&s, vid, stage).await?)
+    }
+
+    pub(crate) async fn batch_get_secret_value(
+        &self,
+        call: &Call<'_>,
+        req: BatchGetSecretValueRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut out = BatchGetSecretValueResponse::default();
+        match (&req.secret_id_list, &req.filters) {
+            (Some(ids), None) => {
+                if req.max_results.is_some() || req.next_token.is_some() {
+                    return Err(ApiError::invalid_param(
+                        "MaxResults and NextToken can be used only with Filters, not with SecretIdList.",
+                    ));
+                }
+                if ids.is_empty() || ids.len() > 20 {
+                    return Err(ApiError::new(
+                        ErrorCode::Validation,
+                        "1 validation error detected: Value at 'secretIdList' failed to satisfy constraint: Member must have length less than or equal to 20 and greater than or equal to 1",
+                    ));
+                }
+                for id in ids {
+                    validate::secret_id(Some(id))?;
+                }
+                for id in ids {
+                    let got = match self.load(call.caller, id).await {
+                        Ok(s) => self.read_value(&s, None, None).await,
+                        Err(e) => Err(e),
+                    };
+                    push(&mut out, id, got);
+                }
+            }
+            (None, Some(filters)) => {
+                let max = req.max_results.unwrap_or(20);
+                validate::range(max, "maxResults", 1, 20)?;
+                let secrets = self
+                    .store
+                    .list_secrets(&call.caller.scope())
+                    .await
+                    .map_err(internal)?;
+                let mut matched: Vec<Secret> = filter_secrets(secrets, filters, false)?;
+                matched.sort_by(|a, b| a.row.name.cmp(&b.row.name));
+                let (page, next) =
+                    super::list::paginate(matched, req.next_token.as_deref(), max as usize)?;
+                for s in &page {
+                    let got = self.read_value(s, None, None).await;
+                    push(&mut out, &s.row.arn, got);
+                }
+                out.next_token = next;
+            }
+            _ => {
+                return Err(ApiError::invalid_param(
+                    "Either SecretIdList or Filters must be specified, but not both.",
+                ))
+            }
+        }
+        respond(&out)
+    }
+}
+
+fn push(out: &mut BatchGetSecretValueResponse, id: &str, got: Result<SecretValueEntry, ApiError>) {
+    match got {
+        Ok(v) => out.secret_values.push(v),
+        Err(e) => out.errors.push(ApiErrorEntry {
+            secret_id: id.to_string(),
+            error_code: e.code.as_str().into(),
+            message: e.message,
+        }),
+    }
+}

@@ -1,0 +1,97 @@
+//! TagResource and UntagResource.
+
+use super::not_deleted;
+use crate::events;
+use crate::service::{respond, Call, Service};
+use coffer_api::types::{Empty, TagResourceRequest, UntagResourceRequest};
+use coffer_api::{validate, ApiError, ErrorCode};
+use coffer_store::{Mutation, MutationOp, Secret};
+use serde_json::json;
+
+const MAX_TAGS: usize = 50;
+
+fn plan(
+    call: &Call<'_>,
+    s: &Secret,
+    now: i64,
+    event: &str,
+    edit: impl Fn(&mut Vec<(String, String)>),
+) -> Result<Option<Mutation>, ApiError> {
+    not_deleted(s)?;
+    let mut row = s.row.clone();
+    let mut tags = row.tags.clone().unwrap_or_default();
+    edit(&mut tags);
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::new(
+            ErrorCode::LimitExceeded,
+            "The number of tags on the secret would exceed the limit of 50.",
+        ));
+    }
+    row.tags = Some(tags);
+    row.last_changed_ms = now;
+    Ok(Some(Mutation {
+        op: MutationOp::Update {
+            expected_revision: s.row.revision,
+        },
+        event: Some(events::change(
+            call.caller,
+            now,
+            event,
+            &row.arn,
+            &row.name,
+            json!({}),
+        )),
+        audit: call.audit(now),
+        secret: row,
+        insert_versions: vec![],
+        relabel: vec![],
+        delete_versions: vec![],
+    }))
+}
+
+impl Service {
+    pub(crate) async fn tag_resource(
+        &self,
+        call: &Call<'_>,
+        req: TagResourceRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let tags = req.tags.ok_or_else(|| ApiError::new(ErrorCode::Validation, "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must not be null"))?;
+        validate::tags(&tags)?;
+        let pairs: Vec<(String, String)> = tags
+            .into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+            .collect();
+        self.commit_with_retry(call, id, |s, now| {
+            plan(call, s, now, "TagResource", |tags| {
+                for (k, v) in &pairs {
+                    match tags.iter_mut().find(|(ek, _)| ek == k) {
+                        Some(slot) => slot.1 = v.clone(),
+                        None => tags.push((k.clone(), v.clone())),
+                    }
+                }
+            })
+        })
+        .await?;
+        respond(&Empty {})
+    }
+
+    pub(crate) async fn untag_resource(
+        &self,
+        call: &Call<'_>,
+        req: UntagResourceRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let keys = req.tag_keys.ok_or_else(|| ApiError::new(ErrorCode::Validation, "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must not be null"))?;
+        for k in &keys {
+            validate::length(k, "tagKeys.member", 1, 128)?;
+        }
+        self.commit_with_retry(call, id, |s, now| {
+            plan(call, s, now, "UntagResource", |tags| {
+                tags.retain(|(k, _)| !keys.contains(k))
+            })
+        })
+        .await?;
+        respond(&Empty {})
+    }
+}

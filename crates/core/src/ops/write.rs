@@ -1,0 +1,286 @@
+//! PutSecretValue and UpdateSecret: new versions, and metadata changes.
+
+use super::{label_map, not_deleted, relabels, require_token, seal_version, NewValue};
+use crate::events;
+use crate::keyring::KmsKey;
+use crate::labels::{prune, CURRENT};
+use crate::service::{respond, Call, Service};
+use coffer_api::types::{
+    ArnNameResponse, CreateSecretResponse, PutSecretValueRequest, PutSecretValueResponse,
+    UpdateSecretRequest,
+};
+use coffer_api::{validate, ApiError, ErrorCode};
+use coffer_store::{Mutation, MutationOp, Secret, SecretRow, VersionRow};
+use serde_json::json;
+use std::sync::Arc;
+
+fn version_exists_error() -> ApiError {
+    ApiError::new(
+        ErrorCode::ResourceExists,
+        "You can't modify an existing version, you can only create a new version.",
+    )
+}
+
+/// A version to add: its id, value, the labels to attach, and the key to seal with.
+struct NewVersion<'a> {
+    token: &'a str,
+    value: &'a NewValue,
+    stages: &'a [String],
+    kms: Arc<KmsKey>,
+}
+
+/// Metadata that UpdateSecret changes in the same transaction as its new version.
+#[derive(Default, Clone)]
+struct MetaEdit {
+    description: Option<String>,
+    kms_key_id: Option<String>,
+    kind: Option<String>,
+}
+
+impl MetaEdit {
+    fn is_empty(&self) -> bool {
+        self.description.is_none() && self.kms_key_id.is_none() && self.kind.is_none()
+    }
+
+    fn apply(&self, row: &mut SecretRow) {
+        if let Some(d) = &self.description {
+            row.description = Some(d.clone());
+        }
+        if let Some(k) = &self.kms_key_id {
+            row.kms_key_id = Some(k.clone());
+        }
+        if let Some(t) = &self.kind {
+            row.kind = Some(t.clone());
+        }
+    }
+}
+
+impl Service {
+    /// The answer to a write whose token names an existing version: the same value
+    /// is an idempotent retry, another value is an error.
+    async fn replay(
+        &self,
+        s: &Secret,
+        token: &str,
+        value: &NewValue,
+    ) -> Result<Option<VersionRow>, ApiError> {
+        let Some(v) = s.versions.iter().find(|v| v.version_id == token) else {
+            return Ok(None);
+        };
+        let plain = self.decrypt(s, v).await?;
+        if value.same_as(&v.value_kind, &plain) {
+            Ok(Some(v.clone()))
+        } else {
+            Err(version_exists_error())
+        }
+    }
+
+    /// Plans one mutation: the metadata edit, and the new version with its labels.
+    fn plan(
+        call: &Call<'_>,
+        s: &Secret,
+        now: i64,
+        nv: Option<&NewVersion<'_>>,
+        edit: &MetaEdit,
+        event: &str,
+    ) -> Result<Option<Mutation>, ApiError> {
+        not_deleted(s)?;
+        let mut row = s.row.clone();
+        edit.apply(&mut row);
+        row.last_changed_ms = now;
+        let mut m = Mutation {
+            op: MutationOp::Update {
+                expected_revision: s.row.revision,
+            },
+            event: None,
+            audit: call.audit(now),
+            secret: row,
+            insert_versions: vec![],
+            relabel: vec![],
+            delete_versions: vec![],
+        };
+        let mut detail = json!({});
+        if let Some(nv) = nv {
+            if s.versions.iter().any(|v| v.version_id == nv.token) {
+                // Someone added this version since we looked: the caller re-checks.
+                return Ok(None);
+            }
+            let before = label_map(s);
+            let mut after = before.clone();
+            after.add_version(nv.token);
+            for stage in nv.stages {
+                after.put(nv.token, stage);
+            }
+            after.check_label_limit()?;
+            let mut created: Vec<(String, i64)> = s
+                .versions
+                .iter()
+                .map(|v| (v.version_id.clone(), v.created_ms))
+                .collect();
+            created.push((nv.token.to_string(), now));
+            m.delete_versions = prune(&after, &created, now);
+            let mut version = seal_version(&nv.kms, &s.row.arn, nv.token, nv.value, now)?;
+            version.labels = after.labels_of(nv.token).unwrap_or_default().to_vec();
+            detail = json!({ "versionId": nv.token, "versionStages": version.labels });
+            m.insert_versions.push(version);
+            m.relabel = relabels(&before, &after);
+        }
+        m.event = Some(events::change(
+            call.caller,
+            now,
+            event,
+            &m.secret.arn,
+            &m.secret.name,
+            detail,
+        ));
+        Ok(Some(m))
+    }
+
+    /// Adds a version (with retries on conflict) and returns its labels.
+    async fn add_version(
+        &self,
+        call: &Call<'_>,
+        secret_id: &str,
+        token: &str,
+        value: &NewValue,
+        stages: &[String],
+        edit: &MetaEdit,
+        event: &str,
+    ) -> Result<(Secret, Vec<String>), ApiError> {
+        let s = self.load(call.caller, secret_id).await?;
+        not_deleted(&s)?;
+        if let Some(v) = self.replay(&s, token, value).await? {
+            return Ok((s, v.labels));
+        }
+        let key_id = edit.kms_key_id.as_deref().or(s.row.kms_key_id.as_deref());
+        let kms = self.keys.for_encrypt(&call.caller.scope(), key_id).await?;
+        let nv = NewVersion {
+            token,
+            value,
+            stages,
+            kms,
+        };
+        let (s, committed) = self
+            .commit_with_retry(call, secret_id, |s, now| {
+                Self::plan(call, s, now, Some(&nv), edit, event)
+            })
+            .await?;
+        if committed.is_none() {
+            // A concurrent writer created this version id first.
+            let s = self.load(call.caller, secret_id).await?;
+            return match self.replay(&s, token, value).await? {
+                Some(v) => Ok((s, v.labels)),
+                None => Err(version_exists_error()),
+            };
+        }
+        let labels = self
+            .load(call.caller, secret_id)
+            .await
+            .ok()
+            .and_then(|fresh| {
+                fresh
+                    .versions
+                    .iter()
+                    .find(|v| v.version_id == token)
+                    .map(|v| v.labels.clone())
+            });
+        Ok((s, labels.unwrap_or_default()))
+    }
+
+    pub(crate) async fn put_secret_value(
+        &self,
+        call: &Call<'_>,
+        req: PutSecretValueRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let token =
+            validate::version_id(req.client_request_token.as_deref(), "clientRequestToken")?;
+        if let Some(rt) = &req.rotation_token {
+            validate::length(&rt.0, "rotationToken", 36, 256)?;
+        }
+        let stages = match req.version_stages {
+            Some(st) => {
+                validate::version_stages(&st)?;
+                st
+            }
+            None => vec![CURRENT.to_string()],
+        };
+        let value =
+            NewValue::from_request(req.secret_string, req.secret_binary)?.ok_or_else(|| {
+                ApiError::invalid_param("You must provide either SecretString or SecretBinary.")
+            })?;
+        let token = require_token(token)?;
+        let (s, labels) = self
+            .add_version(
+                call,
+                id,
+                token,
+                &value,
+                &stages,
+                &MetaEdit::default(),
+                "PutSecretValue",
+            )
+            .await?;
+        respond(&PutSecretValueResponse {
+            arn: s.row.arn,
+            name: s.row.name,
+            version_id: token.to_string(),
+            version_stages: labels,
+        })
+    }
+
+    pub(crate) async fn update_secret(
+        &self,
+        call: &Call<'_>,
+        req: UpdateSecretRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let token =
+            validate::version_id(req.client_request_token.as_deref(), "clientRequestToken")?;
+        validate::optional(req.description.as_deref(), "description", 0, 2048)?;
+        validate::optional(req.kms_key_id.as_deref(), "kmsKeyId", 0, 2048)?;
+        validate::optional(req.kind.as_deref(), "type", 0, 256)?;
+        let value = NewValue::from_request(req.secret_string, req.secret_binary)?;
+        let token = match &value {
+            Some(_) => Some(require_token(token)?),
+            None => None,
+        };
+        let edit = MetaEdit {
+            description: req.description.clone(),
+            kms_key_id: req.kms_key_id.clone().filter(|k| !k.is_empty()),
+            kind: req.kind.clone(),
+        };
+        if let Some(k) = &edit.kms_key_id {
+            // Fails early, before anything is written, if the key does not exist.
+            self.keys.for_encrypt(&call.caller.scope(), Some(k)).await?;
+        }
+        match (value, token) {
+            (Some(v), Some(t)) => {
+                let stages = [CURRENT.to_string()];
+                let (s, _) = self
+                    .add_version(call, id, t, &v, &stages, &edit, "UpdateSecret")
+                    .await?;
+                respond(&CreateSecretResponse {
+                    arn: s.row.arn,
+                    name: s.row.name,
+                    version_id: Some(t.to_string()),
+                })
+            }
+            _ => {
+                let (s, _) = self
+                    .commit_with_retry(call, id, |s, now| {
+                        if edit.is_empty() {
+                            not_deleted(s)?;
+                            return Ok(None);
+                        }
+                        Self::plan(call, s, now, None, &edit, "UpdateSecret")
+                    })
+                    .await?;
+                respond(&ArnNameResponse {
+                    arn: s.row.arn,
+                    name: s.row.name,
+                })
+            }
+        }
+    }
+}

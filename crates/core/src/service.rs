@@ -1,0 +1,309 @@
+//! The service object, operation dispatch, and the helpers every operation shares.
+
+use crate::access::AccessTracker;
+use crate::arn::{parse_secret_id, SecretRef};
+use crate::audit::{self, AuditLog};
+use crate::clock::Clock;
+use crate::context::Caller;
+use crate::internal;
+use crate::keyring::Keyring;
+use coffer_api::{ApiError, ErrorCode};
+use coffer_crypto::SecretBytes;
+use coffer_store::{Committed, Mutation, NewAudit, Secret, Store, StoreError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How many times a mutation is recomputed after losing a race.
+const MAX_ATTEMPTS: usize = 64;
+
+pub struct ServiceOptions {
+    pub audit_path: PathBuf,
+    /// How often the sweeper looks for secrets whose recovery window ended.
+    pub sweep_interval: Duration,
+}
+
+/// An access key with its secret, as SigV4 verification needs it.
+pub struct Credential {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub principal_arn: String,
+    pub secret: SecretBytes,
+}
+
+pub struct Service {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: Keyring,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) audit: AuditLog,
+    pub(crate) access: AccessTracker,
+    pub(crate) creds: RwLock<HashMap<String, Arc<Credential>>>,
+    pub(crate) sweep_interval: Duration,
+}
+
+/// One call in flight: what the audit record needs, and whether the store already
+/// wrote it as part of a committed mutation.
+pub(crate) struct Call<'a> {
+    pub caller: &'a Caller,
+    pub name: &'static str,
+    pub params: Value,
+    audited: AtomicBool,
+}
+
+impl Call<'_> {
+    /// The audit record to commit with a mutation.
+    pub fn audit(&self, at_ms: i64) -> NewAudit {
+        let body = audit::record(
+            self.caller,
+            self.name,
+            at_ms,
+            self.params.clone(),
+            None,
+            false,
+        );
+        NewAudit {
+            at_ms,
+            body: body.to_string(),
+        }
+    }
+
+    pub fn mark_audited(&self) {
+        self.audited.store(true, Ordering::SeqCst);
+    }
+}
+
+const OPERATIONS: &[(&str, bool)] = &[
+    ("BatchGetSecretValue", true),
+    ("CreateSecret", false),
+    ("DeleteSecret", false),
+    ("DescribeSecret", true),
+    ("GetRandomPassword", true),
+    ("GetSecretValue", true),
+    ("ListSecretVersionIds", true),
+    ("ListSecrets", true),
+    ("PutSecretValue", false),
+    ("RestoreSecret", false),
+    ("TagResource", false),
+    ("UntagResource", false),
+    ("UpdateSecret", false),
+    ("UpdateSecretVersionStage", false),
+];
+
+/// Parses a request body into an operation's input shape.
+pub(crate) fn parse<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
+    serde_json::from_value(body.clone()).map_err(|e| {
+        // serde's message names the member and the expected type, never a value.
+        let msg = e.to_string();
+        let msg = msg.split(" at line").next().unwrap_or("").to_string();
+        ApiError::new(ErrorCode::SerializationException, msg)
+    })
+}
+
+pub(crate) fn respond<T: Serialize>(out: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(out).map_err(internal)
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Store>,
+        root: coffer_crypto::Key256,
+        clock: Arc<dyn Clock>,
+        opts: ServiceOptions,
+    ) -> std::io::Result<Arc<Self>> {
+        let audit = AuditLog::open(&opts.audit_path)?;
+        Ok(Arc::new(Service {
+            keys: Keyring::new(root, store.clone(), clock.clone()),
+            access: AccessTracker::default(),
+            store,
+            clock,
+            audit,
+            creds: RwLock::default(),
+            sweep_interval: opts.sweep_interval,
+        }))
+    }
+
+    /// Is `operation` one this service answers?
+    pub fn knows(operation: &str) -> bool {
+        OPERATIONS.iter().any(|(n, _)| *n == operation)
+    }
+
+    /// Runs one operation. `body` is the raw JSON request.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        operation: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ApiError> {
+        let Some(&(name, read_only)) = OPERATIONS.iter().find(|(n, _)| *n == operation) else {
+            return Err(ApiError::new(ErrorCode::UnknownOperation, ""));
+        };
+        let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Default::default())
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::SerializationException,
+                        "Start of structure or map found where not expected.",
+                    ))
+                }
+            }
+        };
+        let call = Call {
+            caller,
+            name,
+            params: audit::request_parameters(&request),
+            audited: AtomicBool::new(false),
+        };
+        let result = self.dispatch(&call, &request).await;
+        if !call.audited.load(Ordering::SeqCst) {
+            let now = self.clock.now_ms();
+            let rec = audit::record(
+                caller,
+                name,
+                now,
+                call.params.clone(),
+                result.as_ref().err(),
+                read_only,
+            );
+            // Fail closed: no audit record, no answer.
+            self.audit.append(rec).await?;
+        }
+        result
+    }
+
+    async fn dispatch(&self, call: &Call<'_>, req: &Value) -> Result<Vec<u8>, ApiError> {
+        match call.name {
+            "CreateSecret" => self.create_secret(call, parse(req)?).await,
+            "GetSecretValue" => self.get_secret_value(call, parse(req)?).await,
+            "BatchGetSecretValue" => self.batch_get_secret_value(call, parse(req)?).await,
+            "PutSecretValue" => self.put_secret_value(call, parse(req)?).await,
+            "UpdateSecret" => self.update_secret(call, parse(req)?).await,
+            "DescribeSecret" => self.describe_secret(call, parse(req)?).await,
+            "ListSecrets" => self.list_secrets(call, parse(req)?).await,
+            "ListSecretVersionIds" => self.list_secret_version_ids(call, parse(req)?).await,
+            "UpdateSecretVersionStage" => self.update_secret_version_stage(call, parse(req)?).await,
+            "DeleteSecret" => self.delete_secret(call, parse(req)?).await,
+            "RestoreSecret" => self.restore_secret(call, parse(req)?).await,
+            "TagResource" => self.tag_resource(call, parse(req)?).await,
+            "UntagResource" => self.untag_resource(call, parse(req)?).await,
+            "GetRandomPassword" => self.get_random_password(parse(req)?),
+            _ => Err(ApiError::new(ErrorCode::UnknownOperation, "")),
+        }
+    }
+
+    /// Finds a secret by name, full ARN or partial ARN, in the caller's scope.
+    pub(crate) async fn load(&self, caller: &Caller, secret_id: &str) -> Result<Secret, ApiError> {
+        let scope = caller.scope();
+        let found = match parse_secret_id(secret_id) {
+            SecretRef::Name(name) => self
+                .store
+                .secret_by_name(&scope, name)
+                .await
+                .map_err(internal)?,
+            SecretRef::Arn {
+                arn,
+                region,
+                account,
+                resource,
+            } => {
+                if account != scope.account_id || region != scope.region {
+                    return Err(ApiError::not_found());
+                }
+                match self.store.secret_by_arn(arn).await.map_err(internal)? {
+                    Some(s) => Some(s),
+                    // A partial ARN names the secret without its random suffix.
+                    None => self
+                        .store
+                        .secret_by_name(&scope, resource)
+                        .await
+                        .map_err(internal)?,
+                }
+            }
+        };
+        found.ok_or_else(ApiError::not_found)
+    }
+
+    /// Loads, plans and commits, recomputing the plan whenever another writer got
+    /// there first. `plan` returns `None` when there is nothing to write.
+    pub(crate) async fn commit_with_retry<F>(
+        &self,
+        call: &Call<'_>,
+        secret_id: &str,
+        mut plan: F,
+    ) -> Result<(Secret, Option<Committed>), ApiError>
+    where
+        F: FnMut(&Secret, i64) -> Result<Option<Mutation>, ApiError>,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let secret = self.load(call.caller, secret_id).await?;
+            let now = self.clock.now_ms();
+            let Some(m) = plan(&secret, now)? else {
+                return Ok((secret, None));
+            };
+            match self.store.commit(m).await {
+                Ok(c) => {
+                    call.mark_audited();
+                    return Ok((secret, Some(c)));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        Err(ApiError::new(ErrorCode::Throttling, "Rate exceeded"))
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+impl Service {
+    /// Runs the sweeper and the last-accessed flusher until `stop` turns true.
+    pub fn spawn_background(
+        self: &Arc<Self>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let mut sweep = tokio::time::interval(svc.sweep_interval);
+            let mut flush = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = sweep.tick() => {
+                        let n = svc.sweep_once().await;
+                        if n > 0 {
+                            tracing::info!(purged = n, "sweeper purged secrets past their recovery window");
+                        }
+                    }
+                    _ = flush.tick() => svc.access.flush(&*svc.store).await,
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    }
+
+    /// Flushes pending work and closes the audit log and the store.
+    pub async fn shutdown(&self) {
+        self.access.flush(&*self.store).await;
+        self.audit.close();
+        if let Err(e) = self.store.close().await {
+            tracing::warn!(error = %e, "closing the store failed");
+        }
+    }
+
+    /// Writes queued last-accessed dates now (tests and shutdown).
+    pub async fn flush_access(&self) {
+        self.access.flush(&*self.store).await;
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}

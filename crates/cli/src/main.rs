@@ -1,1 +1,240 @@
-fn main() {}
+//! `coffer`: a self-hosted secrets service that speaks the AWS Secrets Manager API.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use coffer::config::FileConfig;
+use coffer::run::{RootKeySource, StartOptions};
+use coffer_core::SystemClock;
+use coffer_server::HttpConfig;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "coffer",
+    version,
+    about = "A self-hosted secrets manager that speaks the AWS Secrets Manager API.",
+    long_about = "A self-hosted secrets manager that speaks the AWS Secrets Manager API.\n\n\
+    Start a throwaway server with `coffer server --dev`, then point any AWS client at it \
+    with the export lines it prints."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the secrets service.
+    Server(ServerArgs),
+    /// Audit trail tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chains of the audit log file and the store's audit records.
+    Verify {
+        /// The server's data directory.
+        #[arg(long, env = "COFFER_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// Development mode: no configuration, a temporary data directory unless
+    /// --data-dir is given, any region, and `export` lines printed on stdout.
+    #[arg(long)]
+    dev: bool,
+    /// TOML configuration file (normal mode). Flags and COFFER_* variables override it.
+    #[arg(long, short, env = "COFFER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8750].
+    #[arg(long, env = "COFFER_LISTEN")]
+    listen: Option<String>,
+    /// Data directory: database, root key, audit log, root credential.
+    #[arg(long, env = "COFFER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A region to serve (repeatable). Dev mode serves any region.
+    #[arg(long = "region", env = "COFFER_REGIONS", value_delimiter = ',')]
+    regions: Vec<String>,
+    /// Dev mode: the root access key id to register (e.g. `test`).
+    #[arg(long, env = "COFFER_DEV_ACCESS_KEY_ID")]
+    dev_access_key_id: Option<String>,
+    /// Dev mode: the root secret access key to register (e.g. `test`).
+    #[arg(long, env = "COFFER_DEV_SECRET_ACCESS_KEY", hide_env_values = true)]
+    dev_secret_access_key: Option<String>,
+    /// Dev mode: the account id (12 digits) [default: 000000000000].
+    #[arg(long, env = "COFFER_DEV_ACCOUNT_ID")]
+    dev_account_id: Option<String>,
+    /// Log level or filter (RUST_LOG overrides) [default: info].
+    #[arg(long, env = "COFFER_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Log format: json or text [default: json, text in dev mode].
+    #[arg(long, env = "COFFER_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(server(args)),
+        Command::Audit(AuditCommand::Verify { data_dir }) => audit_verify(&data_dir),
+    }
+}
+
+async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if !args.regions.is_empty() {
+        cfg.regions = args.regions;
+    }
+    if let Some(l) = args.log_level {
+        cfg.log_level = l;
+    }
+    let log_format = args.log_format.unwrap_or_else(|| {
+        if args.dev {
+            "text".into()
+        } else {
+            cfg.log_format.clone()
+        }
+    });
+    cfg.log_format = log_format;
+    cfg.check()?;
+    coffer::logging::init(&cfg.log_level, cfg.log_format == "json");
+
+    let (data_dir, temporary) = match (args.data_dir, args.dev) {
+        (Some(d), _) => (d, false),
+        (None, true) => (
+            std::env::temp_dir().join(format!("coffer-dev-{}", std::process::id())),
+            true,
+        ),
+        (None, false) => (cfg.data_dir.clone(), false),
+    };
+    if !args.dev && (args.dev_access_key_id.is_some() || args.dev_secret_access_key.is_some()) {
+        anyhow::bail!("--dev-access-key-id and --dev-secret-access-key need --dev");
+    }
+    let opts = StartOptions {
+        data_dir: data_dir.clone(),
+        listen: cfg
+            .listen
+            .parse()
+            .with_context(|| format!("listen address {:?}", cfg.listen))?,
+        http: HttpConfig {
+            max_connections: cfg.max_connections,
+            max_body_bytes: cfg.max_body_bytes,
+            regions: if args.dev {
+                None
+            } else {
+                Some(cfg.regions.clone())
+            },
+            drain_timeout: Duration::from_secs(cfg.drain_timeout_secs),
+        },
+        sweep_interval: Duration::from_secs(cfg.sweep_interval_secs),
+        root_key: if cfg.root_key == "env" {
+            RootKeySource::Env(cfg.root_key_env.clone())
+        } else {
+            RootKeySource::File
+        },
+        clock: Arc::new(SystemClock),
+        account_id: if args.dev {
+            args.dev_account_id
+        } else {
+            cfg.account_id.clone()
+        },
+        access_key_id: args.dev_access_key_id,
+        secret_access_key: args.dev_secret_access_key,
+        dev: args.dev,
+    };
+    let running = coffer::start(opts).await?;
+    if args.dev {
+        let region = cfg
+            .regions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".into());
+        println!("export AWS_ENDPOINT_URL={}", running.endpoint());
+        print!("{}", running.root.export_lines());
+        println!("export AWS_REGION={region}");
+        // aws CLI v1 and older SDKs read only AWS_DEFAULT_REGION.
+        println!("export AWS_DEFAULT_REGION={region}");
+        if temporary {
+            eprintln!(
+                "# dev mode: data in {} (deleted on exit)",
+                data_dir.display()
+            );
+        }
+    } else if running.created_root {
+        eprintln!(
+            "# first start: the root credential is in {} (0600); copy it somewhere safe.",
+            data_dir.join(coffer::credentials::FILE_NAME).display()
+        );
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    shutdown_signal().await;
+    tracing::info!("shutdown requested");
+    running.stop().await?;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn audit_verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let path = data_dir.join("audit.log");
+    let n = coffer_core::audit::verify_file(&path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    println!("{}: {n} records, hash chain intact", path.display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = coffer_store::sqlite::SqliteStore::open(&data_dir.join("coffer.db"))?;
+    let count = rt.block_on(async {
+        use coffer_store::Store;
+        let mut prev = coffer_store::GENESIS_HASH.to_string();
+        let (mut after, mut count) = (0, 0usize);
+        loop {
+            let batch = store.audit_records(after, 1000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for r in &batch {
+                anyhow::ensure!(
+                    r.prev_hash == prev && r.hash == coffer_store::chain_hash(&prev, &r.body),
+                    "store audit record {} breaks the hash chain",
+                    r.seq
+                );
+                prev = r.hash.clone();
+                after = r.seq;
+                count += 1;
+            }
+        }
+        store.close().await?;
+        anyhow::Ok(count)
+    })?;
+    println!("store: {count} mutation records, hash chain intact");
+    Ok(())
+}

@@ -68,6 +68,18 @@ impl Service {
         }
     }
 
+    /// The first account created, if any.
+    pub async fn first_account(&self) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .store
+            .accounts()
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .next()
+            .map(|a| a.account_id))
+    }
+
     /// Registers `access_key_id` as a root credential of `account_id`. Returns
     /// false if the key id exists already (its secret is left as it was).
     pub async fn add_root_credential(

@@ -1,1 +1,111 @@
-//! coffer-server
+//! HTTP for Coffer: the AWS JSON 1.1 protocol, SigV4 authentication, connection and
+//! body caps, metrics, and graceful shutdown.
+//!
+//! The service layer never sees HTTP, and this crate never touches the store: it
+//! verifies the caller, routes `X-Amz-Target` to [`coffer_core::Service::call`],
+//! and writes the answer.
+
+mod auth;
+mod handler;
+mod metrics;
+
+use coffer_core::Service;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use auth::Authenticator;
+
+/// Limits and policy of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Connections served at once; further ones wait in the accept queue.
+    pub max_connections: usize,
+    /// The largest request body accepted. A 64 KiB binary secret is ~88 KiB in
+    /// base64 JSON, so the default leaves room without inviting abuse.
+    pub max_body_bytes: usize,
+    /// Regions served; `None` serves any region a client signs for (dev mode).
+    pub regions: Option<Vec<String>>,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_connections: 1024,
+            max_body_bytes: 256 * 1024,
+            regions: None,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and waits (up to the
+/// drain timeout) for in-flight requests to finish.
+pub async fn serve(
+    listener: TcpListener,
+    svc: Arc<Service>,
+    cfg: HttpConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let handler = Arc::new(handler::Handler::new(svc, cfg.clone()));
+    let permits = Arc::new(Semaphore::new(cfg.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, don't spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let h = handler.clone();
+        let svc_fn = hyper::service::service_fn(move |req| {
+            let h = h.clone();
+            async move { Ok::<_, std::convert::Infallible>(h.handle(req, peer).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(TokioIo::new(stream), svc_fn);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections drained"),
+        _ = tokio::time::sleep(cfg.drain_timeout) => tracing::warn!("drain timeout reached; closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// Binds `addr`, returning the listener and the address actually bound (port 0
+/// picks a free port).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let l = TcpListener::bind(addr).await?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}

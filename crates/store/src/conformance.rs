@@ -296,7 +296,17 @@ async fn principals_and_keys(store: &dyn Store) {
         store.insert_account(account.clone()).await,
         Err(StoreError::Duplicate)
     ));
-    assert_eq!(store.account("111111111111").await.unwrap(), Some(account));
+    assert_eq!(
+        store.account("111111111111").await.unwrap(),
+        Some(account.clone())
+    );
+    let later = AccountRow {
+        account_id: "222222222222".into(),
+        name: "second".into(),
+        created_ms: 2,
+    };
+    store.insert_account(later.clone()).await.unwrap();
+    assert_eq!(store.accounts().await.unwrap(), vec![account, later]);
     let cred = CredentialRow {
         access_key_id: "AKIDTEST".into(),
         account_id: "111111111111".into(),

@@ -67,6 +67,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_credential(&self, cred: CredentialRow) -> Result<()>;
     async fn account(&self, account_id: &str) -> Result<Option<AccountRow>>;
     async fn insert_account(&self, account: AccountRow) -> Result<()>;
+    /// Every account, oldest first.
+    async fn accounts(&self) -> Result<Vec<AccountRow>>;
 
     /// The change events after `after_seq`, oldest first (the outbox).
     async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>>;

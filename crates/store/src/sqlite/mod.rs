@@ -245,6 +245,23 @@ impl Store for SqliteStore {
         self.write(|tx| Job::InsertAccount(account, tx)).await
     }
 
+    async fn accounts(&self) -> Result<Vec<AccountRow>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT account_id, name, created_ms FROM accounts ORDER BY created_ms, account_id",
+            )?
+            .query_map([], |r| {
+                Ok(AccountRow {
+                    account_id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_ms: r.get(2)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
     async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>> {
         self.read(move |c| {
             c.prepare_cached(

@@ -1,0 +1,9 @@
+//! The `coffer` command: configuration, wiring, and the admin commands. The library
+//! half exists so integration tests can start a real server in-process.
+
+pub mod config;
+pub mod credentials;
+pub mod logging;
+pub mod run;
+
+pub use run::{start, Running, StartOptions};

@@ -1,0 +1,189 @@
+//! Starting and stopping a server: root key, store, service, first credential,
+//! listener, background tasks — and the orderly reverse on shutdown.
+
+use crate::credentials::RootCredential;
+use anyhow::{bail, Context};
+use coffer_core::{bootstrap, Clock, Service, ServiceOptions};
+use coffer_crypto::SecretBytes;
+use coffer_server::HttpConfig;
+use coffer_store::sqlite::SqliteStore;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub enum RootKeySource {
+    /// `DATA_DIR/root.key`, created 0600 on first start.
+    File,
+    /// An environment variable holding 32 bytes in hex or base64.
+    Env(String),
+}
+
+pub struct StartOptions {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub http: HttpConfig,
+    pub sweep_interval: Duration,
+    pub root_key: RootKeySource,
+    pub clock: Arc<dyn Clock>,
+    /// The first account's id; dev mode defaults it, normal mode picks one at random.
+    pub account_id: Option<String>,
+    /// A root credential to register (dev mode's stable `test`/`test` and the like).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub dev: bool,
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub root: RootCredential,
+    /// True when this start created the root credential (first start).
+    pub created_root: bool,
+    pub service: Arc<Service>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    background: JoinHandle<()>,
+}
+
+impl Running {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, drains in-flight requests, stops background work, and
+    /// closes the audit log and the store.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let served = self.server.await;
+        let _ = self.background.await;
+        self.service.shutdown().await;
+        served.context("server task")?.context("server")?;
+        Ok(())
+    }
+}
+
+fn load_root_key(opts: &StartOptions) -> anyhow::Result<coffer_crypto::Key256> {
+    Ok(match &opts.root_key {
+        RootKeySource::File => {
+            coffer_crypto::load_or_create_key_file(&opts.data_dir.join("root.key"))?
+        }
+        RootKeySource::Env(var) => {
+            let value = std::env::var(var)
+                .with_context(|| format!("root key variable {var} is not set"))?;
+            coffer_crypto::root_key_from_env(var, &value)?
+        }
+    })
+}
+
+pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("creating {}", opts.data_dir.display()))?;
+    std::fs::set_permissions(&opts.data_dir, std::fs::Permissions::from_mode(0o700))?;
+    let root = load_root_key(&opts)?;
+    let store = Arc::new(SqliteStore::open(&opts.data_dir.join("coffer.db"))?);
+    let svc = Service::new(
+        store,
+        root,
+        opts.clock.clone(),
+        ServiceOptions {
+            audit_path: opts.data_dir.join("audit.log"),
+            sweep_interval: opts.sweep_interval,
+        },
+    )?;
+    let (root_cred, created_root) = bootstrap_root(&svc, &opts).await?;
+    let (listener, addr) = coffer_server::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding {}", opts.listen))?;
+    let (stop, stop_rx) = watch::channel(false);
+    let background = svc.spawn_background(stop_rx.clone());
+    let mut rx = stop_rx;
+    let server = tokio::spawn(coffer_server::serve(
+        listener,
+        svc.clone(),
+        opts.http.clone(),
+        async move {
+            let _ = rx.changed().await;
+        },
+    ));
+    tracing::info!(%addr, data_dir = %opts.data_dir.display(), dev = opts.dev, "coffer server listening");
+    Ok(Running {
+        addr,
+        root: root_cred,
+        created_root,
+        service: svc,
+        stop,
+        server,
+        background,
+    })
+}
+
+/// Makes sure the first account and its root credential exist, and returns the
+/// credential to announce. Never logs the secret.
+async fn bootstrap_root(
+    svc: &Service,
+    opts: &StartOptions,
+) -> anyhow::Result<(RootCredential, bool)> {
+    let on_disk = RootCredential::read(&opts.data_dir)?;
+    let account_id = match (&opts.account_id, &on_disk) {
+        (Some(a), _) => a.clone(),
+        (None, Some(c)) => c.account_id.clone(),
+        (None, None) => match svc.first_account().await? {
+            Some(a) => a,
+            None if opts.dev => "000000000000".into(),
+            None => bootstrap::new_account_id(),
+        },
+    };
+    if !bootstrap::valid_account_id(&account_id) {
+        bail!("account id must be 12 digits, got {account_id:?}");
+    }
+    svc.ensure_account(&account_id, "root").await?;
+    let (cred, created) = match (&opts.access_key_id, &opts.secret_access_key, on_disk) {
+        (Some(id), Some(secret), _) => {
+            let c = RootCredential {
+                account_id: account_id.clone(),
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+            };
+            (c, false)
+        }
+        (Some(_), None, _) | (None, Some(_), _) => {
+            bail!("give both the access key id and the secret access key, or neither")
+        }
+        (None, None, Some(c)) => (c, false),
+        (None, None, None) => {
+            let secret = bootstrap::new_secret_key();
+            let c = RootCredential {
+                account_id: account_id.clone(),
+                access_key_id: bootstrap::new_access_key_id(),
+                secret_access_key: String::from_utf8(secret.into_vec())?,
+            };
+            (c, true)
+        }
+    };
+    if cred.access_key_id.is_empty() || cred.secret_access_key.is_empty() {
+        bail!("the access key id and secret access key must not be empty");
+    }
+    let secret = SecretBytes::new(cred.secret_access_key.as_bytes().to_vec());
+    if !svc
+        .add_root_credential(&cred.account_id, &cred.access_key_id, &secret)
+        .await?
+    {
+        // The key id exists: it must be the same credential, not a takeover.
+        let stored = svc.credential(&cred.access_key_id).await?;
+        match stored {
+            Some(s) if s.secret == secret && s.account_id == cred.account_id => {}
+            _ => bail!(
+                "access key id {} already exists with another secret or account",
+                cred.access_key_id
+            ),
+        }
+    }
+    if RootCredential::read(&opts.data_dir)?.is_none() {
+        cred.write_new(&opts.data_dir)?;
+        tracing::info!(path = %opts.data_dir.join(crate::credentials::FILE_NAME).display(), "root credential written (0600)");
+    }
+    Ok((cred, created))
+}

@@ -1,0 +1,113 @@
+//! Starting servers and building clients for the tests.
+
+use aws_sdk_secretsmanager as sm;
+use coffer::run::{RootKeySource, StartOptions};
+use coffer::{start, Running};
+use coffer_core::ManualClock;
+use coffer_server::HttpConfig;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const AKID: &str = "AKIATESTTESTTESTTEST";
+pub const SECRET: &str = "test-secret-key-for-integration-tests";
+pub const ACCOUNT: &str = "123456789012";
+
+pub struct TestServer {
+    pub running: Option<Running>,
+    pub clock: ManualClock,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
+    StartOptions {
+        data_dir,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        http: HttpConfig {
+            max_body_bytes: 256 * 1024,
+            ..HttpConfig::default()
+        },
+        sweep_interval: Duration::from_secs(3600),
+        root_key: RootKeySource::File,
+        clock: Arc::new(clock),
+        account_id: Some(ACCOUNT.into()),
+        access_key_id: Some(AKID.into()),
+        secret_access_key: Some(SECRET.into()),
+        dev: true,
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new();
+        let running = start(options(dir.path().to_path_buf(), clock.clone()))
+            .await
+            .unwrap();
+        TestServer {
+            running: Some(running),
+            clock,
+            dir,
+        }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.running().endpoint()
+    }
+
+    pub fn client(&self) -> sm::Client {
+        self.client_in("us-east-1")
+    }
+
+    pub fn client_in(&self, region: &str) -> sm::Client {
+        client_for(&self.endpoint(), region, AKID, SECRET)
+    }
+
+    /// Stops the server and starts a new one on the same data directory.
+    pub async fn restart(&mut self) {
+        self.running.take().unwrap().stop().await.unwrap();
+        let running = start(options(self.dir.path().to_path_buf(), self.clock.clone()))
+            .await
+            .unwrap();
+        self.running = Some(running);
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
+        }
+    }
+}
+
+pub fn client_for(endpoint: &str, region: &str, akid: &str, secret: &str) -> sm::Client {
+    let creds = aws_credential_types::Credentials::new(akid, secret, None, None, "test");
+    let conf = sm::Config::builder()
+        .behavior_version(sm::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(sm::config::Region::new(region.to_string()))
+        .credentials_provider(creds)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    sm::Client::from_conf(conf)
+}
+
+/// The AWS error code and message of a failed call.
+pub fn err<E, R>(e: aws_sdk_secretsmanager::error::SdkError<E, R>) -> (String, String)
+where
+    E: sm::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    use sm::error::ProvideErrorMetadata;
+    match e.code() {
+        Some(code) => (code.to_string(), e.message().unwrap_or("").to_string()),
+        None => panic!("expected a service error, got {e:?}"),
+    }
+}
+
+pub fn token(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}

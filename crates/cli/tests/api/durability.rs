@@ -1,0 +1,333 @@
+//! Restarts, concurrent writers, crashes, and secrets never reaching disk or logs
+//! in clear.
+
+use crate::common::*;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+#[tokio::test]
+async fn restart_keeps_secrets_and_credentials() {
+    let mut srv = TestServer::start().await;
+    srv.client()
+        .create_secret()
+        .name("kept")
+        .secret_string("v1")
+        .send()
+        .await
+        .unwrap();
+    srv.client()
+        .put_secret_value()
+        .secret_id("kept")
+        .secret_string("v2")
+        .send()
+        .await
+        .unwrap();
+    srv.restart().await;
+    let c = srv.client();
+    assert_eq!(
+        c.get_secret_value()
+            .secret_id("kept")
+            .send()
+            .await
+            .unwrap()
+            .secret_string(),
+        Some("v2")
+    );
+    assert_eq!(
+        c.get_secret_value()
+            .secret_id("kept")
+            .version_stage("AWSPREVIOUS")
+            .send()
+            .await
+            .unwrap()
+            .secret_string(),
+        Some("v1")
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_lose_nothing() {
+    let srv = TestServer::start().await;
+    srv.client()
+        .create_secret()
+        .name("hot")
+        .secret_string("v0")
+        .send()
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8u32 {
+        let c = srv.client();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10u32 {
+                c.put_secret_value()
+                    .secret_id("hot")
+                    .secret_string(format!("w{w}-{i}"))
+                    .client_request_token(token(w * 100 + i))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let c = srv.client();
+    let mut versions = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = c
+            .list_secret_version_ids()
+            .secret_id("hot")
+            .include_deprecated(true)
+            .max_results(50)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .unwrap();
+        versions.extend(out.versions().to_vec());
+        next = out.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    assert_eq!(versions.len(), 81);
+    let ids: HashSet<_> = versions
+        .iter()
+        .map(|v| v.version_id().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 81);
+    let current = versions
+        .iter()
+        .filter(|v| v.version_stages().contains(&"AWSCURRENT".to_string()))
+        .count();
+    let previous = versions
+        .iter()
+        .filter(|v| v.version_stages().contains(&"AWSPREVIOUS".to_string()))
+        .count();
+    assert_eq!((current, previous), (1, 1));
+
+    // Racing creates of one name: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let c = srv.client();
+        tasks.push(tokio::spawn(async move {
+            c.create_secret()
+                .name("race")
+                .secret_string(format!("{i}"))
+                .send()
+                .await
+                .is_ok()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += t.await.unwrap() as usize;
+    }
+    assert_eq!(wins, 1);
+    srv.stop().await;
+}
+
+/// The real binary in dev mode, its endpoint read from its `export` lines.
+struct Binary {
+    child: Child,
+    endpoint: String,
+}
+
+fn spawn_binary(data_dir: &Path, log: &Path) -> Binary {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["server", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("COFFER_DEV_ACCESS_KEY_ID", AKID)
+        .env("COFFER_DEV_SECRET_ACCESS_KEY", SECRET)
+        .env("COFFER_DEV_ACCOUNT_ID", ACCOUNT)
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .unwrap();
+    let mut endpoint = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(e) = line.strip_prefix("export AWS_ENDPOINT_URL=") {
+            endpoint = e.to_string();
+        }
+        if line.starts_with("export AWS_DEFAULT_REGION=") {
+            break;
+        }
+    }
+    assert!(!endpoint.is_empty(), "no endpoint printed");
+    Binary { child, endpoint }
+}
+
+fn sigterm(b: &mut Binary) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &b.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let status = b.child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let data = dir.path().join("data");
+    let mut b = spawn_binary(&data, &log);
+    let c = client_for(&b.endpoint, "us-east-1", AKID, SECRET);
+    c.create_secret()
+        .name("crash")
+        .secret_string("v0")
+        .send()
+        .await
+        .unwrap();
+    for i in 1..=40 {
+        c.put_secret_value()
+            .secret_id("crash")
+            .secret_string(format!("v{i}"))
+            .client_request_token(token(i))
+            .send()
+            .await
+            .unwrap();
+    }
+    b.child.kill().unwrap(); // SIGKILL: no shutdown code runs.
+    b.child.wait().unwrap();
+    let mut b = spawn_binary(&data, &log);
+    let c = client_for(&b.endpoint, "us-east-1", AKID, SECRET);
+    let got = c
+        .get_secret_value()
+        .secret_id("crash")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.secret_string(), Some("v40"));
+    assert_eq!(got.version_id(), Some(token(40).as_str()));
+    let all = c
+        .list_secret_version_ids()
+        .secret_id("crash")
+        .include_deprecated(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.versions().len(), 41);
+    sigterm(&mut b);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[tokio::test]
+async fn secret_values_never_reach_disk_or_logs_in_clear() {
+    use aws_sdk_secretsmanager::primitives::Blob;
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let data = dir.path().join("data");
+    let mut b = spawn_binary(&data, &log);
+    let c = client_for(&b.endpoint, "us-east-1", AKID, SECRET);
+    let marker = format!("MARKER{}", uuid_like());
+    let json_value = format!(r#"{{"username":"app","password":"{marker}-json"}}"#);
+    c.create_secret()
+        .name("m1")
+        .secret_string(format!("{marker}-plain"))
+        .send()
+        .await
+        .unwrap();
+    c.create_secret()
+        .name("m2")
+        .secret_string(&json_value)
+        .send()
+        .await
+        .unwrap();
+    c.create_secret()
+        .name("m3")
+        .secret_binary(Blob::new(format!("{marker}-binary").into_bytes()))
+        .send()
+        .await
+        .unwrap();
+    c.put_secret_value()
+        .secret_id("m1")
+        .secret_string(format!("{marker}-v2"))
+        .send()
+        .await
+        .unwrap();
+    c.update_secret()
+        .secret_id("m2")
+        .secret_string(format!("{marker}-v3"))
+        .send()
+        .await
+        .unwrap();
+    for id in ["m1", "m2", "m3"] {
+        c.get_secret_value().secret_id(id).send().await.unwrap();
+    }
+    c.batch_get_secret_value()
+        .secret_id_list("m1")
+        .secret_id_list("m2")
+        .send()
+        .await
+        .unwrap();
+    // A failed write carrying a value is logged and audited too.
+    let _ = c
+        .put_secret_value()
+        .secret_id("missing")
+        .secret_string(format!("{marker}-failed"))
+        .send()
+        .await;
+    sigterm(&mut b);
+
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{marker}-binary"));
+    let needles = [marker.as_bytes(), b64.as_bytes()];
+    let mut files = Vec::new();
+    files_under(dir.path(), &mut files);
+    assert!(
+        files.iter().any(|f| f.ends_with("coffer.db"))
+            && files.iter().any(|f| f.ends_with("audit.log"))
+    );
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("GetSecretValue"),
+        "the log captured the traffic (trace level)"
+    );
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        for n in needles {
+            assert!(
+                !contains(&bytes, n),
+                "{} contains a secret value",
+                f.display()
+            );
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let mut r = rand::thread_rng();
+    (0..16)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[r.gen_range(0..36)]))
+        .collect()
+}

@@ -1,0 +1,237 @@
+//! ListSecrets (filters, negation, sorting, paging) and BatchGetSecretValue.
+
+use crate::common::*;
+use aws_sdk_secretsmanager as sm;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SortOrderType, Tag};
+
+fn filter(key: FilterNameStringType, values: &[&str]) -> Filter {
+    let mut f = Filter::builder().key(key);
+    for v in values {
+        f = f.values(*v);
+    }
+    f.build()
+}
+
+async fn names(
+    req: sm::operation::list_secrets::builders::ListSecretsFluentBuilder,
+) -> Vec<String> {
+    req.send()
+        .await
+        .unwrap()
+        .secret_list()
+        .iter()
+        .map(|s| s.name().unwrap().to_string())
+        .collect()
+}
+
+async fn seed(c: &sm::Client) {
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    c.create_secret()
+        .name("prod/db")
+        .description("Main database")
+        .secret_string("a")
+        .tags(tag("Team", "Dev"))
+        .send()
+        .await
+        .unwrap();
+    c.create_secret()
+        .name("prod/api")
+        .description("partner API key")
+        .secret_string("b")
+        .tags(tag("Team", "Ops"))
+        .send()
+        .await
+        .unwrap();
+    c.create_secret()
+        .name("dev/db")
+        .secret_string("c")
+        .tags(tag("Env", "dev"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn filters_and_negation() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    seed(&c).await;
+    use FilterNameStringType as K;
+    assert_eq!(
+        names(c.list_secrets().filters(filter(K::Name, &["prod"]))).await,
+        ["prod/db", "prod/api"]
+    );
+    assert_eq!(
+        names(c.list_secrets().filters(filter(K::Name, &["!prod"]))).await,
+        ["dev/db"]
+    );
+    assert_eq!(
+        names(c.list_secrets().filters(filter(K::TagKey, &["Team"]))).await,
+        ["prod/db", "prod/api"]
+    );
+    assert_eq!(
+        names(c.list_secrets().filters(filter(K::TagValue, &["Dev"]))).await,
+        ["prod/db"]
+    );
+    assert_eq!(
+        names(c.list_secrets().filters(filter(K::Description, &["main"]))).await,
+        ["prod/db"]
+    );
+    assert_eq!(
+        names(
+            c.list_secrets()
+                .filters(filter(K::Name, &["prod"]))
+                .filters(filter(K::TagValue, &["Ops"]))
+        )
+        .await,
+        ["prod/api"]
+    );
+    assert_eq!(
+        names(c.list_secrets().filters(filter(K::All, &["partner"]))).await,
+        ["prod/api"]
+    );
+    let (code, _) = err(c
+        .list_secrets()
+        .filters(filter(K::Name, &["bad*"]))
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "ValidationException");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn sorting_and_paging() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    seed(&c).await;
+    assert_eq!(
+        names(c.list_secrets().sort_order(SortOrderType::Desc)).await,
+        ["dev/db", "prod/api", "prod/db"]
+    );
+    assert_eq!(
+        names(c.list_secrets().sort_by(sm::types::SortByType::Name)).await,
+        ["dev/db", "prod/api", "prod/db"]
+    );
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = c
+            .list_secrets()
+            .max_results(2)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(
+            out.secret_list()
+                .iter()
+                .map(|s| s.name().unwrap().to_string()),
+        );
+        next = out.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, ["prod/db", "prod/api", "dev/db"]);
+    let (code, _) = err(c
+        .list_secrets()
+        .next_token("not-a-token")
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "InvalidNextTokenException");
+    let (code, _) = err(c.list_secrets().max_results(101).send().await.unwrap_err());
+    assert_eq!(code, "ValidationException");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn batch_get_by_ids_reports_each_failure() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    seed(&c).await;
+    c.delete_secret().secret_id("dev/db").send().await.unwrap();
+    let out = c
+        .batch_get_secret_value()
+        .secret_id_list("prod/db")
+        .secret_id_list("missing")
+        .secret_id_list("dev/db")
+        .send()
+        .await
+        .unwrap();
+    let values: Vec<_> = out
+        .secret_values()
+        .iter()
+        .map(|v| (v.name().unwrap(), v.secret_string().unwrap()))
+        .collect();
+    assert_eq!(values, vec![("prod/db", "a")]);
+    let errors: Vec<_> = out
+        .errors()
+        .iter()
+        .map(|e| (e.secret_id().unwrap(), e.error_code().unwrap()))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            ("missing", "ResourceNotFoundException"),
+            ("dev/db", "InvalidRequestException")
+        ]
+    );
+    let (code, _) = err(c.batch_get_secret_value().send().await.unwrap_err());
+    assert_eq!(code, "InvalidParameterException");
+    let (code, _) = err(c
+        .batch_get_secret_value()
+        .secret_id_list("a")
+        .filters(filter(FilterNameStringType::Name, &["a"]))
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "InvalidParameterException");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn batch_get_by_filter_pages() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    for i in 0..25 {
+        c.create_secret()
+            .name(format!("app/s{i:02}"))
+            .secret_string(format!("v{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    c.create_secret()
+        .name("other")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = c
+            .batch_get_secret_value()
+            .filters(filter(FilterNameStringType::Name, &["app/"]))
+            .max_results(20)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(out.secret_values().len() <= 20);
+        got.extend(
+            out.secret_values()
+                .iter()
+                .map(|v| v.secret_string().unwrap().to_string()),
+        );
+        next = out.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 25);
+    assert!(got.contains(&"v0".to_string()) && got.contains(&"v24".to_string()));
+    srv.stop().await;
+}

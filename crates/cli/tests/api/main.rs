@@ -1,0 +1,12 @@
+//! Integration tests: a real Coffer server on an ephemeral port, driven by the
+//! official AWS SDK for Rust (and a raw signer for deliberately bad requests).
+
+mod auth;
+mod common;
+mod deletion;
+mod durability;
+mod errors;
+mod labels;
+mod lifecycle;
+mod listing;
+mod raw;

@@ -1,0 +1,164 @@
+"""The plain aws CLI, as the README's quick start uses it, and the binary's modes."""
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import threading
+import time
+
+import boto3
+from botocore.config import Config
+
+from conftest import BIN, Server
+
+
+def aws(server, *args, check=True):
+    p = subprocess.run(["aws", "secretsmanager", *args, "--output", "json"], env=server.cli_env(), capture_output=True, text=True)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_quick_start(server):
+    out = json.loads(aws(server, "create-secret", "--name", "demo/db", "--secret-string", '{"password":"s3cr3t"}').stdout)
+    assert out["Name"] == "demo/db"
+    got = json.loads(aws(server, "get-secret-value", "--secret-id", "demo/db").stdout)
+    assert json.loads(got["SecretString"]) == {"password": "s3cr3t"}
+    aws(server, "put-secret-value", "--secret-id", "demo/db", "--secret-string", "v2")
+    listed = json.loads(aws(server, "list-secrets").stdout)
+    assert [s["Name"] for s in listed["SecretList"]] == ["demo/db"]
+    versions = json.loads(aws(server, "list-secret-version-ids", "--secret-id", "demo/db").stdout)
+    assert len(versions["Versions"]) == 2
+    aws(server, "delete-secret", "--secret-id", "demo/db", "--force-delete-without-recovery")
+    p = aws(server, "describe-secret", "--secret-id", "demo/db", check=False)
+    assert p.returncode != 0 and "ResourceNotFoundException" in p.stderr
+
+
+def test_cli_error_message(server):
+    p = aws(server, "get-secret-value", "--secret-id", "missing", check=False)
+    assert p.returncode != 0
+    assert "ResourceNotFoundException" in p.stderr and "can't find the specified secret" in p.stderr
+
+
+def test_dev_credentials_survive_restart(workdir):
+    data = os.path.join(workdir, "data")
+    first = Server(data)
+    first.client().create_secret(Name="persist", SecretString="v")
+    assert first.stop() == 0
+    second = Server(data)
+    try:
+        assert second.exports["AWS_ACCESS_KEY_ID"] == first.exports["AWS_ACCESS_KEY_ID"]
+        assert second.exports["AWS_SECRET_ACCESS_KEY"] == first.exports["AWS_SECRET_ACCESS_KEY"]
+        assert second.client().get_secret_value(SecretId="persist")["SecretString"] == "v"
+    finally:
+        assert second.stop() == 0
+
+
+def test_sigterm_drains_in_flight_requests(server):
+    sm = server.client()
+    sm.create_secret(Name="drain", SecretString="v")
+    errors, done = [], []
+
+    def reader():
+        c = server.client()
+        while not done:
+            try:
+                c.get_secret_value(SecretId="drain")
+            except Exception as e:  # connection refused after shutdown is expected
+                if "Could not connect" not in str(e) and "Connection" not in str(e):
+                    errors.append(e)
+                return
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=30) == 0
+    done.append(True)
+    for t in threads:
+        t.join(timeout=10)
+    assert not errors, errors
+    with open(server.log_path) as f:
+        assert "stopped cleanly" in f.read()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_normal_mode_with_config_file(workdir):
+    data = os.path.join(workdir, "prod-data")
+    port = free_port()
+    cfg = os.path.join(workdir, "coffer.toml")
+    with open(cfg, "w") as f:
+        f.write(f'listen = "127.0.0.1:{port}"\ndata_dir = "{data}"\nregions = ["eu-central-1"]\naccount_id = "111122223333"\nlog_format = "json"\n')
+    log = open(os.path.join(workdir, "normal.log"), "wb")
+    # COFFER_* variables override the file.
+    env = {**os.environ, "COFFER_LOG_LEVEL": "debug"}
+    proc = subprocess.Popen([BIN, "server", "--config", cfg], stdout=subprocess.PIPE, stderr=log, env=env)
+    try:
+        cred_file = os.path.join(data, "root-credentials")
+        for _ in range(100):
+            if os.path.exists(cred_file):
+                break
+            time.sleep(0.1)
+        assert stat.S_IMODE(os.stat(cred_file).st_mode) == 0o600
+        creds = dict(line.split(" ", 1)[1].strip().split("=", 1) for line in open(cred_file) if line.startswith("export "))
+        assert creds["COFFER_ACCOUNT_ID"] == "111122223333"
+        time.sleep(0.3)
+
+        def client(region):
+            return boto3.client(
+                "secretsmanager",
+                endpoint_url=f"http://127.0.0.1:{port}",
+                region_name=region,
+                aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                config=Config(retries={"max_attempts": 1}),
+            )
+
+        arn = client("eu-central-1").create_secret(Name="normal", SecretString="v")["ARN"]
+        assert ":eu-central-1:111122223333:" in arn
+        try:
+            client("us-east-1").list_secrets()
+            raise AssertionError("a region not configured must be refused")
+        except Exception as e:  # botocore.exceptions.ClientError
+            assert "InvalidSignatureException" in str(e)
+        key_file = os.path.join(data, "root.key")
+        assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        log.close()
+    # The root credential is never logged.
+    with open(os.path.join(workdir, "normal.log")) as f:
+        text = f.read()
+    assert creds["AWS_SECRET_ACCESS_KEY"] not in text
+    json.loads(text.splitlines()[0])  # JSON logs in normal mode
+
+
+def test_audit_verify_command(workdir):
+    data = os.path.join(workdir, "data")
+    s = Server(data)
+    c = s.client()
+    c.create_secret(Name="a", SecretString="v")
+    c.get_secret_value(SecretId="a")
+    assert s.stop() == 0
+    out = subprocess.run([BIN, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "hash chain intact" in out.stdout
+
+
+def test_help_explains():
+    out = subprocess.run([BIN, "server", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for flag in ["--dev", "--listen", "--data-dir", "--config", "--dev-access-key-id", "COFFER_DEV_ACCOUNT_ID"]:
+        assert flag in out.stdout, flag

@@ -81,7 +81,7 @@ impl Keyring {
     ) -> Result<Arc<KmsKey>, ApiError> {
         let alias = match named {
             None => DEFAULT_ALIAS.to_string(),
-            Some(id) if id == "aws/secretsmanager" => DEFAULT_ALIAS.to_string(),
+            Some("aws/secretsmanager") => DEFAULT_ALIAS.to_string(),
             Some(id) => id.to_string(),
         };
         let cache_key = (

@@ -146,7 +146,7 @@ impl Service {
         let Some(s) = self.store.secret_by_arn(arn).await.map_err(internal)? else {
             return Ok(false);
         };
-        if !s.row.purge_after_ms.is_some_and(|t| t <= now) {
+        if s.row.purge_after_ms.is_none_or(|t| t > now) {
             return Ok(false);
         }
         let system = Caller {

@@ -32,6 +32,8 @@ struct NewVersion<'a> {
 /// Metadata that UpdateSecret changes in the same transaction as its new version.
 #[derive(Default, Clone)]
 struct MetaEdit {
+    /// The operation, for the change event.
+    event: &'static str,
     description: Option<String>,
     kms_key_id: Option<String>,
     kind: Option<String>,
@@ -82,7 +84,6 @@ impl Service {
         now: i64,
         nv: Option<&NewVersion<'_>>,
         edit: &MetaEdit,
-        event: &str,
     ) -> Result<Option<Mutation>, ApiError> {
         not_deleted(s)?;
         let mut row = s.row.clone();
@@ -128,7 +129,7 @@ impl Service {
         m.event = Some(events::change(
             call.caller,
             now,
-            event,
+            edit.event,
             &m.secret.arn,
             &m.secret.name,
             detail,
@@ -145,7 +146,6 @@ impl Service {
         value: &NewValue,
         stages: &[String],
         edit: &MetaEdit,
-        event: &str,
     ) -> Result<(Secret, Vec<String>), ApiError> {
         let s = self.load(call.caller, secret_id).await?;
         not_deleted(&s)?;
@@ -162,7 +162,7 @@ impl Service {
         };
         let (s, committed) = self
             .commit_with_retry(call, secret_id, |s, now| {
-                Self::plan(call, s, now, Some(&nv), edit, event)
+                Self::plan(call, s, now, Some(&nv), edit)
             })
             .await?;
         if committed.is_none() {
@@ -217,8 +217,10 @@ impl Service {
                 token,
                 &value,
                 &stages,
-                &MetaEdit::default(),
-                "PutSecretValue",
+                &MetaEdit {
+                    event: "PutSecretValue",
+                    ..MetaEdit::default()
+                },
             )
             .await?;
         respond(&PutSecretValueResponse {
@@ -246,6 +248,7 @@ impl Service {
             None => None,
         };
         let edit = MetaEdit {
+            event: "UpdateSecret",
             description: req.description.clone(),
             kms_key_id: req.kms_key_id.clone().filter(|k| !k.is_empty()),
             kind: req.kind.clone(),
@@ -257,9 +260,7 @@ impl Service {
         match (value, token) {
             (Some(v), Some(t)) => {
                 let stages = [CURRENT.to_string()];
-                let (s, _) = self
-                    .add_version(call, id, t, &v, &stages, &edit, "UpdateSecret")
-                    .await?;
+                let (s, _) = self.add_version(call, id, t, &v, &stages, &edit).await?;
                 respond(&CreateSecretResponse {
                     arn: s.row.arn,
                     name: s.row.name,
@@ -273,7 +274,7 @@ impl Service {
                             not_deleted(s)?;
                             return Ok(None);
                         }
-                        Self::plan(call, s, now, None, &edit, "UpdateSecret")
+                        Self::plan(call, s, now, None, &edit)
                     })
                     .await?;
                 respond(&ArnNameResponse {

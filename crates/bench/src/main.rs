@@ -1,0 +1,261 @@
+//! Benchmark helpers for `bench/run.sh`:
+//! - `ceiling`: a minimal hyper server answering a fixed 200-byte JSON body, the
+//!   reference the load generator measures Coffer against;
+//! - `sign`: prints SigV4-signed headers for one GetSecretValue request, so `wrk`
+//!   can replay it (a signature stays valid for AWS's 15-minute window);
+//! - `put`: durable PutSecretValue writes per second through the AWS SDK.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Parser)]
+#[command(about = "Coffer benchmark helpers (see bench/run.sh)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve a fixed 200-byte JSON body on ADDR.
+    Ceiling { addr: String },
+    /// Print signed headers (one `Name: value` per line) for GetSecretValue.
+    Sign {
+        #[arg(long)]
+        endpoint_host: String,
+        #[arg(long)]
+        secret_id: String,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+    },
+    /// Create (or overwrite) one secret.
+    Seed {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        value: String,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: String,
+    },
+    /// Run PutSecretValue with N concurrent writers for a duration; print writes/s.
+    Put {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.cmd {
+        Cmd::Ceiling { addr } => rt.block_on(ceiling(&addr)),
+        Cmd::Sign {
+            endpoint_host,
+            secret_id,
+            access_key_id,
+            secret_access_key,
+            region,
+        } => sign(
+            &endpoint_host,
+            &secret_id,
+            &access_key_id,
+            &secret_access_key,
+            &region,
+        ),
+        Cmd::Seed {
+            endpoint,
+            name,
+            value,
+            access_key_id,
+            secret_access_key,
+        } => rt.block_on(async {
+            let c = client(&endpoint, &access_key_id, &secret_access_key);
+            if c.create_secret()
+                .name(&name)
+                .secret_string(&value)
+                .send()
+                .await
+                .is_err()
+            {
+                c.put_secret_value()
+                    .secret_id(&name)
+                    .secret_string(&value)
+                    .send()
+                    .await?;
+            }
+            anyhow::Ok(())
+        }),
+        Cmd::Put {
+            endpoint,
+            concurrency,
+            seconds,
+            access_key_id,
+            secret_access_key,
+        } => rt.block_on(put(
+            &endpoint,
+            concurrency,
+            seconds,
+            &access_key_id,
+            &secret_access_key,
+        )),
+    }
+}
+
+async fn ceiling(addr: &str) -> anyhow::Result<()> {
+    use http_body_util::Full;
+    use hyper::server::conn::http1;
+    use hyper_util::rt::TokioIo;
+    let body = bytes::Bytes::from(format!(
+        "{{\"Name\":\"bench/secret\",\"SecretString\":\"{}\"}}",
+        "x".repeat(200 - 41)
+    ));
+    assert_eq!(body.len(), 200);
+    let listener = tokio::net::TcpListener::bind(addr).await.context("bind")?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let body = body.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |_req| {
+                let body = body.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        hyper::Response::builder()
+                            .header("content-type", "application/x-amz-json-1.1")
+                            .body(Full::new(body))
+                            .expect("static response"),
+                    )
+                }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn sign(host: &str, secret_id: &str, akid: &str, secret: &str, region: &str) -> anyhow::Result<()> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+    let body = format!("{{\"SecretId\":\"{secret_id}\"}}");
+    let identity = aws_credential_types::Credentials::new(akid, secret, None, None, "bench").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("secretsmanager")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()?
+        .into();
+    let headers = [
+        ("host", host.to_string()),
+        ("content-type", "application/x-amz-json-1.1".to_string()),
+        ("x-amz-target", "secretsmanager.GetSecretValue".to_string()),
+    ];
+    let url = format!("http://{host}/");
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().map(|(k, v)| (*k, v.as_str())),
+        SignableBody::Bytes(body.as_bytes()),
+    )?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    for (k, v) in headers.iter() {
+        if *k != "host" {
+            println!("{k}: {v}");
+        }
+    }
+    for (k, v) in instructions.headers() {
+        println!("{k}: {v}");
+    }
+    println!("BODY {body}");
+    Ok(())
+}
+
+fn client(endpoint: &str, akid: &str, secret: &str) -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager as sm;
+    let creds = aws_credential_types::Credentials::new(akid, secret, None, None, "bench");
+    let conf = sm::Config::builder()
+        .behavior_version(sm::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(sm::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .build();
+    sm::Client::from_conf(conf)
+}
+
+async fn put(
+    endpoint: &str,
+    concurrency: usize,
+    seconds: u64,
+    akid: &str,
+    secret: &str,
+) -> anyhow::Result<()> {
+    let client = client(endpoint, akid, secret);
+    // One secret per writer, as independent applications would have.
+    for w in 0..concurrency {
+        let _ = client
+            .create_secret()
+            .name(format!("bench/put-{w}"))
+            .secret_string("v0")
+            .send()
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                c.put_secret_value()
+                    .secret_id(format!("bench/put-{w}"))
+                    .secret_string(format!("value-{i}"))
+                    .send()
+                    .await?;
+                lat.push(t.elapsed());
+                i += 1;
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "writes={} seconds={seconds} writes_per_sec={:.0} p50_ms={:.2} p99_ms={:.2}",
+        all.len(),
+        all.len() as f64 / seconds as f64,
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3
+    );
+    Ok(())
+}

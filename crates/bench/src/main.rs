@@ -47,7 +47,10 @@ enum Cmd {
         secret_access_key: String,
     },
     /// Run PutSecretValue with N concurrent writers for a duration; print writes/s.
+    /// Each writer cycles over its own `secrets_per_writer` secrets.
     Put {
+        #[arg(long, default_value_t = 16)]
+        secrets_per_writer: usize,
         #[arg(long)]
         endpoint: String,
         #[arg(long, default_value_t = 64)]
@@ -105,6 +108,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::Ok(())
         }),
         Cmd::Put {
+            secrets_per_writer,
             endpoint,
             concurrency,
             seconds,
@@ -113,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         } => rt.block_on(put(
             &endpoint,
             concurrency,
+            secrets_per_writer,
             seconds,
             &access_key_id,
             &secret_access_key,
@@ -206,19 +211,23 @@ fn client(endpoint: &str, akid: &str, secret: &str) -> aws_sdk_secretsmanager::C
 async fn put(
     endpoint: &str,
     concurrency: usize,
+    per_writer: usize,
     seconds: u64,
     akid: &str,
     secret: &str,
 ) -> anyhow::Result<()> {
     let client = client(endpoint, akid, secret);
-    // One secret per writer, as independent applications would have.
+    let per_writer = per_writer.max(1);
+    // Each writer owns a few secrets, as independent applications would.
     for w in 0..concurrency {
-        let _ = client
-            .create_secret()
-            .name(format!("bench/put-{w}"))
-            .secret_string("v0")
-            .send()
-            .await;
+        for s in 0..per_writer {
+            let _ = client
+                .create_secret()
+                .name(format!("bench/put-{w}-{s}"))
+                .secret_string("v0")
+                .send()
+                .await;
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -230,7 +239,7 @@ async fn put(
             while Instant::now() < deadline {
                 let t = Instant::now();
                 c.put_secret_value()
-                    .secret_id(format!("bench/put-{w}"))
+                    .secret_id(format!("bench/put-{w}-{}", i as usize % per_writer))
                     .secret_string(format!("value-{i}"))
                     .send()
                     .await?;

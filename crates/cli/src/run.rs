@@ -7,6 +7,7 @@ use coffer_core::{bootstrap, Clock, Service, ServiceOptions};
 use coffer_crypto::SecretBytes;
 use coffer_server::HttpConfig;
 use coffer_store::sqlite::SqliteStore;
+use coffer_store::CachedStore;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -83,7 +84,11 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
     std::fs::set_permissions(&opts.data_dir, std::fs::Permissions::from_mode(0o700))?;
     let root = load_root_key(&opts)?;
-    let store = Arc::new(SqliteStore::open(&opts.data_dir.join("coffer.db"))?);
+    // This process is the embedded store's only writer, so a commit-invalidated
+    // read cache in front of it is exact.
+    let store = Arc::new(CachedStore::new(SqliteStore::open(
+        &opts.data_dir.join("coffer.db"),
+    )?));
     let svc = Service::new(
         store,
         root,

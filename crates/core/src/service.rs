@@ -199,7 +199,11 @@ impl Service {
     }
 
     /// Finds a secret by name, full ARN or partial ARN, in the caller's scope.
-    pub(crate) async fn load(&self, caller: &Caller, secret_id: &str) -> Result<Secret, ApiError> {
+    pub(crate) async fn load(
+        &self,
+        caller: &Caller,
+        secret_id: &str,
+    ) -> Result<Arc<Secret>, ApiError> {
         let scope = caller.scope();
         let found = match parse_secret_id(secret_id) {
             SecretRef::Name(name) => self
@@ -237,7 +241,7 @@ impl Service {
         call: &Call<'_>,
         secret_id: &str,
         mut plan: F,
-    ) -> Result<(Secret, Option<Committed>), ApiError>
+    ) -> Result<(Arc<Secret>, Option<Committed>), ApiError>
     where
         F: FnMut(&Secret, i64) -> Result<Option<Mutation>, ApiError>,
     {
@@ -282,7 +286,12 @@ impl Service {
                             tracing::info!(purged = n, "sweeper purged secrets past their recovery window");
                         }
                     }
-                    _ = flush.tick() => svc.access.flush(&*svc.store).await,
+                    _ = flush.tick() => {
+                        svc.access.flush(&*svc.store).await;
+                        let s = svc.clone();
+                        // fsync can take milliseconds: keep it off the async workers.
+                        let _ = tokio::task::spawn_blocking(move || s.audit.sync()).await;
+                    }
                     _ = stop.changed() => break,
                 }
             }

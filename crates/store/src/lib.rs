@@ -7,13 +7,16 @@
 //! change event commit in one transaction. [`conformance`] is the suite every backend
 //! must pass.
 
+mod cached;
 pub mod conformance;
 mod records;
 pub mod sqlite;
 
+pub use cached::CachedStore;
 pub use records::*;
 
 use async_trait::async_trait;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,9 +49,9 @@ pub struct Scope {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A secret and all its versions, by exact name.
-    async fn secret_by_name(&self, scope: &Scope, name: &str) -> Result<Option<Secret>>;
+    async fn secret_by_name(&self, scope: &Scope, name: &str) -> Result<Option<Arc<Secret>>>;
     /// A secret and all its versions, by full ARN.
-    async fn secret_by_arn(&self, arn: &str) -> Result<Option<Secret>>;
+    async fn secret_by_arn(&self, arn: &str) -> Result<Option<Arc<Secret>>>;
     /// Every secret of a scope with its versions, in name order.
     async fn list_secrets(&self, scope: &Scope) -> Result<Vec<Secret>>;
     /// Applies a mutation atomically; see [`Mutation`].

@@ -130,7 +130,7 @@ impl Service {
     /// succeeds; anything else is AWS's error.
     async fn create_replay(
         &self,
-        existing: coffer_store::Secret,
+        existing: std::sync::Arc<coffer_store::Secret>,
         name: &str,
         token: Option<&str>,
         value: Option<&NewValue>,

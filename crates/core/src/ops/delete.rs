@@ -73,8 +73,8 @@ impl Service {
             })
             .await?;
         respond(&DeleteSecretResponse {
-            arn: s.row.arn,
-            name: s.row.name,
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
             deletion_date: Timestamp(deletion),
         })
     }
@@ -115,8 +115,8 @@ impl Service {
             })
             .await?;
         respond(&ArnNameResponse {
-            arn: s.row.arn,
-            name: s.row.name,
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
         })
     }
 
@@ -176,7 +176,7 @@ impl Service {
                 at_ms: now,
                 body: body.to_string(),
             },
-            secret: s.row,
+            secret: s.row.clone(),
             insert_versions: vec![],
             relabel: vec![],
             delete_versions: vec![],

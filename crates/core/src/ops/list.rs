@@ -254,8 +254,8 @@ impl Service {
         respond(&ListSecretVersionIdsResponse {
             versions,
             next_token,
-            arn: s.row.arn,
-            name: s.row.name,
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
         })
     }
 }

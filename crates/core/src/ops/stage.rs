@@ -41,8 +41,8 @@ impl Service {
             })
             .await?;
         respond(&ArnNameResponse {
-            arn: s.row.arn,
-            name: s.row.name,
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
         })
     }
 }

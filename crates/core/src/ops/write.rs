@@ -146,7 +146,7 @@ impl Service {
         value: &NewValue,
         stages: &[String],
         edit: &MetaEdit,
-    ) -> Result<(Secret, Vec<String>), ApiError> {
+    ) -> Result<(Arc<Secret>, Vec<String>), ApiError> {
         let s = self.load(call.caller, secret_id).await?;
         not_deleted(&s)?;
         if let Some(v) = self.replay(&s, token, value).await? {
@@ -160,9 +160,15 @@ impl Service {
             stages,
             kms,
         };
+        // The labels the committed plan gave the new version; no re-read needed.
+        let mut labels = Vec::new();
         let (s, committed) = self
             .commit_with_retry(call, secret_id, |s, now| {
-                Self::plan(call, s, now, Some(&nv), edit)
+                let m = Self::plan(call, s, now, Some(&nv), edit)?;
+                if let Some(v) = m.as_ref().and_then(|m| m.insert_versions.first()) {
+                    labels = v.labels.clone();
+                }
+                Ok(m)
             })
             .await?;
         if committed.is_none() {
@@ -173,18 +179,7 @@ impl Service {
                 None => Err(version_exists_error()),
             };
         }
-        let labels = self
-            .load(call.caller, secret_id)
-            .await
-            .ok()
-            .and_then(|fresh| {
-                fresh
-                    .versions
-                    .iter()
-                    .find(|v| v.version_id == token)
-                    .map(|v| v.labels.clone())
-            });
-        Ok((s, labels.unwrap_or_default()))
+        Ok((s, labels))
     }
 
     pub(crate) async fn put_secret_value(
@@ -224,8 +219,8 @@ impl Service {
             )
             .await?;
         respond(&PutSecretValueResponse {
-            arn: s.row.arn,
-            name: s.row.name,
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
             version_id: token.to_string(),
             version_stages: labels,
         })
@@ -262,8 +257,8 @@ impl Service {
                 let stages = [CURRENT.to_string()];
                 let (s, _) = self.add_version(call, id, t, &v, &stages, &edit).await?;
                 respond(&CreateSecretResponse {
-                    arn: s.row.arn,
-                    name: s.row.name,
+                    arn: s.row.arn.clone(),
+                    name: s.row.name.clone(),
                     version_id: Some(t.to_string()),
                 })
             }
@@ -278,8 +273,8 @@ impl Service {
                     })
                     .await?;
                 respond(&ArnNameResponse {
-                    arn: s.row.arn,
-                    name: s.row.name,
+                    arn: s.row.arn.clone(),
+                    name: s.row.name.clone(),
                 })
             }
         }

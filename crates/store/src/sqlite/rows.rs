@@ -78,7 +78,7 @@ pub fn load_one(
         .query_row(params, secret_row)
         .optional()?;
     let Some(row) = row else { return Ok(None) };
-    let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 ORDER BY rowid");
+    let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 ORDER BY seq");
     let mut stmt = conn.prepare_cached(&sql)?;
     let versions = stmt
         .query_map([row.id], version_row)?
@@ -98,7 +98,7 @@ pub fn load_scope(conn: &Connection, account: &str, region: &str) -> rusqlite::R
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let sql = format!(
         "SELECT {} FROM versions v JOIN secrets s ON s.id = v.secret_id \
-         WHERE s.account_id = ?1 AND s.region = ?2 ORDER BY v.rowid",
+         WHERE s.account_id = ?1 AND s.region = ?2 ORDER BY v.secret_id, v.seq",
         VERSION_COLS
             .split(", ")
             .map(|c| format!("v.{c}"))

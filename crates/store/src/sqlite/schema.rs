@@ -55,9 +55,12 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (account_id, region, name)
     );
     CREATE INDEX secrets_purge ON secrets (purge_after_ms) WHERE purge_after_ms IS NOT NULL;
+    -- WITHOUT ROWID clusters a secret's versions together, so loading a secret is
+    -- one range scan; `seq` keeps their creation order.
     CREATE TABLE versions (
         secret_id INTEGER NOT NULL REFERENCES secrets (id),
         version_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
         created_ms INTEGER NOT NULL,
         last_accessed_ms INTEGER,
         labels TEXT NOT NULL,
@@ -66,7 +69,7 @@ const MIGRATIONS: &[&str] = &[
         wrapped_data_key BLOB NOT NULL,
         ciphertext BLOB NOT NULL,
         PRIMARY KEY (secret_id, version_id)
-    );
+    ) WITHOUT ROWID;
     CREATE TABLE audit (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         at_ms INTEGER NOT NULL,

@@ -82,3 +82,13 @@ impl SqliteStore {
         self.touch_accessed(vec![]).await.is_err()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_sqlite_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(crate::CachedStore::new(
+        SqliteStore::open(&dir.path().join("coffer.db")).unwrap(),
+    ));
+    conformance::run_all(store.clone()).await;
+    store.close().await.unwrap();
+}

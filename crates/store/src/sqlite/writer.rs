@@ -211,14 +211,31 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation) -> Result<Committed> {
 fn write_versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<()> {
     for v in &m.insert_versions {
         tx.prepare_cached(
-            "INSERT INTO versions (secret_id, version_id, created_ms, last_accessed_ms, labels, value_kind,
-                kms_key_id, wrapped_data_key, ciphertext) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO versions (secret_id, version_id, seq, created_ms, last_accessed_ms, labels, value_kind,
+                kms_key_id, wrapped_data_key, ciphertext)
+             VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE secret_id = ?1),
+                ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .and_then(|mut st| {
-            st.execute(params![secret_id, v.version_id, v.created_ms, v.last_accessed_ms,
-                labels_json(&v.labels), v.value_kind, v.kms_key_id, v.wrapped_data_key, v.ciphertext])
+            st.execute(params![
+                secret_id,
+                v.version_id,
+                v.created_ms,
+                v.last_accessed_ms,
+                labels_json(&v.labels),
+                v.value_kind,
+                v.kms_key_id,
+                v.wrapped_data_key,
+                v.ciphertext
+            ])
         })
-        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { backend(e) })?;
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict
+            } else {
+                backend(e)
+            }
+        })?;
     }
     for (vid, labels) in &m.relabel {
         tx.prepare_cached(

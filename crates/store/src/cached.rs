@@ -1,0 +1,171 @@
+//! A read-through cache in front of a store, for the single-writer case.
+//!
+//! When this process is the only writer (the embedded SQLite store), every change
+//! passes through [`Store::commit`] here, so invalidating on commit keeps the cache
+//! exact. A backend shared by several servers must not be wrapped: another node's
+//! writes would not invalidate it.
+//!
+//! The race that matters: a reader loads revision r from the backend, a writer
+//! commits r+1 and invalidates, then the reader caches r. A generation counter,
+//! bumped by every commit before it invalidates, and checked by the reader under the
+//! same lock it inserts with, makes the reader drop such a stale result.
+
+use crate::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+
+/// Entries kept before the cache starts over; a secret is a few KiB at most.
+const MAX_ENTRIES: usize = 50_000;
+
+type NameKey = (String, String, String);
+
+#[derive(Default)]
+struct Maps {
+    by_name: HashMap<NameKey, Arc<Secret>>,
+    by_arn: HashMap<String, Arc<Secret>>,
+}
+
+pub struct CachedStore<S> {
+    inner: S,
+    generation: AtomicU64,
+    maps: RwLock<Maps>,
+}
+
+fn name_key(account: &str, region: &str, name: &str) -> NameKey {
+    (account.to_string(), region.to_string(), name.to_string())
+}
+
+impl<S: Store> CachedStore<S> {
+    pub fn new(inner: S) -> Self {
+        CachedStore {
+            inner,
+            generation: AtomicU64::new(0),
+            maps: RwLock::default(),
+        }
+    }
+
+    fn remember(&self, seen_generation: u64, s: &Arc<Secret>) {
+        let Ok(mut maps) = self.maps.write() else {
+            return;
+        };
+        if self.generation.load(Ordering::SeqCst) != seen_generation {
+            return;
+        }
+        if maps.by_arn.len() >= MAX_ENTRIES {
+            *maps = Maps::default();
+        }
+        let r = &s.row;
+        maps.by_name
+            .insert(name_key(&r.account_id, &r.region, &r.name), s.clone());
+        maps.by_arn.insert(r.arn.clone(), s.clone());
+    }
+
+    fn forget(&self, row: &SecretRow) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut maps) = self.maps.write() {
+            maps.by_name
+                .remove(&name_key(&row.account_id, &row.region, &row.name));
+            maps.by_arn.remove(&row.arn);
+        }
+    }
+
+    fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut maps) = self.maps.write() {
+            *maps = Maps::default();
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for CachedStore<S> {
+    async fn secret_by_name(&self, scope: &Scope, name: &str) -> Result<Option<Arc<Secret>>> {
+        let key = name_key(&scope.account_id, &scope.region, name);
+        if let Some(s) = self
+            .maps
+            .read()
+            .ok()
+            .and_then(|m| m.by_name.get(&key).cloned())
+        {
+            return Ok(Some(s));
+        }
+        let seen = self.generation.load(Ordering::SeqCst);
+        let found = self.inner.secret_by_name(scope, name).await?;
+        if let Some(s) = &found {
+            self.remember(seen, s);
+        }
+        Ok(found)
+    }
+
+    async fn secret_by_arn(&self, arn: &str) -> Result<Option<Arc<Secret>>> {
+        if let Some(s) = self
+            .maps
+            .read()
+            .ok()
+            .and_then(|m| m.by_arn.get(arn).cloned())
+        {
+            return Ok(Some(s));
+        }
+        let seen = self.generation.load(Ordering::SeqCst);
+        let found = self.inner.secret_by_arn(arn).await?;
+        if let Some(s) = &found {
+            self.remember(seen, s);
+        }
+        Ok(found)
+    }
+
+    async fn list_secrets(&self, scope: &Scope) -> Result<Vec<Secret>> {
+        self.inner.list_secrets(scope).await
+    }
+
+    async fn commit(&self, m: Mutation) -> Result<Committed> {
+        let row = m.secret.clone();
+        let out = self.inner.commit(m).await;
+        // Also after a failure: a conflict means the cached copy is stale anyway.
+        self.forget(&row);
+        out
+    }
+
+    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()> {
+        let out = self.inner.touch_accessed(touches).await;
+        // Touches are rare (once a day per version read) and name secrets by id.
+        self.forget_all();
+        out
+    }
+
+    async fn due_for_purge(&self, now_ms: i64) -> Result<Vec<(i64, i64, String)>> {
+        self.inner.due_for_purge(now_ms).await
+    }
+    async fn kms_key(&self, scope: &Scope, alias: &str) -> Result<Option<KmsKeyRow>> {
+        self.inner.kms_key(scope, alias).await
+    }
+    async fn insert_kms_key(&self, key: KmsKeyRow) -> Result<()> {
+        self.inner.insert_kms_key(key).await
+    }
+    async fn credential(&self, access_key_id: &str) -> Result<Option<CredentialRow>> {
+        self.inner.credential(access_key_id).await
+    }
+    async fn insert_credential(&self, cred: CredentialRow) -> Result<()> {
+        self.inner.insert_credential(cred).await
+    }
+    async fn account(&self, account_id: &str) -> Result<Option<AccountRow>> {
+        self.inner.account(account_id).await
+    }
+    async fn insert_account(&self, account: AccountRow) -> Result<()> {
+        self.inner.insert_account(account).await
+    }
+    async fn accounts(&self) -> Result<Vec<AccountRow>> {
+        self.inner.accounts().await
+    }
+    async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>> {
+        self.inner.events_after(after_seq, limit).await
+    }
+    async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
+        self.inner.audit_records(after_seq, limit).await
+    }
+    async fn close(&self) -> Result<()> {
+        self.forget_all();
+        self.inner.close().await
+    }
+}

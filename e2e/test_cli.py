@@ -144,6 +144,17 @@ def test_normal_mode_with_config_file(workdir):
     assert creds["AWS_SECRET_ACCESS_KEY"] not in text
     json.loads(text.splitlines()[0])  # JSON logs in normal mode
 
+    # The operator files the credential away; a restart must not mint a new one.
+    os.remove(cred_file)
+    proc = subprocess.Popen([BIN, "server", "--config", cfg], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.8)
+        assert not os.path.exists(cred_file)
+        assert client("eu-central-1").get_secret_value(SecretId="normal")["SecretString"] == "v"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
 
 def test_audit_verify_command(workdir):
     data = os.path.join(workdir, "data")
@@ -162,3 +173,50 @@ def test_help_explains():
     assert out.returncode == 0
     for flag in ["--dev", "--listen", "--data-dir", "--config", "--dev-access-key-id", "COFFER_DEV_ACCOUNT_ID"]:
         assert flag in out.stdout, flag
+
+
+def test_metrics_and_health(server, sm):
+    import urllib.request
+
+    sm.create_secret(Name="m", SecretString="v")
+    sm.get_secret_value(SecretId="m")
+    with urllib.request.urlopen(server.endpoint + "/metrics") as r:
+        text = r.read().decode()
+    assert 'coffer_requests_total{operation="GetSecretValue",status="200",code="OK"}' in text
+    assert "coffer_request_duration_seconds" in text
+    with urllib.request.urlopen(server.endpoint + "/health") as r:
+        assert r.status == 200
+
+
+def test_not_yet_implemented_operations_say_so(sm):
+    from botocore.exceptions import ClientError
+
+    sm.create_secret(Name="rot", SecretString="v")
+    try:
+        sm.rotate_secret(SecretId="rot", RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:f")
+        raise AssertionError("RotateSecret is not implemented yet")
+    except ClientError as e:
+        assert "not implemented" in e.response["Error"]["Message"]
+
+
+def test_root_key_from_environment(workdir):
+    key = "11" * 32
+    data = os.path.join(workdir, "envkey")
+    s = Server(data, extra_args=["--root-key", "env"], env={"COFFER_ROOT_KEY": key})
+    s.client().create_secret(Name="k", SecretString="v")
+    assert s.stop() == 0
+    assert not os.path.exists(os.path.join(data, "root.key"))
+    # Another key cannot open what this one sealed: the server refuses to start.
+    p = subprocess.run(
+        [BIN, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", data, "--root-key", "env"],
+        env={**os.environ, "COFFER_ROOT_KEY": "22" * 32},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert p.returncode != 0
+    assert "AWS_ENDPOINT_URL" not in p.stdout
+    # The right key still works.
+    again = Server(data, extra_args=["--root-key", "env"], env={"COFFER_ROOT_KEY": key})
+    assert again.client().get_secret_value(SecretId="k")["SecretString"] == "v"
+    assert again.stop() == 0

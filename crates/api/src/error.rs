@@ -25,6 +25,7 @@ pub enum ErrorCode {
     SerializationException,
     UnknownOperation,
     RequestEntityTooLarge,
+    RequestTimeout,
     Throttling,
     ServiceUnavailable,
 }
@@ -61,6 +62,7 @@ impl ErrorCode {
             SerializationException => ("SerializationException", 400),
             UnknownOperation => ("UnknownOperationException", 400),
             RequestEntityTooLarge => ("RequestEntityTooLargeException", 413),
+            RequestTimeout => ("RequestTimeoutException", 408),
             Throttling => ("ThrottlingException", 400),
             ServiceUnavailable => ("ServiceUnavailableException", 503),
         }

@@ -75,6 +75,27 @@ struct ServerArgs {
     /// Dev mode: the account id (12 digits) [default: 000000000000].
     #[arg(long, env = "COFFER_DEV_ACCOUNT_ID")]
     dev_account_id: Option<String>,
+    /// Normal mode: the first account's id, used at first start [default: random].
+    #[arg(long, env = "COFFER_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Connections served at once [default: 1024].
+    #[arg(long, env = "COFFER_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Largest request body in bytes [default: 262144].
+    #[arg(long, env = "COFFER_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Seconds between sweeps for secrets past their recovery window [default: 60].
+    #[arg(long, env = "COFFER_SWEEP_INTERVAL_SECS")]
+    sweep_interval_secs: Option<u64>,
+    /// Seconds shutdown waits for in-flight requests [default: 30].
+    #[arg(long, env = "COFFER_DRAIN_TIMEOUT_SECS")]
+    drain_timeout_secs: Option<u64>,
+    /// Root key source: `file` (DATA_DIR/root.key) or `env` [default: file].
+    #[arg(long, env = "COFFER_ROOT_KEY_SOURCE")]
+    root_key: Option<String>,
+    /// With `--root-key env`: the variable holding the key [default: COFFER_ROOT_KEY].
+    #[arg(long, env = "COFFER_ROOT_KEY_ENV")]
+    root_key_env: Option<String>,
     /// Log level or filter (RUST_LOG overrides) [default: info].
     #[arg(long, env = "COFFER_LOG_LEVEL")]
     log_level: Option<String>,
@@ -107,6 +128,27 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     if let Some(l) = args.log_level {
         cfg.log_level = l;
+    }
+    if let Some(a) = args.account_id {
+        cfg.account_id = Some(a);
+    }
+    if let Some(v) = args.max_connections {
+        cfg.max_connections = v;
+    }
+    if let Some(v) = args.max_body_bytes {
+        cfg.max_body_bytes = v;
+    }
+    if let Some(v) = args.sweep_interval_secs {
+        cfg.sweep_interval_secs = v;
+    }
+    if let Some(v) = args.drain_timeout_secs {
+        cfg.drain_timeout_secs = v;
+    }
+    if let Some(v) = args.root_key {
+        cfg.root_key = v;
+    }
+    if let Some(v) = args.root_key_env {
+        cfg.root_key_env = v;
     }
     let log_format = args.log_format.unwrap_or_else(|| {
         if args.dev {
@@ -170,7 +212,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             .cloned()
             .unwrap_or_else(|| "us-east-1".into());
         println!("export AWS_ENDPOINT_URL={}", running.endpoint());
-        print!("{}", running.root.export_lines());
+        if let Some(root) = &running.root {
+            print!("{}", root.export_lines());
+        }
         println!("export AWS_REGION={region}");
         // aws CLI v1 and older SDKs read only AWS_DEFAULT_REGION.
         println!("export AWS_DEFAULT_REGION={region}");

@@ -40,7 +40,9 @@ pub struct StartOptions {
 
 pub struct Running {
     pub addr: SocketAddr,
-    pub root: RootCredential,
+    /// The root credential to announce; None when a normal-mode restart finds its
+    /// file removed (the credential itself stays registered).
+    pub root: Option<RootCredential>,
     /// True when this start created the root credential (first start).
     pub created_root: bool,
     pub service: Arc<Service>,
@@ -130,8 +132,9 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
 async fn bootstrap_root(
     svc: &Service,
     opts: &StartOptions,
-) -> anyhow::Result<(RootCredential, bool)> {
+) -> anyhow::Result<(Option<RootCredential>, bool)> {
     let on_disk = RootCredential::read(&opts.data_dir)?;
+    let first_start = svc.first_account().await?.is_none();
     let account_id = match (&opts.account_id, &on_disk) {
         (Some(a), _) => a.clone(),
         (None, Some(c)) => c.account_id.clone(),
@@ -158,6 +161,12 @@ async fn bootstrap_root(
             bail!("give both the access key id and the secret access key, or neither")
         }
         (None, None, Some(c)) => (c, false),
+        // The operator removed the credential file after first start, as advised:
+        // never mint a new root credential behind their back.
+        (None, None, None) if !first_start && !opts.dev => {
+            tracing::info!("no root credential file; keeping the credentials already registered");
+            return Ok((None, false));
+        }
         (None, None, None) => {
             let secret = bootstrap::new_secret_key();
             let c = RootCredential {
@@ -177,7 +186,12 @@ async fn bootstrap_root(
         .await?
     {
         // The key id exists: it must be the same credential, not a takeover.
-        let stored = svc.credential(&cred.access_key_id).await?;
+        let stored = svc.credential(&cred.access_key_id).await.map_err(|_| {
+            anyhow::anyhow!(
+                "the root key cannot open the credentials in {}: is it the key this data directory was created with?",
+                opts.data_dir.display()
+            )
+        })?;
         match stored {
             Some(s) if s.secret == secret && s.account_id == cred.account_id => {}
             _ => bail!(
@@ -190,5 +204,5 @@ async fn bootstrap_root(
         cred.write_new(&opts.data_dir)?;
         tracing::info!(path = %opts.data_dir.join(crate::credentials::FILE_NAME).display(), "root credential written (0600)");
     }
-    Ok((cred, created))
+    Ok((Some(cred), created))
 }

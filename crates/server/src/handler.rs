@@ -14,6 +14,24 @@ use std::time::Instant;
 use tracing::Instrument;
 
 const JSON_11: &str = "application/x-amz-json-1.1";
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Operations of the Secrets Manager model that later work will add; callers get a
+/// clear answer instead of an unexplained UnknownOperationException.
+const NOT_YET: &[&str] = &[
+    "RotateSecret",
+    "CancelRotateSecret",
+    "PutResourcePolicy",
+    "GetResourcePolicy",
+    "DeleteResourcePolicy",
+    "ValidateResourcePolicy",
+    "ReplicateSecretToRegions",
+    "RemoveRegionsFromReplication",
+    "StopReplicationToReplica",
+    "ListResourcePolicies",
+    "AssociateCrossAccountReplica",
+    "DisassociateCrossAccountReplica",
+];
 
 pub struct Handler {
     svc: Arc<Service>,
@@ -133,12 +151,25 @@ impl Handler {
             return Err(too_large());
         }
         let (parts, body) = req.into_parts();
-        let body = Limited::new(body, self.cfg.max_body_bytes)
-            .collect()
+        // A client that sends headers and then trickles its body is cut off.
+        let collect = Limited::new(body, self.cfg.max_body_bytes).collect();
+        let body = tokio::time::timeout(BODY_TIMEOUT, collect)
             .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    "The request body was not received in time.",
+                )
+            })?
             .map_err(|_| too_large())?
             .to_bytes();
         let verified = self.auth.verify(&parts, &body, now_secs()).await?;
+        if NOT_YET.contains(&target) {
+            return Err(ApiError::new(
+                ErrorCode::UnknownOperation,
+                format!("{target} is not implemented by this Coffer server yet."),
+            ));
+        }
         if req_method_is_not_post(&parts.method) || !Service::knows(target) {
             return Err(ApiError::new(ErrorCode::UnknownOperation, ""));
         }

@@ -54,6 +54,8 @@ pub async fn serve(
     cfg: HttpConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    // Install the recorder before the first request, or early counts are lost.
+    metrics::handle();
     let handler = Arc::new(handler::Handler::new(svc, cfg.clone()));
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the secrets service.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(server(args)),
+            .block_on(server(*args)),
         Command::Audit(AuditCommand::Verify { data_dir }) => audit_verify(&data_dir),
     }
 }

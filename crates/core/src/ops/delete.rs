@@ -1,6 +1,7 @@
 //! DeleteSecret, RestoreSecret, and the sweeper that purges secrets whose recovery
 //! window has ended.
 
+use super::row_change;
 use crate::clock::DAY_MS;
 use crate::context::Caller;
 use crate::events;
@@ -54,22 +55,7 @@ impl Service {
                 };
                 let detail =
                     json!({ "deletionDate": deletion, "forceDeleteWithoutRecovery": force });
-                Ok(Some(Mutation {
-                    op,
-                    event: Some(events::change(
-                        call.caller,
-                        now,
-                        "DeleteSecret",
-                        &row.arn,
-                        &row.name,
-                        detail,
-                    )),
-                    audit: call.audit(now),
-                    secret: row,
-                    insert_versions: vec![],
-                    relabel: vec![],
-                    delete_versions: vec![],
-                }))
+                Ok(Some(row_change(call, op, row, now, "DeleteSecret", detail)))
             })
             .await?;
         respond(&DeleteSecretResponse {
@@ -94,24 +80,16 @@ impl Service {
                 row.deleted_ms = None;
                 row.purge_after_ms = None;
                 row.last_changed_ms = now;
-                Ok(Some(Mutation {
-                    op: MutationOp::Update {
+                Ok(Some(row_change(
+                    call,
+                    MutationOp::Update {
                         expected_revision: s.row.revision,
                     },
-                    event: Some(events::change(
-                        call.caller,
-                        now,
-                        "RestoreSecret",
-                        &row.arn,
-                        &row.name,
-                        json!({}),
-                    )),
-                    audit: call.audit(now),
-                    secret: row,
-                    insert_versions: vec![],
-                    relabel: vec![],
-                    delete_versions: vec![],
-                }))
+                    row,
+                    now,
+                    "RestoreSecret",
+                    json!({}),
+                )))
             })
             .await?;
         respond(&ArnNameResponse {

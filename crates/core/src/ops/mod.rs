@@ -9,13 +9,16 @@ mod stage;
 mod tags;
 mod write;
 
+use crate::events;
 use crate::internal;
 use crate::keyring::{display_key_id, KmsKey};
 use crate::labels::LabelMap;
+use crate::service::Call;
 use coffer_api::types::{SecretMetadata, Sensitive, Tag, Timestamp};
 use coffer_api::{validate, ApiError};
 use coffer_crypto::SecretBytes;
-use coffer_store::{Secret, SecretRow, VersionRow};
+use coffer_store::{Mutation, MutationOp, Secret, SecretRow, VersionRow};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A new secret value, exactly one of string or binary.
@@ -63,6 +66,34 @@ impl NewValue {
     /// Constant-time comparison with a stored, decrypted value of a given kind.
     pub fn same_as(&self, kind: &str, plain: &SecretBytes) -> bool {
         kind == self.kind() && SecretBytes::new(self.bytes().to_vec()) == *plain
+    }
+}
+
+/// A mutation that rewrites only the secret row (metadata, tags, deletion state),
+/// with its audit record and change event.
+pub(crate) fn row_change(
+    call: &Call<'_>,
+    op: MutationOp,
+    row: SecretRow,
+    now: i64,
+    event: &str,
+    detail: Value,
+) -> Mutation {
+    Mutation {
+        op,
+        event: Some(events::change(
+            call.caller,
+            now,
+            event,
+            &row.arn,
+            &row.name,
+            detail,
+        )),
+        audit: call.audit(now),
+        secret: row,
+        insert_versions: vec![],
+        relabel: vec![],
+        delete_versions: vec![],
     }
 }
 

@@ -1,7 +1,7 @@
 //! UpdateSecretVersionStage.
 
+use super::row_change;
 use super::{label_map, not_deleted, relabels};
-use crate::events;
 use crate::labels::CURRENT;
 use crate::service::{respond, Call, Service};
 use coffer_api::types::{ArnNameResponse, UpdateSecretVersionStageRequest};
@@ -103,22 +103,11 @@ fn plan(
     let mut row = s.row.clone();
     row.last_changed_ms = now;
     let detail = json!({ "versionStage": stage, "moveToVersionId": move_to, "removeFromVersionId": remove_from });
+    let op = MutationOp::Update {
+        expected_revision: s.row.revision,
+    };
     Ok(Some(Mutation {
-        op: MutationOp::Update {
-            expected_revision: s.row.revision,
-        },
-        event: Some(events::change(
-            call.caller,
-            now,
-            "UpdateSecretVersionStage",
-            &row.arn,
-            &row.name,
-            detail,
-        )),
-        audit: call.audit(now),
-        secret: row,
-        insert_versions: vec![],
         relabel,
-        delete_versions: vec![],
+        ..row_change(call, op, row, now, "UpdateSecretVersionStage", detail)
     }))
 }

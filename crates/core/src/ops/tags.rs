@@ -1,7 +1,7 @@
 //! TagResource and UntagResource.
 
 use super::not_deleted;
-use crate::events;
+use super::row_change;
 use crate::service::{respond, Call, Service};
 use coffer_api::types::{Empty, TagResourceRequest, UntagResourceRequest};
 use coffer_api::{validate, ApiError, ErrorCode};
@@ -29,24 +29,16 @@ fn plan(
     }
     row.tags = Some(tags);
     row.last_changed_ms = now;
-    Ok(Some(Mutation {
-        op: MutationOp::Update {
+    Ok(Some(row_change(
+        call,
+        MutationOp::Update {
             expected_revision: s.row.revision,
         },
-        event: Some(events::change(
-            call.caller,
-            now,
-            event,
-            &row.arn,
-            &row.name,
-            json!({}),
-        )),
-        audit: call.audit(now),
-        secret: row,
-        insert_versions: vec![],
-        relabel: vec![],
-        delete_versions: vec![],
-    }))
+        row,
+        now,
+        event,
+        json!({}),
+    )))
 }
 
 impl Service {

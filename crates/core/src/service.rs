@@ -97,11 +97,30 @@ const OPERATIONS: &[(&str, bool)] = &[
 /// Parses a request body into an operation's input shape.
 pub(crate) fn parse<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
     serde_json::from_value(body.clone()).map_err(|e| {
-        // serde's message names the member and the expected type, never a value.
-        let msg = e.to_string();
-        let msg = msg.split(" at line").next().unwrap_or("").to_string();
-        ApiError::new(ErrorCode::SerializationException, msg)
+        ApiError::new(
+            ErrorCode::SerializationException,
+            redact_values(&e.to_string()),
+        )
     })
+}
+
+/// serde's messages quote the offending value (``invalid type: integer `12345` ``),
+/// and that value may be a mistyped secret: keep the message, drop the values.
+fn redact_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut quote: Option<char> = None;
+    for c in msg.split(" at line").next().unwrap_or("").chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '`' || c == '"' => {
+                quote = Some(c);
+                out.push_str("(value)");
+            }
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 pub(crate) fn respond<T: Serialize>(out: &T) -> Result<Vec<u8>, ApiError> {
@@ -314,5 +333,32 @@ impl Service {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_errors_do_not_echo_values() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct T {
+            #[serde(rename = "SecretString")]
+            s: Option<String>,
+        }
+        let e = parse::<T>(&serde_json::json!({"SecretString": 987654321})).unwrap_err();
+        assert_eq!(e.code, ErrorCode::SerializationException);
+        assert!(!e.message.contains("987654321"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("invalid type: integer (value), expected"),
+            "{}",
+            e.message
+        );
+        let e =
+            parse::<T>(&serde_json::json!({"SecretString": {"nested": "hunter2"}})).unwrap_err();
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
     }
 }

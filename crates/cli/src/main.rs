@@ -33,9 +33,24 @@ struct Cli {
 enum Command {
     /// Run the secrets service.
     Server(Box<ServerArgs>),
+    /// Run the local caching agent: a drop-in for the AWS Secrets Manager Agent
+    /// (same endpoints, SSRF token, bodies and config keys), in front of Coffer
+    /// (set AWS_ENDPOINT_URL) or of AWS.
+    Agent(AgentArgs),
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Args)]
+struct AgentArgs {
+    /// Configuration file in the AWS agent's flat format or the Workload
+    /// Credentials Provider's nested one. Without it the AWS agent's defaults apply.
+    #[arg(long, short, env = "COFFER_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen on this port instead of the configured http_port (0 picks one).
+    #[arg(long)]
+    port: Option<u16>,
 }
 
 #[derive(Subcommand)]
@@ -111,6 +126,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(server(*args)),
+        Command::Agent(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(agent(args)),
         Command::Audit(AuditCommand::Verify { data_dir }) => audit_verify(&data_dir),
     }
 }
@@ -240,6 +259,46 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    use coffer_agent::{AgentConfig, SsrfToken};
+    let cfg = match &args.config {
+        Some(p) => AgentConfig::load(p)?,
+        None => AgentConfig::default(),
+    };
+    coffer::logging::init(&cfg.log_level, false);
+    let token = SsrfToken::resolve(&cfg.ssrf_env_variables, |k| std::env::var(k).ok())?;
+    let client = coffer_agent::sdk_client(&cfg).await;
+    if cfg.validate_credentials {
+        check_credentials(&client).await?;
+    }
+    let handle =
+        coffer_agent::start(&cfg, token, client, args.port.unwrap_or(cfg.http_port)).await?;
+    println!("coffer agent listening on http://{}", handle.addr);
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    shutdown_signal().await;
+    handle.stop().await;
+    tracing::info!("agent stopped cleanly");
+    Ok(())
+}
+
+/// Fails fast on credentials the upstream does not accept. AccessDenied proves
+/// the credentials are valid (only this action is not allowed), so it passes.
+async fn check_credentials(client: &aws_sdk_secretsmanager::Client) -> anyhow::Result<()> {
+    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+    match client.list_secrets().max_results(1).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("AccessDeniedException") => Ok(()),
+        Err(e) => match e.code() {
+            Some(code) => anyhow::bail!(
+                "the upstream refused the agent's credentials: {code}: {}",
+                e.message().unwrap_or("")
+            ),
+            None => anyhow::bail!("cannot reach the upstream to check credentials: {e}"),
+        },
+    }
 }
 
 async fn shutdown_signal() {

@@ -18,11 +18,29 @@ impl RawResponse {
 
 /// Sends `headers` and `body` as a POST to `/` and reads the whole answer.
 pub async fn post(addr: SocketAddr, headers: &[(String, String)], body: &[u8]) -> RawResponse {
+    let (status, _, text) = request(addr, "POST", "/", headers, body).await;
+    RawResponse {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// One HTTP/1.1 exchange: (status, lower-cased response headers, body text).
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut req = format!(
-        "POST / HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -33,16 +51,19 @@ pub async fn post(addr: SocketAddr, headers: &[(String, String)], body: &[u8]) -
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
     let text = String::from_utf8_lossy(&out);
-    let status = text
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
         .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    RawResponse {
-        status,
-        body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    }
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, rest.to_string())
 }
 
 /// Headers for a JSON 1.1 call signed by the official `aws-sigv4` crate.

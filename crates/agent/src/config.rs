@@ -1,0 +1,471 @@
+//! The agent's configuration file, in either of the formats AWS's agents read:
+//! the AWS Secrets Manager Agent's flat keys (`http_port = "2773"`, numbers as
+//! strings or integers) and the Workload Credentials Provider's nested form
+//! (`[capabilities.secrets_manager]` with `.cache`, `.security`, `.prefetch`, and
+//! `[logging]`). Unknown keys are an error, as in both, so a typo never silently
+//! falls back to a default. Where both forms set a value, the nested one wins.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("reading {0}: {1}")]
+    Read(String, String),
+    #[error("config file: {0}")]
+    Parse(String),
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A secret to fetch at startup.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefetchSecret {
+    pub secret_id: String,
+    pub role_arn: Option<String>,
+}
+
+/// Secrets carrying a tag key, to fetch at startup.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefetchTag {
+    pub key: String,
+    pub role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prefetch {
+    pub secrets: Vec<PrefetchSecret>,
+    pub filter_tags: Vec<PrefetchTag>,
+    /// At most this fraction of `cache_size` is filled by pre-fetching.
+    pub cache_buffer_ratio: f32,
+    pub max_jitter_seconds: u64,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    pub log_level: String,
+    pub http_port: u16,
+    pub ttl: Duration,
+    pub cache_size: usize,
+    pub ssrf_headers: Vec<String>,
+    pub ssrf_env_variables: Vec<String>,
+    pub path_prefix: String,
+    pub max_conn: usize,
+    pub max_roles: usize,
+    pub region: Option<String>,
+    pub ignore_transient_errors: bool,
+    pub validate_credentials: bool,
+    pub credentials_file_path: Option<PathBuf>,
+    pub prefetch: Prefetch,
+    /// Coffer's addition: how old a cached value may be when it is served because
+    /// the upstream is failing (`[coffer] max_stale_seconds`).
+    pub max_stale: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            log_level: "info".into(),
+            http_port: 2773,
+            ttl: Duration::from_secs(300),
+            cache_size: 1000,
+            ssrf_headers: vec![
+                "X-Aws-Parameters-Secrets-Token".into(),
+                "X-Vault-Token".into(),
+            ],
+            ssrf_env_variables: vec![
+                "AWS_TOKEN".into(),
+                "AWS_SESSION_TOKEN".into(),
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN".into(),
+            ],
+            path_prefix: "/v1/".into(),
+            max_conn: 800,
+            max_roles: 20,
+            region: None,
+            ignore_transient_errors: true,
+            validate_credentials: true,
+            credentials_file_path: None,
+            prefetch: Prefetch {
+                secrets: vec![],
+                filter_tags: vec![],
+                cache_buffer_ratio: 0.8,
+                max_jitter_seconds: 0,
+            },
+            max_stale: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// A number given as an integer or as a string, as the AWS agent accepts.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+enum Num {
+    Int(i64),
+    Text(String),
+}
+
+impl Num {
+    fn get(&self, field: &'static str) -> Result<i64, ConfigError> {
+        match self {
+            Num::Int(n) => Ok(*n),
+            Num::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| invalid(field, format!("not a number: {s:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    log_level: Option<String>,
+    log_to_file: Option<bool>,
+    http_address: Option<String>,
+    http_port: Option<Num>,
+    ttl_seconds: Option<Num>,
+    cache_size: Option<Num>,
+    ssrf_headers: Option<Vec<String>>,
+    ssrf_env_variables: Option<Vec<String>>,
+    path_prefix: Option<String>,
+    max_conn: Option<Num>,
+    max_roles: Option<Num>,
+    region: Option<String>,
+    ignore_transient_errors: Option<bool>,
+    validate_credentials: Option<bool>,
+    credentials_file_path: Option<PathBuf>,
+    prefetch: Option<PrefetchInput>,
+    capabilities: Option<Capabilities>,
+    logging: Option<Logging>,
+    coffer: Option<CofferInput>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Capabilities {
+    secrets_manager: Option<NestedSm>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NestedSm {
+    enabled: Option<bool>,
+    http_port: Option<Num>,
+    cache: Option<CacheInput>,
+    security: Option<SecurityInput>,
+    path_prefix: Option<String>,
+    max_conn: Option<Num>,
+    max_roles: Option<Num>,
+    region: Option<String>,
+    ignore_transient_errors: Option<bool>,
+    validate_credentials: Option<bool>,
+    prefetch: Option<PrefetchInput>,
+    credentials_file_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CacheInput {
+    ttl_seconds: Option<Num>,
+    cache_size: Option<Num>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SecurityInput {
+    ssrf_headers: Option<Vec<String>>,
+    ssrf_env_variables: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Logging {
+    log_level: Option<String>,
+    log_to_file: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct PrefetchInput {
+    cache_buffer_ratio: Option<f32>,
+    max_jitter_seconds: Option<u64>,
+    #[serde(default)]
+    filter_tags: Vec<PrefetchTag>,
+    #[serde(default)]
+    secrets: Vec<PrefetchSecret>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CofferInput {
+    max_stale_seconds: Option<u64>,
+}
+
+impl AgentConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read(path.display().to_string(), e.to_string()))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let input: Input = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let nested = input
+            .capabilities
+            .and_then(|c| c.secrets_manager)
+            .unwrap_or_default();
+        if nested.enabled == Some(false) {
+            return Err(invalid(
+                "capabilities.secrets_manager.enabled",
+                "the agent serves Secrets Manager only; it cannot be disabled",
+            ));
+        }
+        if let Some(addr) = &input.http_address {
+            if addr != "127.0.0.1" {
+                return Err(invalid(
+                    "http_address",
+                    "the agent listens on 127.0.0.1 only",
+                ));
+            }
+        }
+        let _ = (
+            input.log_to_file,
+            input.logging.as_ref().and_then(|l| l.log_to_file),
+        ); // logs go to stderr
+        let mut c = AgentConfig::default();
+        let cache = nested.cache.unwrap_or_default();
+        let security = nested.security.unwrap_or_default();
+        if let Some(l) = input.logging.and_then(|l| l.log_level).or(input.log_level) {
+            c.log_level = match l.to_lowercase().as_str() {
+                "debug" | "info" | "warn" | "error" => l.to_lowercase(),
+                "none" => "off".into(),
+                _ => {
+                    return Err(invalid(
+                        "log_level",
+                        "must be debug, info, warn, error or none",
+                    ))
+                }
+            };
+        }
+        if let Some(n) = nested.http_port.or(input.http_port) {
+            let p = n.get("http_port")?;
+            if !(0..=65535).contains(&p) || (1..1024).contains(&p) {
+                return Err(invalid(
+                    "http_port",
+                    "must be a port number from 1024 to 65535",
+                ));
+            }
+            c.http_port = p as u16;
+        }
+        if let Some(n) = cache.ttl_seconds.or(input.ttl_seconds) {
+            let t = n.get("ttl_seconds")?;
+            if !(0..=3600).contains(&t) {
+                return Err(invalid("ttl_seconds", "must be from 0 to 3600"));
+            }
+            c.ttl = Duration::from_secs(t as u64);
+        }
+        if let Some(n) = cache.cache_size.or(input.cache_size) {
+            let s = n.get("cache_size")?;
+            if !(1..=1000).contains(&s) {
+                return Err(invalid("cache_size", "must be from 1 to 1000"));
+            }
+            c.cache_size = s as usize;
+        }
+        if let Some(n) = nested.max_conn.or(input.max_conn) {
+            let m = n.get("max_conn")?;
+            if !(1..=1000).contains(&m) {
+                return Err(invalid("max_conn", "must be from 1 to 1000"));
+            }
+            c.max_conn = m as usize;
+        }
+        if let Some(n) = nested.max_roles.or(input.max_roles) {
+            let m = n.get("max_roles")?;
+            if !(1..=1000).contains(&m) {
+                return Err(invalid("max_roles", "must be from 1 to 1000"));
+            }
+            c.max_roles = m as usize;
+        }
+        if let Some(h) = security.ssrf_headers.or(input.ssrf_headers) {
+            if h.is_empty() {
+                return Err(invalid("ssrf_headers", "must name at least one header"));
+            }
+            c.ssrf_headers = h;
+        }
+        if let Some(v) = security.ssrf_env_variables.or(input.ssrf_env_variables) {
+            if v.is_empty() {
+                return Err(invalid(
+                    "ssrf_env_variables",
+                    "must name at least one variable",
+                ));
+            }
+            c.ssrf_env_variables = v;
+        }
+        if let Some(p) = nested.path_prefix.or(input.path_prefix) {
+            if !p.starts_with('/') {
+                return Err(invalid("path_prefix", "must start with /"));
+            }
+            c.path_prefix = p;
+        }
+        c.region = nested.region.or(input.region);
+        c.ignore_transient_errors = nested
+            .ignore_transient_errors
+            .or(input.ignore_transient_errors)
+            .unwrap_or(true);
+        c.validate_credentials = nested
+            .validate_credentials
+            .or(input.validate_credentials)
+            .unwrap_or(true);
+        c.credentials_file_path = nested.credentials_file_path.or(input.credentials_file_path);
+        if let Some(p) = nested.prefetch.or(input.prefetch) {
+            let ratio = p.cache_buffer_ratio.unwrap_or(0.8);
+            if !(0.1..=1.0).contains(&ratio) {
+                return Err(invalid(
+                    "prefetch.cache_buffer_ratio",
+                    "must be from 0.1 to 1.0",
+                ));
+            }
+            let jitter = p.max_jitter_seconds.unwrap_or(0);
+            if jitter > 10 {
+                return Err(invalid(
+                    "prefetch.max_jitter_seconds",
+                    "must be from 0 to 10",
+                ));
+            }
+            if p.secrets.iter().any(|s| s.secret_id.is_empty())
+                || p.filter_tags.iter().any(|t| t.key.is_empty())
+            {
+                return Err(invalid("prefetch", "secret_id and key must not be empty"));
+            }
+            c.prefetch = Prefetch {
+                secrets: p.secrets,
+                filter_tags: p.filter_tags,
+                cache_buffer_ratio: ratio,
+                max_jitter_seconds: jitter,
+            };
+        }
+        if let Some(s) = input.coffer.and_then(|c| c.max_stale_seconds) {
+            c.max_stale = Duration::from_secs(s);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_aws_agent() {
+        let c = AgentConfig::parse("").unwrap();
+        assert_eq!(c, AgentConfig::default());
+        assert_eq!(
+            (c.http_port, c.ttl.as_secs(), c.cache_size, c.max_conn),
+            (2773, 300, 1000, 800)
+        );
+    }
+
+    #[test]
+    fn flat_aws_agent_file() {
+        let c = AgentConfig::parse(
+            r#"
+            log_level = "DEBUG"
+            http_port = "2775"
+            ttl_seconds = "60"
+            cache_size = 100
+            ssrf_headers = ["X-Custom-Token"]
+            ssrf_env_variables = ["MY_TOKEN"]
+            path_prefix = "/secrets/"
+            max_conn = "10"
+            region = "eu-west-1"
+            ignore_transient_errors = false
+            validate_credentials = false
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.http_port, c.ttl.as_secs(), c.cache_size, c.max_conn),
+            (2775, 60, 100, 10)
+        );
+        assert_eq!(c.ssrf_headers, ["X-Custom-Token"]);
+        assert_eq!(c.path_prefix, "/secrets/");
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        assert!(!c.ignore_transient_errors && !c.validate_credentials);
+        assert_eq!(c.log_level, "debug");
+    }
+
+    #[test]
+    fn nested_workload_provider_file() {
+        let c = AgentConfig::parse(
+            r#"
+            [logging]
+            log_level = "warn"
+
+            [capabilities.secrets_manager]
+            http_port = 2800
+            max_roles = 5
+
+            [capabilities.secrets_manager.cache]
+            ttl_seconds = 120
+            cache_size = 500
+
+            [capabilities.secrets_manager.security]
+            ssrf_headers = ["X-Token"]
+
+            [capabilities.secrets_manager.prefetch]
+            cache_buffer_ratio = 0.5
+            secrets = [{ secret_id = "prod/db" }, { secret_id = "x", role_arn = "arn:aws:iam::1:role/r" }]
+            filter_tags = [{ key = "Team" }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.http_port, c.ttl.as_secs(), c.cache_size, c.max_roles),
+            (2800, 120, 500, 5)
+        );
+        assert_eq!(c.ssrf_headers, ["X-Token"]);
+        assert_eq!(c.prefetch.secrets.len(), 2);
+        assert_eq!(c.prefetch.filter_tags[0].key, "Team");
+        assert_eq!(c.prefetch.cache_buffer_ratio, 0.5);
+        assert_eq!(c.log_level, "warn");
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_are_clear_errors() {
+        for (text, field) in [
+            ("ttl_seconds = 3601", "ttl_seconds"),
+            ("cache_size = 0", "cache_size"),
+            ("http_port = 80", "http_port"),
+            ("max_conn = \"x\"", "max_conn"),
+            ("path_prefix = \"v1\"", "path_prefix"),
+            ("ssrf_headers = []", "ssrf_headers"),
+            ("log_level = \"loud\"", "log_level"),
+        ] {
+            match AgentConfig::parse(text) {
+                Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(f, field, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        match AgentConfig::parse("ttl_secs = 5") {
+            Err(ConfigError::Parse(m)) => assert!(m.contains("ttl_secs"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            AgentConfig::parse("[capabilities.secrets_manager.cache]\nttl = 1"),
+            Err(ConfigError::Parse(_))
+        ));
+    }
+}

@@ -1,0 +1,158 @@
+//! The Coffer agent: a localhost caching agent that is a drop-in for the AWS
+//! Secrets Manager Agent (same endpoints, headers, SSRF token, bodies and config
+//! keys), in front of Coffer or of AWS, with pre-fetching at startup.
+//!
+//! It talks to its upstream only through the official AWS SDK for Rust, so the
+//! standard credential chain and `AWS_ENDPOINT_URL` decide where it points.
+
+mod cache;
+pub mod config;
+mod metrics;
+mod prefetch;
+mod request;
+mod server;
+pub mod token;
+mod upstream;
+
+pub use config::AgentConfig;
+pub use metrics::Metrics;
+pub use token::SsrfToken;
+
+use aws_sdk_secretsmanager as sm;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use server::Agent;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub struct AgentHandle {
+    pub addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    agent: Arc<Agent>,
+}
+
+impl AgentHandle {
+    /// True once the startup prefetch has finished.
+    pub fn is_ready(&self) -> bool {
+        self.agent.ready.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops accepting and lets in-flight requests finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// An SDK client from the standard chain (environment, profile, container and
+/// instance credentials; `AWS_ENDPOINT_URL`), with the config's region and
+/// credentials file applied.
+pub async fn sdk_client(cfg: &AgentConfig) -> sm::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(r) = &cfg.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(path) = &cfg.credentials_file_path {
+        use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+        let files = EnvConfigFiles::builder()
+            .with_file(EnvConfigFileKind::Credentials, path)
+            .build();
+        loader = loader.credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_files(files)
+                .build(),
+        );
+    }
+    sm::Client::new(&loader.load().await)
+}
+
+/// Binds 127.0.0.1:`port` (0 picks a free port), starts the prefetch, and serves.
+pub async fn start(
+    cfg: &AgentConfig,
+    token: SsrfToken,
+    client: sm::Client,
+    port: u16,
+) -> std::io::Result<AgentHandle> {
+    let metrics = Arc::new(Metrics::default());
+    let agent = Arc::new(Agent {
+        token,
+        ssrf_headers: cfg
+            .ssrf_headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        path_prefix: cfg.path_prefix.clone(),
+        max_conn: cfg.max_conn,
+        cache: cache::Cache::new(
+            cfg.ttl,
+            cfg.cache_size,
+            cfg.max_stale,
+            cfg.ignore_transient_errors,
+            metrics.clone(),
+        ),
+        upstream: upstream::Upstream::new(client, metrics.clone()),
+        metrics: metrics.clone(),
+        ready: AtomicBool::new(
+            cfg.prefetch.secrets.is_empty() && cfg.prefetch.filter_tags.is_empty(),
+        ),
+        in_flight: AtomicUsize::new(0),
+    });
+    // Loopback only: the agent is for processes on this host.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let (stop, mut stop_rx) = watch::channel(false);
+    if !agent.ready.load(std::sync::atomic::Ordering::SeqCst) {
+        let (a, p, size) = (agent.clone(), cfg.prefetch.clone(), cfg.cache_size);
+        tokio::spawn(async move { prefetch::run(&a, &p, size).await });
+    }
+    let served = agent.clone();
+    let task = tokio::spawn(async move {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        loop {
+            let (stream, _) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stop_rx.changed() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let a = served.clone();
+            let svc = hyper::service::service_fn(move |req| {
+                let a = a.clone();
+                async move { Ok::<_, std::convert::Infallible>(a.handle(req).await) }
+            });
+            // Keep-alive connections stay open as long as the client keeps them;
+            // only a stalled request head is cut off.
+            let conn = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), svc);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+        }
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    });
+    tracing::info!(%addr, "coffer agent listening");
+    Ok(AgentHandle {
+        addr,
+        metrics,
+        stop,
+        task,
+        agent,
+    })
+}

@@ -1,0 +1,73 @@
+"""The `coffer agent` binary in front of a real coffer server, configured only
+through the standard AWS environment (AWS_ENDPOINT_URL and friends) and a config
+file in the AWS agent's flat format."""
+
+import json
+import os
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+
+from conftest import BIN
+
+
+def http(port, path, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token:
+        req.add_header("X-Aws-Parameters-Secrets-Token", token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def start_agent(server, workdir, config_text, token="e2e-ssrf-token"):
+    cfg = os.path.join(workdir, "agent.toml")
+    with open(cfg, "w") as f:
+        f.write(config_text)
+    env = server.cli_env()
+    env["AWS_TOKEN"] = token
+    proc = subprocess.Popen(
+        [BIN, "agent", "--config", cfg, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=open(os.path.join(workdir, "agent.log"), "wb"),
+        env=env,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    assert "listening on http://127.0.0.1:" in line, line
+    return proc, int(line.rsplit(":", 1)[1])
+
+
+def test_agent_binary_drop_in(server, sm, workdir):
+    sm.create_secret(Name="agent/db", SecretString='{"password":"pw"}')
+    proc, port = start_agent(server, workdir, 'ttl_seconds = "60"\ncache_size = "100"\nmax_conn = "50"\n')
+    try:
+        assert http(port, "/ping") == (200, "healthy")
+        status, body = http(port, "/secretsmanager/get?secretId=agent/db", "e2e-ssrf-token")
+        assert status == 200, body
+        assert json.loads(body)["SecretString"] == '{"password":"pw"}'
+        assert http(port, "/v1/agent/db", "wrong")[0] == 403
+        status, body = http(port, "/v1/nope", "e2e-ssrf-token")
+        assert status == 400 and json.loads(body)["__type"] == "ResourceNotFoundException"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_agent_refuses_bad_config_and_bad_credentials(server, workdir):
+    cfg = os.path.join(workdir, "bad.toml")
+    with open(cfg, "w") as f:
+        f.write("ttl_seconds = 99999\n")
+    p = subprocess.run([BIN, "agent", "--config", cfg], env={**server.cli_env(), "AWS_TOKEN": "t"}, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "ttl_seconds" in p.stderr
+    # No SSRF token in the environment: refuse to start.
+    env = {k: v for k, v in server.cli_env().items() if k not in ("AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN")}
+    p = subprocess.run([BIN, "agent", "--port", "0"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "SSRF token" in p.stderr
+    # Credentials the server does not know: validate_credentials stops the start.
+    env = {**server.cli_env(), "AWS_TOKEN": "t", "AWS_SECRET_ACCESS_KEY": "wrong"}
+    p = subprocess.run([BIN, "agent", "--port", "0"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "InvalidSignatureException" in p.stderr

@@ -87,6 +87,25 @@ impl Cache {
         );
     }
 
+    /// The cached keys naming any of `ids` (whatever version or stage they ask for).
+    pub fn keys_for(&self, ids: &[&str]) -> Vec<Key> {
+        self.entries
+            .read()
+            .map(|e| {
+                e.keys()
+                    .filter(|k| ids.contains(&k.0.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn remove(&self, key: &Key) {
+        if let Ok(mut e) = self.entries.write() {
+            e.remove(key);
+        }
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.read().map(|e| e.len()).unwrap_or(0)

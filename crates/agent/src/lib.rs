@@ -9,6 +9,7 @@ mod cache;
 pub mod config;
 mod metrics;
 mod prefetch;
+mod push;
 mod request;
 mod server;
 pub mod token;
@@ -28,6 +29,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The upstream an agent reads from: its SDK client, and the endpoint it was
+/// pointed at (Coffer) or None (AWS's regional endpoint).
+pub struct Upstream {
+    pub client: sm::Client,
+    pub endpoint: Option<String>,
+    /// What the change-stream subscription signs with (the client's own).
+    pub region: Option<String>,
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+}
+
 pub struct AgentHandle {
     pub addr: SocketAddr,
     pub metrics: Arc<Metrics>,
@@ -42,6 +53,13 @@ impl AgentHandle {
         self.agent.ready.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// True while the agent is subscribed to the upstream's change stream.
+    pub fn is_subscribed(&self) -> bool {
+        self.agent
+            .subscribed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Stops accepting and lets in-flight requests finish.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
@@ -52,7 +70,7 @@ impl AgentHandle {
 /// An SDK client from the standard chain (environment, profile, container and
 /// instance credentials; `AWS_ENDPOINT_URL`), with the config's region and
 /// credentials file applied.
-pub async fn sdk_client(cfg: &AgentConfig) -> sm::Client {
+pub async fn sdk_client(cfg: &AgentConfig) -> Upstream {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(r) = &cfg.region {
         loader = loader.region(aws_config::Region::new(r.clone()));
@@ -68,16 +86,37 @@ pub async fn sdk_client(cfg: &AgentConfig) -> sm::Client {
                 .build(),
         );
     }
-    sm::Client::new(&loader.load().await)
+    let sdk = loader.load().await;
+    Upstream {
+        client: sm::Client::new(&sdk),
+        endpoint: sdk.endpoint_url().map(str::to_string),
+        region: sdk.region().map(|r| r.to_string()),
+        credentials: sdk.credentials_provider(),
+    }
 }
 
 /// Binds 127.0.0.1:`port` (0 picks a free port), starts the prefetch, and serves.
 pub async fn start(
     cfg: &AgentConfig,
     token: SsrfToken,
-    client: sm::Client,
+    upstream: Upstream,
     port: u16,
 ) -> std::io::Result<AgentHandle> {
+    let Upstream {
+        client,
+        endpoint,
+        region,
+        credentials,
+    } = upstream;
+    // Pushed refresh needs an explicit endpoint (Coffer); in front of AWS, TTL only.
+    let push_source = match (endpoint, credentials, region) {
+        (Some(endpoint), Some(credentials), Some(region)) => Some(push::Source {
+            endpoint,
+            region,
+            credentials,
+        }),
+        _ => None,
+    };
     let metrics = Arc::new(Metrics::default());
     let agent = Arc::new(Agent {
         token,
@@ -101,6 +140,7 @@ pub async fn start(
             cfg.prefetch.secrets.is_empty() && cfg.prefetch.filter_tags.is_empty(),
         ),
         in_flight: AtomicUsize::new(0),
+        subscribed: AtomicBool::new(false),
     });
     // Loopback only: the agent is for processes on this host.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -109,6 +149,9 @@ pub async fn start(
     if !agent.ready.load(std::sync::atomic::Ordering::SeqCst) {
         let (a, p, size) = (agent.clone(), cfg.prefetch.clone(), cfg.cache_size);
         tokio::spawn(async move { prefetch::run(&a, &p, size).await });
+    }
+    if let Some(source) = push_source {
+        tokio::spawn(push::run(agent.clone(), source, stop_rx.clone()));
     }
     let served = agent.clone();
     let task = tokio::spawn(async move {

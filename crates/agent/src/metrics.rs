@@ -14,6 +14,8 @@ pub struct Metrics {
     pub stale_served: AtomicU64,
     pub prefetched: AtomicU64,
     pub refused: AtomicU64,
+    /// Change events received from the upstream's stream.
+    pub pushes: AtomicU64,
 }
 
 impl Metrics {

@@ -22,6 +22,8 @@ pub struct Agent {
     pub upstream: Upstream,
     pub metrics: Arc<Metrics>,
     pub ready: AtomicBool,
+    /// True while the agent holds a live change-stream subscription.
+    pub subscribed: AtomicBool,
     pub in_flight: AtomicUsize,
 }
 
@@ -107,6 +109,23 @@ impl Agent {
         } else {
             tracing::warn!("rejecting a request with a missing or wrong SSRF token");
             Err((403, "Bad Token".into()))
+        }
+    }
+
+    /// Re-reads every cached answer for a secret that changed (names and ARNs in
+    /// `ids`). A definite error (deleted, gone) drops the entry so the next caller
+    /// gets it from the upstream; a transient one keeps the old value.
+    pub async fn refresh(&self, ids: &[&str]) {
+        for key in self.cache.keys_for(ids) {
+            match self
+                .upstream
+                .get(&key.0, key.1.as_deref(), key.2.as_deref())
+                .await
+            {
+                Ok(body) => self.cache.insert(key, body),
+                Err(e) if !e.transient => self.cache.remove(&key),
+                Err(_) => {}
+            }
         }
     }
 

@@ -269,12 +269,12 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     };
     coffer::logging::init(&cfg.log_level, false);
     let token = SsrfToken::resolve(&cfg.ssrf_env_variables, |k| std::env::var(k).ok())?;
-    let client = coffer_agent::sdk_client(&cfg).await;
+    let upstream = coffer_agent::sdk_client(&cfg).await;
     if cfg.validate_credentials {
-        check_credentials(&client).await?;
+        check_credentials(&upstream.client).await?;
     }
     let handle =
-        coffer_agent::start(&cfg, token, client, args.port.unwrap_or(cfg.http_port)).await?;
+        coffer_agent::start(&cfg, token, upstream, args.port.unwrap_or(cfg.http_port)).await?;
     println!("coffer agent listening on http://{}", handle.addr);
     use std::io::Write;
     std::io::stdout().flush()?;

@@ -331,6 +331,31 @@ impl Service {
         self.access.flush(&*self.store).await;
     }
 
+    /// Change events of `account_id` after `after_seq` (None: the newest seq, so a
+    /// new subscriber sees only what happens from now on).
+    pub async fn events_for(
+        &self,
+        account_id: &str,
+        after_seq: Option<i64>,
+    ) -> Result<(i64, Vec<coffer_store::EventRow>), ApiError> {
+        let after = match after_seq {
+            Some(s) => s,
+            None => self.store.latest_event_seq().await.map_err(internal)?,
+        };
+        let rows = self
+            .store
+            .events_after(after, 200)
+            .await
+            .map_err(internal)?;
+        let last = rows.last().map(|r| r.seq).unwrap_or(after);
+        Ok((
+            last,
+            rows.into_iter()
+                .filter(|r| r.account_id == account_id)
+                .collect(),
+        ))
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

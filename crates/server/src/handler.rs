@@ -1,11 +1,12 @@
 //! One request: route, cap the body, authenticate, call the service, answer.
 
 use crate::auth::Authenticator;
+use crate::body::Body;
 use crate::{metrics, HttpConfig};
 use bytes::Bytes;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_core::{Caller, Service};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use std::net::SocketAddr;
@@ -14,6 +15,8 @@ use std::time::Instant;
 use tracing::Instrument;
 
 const JSON_11: &str = "application/x-amz-json-1.1";
+/// The change stream (server-sent events); see `events.rs`.
+pub const EVENTS_PATH: &str = "/coffer/v1/events";
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Operations of the Secrets Manager model that later work will add; callers get a
@@ -37,23 +40,29 @@ pub struct Handler {
     svc: Arc<Service>,
     cfg: HttpConfig,
     auth: Authenticator,
+    /// Turns true when shutdown starts, ending open event streams.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
-fn response(
-    status: u16,
-    content_type: &str,
-    request_id: &str,
-    body: Vec<u8>,
-) -> Response<Full<Bytes>> {
+fn response(status: u16, content_type: &str, request_id: &str, body: Vec<u8>) -> Response<Body> {
+    with_body(
+        status,
+        content_type,
+        request_id,
+        Body::full(Bytes::from(body)),
+    )
+}
+
+fn with_body(status: u16, content_type: &str, request_id: &str, body: Body) -> Response<Body> {
     Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header("content-type", content_type)
         .header("x-amzn-requestid", request_id)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Body::full(Bytes::new())))
 }
 
-fn error_response(e: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
     let mut r = response(e.code.status(), JSON_11, request_id, e.to_body());
     if let Ok(v) = hyper::header::HeaderValue::from_str(e.code.as_str()) {
         r.headers_mut().insert("x-amzn-errortype", v);
@@ -70,15 +79,23 @@ fn now_secs() -> i64 {
 
 impl Handler {
     pub fn new(svc: Arc<Service>, cfg: HttpConfig) -> Self {
+        let (closing, _) = tokio::sync::watch::channel(false);
         Handler {
             auth: Authenticator::new(svc.clone(), cfg.regions.clone()),
             svc,
             cfg,
+            closing,
         }
     }
 
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let request_id = uuid::Uuid::new_v4().to_string();
+        if req.method() == Method::GET && req.uri().path() == EVENTS_PATH {
+            return match self.events(req).await {
+                Ok(r) => r,
+                Err(e) => error_response(&e, &request_id),
+            };
+        }
         if req.method() == Method::GET {
             return match req.uri().path() {
                 "/health" | "/ping" => response(
@@ -191,6 +208,32 @@ impl Handler {
             request_id: request_id.to_string(),
         };
         self.svc.call(&caller, target, &body).await
+    }
+}
+
+impl Handler {
+    /// Authenticates a GET on the change stream and starts the subscription.
+    async fn events(&self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+        let (parts, _) = req.into_parts();
+        let verified = self.auth.verify(&parts, b"", now_secs()).await?;
+        let last_id = parts
+            .headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok());
+        let after = crate::events::resume_point(parts.uri.query(), last_id);
+        tracing::info!(account = %verified.cred.account_id, ?after, "change stream subscribed");
+        let body = crate::events::subscribe(
+            self.svc.clone(),
+            verified.cred.account_id.clone(),
+            after,
+            self.closing.subscribe(),
+        );
+        let mut r = with_body(200, "text/event-stream", "", body);
+        r.headers_mut().insert(
+            "cache-control",
+            hyper::header::HeaderValue::from_static("no-cache"),
+        );
+        Ok(r)
     }
 }
 

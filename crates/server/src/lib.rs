@@ -6,6 +6,8 @@
 //! and writes the answer.
 
 mod auth;
+mod body;
+mod events;
 mod handler;
 mod metrics;
 
@@ -20,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use auth::Authenticator;
+pub use handler::EVENTS_PATH;
 
 /// Limits and policy of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -96,6 +99,8 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // Event streams never end on their own: close them so the drain can finish.
+    let _ = handler.closing.send(true);
     tracing::info!("shutting down: waiting for in-flight requests");
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections drained"),

@@ -158,6 +158,9 @@ impl<S: Store> Store for CachedStore<S> {
     async fn accounts(&self) -> Result<Vec<AccountRow>> {
         self.inner.accounts().await
     }
+    async fn latest_event_seq(&self) -> Result<i64> {
+        self.inner.latest_event_seq().await
+    }
     async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>> {
         self.inner.events_after(after_seq, limit).await
     }

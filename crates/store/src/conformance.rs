@@ -281,6 +281,10 @@ async fn audit_chain_and_events(store: &dyn Store) {
     // Failed mutations leave no audit record and no event.
     let events = store.events_after(0, 1_000).await.unwrap();
     assert_eq!(events.len(), records.len());
+    assert_eq!(
+        store.latest_event_seq().await.unwrap(),
+        events.last().unwrap().seq
+    );
     let later = store.events_after(events[1].seq, 1_000).await.unwrap();
     assert_eq!(later.len(), events.len() - 2);
 }

@@ -73,6 +73,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every account, oldest first.
     async fn accounts(&self) -> Result<Vec<AccountRow>>;
 
+    /// The sequence number of the newest change event (0 if none).
+    async fn latest_event_seq(&self) -> Result<i64>;
     /// The change events after `after_seq`, oldest first (the outbox).
     async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>>;
     /// The mutation audit records, oldest first.

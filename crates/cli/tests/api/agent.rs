@@ -10,7 +10,14 @@ const TOKEN: &str = "agent-test-token";
 
 async fn agent(srv: &TestServer, toml: &str) -> AgentHandle {
     let cfg = AgentConfig::parse(toml).unwrap();
-    coffer_agent::start(&cfg, SsrfToken::new(TOKEN.into()).unwrap(), srv.client(), 0)
+    let creds = aws_credential_types::Credentials::new(AKID, SECRET, None, None, "agent-test");
+    let upstream = coffer_agent::Upstream {
+        client: srv.client(),
+        endpoint: Some(srv.endpoint()),
+        region: Some("us-east-1".into()),
+        credentials: Some(aws_credential_types::provider::SharedCredentialsProvider::new(creds)),
+    };
+    coffer_agent::start(&cfg, SsrfToken::new(TOKEN.into()).unwrap(), upstream, 0)
         .await
         .unwrap()
 }
@@ -311,6 +318,79 @@ async fn prefetch_by_id_and_by_tag() {
     );
     get(a.addr, "/v1/untagged").await;
     assert_eq!(upstream_calls(&a), 1);
+    a.stop().await;
+    srv.stop().await;
+}
+
+async fn until(
+    deadline_ms: u64,
+    mut check: impl AsyncFnMut() -> bool,
+) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(deadline_ms) {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    None
+}
+
+/// A change on the server reaches the agent's cache within a second, without
+/// refreshNow and long before the TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_refresh_within_a_second() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    c.create_secret()
+        .name("pushed")
+        .secret_string("v1")
+        .send()
+        .await
+        .unwrap();
+    c.create_secret()
+        .name("other")
+        .secret_string("o")
+        .send()
+        .await
+        .unwrap();
+    let a = agent(&srv, "ttl_seconds = 3600").await;
+    assert!(
+        until(3000, async || a.is_subscribed()).await.is_some(),
+        "agent subscribed to the change stream"
+    );
+    let addr = a.addr;
+    assert_eq!(json(&get(addr, "/v1/pushed").await.2)["SecretString"], "v1");
+    assert_eq!(
+        json(&get(addr, "/v1/pushed?versionStage=AWSCURRENT").await.2)["SecretString"],
+        "v1"
+    );
+
+    c.put_secret_value()
+        .secret_id("pushed")
+        .secret_string("v2")
+        .send()
+        .await
+        .unwrap();
+    let took = until(1000, async || {
+        json(&get(addr, "/v1/pushed").await.2)["SecretString"] == "v2"
+    })
+    .await;
+    assert!(took.is_some(), "the new value arrived within one second");
+    let staged = json(&get(addr, "/v1/pushed?versionStage=AWSCURRENT").await.2);
+    assert_eq!(
+        staged["SecretString"], "v2",
+        "every cached form of the secret was refreshed"
+    );
+
+    // A deleted secret stops being served from the cache.
+    c.delete_secret().secret_id("pushed").send().await.unwrap();
+    let gone = until(1000, async || get(addr, "/v1/pushed").await.0 == 400).await;
+    assert!(
+        gone.is_some(),
+        "the deletion reached the agent within one second"
+    );
+    assert!(a.metrics.pushes.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     a.stop().await;
     srv.stop().await;
 }

@@ -214,6 +214,15 @@ async fn protocol_errors() {
         "You must provide a ClientRequestToken value. We recommend a UUID-type value."
     );
 
+    // The change stream is authenticated like every API call.
+    let (status, _, body) =
+        crate::raw::request(addr, "GET", coffer_server::EVENTS_PATH, &[], b"").await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("MissingAuthenticationTokenException"),
+        "{body}"
+    );
+
     // A region that is not a region.
     let r = post(
         addr,

@@ -274,6 +274,11 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn latest_event_seq(&self) -> Result<i64> {
+        self.read(|c| c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0)))
+            .await
+    }
+
     async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>> {
         self.read(move |c| {
             c.prepare_cached(

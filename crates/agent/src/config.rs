@@ -45,6 +45,17 @@ pub struct PrefetchTag {
     pub role_arn: Option<String>,
 }
 
+/// Coffer's addition: a secret (whole, or one key of a JSON secret) rendered to a
+/// file, mode 0600, and a command run when its value changes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSink {
+    pub secret_id: String,
+    pub path: PathBuf,
+    pub json_key: Option<String>,
+    pub reload_command: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prefetch {
     pub secrets: Vec<PrefetchSecret>,
@@ -74,6 +85,8 @@ pub struct AgentConfig {
     /// Coffer's addition: how old a cached value may be when it is served because
     /// the upstream is failing (`[coffer] max_stale_seconds`).
     pub max_stale: Duration,
+    /// Coffer's addition: `[[coffer.files]]`.
+    pub files: Vec<FileSink>,
 }
 
 impl Default for AgentConfig {
@@ -106,6 +119,7 @@ impl Default for AgentConfig {
                 max_jitter_seconds: 0,
             },
             max_stale: Duration::from_secs(86_400),
+            files: Vec::new(),
         }
     }
 }
@@ -213,6 +227,8 @@ struct PrefetchInput {
 #[serde(deny_unknown_fields)]
 struct CofferInput {
     max_stale_seconds: Option<u64>,
+    #[serde(default)]
+    files: Vec<FileSink>,
 }
 
 impl AgentConfig {
@@ -357,9 +373,19 @@ impl AgentConfig {
                 max_jitter_seconds: jitter,
             };
         }
-        if let Some(s) = input.coffer.and_then(|c| c.max_stale_seconds) {
+        let coffer = input.coffer.unwrap_or_default();
+        if let Some(s) = coffer.max_stale_seconds {
             c.max_stale = Duration::from_secs(s);
         }
+        for f in &coffer.files {
+            if f.secret_id.is_empty() || !f.path.is_absolute() {
+                return Err(invalid(
+                    "coffer.files",
+                    "each file needs a secret_id and an absolute path",
+                ));
+            }
+        }
+        c.files = coffer.files;
         Ok(c)
     }
 }
@@ -441,6 +467,20 @@ mod tests {
         assert_eq!(c.prefetch.filter_tags[0].key, "Team");
         assert_eq!(c.prefetch.cache_buffer_ratio, 0.5);
         assert_eq!(c.log_level, "warn");
+    }
+
+    #[test]
+    fn coffer_file_sinks() {
+        let c = AgentConfig::parse(
+            "[coffer]\nmax_stale_seconds = 60\n[[coffer.files]]\nsecret_id = \"db\"\npath = \"/run/db\"\njson_key = \"password\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.files[0].json_key.as_deref(), Some("password"));
+        assert_eq!(c.max_stale.as_secs(), 60);
+        assert!(
+            AgentConfig::parse("[[coffer.files]]\nsecret_id = \"db\"\npath = \"relative\"\n")
+                .is_err()
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod prefetch;
 mod push;
 mod request;
 mod server;
+mod sink;
 pub mod token;
 mod upstream;
 
@@ -141,6 +142,7 @@ pub async fn start(
         ),
         in_flight: AtomicUsize::new(0),
         subscribed: AtomicBool::new(false),
+        changed: tokio::sync::Notify::new(),
     });
     // Loopback only: the agent is for processes on this host.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -149,6 +151,19 @@ pub async fn start(
     if !agent.ready.load(std::sync::atomic::Ordering::SeqCst) {
         let (a, p, size) = (agent.clone(), cfg.prefetch.clone(), cfg.cache_size);
         tokio::spawn(async move { prefetch::run(&a, &p, size).await });
+    }
+    if !cfg.files.is_empty() {
+        let period = if cfg.ttl.is_zero() {
+            Duration::from_secs(30)
+        } else {
+            cfg.ttl
+        };
+        tokio::spawn(sink::run(
+            agent.clone(),
+            cfg.files.clone(),
+            period,
+            stop_rx.clone(),
+        ));
     }
     if let Some(source) = push_source {
         tokio::spawn(push::run(agent.clone(), source, stop_rx.clone()));

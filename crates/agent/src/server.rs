@@ -22,6 +22,8 @@ pub struct Agent {
     pub upstream: Upstream,
     pub metrics: Arc<Metrics>,
     pub ready: AtomicBool,
+    /// Signalled after a pushed change is applied (file sinks re-render).
+    pub changed: tokio::sync::Notify,
     /// True while the agent holds a live change-stream subscription.
     pub subscribed: AtomicBool,
     pub in_flight: AtomicUsize,
@@ -127,6 +129,7 @@ impl Agent {
                 Err(_) => {}
             }
         }
+        self.changed.notify_one();
     }
 
     async fn fetch(&self, q: request::Query) -> Result<Response<Full<Bytes>>, Refusal> {

@@ -394,3 +394,76 @@ async fn pushed_refresh_within_a_second() {
     a.stop().await;
     srv.stop().await;
 }
+
+/// Files for applications that read files: whole secret and one JSON key, mode
+/// 0600, rewritten and reloaded when the value changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_sinks_follow_changes() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    c.create_secret()
+        .name("files/db")
+        .secret_string(r#"{"username":"app","password":"p1"}"#)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, key, reloads) = (
+        dir.path().join("db.json"),
+        dir.path().join("db.password"),
+        dir.path().join("reloads"),
+    );
+    let toml = format!(
+        "ttl_seconds = 3600\n[[coffer.files]]\nsecret_id = \"files/db\"\npath = \"{}\"\n[[coffer.files]]\nsecret_id = \"files/db\"\npath = \"{}\"\njson_key = \"password\"\nreload_command = \"echo reloaded >> {}\"\n",
+        whole.display(),
+        key.display(),
+        reloads.display()
+    );
+    let a = agent(&srv, &toml).await;
+    assert!(
+        until(3000, async || key.exists() && whole.exists())
+            .await
+            .is_some(),
+        "files rendered"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&whole).unwrap(),
+        r#"{"username":"app","password":"p1"}"#
+    );
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "p1");
+    for f in [&whole, &key] {
+        assert_eq!(
+            std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(!reloads.exists(), "no reload for the first render");
+    assert!(until(3000, async || a.is_subscribed()).await.is_some());
+    c.put_secret_value()
+        .secret_id("files/db")
+        .secret_string(r#"{"username":"app","password":"p2"}"#)
+        .send()
+        .await
+        .unwrap();
+    let updated = until(2000, async || {
+        std::fs::read_to_string(&key)
+            .map(|s| s == "p2")
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(updated.is_some(), "the file followed the change");
+    assert!(
+        until(2000, async || reloads.exists()).await.is_some(),
+        "the reload command ran"
+    );
+    assert_eq!(std::fs::read_to_string(&reloads).unwrap(), "reloaded\n");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("coffer-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary files left behind");
+    a.stop().await;
+    srv.stop().await;
+}

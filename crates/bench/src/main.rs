@@ -33,6 +33,19 @@ enum Cmd {
         #[arg(long, default_value = "us-east-1")]
         region: String,
     },
+    /// Create COUNT secrets named PREFIX0..PREFIX{COUNT-1} with a 200-byte value.
+    SeedMany {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        prefix: String,
+        #[arg(long)]
+        count: usize,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: String,
+    },
     /// Create (or overwrite) one secret.
     Seed {
         #[arg(long)]
@@ -84,6 +97,13 @@ fn main() -> anyhow::Result<()> {
             &secret_access_key,
             &region,
         ),
+        Cmd::SeedMany {
+            endpoint,
+            prefix,
+            count,
+            access_key_id,
+            secret_access_key,
+        } => rt.block_on(seed_many(&endpoint, &prefix, count, &access_key_id, &secret_access_key)),
         Cmd::Seed {
             endpoint,
             name,
@@ -266,5 +286,26 @@ async fn put(
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3
     );
+    Ok(())
+}
+
+async fn seed_many(endpoint: &str, prefix: &str, count: usize, akid: &str, secret: &str) -> anyhow::Result<()> {
+    let client = client(endpoint, akid, secret);
+    let value = format!("{{\"username\":\"app\",\"password\":\"{}\"}}", "0".repeat(170));
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..16 {
+        let (c, v, p) = (client.clone(), value.clone(), prefix.to_string());
+        tasks.spawn(async move {
+            let mut i = w;
+            while i < count {
+                c.create_secret().name(format!("{p}{i}")).secret_string(&v).send().await?;
+                i += 16;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
     Ok(())
 }

@@ -231,6 +231,21 @@ struct CofferInput {
     files: Vec<FileSink>,
 }
 
+/// A number that must lie in `min..=max`, as the AWS agent checks it.
+fn in_range(
+    n: Option<Num>,
+    field: &'static str,
+    min: i64,
+    max: i64,
+) -> Result<Option<i64>, ConfigError> {
+    let Some(n) = n else { return Ok(None) };
+    let v = n.get(field)?;
+    if !(min..=max).contains(&v) {
+        return Err(invalid(field, format!("must be from {min} to {max}")));
+    }
+    Ok(Some(v))
+}
+
 impl AgentConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -287,33 +302,22 @@ impl AgentConfig {
             }
             c.http_port = p as u16;
         }
-        if let Some(n) = cache.ttl_seconds.or(input.ttl_seconds) {
-            let t = n.get("ttl_seconds")?;
-            if !(0..=3600).contains(&t) {
-                return Err(invalid("ttl_seconds", "must be from 0 to 3600"));
-            }
+        if let Some(t) = in_range(
+            cache.ttl_seconds.or(input.ttl_seconds),
+            "ttl_seconds",
+            0,
+            3600,
+        )? {
             c.ttl = Duration::from_secs(t as u64);
         }
-        if let Some(n) = cache.cache_size.or(input.cache_size) {
-            let s = n.get("cache_size")?;
-            if !(1..=1000).contains(&s) {
-                return Err(invalid("cache_size", "must be from 1 to 1000"));
-            }
-            c.cache_size = s as usize;
+        if let Some(n) = in_range(cache.cache_size.or(input.cache_size), "cache_size", 1, 1000)? {
+            c.cache_size = n as usize;
         }
-        if let Some(n) = nested.max_conn.or(input.max_conn) {
-            let m = n.get("max_conn")?;
-            if !(1..=1000).contains(&m) {
-                return Err(invalid("max_conn", "must be from 1 to 1000"));
-            }
-            c.max_conn = m as usize;
+        if let Some(n) = in_range(nested.max_conn.or(input.max_conn), "max_conn", 1, 1000)? {
+            c.max_conn = n as usize;
         }
-        if let Some(n) = nested.max_roles.or(input.max_roles) {
-            let m = n.get("max_roles")?;
-            if !(1..=1000).contains(&m) {
-                return Err(invalid("max_roles", "must be from 1 to 1000"));
-            }
-            c.max_roles = m as usize;
+        if let Some(n) = in_range(nested.max_roles.or(input.max_roles), "max_roles", 1, 1000)? {
+            c.max_roles = n as usize;
         }
         if let Some(h) = security.ssrf_headers.or(input.ssrf_headers) {
             if h.is_empty() {

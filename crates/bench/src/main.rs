@@ -103,7 +103,13 @@ fn main() -> anyhow::Result<()> {
             count,
             access_key_id,
             secret_access_key,
-        } => rt.block_on(seed_many(&endpoint, &prefix, count, &access_key_id, &secret_access_key)),
+        } => rt.block_on(seed_many(
+            &endpoint,
+            &prefix,
+            count,
+            &access_key_id,
+            &secret_access_key,
+        )),
         Cmd::Seed {
             endpoint,
             name,
@@ -289,16 +295,29 @@ async fn put(
     Ok(())
 }
 
-async fn seed_many(endpoint: &str, prefix: &str, count: usize, akid: &str, secret: &str) -> anyhow::Result<()> {
+async fn seed_many(
+    endpoint: &str,
+    prefix: &str,
+    count: usize,
+    akid: &str,
+    secret: &str,
+) -> anyhow::Result<()> {
     let client = client(endpoint, akid, secret);
-    let value = format!("{{\"username\":\"app\",\"password\":\"{}\"}}", "0".repeat(170));
+    let value = format!(
+        "{{\"username\":\"app\",\"password\":\"{}\"}}",
+        "0".repeat(170)
+    );
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..16 {
         let (c, v, p) = (client.clone(), value.clone(), prefix.to_string());
         tasks.spawn(async move {
             let mut i = w;
             while i < count {
-                c.create_secret().name(format!("{p}{i}")).secret_string(&v).send().await?;
+                c.create_secret()
+                    .name(format!("{p}{i}"))
+                    .secret_string(&v)
+                    .send()
+                    .await?;
                 i += 16;
             }
             anyhow::Ok(())

@@ -67,8 +67,8 @@ done
 
 # Resident memory once each agent holds all 1,000 secrets.
 for p in $OURS $THEIRS; do
-  for i in $(seq 0 999); do echo "url = \"http://127.0.0.1:$p/v1/bench/s$i\""; done > "$WORK/urls-$p"
-  curl -s -K "$WORK/urls-$p" -H "$HDR" -o /dev/null
+  for i in $(seq 0 999); do printf 'url = "http://127.0.0.1:%s/v1/bench/s%d"\noutput = "/dev/null"\n' "$p" "$i"; done > "$WORK/urls-$p"
+  curl -s -K "$WORK/urls-$p" -H "$HDR"
 done
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 ORSS=$(rss $OURS_PID); TRSS=$(rss $THEIRS_PID)

@@ -70,6 +70,15 @@ impl<S: Store> CachedStore<S> {
         }
     }
 
+    /// Drops the touched secrets only (touches name secrets by id).
+    fn forget_ids(&self, ids: &std::collections::HashSet<i64>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut maps) = self.maps.write() {
+            maps.by_name.retain(|_, s| !ids.contains(&s.row.id));
+            maps.by_arn.retain(|_, s| !ids.contains(&s.row.id));
+        }
+    }
+
     fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut maps) = self.maps.write() {
@@ -128,9 +137,9 @@ impl<S: Store> Store for CachedStore<S> {
     }
 
     async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()> {
+        let ids: std::collections::HashSet<i64> = touches.iter().map(|t| t.secret_id).collect();
         let out = self.inner.touch_accessed(touches).await;
-        // Touches are rare (once a day per version read) and name secrets by id.
-        self.forget_all();
+        self.forget_ids(&ids);
         out
     }
 

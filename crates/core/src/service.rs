@@ -44,6 +44,9 @@ pub struct Service {
     pub(crate) access: AccessTracker,
     pub(crate) creds: RwLock<HashMap<String, Arc<Credential>>>,
     pub(crate) sweep_interval: Duration,
+    /// Bumped after every committed mutation, so change-stream subscribers wake at
+    /// once instead of polling the outbox.
+    pub(crate) commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// One call in flight: what the audit record needs, and whether the store already
@@ -143,6 +146,7 @@ impl Service {
             audit,
             creds: RwLock::default(),
             sweep_interval: opts.sweep_interval,
+            commits: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -273,6 +277,7 @@ impl Service {
             match self.store.commit(m).await {
                 Ok(c) => {
                     call.mark_audited();
+                    self.committed();
                     return Ok((secret, Some(c)));
                 }
                 Err(StoreError::Conflict) => continue,
@@ -354,6 +359,15 @@ impl Service {
                 .filter(|r| r.account_id == account_id)
                 .collect(),
         ))
+    }
+
+    pub(crate) fn committed(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes when a mutation commits (the change stream waits on it).
+    pub fn commit_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -3,8 +3,8 @@
 //! Authenticated by SigV4 like every API call; a caller sees the events of its own
 //! account only. Each event carries its outbox sequence number as the SSE `id`, so
 //! a client resumes with `Last-Event-ID` (or `?after=SEQ`) and misses nothing; a
-//! new subscriber without one starts from now. The outbox is polled every 100 ms,
-//! well inside the agent's one-second refresh promise.
+//! new subscriber without one starts from now. A subscriber wakes when this
+//! process commits a mutation, and polls the outbox once a second besides.
 
 use crate::body::Body;
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_secs(1);
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// Where to resume: `?after=SEQ`, else the `Last-Event-ID` header.
@@ -34,6 +34,7 @@ pub fn subscribe(
     mut closing: watch::Receiver<bool>,
 ) -> Body {
     let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let mut commits = svc.commit_signal();
     tokio::spawn(async move {
         if tx
             .send(Bytes::from_static(b"retry: 1000\n: connected\n\n"))
@@ -68,6 +69,8 @@ pub fn subscribe(
                 quiet_since = Instant::now();
             }
             tokio::select! {
+                _ = commits.changed() => {}
+                // A fallback for writers this process does not see (other nodes).
                 _ = tokio::time::sleep(POLL) => {}
                 _ = closing.changed() => return,
                 _ = tx.closed() => return,

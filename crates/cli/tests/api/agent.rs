@@ -9,11 +9,17 @@ use std::net::SocketAddr;
 const TOKEN: &str = "agent-test-token";
 
 async fn agent(srv: &TestServer, toml: &str) -> AgentHandle {
+    start_agent(srv, toml, true).await
+}
+
+/// With `push` false the agent has no endpoint to subscribe to, as in front of
+/// AWS: TTLs alone decide freshness.
+async fn start_agent(srv: &TestServer, toml: &str, push: bool) -> AgentHandle {
     let cfg = AgentConfig::parse(toml).unwrap();
     let creds = aws_credential_types::Credentials::new(AKID, SECRET, None, None, "agent-test");
     let upstream = coffer_agent::Upstream {
         client: srv.client(),
-        endpoint: Some(srv.endpoint()),
+        endpoint: push.then(|| srv.endpoint()),
         region: Some("us-east-1".into()),
         credentials: Some(aws_credential_types::provider::SharedCredentialsProvider::new(creds)),
     };
@@ -161,7 +167,7 @@ async fn cache_ttl_refresh_now_and_versions() {
         .send()
         .await
         .unwrap();
-    let a = agent(&srv, "ttl_seconds = 300").await;
+    let a = start_agent(&srv, "ttl_seconds = 300", false).await;
     assert_eq!(json(&get(a.addr, "/v1/rot").await.2)["SecretString"], "v1");
     c.put_secret_value()
         .secret_id("rot")
@@ -190,7 +196,7 @@ async fn cache_ttl_refresh_now_and_versions() {
     a.stop().await;
 
     // ttl_seconds = 0 turns caching off.
-    let a = agent(&srv, "ttl_seconds = 0").await;
+    let a = start_agent(&srv, "ttl_seconds = 0", false).await;
     get(a.addr, "/v1/rot").await;
     get(a.addr, "/v1/rot").await;
     assert_eq!(upstream_calls(&a), 2);

@@ -112,6 +112,7 @@ impl Service {
             match self.store.commit(m).await {
                 Ok(_) => {
                     call.mark_audited();
+                    self.committed();
                     return respond(&CreateSecretResponse {
                         arn,
                         name,

@@ -160,7 +160,10 @@ impl Service {
             delete_versions: vec![],
         };
         match self.store.commit(m).await {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                self.committed();
+                Ok(true)
+            }
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(internal(e)),
         }

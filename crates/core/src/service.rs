@@ -99,7 +99,7 @@ const OPERATIONS: &[(&str, bool)] = &[
 
 /// Parses a request body into an operation's input shape.
 pub(crate) fn parse<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
-    serde_json::from_value(body.clone()).map_err(|e| {
+    T::deserialize(body).map_err(|e| {
         ApiError::new(
             ErrorCode::SerializationException,
             redact_values(&e.to_string()),

@@ -1,0 +1,96 @@
+//! Policy variables: `${aws:username}`, `${aws:PrincipalTag/team}`, the escapes
+//! `${*}`, `${?}`, `${$}`, and defaults (`${aws:username, 'nobody'}`).
+
+use crate::Context;
+
+/// What a policy variable stands for once substituted: a literal character that
+/// must not act as a wildcard, or plain text.
+pub enum Piece {
+    Text(String),
+    /// From `${*}` or `${?}`: matches that character only.
+    Literal(char),
+}
+
+/// Substitutes the variables in `s`. `None` if a variable has no value and no
+/// default: AWS then treats the element as not matching.
+pub fn substitute(s: &str, ctx: &Context) -> Option<String> {
+    if !s.contains("${") {
+        return Some(s.to_string());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Some(out);
+        };
+        let inner = &after[..end];
+        match piece(inner, ctx)? {
+            Piece::Text(t) => out.push_str(&escape_wildcards(&t)),
+            Piece::Literal(c) => out.push_str(&escape_wildcards(&c.to_string())),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+fn piece(inner: &str, ctx: &Context) -> Option<Piece> {
+    match inner {
+        "*" => return Some(Piece::Literal('*')),
+        "?" => return Some(Piece::Literal('?')),
+        "$" => return Some(Piece::Literal('$')),
+        _ => {}
+    }
+    let (key, default) = match inner.split_once(',') {
+        Some((k, d)) => {
+            let d = d.trim();
+            let d = d.strip_prefix('\'').and_then(|d| d.strip_suffix('\''))?;
+            (k.trim(), Some(d))
+        }
+        None => (inner.trim(), None),
+    };
+    match ctx.first(key) {
+        Some(v) => Some(Piece::Text(v.to_string())),
+        None => default.map(|d| Piece::Text(d.to_string())),
+    }
+}
+
+/// Values substituted into a pattern are literal: a user named `a*` must not match
+/// every resource starting with `a`. We mark them with private-use characters that
+/// the matcher's caller turns back after matching (see `unescape`), which keeps the
+/// glob matcher itself simple.
+fn escape_wildcards(s: &str) -> String {
+    s.replace('*', "\u{E000}").replace('?', "\u{E001}")
+}
+
+/// Pattern and text are compared after `escape_wildcards` has marked literal
+/// wildcards in the pattern; the text marks its own the same way.
+pub fn escape_text(s: &str) -> String {
+    escape_wildcards(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitution() {
+        let mut ctx = Context::new();
+        ctx.set("aws:username", "alice")
+            .set("aws:PrincipalTag/team", "dev");
+        assert_eq!(
+            substitute("arn:aws:iam::1:user/${aws:username}", &ctx).unwrap(),
+            "arn:aws:iam::1:user/alice"
+        );
+        assert_eq!(
+            substitute("${aws:principaltag/TEAM}/*", &ctx).unwrap(),
+            "dev/*"
+        );
+        assert_eq!(substitute("${aws:missing}", &ctx), None);
+        assert_eq!(substitute("${aws:missing, 'none'}", &ctx).unwrap(), "none");
+        assert_eq!(substitute("a${*}b", &ctx).unwrap(), "a\u{E000}b");
+    }
+}

@@ -167,6 +167,18 @@ impl<S: Store> Store for CachedStore<S> {
     async fn accounts(&self) -> Result<Vec<AccountRow>> {
         self.inner.accounts().await
     }
+    async fn credentials_of(&self, principal_arn: &str) -> Result<Vec<CredentialRow>> {
+        self.inner.credentials_of(principal_arn).await
+    }
+    async fn iam_get(&self, account_id: &str, kind: &str, name: &str) -> Result<Option<IamRow>> {
+        self.inner.iam_get(account_id, kind, name).await
+    }
+    async fn iam_list(&self, account_id: &str, kind: &str) -> Result<Vec<IamRow>> {
+        self.inner.iam_list(account_id, kind).await
+    }
+    async fn iam_write(&self, ops: Vec<IamOp>) -> Result<()> {
+        self.inner.iam_write(ops).await
+    }
     async fn latest_event_seq(&self) -> Result<i64> {
         self.inner.latest_event_seq().await
     }

@@ -72,6 +72,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     purge(&*store).await;
     audit_chain_and_events(&*store).await;
     principals_and_keys(&*store).await;
+    iam_entities(&*store).await;
     touches(&*store).await;
 }
 
@@ -391,4 +392,109 @@ async fn touches(store: &dyn Store) {
         .find(|v| v.version_id == "v2")
         .unwrap();
     assert_eq!(v2.last_accessed_ms, Some(86_400_000));
+}
+
+async fn iam_entities(store: &dyn Store) {
+    let row = |name: &str, body: &str| IamRow {
+        account_id: "111111111111".into(),
+        kind: "user".into(),
+        name: name.into(),
+        body: body.into(),
+        revision: 0,
+    };
+    let put = |r: IamRow, expected_revision| IamOp::Put {
+        row: r,
+        expected_revision,
+    };
+    store
+        .iam_write(vec![
+            put(row("bob", "{}"), None),
+            put(row("alice", "{}"), None),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.iam_write(vec![put(row("bob", "{}"), None)]).await,
+        Err(StoreError::Duplicate)
+    ));
+    let names: Vec<String> = store
+        .iam_list("111111111111", "user")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert!(store
+        .iam_list("111111111111", "role")
+        .await
+        .unwrap()
+        .is_empty());
+    // A stale revision loses, and a failed batch writes nothing at all.
+    store
+        .iam_write(vec![put(row("bob", r#"{"v":2}"#), Some(1))])
+        .await
+        .unwrap();
+    let failed = store
+        .iam_write(vec![
+            put(row("alice", r#"{"v":2}"#), Some(1)),
+            put(row("bob", r#"{"v":3}"#), Some(1)),
+        ])
+        .await;
+    assert!(matches!(failed, Err(StoreError::Conflict)));
+    let alice = store
+        .iam_get("111111111111", "user", "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((alice.body.as_str(), alice.revision), ("{}", 1));
+    let bob = store
+        .iam_get("111111111111", "user", "bob")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((bob.body.as_str(), bob.revision), (r#"{"v":2}"#, 2));
+    // Keys by owner, status changes and deletion.
+    let key = |id: &str| CredentialRow {
+        access_key_id: id.into(),
+        account_id: "111111111111".into(),
+        principal_arn: "arn:aws:iam::111111111111:user/bob".into(),
+        wrapped_secret: vec![1; 40],
+        status: "Active".into(),
+        created_ms: 5,
+    };
+    store.insert_credential(key("AKIABOB1")).await.unwrap();
+    store.insert_credential(key("AKIABOB2")).await.unwrap();
+    store
+        .iam_write(vec![IamOp::SetCredentialStatus {
+            access_key_id: "AKIABOB1".into(),
+            status: "Inactive".into(),
+        }])
+        .await
+        .unwrap();
+    let keys = store
+        .credentials_of("arn:aws:iam::111111111111:user/bob")
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].status, "Inactive");
+    store
+        .iam_write(vec![
+            IamOp::DeleteCredential {
+                access_key_id: "AKIABOB2".into(),
+            },
+            IamOp::Delete {
+                account_id: "111111111111".into(),
+                kind: "user".into(),
+                name: "bob".into(),
+                expected_revision: 2,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.credential("AKIABOB2").await.unwrap(), None);
+    assert_eq!(
+        store.iam_get("111111111111", "user", "bob").await.unwrap(),
+        None
+    );
 }

@@ -72,6 +72,14 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_account(&self, account: AccountRow) -> Result<()>;
     /// Every account, oldest first.
     async fn accounts(&self) -> Result<Vec<AccountRow>>;
+    /// The access keys of one principal, oldest first.
+    async fn credentials_of(&self, principal_arn: &str) -> Result<Vec<CredentialRow>>;
+
+    async fn iam_get(&self, account_id: &str, kind: &str, name: &str) -> Result<Option<IamRow>>;
+    /// Every entity of a kind in an account, in name order.
+    async fn iam_list(&self, account_id: &str, kind: &str) -> Result<Vec<IamRow>>;
+    /// Applies the steps atomically: all or none.
+    async fn iam_write(&self, ops: Vec<IamOp>) -> Result<()>;
 
     /// The sequence number of the newest change event (0 if none).
     async fn latest_event_seq(&self) -> Result<i64>;

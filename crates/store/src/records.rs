@@ -168,3 +168,42 @@ pub fn chain_hash(prev_hash: &str, body: &str) -> String {
 
 /// The hash before the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One IAM entity (user, role, managed policy) of an account. The body is the
+/// entity as JSON, owned by the core; the store only keys and versions it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamRow {
+    pub account_id: String,
+    /// `user`, `role` or `policy`.
+    pub kind: String,
+    pub name: String,
+    pub body: String,
+    /// Bumped by every write; the basis of optimistic concurrency.
+    pub revision: i64,
+}
+
+/// One step of an atomic IAM write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IamOp {
+    /// Inserts (`expected_revision` None; Duplicate if it exists) or replaces the
+    /// row if its revision is still the expected one (Conflict otherwise).
+    Put {
+        row: IamRow,
+        expected_revision: Option<i64>,
+    },
+    /// Deletes the row if its revision is still the expected one.
+    Delete {
+        account_id: String,
+        kind: String,
+        name: String,
+        expected_revision: i64,
+    },
+    /// Sets an access key's status (`Active` / `Inactive`).
+    SetCredentialStatus {
+        access_key_id: String,
+        status: String,
+    },
+    DeleteCredential {
+        access_key_id: String,
+    },
+}

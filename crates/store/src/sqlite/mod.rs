@@ -216,16 +216,7 @@ impl Store for SqliteStore {
                 "SELECT access_key_id, account_id, principal_arn, wrapped_secret, status, created_ms
                  FROM credentials WHERE access_key_id = ?1",
             )?
-            .query_row([&id], |r| {
-                Ok(CredentialRow {
-                    access_key_id: r.get(0)?,
-                    account_id: r.get(1)?,
-                    principal_arn: r.get(2)?,
-                    wrapped_secret: r.get(3)?,
-                    status: r.get(4)?,
-                    created_ms: r.get(5)?,
-                })
-            })
+            .query_row([&id], rows::credential)
             .optional()
         })
         .await
@@ -272,6 +263,49 @@ impl Store for SqliteStore {
             .collect()
         })
         .await
+    }
+
+    async fn credentials_of(&self, principal_arn: &str) -> Result<Vec<CredentialRow>> {
+        let arn = principal_arn.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT access_key_id, account_id, principal_arn, wrapped_secret, status, created_ms
+                 FROM credentials WHERE principal_arn = ?1 ORDER BY created_ms, access_key_id",
+            )?
+            .query_map([&arn], rows::credential)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn iam_get(&self, account_id: &str, kind: &str, name: &str) -> Result<Option<IamRow>> {
+        let key = [account_id.to_string(), kind.to_string(), name.to_string()];
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT account_id, kind, name, body, revision FROM iam
+                 WHERE account_id = ?1 AND kind = ?2 AND name = ?3",
+            )?
+            .query_row(key, rows::iam)
+            .optional()
+        })
+        .await
+    }
+
+    async fn iam_list(&self, account_id: &str, kind: &str) -> Result<Vec<IamRow>> {
+        let key = [account_id.to_string(), kind.to_string()];
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT account_id, kind, name, body, revision FROM iam
+                 WHERE account_id = ?1 AND kind = ?2 ORDER BY name",
+            )?
+            .query_map(key, rows::iam)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn iam_write(&self, ops: Vec<IamOp>) -> Result<()> {
+        self.write(|tx| Job::Iam(ops, tx)).await
     }
 
     async fn latest_event_seq(&self) -> Result<i64> {

@@ -1,6 +1,6 @@
 //! Mapping between SQLite rows and store records.
 
-use crate::{Secret, SecretRow, VersionRow};
+use crate::{CredentialRow, IamRow, Secret, SecretRow, VersionRow};
 use rusqlite::{Connection, OptionalExtension, Row};
 use std::collections::HashMap;
 
@@ -120,4 +120,25 @@ pub fn load_scope(conn: &Connection, account: &str, region: &str) -> rusqlite::R
             Secret { row, versions }
         })
         .collect())
+}
+
+pub fn credential(r: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
+    Ok(CredentialRow {
+        access_key_id: r.get(0)?,
+        account_id: r.get(1)?,
+        principal_arn: r.get(2)?,
+        wrapped_secret: r.get(3)?,
+        status: r.get(4)?,
+        created_ms: r.get(5)?,
+    })
+}
+
+pub fn iam(r: &rusqlite::Row<'_>) -> rusqlite::Result<IamRow> {
+    Ok(IamRow {
+        account_id: r.get(0)?,
+        kind: r.get(1)?,
+        name: r.get(2)?,
+        body: r.get(3)?,
+        revision: r.get(4)?,
+    })
 }

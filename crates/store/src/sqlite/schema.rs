@@ -85,6 +85,18 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
     );
     "#,
+    // 1 -> 2: IAM users, roles and managed policies, and access keys by owner.
+    r#"
+    CREATE TABLE iam (
+        account_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        PRIMARY KEY (account_id, kind, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX credentials_owner ON credentials (principal_arn);
+    "#,
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

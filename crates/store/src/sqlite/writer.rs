@@ -20,6 +20,7 @@ pub enum Job {
     InsertKms(KmsKeyRow, oneshot::Sender<Result<()>>),
     InsertCredential(CredentialRow, oneshot::Sender<Result<()>>),
     InsertAccount(AccountRow, oneshot::Sender<Result<()>>),
+    Iam(Vec<IamOp>, oneshot::Sender<Result<()>>),
 }
 
 enum Reply {
@@ -100,7 +101,8 @@ fn unapplied(job: Job) -> Reply {
         Job::Touch(_, tx)
         | Job::InsertKms(_, tx)
         | Job::InsertCredential(_, tx)
-        | Job::InsertAccount(_, tx) => Reply::Unit(tx, Err(never())),
+        | Job::InsertAccount(_, tx)
+        | Job::Iam(_, tx) => Reply::Unit(tx, Err(never())),
     }
 }
 
@@ -118,6 +120,7 @@ fn apply_in_savepoint(tx: &Transaction<'_>, job: Job) -> Reply {
         Job::InsertKms(k, reply) => unit(reply, insert_kms(tx, &k)),
         Job::InsertCredential(c, reply) => unit(reply, insert_credential(tx, &c)),
         Job::InsertAccount(a, reply) => unit(reply, insert_account(tx, &a)),
+        Job::Iam(ops, reply) => unit(reply, ops.iter().try_for_each(|op| apply_iam(tx, op))),
     };
     let end = if ok {
         "RELEASE job"
@@ -332,4 +335,59 @@ fn insert_account(tx: &Transaction<'_>, a: &AccountRow) -> Result<()> {
     )
     .map_err(dup_or_backend)?;
     Ok(())
+}
+
+fn apply_iam(tx: &Transaction<'_>, op: &IamOp) -> Result<()> {
+    let changed = match op {
+        IamOp::Put {
+            row,
+            expected_revision: None,
+        } => tx
+            .execute(
+                "INSERT INTO iam (account_id, kind, name, body, revision) VALUES (?1, ?2, ?3, ?4, 1)",
+                params![row.account_id, row.kind, row.name, row.body],
+            )
+            .map_err(dup_or_backend)?,
+        IamOp::Put {
+            row,
+            expected_revision: Some(rev),
+        } => tx
+            .execute(
+                "UPDATE iam SET body = ?4, revision = revision + 1
+                 WHERE account_id = ?1 AND kind = ?2 AND name = ?3 AND revision = ?5",
+                params![row.account_id, row.kind, row.name, row.body, rev],
+            )
+            .map_err(backend)?,
+        IamOp::Delete {
+            account_id,
+            kind,
+            name,
+            expected_revision,
+        } => tx
+            .execute(
+                "DELETE FROM iam WHERE account_id = ?1 AND kind = ?2 AND name = ?3 AND revision = ?4",
+                params![account_id, kind, name, expected_revision],
+            )
+            .map_err(backend)?,
+        IamOp::SetCredentialStatus {
+            access_key_id,
+            status,
+        } => tx
+            .execute(
+                "UPDATE credentials SET status = ?2 WHERE access_key_id = ?1",
+                params![access_key_id, status],
+            )
+            .map_err(backend)?,
+        IamOp::DeleteCredential { access_key_id } => tx
+            .execute(
+                "DELETE FROM credentials WHERE access_key_id = ?1",
+                [access_key_id],
+            )
+            .map_err(backend)?,
+    };
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
 }

@@ -17,11 +17,22 @@ pub enum ErrorCode {
     EncryptionFailure,
     InternalServiceError,
     AccessDenied,
+    MalformedPolicyDocument,
+    PublicPolicy,
+    // IAM's own codes (Query protocol).
+    NoSuchEntity,
+    EntityAlreadyExists,
+    DeleteConflict,
+    InvalidInput,
+    IamLimitExceeded,
+    PackedPolicyTooLarge,
+    ConcurrentModification,
     // Authentication and protocol errors shared by every JSON 1.1 service.
     MissingAuthenticationToken,
     IncompleteSignature,
     InvalidSignature,
     UnrecognizedClient,
+    ExpiredToken,
     SerializationException,
     UnknownOperation,
     RequestEntityTooLarge,
@@ -55,16 +66,50 @@ impl ErrorCode {
             EncryptionFailure => ("EncryptionFailure", 400),
             InternalServiceError => ("InternalServiceError", 500),
             AccessDenied => ("AccessDeniedException", 400),
+            MalformedPolicyDocument => ("MalformedPolicyDocumentException", 400),
+            PublicPolicy => ("PublicPolicyException", 400),
+            NoSuchEntity => ("NoSuchEntity", 404),
+            EntityAlreadyExists => ("EntityAlreadyExists", 409),
+            DeleteConflict => ("DeleteConflict", 409),
+            InvalidInput => ("InvalidInput", 400),
+            IamLimitExceeded => ("LimitExceeded", 409),
+            PackedPolicyTooLarge => ("PackedPolicyTooLarge", 400),
+            ConcurrentModification => ("ConcurrentModification", 409),
             MissingAuthenticationToken => ("MissingAuthenticationTokenException", 400),
             IncompleteSignature => ("IncompleteSignatureException", 400),
             InvalidSignature => ("InvalidSignatureException", 400),
             UnrecognizedClient => ("UnrecognizedClientException", 400),
+            ExpiredToken => ("ExpiredTokenException", 400),
             SerializationException => ("SerializationException", 400),
             UnknownOperation => ("UnknownOperationException", 400),
             RequestEntityTooLarge => ("RequestEntityTooLargeException", 413),
             RequestTimeout => ("RequestTimeoutException", 408),
             Throttling => ("ThrottlingException", 400),
             ServiceUnavailable => ("ServiceUnavailableException", 503),
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The code and status in the Query protocol (IAM, STS), where AWS names the
+    /// shared errors differently from the JSON services.
+    pub fn query(self) -> (&'static str, u16) {
+        use ErrorCode::*;
+        match self {
+            AccessDenied => ("AccessDenied", 403),
+            MalformedPolicyDocument => ("MalformedPolicyDocument", 400),
+            UnrecognizedClient => ("InvalidClientTokenId", 403),
+            InvalidSignature => ("SignatureDoesNotMatch", 403),
+            IncompleteSignature => ("IncompleteSignature", 400),
+            MissingAuthenticationToken => ("MissingAuthenticationToken", 403),
+            ExpiredToken => ("ExpiredToken", 400),
+            Validation | InvalidParameter | InvalidRequest | SerializationException => {
+                ("ValidationError", 400)
+            }
+            InternalServiceError => ("ServiceFailure", 500),
+            UnknownOperation => ("InvalidAction", 400),
+            Throttling => ("Throttling", 400),
+            other => other.entry(),
         }
     }
 }

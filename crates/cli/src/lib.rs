@@ -1,6 +1,7 @@
 //! The `coffer` command: configuration, wiring, and the admin commands. The library
 //! half exists so integration tests can start a real server in-process.
 
+pub mod account;
 pub mod config;
 pub mod credentials;
 pub mod logging;

@@ -40,6 +40,20 @@ enum Command {
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Accounts of a running server.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account. Run it with the first account's root credential in
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the server in AWS_ENDPOINT_URL;
+    /// it prints `export` lines for the new account's root credential (shown once).
+    Create {
+        /// A name for the account (1 to 50 characters, unique).
+        name: String,
+    },
 }
 
 #[derive(Args)]
@@ -131,6 +145,15 @@ fn main() -> anyhow::Result<()> {
             .build()?
             .block_on(agent(args)),
         Command::Audit(AuditCommand::Verify { data_dir }) => audit_verify(&data_dir),
+        Command::Account(AccountCommand::Create { name }) => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(async {
+                    print!("{}", coffer::account::create(&name).await?);
+                    Ok(())
+                })
+        }
     }
 }
 

@@ -16,6 +16,12 @@ fn random_from(alphabet: &[u8], n: usize) -> String {
         .collect()
 }
 
+/// `n` characters of AWS's id alphabet (upper-case base 32), for user, role,
+/// policy and key ids.
+pub fn random_id(n: usize) -> String {
+    random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n)
+}
+
 /// An access key id in AWS's form: `AKIA` and 16 base-32 characters.
 pub fn new_access_key_id() -> String {
     format!(
@@ -88,10 +94,23 @@ impl Service {
         access_key_id: &str,
         secret: &SecretBytes,
     ) -> Result<bool, ApiError> {
+        let root = format!("arn:aws:iam::{account_id}:root");
+        self.add_credential(account_id, &root, access_key_id, secret)
+            .await
+    }
+
+    /// Registers an access key for a principal. Returns false if the key id exists.
+    pub async fn add_credential(
+        &self,
+        account_id: &str,
+        principal_arn: &str,
+        access_key_id: &str,
+        secret: &SecretBytes,
+    ) -> Result<bool, ApiError> {
         let row = CredentialRow {
             access_key_id: access_key_id.into(),
             account_id: account_id.into(),
-            principal_arn: format!("arn:aws:iam::{account_id}:root"),
+            principal_arn: principal_arn.into(),
             wrapped_secret: self
                 .keys
                 .wrap_credential(access_key_id, secret.as_slice())?,
@@ -137,6 +156,7 @@ impl Service {
             account_id: row.account_id,
             principal_arn: row.principal_arn,
             secret,
+            session: None,
         });
         if let Ok(mut m) = self.creds.write() {
             m.insert(access_key_id.to_string(), cred.clone());

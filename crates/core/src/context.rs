@@ -1,7 +1,9 @@
 //! Who is calling, from where, in which region: filled in by the HTTP layer after
 //! SigV4 verification.
 
+use crate::session::Session;
 use coffer_store::Scope;
+use std::sync::Arc;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -14,6 +16,8 @@ pub struct Caller {
     pub source_ip: String,
     pub user_agent: String,
     pub request_id: String,
+    /// Set when the caller signed with temporary credentials.
+    pub session: Option<Arc<Session>>,
 }
 
 impl Caller {

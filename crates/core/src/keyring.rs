@@ -178,6 +178,18 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// Seals small records (session tokens) directly under the root key.
+    pub fn seal_root(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, ApiError> {
+        coffer_crypto::seal(&self.root, aad, plain).map_err(internal)
+    }
+
+    pub fn open_root(&self, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, ApiError> {
+        // A forged token is the caller's error, not ours: no internal log line.
+        coffer_crypto::open(&self.root, aad, sealed).map_err(|_| ApiError::internal())
+    }
+}
+
 fn credential_aad(access_key_id: &str) -> String {
     format!("coffer/credential/v1|{access_key_id}")
 }

@@ -7,21 +7,29 @@
 //! change event; reads are audited through the audit file ([`audit`]).
 
 pub mod access;
+pub mod accounts;
 pub mod arn;
 pub mod audit;
+pub mod authz;
 pub mod bootstrap;
 pub mod clock;
 pub mod context;
 pub mod events;
+pub mod iam;
 pub mod keyring;
 pub mod labels;
 mod ops;
 pub mod password;
+pub mod query;
 mod service;
+pub mod session;
+pub mod sts;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::Caller;
+pub use query::QueryService;
 pub use service::{Credential, Service, ServiceOptions};
+pub use session::Session;
 
 use coffer_api::ApiError;
 

@@ -9,7 +9,7 @@ use crate::internal;
 use crate::keyring::Keyring;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_crypto::SecretBytes;
-use coffer_store::{Committed, Mutation, NewAudit, Secret, Store, StoreError};
+use coffer_store::{Committed, Mutation, NewAudit, Scope, Secret, Store, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -34,6 +34,8 @@ pub struct Credential {
     pub account_id: String,
     pub principal_arn: String,
     pub secret: SecretBytes,
+    /// The session, for temporary credentials.
+    pub session: Option<Arc<crate::session::Session>>,
 }
 
 pub struct Service {
@@ -47,6 +49,7 @@ pub struct Service {
     /// Bumped after every committed mutation, so change-stream subscribers wake at
     /// once instead of polling the outbox.
     pub(crate) commits: tokio::sync::watch::Sender<u64>,
+    pub(crate) identities: crate::authz::IdentityCache,
 }
 
 /// One call in flight: what the audit record needs, and whether the store already
@@ -95,6 +98,10 @@ const OPERATIONS: &[(&str, bool)] = &[
     ("UntagResource", false),
     ("UpdateSecret", false),
     ("UpdateSecretVersionStage", false),
+    ("PutResourcePolicy", false),
+    ("GetResourcePolicy", true),
+    ("DeleteResourcePolicy", false),
+    ("ValidateResourcePolicy", true),
 ];
 
 /// Parses a request body into an operation's input shape.
@@ -147,6 +154,7 @@ impl Service {
             creds: RwLock::default(),
             sweep_interval: opts.sweep_interval,
             commits: tokio::sync::watch::Sender::new(0),
+            identities: Default::default(),
         }))
     }
 
@@ -184,7 +192,10 @@ impl Service {
             params: audit::request_parameters(&request),
             audited: AtomicBool::new(false),
         };
-        let result = self.dispatch(&call, &request).await;
+        let result = match self.authorize_upfront(&call, &request).await {
+            Ok(()) => self.dispatch(&call, &request).await,
+            Err(e) => Err(e),
+        };
         if !call.audited.load(Ordering::SeqCst) {
             let now = self.clock.now_ms();
             let rec = audit::record(
@@ -199,6 +210,26 @@ impl Service {
             self.audit.append(rec).await?;
         }
         result
+    }
+
+    /// Actions that do not act on one existing secret are authorized before they
+    /// run; the others are authorized when their secret is loaded.
+    async fn authorize_upfront(&self, call: &Call<'_>, req: &Value) -> Result<(), ApiError> {
+        let c = call.caller;
+        let resource = match call.name {
+            "ListSecrets" | "GetRandomPassword" | "BatchGetSecretValue" => "*".to_string(),
+            "CreateSecret" => match req.get("Name").and_then(Value::as_str) {
+                Some(n) => format!(
+                    "arn:aws:secretsmanager:{}:{}:secret:{n}",
+                    c.region, c.account_id
+                ),
+                None => return Ok(()),
+            },
+            _ => return Ok(()),
+        };
+        let action = format!("secretsmanager:{}", call.name);
+        self.authorize(call, &action, None, &resource, &c.account_id)
+            .await
     }
 
     async fn dispatch(&self, call: &Call<'_>, req: &Value) -> Result<Vec<u8>, ApiError> {
@@ -217,44 +248,85 @@ impl Service {
             "TagResource" => self.tag_resource(call, parse(req)?).await,
             "UntagResource" => self.untag_resource(call, parse(req)?).await,
             "GetRandomPassword" => self.get_random_password(parse(req)?),
+            "PutResourcePolicy" => self.put_resource_policy(call, parse(req)?).await,
+            "GetResourcePolicy" => self.get_resource_policy(call, parse(req)?).await,
+            "DeleteResourcePolicy" => self.delete_resource_policy(call, parse(req)?).await,
+            "ValidateResourcePolicy" => self.validate_resource_policy(call, parse(req)?).await,
             _ => Err(ApiError::new(ErrorCode::UnknownOperation, "")),
         }
     }
 
-    /// Finds a secret by name, full ARN or partial ARN, in the caller's scope.
+    /// Finds a secret by name, full ARN or partial ARN, and authorizes the call's
+    /// action on it.
     pub(crate) async fn load(
         &self,
-        caller: &Caller,
+        call: &Call<'_>,
         secret_id: &str,
     ) -> Result<Arc<Secret>, ApiError> {
-        let scope = caller.scope();
-        let found = match parse_secret_id(secret_id) {
-            SecretRef::Name(name) => self
-                .store
-                .secret_by_name(&scope, name)
-                .await
-                .map_err(internal)?,
+        self.load_as(call, secret_id, call.name).await
+    }
+
+    /// Like `load`, authorizing `operation` instead of the call's own (batch reads
+    /// need `GetSecretValue` on each secret). A secret of another account is found
+    /// by its ARN, and then its resource policy must let the caller in. A secret that
+    /// does not exist is reported as missing only to a caller allowed to see it.
+    pub(crate) async fn load_as(
+        &self,
+        call: &Call<'_>,
+        secret_id: &str,
+        operation: &str,
+    ) -> Result<Arc<Secret>, ApiError> {
+        let scope = call.caller.scope();
+        let (found, guess, owner) = match parse_secret_id(secret_id) {
+            SecretRef::Name(name) => (
+                self.store
+                    .secret_by_name(&scope, name)
+                    .await
+                    .map_err(internal)?,
+                format!(
+                    "arn:aws:secretsmanager:{}:{}:secret:{name}",
+                    scope.region, scope.account_id
+                ),
+                scope.account_id.clone(),
+            ),
             SecretRef::Arn {
                 arn,
                 region,
                 account,
                 resource,
             } => {
-                if account != scope.account_id || region != scope.region {
+                if region != scope.region {
                     return Err(ApiError::not_found());
                 }
-                match self.store.secret_by_arn(arn).await.map_err(internal)? {
+                let found = match self.store.secret_by_arn(arn).await.map_err(internal)? {
                     Some(s) => Some(s),
                     // A partial ARN names the secret without its random suffix.
-                    None => self
-                        .store
-                        .secret_by_name(&scope, resource)
-                        .await
-                        .map_err(internal)?,
-                }
+                    None => {
+                        let owner = Scope {
+                            account_id: account.to_string(),
+                            region: region.to_string(),
+                        };
+                        self.store
+                            .secret_by_name(&owner, resource)
+                            .await
+                            .map_err(internal)?
+                    }
+                };
+                (found, arn.to_string(), account.to_string())
             }
         };
-        found.ok_or_else(ApiError::not_found)
+        let action = format!("secretsmanager:{operation}");
+        match found {
+            Some(s) => {
+                self.authorize(call, &action, Some(&s), &s.row.arn, &s.row.account_id)
+                    .await?;
+                Ok(s)
+            }
+            None => {
+                self.authorize(call, &action, None, &guess, &owner).await?;
+                Err(ApiError::not_found())
+            }
+        }
     }
 
     /// Loads, plans and commits, recomputing the plan whenever another writer got
@@ -269,7 +341,7 @@ impl Service {
         F: FnMut(&Secret, i64) -> Result<Option<Mutation>, ApiError>,
     {
         for _ in 0..MAX_ATTEMPTS {
-            let secret = self.load(call.caller, secret_id).await?;
+            let secret = self.load(call, secret_id).await?;
             let now = self.clock.now_ms();
             let Some(m) = plan(&secret, now)? else {
                 return Ok((secret, None));

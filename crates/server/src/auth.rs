@@ -27,6 +27,8 @@ pub struct Authenticator {
 pub struct Verified {
     pub cred: Arc<Credential>,
     pub region: String,
+    /// The service the request was signed for (`secretsmanager`, `iam`, `sts`).
+    pub service: String,
 }
 
 fn incomplete(msg: impl Into<String>) -> ApiError {
@@ -70,6 +72,7 @@ impl Authenticator {
         parts: &Parts,
         body: &[u8],
         now_secs: i64,
+        services: &[&str],
     ) -> Result<Verified, ApiError> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let Some(authz) = header("authorization") else {
@@ -95,16 +98,19 @@ impl Authenticator {
                 &amz_date[..8]
             )));
         }
-        if auth.service != "secretsmanager" {
-            return Err(invalid(
-                "Credential should be scoped to correct service: 'secretsmanager'. ",
-            ));
+        if !services.contains(&auth.service.as_str()) {
+            return Err(invalid(format!(
+                "Credential should be scoped to correct service: '{}'. ",
+                services[0]
+            )));
         }
+        // IAM is global: clients sign it for us-east-1 whatever regions we serve.
         let region_ok = valid_region(&auth.region)
-            && self
-                .regions
-                .as_ref()
-                .is_none_or(|rs| rs.iter().any(|r| r == &auth.region));
+            && (auth.service == "iam"
+                || self
+                    .regions
+                    .as_ref()
+                    .is_none_or(|rs| rs.iter().any(|r| r == &auth.region)));
         if !region_ok {
             return Err(invalid(format!(
                 "Credential should be scoped to a valid region, not '{}'. ",
@@ -116,15 +122,14 @@ impl Authenticator {
                 "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
             ));
         }
-        if header("x-amz-security-token").is_some() {
-            // Temporary credentials arrive with STS; until then no token is valid.
-            return Err(unrecognized());
-        }
-        let cred = self
-            .svc
-            .credential(&auth.access_key_id)
-            .await?
-            .ok_or_else(unrecognized)?;
+        let cred = match header("x-amz-security-token") {
+            Some(token) => self.svc.session_credential(&auth.access_key_id, token)?,
+            None => self
+                .svc
+                .credential(&auth.access_key_id)
+                .await?
+                .ok_or_else(unrecognized)?,
+        };
         sigv4::check_skew(amz_date, request_secs, now_secs).map_err(|e| invalid(e.to_string()))?;
 
         let payload_hash = sigv4::sha256_hex(body);
@@ -147,21 +152,28 @@ impl Authenticator {
             payload_sha256_hex: &payload_hash,
         });
         let sts = sigv4::string_to_sign(amz_date, &auth.scope(), &creq);
-        let key = self.signing_key(&cred, &auth.date, &auth.region);
+        let key = self.signing_key(&cred, &auth.date, &auth.region, &auth.service);
         if !sigv4::signatures_match(&sigv4::sign(&key, &sts), &auth.signature) {
             return Err(invalid(sigv4::MISMATCH));
         }
         Ok(Verified {
             cred,
             region: auth.region,
+            service: auth.service,
         })
     }
 
-    fn signing_key(&self, cred: &Credential, date: &str, region: &str) -> Zeroizing<[u8; 32]> {
+    fn signing_key(
+        &self,
+        cred: &Credential,
+        date: &str,
+        region: &str,
+        service: &str,
+    ) -> Zeroizing<[u8; 32]> {
         let k = (
             cred.access_key_id.clone(),
             date.to_string(),
-            region.to_string(),
+            format!("{region}/{service}"),
         );
         if let Some(key) = self.keys.read().ok().and_then(|m| m.get(&k).cloned()) {
             return key;
@@ -170,7 +182,7 @@ impl Authenticator {
             cred.secret.as_slice(),
             date,
             region,
-            "secretsmanager",
+            service,
         ));
         if let Ok(mut m) = self.keys.write() {
             if m.len() >= KEY_CACHE_MAX {

@@ -1,6 +1,6 @@
 //! One request: route, cap the body, authenticate, call the service, answer.
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Verified};
 use crate::body::Body;
 use crate::{metrics, HttpConfig};
 use bytes::Bytes;
@@ -24,10 +24,6 @@ const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const NOT_YET: &[&str] = &[
     "RotateSecret",
     "CancelRotateSecret",
-    "PutResourcePolicy",
-    "GetResourcePolicy",
-    "DeleteResourcePolicy",
-    "ValidateResourcePolicy",
     "ReplicateSecretToRegions",
     "RemoveRegionsFromReplication",
     "StopReplicationToReplica",
@@ -37,9 +33,9 @@ const NOT_YET: &[&str] = &[
 ];
 
 pub struct Handler {
-    svc: Arc<Service>,
+    pub(crate) svc: Arc<Service>,
     cfg: HttpConfig,
-    auth: Authenticator,
+    pub(crate) auth: Authenticator,
     /// Turns true when shutdown starts, ending open event streams.
     pub closing: tokio::sync::watch::Sender<bool>,
 }
@@ -70,7 +66,7 @@ fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
     r
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -113,6 +109,15 @@ impl Handler {
                 _ => error_response(&ApiError::new(ErrorCode::UnknownOperation, ""), &request_id),
             };
         }
+        if req.method() == Method::POST && req.uri().path() == crate::accounts::ACCOUNTS_PATH {
+            return match self.create_account(req, peer, &request_id).await {
+                Ok(body) => response(200, "application/json", &request_id, body),
+                Err(e) => error_response(&e, &request_id),
+            };
+        }
+        if req.method() == Method::POST && !req.headers().contains_key("x-amz-target") {
+            return self.query(req, peer, &request_id).await;
+        }
         let target = req
             .headers()
             .get("x-amz-target")
@@ -150,13 +155,11 @@ impl Handler {
         resp
     }
 
-    async fn api(
+    /// Reads the body within the size and time caps.
+    pub(crate) async fn read_body(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
-        target: &str,
-        request_id: &str,
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<(hyper::http::request::Parts, Bytes), ApiError> {
         let too_large =
             || ApiError::new(ErrorCode::RequestEntityTooLarge, "Request entity too large");
         let declared = req
@@ -180,7 +183,47 @@ impl Handler {
             })?
             .map_err(|_| too_large())?
             .to_bytes();
-        let verified = self.auth.verify(&parts, &body, now_secs()).await?;
+        Ok((parts, body))
+    }
+
+    pub(crate) fn caller(
+        verified: Verified,
+        parts: &hyper::http::request::Parts,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Caller {
+        let user_agent = parts
+            .headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect();
+        Caller {
+            account_id: verified.cred.account_id.clone(),
+            principal_arn: verified.cred.principal_arn.clone(),
+            access_key_id: verified.cred.access_key_id.clone(),
+            region: verified.region,
+            source_ip: peer.ip().to_string(),
+            user_agent,
+            request_id: request_id.to_string(),
+            session: verified.cred.session.clone(),
+        }
+    }
+
+    async fn api(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        target: &str,
+        request_id: &str,
+    ) -> Result<Vec<u8>, ApiError> {
+        let (parts, body) = self.read_body(req).await?;
+        let verified = self
+            .auth
+            .verify(&parts, &body, now_secs(), &["secretsmanager"])
+            .await?;
         if NOT_YET.contains(&target) {
             return Err(ApiError::new(
                 ErrorCode::UnknownOperation,
@@ -190,23 +233,7 @@ impl Handler {
         if req_method_is_not_post(&parts.method) || !Service::knows(target) {
             return Err(ApiError::new(ErrorCode::UnknownOperation, ""));
         }
-        let user_agent = parts
-            .headers
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect();
-        let caller = Caller {
-            account_id: verified.cred.account_id.clone(),
-            principal_arn: verified.cred.principal_arn.clone(),
-            access_key_id: verified.cred.access_key_id.clone(),
-            region: verified.region,
-            source_ip: peer.ip().to_string(),
-            user_agent,
-            request_id: request_id.to_string(),
-        };
+        let caller = Self::caller(verified, &parts, peer, request_id);
         self.svc.call(&caller, target, &body).await
     }
 }
@@ -215,7 +242,10 @@ impl Handler {
     /// Authenticates a GET on the change stream and starts the subscription.
     async fn events(&self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
         let (parts, _) = req.into_parts();
-        let verified = self.auth.verify(&parts, b"", now_secs()).await?;
+        let verified = self
+            .auth
+            .verify(&parts, b"", now_secs(), &["secretsmanager"])
+            .await?;
         let last_id = parts
             .headers
             .get("last-event-id")

@@ -5,11 +5,13 @@
 //! verifies the caller, routes `X-Amz-Target` to [`coffer_core::Service::call`],
 //! and writes the answer.
 
+mod accounts;
 mod auth;
 mod body;
 mod events;
 mod handler;
 mod metrics;
+mod query;
 
 use coffer_core::Service;
 use hyper::server::conn::http1;

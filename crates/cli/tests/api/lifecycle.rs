@@ -206,6 +206,9 @@ async fn found_by_name_full_arn_and_partial_arn() {
         .await
         .unwrap_err());
     assert_eq!(code, "ResourceNotFoundException");
+    // Another account's secret needs that account's resource policy to let the
+    // caller in; with none (or no secret), the answer is a denial, as in AWS, so
+    // existence does not leak across accounts.
     let other_account = arn.replace(ACCOUNT, "999999999999");
     let (code, _) = err(c
         .get_secret_value()
@@ -213,7 +216,7 @@ async fn found_by_name_full_arn_and_partial_arn() {
         .send()
         .await
         .unwrap_err());
-    assert_eq!(code, "ResourceNotFoundException");
+    assert_eq!(code, "AccessDeniedException");
     srv.stop().await;
 }
 

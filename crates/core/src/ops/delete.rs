@@ -135,6 +135,7 @@ impl Service {
             source_ip: "internal".into(),
             user_agent: "coffer-sweeper".into(),
             request_id: uuid::Uuid::new_v4().to_string(),
+            session: None,
         };
         let params = json!({ "secretId": arn });
         let body = crate::audit::record(&system, "EndSecretDeletion", now, params, None, false);

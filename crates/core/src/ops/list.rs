@@ -162,7 +162,7 @@ impl Service {
         req: SecretIdRequest,
     ) -> Result<Vec<u8>, ApiError> {
         let id = validate::secret_id(req.secret_id.as_deref())?;
-        let s = self.load(call.caller, id).await?;
+        let s = self.load(call, id).await?;
         respond(&DescribeSecretResponse {
             meta: metadata(&s.row),
             version_ids_to_stages: versions_to_stages(&s),
@@ -236,7 +236,7 @@ impl Service {
         let max = req.max_results.unwrap_or(100);
         validate::range(max, "maxResults", 1, 100)?;
         validate::optional(req.next_token.as_deref(), "nextToken", 1, 4096)?;
-        let s = self.load(call.caller, id).await?;
+        let s = self.load(call, id).await?;
         let include_deprecated = req.include_deprecated.unwrap_or(false);
         let entries: Vec<SecretVersionsListEntry> = s
             .versions

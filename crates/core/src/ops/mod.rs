@@ -1,8 +1,10 @@
 //! The Secrets Manager operations, one file per family, and what they share.
 
+pub(crate) mod authorize;
 mod create;
 mod delete;
 mod list;
+mod policy;
 mod random;
 mod read;
 mod stage;

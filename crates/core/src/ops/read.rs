@@ -108,7 +108,7 @@ impl Service {
         let id = validate::secret_id(req.secret_id.as_deref())?;
         let vid = validate::version_id(req.version_id.as_deref(), "versionId")?;
         let stage = validate::optional(req.version_stage.as_deref(), "versionStage", 1, 256)?;
-        let s = self.load(call.caller, id).await?;
+        let s = self.load(call, id).await?;
         respond(&self.read_value(&s, vid, stage).await?)
     }
 
@@ -135,7 +135,7 @@ impl Service {
                     validate::secret_id(Some(id))?;
                 }
                 for id in ids {
-                    let got = match self.load(call.caller, id).await {
+                    let got = match self.load_as(call, id, "GetSecretValue").await {
                         Ok(s) => self.read_value(&s, None, None).await,
                         Err(e) => Err(e),
                     };
@@ -155,7 +155,14 @@ impl Service {
                 let (page, next) =
                     super::list::paginate(matched, req.next_token.as_deref(), max as usize)?;
                 for s in &page {
-                    let got = self.read_value(s, None, None).await;
+                    let action = "secretsmanager:GetSecretValue";
+                    let got = match self
+                        .authorize(call, action, Some(s), &s.row.arn, &s.row.account_id)
+                        .await
+                    {
+                        Ok(()) => self.read_value(s, None, None).await,
+                        Err(e) => Err(e),
+                    };
                     push(&mut out, &s.row.arn, got);
                 }
                 out.next_token = next;

@@ -147,7 +147,7 @@ impl Service {
         stages: &[String],
         edit: &MetaEdit,
     ) -> Result<(Arc<Secret>, Vec<String>), ApiError> {
-        let s = self.load(call.caller, secret_id).await?;
+        let s = self.load(call, secret_id).await?;
         not_deleted(&s)?;
         if let Some(v) = self.replay(&s, token, value).await? {
             return Ok((s, v.labels));
@@ -173,7 +173,7 @@ impl Service {
             .await?;
         if committed.is_none() {
             // A concurrent writer created this version id first.
-            let s = self.load(call.caller, secret_id).await?;
+            let s = self.load(call, secret_id).await?;
             return match self.replay(&s, token, value).await? {
                 Some(v) => Ok((s, v.labels)),
                 None => Err(version_exists_error()),

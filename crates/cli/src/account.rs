@@ -1,0 +1,95 @@
+//! `coffer account create NAME`: asks a running server for a new account, signed
+//! with the credentials in the usual AWS environment variables, and prints the new
+//! account's root credential as `export` lines.
+
+use anyhow::{anyhow, bail, Context};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use std::time::SystemTime;
+
+const PATH: &str = "/coffer/v1/accounts";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Creates the account and returns the lines to print.
+pub async fn create(name: &str) -> anyhow::Result<String> {
+    let endpoint = env("AWS_ENDPOINT_URL")
+        .ok_or_else(|| anyhow!("set AWS_ENDPOINT_URL to the Coffer server's address"))?;
+    let host = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("AWS_ENDPOINT_URL must be an http:// address"))?
+        .trim_end_matches('/')
+        .to_string();
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".into());
+    let creds = Credentials::new(
+        env("AWS_ACCESS_KEY_ID").ok_or_else(|| anyhow!("set AWS_ACCESS_KEY_ID"))?,
+        env("AWS_SECRET_ACCESS_KEY").ok_or_else(|| anyhow!("set AWS_SECRET_ACCESS_KEY"))?,
+        env("AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    );
+    let body = serde_json::json!({ "Name": name }).to_string();
+    let identity = creds.into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("secretsmanager")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()?
+        .into();
+    let mut headers = vec![
+        ("host".to_string(), host.clone()),
+        ("content-type".to_string(), "application/json".to_string()),
+    ];
+    let url = format!("http://{host}{PATH}");
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body.as_bytes()),
+    )?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    let tcp = tokio::net::TcpStream::connect(&host)
+        .await
+        .with_context(|| format!("connecting to {host}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(conn);
+    let mut req = hyper::Request::post(PATH);
+    for (k, v) in &headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body)))?)
+        .await?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if !status.is_success() {
+        bail!(
+            "{}: {}",
+            v["__type"].as_str().unwrap_or("error"),
+            v["message"]
+                .as_str()
+                .unwrap_or("the server refused the request")
+        );
+    }
+    let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Ok(format!(
+        "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\nexport COFFER_ACCOUNT_ID={}\n",
+        field("AccessKeyId"),
+        field("SecretAccessKey"),
+        field("AccountId")
+    ))
+}

@@ -1,0 +1,77 @@
+//! Accounts beyond the first: created on request of the first account's root user.
+
+use crate::bootstrap::{new_access_key_id, new_account_id, new_secret_key};
+use crate::internal;
+use crate::service::Service;
+use coffer_api::ApiError;
+use coffer_crypto::SecretBytes;
+
+impl Service {
+    /// Creates another account and its root credential. Only the root user of the
+    /// first account (the one bootstrap created) may do this, as only an
+    /// Organizations management account can in AWS. The secret is returned once.
+    pub async fn create_account(
+        &self,
+        caller: &crate::Caller,
+        name: &str,
+    ) -> Result<(String, String, SecretBytes), ApiError> {
+        use coffer_api::ErrorCode;
+        let first = self.first_account().await?;
+        let is_root = caller.session.is_none()
+            && Some(&caller.account_id) == first.as_ref()
+            && caller.principal_arn == format!("arn:aws:iam::{}:root", caller.account_id);
+        let result = if !is_root {
+            Err(ApiError::new(
+                ErrorCode::AccessDenied,
+                format!(
+                    "User: {} is not authorized to perform: coffer:CreateAccount because only the root user of the first account can create accounts",
+                    caller.principal_arn
+                ),
+            ))
+        } else if name.is_empty() || name.chars().count() > 50 {
+            Err(ApiError::new(
+                ErrorCode::Validation,
+                "The account name must be 1 to 50 characters long.",
+            ))
+        } else if self
+            .store
+            .accounts()
+            .await
+            .map_err(internal)?
+            .iter()
+            .any(|a| a.name == name)
+        {
+            Err(ApiError::new(
+                ErrorCode::ResourceExists,
+                format!("An account named {name} already exists."),
+            ))
+        } else {
+            self.new_account(name).await
+        };
+        let params = serde_json::json!({ "name": name });
+        let rec = crate::audit::record(
+            caller,
+            "CreateAccount",
+            self.clock.now_ms(),
+            params,
+            result.as_ref().err(),
+            false,
+        );
+        self.audit.append(rec).await?;
+        result
+    }
+
+    async fn new_account(&self, name: &str) -> Result<(String, String, SecretBytes), ApiError> {
+        let account = loop {
+            let id = new_account_id();
+            if self.store.account(&id).await.map_err(internal)?.is_none() {
+                break id;
+            }
+        };
+        self.ensure_account(&account, name).await?;
+        let key_id = new_access_key_id();
+        let secret = new_secret_key();
+        self.add_root_credential(&account, &key_id, &secret).await?;
+        Ok((account, key_id, secret))
+    }
+}

@@ -1,0 +1,236 @@
+//! Authorization: who the caller is as policies see it (its `Identity`, built once
+//! per access key and IAM generation, then cached), the request context, and the
+//! decision with AWS's AccessDenied message.
+
+use crate::context::Caller;
+use crate::iam::{self, PolicyDoc, RoleDoc, UserDoc};
+use crate::internal;
+use crate::service::Service;
+use coffer_api::{ApiError, ErrorCode};
+use coffer_policy::{evaluate, Context, Kind, Policy, Principal, Request};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+const CACHE_MAX: usize = 10_000;
+
+/// The caller as policies see it.
+#[derive(Debug)]
+pub struct Identity {
+    pub principal: Principal,
+    /// `aws:userid`: the account for root, the user id, or `ROLEID:session`.
+    pub user_id: String,
+    pub user_name: Option<String>,
+    /// `aws:PrincipalType`.
+    pub kind: &'static str,
+    pub tags: Vec<(String, String)>,
+    pub policies: Vec<Policy>,
+    pub session_policies: Vec<Policy>,
+    pub source_identity: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct IdentityCache {
+    generation: AtomicU64,
+    map: RwLock<HashMap<String, (u64, Arc<Identity>)>>,
+}
+
+/// The last segment of an IAM ARN's resource part (`user/path/NAME` → `NAME`).
+fn last_segment(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+impl Service {
+    /// Called after every IAM write: cached identities are rebuilt on next use.
+    pub(crate) fn iam_changed(&self) {
+        self.identities.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn forget_credential(&self, access_key_id: &str) {
+        if let Ok(mut m) = self.creds.write() {
+            m.remove(access_key_id);
+        }
+    }
+
+    pub(crate) async fn identity(&self, caller: &Caller) -> Result<Arc<Identity>, ApiError> {
+        let gen = self.identities.generation.load(Ordering::SeqCst);
+        if let Some((g, id)) = self
+            .identities
+            .map
+            .read()
+            .ok()
+            .and_then(|m| m.get(&caller.access_key_id).cloned())
+        {
+            if g == gen {
+                return Ok(id);
+            }
+        }
+        let id = Arc::new(self.build_identity(caller).await?);
+        if let Ok(mut m) = self.identities.map.write() {
+            if m.len() >= CACHE_MAX {
+                m.clear();
+            }
+            m.insert(caller.access_key_id.clone(), (gen, id.clone()));
+        }
+        Ok(id)
+    }
+
+    async fn build_identity(&self, caller: &Caller) -> Result<Identity, ApiError> {
+        let account = caller.account_id.clone();
+        let root = format!("arn:aws:iam::{account}:root");
+        let session = caller.session.as_deref();
+        let mut id = Identity {
+            principal: Principal {
+                arn: caller.principal_arn.clone(),
+                account: account.clone(),
+                role_arn: None,
+            },
+            user_id: account.clone(),
+            user_name: None,
+            kind: "Account",
+            tags: vec![],
+            policies: vec![],
+            session_policies: vec![],
+            source_identity: session.and_then(|s| s.source_identity.clone()),
+        };
+        if let Some(role) = session.and_then(|s| s.role.as_ref()) {
+            let s = session.expect("role implies session");
+            id.principal.role_arn = Some(role.arn.clone());
+            id.kind = "AssumedRole";
+            id.user_id = format!("{}:{}", role.id, s.session_name.clone().unwrap_or_default());
+            if let Some((doc, _)) = self
+                .iam_load::<RoleDoc>(&role.account, iam::ROLE, &role.name)
+                .await?
+            {
+                // A role deleted and re-created under the same name is another role.
+                if doc.id == role.id {
+                    id.tags = doc.tags.clone();
+                    id.policies = self
+                        .policies_of(&role.account, &doc.inline, &doc.attached)
+                        .await?;
+                }
+            }
+            iam::merge_tags_pub(&mut id.tags, s.tags.clone());
+            if let Some(p) = &s.policy {
+                id.session_policies = vec![Policy::parse(p, Kind::Identity).map_err(internal)?];
+            }
+            return Ok(id);
+        }
+        if caller.principal_arn == root {
+            return Ok(id);
+        }
+        let name = last_segment(&caller.principal_arn).to_string();
+        id.kind = "User";
+        id.user_name = Some(name.clone());
+        if let Some((doc, _)) = self.iam_load::<UserDoc>(&account, iam::USER, &name).await? {
+            id.user_id = doc.id.clone();
+            id.tags = doc.tags.clone();
+            id.policies = self
+                .policies_of(&account, &doc.inline, &doc.attached)
+                .await?;
+        }
+        Ok(id)
+    }
+
+    async fn policies_of(
+        &self,
+        account: &str,
+        inline: &std::collections::BTreeMap<String, String>,
+        attached: &[String],
+    ) -> Result<Vec<Policy>, ApiError> {
+        let mut docs: Vec<String> = inline.values().cloned().collect();
+        for arn in attached {
+            if let Some(d) = iam::policies_aws_managed(arn) {
+                docs.push(d.to_string());
+            } else if let Some((p, _)) = self
+                .iam_load::<PolicyDoc>(account, iam::POLICY, last_segment(arn))
+                .await?
+            {
+                docs.extend(p.default_doc().map(str::to_string));
+            }
+        }
+        Ok(docs
+            .iter()
+            .filter_map(|d| match Policy::parse(d, Kind::Identity) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping a stored policy that no longer parses");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// The condition keys every request carries.
+    pub(crate) fn base_context(&self, caller: &Caller, id: &Identity) -> Context {
+        let mut ctx = Context::new();
+        let principal_arn = id
+            .principal
+            .role_arn
+            .as_deref()
+            .unwrap_or(&id.principal.arn);
+        ctx.set("aws:PrincipalArn", principal_arn)
+            .set("aws:PrincipalAccount", id.principal.account.clone())
+            .set("aws:PrincipalType", id.kind)
+            .set("aws:userid", id.user_id.clone())
+            .set("aws:SourceIp", caller.source_ip.clone())
+            .set("aws:RequestedRegion", caller.region.clone())
+            // Coffer speaks plain HTTP; TLS, if any, ends in front of it.
+            .set("aws:SecureTransport", "false");
+        let now = self.clock.now_ms();
+        ctx.set("aws:CurrentTime", crate::iam::wire::iso(now))
+            .set("aws:EpochTime", (now / 1000).to_string());
+        if let Some(n) = &id.user_name {
+            ctx.set("aws:username", n.clone());
+        }
+        if let Some(s) = &id.source_identity {
+            ctx.set("aws:SourceIdentity", s.clone());
+        }
+        for (k, v) in &id.tags {
+            ctx.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+        }
+        ctx
+    }
+
+    /// Decides one action on one resource; AccessDenied with AWS's message if not.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decide(
+        &self,
+        id: &Identity,
+        action: &str,
+        resource: &str,
+        resource_account: &str,
+        resource_policy: Option<&Policy>,
+        ctx: &Context,
+        code: ErrorCode,
+    ) -> Result<(), ApiError> {
+        // Root in its own account with no resource policy: nothing can deny it.
+        if resource_policy.is_none()
+            && id.principal.is_root()
+            && id.principal.account == resource_account
+        {
+            return Ok(());
+        }
+        let d = evaluate(&Request {
+            principal: &id.principal,
+            action,
+            resource,
+            resource_account,
+            context: ctx,
+            identity: &id.policies,
+            session: &id.session_policies,
+            resource_policy,
+        });
+        if d.allowed() {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            code,
+            format!(
+                "User: {} is not authorized to perform: {action} on resource: {resource} {}",
+                id.principal.arn,
+                d.reason(action)
+            ),
+        ))
+    }
+}

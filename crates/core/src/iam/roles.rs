@@ -1,0 +1,140 @@
+//! CreateRole, GetRole, ListRoles, DeleteRole, UpdateAssumeRolePolicy, and the role
+//! forms of the holder operations.
+
+use super::wire::{iso, url_encode, Node, Params};
+use super::{check_name, check_path, check_policy, check_tags, entity_arn, RoleDoc, ROLE};
+use crate::bootstrap::random_id;
+use crate::context::Caller;
+use crate::internal;
+use crate::service::Service;
+use coffer_api::{ApiError, ErrorCode};
+use coffer_policy::Kind;
+use coffer_store::IamOp;
+
+pub(crate) fn role_node(account: &str, name: &str, r: &RoleDoc) -> Node {
+    let mut kids = vec![
+        Node::text("Path", r.path.clone()),
+        Node::text("RoleName", name),
+        Node::text("RoleId", r.id.clone()),
+        Node::text("Arn", entity_arn(account, "role", &r.path, name)),
+        Node::text("CreateDate", iso(r.created_ms)),
+        Node::text("AssumeRolePolicyDocument", url_encode(&r.trust)),
+        Node::text("MaxSessionDuration", r.max_session_secs.to_string()),
+    ];
+    if let Some(d) = &r.description {
+        kids.push(Node::text("Description", d.clone()));
+    }
+    if !r.tags.is_empty() {
+        kids.push(Node::tags(&r.tags));
+    }
+    Node::Parent("Role", kids)
+}
+
+fn max_session(p: &Params) -> Result<i64, ApiError> {
+    let v = p.int("MaxSessionDuration")?.unwrap_or(3600);
+    if !(3600..=43200).contains(&v) {
+        return Err(ApiError::new(
+            ErrorCode::Validation,
+            format!("1 validation error detected: Value '{v}' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200"),
+        ));
+    }
+    Ok(v)
+}
+
+impl Service {
+    pub(crate) async fn role_action(
+        &self,
+        caller: &Caller,
+        action: &str,
+        p: &Params,
+    ) -> Result<Vec<Node>, ApiError> {
+        let account = caller.account_id.as_str();
+        match action {
+            "CreateRole" => {
+                let name = p.required("RoleName")?;
+                check_name(name, "roleName", 64)?;
+                let trust = p.required("AssumeRolePolicyDocument")?;
+                check_policy(trust, Kind::Trust)?;
+                let tags = p.tags("Tags")?;
+                check_tags(&tags)?;
+                let description = p.get("Description").map(str::to_string);
+                if description
+                    .as_ref()
+                    .is_some_and(|d| d.chars().count() > 1000)
+                {
+                    return Err(ApiError::new(ErrorCode::Validation, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1000"));
+                }
+                let doc = RoleDoc {
+                    id: format!("AROA{}", random_id(17)),
+                    path: check_path(p.get("Path"))?,
+                    created_ms: self.clock.now_ms(),
+                    trust: trust.into(),
+                    max_session_secs: max_session(p)?,
+                    description,
+                    tags,
+                    inline: Default::default(),
+                    attached: vec![],
+                };
+                let put = Self::iam_put(account, ROLE, name, &doc, None)?;
+                self.iam_commit(vec![put], &format!("Role with name {name} already exists."))
+                    .await?;
+                Ok(vec![role_node(account, name, &doc)])
+            }
+            "GetRole" => {
+                let name = p.required("RoleName")?;
+                let (doc, _) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
+                Ok(vec![role_node(account, name, &doc)])
+            }
+            "ListRoles" => {
+                let prefix = p.get("PathPrefix").unwrap_or("/");
+                let rows = self.store.iam_list(account, ROLE).await.map_err(internal)?;
+                let mut items = vec![];
+                for r in rows {
+                    let doc: RoleDoc = serde_json::from_str(&r.body).map_err(internal)?;
+                    if let (true, Node::Parent(_, kids)) = (
+                        doc.path.starts_with(prefix),
+                        role_node(account, &r.name, &doc),
+                    ) {
+                        items.push(kids);
+                    }
+                }
+                Ok(vec![
+                    Node::members("Roles", items),
+                    Node::text("IsTruncated", "false"),
+                ])
+            }
+            "DeleteRole" => {
+                let name = p.required("RoleName")?;
+                let (doc, rev) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
+                if !doc.inline.is_empty() || !doc.attached.is_empty() {
+                    return Err(ApiError::new(
+                        ErrorCode::DeleteConflict,
+                        "Cannot delete entity, must delete policies first.",
+                    ));
+                }
+                let del = IamOp::Delete {
+                    account_id: account.into(),
+                    kind: ROLE.into(),
+                    name: name.into(),
+                    expected_revision: rev,
+                };
+                self.iam_commit(vec![del], "").await?;
+                Ok(vec![])
+            }
+            "UpdateAssumeRolePolicy" => {
+                let name = p.required("RoleName")?;
+                let trust = p.required("PolicyDocument")?;
+                check_policy(trust, Kind::Trust)?;
+                let (mut doc, rev) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
+                doc.trust = trust.into();
+                let put = Self::iam_put(account, ROLE, name, &doc, Some(rev))?;
+                self.iam_commit(vec![put], "").await?;
+                Ok(vec![])
+            }
+            other => {
+                let op = other.replacen("Role", "", 1);
+                self.holder_action::<RoleDoc>(caller, &op, p).await
+            }
+        }
+    }
+}

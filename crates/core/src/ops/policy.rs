@@ -1,0 +1,264 @@
+//! PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy and
+//! ValidateResourcePolicy, with BlockPublicPolicy.
+
+use super::authorize::POLICY_ATTR;
+use super::{not_deleted, row_change};
+use crate::service::{respond, Call, Service};
+use coffer_api::{validate, ApiError, ErrorCode};
+use coffer_policy::{Effect, Kind, Policy, PrincipalSpec};
+use coffer_store::MutationOp;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PolicyRequest {
+    secret_id: Option<String>,
+    resource_policy: Option<String>,
+    block_public_policy: Option<bool>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Named {
+    #[serde(rename = "ARN")]
+    arn: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_policy: Option<String>,
+}
+
+/// Condition keys that pin a statement to known principals, so a `*` principal
+/// is not public (as AWS's policy checks treat them).
+const RESTRICTING_KEYS: &[&str] = &[
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:principalorgid",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:userid",
+];
+
+/// Does any Allow statement open the secret to everyone, or to a principal
+/// outside the owning account?
+pub(crate) fn grants_public_access(p: &Policy, owner: &str) -> bool {
+    p.statements
+        .iter()
+        .filter(|s| s.effect == Effect::Allow)
+        .any(|s| {
+            let restricted = s
+                .conditions
+                .iter()
+                .any(|c| RESTRICTING_KEYS.contains(&c.key.to_ascii_lowercase().as_str()));
+            match &s.principal {
+                None => false,
+                Some((true, _)) => true,
+                Some((false, PrincipalSpec::Any)) => !restricted,
+                Some((false, PrincipalSpec::Named(entries))) => {
+                    entries.iter().any(|(kind, vals)| {
+                        vals.iter().any(|v| match kind.as_str() {
+                            "AWS" if v == "*" => !restricted,
+                            "AWS" => !names_account(v, owner),
+                            _ => false,
+                        })
+                    })
+                }
+            }
+        })
+}
+
+fn names_account(v: &str, owner: &str) -> bool {
+    v == owner
+        || v.starts_with(&format!("arn:aws:iam::{owner}:"))
+        || v.starts_with(&format!("arn:aws:sts::{owner}:"))
+}
+
+fn malformed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MalformedPolicyDocument,
+        "This resource policy contains a syntax error.",
+    )
+}
+
+fn policy_text(req: &PolicyRequest) -> Result<&str, ApiError> {
+    let p = req.resource_policy.as_deref().ok_or_else(|| {
+        ApiError::new(ErrorCode::Validation, "1 validation error detected: Value null at 'resourcePolicy' failed to satisfy constraint: Member must not be null")
+    })?;
+    validate::length(p, "resourcePolicy", 1, 20480)?;
+    Ok(p)
+}
+
+impl Service {
+    pub(crate) async fn put_resource_policy(
+        &self,
+        call: &Call<'_>,
+        req: PolicyRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let text = policy_text(&req)?;
+        let policy = Policy::parse(text, Kind::Resource).map_err(|_| malformed())?;
+        let block = req.block_public_policy.unwrap_or(false);
+        let (s, _) = self
+            .commit_with_retry(call, id, |s, now| {
+                not_deleted(s)?;
+                if block && grants_public_access(&policy, &s.row.account_id) {
+                    return Err(ApiError::new(
+                        ErrorCode::PublicPolicy,
+                        "This resource policy contains a policy that grants public access.",
+                    ));
+                }
+                let mut row = s.row.clone();
+                set_attr(&mut row.attrs, Some(text));
+                row.last_changed_ms = now;
+                let op = MutationOp::Update {
+                    expected_revision: s.row.revision,
+                };
+                Ok(Some(row_change(
+                    call,
+                    op,
+                    row,
+                    now,
+                    "PutResourcePolicy",
+                    json!({}),
+                )))
+            })
+            .await?;
+        respond(&Named {
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
+            resource_policy: None,
+        })
+    }
+
+    pub(crate) async fn delete_resource_policy(
+        &self,
+        call: &Call<'_>,
+        req: PolicyRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let (s, _) = self
+            .commit_with_retry(call, id, |s, now| {
+                if s.row.attrs.get(POLICY_ATTR).is_none() {
+                    return Ok(None);
+                }
+                let mut row = s.row.clone();
+                set_attr(&mut row.attrs, None);
+                row.last_changed_ms = now;
+                let op = MutationOp::Update {
+                    expected_revision: s.row.revision,
+                };
+                Ok(Some(row_change(
+                    call,
+                    op,
+                    row,
+                    now,
+                    "DeleteResourcePolicy",
+                    json!({}),
+                )))
+            })
+            .await?;
+        respond(&Named {
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
+            resource_policy: None,
+        })
+    }
+
+    pub(crate) async fn get_resource_policy(
+        &self,
+        call: &Call<'_>,
+        req: PolicyRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let s = self.load(call, id).await?;
+        let policy = s
+            .row
+            .attrs
+            .get(POLICY_ATTR)
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        respond(&Named {
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
+            resource_policy: policy,
+        })
+    }
+
+    pub(crate) async fn validate_resource_policy(
+        &self,
+        call: &Call<'_>,
+        req: PolicyRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let text = policy_text(&req)?;
+        let owner = match req.secret_id.as_deref() {
+            Some(id) => self.load(call, id).await?.row.account_id.clone(),
+            None => {
+                let c = call.caller;
+                self.authorize(
+                    call,
+                    "secretsmanager:ValidateResourcePolicy",
+                    None,
+                    "*",
+                    &c.account_id,
+                )
+                .await?;
+                c.account_id.clone()
+            }
+        };
+        let mut errors = vec![];
+        match Policy::parse(text, Kind::Resource) {
+            Err(e) => errors.push(json!({"CheckName": "SYNTAX_CHECKING", "ErrorMessage": e.0})),
+            Ok(p) if grants_public_access(&p, &owner) => errors.push(json!({
+                "CheckName": "BROAD_ACCESS",
+                "ErrorMessage": "The policy grants access to any principal or to principals outside the owning account.",
+            })),
+            Ok(_) => {}
+        }
+        respond(&json!({"PolicyValidationPassed": errors.is_empty(), "ValidationErrors": errors}))
+    }
+}
+
+fn set_attr(attrs: &mut Value, policy: Option<&str>) {
+    if !attrs.is_object() {
+        *attrs = json!({});
+    }
+    if let Some(m) = attrs.as_object_mut() {
+        match policy {
+            Some(p) => m.insert(POLICY_ATTR.into(), Value::String(p.into())),
+            None => m.remove(POLICY_ATTR),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn public(doc: Value) -> bool {
+        grants_public_access(
+            &Policy::parse(&doc.to_string(), Kind::Resource).unwrap(),
+            "111122223333",
+        )
+    }
+
+    #[test]
+    fn public_policies() {
+        let st = |principal: Value| json!({"Statement": {"Effect": "Allow", "Principal": principal, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}});
+        assert!(public(st(json!("*"))));
+        assert!(public(st(json!({"AWS": "*"}))));
+        assert!(public(st(json!({"AWS": "444455556666"}))));
+        assert!(public(st(
+            json!({"AWS": "arn:aws:iam::444455556666:role/R"})
+        )));
+        assert!(!public(st(
+            json!({"AWS": "arn:aws:iam::111122223333:role/R"})
+        )));
+        assert!(!public(st(json!({"AWS": "111122223333"}))));
+        let mut pinned = st(json!("*"));
+        pinned["Statement"]["Condition"] =
+            json!({"StringEquals": {"aws:PrincipalAccount": "111122223333"}});
+        assert!(!public(pinned));
+        let deny = json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}});
+        assert!(!public(deny));
+    }
+}

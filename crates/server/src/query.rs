@@ -1,0 +1,146 @@
+//! The AWS Query protocol for IAM and STS: a form-encoded POST in, XML out.
+
+use crate::body::Body;
+use crate::handler::{now_secs, Handler};
+use crate::metrics;
+use bytes::Bytes;
+use coffer_api::{ApiError, ErrorCode};
+use coffer_core::iam::wire::{escape_into, Node, Params};
+use coffer_core::QueryService;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use std::net::SocketAddr;
+use std::time::Instant;
+use tracing::Instrument;
+
+fn namespace(service: QueryService) -> &'static str {
+    match service {
+        QueryService::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
+        QueryService::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
+    }
+}
+
+fn xml_response(status: u16, request_id: &str, body: String) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "text/xml")
+        .header("x-amzn-requestid", request_id)
+        .body(Body::full(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Body::full(Bytes::new())))
+}
+
+fn success(service: QueryService, action: &str, nodes: &[Node], request_id: &str) -> String {
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{}\">",
+        namespace(service)
+    );
+    if !nodes.is_empty() {
+        out.push_str(&format!("<{action}Result>"));
+        nodes.iter().for_each(|n| n.render(&mut out));
+        out.push_str(&format!("</{action}Result>"));
+    }
+    out.push_str("<ResponseMetadata><RequestId>");
+    escape_into(request_id, &mut out);
+    out.push_str(&format!(
+        "</RequestId></ResponseMetadata></{action}Response>"
+    ));
+    out
+}
+
+fn failure(service: QueryService, e: &ApiError, request_id: &str) -> (u16, String) {
+    let (code, status) = e.code.query();
+    let kind = if status >= 500 { "Receiver" } else { "Sender" };
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{}\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>",
+        namespace(service)
+    );
+    escape_into(&e.message, &mut out);
+    out.push_str("</Message></Error><RequestId>");
+    escape_into(request_id, &mut out);
+    out.push_str("</RequestId></ErrorResponse>");
+    (status, out)
+}
+
+/// The service a request is for, from its SigV4 scope (`.../iam/aws4_request`),
+/// so even a request that fails authentication gets the right error namespace.
+fn scoped_service(req: &Request<Incoming>) -> QueryService {
+    let scope = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if scope.contains("/iam/aws4_request") {
+        QueryService::Iam
+    } else {
+        QueryService::Sts
+    }
+}
+
+impl Handler {
+    pub(crate) async fn query(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Response<Body> {
+        let service = scoped_service(&req);
+        let started = Instant::now();
+        let span = tracing::info_span!("request", request_id = %request_id, service = ?service);
+        let (action, result) = self
+            .query_inner(req, peer, service, request_id)
+            .instrument(span.clone())
+            .await;
+        let (status, body, code) = match result {
+            Ok(nodes) => (200, success(service, &action, &nodes, request_id), "OK"),
+            Err(e) => {
+                span.in_scope(|| tracing::info!(code = e.code.query().0, "request refused"));
+                let (status, body) = failure(service, &e, request_id);
+                (status, body, e.code.query().0)
+            }
+        };
+        let op = if service.knows(&action) {
+            action.as_str()
+        } else {
+            "unknown"
+        };
+        metrics::record(op, status, code, started.elapsed().as_secs_f64());
+        xml_response(status, request_id, body)
+    }
+
+    async fn query_inner(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        service: QueryService,
+        request_id: &str,
+    ) -> (String, Result<Vec<Node>, ApiError>) {
+        let (parts, body) = match self.read_body(req).await {
+            Ok(x) => x,
+            Err(e) => return (String::new(), Err(e)),
+        };
+        let params = Params(
+            form_urlencoded::parse(&body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        );
+        let action = params.get("Action").unwrap_or("").to_string();
+        let wanted: &[&str] = match service {
+            QueryService::Iam => &["iam"],
+            QueryService::Sts => &["sts"],
+        };
+        let verified = match self.auth.verify(&parts, &body, now_secs(), wanted).await {
+            Ok(v) => v,
+            Err(e) => return (action, Err(e)),
+        };
+        if action.is_empty() {
+            let e = ApiError::new(ErrorCode::UnknownOperation, "Missing Action");
+            return (action, Err(e));
+        }
+        let caller = Self::caller(verified, &parts, peer, request_id);
+        let result = self
+            .svc
+            .call_query(&caller, service, &action, &params)
+            .await;
+        (action, result)
+    }
+}

@@ -220,6 +220,7 @@ impl Service {
             identity: &id.policies,
             session: &id.session_policies,
             resource_policy,
+            resource_must_allow: action == "sts:AssumeRole",
         });
         if d.allowed() {
             return Ok(());

@@ -20,6 +20,9 @@ pub struct Request<'a> {
     /// Session policies passed to AssumeRole: they can only narrow.
     pub session: &'a [Policy],
     pub resource_policy: Option<&'a Policy>,
+    /// The resource policy must allow, whatever the identity side says: a role's
+    /// trust policy works this way for sts:AssumeRole.
+    pub resource_must_allow: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,9 @@ pub fn evaluate(req: &Request) -> Decision {
     }
     if resource.deny {
         return Decision::ExplicitDeny(DenySource::Resource);
+    }
+    if req.resource_must_allow && resource.allow.is_none() {
+        return Decision::ImplicitDeny(DenySource::Resource);
     }
     let narrowed = req.session.is_empty() || session.allow.is_some();
     // The root user holds every permission of its own account.

@@ -72,6 +72,7 @@ impl Case<'_> {
             identity: &self.identity,
             session: &self.session,
             resource_policy: self.resource_policy.as_ref(),
+            resource_must_allow: self.action == "sts:AssumeRole",
         })
     }
 }
@@ -362,6 +363,27 @@ fn trust_policy_for_assume_role() {
     assert!(c.decide().allowed());
     c.identity.clear();
     assert!(!c.decide().allowed(), "the other account must allow it too");
+    // In one account an identity allow is not enough: the trust policy decides.
+    let mut same = Case::new(user("alice", ACCT));
+    same.action = "sts:AssumeRole";
+    same.resource = "arn:aws:iam::111122223333:role/Reader";
+    same.identity = vec![id(
+        json!({"Statement": stmt("Allow", "sts:AssumeRole", "*")}),
+    )];
+    same.resource_policy = Some(
+        Policy::parse(
+            &json!({"Statement": {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/bob"}, "Action": "sts:AssumeRole"}}).to_string(),
+            Kind::Trust,
+        )
+        .unwrap(),
+    );
+    assert_eq!(same.decide(), Decision::ImplicitDeny(DenySource::Resource));
+    same.who = user("bob", ACCT);
+    same.identity.clear();
+    assert!(
+        same.decide().allowed(),
+        "a trust policy naming the user is enough"
+    );
 }
 
 #[test]

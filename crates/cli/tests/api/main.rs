@@ -1,6 +1,7 @@
 //! Integration tests: a real Coffer server on an ephemeral port, driven by the
 //! official AWS SDK for Rust (and a raw signer for deliberately bad requests).
 
+mod access;
 mod agent;
 mod auth;
 mod common;

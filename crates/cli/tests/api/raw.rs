@@ -113,3 +113,95 @@ pub fn signed(
     }
     headers
 }
+
+/// A Query-protocol call (IAM or STS, or Coffer's account endpoint with `path`),
+/// signed by the official signer. Returns (status, body text).
+pub async fn query(
+    addr: SocketAddr,
+    service: &str,
+    params: &[(&str, &str)],
+    creds: (&str, &str, Option<&str>),
+) -> (u16, String) {
+    let body: String = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let headers = signed_for(
+        addr,
+        service,
+        "/",
+        "application/x-www-form-urlencoded",
+        body.as_bytes(),
+        creds,
+    );
+    let (status, _, text) = request(addr, "POST", "/", &headers, body.as_bytes()).await;
+    (status, text)
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Headers for a POST of `body` to `path`, signed for `service` in us-east-1.
+pub fn signed_for(
+    addr: SocketAddr,
+    service: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    (akid, secret, token): (&str, &str, Option<&str>),
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+    let identity = aws_credential_types::Credentials::new(
+        akid,
+        secret,
+        token.map(str::to_string),
+        None,
+        "raw",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let mut headers = vec![
+        ("host".to_string(), addr.to_string()),
+        ("content-type".to_string(), content_type.to_string()),
+    ];
+    let url = format!("http://{addr}{path}");
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    headers
+}
+
+/// The text of the first `<tag>` element in an XML answer.
+pub fn xml(body: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&format!("</{tag}>"))? + start;
+    Some(body[start..end].to_string())
+}

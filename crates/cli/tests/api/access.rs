@@ -1,0 +1,628 @@
+//! Access control end to end: IAM over the Query protocol (signed by the official
+//! signer), STS through the official `aws-sdk-sts` client, and Secrets Manager
+//! calls by the resulting principals through `aws-sdk-secretsmanager`.
+
+use crate::common::*;
+use crate::raw::{query, signed_for, xml};
+use aws_sdk_sts as sts;
+use std::net::SocketAddr;
+
+const ROOT: (&str, &str, Option<&str>) = (AKID, SECRET, None);
+
+async fn iam(addr: SocketAddr, params: &[(&str, &str)]) -> String {
+    let (status, body) = query(addr, "iam", params, ROOT).await;
+    assert_eq!(status, 200, "{params:?}: {body}");
+    body
+}
+
+/// Creates a user with tags and an inline policy; returns its access key.
+async fn user(
+    addr: SocketAddr,
+    name: &str,
+    tags: &[(&str, &str)],
+    policy: &str,
+) -> (String, String) {
+    let mut p = vec![("Action", "CreateUser"), ("UserName", name)];
+    let keys: Vec<(String, String, String, String)> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| {
+            (
+                format!("Tags.member.{}.Key", i + 1),
+                k.to_string(),
+                format!("Tags.member.{}.Value", i + 1),
+                v.to_string(),
+            )
+        })
+        .collect();
+    for (kk, k, vk, v) in &keys {
+        p.push((kk, k));
+        p.push((vk, v));
+    }
+    iam(addr, &p).await;
+    iam(
+        addr,
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", name),
+            ("PolicyName", "p"),
+            ("PolicyDocument", policy),
+        ],
+    )
+    .await;
+    let body = iam(addr, &[("Action", "CreateAccessKey"), ("UserName", name)]).await;
+    (
+        xml(&body, "AccessKeyId").unwrap(),
+        xml(&body, "SecretAccessKey").unwrap(),
+    )
+}
+
+fn sts_client(srv: &TestServer, akid: &str, secret: &str, token: Option<&str>) -> sts::Client {
+    let creds = aws_credential_types::Credentials::new(
+        akid,
+        secret,
+        token.map(str::to_string),
+        None,
+        "test",
+    );
+    let conf = sts::Config::builder()
+        .behavior_version(sts::config::BehaviorVersion::latest())
+        .endpoint_url(srv.endpoint())
+        .region(sts::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .build();
+    sts::Client::from_conf(conf)
+}
+
+fn session_client(srv: &TestServer, c: &sts::types::Credentials) -> aws_sdk_secretsmanager::Client {
+    let creds = aws_credential_types::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "session",
+    );
+    let conf = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .endpoint_url(srv.endpoint())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(conf)
+}
+
+async fn secret(srv: &TestServer, name: &str, team: &str) -> String {
+    let tag = aws_sdk_secretsmanager::types::Tag::builder()
+        .key("Team")
+        .value(team)
+        .build();
+    srv.client()
+        .create_secret()
+        .name(name)
+        .secret_string(format!("value-of-{name}"))
+        .tags(tag)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string()
+}
+
+const TEAM_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+  "Action":["secretsmanager:GetSecretValue","secretsmanager:DescribeSecret","secretsmanager:BatchGetSecretValue"],
+  "Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/Team":"${aws:PrincipalTag/Team}"}}},
+  {"Effect":"Allow","Action":"secretsmanager:BatchGetSecretValue","Resource":"*"}]}"#;
+
+#[tokio::test]
+async fn tag_based_policy_reads_exactly_the_team_secrets() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    secret(&srv, "dev/db", "Dev").await;
+    let ops = secret(&srv, "ops/db", "Ops").await;
+    let (akid, key) = user(addr, "dev1", &[("Team", "Dev")], TEAM_POLICY).await;
+    let c = client_for(&srv.endpoint(), "us-east-1", &akid, &key);
+    let got = c
+        .get_secret_value()
+        .secret_id("dev/db")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.secret_string(), Some("value-of-dev/db"));
+    let (code, msg) = err(c
+        .get_secret_value()
+        .secret_id("ops/db")
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "AccessDeniedException");
+    assert_eq!(
+        msg,
+        format!("User: arn:aws:iam::{ACCOUNT}:user/dev1 is not authorized to perform: secretsmanager:GetSecretValue on resource: {ops} because no identity-based policy allows the secretsmanager:GetSecretValue action")
+    );
+    let (code, _) = err(c.list_secrets().send().await.unwrap_err());
+    assert_eq!(
+        code, "AccessDeniedException",
+        "ListSecrets needs its own permission"
+    );
+    let (code, _) = err(c
+        .create_secret()
+        .name("x")
+        .secret_string("y")
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "AccessDeniedException");
+    // A batch reports each denied secret in its Errors list.
+    let batch = c
+        .batch_get_secret_value()
+        .secret_id_list("dev/db")
+        .secret_id_list("ops/db")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.secret_values().len(), 1);
+    assert_eq!(batch.errors().len(), 1);
+    assert_eq!(
+        batch.errors()[0].error_code(),
+        Some("AccessDeniedException")
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn explicit_deny_overrides_allow() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    secret(&srv, "prod/db", "Ops").await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+      {"Effect":"Allow","Action":"secretsmanager:*","Resource":"*"},
+      {"Effect":"Deny","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:*:*:secret:prod/*"}]}"#;
+    let (akid, key) = user(addr, "ops", &[], policy).await;
+    let c = client_for(&srv.endpoint(), "us-east-1", &akid, &key);
+    c.describe_secret()
+        .secret_id("prod/db")
+        .send()
+        .await
+        .unwrap();
+    let (code, msg) = err(c
+        .get_secret_value()
+        .secret_id("prod/db")
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "AccessDeniedException");
+    assert!(
+        msg.ends_with("with an explicit deny in an identity-based policy"),
+        "{msg}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn inactive_and_deleted_keys_are_refused() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let allow = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:ListSecrets","Resource":"*"}}"#;
+    let (akid, key) = user(addr, "temp", &[], allow).await;
+    let c = client_for(&srv.endpoint(), "us-east-1", &akid, &key);
+    c.list_secrets().send().await.unwrap();
+    let set = |status: &'static str| {
+        let akid = akid.clone();
+        async move {
+            iam(
+                addr,
+                &[
+                    ("Action", "UpdateAccessKey"),
+                    ("UserName", "temp"),
+                    ("AccessKeyId", &akid),
+                    ("Status", status),
+                ],
+            )
+            .await
+        }
+    };
+    set("Inactive").await;
+    let (code, _) = err(c.list_secrets().send().await.unwrap_err());
+    assert_eq!(code, "UnrecognizedClientException");
+    set("Active").await;
+    c.list_secrets().send().await.unwrap();
+    // A user with a key cannot be deleted until the key is.
+    let (status, body) = query(
+        addr,
+        "iam",
+        &[("Action", "DeleteUser"), ("UserName", "temp")],
+        ROOT,
+    )
+    .await;
+    assert_eq!(
+        (status, xml(&body, "Code").as_deref()),
+        (409, Some("DeleteConflict"))
+    );
+    iam(
+        addr,
+        &[
+            ("Action", "DeleteAccessKey"),
+            ("UserName", "temp"),
+            ("AccessKeyId", &akid),
+        ],
+    )
+    .await;
+    let (code, _) = err(c.list_secrets().send().await.unwrap_err());
+    assert_eq!(code, "UnrecognizedClientException");
+    srv.stop().await;
+}
+
+async fn reader_role(addr: SocketAddr, trust_principal: &str) {
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"{trust_principal}"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"sts:ExternalId":"ext-1"}}}}}}}}"#
+    );
+    iam(
+        addr,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "Reader"),
+            ("AssumeRolePolicyDocument", &trust),
+            ("MaxSessionDuration", "7200"),
+        ],
+    )
+    .await;
+    let read = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","secretsmanager:DescribeSecret"],"Resource":"*"}}"#;
+    iam(
+        addr,
+        &[
+            ("Action", "PutRolePolicy"),
+            ("RoleName", "Reader"),
+            ("PolicyName", "read"),
+            ("PolicyDocument", read),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn assume_role_with_the_official_sts_client() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    secret(&srv, "app/db", "Dev").await;
+    let caller_policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}"#;
+    let (akid, key) = user(addr, "app", &[], caller_policy).await;
+    reader_role(addr, &format!("arn:aws:iam::{ACCOUNT}:user/app")).await;
+    let client = sts_client(&srv, &akid, &key, None);
+    let who = client.get_caller_identity().send().await.unwrap();
+    assert_eq!(
+        who.arn(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:user/app").as_str())
+    );
+    let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/Reader");
+    let e = client
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name("s1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDenied"),
+        "no external id"
+    );
+    let out = client
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name("s1")
+        .external_id("ext-1")
+        .duration_seconds(3600)
+        .send()
+        .await
+        .unwrap();
+    let assumed = out.assumed_role_user().unwrap();
+    assert_eq!(
+        assumed.arn(),
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/Reader/s1")
+    );
+    let creds = out.credentials().unwrap();
+    assert!(creds.access_key_id().starts_with("ASIA"));
+    let sm = session_client(&srv, creds);
+    let got = sm
+        .get_secret_value()
+        .secret_id("app/db")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.secret_string(), Some("value-of-app/db"));
+    let (code, _) = err(sm.list_secrets().send().await.unwrap_err());
+    assert_eq!(code, "AccessDeniedException");
+    let session_sts = sts_client(
+        &srv,
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(creds.session_token()),
+    );
+    let who = session_sts.get_caller_identity().send().await.unwrap();
+    assert_eq!(who.arn(), Some(assumed.arn()));
+    assert!(who.user_id().unwrap().ends_with(":s1"));
+    // A tampered token is refused.
+    let mut bad = creds.session_token().to_string();
+    bad.replace_range(10..11, if &bad[10..11] == "A" { "B" } else { "A" });
+    let forged = sts_client(
+        &srv,
+        creds.access_key_id(),
+        creds.secret_access_key(),
+        Some(&bad),
+    );
+    let e = forged.get_caller_identity().send().await.unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.meta().code()),
+        Some("InvalidClientTokenId")
+    );
+    // Past its expiry the session is refused.
+    srv.clock.advance_ms(3_601_000);
+    let (code, msg) = err(sm
+        .get_secret_value()
+        .secret_id("app/db")
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        (
+            "ExpiredTokenException",
+            "The security token included in the request is expired"
+        )
+    );
+    let e = session_sts.get_caller_identity().send().await.unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.meta().code()),
+        Some("ExpiredToken")
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn session_policy_narrows_and_chaining_is_capped() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    secret(&srv, "app/db", "Dev").await;
+    reader_role(addr, &format!("arn:aws:iam::{ACCOUNT}:root")).await;
+    let root = sts_client(&srv, AKID, SECRET, None);
+    let narrow = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:DescribeSecret","Resource":"*"}}"#;
+    let out = root
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/Reader"))
+        .role_session_name("narrow")
+        .external_id("ext-1")
+        .policy(narrow)
+        .send()
+        .await
+        .unwrap();
+    let sm = session_client(&srv, out.credentials().unwrap());
+    sm.describe_secret()
+        .secret_id("app/db")
+        .send()
+        .await
+        .unwrap();
+    let (code, msg) = err(sm
+        .get_secret_value()
+        .secret_id("app/db")
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "AccessDeniedException");
+    assert!(msg.contains("because no session policy allows"), "{msg}");
+    // Role chaining: a role session assuming a role gets at most one hour.
+    let assume = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}"#;
+    iam(
+        addr,
+        &[
+            ("Action", "PutRolePolicy"),
+            ("RoleName", "Reader"),
+            ("PolicyName", "chain"),
+            ("PolicyDocument", assume),
+        ],
+    )
+    .await;
+    let out = root
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/Reader"))
+        .role_session_name("wide")
+        .external_id("ext-1")
+        .send()
+        .await
+        .unwrap();
+    let c = out.credentials().unwrap();
+    let chained = sts_client(
+        &srv,
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token()),
+    );
+    let e = chained
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/Reader"))
+        .role_session_name("again")
+        .external_id("ext-1")
+        .duration_seconds(7200)
+        .send()
+        .await
+        .unwrap_err();
+    let meta = e.as_service_error().unwrap().meta();
+    assert_eq!(meta.code(), Some("ValidationError"));
+    assert!(meta.message().unwrap().contains("role chaining"));
+    let again = chained
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/Reader"))
+        .role_session_name("again")
+        .external_id("ext-1")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        again.credentials().is_some(),
+        "chaining within the hour works"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn another_account_reads_through_a_resource_policy() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let arn = secret(&srv, "shared/db", "Dev").await;
+    // Account B, created by the first account's root.
+    let body = br#"{"Name":"team-b"}"#;
+    let headers = signed_for(
+        addr,
+        "secretsmanager",
+        "/coffer/v1/accounts",
+        "application/json",
+        body,
+        ROOT,
+    );
+    let (status, _, text) =
+        crate::raw::request(addr, "POST", "/coffer/v1/accounts", &headers, body).await;
+    assert_eq!(status, 200, "{text}");
+    let b: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (b_account, b_key, b_secret) = (
+        b["AccountId"].as_str().unwrap().to_string(),
+        b["AccessKeyId"].as_str().unwrap().to_string(),
+        b["SecretAccessKey"].as_str().unwrap().to_string(),
+    );
+    let b_root = (b_key.as_str(), b_secret.as_str(), None);
+    // B's root cannot create accounts.
+    let headers = signed_for(
+        addr,
+        "secretsmanager",
+        "/coffer/v1/accounts",
+        "application/json",
+        body,
+        b_root,
+    );
+    let (status, _, _) =
+        crate::raw::request(addr, "POST", "/coffer/v1/accounts", &headers, body).await;
+    assert_eq!(status, 400);
+    // In B: a role its root may assume, allowed to read any secret.
+    let trust = format!(
+        r#"{{"Statement":{{"Effect":"Allow","Principal":{{"AWS":"{b_account}"}},"Action":"sts:AssumeRole"}}}}"#
+    );
+    for params in [
+        vec![
+            ("Action", "CreateRole"),
+            ("RoleName", "Reader"),
+            ("AssumeRolePolicyDocument", trust.as_str()),
+        ],
+        vec![
+            ("Action", "PutRolePolicy"),
+            ("RoleName", "Reader"),
+            ("PolicyName", "r"),
+            (
+                "PolicyDocument",
+                r#"{"Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
+            ),
+        ],
+    ] {
+        let (status, text) = query(addr, "iam", &params, b_root).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    let out = sts_client(&srv, &b_key, &b_secret, None)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{b_account}:role/Reader"))
+        .role_session_name("xs")
+        .send()
+        .await
+        .unwrap();
+    let reader = session_client(&srv, out.credentials().unwrap());
+    let (code, msg) = err(reader
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "AccessDeniedException", "no resource policy yet");
+    assert!(
+        msg.contains("because no resource-based policy allows"),
+        "{msg}"
+    );
+    // A public policy is refused when BlockPublicPolicy is set.
+    let public = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#;
+    let (code, _) = err(srv
+        .client()
+        .put_resource_policy()
+        .secret_id(&arn)
+        .resource_policy(public)
+        .block_public_policy(true)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "PublicPolicyException");
+    let grant = format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{b_account}:role/Reader"}},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}}}"#
+    );
+    // BlockPublicPolicy also refuses grants to principals outside the account, so
+    // sharing with another account is an explicit choice.
+    let (code, _) = err(srv
+        .client()
+        .put_resource_policy()
+        .secret_id(&arn)
+        .resource_policy(&grant)
+        .block_public_policy(true)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "PublicPolicyException");
+    srv.client()
+        .put_resource_policy()
+        .secret_id(&arn)
+        .resource_policy(&grant)
+        .send()
+        .await
+        .unwrap();
+    let got = reader
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.secret_string(), Some("value-of-shared/db"));
+    // By name the caller looks in its own account, where there is no such secret
+    // (and its role may read any secret of its own, so it learns that).
+    let (code, _) = err(reader
+        .get_secret_value()
+        .secret_id("shared/db")
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "ResourceNotFoundException");
+    let (code, _) = err(reader
+        .describe_secret()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(
+        code, "AccessDeniedException",
+        "the policy grants reads only"
+    );
+    let policy = srv
+        .client()
+        .get_resource_policy()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(policy.resource_policy(), Some(grant.as_str()));
+    srv.client()
+        .delete_resource_policy()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = err(reader
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "AccessDeniedException");
+    srv.stop().await;
+}

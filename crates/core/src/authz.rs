@@ -27,12 +27,42 @@ pub struct Identity {
     pub policies: Vec<Policy>,
     pub session_policies: Vec<Policy>,
     pub source_identity: Option<String>,
+    /// The principal's condition keys, built once and shared by its requests.
+    pub keys: Arc<Context>,
 }
 
 #[derive(Default)]
 pub(crate) struct IdentityCache {
     generation: AtomicU64,
     map: RwLock<HashMap<String, (u64, Arc<Identity>)>>,
+    /// The last formatted `aws:CurrentTime` and its second.
+    time: RwLock<(i64, String)>,
+}
+
+/// The condition keys that depend only on the principal.
+fn principal_keys(id: &Identity) -> Context {
+    let mut ctx = Context::new();
+    let principal_arn = id
+        .principal
+        .role_arn
+        .as_deref()
+        .unwrap_or(&id.principal.arn);
+    ctx.set("aws:PrincipalArn", principal_arn)
+        .set("aws:PrincipalAccount", id.principal.account.clone())
+        .set("aws:PrincipalType", id.kind)
+        .set("aws:userid", id.user_id.clone())
+        // Coffer speaks plain HTTP; TLS, if any, ends in front of it.
+        .set("aws:SecureTransport", "false");
+    if let Some(n) = &id.user_name {
+        ctx.set("aws:username", n.clone());
+    }
+    if let Some(s) = &id.source_identity {
+        ctx.set("aws:SourceIdentity", s.clone());
+    }
+    for (k, v) in &id.tags {
+        ctx.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+    }
+    ctx
 }
 
 /// The last segment of an IAM ARN's resource part (`user/path/NAME` → `NAME`).
@@ -65,7 +95,9 @@ impl Service {
                 return Ok(id);
             }
         }
-        let id = Arc::new(self.build_identity(caller).await?);
+        let mut id = self.build_identity(caller).await?;
+        id.keys = Arc::new(principal_keys(&id));
+        let id = Arc::new(id);
         if let Ok(mut m) = self.identities.map.write() {
             if m.len() >= CACHE_MAX {
                 m.clear();
@@ -92,6 +124,7 @@ impl Service {
             policies: vec![],
             session_policies: vec![],
             source_identity: session.and_then(|s| s.source_identity.clone()),
+            keys: Arc::default(),
         };
         if let Some(role) = session.and_then(|s| s.role.as_ref()) {
             let s = session.expect("role implies session");
@@ -163,33 +196,27 @@ impl Service {
 
     /// The condition keys every request carries.
     pub(crate) fn base_context(&self, caller: &Caller, id: &Identity) -> Context {
-        let mut ctx = Context::new();
-        let principal_arn = id
-            .principal
-            .role_arn
-            .as_deref()
-            .unwrap_or(&id.principal.arn);
-        ctx.set("aws:PrincipalArn", principal_arn)
-            .set("aws:PrincipalAccount", id.principal.account.clone())
-            .set("aws:PrincipalType", id.kind)
-            .set("aws:userid", id.user_id.clone())
-            .set("aws:SourceIp", caller.source_ip.clone())
+        let mut ctx = Context::over(id.keys.clone());
+        ctx.set("aws:SourceIp", caller.source_ip.clone())
             .set("aws:RequestedRegion", caller.region.clone())
-            // Coffer speaks plain HTTP; TLS, if any, ends in front of it.
-            .set("aws:SecureTransport", "false");
-        let now = self.clock.now_ms();
-        ctx.set("aws:CurrentTime", crate::iam::wire::iso(now))
-            .set("aws:EpochTime", (now / 1000).to_string());
-        if let Some(n) = &id.user_name {
-            ctx.set("aws:username", n.clone());
-        }
-        if let Some(s) = &id.source_identity {
-            ctx.set("aws:SourceIdentity", s.clone());
-        }
-        for (k, v) in &id.tags {
-            ctx.set(&format!("aws:PrincipalTag/{k}"), v.clone());
-        }
+            .set("aws:CurrentTime", self.current_time())
+            .set("aws:EpochTime", (self.clock.now_ms() / 1000).to_string());
         ctx
+    }
+
+    /// `aws:CurrentTime`, formatted once per second rather than per request.
+    fn current_time(&self) -> String {
+        let secs = self.clock.now_ms().div_euclid(1000);
+        if let Ok(g) = self.identities.time.read() {
+            if g.0 == secs {
+                return g.1.clone();
+            }
+        }
+        let s = crate::iam::wire::iso(secs * 1000);
+        if let Ok(mut g) = self.identities.time.write() {
+            *g = (secs, s.clone());
+        }
+        s
     }
 
     /// Decides one action on one resource; AccessDenied with AWS's message if not.

@@ -3,6 +3,7 @@
 use crate::glob;
 use crate::vars::{escape_text, substitute};
 use crate::Context;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +180,7 @@ impl Condition {
                     || (self.op.negated && self.op.set.is_none());
             }
         };
-        let policy: Vec<String> = self
+        let policy: Vec<Cow<'_, str>> = self
             .values
             .iter()
             .filter_map(|v| substitute(v, ctx))
@@ -197,7 +198,7 @@ impl Condition {
 
     /// One request value against the policy's values: a positive operator needs
     /// any policy value to match, a negated one none of them.
-    fn value_ok(&self, r: &str, policy: &[String]) -> bool {
+    fn value_ok(&self, r: &str, policy: &[Cow<'_, str>]) -> bool {
         let hit = policy.iter().any(|p| compare(self.op.base, r, p));
         hit != self.op.negated
     }

@@ -131,6 +131,15 @@ struct Outcome {
 
 fn outcome(policies: &[Policy], req: &Request, resource_based: bool) -> Outcome {
     let mut out = Outcome::default();
+    if policies.is_empty() {
+        return out;
+    }
+    // Once per request, not once per pattern: evaluation runs on every call.
+    let text = escape_text(req.resource);
+    let target = Target {
+        parts: glob::split6(&text),
+        text: &text,
+    };
     for st in policies.iter().flat_map(|p| &p.statements) {
         let named = if resource_based {
             match principal_match(st, req.principal) {
@@ -140,7 +149,7 @@ fn outcome(policies: &[Policy], req: &Request, resource_based: bool) -> Outcome 
         } else {
             Named::Direct
         };
-        if !statement_applies(st, req) {
+        if !statement_applies(st, req, &target) {
             continue;
         }
         match st.effect {
@@ -152,29 +161,37 @@ fn outcome(policies: &[Policy], req: &Request, resource_based: bool) -> Outcome 
 }
 
 /// Action, resource and conditions: everything but the principal.
-pub(crate) fn statement_applies(st: &Statement, req: &Request) -> bool {
-    let action_hit = st
-        .action
-        .values
-        .iter()
-        .any(|a| glob::matches(a, req.action, true));
+/// The resource as matching needs it: wildcards escaped, split into ARN parts.
+struct Target<'a> {
+    text: &'a str,
+    parts: Option<[&'a str; 6]>,
+}
+
+fn statement_applies(st: &Statement, req: &Request, target: &Target) -> bool {
+    let action_hit = st.action.pats.iter().any(|a| a.matches(req.action, true));
     if action_hit == st.action.negated {
         return false;
     }
     if let Some(res) = &st.resource {
-        if !resource_hit(res, req.resource, req.context) {
+        if !resource_hit(res, target, req.context) {
             return false;
         }
     }
     st.conditions.iter().all(|c| c.holds(req.context))
 }
 
-fn resource_hit(res: &Patterns, resource: &str, ctx: &Context) -> bool {
-    let text = escape_text(resource);
-    let hit = res.values.iter().any(|p| match substitute(p, ctx) {
-        Some(p) => glob::arn_matches(&p, &text),
-        None => false,
-    });
+fn resource_hit(res: &Patterns, target: &Target, ctx: &Context) -> bool {
+    let hit =
+        res.values
+            .iter()
+            .zip(&res.arn_parts)
+            .any(|(p, parts)| match (parts, &target.parts) {
+                (Some(pp), Some(tp)) => glob::arn_parts_match(pp, tp),
+                _ => match substitute(p, ctx) {
+                    Some(p) => glob::arn_matches(&p, target.text),
+                    None => false,
+                },
+            });
     hit != res.negated
 }
 

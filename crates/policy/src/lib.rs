@@ -15,6 +15,7 @@ pub use eval::{evaluate, Decision, DenySource, Request};
 pub use parse::{Effect, Kind, ParseError, Policy, PrincipalSpec, Statement};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Who is asking, as policies see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +40,21 @@ impl Principal {
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     values: HashMap<String, Vec<String>>,
+    /// Keys shared by many requests (the principal's), consulted after `values`.
+    base: Option<Arc<Context>>,
 }
 
 impl Context {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A context layered over `base`: keys set here shadow the base's.
+    pub fn over(base: Arc<Context>) -> Self {
+        Context {
+            values: HashMap::new(),
+            base: Some(base),
+        }
     }
 
     /// Sets a single-valued key.
@@ -60,9 +71,15 @@ impl Context {
     }
 
     pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.values
-            .get(&key.to_ascii_lowercase())
-            .map(Vec::as_slice)
+        let found = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.values.get(&key.to_ascii_lowercase())
+        } else {
+            self.values.get(key)
+        };
+        match found {
+            Some(v) => Some(v.as_slice()),
+            None => self.base.as_ref().and_then(|b| b.get(key)),
+        }
     }
 
     /// The single value of a key, for policy variables.

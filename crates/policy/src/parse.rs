@@ -31,6 +31,32 @@ pub enum PrincipalSpec {
 pub struct Patterns {
     pub negated: bool,
     pub values: Vec<String>,
+    /// Each value split into its six ARN parts once, at parse time, when it is an
+    /// ARN pattern without policy variables (the common case, matched per request).
+    pub(crate) arn_parts: Vec<Option<[crate::glob::Pat; 6]>>,
+    /// Each value classified for matching as a whole (actions).
+    pub(crate) pats: Vec<crate::glob::Pat>,
+}
+
+impl Patterns {
+    fn new(negated: bool, values: Vec<String>) -> Patterns {
+        let arn_parts = values
+            .iter()
+            .map(|v| {
+                if v.contains("${") {
+                    return None;
+                }
+                crate::glob::split6(v).map(|p| p.map(crate::glob::Pat::new))
+            })
+            .collect();
+        let pats = values.iter().map(|v| crate::glob::Pat::new(v)).collect();
+        Patterns {
+            negated,
+            values,
+            arn_parts,
+            pats,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,14 +146,8 @@ fn patterns(
 ) -> Result<Option<Patterns>, ParseError> {
     match (obj.get(pos), obj.get(neg)) {
         (Some(_), Some(_)) => err(format!("A statement cannot have both {pos} and {neg}.")),
-        (Some(v), None) => Ok(Some(Patterns {
-            negated: false,
-            values: strings(v, pos)?,
-        })),
-        (None, Some(v)) => Ok(Some(Patterns {
-            negated: true,
-            values: strings(v, neg)?,
-        })),
+        (Some(v), None) => Ok(Some(Patterns::new(false, strings(v, pos)?))),
+        (None, Some(v)) => Ok(Some(Patterns::new(true, strings(v, neg)?))),
         (None, None) => Ok(None),
     }
 }
@@ -252,9 +272,10 @@ fn conditions(m: &Map<String, Value>) -> Result<Vec<Condition>, ParseError> {
             };
             op.check_values(&values)
                 .map_err(|m| ParseError(format!("{op_name}/{key}: {m}")))?;
+            // Keys are case-insensitive; the context stores them lower-cased.
             out.push(Condition {
                 op: op.clone(),
-                key: key.clone(),
+                key: key.to_ascii_lowercase(),
                 values,
             });
         }

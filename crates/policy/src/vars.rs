@@ -2,6 +2,7 @@
 //! `${*}`, `${?}`, `${$}`, and defaults (`${aws:username, 'nobody'}`).
 
 use crate::Context;
+use std::borrow::Cow;
 
 /// What a policy variable stands for once substituted: a literal character that
 /// must not act as a wildcard, or plain text.
@@ -13,9 +14,9 @@ pub enum Piece {
 
 /// Substitutes the variables in `s`. `None` if a variable has no value and no
 /// default: AWS then treats the element as not matching.
-pub fn substitute(s: &str, ctx: &Context) -> Option<String> {
-    if !s.contains("${") {
-        return Some(s.to_string());
+pub fn substitute<'a>(s: &'a str, ctx: &Context) -> Option<Cow<'a, str>> {
+    if !s.as_bytes().contains(&b'$') || !s.contains("${") {
+        return Some(Cow::Borrowed(s));
     }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -24,7 +25,7 @@ pub fn substitute(s: &str, ctx: &Context) -> Option<String> {
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
             out.push_str(&rest[start..]);
-            return Some(out);
+            return Some(Cow::Owned(out));
         };
         let inner = &after[..end];
         match piece(inner, ctx)? {
@@ -34,7 +35,7 @@ pub fn substitute(s: &str, ctx: &Context) -> Option<String> {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 fn piece(inner: &str, ctx: &Context) -> Option<Piece> {
@@ -68,8 +69,12 @@ fn escape_wildcards(s: &str) -> String {
 
 /// Pattern and text are compared after `escape_wildcards` has marked literal
 /// wildcards in the pattern; the text marks its own the same way.
-pub fn escape_text(s: &str) -> String {
-    escape_wildcards(s)
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b == b'*' || b == b'?') {
+        Cow::Owned(escape_wildcards(s))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-/// (secret id as asked, version id, version stage).
-pub type Key = (String, Option<String>, Option<String>);
+/// (secret id as asked, version id, version stage, role assumed to read it).
+pub type Key = (String, Option<String>, Option<String>, Option<String>);
 
 struct Entry {
     body: Bytes,
@@ -100,6 +100,13 @@ impl Cache {
             .unwrap_or_default()
     }
 
+    /// Drops every answer read through `role` (when the role is evicted).
+    pub fn remove_role(&self, role: &str) {
+        if let Ok(mut e) = self.entries.write() {
+            e.retain(|k, _| k.3.as_deref() != Some(role));
+        }
+    }
+
     pub fn remove(&self, key: &Key) {
         if let Ok(mut e) = self.entries.write() {
             e.remove(key);
@@ -171,7 +178,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn key(id: &str) -> Key {
-        (id.to_string(), None, None)
+        (id.to_string(), None, None, None)
     }
 
     fn cache(ttl: u64, cap: usize) -> Cache {

@@ -11,6 +11,7 @@ mod metrics;
 mod prefetch;
 mod push;
 mod request;
+mod roles;
 mod server;
 mod sink;
 pub mod token;
@@ -109,6 +110,19 @@ pub async fn start(
         region,
         credentials,
     } = upstream;
+    let metrics = Arc::new(Metrics::default());
+    let roles = roles::Roles::new(
+        match (&region, &credentials) {
+            (Some(region), Some(credentials)) => Some(roles::Base {
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                credentials: credentials.clone(),
+            }),
+            _ => None,
+        },
+        cfg.max_roles,
+        metrics.clone(),
+    );
     // Pushed refresh needs an explicit endpoint (Coffer); in front of AWS, TTL only.
     let push_source = match (endpoint, credentials, region) {
         (Some(endpoint), Some(credentials), Some(region)) => Some(push::Source {
@@ -118,7 +132,6 @@ pub async fn start(
         }),
         _ => None,
     };
-    let metrics = Arc::new(Metrics::default());
     let agent = Arc::new(Agent {
         token,
         ssrf_headers: cfg
@@ -136,6 +149,7 @@ pub async fn start(
             metrics.clone(),
         ),
         upstream: upstream::Upstream::new(client, metrics.clone()),
+        roles,
         metrics: metrics.clone(),
         ready: AtomicBool::new(
             cfg.prefetch.secrets.is_empty() && cfg.prefetch.filter_tags.is_empty(),

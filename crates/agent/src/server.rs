@@ -20,6 +20,7 @@ pub struct Agent {
     pub max_conn: usize,
     pub cache: Cache,
     pub upstream: Upstream,
+    pub roles: crate::roles::Roles,
     pub metrics: Arc<Metrics>,
     pub ready: AtomicBool,
     /// Signalled after a pushed change is applied (file sinks re-render).
@@ -119,8 +120,21 @@ impl Agent {
     /// gets it from the upstream; a transient one keeps the old value.
     pub async fn refresh(&self, ids: &[&str]) {
         for key in self.cache.keys_for(ids) {
-            match self
-                .upstream
+            let role_upstream;
+            let upstream = match &key.3 {
+                None => &self.upstream,
+                Some(role) => match self.roles.existing(role).await {
+                    Some(u) => {
+                        role_upstream = u;
+                        &*role_upstream
+                    }
+                    None => {
+                        self.cache.remove(&key);
+                        continue;
+                    }
+                },
+            };
+            match upstream
                 .get(&key.0, key.1.as_deref(), key.2.as_deref())
                 .await
             {
@@ -132,22 +146,37 @@ impl Agent {
         self.changed.notify_one();
     }
 
-    async fn fetch(&self, q: request::Query) -> Result<Response<Full<Bytes>>, Refusal> {
-        if q.role_arn.is_some() {
-            return Err((
-                400,
-                "roleArn: role assumption is not available in this Coffer agent yet".into(),
-            ));
+    /// The upstream to read through: the agent's own, or an assumed role's.
+    pub async fn upstream_for(
+        &self,
+        role_arn: Option<&str>,
+    ) -> Result<Option<Arc<Upstream>>, crate::upstream::UpstreamError> {
+        let Some(role) = role_arn else {
+            return Ok(None);
+        };
+        let (up, evicted) = self.roles.upstream(role).await?;
+        for r in evicted {
+            self.cache.remove_role(&r);
         }
+        Ok(Some(up))
+    }
+
+    async fn fetch(&self, q: request::Query) -> Result<Response<Full<Bytes>>, Refusal> {
+        let role = match self.upstream_for(q.role_arn.as_deref()).await {
+            Ok(r) => r,
+            Err(e) => return Ok(text(e.status, e.body)),
+        };
+        let upstream = role.as_deref().unwrap_or(&self.upstream);
         let key = (
             q.secret_id.clone(),
             q.version_id.clone(),
             q.version_stage.clone(),
+            q.role_arn.clone(),
         );
         let answer = self
             .cache
             .get(key, q.refresh_now, || {
-                self.upstream.get(
+                upstream.get(
                     &q.secret_id,
                     q.version_id.as_deref(),
                     q.version_stage.as_deref(),

@@ -51,7 +51,7 @@ pub async fn run(
 
 /// The bytes a sink writes: the secret string (or binary), or one key of it.
 async fn render(agent: &Agent, sink: &FileSink) -> Result<Vec<u8>, String> {
-    let key = (sink.secret_id.clone(), None, None);
+    let key = (sink.secret_id.clone(), None, None, None);
     let answer = agent
         .cache
         .get(key, false, || {

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 const ROOT: (&str, &str, Option<&str>) = (AKID, SECRET, None);
 
-async fn iam(addr: SocketAddr, params: &[(&str, &str)]) -> String {
+pub(crate) async fn iam(addr: SocketAddr, params: &[(&str, &str)]) -> String {
     let (status, body) = query(addr, "iam", params, ROOT).await;
     assert_eq!(status, 200, "{params:?}: {body}");
     body

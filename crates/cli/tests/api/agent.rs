@@ -14,7 +14,7 @@ async fn agent(srv: &TestServer, toml: &str) -> AgentHandle {
 
 /// With `push` false the agent has no endpoint to subscribe to, as in front of
 /// AWS: TTLs alone decide freshness.
-async fn start_agent(srv: &TestServer, toml: &str, push: bool) -> AgentHandle {
+pub(crate) async fn start_agent(srv: &TestServer, toml: &str, push: bool) -> AgentHandle {
     let cfg = AgentConfig::parse(toml).unwrap();
     let creds = aws_credential_types::Credentials::new(AKID, SECRET, None, None, "agent-test");
     let upstream = coffer_agent::Upstream {
@@ -32,15 +32,15 @@ fn token_header() -> Vec<(String, String)> {
     vec![("X-Aws-Parameters-Secrets-Token".into(), TOKEN.into())]
 }
 
-async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
     request(addr, "GET", path, &token_header(), b"").await
 }
 
-fn json(body: &str) -> serde_json::Value {
+pub(crate) fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
-fn upstream_calls(a: &AgentHandle) -> u64 {
+pub(crate) fn upstream_calls(a: &AgentHandle) -> u64 {
     a.metrics
         .upstream_calls
         .load(std::sync::atomic::Ordering::SeqCst)

@@ -3,6 +3,7 @@
 
 mod access;
 mod agent;
+mod agent_roles;
 mod auth;
 mod common;
 mod deletion;

@@ -71,3 +71,34 @@ def test_agent_refuses_bad_config_and_bad_credentials(server, workdir):
     env = {**server.cli_env(), "AWS_TOKEN": "t", "AWS_SECRET_ACCESS_KEY": "wrong"}
     p = subprocess.run([BIN, "agent", "--port", "0"], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "InvalidSignatureException" in p.stderr
+
+
+def test_agent_binary_assumes_a_role(server, sm, workdir):
+    """The agent binary, on the account root's credentials, reads a secret through
+    an IAM role assumed from the server's STS (per request, with roleArn)."""
+    import boto3
+    from conftest import ACCOUNT
+
+    sm.create_secret(Name="roles/db", SecretString="via-role")
+    sm.create_secret(Name="other/db", SecretString="not-for-the-role")
+    iam = boto3.client(
+        "iam", endpoint_url=server.endpoint, region_name="us-east-1",
+        aws_access_key_id=server.exports["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=server.exports["AWS_SECRET_ACCESS_KEY"],
+    )
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                            "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName="AgentReader", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    policy = {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                             "Resource": "arn:aws:secretsmanager:*:*:secret:roles/*"}]}
+    iam.put_role_policy(RoleName="AgentReader", PolicyName="read", PolicyDocument=json.dumps(policy))
+    proc, port = start_agent(server, workdir, "max_roles = 3\n")
+    try:
+        status, body = http(port, f"/secretsmanager/get?secretId=roles/db&roleArn={arn}", "e2e-ssrf-token")
+        assert status == 200, body
+        assert json.loads(body)["SecretString"] == "via-role"
+        status, body = http(port, f"/secretsmanager/get?secretId=other/db&roleArn={arn}", "e2e-ssrf-token")
+        assert status == 400 and json.loads(body)["__type"] == "AccessDeniedException", body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

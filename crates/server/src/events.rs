@@ -1,14 +1,14 @@
 //! `GET /coffer/v1/events`: the change stream as server-sent events.
 //!
 //! Authenticated by SigV4 like every API call; a caller sees the events of its own
-//! account only. Each event carries its outbox sequence number as the SSE `id`, so
+//! account only, and of those only the secrets it may describe. Each event carries its outbox sequence number as the SSE `id`, so
 //! a client resumes with `Last-Event-ID` (or `?after=SEQ`) and misses nothing; a
 //! new subscriber without one starts from now. A subscriber wakes when this
 //! process commits a mutation, and polls the outbox once a second besides.
 
 use crate::body::Body;
 use bytes::Bytes;
-use coffer_core::Service;
+use coffer_core::{Caller, Service};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -29,7 +29,7 @@ pub fn resume_point(query: Option<&str>, last_event_id: Option<&str>) -> Option<
 /// Starts the subscription task and returns the body it feeds.
 pub fn subscribe(
     svc: Arc<Service>,
-    account_id: String,
+    caller: Caller,
     after: Option<i64>,
     mut closing: watch::Receiver<bool>,
 ) -> Body {
@@ -46,10 +46,11 @@ pub fn subscribe(
         let mut after = after;
         let mut quiet_since = Instant::now();
         loop {
-            let (last, rows) = match svc.events_for(&account_id, after).await {
+            let (last, rows) = match svc.events_for(&caller.account_id, after).await {
                 Ok(x) => x,
                 Err(_) => return, // logged by the service; the client reconnects
             };
+            let rows = svc.visible_events(&caller, rows).await;
             after = Some(last);
             for r in &rows {
                 let chunk = format!("id: {}\nevent: change\ndata: {}\n\n", r.seq, r.body);

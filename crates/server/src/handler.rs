@@ -87,7 +87,7 @@ impl Handler {
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let request_id = uuid::Uuid::new_v4().to_string();
         if req.method() == Method::GET && req.uri().path() == EVENTS_PATH {
-            return match self.events(req).await {
+            return match self.events(req, peer, &request_id).await {
                 Ok(r) => r,
                 Err(e) => error_response(&e, &request_id),
             };
@@ -240,7 +240,12 @@ impl Handler {
 
 impl Handler {
     /// Authenticates a GET on the change stream and starts the subscription.
-    async fn events(&self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    async fn events(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Result<Response<Body>, ApiError> {
         let (parts, _) = req.into_parts();
         let verified = self
             .auth
@@ -252,12 +257,9 @@ impl Handler {
             .and_then(|v| v.to_str().ok());
         let after = crate::events::resume_point(parts.uri.query(), last_id);
         tracing::info!(account = %verified.cred.account_id, ?after, "change stream subscribed");
-        let body = crate::events::subscribe(
-            self.svc.clone(),
-            verified.cred.account_id.clone(),
-            after,
-            self.closing.subscribe(),
-        );
+        let caller = Self::caller(verified, &parts, peer, request_id);
+        let body =
+            crate::events::subscribe(self.svc.clone(), caller, after, self.closing.subscribe());
         let mut r = with_body(200, "text/event-stream", "", body);
         r.headers_mut().insert(
             "cache-control",

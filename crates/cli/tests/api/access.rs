@@ -626,3 +626,67 @@ async fn another_account_reads_through_a_resource_policy() {
     assert_eq!(code, "AccessDeniedException");
     srv.stop().await;
 }
+
+/// Reads a change stream for a while and returns what arrived.
+async fn stream_for(addr: SocketAddr, creds: (&str, &str, Option<&str>), after: i64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let path = format!("/coffer/v1/events?after={after}");
+    let headers = crate::raw::signed_method(
+        addr,
+        "GET",
+        "secretsmanager",
+        &path,
+        "text/plain",
+        b"",
+        creds,
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\n");
+    for (k, v) in &headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(700);
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn change_stream_and_filtered_batches_follow_permissions() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    secret(&srv, "dev/one", "Dev").await;
+    secret(&srv, "ops/one", "Ops").await;
+    let (akid, key) = user(addr, "dev2", &[("Team", "Dev")], TEAM_POLICY).await;
+    let seen = stream_for(addr, (&akid, &key, None), 0).await;
+    assert!(seen.contains("dev/one"), "{seen}");
+    assert!(
+        !seen.contains("ops/one"),
+        "a secret the user may not describe stays hidden: {seen}"
+    );
+    let all = stream_for(addr, ROOT, 0).await;
+    assert!(all.contains("dev/one") && all.contains("ops/one"));
+    // BatchGetSecretValue by filters needs ListSecrets as well.
+    let c = client_for(&srv.endpoint(), "us-east-1", &akid, &key);
+    let filter = aws_sdk_secretsmanager::types::Filter::builder()
+        .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+        .values("dev")
+        .build();
+    let (code, msg) = err(c
+        .batch_get_secret_value()
+        .filters(filter)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "AccessDeniedException");
+    assert!(msg.contains("secretsmanager:ListSecrets"), "{msg}");
+    srv.stop().await;
+}

@@ -158,6 +158,19 @@ pub fn signed_for(
     path: &str,
     content_type: &str,
     body: &[u8],
+    creds: (&str, &str, Option<&str>),
+) -> Vec<(String, String)> {
+    signed_method(addr, "POST", service, path, content_type, body, creds)
+}
+
+/// Headers for a `method` request to `path`, signed for `service` in us-east-1.
+pub fn signed_method(
+    addr: SocketAddr,
+    method: &str,
+    service: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
     (akid, secret, token): (&str, &str, Option<&str>),
 ) -> Vec<(String, String)> {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
@@ -185,7 +198,7 @@ pub fn signed_for(
     ];
     let url = format!("http://{addr}{path}");
     let signable = SignableRequest::new(
-        "POST",
+        method,
         &url,
         headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         SignableBody::Bytes(body),

@@ -125,3 +125,34 @@ impl Service {
         )
     }
 }
+
+impl Service {
+    /// The change events `caller` may see: those of secrets it may describe
+    /// (`secretsmanager:DescribeSecret` on the secret). The account's root sees all.
+    pub async fn visible_events(
+        &self,
+        caller: &crate::Caller,
+        rows: Vec<coffer_store::EventRow>,
+    ) -> Vec<coffer_store::EventRow> {
+        if caller.session.is_none() && caller.principal_arn.ends_with(":root") {
+            return rows;
+        }
+        let call = Call::internal(caller, "DescribeSecret");
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let body: Value = serde_json::from_str(&r.body).unwrap_or_default();
+            let Some(arn) = body["resources"][0].as_str() else {
+                continue;
+            };
+            let secret = self.store.secret_by_arn(arn).await.ok().flatten();
+            let action = "secretsmanager:DescribeSecret";
+            let seen = self
+                .authorize(&call, action, secret.as_deref(), arn, &r.account_id)
+                .await;
+            if seen.is_ok() {
+                out.push(r);
+            }
+        }
+        out
+    }
+}

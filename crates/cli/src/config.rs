@@ -14,6 +14,17 @@
 //! max_body_bytes = 262144
 //! # How often secrets past their recovery window are purged.
 //! sweep_interval_secs = 60
+//! # How often the scheduler looks for rotations that are due.
+//! rotation_interval_secs = 60
+//! # External rotation functions, by the function name a RotationLambdaARN ends
+//! # with. Each runs as a program that reads the Lambda event (Step, SecretId,
+//! # ClientRequestToken) as JSON on stdin and exits 0 on success; it gets
+//! # AWS_ENDPOINT_URL and temporary credentials of `role` (an IAM role of the
+//! # secret's account) in its environment. The built-in coffer-random-password
+//! # needs no entry.
+//! # [rotation_functions.my-rotator]
+//! # command = ["/usr/local/bin/my-rotator", "--verbose"]
+//! # role = "my-rotator-execution"
 //! # How long shutdown waits for in-flight requests.
 //! drain_timeout_secs = 30
 //! # Where the root key comes from: "file" (data_dir/root.key, created 0600) or
@@ -38,11 +49,22 @@ pub struct FileConfig {
     pub max_connections: usize,
     pub max_body_bytes: usize,
     pub sweep_interval_secs: u64,
+    pub rotation_interval_secs: u64,
+    pub rotation_functions: std::collections::BTreeMap<String, FunctionConfig>,
     pub drain_timeout_secs: u64,
     pub root_key: String,
     pub root_key_env: String,
     pub log_level: String,
     pub log_format: String,
+}
+
+/// An external rotation function.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionConfig {
+    pub command: Vec<String>,
+    /// The IAM role (in the secret's account) whose credentials the program gets.
+    pub role: String,
 }
 
 impl Default for FileConfig {
@@ -55,6 +77,8 @@ impl Default for FileConfig {
             max_connections: 1024,
             max_body_bytes: 256 * 1024,
             sweep_interval_secs: 60,
+            rotation_interval_secs: 60,
+            rotation_functions: Default::default(),
             drain_timeout_secs: 30,
             root_key: "file".into(),
             root_key_env: "COFFER_ROOT_KEY".into(),
@@ -95,6 +119,16 @@ impl FileConfig {
             self.sweep_interval_secs >= 1,
             "sweep_interval_secs must be at least 1"
         );
+        anyhow::ensure!(
+            self.rotation_interval_secs >= 1,
+            "rotation_interval_secs must be at least 1"
+        );
+        for (name, f) in &self.rotation_functions {
+            anyhow::ensure!(
+                !f.command.is_empty(),
+                "rotation_functions.{name}.command must name a program"
+            );
+        }
         anyhow::ensure!(
             !self.regions.is_empty(),
             "regions must name at least one region"

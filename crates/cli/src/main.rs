@@ -116,6 +116,9 @@ struct ServerArgs {
     /// Seconds between sweeps for secrets past their recovery window [default: 60].
     #[arg(long, env = "COFFER_SWEEP_INTERVAL_SECS")]
     sweep_interval_secs: Option<u64>,
+    /// Seconds between looks for rotations that are due [default: 60].
+    #[arg(long, env = "COFFER_ROTATION_INTERVAL_SECS")]
+    rotation_interval_secs: Option<u64>,
     /// Seconds shutdown waits for in-flight requests [default: 30].
     #[arg(long, env = "COFFER_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
@@ -183,6 +186,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.sweep_interval_secs {
         cfg.sweep_interval_secs = v;
     }
+    if let Some(v) = args.rotation_interval_secs {
+        cfg.rotation_interval_secs = v;
+    }
     if let Some(v) = args.drain_timeout_secs {
         cfg.drain_timeout_secs = v;
     }
@@ -231,6 +237,18 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             drain_timeout: Duration::from_secs(cfg.drain_timeout_secs),
         },
         sweep_interval: Duration::from_secs(cfg.sweep_interval_secs),
+        rotation_interval: Duration::from_secs(cfg.rotation_interval_secs),
+        rotation_functions: cfg
+            .rotation_functions
+            .iter()
+            .map(|(name, f)| {
+                let ext = coffer_core::rotation::ExternalFunction {
+                    command: f.command.clone(),
+                    role_name: f.role.clone(),
+                };
+                (name.clone(), ext)
+            })
+            .collect(),
         root_key: if cfg.root_key == "env" {
             RootKeySource::Env(cfg.root_key_env.clone())
         } else {

@@ -28,6 +28,9 @@ pub struct StartOptions {
     pub listen: SocketAddr,
     pub http: HttpConfig,
     pub sweep_interval: Duration,
+    pub rotation_interval: Duration,
+    pub rotation_functions:
+        std::collections::HashMap<String, coffer_core::rotation::ExternalFunction>,
     pub root_key: RootKeySource,
     pub clock: Arc<dyn Clock>,
     /// The first account's id; dev mode defaults it, normal mode picks one at random.
@@ -98,12 +101,15 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
         ServiceOptions {
             audit_path: opts.data_dir.join("audit.log"),
             sweep_interval: opts.sweep_interval,
+            rotation_interval: opts.rotation_interval,
+            rotation_functions: opts.rotation_functions.clone(),
         },
     )?;
     let (root_cred, created_root) = bootstrap_root(&svc, &opts).await?;
     let (listener, addr) = coffer_server::bind(opts.listen)
         .await
         .with_context(|| format!("binding {}", opts.listen))?;
+    svc.set_endpoint(format!("http://{addr}"));
     let (stop, stop_rx) = watch::channel(false);
     let background = svc.spawn_background(stop_rx.clone());
     let mut rx = stop_rx;

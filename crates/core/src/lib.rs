@@ -21,6 +21,7 @@ pub mod labels;
 mod ops;
 pub mod password;
 pub mod query;
+pub mod rotation;
 mod service;
 pub mod session;
 pub mod sts;

@@ -26,6 +26,10 @@ pub struct ServiceOptions {
     pub audit_path: PathBuf,
     /// How often the sweeper looks for secrets whose recovery window ended.
     pub sweep_interval: Duration,
+    /// How often the scheduler looks for rotations that are due.
+    pub rotation_interval: Duration,
+    /// External rotation functions by name.
+    pub rotation_functions: HashMap<String, crate::rotation::ExternalFunction>,
 }
 
 /// An access key with its secret, as SigV4 verification needs it.
@@ -50,6 +54,14 @@ pub struct Service {
     /// once instead of polling the outbox.
     pub(crate) commits: tokio::sync::watch::Sender<u64>,
     pub(crate) identities: crate::authz::IdentityCache,
+    /// This service, for the tasks it spawns (rotations).
+    pub(crate) me: std::sync::Weak<Service>,
+    /// Secrets whose rotation is running in this process.
+    pub(crate) rotating: std::sync::Mutex<std::collections::HashSet<String>>,
+    pub(crate) functions: HashMap<String, crate::rotation::ExternalFunction>,
+    pub(crate) rotation_interval: Duration,
+    /// The address clients reach this service at, for rotation functions.
+    pub(crate) endpoint: std::sync::OnceLock<String>,
 }
 
 /// One call in flight: what the audit record needs, and whether the store already
@@ -113,6 +125,8 @@ const OPERATIONS: &[(&str, bool)] = &[
     ("GetResourcePolicy", true),
     ("DeleteResourcePolicy", false),
     ("ValidateResourcePolicy", true),
+    ("RotateSecret", false),
+    ("CancelRotateSecret", false),
 ];
 
 /// Parses a request body into an operation's input shape.
@@ -156,7 +170,7 @@ impl Service {
         opts: ServiceOptions,
     ) -> std::io::Result<Arc<Self>> {
         let audit = AuditLog::open(&opts.audit_path)?;
-        Ok(Arc::new(Service {
+        Ok(Arc::new_cyclic(|me| Service {
             keys: Keyring::new(root, store.clone(), clock.clone()),
             access: AccessTracker::default(),
             store,
@@ -166,6 +180,11 @@ impl Service {
             sweep_interval: opts.sweep_interval,
             commits: tokio::sync::watch::Sender::new(0),
             identities: Default::default(),
+            me: me.clone(),
+            rotating: Default::default(),
+            functions: opts.rotation_functions,
+            rotation_interval: opts.rotation_interval,
+            endpoint: Default::default(),
         }))
     }
 
@@ -269,6 +288,8 @@ impl Service {
             "GetResourcePolicy" => self.get_resource_policy(call, parse(req)?).await,
             "DeleteResourcePolicy" => self.delete_resource_policy(call, parse(req)?).await,
             "ValidateResourcePolicy" => self.validate_resource_policy(call, parse(req)?).await,
+            "RotateSecret" => self.rotate_secret(call, parse(req)?).await,
+            "CancelRotateSecret" => self.cancel_rotate_secret(call, parse(req)?).await,
             _ => Err(ApiError::new(ErrorCode::UnknownOperation, "")),
         }
     }
@@ -376,6 +397,12 @@ impl Service {
         Err(ApiError::new(ErrorCode::Throttling, "Rate exceeded"))
     }
 
+    /// Tells the service the address clients reach it at (rotation functions
+    /// call back there).
+    pub fn set_endpoint(&self, url: String) {
+        let _ = self.endpoint.set(url);
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
@@ -391,6 +418,7 @@ impl Service {
         tokio::spawn(async move {
             let mut sweep = tokio::time::interval(svc.sweep_interval);
             let mut flush = tokio::time::interval(Duration::from_secs(1));
+            let mut rotations = tokio::time::interval(svc.rotation_interval);
             loop {
                 tokio::select! {
                     _ = sweep.tick() => {
@@ -404,6 +432,12 @@ impl Service {
                         let s = svc.clone();
                         // fsync can take milliseconds: keep it off the async workers.
                         let _ = tokio::task::spawn_blocking(move || s.audit.sync()).await;
+                    }
+                    _ = rotations.tick() => {
+                        let n = svc.rotate_due().await;
+                        if n > 0 {
+                            tracing::info!(rotations = n, "scheduler ran due rotations");
+                        }
                     }
                     _ = stop.changed() => break,
                 }

@@ -54,7 +54,7 @@ impl Service {
         ))
     }
 
-    fn new_session(&self, caller: &Caller, secs: i64) -> Session {
+    pub(crate) fn new_session(&self, caller: &Caller, secs: i64) -> Session {
         let now = self.clock.now_ms();
         Session {
             access_key_id: format!("ASIA{}", random_id(16)),

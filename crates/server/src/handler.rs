@@ -22,8 +22,6 @@ const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Operations of the Secrets Manager model that later work will add; callers get a
 /// clear answer instead of an unexplained UnknownOperationException.
 const NOT_YET: &[&str] = &[
-    "RotateSecret",
-    "CancelRotateSecret",
     "ReplicateSecretToRegions",
     "RemoveRegionsFromReplication",
     "StopReplicationToReplica",

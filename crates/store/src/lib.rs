@@ -59,6 +59,9 @@ pub trait Store: Send + Sync + 'static {
     /// Records last-accessed days; best effort, no revision change, no audit row
     /// (reads are audited by the audit log file).
     async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()>;
+    /// ARNs of secrets whose rotation is due (attribute `Rotation.DueMs` at or
+    /// before `now_ms`).
+    async fn rotation_due(&self, now_ms: i64) -> Result<Vec<String>>;
     /// Secrets whose recovery window ended at or before `now_ms`.
     async fn due_for_purge(&self, now_ms: i64) -> Result<Vec<(i64, i64, String)>>;
 

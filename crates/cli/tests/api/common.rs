@@ -28,6 +28,9 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
             ..HttpConfig::default()
         },
         sweep_interval: Duration::from_secs(3600),
+        // Tests drive the scheduler themselves (`rotate_due`) with the manual clock.
+        rotation_interval: Duration::from_secs(3600),
+        rotation_functions: Default::default(),
         root_key: RootKeySource::File,
         clock: Arc::new(clock),
         account_id: Some(ACCOUNT.into()),
@@ -39,11 +42,16 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with the options adjusted by `edit` (rotation functions, say).
+    pub async fn start_with(edit: impl FnOnce(&mut StartOptions)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new();
-        let running = start(options(dir.path().to_path_buf(), clock.clone()))
-            .await
-            .unwrap();
+        let mut opts = options(dir.path().to_path_buf(), clock.clone());
+        edit(&mut opts);
+        let running = start(opts).await.unwrap();
         TestServer {
             running: Some(running),
             clock,

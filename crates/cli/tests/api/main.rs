@@ -13,3 +13,4 @@ mod labels;
 mod lifecycle;
 mod listing;
 mod raw;
+mod rotation;

@@ -93,6 +93,17 @@ impl Service {
             Some(s) => resource_policy(s)?,
             None => None,
         };
+        // The service itself (rotation, the sweeper) acts within the secret's account.
+        if caller.access_key_id.is_empty() && caller.session.is_none() {
+            return if caller.account_id == owner {
+                Ok(())
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::AccessDenied,
+                    "Internal callers stay in their account.",
+                ))
+            };
+        }
         // The root of the owning account, and no resource policy: always allowed.
         if policy.is_none()
             && caller.session.is_none()

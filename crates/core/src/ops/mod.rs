@@ -7,6 +7,7 @@ mod list;
 mod policy;
 mod random;
 mod read;
+mod rotate;
 mod stage;
 mod tags;
 mod write;
@@ -178,13 +179,28 @@ pub(crate) fn tags_out(row: &SecretRow) -> Option<Vec<Tag>> {
 }
 
 pub(crate) fn metadata(row: &SecretRow) -> SecretMetadata {
+    let rotation: Option<crate::rotation::RotationState> = row
+        .attrs
+        .get(crate::rotation::ATTR)
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
     SecretMetadata {
         arn: row.arn.clone(),
         name: row.name.clone(),
         kind: row.kind.clone(),
         description: row.description.clone(),
         kms_key_id: row.kms_key_id.as_deref().map(|k| display_key_id(Some(k))),
-        rotation_enabled: None,
+        rotation_enabled: rotation.as_ref().map(|r| r.enabled),
+        rotation_lambda_arn: rotation.as_ref().and_then(|r| r.lambda_arn.clone()),
+        rotation_rules: rotation.as_ref().and_then(|r| r.rules.clone()),
+        last_rotated_date: rotation
+            .as_ref()
+            .and_then(|r| r.last_rotated_ms)
+            .map(Timestamp),
+        next_rotation_date: rotation
+            .as_ref()
+            .filter(|r| r.enabled)
+            .and_then(|r| r.next_ms)
+            .map(Timestamp),
         last_changed_date: Some(Timestamp(row.last_changed_ms)),
         last_accessed_date: row.last_accessed_ms.map(Timestamp),
         deleted_date: row.deleted_ms.map(Timestamp),

@@ -167,6 +167,18 @@ impl Store for SqliteStore {
         self.write(|tx| Job::Touch(touches, tx)).await
     }
 
+    async fn rotation_due(&self, now_ms: i64) -> Result<Vec<String>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT arn FROM secrets WHERE deleted_ms IS NULL
+                   AND json_extract(attrs, '$.Rotation.DueMs') <= ?1",
+            )?
+            .query_map([now_ms], |r| r.get(0))?
+            .collect()
+        })
+        .await
+    }
+
     async fn due_for_purge(&self, now_ms: i64) -> Result<Vec<(i64, i64, String)>> {
         self.read(move |c| {
             c.prepare_cached(

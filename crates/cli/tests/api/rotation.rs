@@ -1,0 +1,300 @@
+//! Rotation through the API: RotateSecret with the built-in random-password
+//! rotator, the four steps and their labels, schedules driven by the manual clock,
+//! cancelling, and AWS's validation errors.
+
+use crate::common::*;
+use aws_sdk_secretsmanager::types::RotationRulesType;
+use std::time::Duration;
+
+const RANDOM: &str = "arn:aws:lambda:us-east-1:123456789012:function:coffer-random-password";
+
+async fn stages(c: &aws_sdk_secretsmanager::Client, id: &str) -> Vec<(String, Vec<String>)> {
+    let d = c.describe_secret().secret_id(id).send().await.unwrap();
+    let mut v: Vec<_> = d
+        .version_ids_to_stages()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Waits until `token` carries AWSCURRENT (rotations run in the background).
+async fn wait_current(c: &aws_sdk_secretsmanager::Client, id: &str, token: &str) {
+    for _ in 0..300 {
+        let s = stages(c, id).await;
+        if s.iter()
+            .any(|(v, l)| v == token && l.iter().any(|x| x == "AWSCURRENT"))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{token} never became AWSCURRENT: {:?}", stages(c, id).await);
+}
+
+fn current_of(s: &[(String, Vec<String>)]) -> String {
+    s.iter()
+        .find(|(_, l)| l.iter().any(|x| x == "AWSCURRENT"))
+        .map(|(v, _)| v.clone())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn random_password_rotation_runs_the_four_steps() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    let first = c
+        .create_secret()
+        .name("app/db")
+        .secret_string(r#"{"username":"app","password":"old-password"}"#)
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string();
+    let rules = RotationRulesType::builder()
+        .automatically_after_days(30)
+        .build();
+    let out = c
+        .rotate_secret()
+        .secret_id("app/db")
+        .rotation_lambda_arn(RANDOM)
+        .rotation_rules(rules)
+        .client_request_token(token(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.version_id(), Some(token(1).as_str()));
+    wait_current(&c, "app/db", &token(1)).await;
+    // AWS's end state: the new version current, the old one previous, no pending.
+    assert_eq!(
+        stages(&c, "app/db").await,
+        vec![
+            (token(1), vec!["AWSCURRENT".to_string()]),
+            (first.clone(), vec!["AWSPREVIOUS".to_string()]),
+        ]
+    );
+    let new = c
+        .get_secret_value()
+        .secret_id("app/db")
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(new.secret_string().unwrap()).unwrap();
+    assert_eq!(v["username"], "app", "other keys are kept");
+    assert_ne!(v["password"], "old-password");
+    assert_eq!(v["password"].as_str().unwrap().len(), 32);
+    let prev = c
+        .get_secret_value()
+        .secret_id("app/db")
+        .version_stage("AWSPREVIOUS")
+        .send()
+        .await
+        .unwrap();
+    assert!(prev.secret_string().unwrap().contains("old-password"));
+    let d = c
+        .describe_secret()
+        .secret_id("app/db")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.rotation_enabled(), Some(true));
+    assert_eq!(d.rotation_lambda_arn(), Some(RANDOM));
+    assert_eq!(
+        d.rotation_rules().unwrap().automatically_after_days(),
+        Some(30)
+    );
+    let last = d.last_rotated_date().unwrap().secs();
+    let next = d.next_rotation_date().unwrap().secs();
+    assert_eq!(next % 86_400, 0, "day schedules start at midnight UTC");
+    assert!(
+        (29 * 86_400..=30 * 86_400).contains(&(next - last)),
+        "{last} {next}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn schedules_fire_once_when_due_on_the_manual_clock() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    let svc = srv.running().service.clone();
+    for (name, rules) in [
+        (
+            "rate",
+            RotationRulesType::builder()
+                .schedule_expression("rate(10 days)")
+                .build(),
+        ),
+        (
+            "cron",
+            RotationRulesType::builder()
+                .schedule_expression("cron(0 16 1,15 * ? *)")
+                .build(),
+        ),
+        (
+            "days",
+            RotationRulesType::builder()
+                .automatically_after_days(2)
+                .duration("3h")
+                .build(),
+        ),
+    ] {
+        c.create_secret()
+            .name(name)
+            .secret_string("initial")
+            .send()
+            .await
+            .unwrap();
+        c.rotate_secret()
+            .secret_id(name)
+            .rotation_lambda_arn(RANDOM)
+            .rotation_rules(rules)
+            .rotate_immediately(false)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(svc.rotate_due().await, 0, "nothing is due yet");
+    // The cron schedule fires on the 1st or 15th at 16:00 UTC.
+    let next = c.describe_secret().secret_id("cron").send().await.unwrap();
+    let at = next.next_rotation_date().unwrap().secs();
+    let day = time::OffsetDateTime::from_unix_timestamp(at).unwrap();
+    assert!(
+        matches!(day.day(), 1 | 15) && day.hour() == 16 && day.minute() == 0,
+        "{day}"
+    );
+    let before = current_of(&stages(&c, "days").await);
+    srv.clock.advance_days(2);
+    assert_eq!(svc.rotate_due().await, 1, "the two-day schedule is due");
+    assert_ne!(current_of(&stages(&c, "days").await), before);
+    assert_eq!(svc.rotate_due().await, 0, "and does not run twice");
+    srv.clock.advance_days(8);
+    let n = svc.rotate_due().await;
+    assert!(n >= 1, "the ten-day rate is due after ten days ({n})");
+    let d = c.describe_secret().secret_id("rate").send().await.unwrap();
+    assert!(d.last_rotated_date().is_some());
+    srv.clock.advance_days(31);
+    assert!(svc.rotate_due().await >= 1, "the cron window came");
+    let d = c.describe_secret().secret_id("cron").send().await.unwrap();
+    assert!(d.last_rotated_date().is_some());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn validation_cancel_and_restart() {
+    let mut srv = TestServer::start().await;
+    let c = srv.client();
+    c.create_secret()
+        .name("s")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    let (code, msg) = err(c
+        .rotate_secret()
+        .secret_id("s")
+        .client_request_token(token(5))
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(
+        (code.as_str(), msg.as_str()),
+        (
+            "InvalidRequestException",
+            "No Lambda rotation function ARN is associated with this secret."
+        )
+    );
+    let (code, _) = err(c
+        .rotate_secret()
+        .secret_id("s")
+        .rotation_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:nope")
+        .client_request_token(token(5))
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(
+        code, "AccessDeniedException",
+        "as AWS answers for a function it cannot invoke"
+    );
+    for (rules, want) in [
+        (
+            RotationRulesType::builder()
+                .schedule_expression("rate(2 weeks)")
+                .build(),
+            "Invalid ScheduleExpression",
+        ),
+        (
+            RotationRulesType::builder()
+                .schedule_expression("cron(0 16 * * * *)")
+                .build(),
+            "Invalid ScheduleExpression",
+        ),
+        (
+            RotationRulesType::builder()
+                .automatically_after_days(5)
+                .duration("30h")
+                .build(),
+            "Invalid Duration",
+        ),
+    ] {
+        let (code, msg) = err(c
+            .rotate_secret()
+            .secret_id("s")
+            .rotation_lambda_arn(RANDOM)
+            .rotation_rules(rules)
+            .rotate_immediately(false)
+            .send()
+            .await
+            .unwrap_err());
+        assert_eq!(code, "InvalidParameterException");
+        assert!(msg.contains(want), "{msg}");
+    }
+    let (code, _) = err(c
+        .rotate_secret()
+        .secret_id("s")
+        .rotation_rules(
+            RotationRulesType::builder()
+                .automatically_after_days(0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "ValidationException", "a model constraint");
+    c.rotate_secret()
+        .secret_id("s")
+        .rotation_lambda_arn(RANDOM)
+        .rotation_rules(
+            RotationRulesType::builder()
+                .automatically_after_days(1)
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    // The schedule survives a restart, and so does its place in time.
+    srv.restart().await;
+    let c = srv.client();
+    let d = c.describe_secret().secret_id("s").send().await.unwrap();
+    assert_eq!(d.rotation_enabled(), Some(true));
+    c.cancel_rotate_secret()
+        .secret_id("s")
+        .send()
+        .await
+        .unwrap();
+    let d = c.describe_secret().secret_id("s").send().await.unwrap();
+    assert_eq!(d.rotation_enabled(), Some(false));
+    assert!(d.next_rotation_date().is_none());
+    srv.clock.advance_days(5);
+    assert_eq!(
+        srv.running().service.rotate_due().await,
+        0,
+        "cancelled: never due"
+    );
+    srv.stop().await;
+}

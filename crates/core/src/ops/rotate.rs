@@ -1,0 +1,176 @@
+//! RotateSecret and CancelRotateSecret.
+
+use super::{not_deleted, row_change};
+use crate::rotation::schedule::{window, Schedule};
+use crate::rotation::{cannot_invoke, RotationState};
+use crate::service::{respond, Call, Service};
+use coffer_api::types::{
+    RotateSecretRequest, RotateSecretResponse, RotationRules, SecretIdRequest,
+};
+use coffer_api::{validate, ApiError};
+use coffer_store::MutationOp;
+use serde_json::json;
+
+const INCOMPLETE: &str = "A previous rotation isn't complete. That rotation will be reattempted.";
+
+/// AWS's checks on RotationRules.
+fn check_rules(r: &RotationRules) -> Result<(), ApiError> {
+    if let Some(d) = r.automatically_after_days {
+        validate::range(d, "rotationRules.automaticallyAfterDays", 1, 1000)?;
+    }
+    if let Some(e) = &r.schedule_expression {
+        validate::length(e, "rotationRules.scheduleExpression", 1, 256)?;
+        if r.automatically_after_days.is_some() {
+            return Err(ApiError::invalid_param(
+                "You can't specify both AutomaticallyAfterDays and ScheduleExpression.",
+            ));
+        }
+        let s = Schedule::parse(e)
+            .map_err(|m| ApiError::invalid_param(format!("Invalid ScheduleExpression: {m}.")))?;
+        if let (Some(d), Schedule::Hours(n)) = (&r.duration, &s) {
+            if window(d).map_err(ApiError::invalid_param)? > n * 3_600_000 {
+                return Err(ApiError::invalid_param(
+                    "The rotation window can't be longer than the rotation interval.",
+                ));
+            }
+        }
+    }
+    if let Some(d) = &r.duration {
+        validate::length(d, "rotationRules.duration", 2, 3)?;
+        window(d).map_err(|m| ApiError::invalid_param(format!("Invalid Duration: {m}.")))?;
+    }
+    if r.automatically_after_days.is_none() && r.schedule_expression.is_none() {
+        return Err(ApiError::invalid_param(
+            "You must specify AutomaticallyAfterDays or ScheduleExpression in RotationRules.",
+        ));
+    }
+    Ok(())
+}
+
+impl Service {
+    pub(crate) async fn rotate_secret(
+        &self,
+        call: &Call<'_>,
+        req: RotateSecretRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let immediately = req.rotate_immediately.unwrap_or(true);
+        let token =
+            match req.client_request_token.as_deref() {
+                Some(t) => {
+                    validate::length(t, "clientRequestToken", 32, 64)?;
+                    Some(t.to_string())
+                }
+                None if immediately => return Err(ApiError::invalid_param(
+                    "You must provide a ClientRequestToken value. We recommend a UUID-type value.",
+                )),
+                None => None,
+            };
+        if let Some(rules) = &req.rotation_rules {
+            check_rules(rules)?;
+        }
+        if let Some(l) = &req.rotation_lambda_arn {
+            validate::length(l, "rotationLambdaARN", 0, 2048)?;
+            if self.resolve_function(l).is_none() {
+                return Err(cannot_invoke());
+            }
+        }
+        let mut resume = None;
+        let (s, _) = self
+            .commit_with_retry(call, id, |s, now| {
+                not_deleted(s)?;
+                let mut state = RotationState::of(s).unwrap_or_default();
+                if let Some(l) = &req.rotation_lambda_arn {
+                    state.lambda_arn = Some(l.clone());
+                }
+                if state.lambda_arn.is_none() {
+                    return Err(ApiError::invalid_request(
+                        "No Lambda rotation function ARN is associated with this secret.",
+                    ));
+                }
+                if let Some(p) = &state.pending {
+                    if immediately && Some(p) != token.as_ref() {
+                        resume = Some(p.clone());
+                        return Err(ApiError::invalid_request(INCOMPLETE));
+                    }
+                }
+                if let Some(r) = &req.rotation_rules {
+                    state.rules = Some(r.clone());
+                }
+                state.enabled = state.rules.is_some();
+                if immediately {
+                    state.pending = token.clone();
+                    state.due_ms = Some(now + crate::rotation::RETRY_MS);
+                }
+                state.plan_next(now);
+                let mut row = s.row.clone();
+                state.store(&mut row.attrs);
+                row.last_changed_ms = now;
+                let op = MutationOp::Update {
+                    expected_revision: s.row.revision,
+                };
+                Ok(Some(row_change(
+                    call,
+                    op,
+                    row,
+                    now,
+                    "RotateSecret",
+                    json!({}),
+                )))
+            })
+            .await
+            .inspect_err(|e| {
+                if e.message == INCOMPLETE {
+                    if let Some(p) = resume.clone() {
+                        self.spawn_rotation(id.to_string(), p);
+                    }
+                }
+            })?;
+        if immediately {
+            if let Some(t) = &token {
+                self.spawn_rotation(s.row.arn.clone(), t.clone());
+            }
+        }
+        respond(&RotateSecretResponse {
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
+            version_id: token.filter(|_| immediately),
+        })
+    }
+
+    pub(crate) async fn cancel_rotate_secret(
+        &self,
+        call: &Call<'_>,
+        req: SecretIdRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let mut pending = None;
+        let (s, _) = self
+            .commit_with_retry(call, id, |s, now| {
+                not_deleted(s)?;
+                let Some(mut state) = RotationState::of(s) else {
+                    return Err(ApiError::invalid_request(
+                        "Secrets Manager can't cancel rotation because rotation isn't enabled for this secret.",
+                    ));
+                };
+                // The pending version keeps its AWSPENDING label, as in AWS.
+                pending = state.pending.take();
+                state.enabled = false;
+                state.plan_next(now);
+                state.due_ms = None;
+                let mut row = s.row.clone();
+                state.store(&mut row.attrs);
+                row.last_changed_ms = now;
+                let op = MutationOp::Update {
+                    expected_revision: s.row.revision,
+                };
+                Ok(Some(row_change(call, op, row, now, "CancelRotateSecret", json!({}))))
+            })
+            .await?;
+        respond(&RotateSecretResponse {
+            arn: s.row.arn.clone(),
+            name: s.row.name.clone(),
+            version_id: pending,
+        })
+    }
+}

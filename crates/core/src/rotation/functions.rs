@@ -1,0 +1,240 @@
+//! Rotation functions: what a `RotationLambdaARN` resolves to, and invoking one
+//! step of it. `coffer-random-password` runs in-process; other names map (by the
+//! server's configuration) to executables that receive the Lambda event as JSON on
+//! stdin and call back into Coffer with temporary credentials of their execution
+//! role, never the root credential.
+
+use super::rotation_caller;
+use crate::password::{generate, PasswordSpec};
+use crate::service::Service;
+use crate::session::{RoleRef, Session};
+use coffer_store::SecretRow;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// How long one step of an external function may run.
+const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the execution role's credentials live (a step's worth, with margin).
+const SESSION_MS: i64 = 900_000;
+
+/// An external rotation function, from the server's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalFunction {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// The role (in the secret's account) whose credentials the function gets.
+    pub role_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Function {
+    RandomPassword,
+    External(ExternalFunction),
+}
+
+/// The function name of a Lambda ARN (`arn:aws:lambda:R:A:function:NAME[:QUALIFIER]`),
+/// or the name itself.
+pub fn function_name(arn: &str) -> &str {
+    match arn.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => arn,
+    }
+}
+
+impl Service {
+    pub fn resolve_function(&self, lambda_arn: &str) -> Option<Function> {
+        let name = function_name(lambda_arn);
+        if name == "coffer-random-password" {
+            return Some(Function::RandomPassword);
+        }
+        self.functions.get(name).cloned().map(Function::External)
+    }
+
+    /// Runs one step. Errors are messages for DescribeSecret and the change event,
+    /// so they never carry a secret value.
+    pub(crate) async fn invoke(
+        &self,
+        f: &Function,
+        step: &str,
+        secret: &SecretRow,
+        token: &str,
+    ) -> Result<(), String> {
+        match f {
+            Function::RandomPassword => self.random_step(step, secret, token).await,
+            Function::External(ext) => self.external_step(ext, step, secret, token).await,
+        }
+    }
+
+    /// Calls an operation as the rotation service and parses the answer.
+    async fn call_as_rotation(
+        &self,
+        secret: &SecretRow,
+        op: &str,
+        body: Value,
+    ) -> Result<Value, coffer_api::ApiError> {
+        let caller = rotation_caller(&secret.account_id, &secret.region);
+        let out = self.call(&caller, op, body.to_string().as_bytes()).await?;
+        Ok(serde_json::from_slice(&out).unwrap_or(Value::Null))
+    }
+
+    /// The built-in rotator: a new random password, for a plain string secret or
+    /// the `password` key of a JSON one.
+    async fn random_step(&self, step: &str, s: &SecretRow, token: &str) -> Result<(), String> {
+        let arn = s.arn.as_str();
+        let fail = |e: coffer_api::ApiError| format!("{}: {}", e.code.as_str(), e.message);
+        match step {
+            "createSecret" => {
+                let pending =
+                    json!({"SecretId": arn, "VersionId": token, "VersionStage": "AWSPENDING"});
+                if self
+                    .call_as_rotation(s, "GetSecretValue", pending)
+                    .await
+                    .is_ok()
+                {
+                    return Ok(()); // created by an earlier attempt
+                }
+                let current = json!({"SecretId": arn, "VersionStage": "AWSCURRENT"});
+                let cur = self
+                    .call_as_rotation(s, "GetSecretValue", current)
+                    .await
+                    .map_err(fail)?;
+                let old = cur["SecretString"]
+                    .as_str()
+                    .ok_or("the secret has no string value")?;
+                let password = generate(&PasswordSpec::default()).map_err(fail)?;
+                let new = match serde_json::from_str::<Value>(old) {
+                    Ok(Value::Object(mut m)) => {
+                        m.insert("password".into(), Value::String(password.to_string()));
+                        Value::Object(m).to_string()
+                    }
+                    _ => password.to_string(),
+                };
+                let put = json!({"SecretId": arn, "ClientRequestToken": token,
+                    "SecretString": new, "VersionStages": ["AWSPENDING"]});
+                self.call_as_rotation(s, "PutSecretValue", put)
+                    .await
+                    .map_err(fail)?;
+                Ok(())
+            }
+            "setSecret" | "testSecret" => Ok(()),
+            "finishSecret" => {
+                let d = self
+                    .call_as_rotation(s, "DescribeSecret", json!({"SecretId": arn}))
+                    .await
+                    .map_err(fail)?;
+                let current = d["VersionIdsToStages"]
+                    .as_object()
+                    .and_then(|m| {
+                        m.iter().find(|(_, st)| {
+                            st.as_array()
+                                .is_some_and(|a| a.iter().any(|x| x == "AWSCURRENT"))
+                        })
+                    })
+                    .map(|(v, _)| v.clone());
+                if current.as_deref() == Some(token) {
+                    return Ok(());
+                }
+                let mut body = json!({"SecretId": arn, "VersionStage": "AWSCURRENT",
+                    "MoveToVersionId": token});
+                if let Some(c) = current {
+                    body["RemoveFromVersionId"] = Value::String(c);
+                }
+                self.call_as_rotation(s, "UpdateSecretVersionStage", body)
+                    .await
+                    .map_err(fail)?;
+                Ok(())
+            }
+            other => Err(format!("unknown step {other}")),
+        }
+    }
+
+    /// Temporary credentials of the function's execution role in the secret's account.
+    async fn execution_session(&self, role_name: &str, s: &SecretRow) -> Result<Session, String> {
+        let (role, _) = self
+            .iam_load::<crate::iam::RoleDoc>(&s.account_id, crate::iam::ROLE, role_name)
+            .await
+            .map_err(|e| e.message)?
+            .ok_or_else(|| format!("the execution role {role_name} does not exist"))?;
+        let arn = crate::iam::entity_arn(&s.account_id, "role", &role.path, role_name);
+        let caller = rotation_caller(&s.account_id, &s.region);
+        let mut session = self.new_session(&caller, SESSION_MS / 1000);
+        session.arn = format!(
+            "arn:aws:sts::{}:assumed-role/{role_name}/coffer-rotation",
+            s.account_id
+        );
+        session.role = Some(RoleRef {
+            account: s.account_id.clone(),
+            name: role_name.to_string(),
+            arn,
+            id: role.id.clone(),
+        });
+        session.session_name = Some("coffer-rotation".into());
+        Ok(session)
+    }
+
+    async fn external_step(
+        &self,
+        f: &ExternalFunction,
+        step: &str,
+        s: &SecretRow,
+        token: &str,
+    ) -> Result<(), String> {
+        let endpoint = self
+            .endpoint
+            .get()
+            .cloned()
+            .ok_or("the server's endpoint is not known yet")?;
+        let session = self.execution_session(&f.role_name, s).await?;
+        let token_text = self.seal_session(&session).map_err(|e| e.message)?;
+        let event = json!({"Step": step, "SecretId": s.arn, "ClientRequestToken": token,
+            "RotationToken": token});
+        let (program, args) = f
+            .command
+            .split_first()
+            .ok_or("the function has no command")?;
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_REGION", &s.region)
+            .env("AWS_DEFAULT_REGION", &s.region)
+            .env("AWS_ACCESS_KEY_ID", &session.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &session.secret)
+            .env("AWS_SESSION_TOKEN", token_text)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("could not start the function: {e}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            let _ = stdin.write_all(event.to_string().as_bytes()).await;
+        }
+        let status = tokio::time::timeout(STEP_TIMEOUT, child.wait())
+            .await
+            .map_err(|_| format!("{step} timed out"))?
+            .map_err(|e| e.to_string())?;
+        // The function's output may hold secret values: only the status is kept.
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{step} exited with {status}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_name;
+
+    #[test]
+    fn names() {
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:coffer-random-password";
+        assert_eq!(function_name(arn), "coffer-random-password");
+        assert_eq!(
+            function_name(&format!("{arn}:live")),
+            "coffer-random-password"
+        );
+        assert_eq!(function_name("my-rotator"), "my-rotator");
+    }
+}

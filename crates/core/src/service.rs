@@ -419,6 +419,11 @@ impl Service {
             let mut sweep = tokio::time::interval(svc.sweep_interval);
             let mut flush = tokio::time::interval(Duration::from_secs(1));
             let mut rotations = tokio::time::interval(svc.rotation_interval);
+            // Rotations run off this loop, one pass at a time, so the sweeper and
+            // shutdown never wait for a slow rotation function. The first pass also
+            // finishes rotations cut off by the last stop (or a crash).
+            let mut pass: Option<tokio::task::JoinHandle<()>> = None;
+            let mut first = true;
             loop {
                 tokio::select! {
                     _ = sweep.tick() => {
@@ -434,10 +439,16 @@ impl Service {
                         let _ = tokio::task::spawn_blocking(move || s.audit.sync()).await;
                     }
                     _ = rotations.tick() => {
-                        let n = svc.rotate_due().await;
-                        if n > 0 {
-                            tracing::info!(rotations = n, "scheduler ran due rotations");
+                        if pass.as_ref().is_some_and(|p| !p.is_finished()) {
+                            continue;
                         }
+                        let (s, resume) = (svc.clone(), std::mem::take(&mut first));
+                        pass = Some(tokio::spawn(async move {
+                            let n = if resume { s.resume_interrupted().await } else { s.rotate_due().await };
+                            if n > 0 {
+                                tracing::info!(rotations = n, resumed = resume, "scheduler ran rotations");
+                            }
+                        }));
                     }
                     _ = stop.changed() => break,
                 }

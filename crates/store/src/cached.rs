@@ -176,8 +176,8 @@ impl<S: Store> Store for CachedStore<S> {
     async fn iam_list(&self, account_id: &str, kind: &str) -> Result<Vec<IamRow>> {
         self.inner.iam_list(account_id, kind).await
     }
-    async fn rotation_due(&self, now_ms: i64) -> Result<Vec<String>> {
-        self.inner.rotation_due(now_ms).await
+    async fn rotation_due(&self, now_ms: i64, interrupted: bool) -> Result<Vec<String>> {
+        self.inner.rotation_due(now_ms, interrupted).await
     }
     async fn iam_write(&self, ops: Vec<IamOp>) -> Result<()> {
         self.inner.iam_write(ops).await

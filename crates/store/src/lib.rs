@@ -60,8 +60,9 @@ pub trait Store: Send + Sync + 'static {
     /// (reads are audited by the audit log file).
     async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()>;
     /// ARNs of secrets whose rotation is due (attribute `Rotation.DueMs` at or
-    /// before `now_ms`).
-    async fn rotation_due(&self, now_ms: i64) -> Result<Vec<String>>;
+    /// before `now_ms`), and with `interrupted` also those with a rotation
+    /// started and not finished (`Rotation.Pending` set).
+    async fn rotation_due(&self, now_ms: i64, interrupted: bool) -> Result<Vec<String>>;
     /// Secrets whose recovery window ended at or before `now_ms`.
     async fn due_for_purge(&self, now_ms: i64) -> Result<Vec<(i64, i64, String)>>;
 

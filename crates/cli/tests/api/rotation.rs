@@ -24,8 +24,9 @@ async fn stages(c: &aws_sdk_secretsmanager::Client, id: &str) -> Vec<(String, Ve
 async fn wait_current(c: &aws_sdk_secretsmanager::Client, id: &str, token: &str) {
     for _ in 0..300 {
         let s = stages(c, id).await;
+        // Done when the token is current and no longer pending (the outcome recorded).
         if s.iter()
-            .any(|(v, l)| v == token && l.iter().any(|x| x == "AWSCURRENT"))
+            .any(|(v, l)| v == token && l == &["AWSCURRENT".to_string()])
         {
             return;
         }

@@ -90,7 +90,7 @@ impl Service {
                 }
                 if let Some(p) = &state.pending {
                     if immediately && Some(p) != token.as_ref() {
-                        resume = Some(p.clone());
+                        resume = Some((s.row.arn.clone(), p.clone()));
                         return Err(ApiError::invalid_request(INCOMPLETE));
                     }
                 }
@@ -121,8 +121,8 @@ impl Service {
             .await
             .inspect_err(|e| {
                 if e.message == INCOMPLETE {
-                    if let Some(p) = resume.clone() {
-                        self.spawn_rotation(id.to_string(), p);
+                    if let Some((arn, pending)) = resume.clone() {
+                        self.spawn_rotation(arn, pending);
                     }
                 }
             })?;

@@ -243,8 +243,18 @@ impl Service {
     /// Starts every rotation that is due (or was interrupted); returns how many.
     /// The background task calls this; tests call it after moving the clock.
     pub async fn rotate_due(&self) -> usize {
+        self.run_due(false).await
+    }
+
+    /// Resumes every rotation that was started and not finished, due or not: at
+    /// start-up, those were cut off by a stop or a crash.
+    pub async fn resume_interrupted(&self) -> usize {
+        self.run_due(true).await
+    }
+
+    async fn run_due(&self, interrupted: bool) -> usize {
         let now = self.clock.now_ms();
-        let due = match self.store.rotation_due(now).await {
+        let due = match self.store.rotation_due(now, interrupted).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "looking for due rotations failed");
@@ -253,7 +263,7 @@ impl Service {
         };
         let mut started = vec![];
         for arn in due {
-            match self.start_due(&arn).await {
+            match self.start_due(&arn, interrupted).await {
                 Ok(Some(token)) => started.push((arn, token)),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(secret = %arn, error = %e, "starting a rotation failed"),
@@ -276,7 +286,7 @@ impl Service {
     }
 
     /// Records the token of a due rotation (a new one, or the interrupted one).
-    async fn start_due(&self, arn: &str) -> Result<Option<String>, ApiError> {
+    async fn start_due(&self, arn: &str, interrupted: bool) -> Result<Option<String>, ApiError> {
         let Some(s) = self
             .store
             .secret_by_arn(arn)
@@ -290,7 +300,8 @@ impl Service {
         let mut chosen = None;
         self.commit_with_retry(&call, arn, |s, now| {
             let mut state = RotationState::of(s).unwrap_or_default();
-            if s.row.deleted_ms.is_some() || state.due_ms.is_none_or(|d| d > now) {
+            let resume_now = interrupted && state.pending.is_some();
+            if s.row.deleted_ms.is_some() || (!resume_now && state.due_ms.is_none_or(|d| d > now)) {
                 return Ok(None);
             }
             if let Some(t) = &state.pending {

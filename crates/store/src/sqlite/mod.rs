@@ -167,13 +167,14 @@ impl Store for SqliteStore {
         self.write(|tx| Job::Touch(touches, tx)).await
     }
 
-    async fn rotation_due(&self, now_ms: i64) -> Result<Vec<String>> {
+    async fn rotation_due(&self, now_ms: i64, interrupted: bool) -> Result<Vec<String>> {
         self.read(move |c| {
             c.prepare_cached(
                 "SELECT arn FROM secrets WHERE deleted_ms IS NULL
-                   AND json_extract(attrs, '$.Rotation.DueMs') <= ?1",
+                   AND (json_extract(attrs, '$.Rotation.DueMs') <= ?1
+                        OR (?2 AND json_extract(attrs, '$.Rotation.Pending') IS NOT NULL))",
             )?
-            .query_map([now_ms], |r| r.get(0))?
+            .query_map(rusqlite::params![now_ms, interrupted], |r| r.get(0))?
             .collect()
         })
         .await

@@ -1,0 +1,123 @@
+"""Rotation with an external function: a Lambda-style Python rotator run as an
+executable by the coffer binary, calling back with its execution role's temporary
+credentials through boto3; a failed step resumed with the same token; and a server
+killed between setSecret and finishSecret that completes the rotation on restart."""
+
+import json
+import os
+import sys
+import time
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ACCOUNT, AKID, SECRET, Server
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAMBDA = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:py-rotator"
+
+
+def start(workdir):
+    cfg = os.path.join(workdir, "coffer.toml")
+    with open(cfg, "w") as f:
+        f.write("rotation_interval_secs = 1\n[rotation_functions.py-rotator]\n")
+        f.write(f"command = {json.dumps([sys.executable, os.path.join(HERE, 'rotator.py')])}\n")
+        f.write('role = "rotator-exec"\n')
+    env = {
+        "COFFER_DEV_ACCESS_KEY_ID": AKID,
+        "COFFER_DEV_SECRET_ACCESS_KEY": SECRET,
+        "COFFER_DEV_ACCOUNT_ID": ACCOUNT,
+        "ROTATOR_LOG": os.path.join(workdir, "rotator.log"),
+        "ROTATOR_FAIL": os.path.join(workdir, "fail"),
+        "ROTATOR_CRASH": os.path.join(workdir, "crash"),
+    }
+    return Server(os.path.join(workdir, "data"), extra_args=["--config", cfg], env=env)
+
+
+def clients(server):
+    kw = dict(endpoint_url=server.endpoint, region_name="us-east-1",
+              aws_access_key_id=AKID, aws_secret_access_key=SECRET)
+    return boto3.client("secretsmanager", **kw), boto3.client("iam", **kw)
+
+
+def current(sm, name):
+    stages = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+    return next(v for v, s in stages.items() if "AWSCURRENT" in s), stages
+
+
+def wait_current(sm, name, token, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        # Done when the token is current and no longer pending (the outcome recorded).
+        if current(sm, name)[1].get(token) == ["AWSCURRENT"]:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{token} never became current: {current(sm, name)[1]}")
+
+
+def steps(workdir, token):
+    with open(os.path.join(workdir, "rotator.log")) as f:
+        return [line.split()[0] for line in f if line.split()[1] == token]
+
+
+def test_external_function_failure_resume_and_crash(workdir):
+    server = start(workdir)
+    try:
+        sm, iam = clients(server)
+        trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "secretsmanager.amazonaws.com"},
+                                "Action": "sts:AssumeRole"}]}
+        iam.create_role(RoleName="rotator-exec", AssumeRolePolicyDocument=json.dumps(trust))
+        allow = {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}
+        iam.put_role_policy(RoleName="rotator-exec", PolicyName="rotate", PolicyDocument=json.dumps(allow))
+        sm.create_secret(Name="ext/app", SecretString="v0")
+
+        t1 = "11111111-1111-4111-8111-111111111111"
+        sm.rotate_secret(SecretId="ext/app", RotationLambdaARN=LAMBDA, ClientRequestToken=t1,
+                         RotationRules={"AutomaticallyAfterDays": 7})
+        wait_current(sm, "ext/app", t1)
+        assert steps(workdir, t1) == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+        with open(os.path.join(workdir, "rotator.log")) as f:
+            assert all(line.split()[2] == "ASIA" for line in f), "execution-role session credentials"
+        assert sm.get_secret_value(SecretId="ext/app")["SecretString"] == "v0+"
+
+        # testSecret fails once: AWSCURRENT stays, the pending version waits.
+        open(os.path.join(workdir, "fail.testSecret"), "w").close()
+        t2 = "22222222-2222-4222-8222-222222222222"
+        sm.rotate_secret(SecretId="ext/app", ClientRequestToken=t2)
+        deadline = time.time() + 30
+        while "testSecret" not in steps(workdir, t2) and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        cur, stages = current(sm, "ext/app")
+        assert cur == t1 and stages[t2] == ["AWSPENDING"]
+        assert sm.get_secret_value(SecretId="ext/app")["SecretString"] == "v0+"
+        # The next attempt is refused as AWS does, and resumes the same token.
+        with pytest.raises(ClientError) as e:
+            sm.rotate_secret(SecretId="ext/app", ClientRequestToken="33333333-3333-4333-8333-333333333333")
+        assert e.value.response["Error"]["Message"] == \
+            "A previous rotation isn't complete. That rotation will be reattempted."
+        wait_current(sm, "ext/app", t2)
+        assert steps(workdir, t2).count("createSecret") == 2
+
+        # The server dies in finishSecret; the restart completes the rotation.
+        open(os.path.join(workdir, "crash"), "w").close()
+        t4 = "44444444-4444-4444-8444-444444444444"
+        sm.rotate_secret(SecretId="ext/app", ClientRequestToken=t4)
+        server.proc.wait(timeout=30)
+        server.log.close()
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
+    server = start(workdir)
+    try:
+        sm, _ = clients(server)
+        wait_current(sm, "ext/app", t4)
+        assert steps(workdir, t4).count("finishSecret") == 2
+        _, stages = current(sm, "ext/app")
+        assert stages[t4] == ["AWSCURRENT"] and stages[t2] == ["AWSPREVIOUS"]
+        assert sm.get_secret_value(SecretId="ext/app")["SecretString"] == "v0+++"
+        d = sm.describe_secret(SecretId="ext/app")
+        assert d["RotationEnabled"] and "NextRotationDate" in d and "LastRotatedDate" in d
+    finally:
+        assert server.stop() == 0

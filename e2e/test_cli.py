@@ -193,8 +193,8 @@ def test_not_yet_implemented_operations_say_so(sm):
 
     sm.create_secret(Name="rot", SecretString="v")
     try:
-        sm.rotate_secret(SecretId="rot", RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:f")
-        raise AssertionError("RotateSecret is not implemented yet")
+        sm.replicate_secret_to_regions(SecretId="rot", AddReplicaRegions=[{"Region": "us-west-2"}])
+        raise AssertionError("ReplicateSecretToRegions is not implemented yet")
     except ClientError as e:
         assert "not implemented" in e.response["Error"]["Message"]
 

@@ -33,6 +33,20 @@ enum Cmd {
         #[arg(long, default_value = "us-east-1")]
         region: String,
     },
+    /// Start rotation (built-in random-password rotator) of PREFIX0..PREFIX{COUNT-1}
+    /// all at once, and print how long until every one has rotated.
+    RotateStorm {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        prefix: String,
+        #[arg(long)]
+        count: usize,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: String,
+    },
     /// Create COUNT secrets named PREFIX0..PREFIX{COUNT-1} with a 200-byte value.
     SeedMany {
         #[arg(long)]
@@ -97,6 +111,19 @@ fn main() -> anyhow::Result<()> {
             &secret_access_key,
             &region,
         ),
+        Cmd::RotateStorm {
+            endpoint,
+            prefix,
+            count,
+            access_key_id,
+            secret_access_key,
+        } => rt.block_on(rotate_storm(
+            &endpoint,
+            &prefix,
+            count,
+            &access_key_id,
+            &secret_access_key,
+        )),
         Cmd::SeedMany {
             endpoint,
             prefix,
@@ -327,4 +354,75 @@ async fn seed_many(
         r??;
     }
     Ok(())
+}
+
+/// Starts every rotation, then polls until all have a LastRotatedDate.
+async fn rotate_storm(
+    endpoint: &str,
+    prefix: &str,
+    count: usize,
+    akid: &str,
+    secret: &str,
+) -> anyhow::Result<()> {
+    use aws_sdk_secretsmanager::types::RotationRulesType;
+    let client = client(endpoint, akid, secret);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..16 {
+        let (c, p) = (client.clone(), prefix.to_string());
+        tasks.spawn(async move {
+            let mut i = w;
+            while i < count {
+                let rules = RotationRulesType::builder()
+                    .automatically_after_days(30)
+                    .build();
+                c.rotate_secret()
+                    .secret_id(format!("{p}{i}"))
+                    .rotation_lambda_arn(
+                        "arn:aws:lambda:us-east-1:000000000000:function:coffer-random-password",
+                    )
+                    .rotation_rules(rules)
+                    .client_request_token(uuid_like(i))
+                    .send()
+                    .await?;
+                i += 16;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let requested = started.elapsed();
+    let done = loop {
+        let mut rotated = 0;
+        let mut pages = client
+            .list_secrets()
+            .max_results(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            rotated += page?
+                .secret_list()
+                .iter()
+                .filter(|s| s.name().is_some_and(|n| n.starts_with(prefix)))
+                .filter(|s| s.last_rotated_date().is_some())
+                .count();
+        }
+        if rotated >= count || started.elapsed() > Duration::from_secs(300) {
+            break rotated;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{done} of {count} rotated in {secs:.2} s ({:.0} rotations/min; requests accepted in {:.2} s)",
+        done as f64 / secs * 60.0,
+        requested.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn uuid_like(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
 }

@@ -14,3 +14,4 @@ mod lifecycle;
 mod listing;
 mod raw;
 mod rotation;
+mod rotation_pg;

@@ -29,6 +29,7 @@ pub struct ExternalFunction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Function {
     RandomPassword,
+    PostgresSingleUser,
     External(ExternalFunction),
 }
 
@@ -44,8 +45,10 @@ pub fn function_name(arn: &str) -> &str {
 impl Service {
     pub fn resolve_function(&self, lambda_arn: &str) -> Option<Function> {
         let name = function_name(lambda_arn);
-        if name == "coffer-random-password" {
-            return Some(Function::RandomPassword);
+        match name {
+            "coffer-random-password" => return Some(Function::RandomPassword),
+            "coffer-postgres-single-user" => return Some(Function::PostgresSingleUser),
+            _ => {}
         }
         self.functions.get(name).cloned().map(Function::External)
     }
@@ -61,89 +64,30 @@ impl Service {
     ) -> Result<(), String> {
         match f {
             Function::RandomPassword => self.random_step(step, secret, token).await,
+            Function::PostgresSingleUser => {
+                let rc = RotationCall {
+                    svc: self,
+                    secret,
+                    token,
+                };
+                super::postgres::step(&rc, step).await
+            }
             Function::External(ext) => self.external_step(ext, step, secret, token).await,
         }
-    }
-
-    /// Calls an operation as the rotation service and parses the answer.
-    async fn call_as_rotation(
-        &self,
-        secret: &SecretRow,
-        op: &str,
-        body: Value,
-    ) -> Result<Value, coffer_api::ApiError> {
-        let caller = rotation_caller(&secret.account_id, &secret.region);
-        let out = self.call(&caller, op, body.to_string().as_bytes()).await?;
-        Ok(serde_json::from_slice(&out).unwrap_or(Value::Null))
     }
 
     /// The built-in rotator: a new random password, for a plain string secret or
     /// the `password` key of a JSON one.
     async fn random_step(&self, step: &str, s: &SecretRow, token: &str) -> Result<(), String> {
-        let arn = s.arn.as_str();
-        let fail = |e: coffer_api::ApiError| format!("{}: {}", e.code.as_str(), e.message);
+        let rc = RotationCall {
+            svc: self,
+            secret: s,
+            token,
+        };
         match step {
-            "createSecret" => {
-                let pending =
-                    json!({"SecretId": arn, "VersionId": token, "VersionStage": "AWSPENDING"});
-                if self
-                    .call_as_rotation(s, "GetSecretValue", pending)
-                    .await
-                    .is_ok()
-                {
-                    return Ok(()); // created by an earlier attempt
-                }
-                let current = json!({"SecretId": arn, "VersionStage": "AWSCURRENT"});
-                let cur = self
-                    .call_as_rotation(s, "GetSecretValue", current)
-                    .await
-                    .map_err(fail)?;
-                let old = cur["SecretString"]
-                    .as_str()
-                    .ok_or("the secret has no string value")?;
-                let password = generate(&PasswordSpec::default()).map_err(fail)?;
-                let new = match serde_json::from_str::<Value>(old) {
-                    Ok(Value::Object(mut m)) => {
-                        m.insert("password".into(), Value::String(password.to_string()));
-                        Value::Object(m).to_string()
-                    }
-                    _ => password.to_string(),
-                };
-                let put = json!({"SecretId": arn, "ClientRequestToken": token,
-                    "SecretString": new, "VersionStages": ["AWSPENDING"]});
-                self.call_as_rotation(s, "PutSecretValue", put)
-                    .await
-                    .map_err(fail)?;
-                Ok(())
-            }
+            "createSecret" => rc.create_pending("").await,
             "setSecret" | "testSecret" => Ok(()),
-            "finishSecret" => {
-                let d = self
-                    .call_as_rotation(s, "DescribeSecret", json!({"SecretId": arn}))
-                    .await
-                    .map_err(fail)?;
-                let current = d["VersionIdsToStages"]
-                    .as_object()
-                    .and_then(|m| {
-                        m.iter().find(|(_, st)| {
-                            st.as_array()
-                                .is_some_and(|a| a.iter().any(|x| x == "AWSCURRENT"))
-                        })
-                    })
-                    .map(|(v, _)| v.clone());
-                if current.as_deref() == Some(token) {
-                    return Ok(());
-                }
-                let mut body = json!({"SecretId": arn, "VersionStage": "AWSCURRENT",
-                    "MoveToVersionId": token});
-                if let Some(c) = current {
-                    body["RemoveFromVersionId"] = Value::String(c);
-                }
-                self.call_as_rotation(s, "UpdateSecretVersionStage", body)
-                    .await
-                    .map_err(fail)?;
-                Ok(())
-            }
+            "finishSecret" => rc.finish().await,
             other => Err(format!("unknown step {other}")),
         }
     }
@@ -236,5 +180,96 @@ mod tests {
             "coffer-random-password"
         );
         assert_eq!(function_name("my-rotator"), "my-rotator");
+    }
+}
+
+/// What an in-process rotator works with: the service, acting as the rotation
+/// principal, on one secret and one rotation token.
+pub(crate) struct RotationCall<'a> {
+    pub svc: &'a Service,
+    pub secret: &'a SecretRow,
+    pub token: &'a str,
+}
+
+fn api_error(e: coffer_api::ApiError) -> String {
+    format!("{}: {}", e.code.as_str(), e.message)
+}
+
+impl RotationCall<'_> {
+    async fn call(&self, op: &str, body: Value) -> Result<Value, coffer_api::ApiError> {
+        let caller = rotation_caller(&self.secret.account_id, &self.secret.region);
+        let out = self
+            .svc
+            .call(&caller, op, body.to_string().as_bytes())
+            .await?;
+        Ok(serde_json::from_slice(&out).unwrap_or(Value::Null))
+    }
+
+    /// The value of a stage (AWSPENDING: this rotation's version), parsed as JSON
+    /// when it is JSON, else as a JSON string.
+    pub async fn value_of(&self, stage: &str) -> Result<Value, String> {
+        let mut req = json!({"SecretId": self.secret.arn, "VersionStage": stage});
+        if stage == "AWSPENDING" {
+            req["VersionId"] = Value::String(self.token.to_string());
+        }
+        let got = self.call("GetSecretValue", req).await.map_err(api_error)?;
+        let text = got["SecretString"]
+            .as_str()
+            .ok_or("the secret has no string value")?;
+        Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())))
+    }
+
+    /// createSecret: the current value with a new random password (the whole
+    /// value for a plain string), stored as this rotation's AWSPENDING version.
+    pub async fn create_pending(&self, exclude: &str) -> Result<(), String> {
+        if self.value_of("AWSPENDING").await.is_ok() {
+            return Ok(()); // created by an earlier attempt
+        }
+        let spec = PasswordSpec {
+            exclude_characters: exclude.to_string(),
+            ..PasswordSpec::default()
+        };
+        let password = generate(&spec).map_err(api_error)?;
+        let new = match self.value_of("AWSCURRENT").await? {
+            Value::Object(mut m) => {
+                m.insert("password".into(), Value::String(password));
+                Value::Object(m).to_string()
+            }
+            _ => password,
+        };
+        let put = json!({"SecretId": self.secret.arn, "ClientRequestToken": self.token,
+            "SecretString": new, "VersionStages": ["AWSPENDING"]});
+        self.call("PutSecretValue", put).await.map_err(api_error)?;
+        Ok(())
+    }
+
+    /// finishSecret: AWSCURRENT moves to this rotation's version.
+    pub async fn finish(&self) -> Result<(), String> {
+        let arn = &self.secret.arn;
+        let d = self
+            .call("DescribeSecret", json!({"SecretId": arn}))
+            .await
+            .map_err(api_error)?;
+        let current = d["VersionIdsToStages"]
+            .as_object()
+            .and_then(|m| {
+                m.iter().find(|(_, st)| {
+                    st.as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == "AWSCURRENT"))
+                })
+            })
+            .map(|(v, _)| v.clone());
+        if current.as_deref() == Some(self.token) {
+            return Ok(());
+        }
+        let mut body = json!({"SecretId": arn, "VersionStage": "AWSCURRENT",
+            "MoveToVersionId": self.token});
+        if let Some(c) = current {
+            body["RemoveFromVersionId"] = Value::String(c);
+        }
+        self.call("UpdateSecretVersionStage", body)
+            .await
+            .map_err(api_error)?;
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //! steps, being idempotent, complete it. Only one rotation per secret runs at a time.
 
 mod functions;
+mod postgres;
 pub mod schedule;
 
 pub use functions::{ExternalFunction, Function};
@@ -126,6 +127,11 @@ impl Service {
         tokio::spawn(async move {
             me.rotate(&arn, &token).await;
         });
+    }
+
+    /// Is any rotation running in this process?
+    pub fn rotation_running(&self) -> bool {
+        self.rotating.lock().map(|r| !r.is_empty()).unwrap_or(false)
     }
 
     /// Runs (or resumes) one rotation to its end or its first failure.

@@ -1,0 +1,260 @@
+//! The built-in PostgreSQL single-user rotator against a real PostgreSQL server of
+//! the test's own (initdb with scram-sha-256 in a temporary directory), where a
+//! wrong password is really refused; logins are checked with psql.
+
+use crate::common::*;
+use aws_sdk_secretsmanager::types::RotationRulesType;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:coffer-postgres-single-user";
+const SUPER: &str = "super-password-for-tests";
+
+/// A throwaway PostgreSQL cluster, stopped when dropped.
+struct Pg {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pg {
+    fn start() -> Pg {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries under /usr/lib/postgresql")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), SUPER).unwrap();
+        run(Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(dir.path()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = dir.path().join("data");
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["--auth=scram-sha-256", "-U", "postgres"])
+            .arg(format!("--pwfile={}", dir.path().join("pw").display())));
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1",
+            dir.path().display()
+        );
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &opts, "-w", "-l"])
+            .arg(dir.path().join("log"))
+            .arg("start"));
+        Pg { bin, dir, port }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn ctl(&self, action: &str) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-o", &opts, "-w", "-m", "fast", "-l"])
+            .arg(self.dir.path().join("log"))
+            .arg(action));
+    }
+
+    /// Can `user` log in with `password` (psql over TCP, scram)?
+    fn login(&self, user: &str, password: &str) -> bool {
+        psql(self.port, user, password, "SELECT 1")
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn psql(port: u16, user: &str, password: &str, sql: &str) -> bool {
+    Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            user,
+            "-d",
+            "postgres",
+            "-tAc",
+            sql,
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+async fn value(c: &aws_sdk_secretsmanager::Client, stage: &str) -> serde_json::Value {
+    let v = c
+        .get_secret_value()
+        .secret_id("db/app")
+        .version_stage(stage)
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_str(v.secret_string().unwrap()).unwrap()
+}
+
+async fn wait_done(c: &aws_sdk_secretsmanager::Client, token: &str) -> bool {
+    for _ in 0..500 {
+        let d = c
+            .describe_secret()
+            .secret_id("db/app")
+            .send()
+            .await
+            .unwrap();
+        if d.version_ids_to_stages().unwrap().get(token) == Some(&vec!["AWSCURRENT".to_string()]) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn postgres_single_user_rotation_changes_the_real_password() {
+    let pg = Pg::start();
+    assert!(psql(
+        pg.port,
+        "postgres",
+        SUPER,
+        "CREATE USER app WITH PASSWORD 'first-password'"
+    ));
+    assert!(pg.login("app", "first-password"));
+    assert!(
+        !pg.login("app", "not-the-password"),
+        "this server really checks passwords"
+    );
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    let secret = serde_json::json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port,
+        "username": "app", "password": "first-password", "dbname": "postgres"});
+    c.create_secret()
+        .name("db/app")
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap();
+    let rules = RotationRulesType::builder()
+        .automatically_after_days(7)
+        .build();
+    c.rotate_secret()
+        .secret_id("db/app")
+        .rotation_lambda_arn(FUNCTION)
+        .rotation_rules(rules)
+        .client_request_token(token(1))
+        .send()
+        .await
+        .unwrap();
+    assert!(wait_done(&c, &token(1)).await, "rotation finished");
+    let current = value(&c, "AWSCURRENT").await;
+    let new_password = current["password"].as_str().unwrap();
+    assert_ne!(new_password, "first-password");
+    assert!(
+        !new_password.contains(['/', '@', '"', '\'', '\\']),
+        "AWS's excluded characters"
+    );
+    assert!(pg.login("app", new_password), "AWSCURRENT logs in");
+    assert!(
+        !pg.login("app", "first-password"),
+        "the old password is refused"
+    );
+    assert_eq!(value(&c, "AWSPREVIOUS").await["password"], "first-password");
+
+    // The database is down: setSecret fails, AWSCURRENT still matches the database.
+    pg.ctl("stop");
+    c.rotate_secret()
+        .secret_id("db/app")
+        .client_request_token(token(2))
+        .send()
+        .await
+        .unwrap();
+    let mut failed = false;
+    for _ in 0..500 {
+        let d = c
+            .describe_secret()
+            .secret_id("db/app")
+            .send()
+            .await
+            .unwrap();
+        let stages = d.version_ids_to_stages().unwrap();
+        // The pending version is created; the outcome is recorded once setSecret fails.
+        if stages.get(&token(2)).is_some() && !rotating(&srv) {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(failed, "the attempt ended");
+    assert_eq!(value(&c, "AWSCURRENT").await["password"], new_password);
+    pg.ctl("start");
+    assert!(
+        pg.login("app", new_password),
+        "database and secret still agree"
+    );
+    // The next attempt is refused as AWS does and resumes the same token.
+    let (code, _) = err(c
+        .rotate_secret()
+        .secret_id("db/app")
+        .client_request_token(token(3))
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "InvalidRequestException");
+    assert!(
+        wait_done(&c, &token(2)).await,
+        "the resumed rotation finished"
+    );
+    let newest = value(&c, "AWSCURRENT").await;
+    assert!(pg.login("app", newest["password"].as_str().unwrap()));
+    assert!(!pg.login("app", new_password));
+    srv.stop().await;
+}
+
+/// True while a rotation is running in the server.
+fn rotating(srv: &TestServer) -> bool {
+    srv.running().service.rotation_running()
+}

@@ -1,0 +1,122 @@
+//! The built-in PostgreSQL single-user rotator, following AWS's template for
+//! RDS PostgreSQL: the secret is JSON (`engine`, `host`, `port`, `username`,
+//! `password`, `dbname`); createSecret stores a new random password as
+//! AWSPENDING, setSecret changes the database user's password (logging in with
+//! the pending, current or previous value, in that order, so a retry after a
+//! partial run completes it), testSecret logs in with the pending value, and
+//! finishSecret moves AWSCURRENT.
+
+use super::functions::RotationCall;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Characters AWS's database rotators keep out of generated passwords.
+pub const EXCLUDED: &str = "/@\"'\\";
+
+#[derive(Clone)]
+struct Login {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    dbname: String,
+}
+
+fn login(v: &Value) -> Result<Login, String> {
+    let s = |k: &str| v[k].as_str().map(str::to_string);
+    let port = match &v["port"] {
+        Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
+        Value::String(p) => p.parse().ok(),
+        Value::Null => Some(5432),
+        _ => None,
+    }
+    .ok_or("the secret's port is not a port number")?;
+    Ok(Login {
+        host: s("host").ok_or("the secret has no host")?,
+        port,
+        user: s("username").ok_or("the secret has no username")?,
+        password: s("password").ok_or("the secret has no password")?,
+        dbname: s("dbname").unwrap_or_else(|| "postgres".into()),
+    })
+}
+
+async fn connect(l: &Login) -> Result<tokio_postgres::Client, String> {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&l.host)
+        .port(l.port)
+        .user(&l.user)
+        .password(&l.password)
+        .dbname(&l.dbname)
+        .connect_timeout(Duration::from_secs(5));
+    // The error text names the server and the reason, never the password.
+    let (client, conn) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("cannot log in as {} on {}:{}: {e}", l.user, l.host, l.port))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// One step of the single-user strategy.
+pub(crate) async fn step(rc: &RotationCall<'_>, step: &str) -> Result<(), String> {
+    match step {
+        "createSecret" => rc.create_pending(EXCLUDED).await,
+        "setSecret" => {
+            let pending = login(&rc.value_of("AWSPENDING").await?)?;
+            if connect(&pending).await.is_ok() {
+                return Ok(()); // set by an earlier attempt
+            }
+            let mut admin = None;
+            for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+                let Ok(v) = rc.value_of(stage).await else {
+                    continue;
+                };
+                let l = login(&v)?;
+                if l.user != pending.user || l.host != pending.host {
+                    return Err("the pending secret names another user or host".into());
+                }
+                if let Ok(c) = connect(&l).await {
+                    admin = Some(c);
+                    break;
+                }
+            }
+            let client = admin.ok_or(
+                "unable to log into the database with the previous, current or pending secret",
+            )?;
+            // PostgreSQL quotes the name and the literal itself (format %I, %L).
+            let row = client
+                .query_one(
+                    "SELECT format('ALTER USER %I WITH PASSWORD %L', $1::text, $2::text)",
+                    &[&pending.user, &pending.password],
+                )
+                .await
+                .map_err(|e| {
+                    format!(
+                        "preparing the password change failed: {}",
+                        e.code().map(|c| c.code()).unwrap_or("?")
+                    )
+                })?;
+            let stmt: String = row.get(0);
+            client.batch_execute(&stmt).await.map_err(|e| {
+                format!(
+                    "changing the password failed: {}",
+                    e.code().map(|c| c.code()).unwrap_or("?")
+                )
+            })?;
+            Ok(())
+        }
+        "testSecret" => {
+            let pending = login(&rc.value_of("AWSPENDING").await?)?;
+            let client = connect(&pending).await?;
+            client
+                .simple_query("SELECT NOW()")
+                .await
+                .map_err(|e| format!("the test query failed: {e}"))?;
+            Ok(())
+        }
+        "finishSecret" => rc.finish().await,
+        other => Err(format!("unknown step {other}")),
+    }
+}

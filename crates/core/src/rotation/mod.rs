@@ -8,6 +8,7 @@
 //! interrupted rotation (a crash included) is resumed with the same token, and the
 //! steps, being idempotent, complete it. Only one rotation per secret runs at a time.
 
+mod call;
 mod functions;
 mod postgres;
 pub mod schedule;

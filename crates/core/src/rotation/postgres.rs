@@ -6,7 +6,7 @@
 //! partial run completes it), testSecret logs in with the pending value, and
 //! finishSecret moves AWSCURRENT.
 
-use super::functions::RotationCall;
+use super::call::RotationCall;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -128,9 +128,13 @@ fn psql(port: u16, user: &str, password: &str, sql: &str) -> bool {
 }
 
 async fn value(c: &aws_sdk_secretsmanager::Client, stage: &str) -> serde_json::Value {
+    value_of(c, "db/app", stage).await
+}
+
+async fn value_of(c: &aws_sdk_secretsmanager::Client, id: &str, stage: &str) -> serde_json::Value {
     let v = c
         .get_secret_value()
-        .secret_id("db/app")
+        .secret_id(id)
         .version_stage(stage)
         .send()
         .await
@@ -139,13 +143,13 @@ async fn value(c: &aws_sdk_secretsmanager::Client, stage: &str) -> serde_json::V
 }
 
 async fn wait_done(c: &aws_sdk_secretsmanager::Client, token: &str) -> bool {
+    wait_done_on(c, "db/app", token).await
+}
+
+/// Waits until `token` is AWSCURRENT and no longer pending (the outcome recorded).
+async fn wait_done_on(c: &aws_sdk_secretsmanager::Client, id: &str, token: &str) -> bool {
     for _ in 0..500 {
-        let d = c
-            .describe_secret()
-            .secret_id("db/app")
-            .send()
-            .await
-            .unwrap();
+        let d = c.describe_secret().secret_id(id).send().await.unwrap();
         if d.version_ids_to_stages().unwrap().get(token) == Some(&vec!["AWSCURRENT".to_string()]) {
             return true;
         }
@@ -257,4 +261,75 @@ async fn postgres_single_user_rotation_changes_the_real_password() {
 /// True while a rotation is running in the server.
 fn rotating(srv: &TestServer) -> bool {
     srv.running().service.rotation_running()
+}
+
+#[tokio::test]
+async fn postgres_alternating_users_switch_between_two_real_users() {
+    let pg = Pg::start();
+    assert!(psql(
+        pg.port,
+        "postgres",
+        SUPER,
+        "CREATE USER app2 WITH PASSWORD 'p0'"
+    ));
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    let base = serde_json::json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port, "dbname": "postgres"});
+    let mut master = base.clone();
+    master["username"] = "postgres".into();
+    master["password"] = SUPER.into();
+    let master_arn = c
+        .create_secret()
+        .name("db/master")
+        .secret_string(master.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut app = base.clone();
+    app["username"] = "app2".into();
+    app["password"] = "p0".into();
+    app["masterarn"] = master_arn.arn().unwrap().into();
+    c.create_secret()
+        .name("db/app2")
+        .secret_string(app.to_string())
+        .send()
+        .await
+        .unwrap();
+    let alternating = FUNCTION.replace("single-user", "alternating-users");
+    let rules = RotationRulesType::builder()
+        .automatically_after_days(7)
+        .build();
+    c.rotate_secret()
+        .secret_id("db/app2")
+        .rotation_lambda_arn(&alternating)
+        .rotation_rules(rules)
+        .client_request_token(token(1))
+        .send()
+        .await
+        .unwrap();
+    assert!(wait_done_on(&c, "db/app2", &token(1)).await);
+    let first = value_of(&c, "db/app2", "AWSCURRENT").await;
+    assert_eq!(first["username"], "app2_clone", "the other user is current");
+    assert!(pg.login("app2_clone", first["password"].as_str().unwrap()));
+    assert!(pg.login("app2", "p0"), "the previous user keeps working");
+    assert_eq!(
+        value_of(&c, "db/app2", "AWSPREVIOUS").await["username"],
+        "app2"
+    );
+    c.rotate_secret()
+        .secret_id("db/app2")
+        .client_request_token(token(2))
+        .send()
+        .await
+        .unwrap();
+    assert!(wait_done_on(&c, "db/app2", &token(2)).await);
+    let second = value_of(&c, "db/app2", "AWSCURRENT").await;
+    assert_eq!(second["username"], "app2", "back to the first user");
+    assert!(pg.login("app2", second["password"].as_str().unwrap()));
+    assert!(!pg.login("app2", "p0"), "with a new password");
+    assert!(
+        pg.login("app2_clone", first["password"].as_str().unwrap()),
+        "AWSPREVIOUS still logs in"
+    );
+    srv.stop().await;
 }

@@ -47,6 +47,26 @@ impl RotationCall<'_> {
     /// createSecret: the current value with a new random password (the whole
     /// value for a plain string), stored as this rotation's AWSPENDING version.
     pub async fn create_pending(&self, exclude: &str) -> Result<(), String> {
+        self.create_pending_with(exclude, |_| {}).await
+    }
+
+    /// The value of another secret (a master secret), by ARN.
+    pub async fn value_of_secret(&self, arn: &str) -> Result<Value, String> {
+        let req = json!({"SecretId": arn});
+        let got = self.call("GetSecretValue", req).await.map_err(api_error)?;
+        let text = got["SecretString"]
+            .as_str()
+            .ok_or("the master secret has no string value")?;
+        serde_json::from_str(text).map_err(|_| "the master secret is not JSON".to_string())
+    }
+
+    /// Like `create_pending`, with `edit` applied to a JSON value first
+    /// (alternating users switch the user name).
+    pub async fn create_pending_with(
+        &self,
+        exclude: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Result<(), String> {
         if self.value_of("AWSPENDING").await.is_ok() {
             return Ok(()); // created by an earlier attempt
         }
@@ -56,9 +76,10 @@ impl RotationCall<'_> {
         };
         let password = generate(&spec).map_err(api_error)?;
         let new = match self.value_of("AWSCURRENT").await? {
-            Value::Object(mut m) => {
-                m.insert("password".into(), Value::String(password));
-                Value::Object(m).to_string()
+            mut v @ Value::Object(_) => {
+                edit(&mut v);
+                v["password"] = Value::String(password);
+                v.to_string()
             }
             _ => password,
         };

@@ -30,6 +30,7 @@ pub struct ExternalFunction {
 pub enum Function {
     RandomPassword,
     PostgresSingleUser,
+    PostgresAlternatingUsers,
     External(ExternalFunction),
 }
 
@@ -48,6 +49,7 @@ impl Service {
         match name {
             "coffer-random-password" => return Some(Function::RandomPassword),
             "coffer-postgres-single-user" => return Some(Function::PostgresSingleUser),
+            "coffer-postgres-alternating-users" => return Some(Function::PostgresAlternatingUsers),
             _ => {}
         }
         self.functions.get(name).cloned().map(Function::External)
@@ -64,13 +66,17 @@ impl Service {
     ) -> Result<(), String> {
         match f {
             Function::RandomPassword => self.random_step(step, secret, token).await,
-            Function::PostgresSingleUser => {
+            Function::PostgresSingleUser | Function::PostgresAlternatingUsers => {
                 let rc = RotationCall {
                     svc: self,
                     secret,
                     token,
                 };
-                super::postgres::step(&rc, step).await
+                if *f == Function::PostgresSingleUser {
+                    super::postgres::step(&rc, step).await
+                } else {
+                    super::postgres::step_alternating(&rc, step).await
+                }
             }
             Function::External(ext) => self.external_step(ext, step, secret, token).await,
         }

@@ -1,10 +1,12 @@
-//! The built-in PostgreSQL single-user rotator, following AWS's template for
-//! RDS PostgreSQL: the secret is JSON (`engine`, `host`, `port`, `username`,
-//! `password`, `dbname`); createSecret stores a new random password as
-//! AWSPENDING, setSecret changes the database user's password (logging in with
-//! the pending, current or previous value, in that order, so a retry after a
-//! partial run completes it), testSecret logs in with the pending value, and
-//! finishSecret moves AWSCURRENT.
+//! The built-in PostgreSQL rotators, following AWS's templates for RDS PostgreSQL.
+//! The secret is JSON (`engine`, `host`, `port`, `username`, `password`,
+//! `dbname`, and `masterarn` for alternating users). createSecret stores a new
+//! random password as AWSPENDING (alternating users: for the other user,
+//! `NAME_clone` or back); setSecret sets it in the database (single user: logging in
+//! with the pending, current or previous value, in that order, so a retry after a
+//! partial run completes it; alternating users: as the master user, creating the
+//! clone with the current user's roles on first use); testSecret logs in with the
+//! pending value; finishSecret moves AWSCURRENT.
 
 use super::call::RotationCall;
 use serde_json::Value;
@@ -57,6 +59,78 @@ async fn connect(l: &Login) -> Result<tokio_postgres::Client, String> {
         let _ = conn.await;
     });
     Ok(client)
+}
+
+/// The other user of an alternating pair.
+pub fn other_user(name: &str) -> String {
+    match name.strip_suffix("_clone") {
+        Some(base) => base.to_string(),
+        None => format!("{name}_clone"),
+    }
+}
+
+fn code(e: &tokio_postgres::Error) -> &str {
+    e.code().map(|c| c.code()).unwrap_or("?")
+}
+
+/// setSecret for alternating users: the master user creates or alters the other
+/// user.
+async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
+    let pending_v = rc.value_of("AWSPENDING").await?;
+    let pending = login(&pending_v)?;
+    if connect(&pending).await.is_ok() {
+        return Ok(());
+    }
+    let current = login(&rc.value_of("AWSCURRENT").await?)?;
+    let master_arn = pending_v["masterarn"]
+        .as_str()
+        .ok_or("the secret has no masterarn")?;
+    let master = login(&rc.value_of_secret(master_arn).await?)?;
+    let db = Login {
+        dbname: current.dbname.clone(),
+        ..master
+    };
+    let client = connect(&db).await?;
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_roles WHERE rolname = $1",
+            &[&pending.user],
+        )
+        .await
+        .map_err(|e| format!("looking up the user failed: {}", code(&e)))?
+        .is_some();
+    // The third parameter is used by both forms so PostgreSQL can type it.
+    let sql = if exists {
+        "SELECT format('ALTER USER %I WITH PASSWORD %L', $1::text, $2::text) || left($3::text, 0)"
+    } else {
+        "SELECT format('CREATE ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text) || '; ' || format('GRANT %I TO %I', $3::text, $1::text)"
+    };
+    let row = client
+        .query_one(sql, &[&pending.user, &pending.password, &current.user])
+        .await
+        .map_err(|e| format!("preparing the user change failed: {}", code(&e)))?;
+    let stmt: String = row.get(0);
+    client
+        .batch_execute(&stmt)
+        .await
+        .map_err(|e| format!("changing the user failed: {}", code(&e)))?;
+    Ok(())
+}
+
+/// One step of the alternating-users strategy.
+pub(crate) async fn step_alternating(rc: &RotationCall<'_>, name: &str) -> Result<(), String> {
+    match name {
+        "createSecret" => {
+            rc.create_pending_with(EXCLUDED, |v| {
+                if let Some(u) = v["username"].as_str() {
+                    v["username"] = Value::String(other_user(u));
+                }
+            })
+            .await
+        }
+        "setSecret" => set_alternating(rc).await,
+        _ => step(rc, name).await,
+    }
 }
 
 /// One step of the single-user strategy.

@@ -3,6 +3,8 @@
 a plain secret), run by Coffer as an executable: the event arrives as JSON on stdin,
 credentials of the execution role and AWS_ENDPOINT_URL in the environment.
 
+lambda_server.py serves the same handler behind the Lambda Invoke API.
+
 For the tests it appends "STEP TOKEN KEY-PREFIX" to $ROTATOR_LOG, fails a step when
 the file "$ROTATOR_FAIL.STEP" exists (once), and kills its parent, the server, in
 finishSecret when "$ROTATOR_CRASH" exists (once)."""
@@ -23,8 +25,7 @@ def once(path):
     return False
 
 
-def main():
-    event = json.load(sys.stdin)
+def handle(event):
     step, arn, token = event["Step"], event["SecretId"], event["ClientRequestToken"]
     with open(os.environ["ROTATOR_LOG"], "a") as log:
         log.write(f"{step} {token} {os.environ['AWS_ACCESS_KEY_ID'][:4]}\n")
@@ -55,4 +56,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    handle(json.load(sys.stdin))

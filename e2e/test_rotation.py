@@ -121,3 +121,55 @@ def test_external_function_failure_resume_and_crash(workdir):
         assert d["RotationEnabled"] and "NextRotationDate" in d and "LastRotatedDate" in d
     finally:
         assert server.stop() == 0
+
+
+def test_function_behind_the_lambda_invoke_api(workdir):
+    """The same rotator behind a Lambda-compatible endpoint, with credentials of its
+    own (an IAM user), completing all four steps; a failed step is reported by the
+    X-Amz-Function-Error header and leaves AWSCURRENT alone."""
+    import subprocess
+
+    lambda_env = os.path.join(workdir, "lambda-env.json")
+    env = {**os.environ, "LAMBDA_ENV": lambda_env, "PYTHONPATH": HERE,
+           "ROTATOR_LOG": os.path.join(workdir, "rotator.log"),
+           "ROTATOR_FAIL": os.path.join(workdir, "fail")}
+    lam = subprocess.Popen([sys.executable, os.path.join(HERE, "lambda_server.py")],
+                           stdout=subprocess.PIPE, env=env, text=True)
+    server = None
+    try:
+        port = int(lam.stdout.readline())
+        cfg = os.path.join(workdir, "coffer.toml")
+        with open(cfg, "w") as f:
+            f.write(f'rotation_interval_secs = 1\n[rotation_functions.http-rotator]\nurl = "http://127.0.0.1:{port}"\n')
+        server = Server(os.path.join(workdir, "data"), extra_args=["--config", cfg],
+                        env={"COFFER_DEV_ACCESS_KEY_ID": AKID, "COFFER_DEV_SECRET_ACCESS_KEY": SECRET,
+                             "COFFER_DEV_ACCOUNT_ID": ACCOUNT})
+        sm, iam = clients(server)
+        iam.create_user(UserName="lambda-fn")
+        allow = {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="lambda-fn", PolicyName="rotate", PolicyDocument=json.dumps(allow))
+        key = iam.create_access_key(UserName="lambda-fn")["AccessKey"]
+        with open(lambda_env, "w") as f:
+            json.dump({"AWS_ENDPOINT_URL": server.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                       "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}, f)
+        sm.create_secret(Name="http/app", SecretString="h0")
+        lambda_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:http-rotator"
+        t1 = "55555555-5555-4555-8555-555555555555"
+        sm.rotate_secret(SecretId="http/app", RotationLambdaARN=lambda_arn, ClientRequestToken=t1,
+                         RotationRules={"ScheduleExpression": "rate(10 days)"})
+        wait_current(sm, "http/app", t1)
+        assert steps(workdir, t1) == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+        assert sm.get_secret_value(SecretId="http/app")["SecretString"] == "h0+"
+        open(os.path.join(workdir, "fail.setSecret"), "w").close()
+        t2 = "66666666-6666-4666-8666-666666666666"
+        sm.rotate_secret(SecretId="http/app", ClientRequestToken=t2)
+        deadline = time.time() + 30
+        while "setSecret" not in steps(workdir, t2) and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert current(sm, "http/app")[0] == t1, "a failed step leaves AWSCURRENT alone"
+    finally:
+        lam.kill()
+        if server and server.proc.poll() is None:
+            assert server.stop() == 0

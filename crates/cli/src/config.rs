@@ -25,6 +25,10 @@
 //! # [rotation_functions.my-rotator]
 //! # command = ["/usr/local/bin/my-rotator", "--verbose"]
 //! # role = "my-rotator-execution"
+//! # Or a function behind a Lambda-compatible endpoint (the Invoke API's shape;
+//! # it holds credentials of its own):
+//! # [rotation_functions.my-lambda]
+//! # url = "http://127.0.0.1:9001"
 //! # How long shutdown waits for in-flight requests.
 //! drain_timeout_secs = 30
 //! # Where the root key comes from: "file" (data_dir/root.key, created 0600) or
@@ -62,9 +66,15 @@ pub struct FileConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionConfig {
+    /// A program to run (with `role`).
+    #[serde(default)]
     pub command: Vec<String>,
     /// The IAM role (in the secret's account) whose credentials the program gets.
-    pub role: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Or: a Lambda-compatible endpoint to invoke (`http://host:port`).
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 impl Default for FileConfig {
@@ -124,10 +134,19 @@ impl FileConfig {
             "rotation_interval_secs must be at least 1"
         );
         for (name, f) in &self.rotation_functions {
-            anyhow::ensure!(
-                !f.command.is_empty(),
-                "rotation_functions.{name}.command must name a program"
-            );
+            match (&f.url, f.command.is_empty(), &f.role) {
+                (Some(u), true, _) => anyhow::ensure!(
+                    u.starts_with("http://"),
+                    "rotation_functions.{name}.url must be an http:// address"
+                ),
+                (None, false, Some(_)) => {}
+                (None, false, None) => {
+                    anyhow::bail!("rotation_functions.{name} needs a role for its command")
+                }
+                _ => anyhow::bail!(
+                    "rotation_functions.{name} needs either a command (with a role) or a url"
+                ),
+            }
         }
         anyhow::ensure!(
             !self.regions.is_empty(),

@@ -244,7 +244,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             .map(|(name, f)| {
                 let ext = coffer_core::rotation::ExternalFunction {
                     command: f.command.clone(),
-                    role_name: f.role.clone(),
+                    url: f.url.clone(),
+                    role_name: f.role.clone().unwrap_or_default(),
                 };
                 (name.clone(), ext)
             })

@@ -20,8 +20,12 @@ const SESSION_MS: i64 = 900_000;
 /// An external rotation function, from the server's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalFunction {
-    /// The program and its arguments.
+    /// The program and its arguments (empty for an HTTP function).
     pub command: Vec<String>,
+    /// A Lambda-compatible endpoint (`http://host:port`) to invoke instead of a
+    /// program, with the Lambda Invoke API's request shape. Such a function holds
+    /// credentials of its own.
+    pub url: Option<String>,
     /// The role (in the secret's account) whose credentials the function gets.
     pub role_name: String,
 }
@@ -32,6 +36,18 @@ pub enum Function {
     PostgresSingleUser,
     PostgresAlternatingUsers,
     External(ExternalFunction),
+}
+
+impl Service {
+    /// The RotationLambdaARN recorded on a secret.
+    fn lambda_of(&self, s: &SecretRow) -> String {
+        s.attrs
+            .get(super::ATTR)
+            .and_then(|r| r.get("LambdaArn"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
 }
 
 /// The function name of a Lambda ARN (`arn:aws:lambda:R:A:function:NAME[:QUALIFIER]`),
@@ -129,6 +145,18 @@ impl Service {
         s: &SecretRow,
         token: &str,
     ) -> Result<(), String> {
+        if let Some(url) = &f.url {
+            let event = json!({"Step": step, "SecretId": s.arn, "ClientRequestToken": token,
+                "RotationToken": token});
+            return super::lambda::invoke(
+                url,
+                function_name(&self.lambda_of(s)),
+                &event,
+                STEP_TIMEOUT,
+            )
+            .await
+            .map_err(|e| format!("{step}: {e}"));
+        }
         let endpoint = self
             .endpoint
             .get()

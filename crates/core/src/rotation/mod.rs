@@ -10,6 +10,7 @@
 
 mod call;
 mod functions;
+mod lambda;
 mod postgres;
 pub mod schedule;
 

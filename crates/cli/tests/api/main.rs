@@ -14,4 +14,5 @@ mod lifecycle;
 mod listing;
 mod raw;
 mod rotation;
+mod rotation_mysql;
 mod rotation_pg;

@@ -1,5 +1,6 @@
 //! Rotation functions: what a `RotationLambdaARN` resolves to, and invoking one
-//! step of it. `coffer-random-password` runs in-process; other names map (by the
+//! step of it. The built-ins (`coffer-random-password`, `coffer-postgres-*`,
+//! `coffer-mysql-*`) run in-process; other names map (by the
 //! server's configuration) to executables that receive the Lambda event as JSON on
 //! stdin and call back into Coffer with temporary credentials of their execution
 //! role, never the root credential.
@@ -35,6 +36,8 @@ pub enum Function {
     RandomPassword,
     PostgresSingleUser,
     PostgresAlternatingUsers,
+    MysqlSingleUser,
+    MysqlAlternatingUsers,
     External(ExternalFunction),
 }
 
@@ -66,6 +69,8 @@ impl Service {
             "coffer-random-password" => return Some(Function::RandomPassword),
             "coffer-postgres-single-user" => return Some(Function::PostgresSingleUser),
             "coffer-postgres-alternating-users" => return Some(Function::PostgresAlternatingUsers),
+            "coffer-mysql-single-user" => return Some(Function::MysqlSingleUser),
+            "coffer-mysql-alternating-users" => return Some(Function::MysqlAlternatingUsers),
             _ => {}
         }
         self.functions.get(name).cloned().map(Function::External)
@@ -93,6 +98,15 @@ impl Service {
                 } else {
                     super::postgres::step_alternating(&rc, step).await
                 }
+            }
+            Function::MysqlSingleUser | Function::MysqlAlternatingUsers => {
+                let rc = RotationCall {
+                    svc: self,
+                    secret,
+                    token,
+                };
+                let alternating = *f == Function::MysqlAlternatingUsers;
+                super::mysql::step(&rc, step, alternating).await
             }
             Function::External(ext) => self.external_step(ext, step, secret, token).await,
         }

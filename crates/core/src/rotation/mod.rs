@@ -11,6 +11,7 @@
 mod call;
 mod functions;
 mod lambda;
+mod mysql;
 mod postgres;
 pub mod schedule;
 

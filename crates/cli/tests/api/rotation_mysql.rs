@@ -1,0 +1,225 @@
+//! The built-in MySQL rotators against a real MariaDB server of the test's own
+//! (mariadb-install-db in a temporary directory, native passwords), where a wrong
+//! password is really refused; logins are checked with the mariadb client.
+
+use crate::common::*;
+use aws_sdk_secretsmanager::types::RotationRulesType;
+use std::process::Command;
+use std::time::Duration;
+
+const SINGLE: &str = "arn:aws:lambda:us-east-1:123456789012:function:coffer-mysql-single-user";
+const ALTERNATING: &str =
+    "arn:aws:lambda:us-east-1:123456789012:function:coffer-mysql-alternating-users";
+const ADMIN: &str = "admin-password-for-tests";
+
+/// A throwaway MariaDB server, killed when dropped.
+struct Maria {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Maria {
+    fn start() -> Maria {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let out = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--auth-root-authentication-method=normal"])
+            .args(["--skip-test-db", "--user=root"])
+            .arg(format!("--datadir={}", data.display()))
+            .output()
+            .expect("mariadb-install-db");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path();
+        Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", d.join("sock").display()))
+            .arg(format!("--pid-file={}", d.join("pid").display()))
+            .arg(format!("--log-error={}", d.join("err").display()))
+            .args([
+                format!("--port={port}"),
+                "--bind-address=127.0.0.1".into(),
+                "--user=root".into(),
+            ])
+            .spawn()
+            .expect("mariadbd");
+        for _ in 0..200 {
+            if d.join("sock").exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let m = Maria { dir, port };
+        let setup = format!(
+            "CREATE USER 'admin'@'%' IDENTIFIED BY '{ADMIN}'; GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION;"
+        );
+        assert!(m.socket_sql(&setup), "setting up the server");
+        m
+    }
+
+    fn socket_sql(&self, sql: &str) -> bool {
+        Command::new("mariadb")
+            .arg("--no-defaults")
+            .arg(format!(
+                "--socket={}",
+                self.dir.path().join("sock").display()
+            ))
+            .args(["-u", "root", "-e", sql])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    /// Can `user` log in over TCP with `password`?
+    fn login(&self, user: &str, password: &str) -> bool {
+        Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "-u",
+                user,
+            ])
+            .arg(format!("-p{password}"))
+            .args(["-e", "SELECT 1"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Maria {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("pid")) {
+            let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
+        }
+    }
+}
+
+async fn current(c: &aws_sdk_secretsmanager::Client, id: &str, stage: &str) -> serde_json::Value {
+    let v = c
+        .get_secret_value()
+        .secret_id(id)
+        .version_stage(stage)
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_str(v.secret_string().unwrap()).unwrap()
+}
+
+async fn rotate(srv: &TestServer, id: &str, lambda: Option<&str>, t: &str) {
+    let c = &srv.client();
+    let mut r = c.rotate_secret().secret_id(id).client_request_token(t);
+    if let Some(l) = lambda {
+        r = r.rotation_lambda_arn(l).rotation_rules(
+            RotationRulesType::builder()
+                .automatically_after_days(7)
+                .build(),
+        );
+    }
+    r.send().await.unwrap();
+    for _ in 0..500 {
+        let d = c.describe_secret().secret_id(id).send().await.unwrap();
+        if d.version_ids_to_stages().unwrap().get(t) == Some(&vec!["AWSCURRENT".to_string()]) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let scope = coffer_store::Scope {
+        account_id: ACCOUNT.into(),
+        region: "us-east-1".into(),
+    };
+    let s = srv
+        .running()
+        .service
+        .store()
+        .secret_by_name(&scope, id)
+        .await
+        .unwrap()
+        .unwrap();
+    panic!(
+        "rotation {t} of {id} did not finish: {}",
+        s.row.attrs["Rotation"]["LastFailure"]
+    );
+}
+
+#[tokio::test]
+async fn mysql_single_user_and_alternating_users_on_mariadb() {
+    let db = Maria::start();
+    assert!(db.socket_sql(
+        "CREATE USER 'app'@'%' IDENTIFIED BY 'first'; CREATE USER 'svc'@'%' IDENTIFIED BY 's0'; GRANT SELECT ON mysql.* TO 'svc'@'%';"
+    ));
+    assert!(db.login("app", "first"));
+    assert!(
+        !db.login("app", "wrong"),
+        "this server really checks passwords"
+    );
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    let base = serde_json::json!({"engine": "mysql", "host": "127.0.0.1", "port": db.port});
+    let with = |user: &str, pw: &str| {
+        let mut v = base.clone();
+        v["username"] = user.into();
+        v["password"] = pw.into();
+        v
+    };
+    // Single user: the password changes in the database.
+    c.create_secret()
+        .name("my/app")
+        .secret_string(with("app", "first").to_string())
+        .send()
+        .await
+        .unwrap();
+    rotate(&srv, "my/app", Some(SINGLE), &token(1)).await;
+    let now = current(&c, "my/app", "AWSCURRENT").await;
+    let pw = now["password"].as_str().unwrap();
+    assert!(db.login("app", pw), "AWSCURRENT logs in");
+    assert!(!db.login("app", "first"), "the old password is refused");
+    assert_eq!(
+        current(&c, "my/app", "AWSPREVIOUS").await["password"],
+        "first"
+    );
+
+    // Alternating users: the master creates svc_clone with svc's grants.
+    let master = c
+        .create_secret()
+        .name("my/master")
+        .secret_string(with("admin", ADMIN).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut svc = with("svc", "s0");
+    svc["masterarn"] = master.arn().unwrap().into();
+    c.create_secret()
+        .name("my/svc")
+        .secret_string(svc.to_string())
+        .send()
+        .await
+        .unwrap();
+    rotate(&srv, "my/svc", Some(ALTERNATING), &token(2)).await;
+    let first = current(&c, "my/svc", "AWSCURRENT").await;
+    assert_eq!(first["username"], "svc_clone");
+    assert!(db.login("svc_clone", first["password"].as_str().unwrap()));
+    assert!(db.login("svc", "s0"), "the previous user keeps working");
+    rotate(&srv, "my/svc", None, &token(3)).await;
+    let second = current(&c, "my/svc", "AWSCURRENT").await;
+    assert_eq!(second["username"], "svc");
+    assert!(db.login("svc", second["password"].as_str().unwrap()));
+    assert!(!db.login("svc", "s0"));
+    assert!(
+        db.login("svc_clone", first["password"].as_str().unwrap()),
+        "AWSPREVIOUS still logs in"
+    );
+    srv.stop().await;
+}

@@ -1,0 +1,202 @@
+//! The built-in MySQL / MariaDB rotators, following AWS's templates for RDS MySQL.
+//! The secret is JSON (`engine`, `host`, `port`, `username`, `password`,
+//! `dbname`, and `masterarn` for alternating users). Single user: setSecret logs in
+//! with the pending, current or previous value (so a retry completes a partial
+//! run) and changes its own password (`SET PASSWORD` on MariaDB, `ALTER USER
+//! CURRENT_USER()` on MySQL). Alternating users:
+//! the master user creates `NAME_clone` (for host `%`) with the current user's
+//! grants on first use, and later sets the other user's password.
+
+use super::call::RotationCall;
+use super::postgres::{other_user, EXCLUDED};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Value as Sql};
+use serde_json::Value;
+use std::time::Duration;
+
+struct Login {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    dbname: Option<String>,
+}
+
+fn login(v: &Value) -> Result<Login, String> {
+    let s = |k: &str| v[k].as_str().map(str::to_string);
+    let port = match &v["port"] {
+        Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
+        Value::String(p) => p.parse().ok(),
+        Value::Null => Some(3306),
+        _ => None,
+    }
+    .ok_or("the secret's port is not a port number")?;
+    Ok(Login {
+        host: s("host").ok_or("the secret has no host")?,
+        port,
+        user: s("username").ok_or("the secret has no username")?,
+        password: s("password").ok_or("the secret has no password")?,
+        dbname: s("dbname"),
+    })
+}
+
+async fn connect(l: &Login) -> Result<Conn, String> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(l.host.clone())
+        .tcp_port(l.port)
+        .user(Some(l.user.clone()))
+        .pass(Some(l.password.clone()))
+        .db_name(l.dbname.clone())
+        .prefer_socket(false);
+    let fail = |why: String| {
+        format!(
+            "cannot log in as {} on {}:{}: {why}",
+            l.user, l.host, l.port
+        )
+    };
+    match tokio::time::timeout(Duration::from_secs(5), Conn::new(opts)).await {
+        Ok(Ok(c)) => Ok(c),
+        // The driver's error names the server's refusal, never the password.
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail("timed out".into())),
+    }
+}
+
+/// A quoted SQL string literal.
+fn lit(s: &str) -> String {
+    Sql::from(s).as_sql(false)
+}
+
+fn db_error(what: &str) -> impl Fn(mysql_async::Error) -> String + '_ {
+    move |e| match e {
+        mysql_async::Error::Server(se) => format!("{what} failed: server error {}", se.code),
+        _ => format!("{what} failed"),
+    }
+}
+
+async fn set_single(rc: &RotationCall<'_>) -> Result<(), String> {
+    let pending = login(&rc.value_of("AWSPENDING").await?)?;
+    if let Ok(c) = connect(&pending).await {
+        let _ = c.disconnect().await;
+        return Ok(()); // set by an earlier attempt
+    }
+    let mut conn = None;
+    for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+        let Ok(v) = rc.value_of(stage).await else {
+            continue;
+        };
+        let l = login(&v)?;
+        if l.user != pending.user || l.host != pending.host {
+            return Err("the pending secret names another user or host".into());
+        }
+        if let Ok(c) = connect(&l).await {
+            conn = Some(c);
+            break;
+        }
+    }
+    let mut c =
+        conn.ok_or("unable to log into the database with the previous, current or pending secret")?;
+    // MariaDB lets a user change its own password only with SET PASSWORD; MySQL
+    // 5.7+ dropped PASSWORD() and uses ALTER USER (AWS's template does the same).
+    let version: Option<String> = c
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(db_error("reading the server version"))?;
+    let stmt = if version.is_some_and(|v| v.contains("MariaDB")) {
+        format!("SET PASSWORD = PASSWORD({})", lit(&pending.password))
+    } else {
+        format!(
+            "ALTER USER CURRENT_USER() IDENTIFIED BY {}",
+            lit(&pending.password)
+        )
+    };
+    c.query_drop(stmt)
+        .await
+        .map_err(db_error("changing the password"))?;
+    let _ = c.disconnect().await;
+    Ok(())
+}
+
+async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
+    let pending_v = rc.value_of("AWSPENDING").await?;
+    let pending = login(&pending_v)?;
+    if let Ok(c) = connect(&pending).await {
+        let _ = c.disconnect().await;
+        return Ok(());
+    }
+    let current = login(&rc.value_of("AWSCURRENT").await?)?;
+    let master_arn = pending_v["masterarn"]
+        .as_str()
+        .ok_or("the secret has no masterarn")?;
+    let master = login(&rc.value_of_secret(master_arn).await?)?;
+    let mut c = connect(&master).await?;
+    let exists: Option<String> = c
+        .exec_first(
+            "SELECT User FROM mysql.user WHERE User = ?",
+            (pending.user.as_str(),),
+        )
+        .await
+        .map_err(db_error("looking up the user"))?;
+    let who = format!("{}@'%'", lit(&pending.user));
+    if exists.is_some() {
+        let stmt = format!("ALTER USER {who} IDENTIFIED BY {}", lit(&pending.password));
+        c.query_drop(stmt)
+            .await
+            .map_err(db_error("changing the password"))?;
+    } else {
+        let stmt = format!("CREATE USER {who} IDENTIFIED BY {}", lit(&pending.password));
+        c.query_drop(stmt)
+            .await
+            .map_err(db_error("creating the user"))?;
+        let grants: Vec<String> = c
+            .query(format!("SHOW GRANTS FOR {}@'%'", lit(&current.user)))
+            .await
+            .map_err(db_error("reading the current user's grants"))?;
+        for g in grants {
+            // Everything before " TO " is the privilege; what follows (the grantee,
+            // its password hash) is replaced by the new user.
+            let Some((privilege, _)) = g.split_once(" TO ") else {
+                continue;
+            };
+            c.query_drop(format!("{privilege} TO {who}"))
+                .await
+                .map_err(db_error("copying a grant"))?;
+        }
+    }
+    let _ = c.disconnect().await;
+    Ok(())
+}
+
+async fn test(rc: &RotationCall<'_>) -> Result<(), String> {
+    let pending = login(&rc.value_of("AWSPENDING").await?)?;
+    let mut c = connect(&pending).await?;
+    c.query_drop("SELECT NOW()")
+        .await
+        .map_err(db_error("the test query"))?;
+    let _ = c.disconnect().await;
+    Ok(())
+}
+
+/// One step; `alternating` picks the strategy.
+pub(crate) async fn step(
+    rc: &RotationCall<'_>,
+    name: &str,
+    alternating: bool,
+) -> Result<(), String> {
+    match (name, alternating) {
+        ("createSecret", false) => rc.create_pending(EXCLUDED).await,
+        ("createSecret", true) => {
+            rc.create_pending_with(EXCLUDED, |v| {
+                if let Some(u) = v["username"].as_str() {
+                    v["username"] = Value::String(other_user(u));
+                }
+            })
+            .await
+        }
+        ("setSecret", false) => set_single(rc).await,
+        ("setSecret", true) => set_alternating(rc).await,
+        ("testSecret", _) => test(rc).await,
+        ("finishSecret", _) => rc.finish().await,
+        (other, _) => Err(format!("unknown step {other}")),
+    }
+}

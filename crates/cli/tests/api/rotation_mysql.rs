@@ -16,6 +16,7 @@ const ADMIN: &str = "admin-password-for-tests";
 struct Maria {
     dir: tempfile::TempDir,
     port: u16,
+    server: std::process::Child,
 }
 
 impl Maria {
@@ -39,7 +40,7 @@ impl Maria {
             .unwrap()
             .port();
         let d = dir.path();
-        Command::new("mariadbd")
+        let server = Command::new("mariadbd")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", d.join("sock").display()))
@@ -58,7 +59,7 @@ impl Maria {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let m = Maria { dir, port };
+        let m = Maria { dir, port, server };
         let setup = format!(
             "CREATE USER 'admin'@'%' IDENTIFIED BY '{ADMIN}'; GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION;"
         );
@@ -101,9 +102,8 @@ impl Maria {
 
 impl Drop for Maria {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("pid")) {
-            let _ = Command::new("kill").arg("-9").arg(pid.trim()).status();
-        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
     }
 }
 

@@ -250,6 +250,14 @@ pub struct SecretMetadata {
     pub last_rotated_date: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_rotation_date: Option<Timestamp>,
+    /// Coffer's own: the last rotation attempt that failed and is still pending
+    /// (step, message, date). Not in AWS's model, so SDKs ignore it; the raw JSON
+    /// and the change events carry it.
+    #[serde(
+        rename = "CofferRotationFailure",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rotation_failure: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_changed_date: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]

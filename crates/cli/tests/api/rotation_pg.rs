@@ -233,6 +233,28 @@ async fn postgres_single_user_rotation_changes_the_real_password() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(failed, "the attempt ended");
+    // The raw answer (beyond AWS's model, so SDKs skip it) says which step failed.
+    let addr = srv.running().addr;
+    let body = br#"{"SecretId":"db/app"}"#;
+    let headers = crate::raw::signed(
+        addr,
+        "DescribeSecret",
+        body,
+        AKID,
+        SECRET,
+        "us-east-1",
+        std::time::SystemTime::now(),
+    );
+    let raw = crate::raw::post(addr, &headers, body).await;
+    assert_eq!(
+        raw.body["CofferRotationFailure"]["Step"], "setSecret",
+        "{}",
+        raw.body
+    );
+    assert!(
+        !raw.body.to_string().contains(new_password),
+        "no secret value in the failure"
+    );
     assert_eq!(value(&c, "AWSCURRENT").await["password"], new_password);
     pg.ctl("start");
     assert!(

@@ -196,6 +196,11 @@ pub(crate) fn metadata(row: &SecretRow) -> SecretMetadata {
             .as_ref()
             .and_then(|r| r.last_rotated_ms)
             .map(Timestamp),
+        rotation_failure: rotation
+            .as_ref()
+            .filter(|r| r.pending.is_some())
+            .and_then(|r| r.last_failure.as_ref())
+            .map(|f| serde_json::json!({"Step": f.step, "Message": f.message, "Date": f.at_ms / 1000})),
         next_rotation_date: rotation
             .as_ref()
             .filter(|r| r.enabled)

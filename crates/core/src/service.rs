@@ -58,6 +58,9 @@ pub struct Service {
     pub(crate) me: std::sync::Weak<Service>,
     /// Secrets whose rotation is running in this process.
     pub(crate) rotating: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Rotations running at once, however many are started: a storm of them
+    /// queues instead of crowding out readers.
+    pub(crate) rotation_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) functions: HashMap<String, crate::rotation::ExternalFunction>,
     pub(crate) rotation_interval: Duration,
     /// The address clients reach this service at, for rotation functions.
@@ -182,6 +185,7 @@ impl Service {
             identities: Default::default(),
             me: me.clone(),
             rotating: Default::default(),
+            rotation_slots: Arc::new(tokio::sync::Semaphore::new(crate::rotation::CONCURRENT)),
             functions: opts.rotation_functions,
             rotation_interval: opts.rotation_interval,
             endpoint: Default::default(),

@@ -27,7 +27,8 @@ pub struct ExternalFunction {
     /// program, with the Lambda Invoke API's request shape. Such a function holds
     /// credentials of its own.
     pub url: Option<String>,
-    /// The role (in the secret's account) whose credentials the function gets.
+    /// The role (in the secret's account, trusting `secretsmanager.amazonaws.com`)
+    /// whose credentials the function gets.
     pub role_name: String,
 }
 
@@ -39,6 +40,31 @@ pub enum Function {
     MysqlSingleUser,
     MysqlAlternatingUsers,
     External(ExternalFunction),
+}
+
+/// Does a trust policy let the rotation service assume the role?
+fn trusts_service(trust: &str, role_arn: &str, account: &str) -> bool {
+    use coffer_policy::{evaluate, Context, Kind, Policy, Principal, Request};
+    let Ok(policy) = Policy::parse(trust, Kind::Trust) else {
+        return false;
+    };
+    let service = Principal {
+        arn: "secretsmanager.amazonaws.com".into(),
+        account: account.into(),
+        role_arn: None,
+    };
+    evaluate(&Request {
+        principal: &service,
+        action: "sts:AssumeRole",
+        resource: role_arn,
+        resource_account: account,
+        context: &Context::new(),
+        identity: &[],
+        session: &[],
+        resource_policy: Some(&policy),
+        resource_must_allow: true,
+    })
+    .allowed()
 }
 
 impl Service {
@@ -136,6 +162,12 @@ impl Service {
             .map_err(|e| e.message)?
             .ok_or_else(|| format!("the execution role {role_name} does not exist"))?;
         let arn = crate::iam::entity_arn(&s.account_id, "role", &role.path, role_name);
+        // The role must trust the service, as a Lambda execution role trusts Lambda.
+        if !trusts_service(&role.trust, &arn, &s.account_id) {
+            return Err(format!(
+                "the execution role {role_name} does not trust secretsmanager.amazonaws.com"
+            ));
+        }
         let caller = rotation_caller(&s.account_id, &s.region);
         let mut session = self.new_session(&caller, SESSION_MS / 1000);
         session.arn = format!(
@@ -218,6 +250,16 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::function_name;
+
+    #[test]
+    fn execution_roles_must_trust_the_service() {
+        let role = "arn:aws:iam::123456789012:role/exec";
+        let service = r#"{"Statement":{"Effect":"Allow","Principal":{"Service":"secretsmanager.amazonaws.com"},"Action":"sts:AssumeRole"}}"#;
+        assert!(super::trusts_service(service, role, "123456789012"));
+        let account = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}}"#;
+        assert!(!super::trusts_service(account, role, "123456789012"));
+        assert!(!super::trusts_service("not json", role, "123456789012"));
+    }
 
     #[test]
     fn names() {

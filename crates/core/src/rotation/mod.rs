@@ -26,10 +26,11 @@ use coffer_store::{MutationOp, Secret};
 use schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 /// Where the state lives in a secret's attributes.
 pub const ATTR: &str = "Rotation";
+/// How many rotations run at once in one process.
+pub const CONCURRENT: usize = 4;
 /// How long after a failed attempt the scheduler tries again.
 pub const RETRY_MS: i64 = 3_600_000;
 /// The steps, in order.
@@ -147,7 +148,10 @@ impl Service {
                 return;
             }
         }
-        let outcome = self.run_steps(arn, token).await;
+        let outcome = match self.rotation_slots.clone().acquire_owned().await {
+            Ok(_slot) => self.run_steps(arn, token).await,
+            Err(_) => Err(("start".to_string(), "the service is stopping".to_string())),
+        };
         if let Err((step, message)) = &outcome {
             tracing::warn!(secret = %arn, step = %step, error = %message, "rotation step failed");
         }
@@ -279,14 +283,11 @@ impl Service {
             }
         }
         let n = started.len();
-        // A bounded number at once: rotations call back into this service.
-        let limit = Arc::new(tokio::sync::Semaphore::new(16));
+        // `rotate` waits for one of the service's rotation slots.
         let mut tasks = tokio::task::JoinSet::new();
         for (arn, token) in started {
             let Some(me) = self.me.upgrade() else { break };
-            let permit = limit.clone().acquire_owned().await;
             tasks.spawn(async move {
-                let _permit = permit;
                 me.rotate(&arn, &token).await;
             });
         }

@@ -31,7 +31,7 @@ export BENCH_BODY; BENCH_BODY=$(printf '%s\n' "$SIGNED" | sed -n 's/^BODY //p')
 HDRS=()
 while IFS= read -r line; do case "$line" in BODY*) ;; *) HDRS+=(-H "$line") ;; esac; done <<< "$SIGNED"
 readers() { # seconds -> p99
-  wrk -t1 -c8 -d${1}s --latency -s bench/get.lua "${HDRS[@]}" "$EP/" 2>&1 | awk '$1=="99%" {print $2}'
+  wrk -t1 -c2 -d${1}s --latency -s bench/get.lua "${HDRS[@]}" "$EP/" 2>&1 | awk '$1=="99%" {print $2}'
 }
 BASE=$(readers 10)
 readers 15 > "$WORK/storm_p99" &
@@ -51,7 +51,7 @@ rotation runs the four steps, audited and durable.
 
     $STORM
 
-GetSecretValue p99 of 8 readers of another secret: **$BASE** with no rotation,
+GetSecretValue p99 of 2 readers of another secret: **$BASE** with no rotation,
 **$DURING** during the storm (wrk running 15 s from 1 s before the storm).
 
 Goal: all $COUNT rotated within one minute; reader p99 within 1.5× of the quiet p99.

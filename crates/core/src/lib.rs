@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod arn;
 pub mod audit;
 pub mod authz;
+mod background;
 pub mod bootstrap;
 pub mod clock;
 pub mod context;

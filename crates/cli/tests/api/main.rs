@@ -2,6 +2,7 @@
 //! official AWS SDK for Rust (and a raw signer for deliberately bad requests).
 
 mod access;
+mod access_sts;
 mod agent;
 mod agent_roles;
 mod auth;

@@ -18,6 +18,9 @@ pub struct Caller {
     pub request_id: String,
     /// Set when the caller signed with temporary credentials.
     pub session: Option<Arc<Session>>,
+    /// The service itself (the sweeper, rotation), acting within one account; never
+    /// set for a request.
+    pub internal: bool,
 }
 
 impl Caller {

@@ -207,6 +207,7 @@ impl Handler {
             user_agent,
             request_id: request_id.to_string(),
             session: verified.cred.session.clone(),
+            internal: false,
         }
     }
 

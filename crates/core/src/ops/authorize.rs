@@ -94,7 +94,7 @@ impl Service {
             None => None,
         };
         // The service itself (rotation, the sweeper) acts within the secret's account.
-        if caller.access_key_id.is_empty() && caller.session.is_none() {
+        if caller.internal {
             return if caller.account_id == owner {
                 Ok(())
             } else {

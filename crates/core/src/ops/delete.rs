@@ -136,6 +136,7 @@ impl Service {
             user_agent: "coffer-sweeper".into(),
             request_id: uuid::Uuid::new_v4().to_string(),
             session: None,
+            internal: true,
         };
         let params = json!({ "secretId": arn });
         let body = crate::audit::record(&system, "EndSecretDeletion", now, params, None, false);

@@ -110,6 +110,7 @@ pub(crate) fn rotation_caller(account: &str, region: &str) -> Caller {
         user_agent: "coffer-rotation".into(),
         request_id: uuid::Uuid::new_v4().to_string(),
         session: None,
+        internal: true,
     }
 }
 

@@ -254,7 +254,8 @@ pub fn request_parameters(request: &Value) -> Value {
     }
 }
 
-fn lower_first(s: &str) -> String {
+/// `SecretId` → `secretId`: CloudTrail's parameter names.
+pub(crate) fn lower_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),

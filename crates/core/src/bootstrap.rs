@@ -24,10 +24,7 @@ pub fn random_id(n: usize) -> String {
 
 /// An access key id in AWS's form: `AKIA` and 16 base-32 characters.
 pub fn new_access_key_id() -> String {
-    format!(
-        "AKIA{}",
-        random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-    )
+    format!("AKIA{}", random_id(16))
 }
 
 /// A 40-character secret access key.

@@ -55,7 +55,7 @@ impl Service {
         let params: Map<String, Value> =
             p.0.iter()
                 .filter(|(k, _)| !SENSITIVE.contains(&k.as_str()))
-                .map(|(k, v)| (iam::wire::lower_first(k), Value::String(v.clone())))
+                .map(|(k, v)| (crate::audit::lower_first(k), Value::String(v.clone())))
                 .collect();
         let read_only = action.starts_with("Get") || action.starts_with("List");
         let rec = audit::record(

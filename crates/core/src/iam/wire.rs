@@ -1,6 +1,7 @@
 //! The Query protocol's shapes, protocol-neutral: flattened request parameters in,
 //! an element tree out (the HTTP layer wraps it in the response envelope).
 
+use crate::audit::lower_first;
 use coffer_api::{ApiError, ErrorCode};
 use std::collections::BTreeMap;
 
@@ -16,13 +17,6 @@ fn null_error(name: &str) -> ApiError {
             lower_first(name)
         ),
     )
-}
-
-pub fn lower_first(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_lowercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 impl Params {
@@ -152,12 +146,9 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-/// ISO 8601 as the Query protocol writes timestamps.
+/// ISO 8601 as the Query protocol writes timestamps: whole seconds.
 pub fn iso(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    crate::clock::rfc3339(ms.div_euclid(1000) * 1000)
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ impl Service {
                         .await?;
                 }
             }
-            iam::merge_tags_pub(&mut id.tags, s.tags.clone());
+            iam::merge_tags(&mut id.tags, s.tags.clone());
             if let Some(p) = &s.policy {
                 id.session_policies = vec![Policy::parse(p, Kind::Identity).map_err(internal)?];
             }
@@ -173,7 +173,7 @@ impl Service {
     ) -> Result<Vec<Policy>, ApiError> {
         let mut docs: Vec<String> = inline.values().cloned().collect();
         for arn in attached {
-            if let Some(d) = iam::policies_aws_managed(arn) {
+            if let Some(d) = iam::policies::aws_managed(arn) {
                 docs.push(d.to_string());
             } else if let Some((p, _)) = self
                 .iam_load::<PolicyDoc>(account, iam::POLICY, last_segment(arn))

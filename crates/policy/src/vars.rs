@@ -4,14 +4,6 @@
 use crate::Context;
 use std::borrow::Cow;
 
-/// What a policy variable stands for once substituted: a literal character that
-/// must not act as a wildcard, or plain text.
-pub enum Piece {
-    Text(String),
-    /// From `${*}` or `${?}`: matches that character only.
-    Literal(char),
-}
-
 /// Substitutes the variables in `s`. `None` if a variable has no value and no
 /// default: AWS then treats the element as not matching.
 pub fn substitute<'a>(s: &'a str, ctx: &Context) -> Option<Cow<'a, str>> {
@@ -28,22 +20,18 @@ pub fn substitute<'a>(s: &'a str, ctx: &Context) -> Option<Cow<'a, str>> {
             return Some(Cow::Owned(out));
         };
         let inner = &after[..end];
-        match piece(inner, ctx)? {
-            Piece::Text(t) => out.push_str(&escape_wildcards(&t)),
-            Piece::Literal(c) => out.push_str(&escape_wildcards(&c.to_string())),
-        }
+        out.push_str(&escape_wildcards(piece(inner, ctx)?));
         rest = &after[end + 1..];
     }
     out.push_str(rest);
     Some(Cow::Owned(out))
 }
 
-fn piece(inner: &str, ctx: &Context) -> Option<Piece> {
-    match inner {
-        "*" => return Some(Piece::Literal('*')),
-        "?" => return Some(Piece::Literal('?')),
-        "$" => return Some(Piece::Literal('$')),
-        _ => {}
+/// What one variable stands for: `${*}`, `${?}` and `${$}` are those characters
+/// (literal, not wildcards, once escaped), anything else a context value or default.
+fn piece<'a>(inner: &'a str, ctx: &'a Context) -> Option<&'a str> {
+    if matches!(inner, "*" | "?" | "$") {
+        return Some(inner);
     }
     let (key, default) = match inner.split_once(',') {
         Some((k, d)) => {
@@ -53,16 +41,13 @@ fn piece(inner: &str, ctx: &Context) -> Option<Piece> {
         }
         None => (inner.trim(), None),
     };
-    match ctx.first(key) {
-        Some(v) => Some(Piece::Text(v.to_string())),
-        None => default.map(|d| Piece::Text(d.to_string())),
-    }
+    ctx.first(key).or(default)
 }
 
 /// Values substituted into a pattern are literal: a user named `a*` must not match
-/// every resource starting with `a`. We mark them with private-use characters that
-/// the matcher's caller turns back after matching (see `unescape`), which keeps the
-/// glob matcher itself simple.
+/// every resource starting with `a`. Their wildcards become private-use characters,
+/// and the text matched against gets the same treatment (`escape_text`), so the glob
+/// matcher itself needs no notion of escaping.
 fn escape_wildcards(s: &str) -> String {
     s.replace('*', "\u{E000}").replace('?', "\u{E001}")
 }

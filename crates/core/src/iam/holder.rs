@@ -92,14 +92,7 @@ impl Service {
                     return Err(no_inline(T::KIND, name, pname));
                 };
                 return Ok(vec![
-                    Node::text(
-                        if T::KIND == "user" {
-                            "UserName"
-                        } else {
-                            "RoleName"
-                        },
-                        name,
-                    ),
+                    Node::text(T::NAME_PARAM, name),
                     Node::text("PolicyName", pname),
                     Node::text("PolicyDocument", url_encode(pdoc)),
                 ]);

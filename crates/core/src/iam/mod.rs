@@ -5,7 +5,7 @@
 
 mod holder;
 mod keys;
-mod policies;
+pub(crate) mod policies;
 mod roles;
 mod users;
 pub mod wire;
@@ -173,16 +173,6 @@ pub(crate) fn check_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-/// Merges tags (for session tags over role tags).
-pub(crate) fn merge_tags_pub(into: &mut Vec<(String, String)>, add: Vec<(String, String)>) {
-    merge_tags(into, add)
-}
-
-/// The document of an AWS-managed policy ARN Coffer ships.
-pub(crate) fn policies_aws_managed(arn: &str) -> Option<&'static str> {
-    policies::aws_managed(arn)
 }
 
 /// Merges tags, later values replacing earlier ones for the same key.
@@ -378,11 +368,7 @@ pub fn action_resource(account: &str, action: &str, p: &Params) -> String {
         None => "*".to_string(),
     };
     if action.contains("User") || action.contains("AccessKey") {
-        return match p.get("UserName") {
-            Some(_) => named("user", "UserName"),
-            None if action.contains("AccessKey") || action == "GetUser" => "*".into(),
-            None => "*".into(),
-        };
+        return named("user", "UserName");
     }
     if action.contains("Role") {
         return named("role", "RoleName");

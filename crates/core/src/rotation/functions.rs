@@ -39,7 +39,8 @@ pub enum Function {
     PostgresAlternatingUsers,
     MysqlSingleUser,
     MysqlAlternatingUsers,
-    External(ExternalFunction),
+    /// A configured function, with the name it is configured under.
+    External(String, ExternalFunction),
 }
 
 /// Does a trust policy let the rotation service assume the role?
@@ -67,18 +68,6 @@ fn trusts_service(trust: &str, role_arn: &str, account: &str) -> bool {
     .allowed()
 }
 
-impl Service {
-    /// The RotationLambdaARN recorded on a secret.
-    fn lambda_of(&self, s: &SecretRow) -> String {
-        s.attrs
-            .get(super::ATTR)
-            .and_then(|r| r.get("LambdaArn"))
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
 /// The function name of a Lambda ARN (`arn:aws:lambda:R:A:function:NAME[:QUALIFIER]`),
 /// or the name itself.
 pub fn function_name(arn: &str) -> &str {
@@ -99,7 +88,9 @@ impl Service {
             "coffer-mysql-alternating-users" => return Some(Function::MysqlAlternatingUsers),
             _ => {}
         }
-        self.functions.get(name).cloned().map(Function::External)
+        self.functions
+            .get(name)
+            .map(|f| Function::External(name.to_string(), f.clone()))
     }
 
     /// Runs one step. Errors are messages for DescribeSecret and the change event,
@@ -134,7 +125,9 @@ impl Service {
                 let alternating = *f == Function::MysqlAlternatingUsers;
                 super::mysql::step(&rc, step, alternating).await
             }
-            Function::External(ext) => self.external_step(ext, step, secret, token).await,
+            Function::External(name, ext) => {
+                self.external_step(name, ext, step, secret, token).await
+            }
         }
     }
 
@@ -186,6 +179,7 @@ impl Service {
 
     async fn external_step(
         &self,
+        name: &str,
         f: &ExternalFunction,
         step: &str,
         s: &SecretRow,
@@ -194,14 +188,9 @@ impl Service {
         if let Some(url) = &f.url {
             let event = json!({"Step": step, "SecretId": s.arn, "ClientRequestToken": token,
                 "RotationToken": token});
-            return super::lambda::invoke(
-                url,
-                function_name(&self.lambda_of(s)),
-                &event,
-                STEP_TIMEOUT,
-            )
-            .await
-            .map_err(|e| format!("{step}: {e}"));
+            return super::lambda::invoke(url, name, &event, STEP_TIMEOUT)
+                .await
+                .map_err(|e| format!("{step}: {e}"));
         }
         let endpoint = self
             .endpoint

@@ -14,6 +14,7 @@ use crate::service::Service;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::Kind;
 use coffer_store::IamOp;
+use std::collections::HashMap;
 
 const MAX_VERSIONS: usize = 5;
 
@@ -100,18 +101,38 @@ fn aws_doc(name: &str, doc: &str) -> PolicyDoc {
 }
 
 impl Service {
-    /// How many users and roles of the account attach `arn`.
-    async fn attachments(&self, account: &str, arn: &str) -> Result<usize, ApiError> {
-        let mut n = 0;
+    /// How many users and roles of the account attach each managed policy, from
+    /// one read of each.
+    async fn attachment_counts(&self, account: &str) -> Result<HashMap<String, usize>, ApiError> {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        let mut attached = vec![];
         for r in self.store.iam_list(account, USER).await.map_err(internal)? {
-            let u: UserDoc = serde_json::from_str(&r.body).map_err(internal)?;
-            n += u.attached.iter().filter(|a| *a == arn).count();
+            attached.extend(
+                serde_json::from_str::<UserDoc>(&r.body)
+                    .map_err(internal)?
+                    .attached,
+            );
         }
         for r in self.store.iam_list(account, ROLE).await.map_err(internal)? {
-            let u: RoleDoc = serde_json::from_str(&r.body).map_err(internal)?;
-            n += u.attached.iter().filter(|a| *a == arn).count();
+            attached.extend(
+                serde_json::from_str::<RoleDoc>(&r.body)
+                    .map_err(internal)?
+                    .attached,
+            );
         }
-        Ok(n)
+        for arn in attached {
+            *counts.entry(arn).or_default() += 1;
+        }
+        Ok(counts)
+    }
+
+    async fn attachments(&self, account: &str, arn: &str) -> Result<usize, ApiError> {
+        Ok(self
+            .attachment_counts(account)
+            .await?
+            .get(arn)
+            .copied()
+            .unwrap_or(0))
     }
 
     /// The policy an ARN names: AWS-managed or this account's.
@@ -320,9 +341,10 @@ impl Service {
                 all.push((arn, r.name, doc));
             }
         }
+        let counts = self.attachment_counts(account).await?;
         let mut items = vec![];
         for (arn, name, doc) in all {
-            let n = self.attachments(account, &arn).await?;
+            let n = counts.get(&arn).copied().unwrap_or(0);
             if (only_attached && n == 0) || !doc.path.starts_with(prefix) {
                 continue;
             }

@@ -9,6 +9,7 @@
 //! steps, being idempotent, complete it. Only one rotation per secret runs at a time.
 
 mod call;
+mod db;
 mod functions;
 mod lambda;
 mod mysql;

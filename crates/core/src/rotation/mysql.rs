@@ -8,36 +8,15 @@
 //! grants on first use, and later sets the other user's password.
 
 use super::call::RotationCall;
-use super::postgres::{other_user, EXCLUDED};
+use super::db::{login, switch_user, Login, EXCLUDED};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Value as Sql};
 use serde_json::Value;
 use std::time::Duration;
 
-struct Login {
-    host: String,
-    port: u16,
-    user: String,
-    password: String,
-    dbname: Option<String>,
-}
-
-fn login(v: &Value) -> Result<Login, String> {
-    let s = |k: &str| v[k].as_str().map(str::to_string);
-    let port = match &v["port"] {
-        Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
-        Value::String(p) => p.parse().ok(),
-        Value::Null => Some(3306),
-        _ => None,
-    }
-    .ok_or("the secret's port is not a port number")?;
-    Ok(Login {
-        host: s("host").ok_or("the secret has no host")?,
-        port,
-        user: s("username").ok_or("the secret has no username")?,
-        password: s("password").ok_or("the secret has no password")?,
-        dbname: s("dbname"),
-    })
+/// A MySQL login (port 3306 unless named).
+fn login_my(v: &Value) -> Result<Login, String> {
+    login(v, 3306)
 }
 
 async fn connect(l: &Login) -> Result<Conn, String> {
@@ -75,7 +54,7 @@ fn db_error(what: &str) -> impl Fn(mysql_async::Error) -> String + '_ {
 }
 
 async fn set_single(rc: &RotationCall<'_>) -> Result<(), String> {
-    let pending = login(&rc.value_of("AWSPENDING").await?)?;
+    let pending = login_my(&rc.value_of("AWSPENDING").await?)?;
     if let Ok(c) = connect(&pending).await {
         let _ = c.disconnect().await;
         return Ok(()); // set by an earlier attempt
@@ -85,7 +64,7 @@ async fn set_single(rc: &RotationCall<'_>) -> Result<(), String> {
         let Ok(v) = rc.value_of(stage).await else {
             continue;
         };
-        let l = login(&v)?;
+        let l = login_my(&v)?;
         if l.user != pending.user || l.host != pending.host {
             return Err("the pending secret names another user or host".into());
         }
@@ -119,16 +98,16 @@ async fn set_single(rc: &RotationCall<'_>) -> Result<(), String> {
 
 async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
     let pending_v = rc.value_of("AWSPENDING").await?;
-    let pending = login(&pending_v)?;
+    let pending = login_my(&pending_v)?;
     if let Ok(c) = connect(&pending).await {
         let _ = c.disconnect().await;
         return Ok(());
     }
-    let current = login(&rc.value_of("AWSCURRENT").await?)?;
+    let current = login_my(&rc.value_of("AWSCURRENT").await?)?;
     let master_arn = pending_v["masterarn"]
         .as_str()
         .ok_or("the secret has no masterarn")?;
-    let master = login(&rc.value_of_secret(master_arn).await?)?;
+    let master = login_my(&rc.value_of_secret(master_arn).await?)?;
     let mut c = connect(&master).await?;
     let exists: Option<String> = c
         .exec_first(
@@ -168,7 +147,7 @@ async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
 }
 
 async fn test(rc: &RotationCall<'_>) -> Result<(), String> {
-    let pending = login(&rc.value_of("AWSPENDING").await?)?;
+    let pending = login_my(&rc.value_of("AWSPENDING").await?)?;
     let mut c = connect(&pending).await?;
     c.query_drop("SELECT NOW()")
         .await
@@ -185,14 +164,7 @@ pub(crate) async fn step(
 ) -> Result<(), String> {
     match (name, alternating) {
         ("createSecret", false) => rc.create_pending(EXCLUDED).await,
-        ("createSecret", true) => {
-            rc.create_pending_with(EXCLUDED, |v| {
-                if let Some(u) = v["username"].as_str() {
-                    v["username"] = Value::String(other_user(u));
-                }
-            })
-            .await
-        }
+        ("createSecret", true) => rc.create_pending_with(EXCLUDED, switch_user).await,
         ("setSecret", false) => set_single(rc).await,
         ("setSecret", true) => set_alternating(rc).await,
         ("testSecret", _) => test(rc).await,

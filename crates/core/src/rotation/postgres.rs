@@ -9,37 +9,13 @@
 //! pending value; finishSecret moves AWSCURRENT.
 
 use super::call::RotationCall;
+use super::db::{login, switch_user, Login, EXCLUDED};
 use serde_json::Value;
 use std::time::Duration;
 
-/// Characters AWS's database rotators keep out of generated passwords.
-pub const EXCLUDED: &str = "/@\"'\\";
-
-#[derive(Clone)]
-struct Login {
-    host: String,
-    port: u16,
-    user: String,
-    password: String,
-    dbname: String,
-}
-
-fn login(v: &Value) -> Result<Login, String> {
-    let s = |k: &str| v[k].as_str().map(str::to_string);
-    let port = match &v["port"] {
-        Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
-        Value::String(p) => p.parse().ok(),
-        Value::Null => Some(5432),
-        _ => None,
-    }
-    .ok_or("the secret's port is not a port number")?;
-    Ok(Login {
-        host: s("host").ok_or("the secret has no host")?,
-        port,
-        user: s("username").ok_or("the secret has no username")?,
-        password: s("password").ok_or("the secret has no password")?,
-        dbname: s("dbname").unwrap_or_else(|| "postgres".into()),
-    })
+/// A PostgreSQL login (port 5432 unless named).
+fn login_pg(v: &Value) -> Result<Login, String> {
+    login(v, 5432)
 }
 
 async fn connect(l: &Login) -> Result<tokio_postgres::Client, String> {
@@ -48,7 +24,7 @@ async fn connect(l: &Login) -> Result<tokio_postgres::Client, String> {
         .port(l.port)
         .user(&l.user)
         .password(&l.password)
-        .dbname(&l.dbname)
+        .dbname(l.dbname.as_deref().unwrap_or("postgres"))
         .connect_timeout(Duration::from_secs(5));
     // The error text names the server and the reason, never the password.
     let (client, conn) = cfg
@@ -61,14 +37,6 @@ async fn connect(l: &Login) -> Result<tokio_postgres::Client, String> {
     Ok(client)
 }
 
-/// The other user of an alternating pair.
-pub fn other_user(name: &str) -> String {
-    match name.strip_suffix("_clone") {
-        Some(base) => base.to_string(),
-        None => format!("{name}_clone"),
-    }
-}
-
 fn code(e: &tokio_postgres::Error) -> &str {
     e.code().map(|c| c.code()).unwrap_or("?")
 }
@@ -77,15 +45,15 @@ fn code(e: &tokio_postgres::Error) -> &str {
 /// user.
 async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
     let pending_v = rc.value_of("AWSPENDING").await?;
-    let pending = login(&pending_v)?;
+    let pending = login_pg(&pending_v)?;
     if connect(&pending).await.is_ok() {
         return Ok(());
     }
-    let current = login(&rc.value_of("AWSCURRENT").await?)?;
+    let current = login_pg(&rc.value_of("AWSCURRENT").await?)?;
     let master_arn = pending_v["masterarn"]
         .as_str()
         .ok_or("the secret has no masterarn")?;
-    let master = login(&rc.value_of_secret(master_arn).await?)?;
+    let master = login_pg(&rc.value_of_secret(master_arn).await?)?;
     let db = Login {
         dbname: current.dbname.clone(),
         ..master
@@ -120,14 +88,7 @@ async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
 /// One step of the alternating-users strategy.
 pub(crate) async fn step_alternating(rc: &RotationCall<'_>, name: &str) -> Result<(), String> {
     match name {
-        "createSecret" => {
-            rc.create_pending_with(EXCLUDED, |v| {
-                if let Some(u) = v["username"].as_str() {
-                    v["username"] = Value::String(other_user(u));
-                }
-            })
-            .await
-        }
+        "createSecret" => rc.create_pending_with(EXCLUDED, switch_user).await,
         "setSecret" => set_alternating(rc).await,
         _ => step(rc, name).await,
     }
@@ -138,7 +99,7 @@ pub(crate) async fn step(rc: &RotationCall<'_>, step: &str) -> Result<(), String
     match step {
         "createSecret" => rc.create_pending(EXCLUDED).await,
         "setSecret" => {
-            let pending = login(&rc.value_of("AWSPENDING").await?)?;
+            let pending = login_pg(&rc.value_of("AWSPENDING").await?)?;
             if connect(&pending).await.is_ok() {
                 return Ok(()); // set by an earlier attempt
             }
@@ -147,7 +108,7 @@ pub(crate) async fn step(rc: &RotationCall<'_>, step: &str) -> Result<(), String
                 let Ok(v) = rc.value_of(stage).await else {
                     continue;
                 };
-                let l = login(&v)?;
+                let l = login_pg(&v)?;
                 if l.user != pending.user || l.host != pending.host {
                     return Err("the pending secret names another user or host".into());
                 }
@@ -182,7 +143,7 @@ pub(crate) async fn step(rc: &RotationCall<'_>, step: &str) -> Result<(), String
             Ok(())
         }
         "testSecret" => {
-            let pending = login(&rc.value_of("AWSPENDING").await?)?;
+            let pending = login_pg(&rc.value_of("AWSPENDING").await?)?;
             let client = connect(&pending).await?;
             client
                 .simple_query("SELECT NOW()")

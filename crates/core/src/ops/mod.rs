@@ -72,6 +72,24 @@ impl NewValue {
     }
 }
 
+/// The mutation that rewrites `s`'s row as `edit` says (attributes, dates), at the
+/// revision it was read at.
+pub(crate) fn row_update(
+    call: &Call<'_>,
+    s: &Secret,
+    now: i64,
+    event: &str,
+    detail: Value,
+    edit: impl FnOnce(&mut SecretRow),
+) -> Mutation {
+    let mut row = s.row.clone();
+    edit(&mut row);
+    let op = MutationOp::Update {
+        expected_revision: s.row.revision,
+    };
+    row_change(call, op, row, now, event, detail)
+}
+
 /// A mutation that rewrites only the secret row (metadata, tags, deletion state),
 /// with its audit record and change event.
 pub(crate) fn row_change(

@@ -2,11 +2,11 @@
 //! ValidateResourcePolicy, with BlockPublicPolicy.
 
 use super::authorize::POLICY_ATTR;
-use super::{not_deleted, row_change};
+use super::{not_deleted, row_update};
 use crate::service::{respond, Call, Service};
 use coffer_api::{validate, ApiError, ErrorCode};
 use coffer_policy::{Effect, Kind, Policy, PrincipalSpec};
-use coffer_store::MutationOp;
+use coffer_store::SecretRow;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -107,19 +107,17 @@ impl Service {
                         "This resource policy contains a policy that grants public access.",
                     ));
                 }
-                let mut row = s.row.clone();
-                set_attr(&mut row.attrs, Some(text));
-                row.last_changed_ms = now;
-                let op = MutationOp::Update {
-                    expected_revision: s.row.revision,
+                let edit = |row: &mut SecretRow| {
+                    set_attr(&mut row.attrs, Some(text));
+                    row.last_changed_ms = now;
                 };
-                Ok(Some(row_change(
+                Ok(Some(row_update(
                     call,
-                    op,
-                    row,
+                    s,
                     now,
                     "PutResourcePolicy",
                     json!({}),
+                    edit,
                 )))
             })
             .await?;
@@ -141,19 +139,17 @@ impl Service {
                 if s.row.attrs.get(POLICY_ATTR).is_none() {
                     return Ok(None);
                 }
-                let mut row = s.row.clone();
-                set_attr(&mut row.attrs, None);
-                row.last_changed_ms = now;
-                let op = MutationOp::Update {
-                    expected_revision: s.row.revision,
+                let edit = |row: &mut SecretRow| {
+                    set_attr(&mut row.attrs, None);
+                    row.last_changed_ms = now;
                 };
-                Ok(Some(row_change(
+                Ok(Some(row_update(
                     call,
-                    op,
-                    row,
+                    s,
                     now,
                     "DeleteResourcePolicy",
                     json!({}),
+                    edit,
                 )))
             })
             .await?;

@@ -1,6 +1,6 @@
 //! RotateSecret and CancelRotateSecret.
 
-use super::{not_deleted, row_change};
+use super::{not_deleted, row_update};
 use crate::rotation::schedule::{window, Schedule};
 use crate::rotation::{cannot_invoke, RotationState};
 use crate::service::{respond, Call, Service};
@@ -8,7 +8,7 @@ use coffer_api::types::{
     RotateSecretRequest, RotateSecretResponse, RotationRules, SecretIdRequest,
 };
 use coffer_api::{validate, ApiError};
-use coffer_store::MutationOp;
+use coffer_store::SecretRow;
 use serde_json::json;
 
 const INCOMPLETE: &str = "A previous rotation isn't complete. That rotation will be reattempted.";
@@ -103,19 +103,17 @@ impl Service {
                     state.due_ms = Some(now + crate::rotation::RETRY_MS);
                 }
                 state.plan_next(now);
-                let mut row = s.row.clone();
-                state.store(&mut row.attrs);
-                row.last_changed_ms = now;
-                let op = MutationOp::Update {
-                    expected_revision: s.row.revision,
+                let edit = |row: &mut SecretRow| {
+                    state.store(&mut row.attrs);
+                    row.last_changed_ms = now;
                 };
-                Ok(Some(row_change(
+                Ok(Some(row_update(
                     call,
-                    op,
-                    row,
+                    s,
                     now,
                     "RotateSecret",
                     json!({}),
+                    edit,
                 )))
             })
             .await
@@ -158,13 +156,11 @@ impl Service {
                 state.enabled = false;
                 state.plan_next(now);
                 state.due_ms = None;
-                let mut row = s.row.clone();
-                state.store(&mut row.attrs);
-                row.last_changed_ms = now;
-                let op = MutationOp::Update {
-                    expected_revision: s.row.revision,
+                let edit = |row: &mut SecretRow| {
+                    state.store(&mut row.attrs);
+                    row.last_changed_ms = now;
                 };
-                Ok(Some(row_change(call, op, row, now, "CancelRotateSecret", json!({}))))
+                Ok(Some(row_update(call, s, now, "CancelRotateSecret", json!({}), edit)))
             })
             .await?;
         respond(&RotateSecretResponse {

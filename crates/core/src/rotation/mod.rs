@@ -19,11 +19,11 @@ pub mod schedule;
 pub use functions::{ExternalFunction, Function};
 
 use crate::context::Caller;
-use crate::ops::{not_deleted, row_change};
+use crate::ops::{not_deleted, row_update};
 use crate::service::{Call, Service};
 use coffer_api::types::RotationRules;
 use coffer_api::{ApiError, ErrorCode};
-use coffer_store::{MutationOp, Secret};
+use coffer_store::Secret;
 use schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -214,7 +214,6 @@ impl Service {
             if state.pending.as_deref() != Some(token) {
                 return Ok(None); // cancelled or superseded meanwhile
             }
-            let mut row = s.row.clone();
             let mut relabel = vec![];
             let detail = match &outcome {
                 Ok(()) => {
@@ -243,11 +242,9 @@ impl Service {
                     json!({ "versionId": token, "step": step })
                 }
             };
-            state.store(&mut row.attrs);
-            let op = MutationOp::Update {
-                expected_revision: s.row.revision,
-            };
-            let mut m = row_change(&call, op, row, now, event, detail);
+            let mut m = row_update(&call, s, now, event, detail, |row| {
+                state.store(&mut row.attrs)
+            });
             m.relabel = relabel;
             Ok(Some(m))
         })
@@ -327,19 +324,15 @@ impl Service {
             state.pending = Some(token.clone());
             state.due_ms = Some(now + RETRY_MS);
             chosen = Some(token.clone());
-            let mut row = s.row.clone();
-            state.store(&mut row.attrs);
-            let op = MutationOp::Update {
-                expected_revision: s.row.revision,
-            };
             let detail = json!({ "versionId": token });
-            Ok(Some(row_change(
+            let edit = |row: &mut coffer_store::SecretRow| state.store(&mut row.attrs);
+            Ok(Some(row_update(
                 &call,
-                op,
-                row,
+                s,
                 now,
                 "RotationStarted",
                 detail,
+                edit,
             )))
         })
         .await?;

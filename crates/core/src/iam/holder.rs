@@ -3,6 +3,7 @@
 use super::wire::{url_encode, Node, Params};
 use super::{check_name, check_policy, check_tags, merge_tags, RoleDoc, UserDoc};
 use crate::context::Caller;
+use crate::internal;
 use crate::service::Service;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::Kind;
@@ -15,6 +16,7 @@ pub(crate) trait Holder: Serialize + DeserializeOwned {
     const KIND: &'static str;
     /// `UserName` or `RoleName`.
     const NAME_PARAM: &'static str;
+    fn path(&self) -> &str;
     fn tags(&mut self) -> &mut Vec<(String, String)>;
     fn inline(&mut self) -> &mut BTreeMap<String, String>;
     fn attached(&mut self) -> &mut Vec<String>;
@@ -23,6 +25,9 @@ pub(crate) trait Holder: Serialize + DeserializeOwned {
 impl Holder for UserDoc {
     const KIND: &'static str = super::USER;
     const NAME_PARAM: &'static str = "UserName";
+    fn path(&self) -> &str {
+        &self.path
+    }
     fn tags(&mut self) -> &mut Vec<(String, String)> {
         &mut self.tags
     }
@@ -37,6 +42,9 @@ impl Holder for UserDoc {
 impl Holder for RoleDoc {
     const KIND: &'static str = super::ROLE;
     const NAME_PARAM: &'static str = "RoleName";
+    fn path(&self) -> &str {
+        &self.path
+    }
     fn tags(&mut self) -> &mut Vec<(String, String)> {
         &mut self.tags
     }
@@ -153,6 +161,34 @@ impl Service {
         let put = Self::iam_put(account, T::KIND, name, &doc, Some(rev))?;
         self.iam_commit(vec![put], "").await?;
         Ok(out)
+    }
+
+    /// ListUsers / ListRoles: every holder of the kind under `PathPrefix`, each as
+    /// a `<member>` of `list`.
+    pub(crate) async fn list_holders<T: Holder>(
+        &self,
+        account: &str,
+        p: &Params,
+        list: &'static str,
+        fields: fn(&str, &str, &T) -> Vec<Node>,
+    ) -> Result<Vec<Node>, ApiError> {
+        let prefix = p.get("PathPrefix").unwrap_or("/");
+        let mut items = vec![];
+        for r in self
+            .store
+            .iam_list(account, T::KIND)
+            .await
+            .map_err(internal)?
+        {
+            let doc: T = serde_json::from_str(&r.body).map_err(internal)?;
+            if doc.path().starts_with(prefix) {
+                items.push(fields(account, &r.name, &doc));
+            }
+        }
+        Ok(vec![
+            Node::members(list, items),
+            Node::text("IsTruncated", "false"),
+        ])
     }
 
     /// A managed policy exists and may be attached.

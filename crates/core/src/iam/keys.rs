@@ -1,7 +1,7 @@
 //! Access keys of IAM users: created with the secret shown once, listed without it,
 //! made inactive (then refused by SigV4 verification) or deleted.
 
-use super::users::caller_user_name;
+use super::users::user_named;
 use super::wire::{iso, Node, Params};
 use super::{entity_arn, no_such, UserDoc, USER};
 use crate::bootstrap::{new_access_key_id, new_secret_key};
@@ -21,15 +21,7 @@ impl Service {
         p: &Params,
     ) -> Result<Vec<Node>, ApiError> {
         let account = caller.account_id.as_str();
-        let user = match p.get("UserName") {
-            Some(u) => u.to_string(),
-            None => caller_user_name(caller).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Validation,
-                    "Must specify userName when calling with non-User credentials",
-                )
-            })?,
-        };
+        let user = user_named(caller, p)?;
         let (doc, _) = self.iam_require::<UserDoc>(account, USER, &user).await?;
         let arn = entity_arn(account, "user", &doc.path, &user);
         let keys = self.store.credentials_of(&arn).await.map_err(internal)?;

@@ -5,13 +5,17 @@ use super::wire::{iso, url_encode, Node, Params};
 use super::{check_name, check_path, check_policy, check_tags, entity_arn, RoleDoc, ROLE};
 use crate::bootstrap::random_id;
 use crate::context::Caller;
-use crate::internal;
 use crate::service::Service;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::Kind;
 use coffer_store::IamOp;
 
 pub(crate) fn role_node(account: &str, name: &str, r: &RoleDoc) -> Node {
+    Node::Parent("Role", role_fields(account, name, r))
+}
+
+/// A role's elements (inside `<Role>`, or a `<member>` of ListRoles).
+fn role_fields(account: &str, name: &str, r: &RoleDoc) -> Vec<Node> {
     let mut kids = vec![
         Node::text("Path", r.path.clone()),
         Node::text("RoleName", name),
@@ -27,7 +31,7 @@ pub(crate) fn role_node(account: &str, name: &str, r: &RoleDoc) -> Node {
     if !r.tags.is_empty() {
         kids.push(Node::tags(&r.tags));
     }
-    Node::Parent("Role", kids)
+    kids
 }
 
 fn max_session(p: &Params) -> Result<i64, ApiError> {
@@ -86,22 +90,8 @@ impl Service {
                 Ok(vec![role_node(account, name, &doc)])
             }
             "ListRoles" => {
-                let prefix = p.get("PathPrefix").unwrap_or("/");
-                let rows = self.store.iam_list(account, ROLE).await.map_err(internal)?;
-                let mut items = vec![];
-                for r in rows {
-                    let doc: RoleDoc = serde_json::from_str(&r.body).map_err(internal)?;
-                    if let (true, Node::Parent(_, kids)) = (
-                        doc.path.starts_with(prefix),
-                        role_node(account, &r.name, &doc),
-                    ) {
-                        items.push(kids);
-                    }
-                }
-                Ok(vec![
-                    Node::members("Roles", items),
-                    Node::text("IsTruncated", "false"),
-                ])
+                self.list_holders::<RoleDoc>(account, p, "Roles", role_fields)
+                    .await
             }
             "DeleteRole" => {
                 let name = p.required("RoleName")?;

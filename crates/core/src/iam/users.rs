@@ -11,6 +11,11 @@ use coffer_api::{ApiError, ErrorCode};
 use coffer_store::IamOp;
 
 pub(crate) fn user_node(account: &str, name: &str, u: &UserDoc) -> Node {
+    Node::Parent("User", user_fields(account, name, u))
+}
+
+/// A user's elements (inside `<User>`, or a `<member>` of ListUsers).
+fn user_fields(account: &str, name: &str, u: &UserDoc) -> Vec<Node> {
     let mut kids = vec![
         Node::text("Path", u.path.clone()),
         Node::text("UserName", name),
@@ -21,7 +26,7 @@ pub(crate) fn user_node(account: &str, name: &str, u: &UserDoc) -> Node {
     if !u.tags.is_empty() {
         kids.push(Node::tags(&u.tags));
     }
-    Node::Parent("User", kids)
+    kids
 }
 
 impl Service {
@@ -52,35 +57,13 @@ impl Service {
                 Ok(vec![user_node(account, name, &doc)])
             }
             "GetUser" => {
-                let name = match p.get("UserName") {
-                    Some(n) => n.to_string(),
-                    None => caller_user_name(caller).ok_or_else(|| {
-                        ApiError::new(
-                            ErrorCode::Validation,
-                            "Must specify userName when calling with non-User credentials",
-                        )
-                    })?,
-                };
+                let name = user_named(caller, p)?;
                 let (doc, _) = self.iam_require::<UserDoc>(account, USER, &name).await?;
                 Ok(vec![user_node(account, &name, &doc)])
             }
             "ListUsers" => {
-                let prefix = p.get("PathPrefix").unwrap_or("/");
-                let rows = self.store.iam_list(account, USER).await.map_err(internal)?;
-                let mut items = vec![];
-                for r in rows {
-                    let doc: UserDoc = serde_json::from_str(&r.body).map_err(internal)?;
-                    if doc.path.starts_with(prefix) {
-                        let Node::Parent(_, kids) = user_node(account, &r.name, &doc) else {
-                            continue;
-                        };
-                        items.push(kids);
-                    }
-                }
-                Ok(vec![
-                    Node::members("Users", items),
-                    Node::text("IsTruncated", "false"),
-                ])
+                self.list_holders::<UserDoc>(account, p, "Users", user_fields)
+                    .await
             }
             "DeleteUser" => {
                 let name = p.required("UserName")?;
@@ -125,4 +108,17 @@ pub(crate) fn caller_user_name(caller: &Caller) -> Option<String> {
         .principal_arn
         .strip_prefix(&format!("arn:aws:iam::{}:user/", caller.account_id))?;
     rest.rsplit('/').next().map(str::to_string)
+}
+
+/// The `UserName` parameter, or the calling user's own name (as IAM defaults it).
+pub(crate) fn user_named(caller: &Caller, p: &Params) -> Result<String, ApiError> {
+    match p.get("UserName") {
+        Some(u) => Ok(u.to_string()),
+        None => caller_user_name(caller).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Validation,
+                "Must specify userName when calling with non-User credentials",
+            )
+        }),
+    }
 }

@@ -40,10 +40,7 @@ impl Service {
         if !service.knows(action) {
             return Err(match service {
                 QueryService::Iam => iam::unknown_action(action),
-                QueryService::Sts => ApiError::new(
-                    ErrorCode::UnknownOperation,
-                    format!("Could not find operation {action} for version 2011-06-15"),
-                ),
+                QueryService::Sts => sts::unknown_action(action),
             });
         }
         let result = match service {

@@ -12,6 +12,13 @@ use coffer_policy::{Kind, Policy};
 
 pub const ACTIONS: &[&str] = &["AssumeRole", "GetCallerIdentity", "GetSessionToken"];
 
+pub fn unknown_action(action: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UnknownOperation,
+        format!("Could not find operation {action} for version 2011-06-15"),
+    )
+}
+
 fn validation(msg: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::Validation, msg)
 }
@@ -102,10 +109,7 @@ impl Service {
                 Ok(vec![self.credentials_node(&s)?])
             }
             "AssumeRole" => self.assume_role(caller, p).await,
-            _ => Err(ApiError::new(
-                ErrorCode::UnknownOperation,
-                format!("Could not find operation {action} for version 2011-06-15"),
-            )),
+            _ => Err(unknown_action(action)),
         }
     }
 

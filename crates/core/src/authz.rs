@@ -37,6 +37,8 @@ pub(crate) struct IdentityCache {
     map: RwLock<HashMap<String, (u64, Arc<Identity>)>>,
     /// The last formatted `aws:CurrentTime` and its second.
     time: RwLock<(i64, String)>,
+    /// Parsed resource policies by secret ARN, with the revision they were read at.
+    pub(crate) resource_policies: RwLock<HashMap<String, (i64, Arc<Policy>)>>,
 }
 
 /// The condition keys that depend only on the principal.

@@ -7,6 +7,10 @@ use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::{Context, Kind, Policy};
 use coffer_store::Secret;
 use serde_json::Value;
+use std::sync::Arc;
+
+/// Parsed resource policies kept at most.
+const POLICY_CACHE_MAX: usize = 10_000;
 
 /// Where a secret's resource policy lives in its attributes.
 pub(crate) const POLICY_ATTR: &str = "ResourcePolicy";
@@ -67,17 +71,29 @@ fn request_keys(params: &Value, ctx: &mut Context) {
     }
 }
 
-/// A secret's resource policy, if it has one.
-pub(crate) fn resource_policy(s: &Secret) -> Result<Option<Policy>, ApiError> {
-    match s.row.attrs.get(POLICY_ATTR).and_then(Value::as_str) {
-        None => Ok(None),
-        Some(doc) => Policy::parse(doc, Kind::Resource)
-            .map(Some)
-            .map_err(crate::internal),
-    }
-}
-
 impl Service {
+    /// A secret's resource policy, if it has one: parsed once per revision of the
+    /// secret, not on every request that reads it.
+    fn resource_policy(&self, s: &Secret) -> Result<Option<Arc<Policy>>, ApiError> {
+        let Some(doc) = s.row.attrs.get(POLICY_ATTR).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let cache = &self.identities.resource_policies;
+        if let Some((rev, p)) = cache.read().ok().and_then(|m| m.get(&s.row.arn).cloned()) {
+            if rev == s.row.revision {
+                return Ok(Some(p));
+            }
+        }
+        let p = Arc::new(Policy::parse(doc, Kind::Resource).map_err(crate::internal)?);
+        if let Ok(mut m) = cache.write() {
+            if m.len() >= POLICY_CACHE_MAX {
+                m.clear();
+            }
+            m.insert(s.row.arn.clone(), (s.row.revision, p.clone()));
+        }
+        Ok(Some(p))
+    }
+
     /// Authorizes `action` (e.g. `secretsmanager:GetSecretValue`) on `resource`,
     /// the secret's ARN (or `*`), owned by `owner`.
     pub(crate) async fn authorize(
@@ -89,10 +105,6 @@ impl Service {
         owner: &str,
     ) -> Result<(), ApiError> {
         let caller = call.caller;
-        let policy = match secret {
-            Some(s) => resource_policy(s)?,
-            None => None,
-        };
         // The service itself (rotation, the sweeper) acts within the secret's account.
         if caller.internal {
             return if caller.account_id == owner {
@@ -104,6 +116,10 @@ impl Service {
                 ))
             };
         }
+        let policy = match secret {
+            Some(s) => self.resource_policy(s)?,
+            None => None,
+        };
         // The root of the owning account, and no resource policy: always allowed.
         if policy.is_none()
             && caller.session.is_none()
@@ -130,7 +146,7 @@ impl Service {
             action,
             resource,
             owner,
-            policy.as_ref(),
+            policy.as_deref(),
             &ctx,
             ErrorCode::AccessDenied,
         )

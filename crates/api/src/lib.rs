@@ -6,7 +6,9 @@
 //! model declares. This crate is pure: no I/O, no async.
 
 pub mod error;
+pub mod sm_ops;
 pub mod types;
 pub mod validate;
 
 pub use error::{ApiError, ErrorCode};
+pub use sm_ops::SecretsManagerOperation;

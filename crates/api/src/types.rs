@@ -59,6 +59,18 @@ impl<'de> Deserialize<'de> for Sensitive<Vec<u8>> {
     }
 }
 
+/// CloudTrail's placeholder for a secret member of a request.
+pub const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+/// Requests serialise only into audit records: a secret member shows as
+/// [`HIDDEN`], never as its value.
+fn hidden<T, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str(HIDDEN),
+        None => s.serialize_none(),
+    }
+}
+
 /// Epoch time in milliseconds; on the wire, fractional epoch seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Timestamp(pub i64);
@@ -76,28 +88,30 @@ pub struct Tag {
     pub value: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Filter {
     pub key: Option<String>,
     pub values: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ReplicaRegion {
     pub region: Option<String>,
     pub kms_key_id: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateSecretRequest {
     pub name: Option<String>,
     pub client_request_token: Option<String>,
     pub description: Option<String>,
     pub kms_key_id: Option<String>,
+    #[serde(serialize_with = "hidden")]
     pub secret_binary: Option<Sensitive<Vec<u8>>>,
+    #[serde(serialize_with = "hidden")]
     pub secret_string: Option<Sensitive<String>>,
     pub tags: Option<Vec<Tag>>,
     pub add_replica_regions: Option<Vec<ReplicaRegion>>,
@@ -116,7 +130,7 @@ pub struct CreateSecretResponse {
     pub version_id: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetSecretValueRequest {
     pub secret_id: Option<String>,
@@ -139,7 +153,7 @@ pub struct SecretValueEntry {
     pub created_date: Timestamp,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BatchGetSecretValueRequest {
     pub secret_id_list: Option<Vec<String>>,
@@ -165,14 +179,17 @@ pub struct BatchGetSecretValueResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutSecretValueRequest {
     pub secret_id: Option<String>,
     pub client_request_token: Option<String>,
+    #[serde(serialize_with = "hidden")]
     pub secret_binary: Option<Sensitive<Vec<u8>>>,
+    #[serde(serialize_with = "hidden")]
     pub secret_string: Option<Sensitive<String>>,
     pub version_stages: Option<Vec<String>>,
+    #[serde(serialize_with = "hidden")]
     pub rotation_token: Option<Sensitive<String>>,
 }
 
@@ -186,21 +203,23 @@ pub struct PutSecretValueResponse {
     pub version_stages: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateSecretRequest {
     pub secret_id: Option<String>,
     pub client_request_token: Option<String>,
     pub description: Option<String>,
     pub kms_key_id: Option<String>,
+    #[serde(serialize_with = "hidden")]
     pub secret_binary: Option<Sensitive<Vec<u8>>>,
+    #[serde(serialize_with = "hidden")]
     pub secret_string: Option<Sensitive<String>>,
     #[serde(rename = "Type")]
     pub kind: Option<String>,
 }
 
 /// Requests that carry only a secret id (DescribeSecret, RestoreSecret, ...).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SecretIdRequest {
     pub secret_id: Option<String>,
@@ -292,7 +311,7 @@ pub struct SecretListEntry {
     pub secret_versions_to_stages: Option<BTreeMap<String, Vec<String>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListSecretsRequest {
     pub include_planned_deletion: Option<bool>,
@@ -311,7 +330,7 @@ pub struct ListSecretsResponse {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ListSecretVersionIdsRequest {
     pub secret_id: Option<String>,
@@ -343,7 +362,7 @@ pub struct ListSecretVersionIdsResponse {
     pub name: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateSecretVersionStageRequest {
     pub secret_id: Option<String>,
@@ -352,7 +371,7 @@ pub struct UpdateSecretVersionStageRequest {
     pub move_to_version_id: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteSecretRequest {
     pub secret_id: Option<String>,
@@ -369,21 +388,21 @@ pub struct DeleteSecretResponse {
     pub deletion_date: Timestamp,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct TagResourceRequest {
     pub secret_id: Option<String>,
     pub tags: Option<Vec<Tag>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UntagResourceRequest {
     pub secret_id: Option<String>,
     pub tag_keys: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetRandomPasswordRequest {
     pub password_length: Option<i64>,
@@ -432,7 +451,7 @@ mod tests {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RotateSecretRequest {
     pub secret_id: Option<String>,
@@ -452,3 +471,35 @@ pub struct RotateSecretResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
 }
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutResourcePolicyRequest {
+    pub secret_id: Option<String>,
+    pub resource_policy: Option<String>,
+    pub block_public_policy: Option<bool>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ValidateResourcePolicyRequest {
+    pub secret_id: Option<String>,
+    pub resource_policy: Option<String>,
+}
+
+/// The answer of the resource-policy operations: `{ARN, Name}` and, for
+/// GetResourcePolicy, the policy.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicyResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<String>,
+}
+
+/// The request of an operation Coffer does not serve yet: whatever it carries is
+/// ignored, since the operation answers that it is not served.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Unserved {}

@@ -151,8 +151,16 @@ pub fn tags(tags: &[Tag]) -> Result<(), ApiError> {
             "The number of tags exceeds the limit of 50.",
         ));
     }
+    let mut seen = std::collections::HashSet::new();
     for t in tags {
         let key = required(t.key.as_deref(), "tags.member.key", 1, 128)?;
+        // Condition keys (`aws:RequestTag/team`) ignore case: two keys that differ
+        // only in case would let a policy see one value while the other is stored.
+        if !seen.insert(key.to_lowercase()) {
+            return Err(ApiError::invalid_param(
+                "Duplicate tag keys found. Tag keys are case insensitive.",
+            ));
+        }
         optional(t.value.as_deref(), "tags.member.value", 0, 256)?;
         tag_key_chars(key)?;
         if let Some(v) = &t.value {
@@ -236,6 +244,7 @@ mod tests {
         assert!(tags(&[t("aws:x", "v")]).is_err());
         assert!(tags(&[t("a*b", "v")]).is_err());
         assert!(tags(&[t("", "v")]).is_err());
+        assert!(tags(&[t("team", "a"), t("Team", "b")]).is_err());
         let many: Vec<_> = (0..51).map(|i| t(&format!("k{i}"), "v")).collect();
         assert!(tags(&many).is_err());
     }

@@ -4,7 +4,7 @@ use crate::auth::{Authenticator, Verified};
 use crate::body::Body;
 use crate::{metrics, HttpConfig};
 use bytes::Bytes;
-use coffer_api::{ApiError, ErrorCode};
+use coffer_api::{ApiError, ErrorCode, SecretsManagerOperation};
 use coffer_core::{Caller, Service};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -18,17 +18,6 @@ const JSON_11: &str = "application/x-amz-json-1.1";
 /// The change stream (server-sent events); see `events.rs`.
 pub const EVENTS_PATH: &str = "/coffer/v1/events";
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Operations of the Secrets Manager model that later work will add; callers get a
-/// clear answer instead of an unexplained UnknownOperationException.
-const NOT_YET: &[&str] = &[
-    "ReplicateSecretToRegions",
-    "RemoveRegionsFromReplication",
-    "StopReplicationToReplica",
-    "ListResourcePolicies",
-    "AssociateCrossAccountReplica",
-    "DisassociateCrossAccountReplica",
-];
 
 pub struct Handler {
     pub(crate) svc: Arc<Service>,
@@ -123,11 +112,9 @@ impl Handler {
             .and_then(|t| t.strip_prefix("secretsmanager."))
             .unwrap_or("")
             .to_string();
-        let op = if Service::knows(&target) {
-            target.as_str()
-        } else {
-            "unknown"
-        };
+        // Metrics and logs name only operations of the model, never what a
+        // client made up.
+        let op = SecretsManagerOperation::known(&target).unwrap_or("unknown");
         let span = tracing::info_span!("request", request_id = %request_id, operation = %op);
         let started = Instant::now();
         let result = self
@@ -223,13 +210,7 @@ impl Handler {
             .auth
             .verify(&parts, &body, now_secs(), &["secretsmanager"])
             .await?;
-        if NOT_YET.contains(&target) {
-            return Err(ApiError::new(
-                ErrorCode::UnknownOperation,
-                format!("{target} is not implemented by this Coffer server yet."),
-            ));
-        }
-        if req_method_is_not_post(&parts.method) || !Service::knows(target) {
+        if parts.method != Method::POST {
             return Err(ApiError::new(ErrorCode::UnknownOperation, ""));
         }
         let caller = Self::caller(verified, &parts, peer, request_id);
@@ -266,8 +247,4 @@ impl Handler {
         );
         Ok(r)
     }
-}
-
-fn req_method_is_not_post(m: &Method) -> bool {
-    m != Method::POST
 }

@@ -2,10 +2,11 @@
 
 use super::{require_token, seal_version, NewValue};
 use crate::arn::{random_suffix, secret_arn};
+use crate::authz::Grant;
 use crate::events;
 use crate::internal;
 use crate::labels::CURRENT;
-use crate::service::{respond, Call, Service};
+use crate::service::{respond, Service};
 use coffer_api::types::{CreateSecretRequest, CreateSecretResponse};
 use coffer_api::{validate, ApiError, ErrorCode};
 use coffer_store::{Mutation, MutationOp, SecretRow, StoreError};
@@ -14,9 +15,10 @@ use serde_json::json;
 impl Service {
     pub(crate) async fn create_secret(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: CreateSecretRequest,
     ) -> Result<Vec<u8>, ApiError> {
+        let call = g.call();
         let name = validate::secret_name(req.name.as_deref())?.to_string();
         let token =
             validate::version_id(req.client_request_token.as_deref(), "clientRequestToken")?;

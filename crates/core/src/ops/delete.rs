@@ -2,25 +2,26 @@
 //! window has ended.
 
 use super::row_change;
+use crate::authz::Grant;
 use crate::clock::DAY_MS;
 use crate::context::Caller;
 use crate::events;
 use crate::internal;
-use crate::service::{respond, Call, Service};
+use crate::service::{respond, Service};
 use coffer_api::types::{
     ArnNameResponse, DeleteSecretRequest, DeleteSecretResponse, SecretIdRequest, Timestamp,
 };
-use coffer_api::{validate, ApiError};
+use coffer_api::ApiError;
 use coffer_store::{Mutation, MutationOp, NewAudit, StoreError};
 use serde_json::json;
 
 impl Service {
     pub(crate) async fn delete_secret(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: DeleteSecretRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let call = g.call();
         let force = req.force_delete_without_recovery.unwrap_or(false);
         if force && req.recovery_window_in_days.is_some() {
             return Err(ApiError::invalid_param(
@@ -35,7 +36,7 @@ impl Service {
         }
         let mut deletion = 0;
         let (s, _) = self
-            .commit_with_retry(call, id, |s, now| {
+            .commit_with_retry(g, |s, now| {
                 if s.row.deleted_ms.is_some() && !force {
                     return Err(ApiError::marked_for_deletion());
                 }
@@ -67,12 +68,12 @@ impl Service {
 
     pub(crate) async fn restore_secret(
         &self,
-        call: &Call<'_>,
-        req: SecretIdRequest,
+        g: &Grant<'_>,
+        _req: SecretIdRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
+        let call = g.call();
         let (s, _) = self
-            .commit_with_retry(call, id, |s, now| {
+            .commit_with_retry(g, |s, now| {
                 if s.row.deleted_ms.is_none() {
                     return Ok(None);
                 }

@@ -2,9 +2,10 @@
 //! they share with BatchGetSecretValue.
 
 use super::{metadata, versions_to_stages};
+use crate::authz::Grant;
 use crate::internal;
 use crate::keyring::display_key_id;
-use crate::service::{respond, Call, Service};
+use crate::service::{respond, Service};
 use base64::Engine as _;
 use coffer_api::types::{
     DescribeSecretResponse, Filter, ListSecretVersionIdsRequest, ListSecretVersionIdsResponse,
@@ -158,20 +159,19 @@ pub(crate) fn filter_secrets(
 impl Service {
     pub(crate) async fn describe_secret(
         &self,
-        call: &Call<'_>,
-        req: SecretIdRequest,
+        g: &Grant<'_>,
+        _req: SecretIdRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
-        let s = self.load(call, id).await?;
+        let s = g.secret()?;
         respond(&DescribeSecretResponse {
             meta: metadata(&s.row),
-            version_ids_to_stages: versions_to_stages(&s),
+            version_ids_to_stages: versions_to_stages(s),
         })
     }
 
     pub(crate) async fn list_secrets(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: ListSecretsRequest,
     ) -> Result<Vec<u8>, ApiError> {
         let max = req.max_results.unwrap_or(100);
@@ -192,7 +192,7 @@ impl Service {
         )?;
         let secrets = self
             .store
-            .list_secrets(&call.caller.scope())
+            .list_secrets(&g.caller().scope())
             .await
             .map_err(internal)?;
         let mut matched = filter_secrets(
@@ -229,14 +229,13 @@ impl Service {
 
     pub(crate) async fn list_secret_version_ids(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: ListSecretVersionIdsRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let max = req.max_results.unwrap_or(100);
         validate::range(max, "maxResults", 1, 100)?;
         validate::optional(req.next_token.as_deref(), "nextToken", 1, 4096)?;
-        let s = self.load(call, id).await?;
+        let s = g.secret()?;
         let include_deprecated = req.include_deprecated.unwrap_or(false);
         let entries: Vec<SecretVersionsListEntry> = s
             .versions

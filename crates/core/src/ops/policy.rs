@@ -1,32 +1,17 @@
 //! PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy and
 //! ValidateResourcePolicy, with BlockPublicPolicy.
 
-use super::authorize::POLICY_ATTR;
 use super::{not_deleted, row_update};
-use crate::service::{respond, Call, Service};
+use crate::authz::{Grant, POLICY_ATTR};
+use crate::service::{respond, Service};
+use coffer_api::types::{
+    PutResourcePolicyRequest, ResourcePolicyResponse, SecretIdRequest,
+    ValidateResourcePolicyRequest,
+};
 use coffer_api::{validate, ApiError, ErrorCode};
 use coffer_policy::{Effect, Kind, Policy, PrincipalSpec};
-use coffer_store::SecretRow;
-use serde::{Deserialize, Serialize};
+use coffer_store::{Secret, SecretRow};
 use serde_json::{json, Value};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct PolicyRequest {
-    secret_id: Option<String>,
-    resource_policy: Option<String>,
-    block_public_policy: Option<bool>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Named {
-    #[serde(rename = "ARN")]
-    arn: String,
-    name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resource_policy: Option<String>,
-}
 
 /// Condition keys that pin a statement to known principals, so a `*` principal
 /// is not public (as AWS's policy checks treat them).
@@ -80,26 +65,33 @@ fn malformed() -> ApiError {
     )
 }
 
-fn policy_text(req: &PolicyRequest) -> Result<&str, ApiError> {
-    let p = req.resource_policy.as_deref().ok_or_else(|| {
+fn policy_text(p: Option<&str>) -> Result<&str, ApiError> {
+    let p = p.ok_or_else(|| {
         ApiError::new(ErrorCode::Validation, "1 validation error detected: Value null at 'resourcePolicy' failed to satisfy constraint: Member must not be null")
     })?;
     validate::length(p, "resourcePolicy", 1, 20480)?;
     Ok(p)
 }
 
+fn named(s: &Secret, resource_policy: Option<String>) -> Result<Vec<u8>, ApiError> {
+    respond(&ResourcePolicyResponse {
+        arn: s.row.arn.clone(),
+        name: s.row.name.clone(),
+        resource_policy,
+    })
+}
+
 impl Service {
     pub(crate) async fn put_resource_policy(
         &self,
-        call: &Call<'_>,
-        req: PolicyRequest,
+        g: &Grant<'_>,
+        req: PutResourcePolicyRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
-        let text = policy_text(&req)?;
+        let text = policy_text(req.resource_policy.as_deref())?;
         let policy = Policy::parse(text, Kind::Resource).map_err(|_| malformed())?;
         let block = req.block_public_policy.unwrap_or(false);
         let (s, _) = self
-            .commit_with_retry(call, id, |s, now| {
+            .commit_with_retry(g, |s, now| {
                 not_deleted(s)?;
                 if block && grants_public_access(&policy, &s.row.account_id) {
                     return Err(ApiError::new(
@@ -111,31 +103,27 @@ impl Service {
                     set_attr(&mut row.attrs, Some(text));
                     row.last_changed_ms = now;
                 };
+                let detail = json!({});
                 Ok(Some(row_update(
-                    call,
+                    g.call(),
                     s,
                     now,
                     "PutResourcePolicy",
-                    json!({}),
+                    detail,
                     edit,
                 )))
             })
             .await?;
-        respond(&Named {
-            arn: s.row.arn.clone(),
-            name: s.row.name.clone(),
-            resource_policy: None,
-        })
+        named(&s, None)
     }
 
     pub(crate) async fn delete_resource_policy(
         &self,
-        call: &Call<'_>,
-        req: PolicyRequest,
+        g: &Grant<'_>,
+        _req: SecretIdRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let (s, _) = self
-            .commit_with_retry(call, id, |s, now| {
+            .commit_with_retry(g, |s, now| {
                 if s.row.attrs.get(POLICY_ATTR).is_none() {
                     return Ok(None);
                 }
@@ -143,63 +131,39 @@ impl Service {
                     set_attr(&mut row.attrs, None);
                     row.last_changed_ms = now;
                 };
+                let detail = json!({});
                 Ok(Some(row_update(
-                    call,
+                    g.call(),
                     s,
                     now,
                     "DeleteResourcePolicy",
-                    json!({}),
+                    detail,
                     edit,
                 )))
             })
             .await?;
-        respond(&Named {
-            arn: s.row.arn.clone(),
-            name: s.row.name.clone(),
-            resource_policy: None,
-        })
+        named(&s, None)
     }
 
     pub(crate) async fn get_resource_policy(
         &self,
-        call: &Call<'_>,
-        req: PolicyRequest,
+        g: &Grant<'_>,
+        _req: SecretIdRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
-        let s = self.load(call, id).await?;
-        let policy = s
-            .row
-            .attrs
-            .get(POLICY_ATTR)
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        respond(&Named {
-            arn: s.row.arn.clone(),
-            name: s.row.name.clone(),
-            resource_policy: policy,
-        })
+        let s = g.secret()?;
+        let policy = s.row.attrs.get(POLICY_ATTR).and_then(Value::as_str);
+        named(s, policy.map(str::to_string))
     }
 
     pub(crate) async fn validate_resource_policy(
         &self,
-        call: &Call<'_>,
-        req: PolicyRequest,
+        g: &Grant<'_>,
+        req: ValidateResourcePolicyRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let text = policy_text(&req)?;
-        let owner = match req.secret_id.as_deref() {
-            Some(id) => self.load(call, id).await?.row.account_id.clone(),
-            None => {
-                let c = call.caller;
-                self.authorize(
-                    call,
-                    "secretsmanager:ValidateResourcePolicy",
-                    None,
-                    "*",
-                    &c.account_id,
-                )
-                .await?;
-                c.account_id.clone()
-            }
+        let text = policy_text(req.resource_policy.as_deref())?;
+        let owner = match req.secret_id {
+            Some(_) => g.secret()?.row.account_id.clone(),
+            None => g.caller().account_id.clone(),
         };
         let mut errors = vec![];
         match Policy::parse(text, Kind::Resource) {

@@ -1,5 +1,6 @@
 //! GetRandomPassword.
 
+use crate::authz::Grant;
 use crate::password::{generate, PasswordSpec};
 use crate::service::{respond, Service};
 use coffer_api::types::{GetRandomPasswordRequest, GetRandomPasswordResponse, Sensitive};
@@ -8,6 +9,7 @@ use coffer_api::{validate, ApiError};
 impl Service {
     pub(crate) fn get_random_password(
         &self,
+        _: &Grant<'_>,
         req: GetRandomPasswordRequest,
     ) -> Result<Vec<u8>, ApiError> {
         let length = req.password_length.unwrap_or(32);

@@ -1,9 +1,10 @@
 //! GetSecretValue and BatchGetSecretValue.
 
 use super::{list::filter_secrets, not_deleted};
+use crate::authz::Grant;
 use crate::internal;
 use crate::labels::CURRENT;
-use crate::service::{respond, Call, Service};
+use crate::service::{respond, Service};
 use coffer_api::types::{
     ApiErrorEntry, BatchGetSecretValueRequest, BatchGetSecretValueResponse, GetSecretValueRequest,
     SecretValueEntry, Sensitive, Timestamp,
@@ -102,19 +103,17 @@ impl Service {
 
     pub(crate) async fn get_secret_value(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: GetSecretValueRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let vid = validate::version_id(req.version_id.as_deref(), "versionId")?;
         let stage = validate::optional(req.version_stage.as_deref(), "versionStage", 1, 256)?;
-        let s = self.load(call, id).await?;
-        respond(&self.read_value(&s, vid, stage).await?)
+        respond(&self.read_value(g.secret()?, vid, stage).await?)
     }
 
     pub(crate) async fn batch_get_secret_value(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: BatchGetSecretValueRequest,
     ) -> Result<Vec<u8>, ApiError> {
         let mut out = BatchGetSecretValueResponse::default();
@@ -135,7 +134,7 @@ impl Service {
                     validate::secret_id(Some(id))?;
                 }
                 for id in ids {
-                    let got = match self.load_as(call, id, "GetSecretValue").await {
+                    let got = match g.resolve("GetSecretValue", id).await {
                         Ok(s) => self.read_value(&s, None, None).await,
                         Err(e) => Err(e),
                     };
@@ -147,7 +146,7 @@ impl Service {
                 validate::range(max, "maxResults", 1, 20)?;
                 let secrets = self
                     .store
-                    .list_secrets(&call.caller.scope())
+                    .list_secrets(&g.caller().scope())
                     .await
                     .map_err(internal)?;
                 let mut matched: Vec<Secret> = filter_secrets(secrets, filters, false)?;
@@ -155,11 +154,7 @@ impl Service {
                 let (page, next) =
                     super::list::paginate(matched, req.next_token.as_deref(), max as usize)?;
                 for s in &page {
-                    let action = "secretsmanager:GetSecretValue";
-                    let got = match self
-                        .authorize(call, action, Some(s), &s.row.arn, &s.row.account_id)
-                        .await
-                    {
+                    let got = match g.permits("GetSecretValue", s).await {
                         Ok(()) => self.read_value(s, None, None).await,
                         Err(e) => Err(e),
                     };

@@ -1,9 +1,10 @@
 //! RotateSecret and CancelRotateSecret.
 
 use super::{not_deleted, row_update};
+use crate::authz::Grant;
 use crate::rotation::schedule::{window, Schedule};
 use crate::rotation::{cannot_invoke, RotationState};
-use crate::service::{respond, Call, Service};
+use crate::service::{respond, Service};
 use coffer_api::types::{
     RotateSecretRequest, RotateSecretResponse, RotationRules, SecretIdRequest,
 };
@@ -50,10 +51,9 @@ fn check_rules(r: &RotationRules) -> Result<(), ApiError> {
 impl Service {
     pub(crate) async fn rotate_secret(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: RotateSecretRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let immediately = req.rotate_immediately.unwrap_or(true);
         let token =
             match req.client_request_token.as_deref() {
@@ -77,7 +77,7 @@ impl Service {
         }
         let mut resume = None;
         let (s, _) = self
-            .commit_with_retry(call, id, |s, now| {
+            .commit_with_retry(g, |s, now| {
                 not_deleted(s)?;
                 let mut state = RotationState::of(s).unwrap_or_default();
                 if let Some(l) = &req.rotation_lambda_arn {
@@ -108,7 +108,7 @@ impl Service {
                     row.last_changed_ms = now;
                 };
                 Ok(Some(row_update(
-                    call,
+                    g.call(),
                     s,
                     now,
                     "RotateSecret",
@@ -138,13 +138,12 @@ impl Service {
 
     pub(crate) async fn cancel_rotate_secret(
         &self,
-        call: &Call<'_>,
-        req: SecretIdRequest,
+        g: &Grant<'_>,
+        _req: SecretIdRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let mut pending = None;
         let (s, _) = self
-            .commit_with_retry(call, id, |s, now| {
+            .commit_with_retry(g, |s, now| {
                 not_deleted(s)?;
                 let Some(mut state) = RotationState::of(s) else {
                     return Err(ApiError::invalid_request(
@@ -160,7 +159,7 @@ impl Service {
                     state.store(&mut row.attrs);
                     row.last_changed_ms = now;
                 };
-                Ok(Some(row_update(call, s, now, "CancelRotateSecret", json!({}), edit)))
+                Ok(Some(row_update(g.call(), s, now, "CancelRotateSecret", json!({}), edit)))
             })
             .await?;
         respond(&RotateSecretResponse {

@@ -2,6 +2,7 @@
 
 use super::row_change;
 use super::{label_map, not_deleted, relabels};
+use crate::authz::Grant;
 use crate::labels::CURRENT;
 use crate::service::{respond, Call, Service};
 use coffer_api::types::{ArnNameResponse, UpdateSecretVersionStageRequest};
@@ -12,10 +13,9 @@ use serde_json::json;
 impl Service {
     pub(crate) async fn update_secret_version_stage(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: UpdateSecretVersionStageRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let stage =
             validate::required(req.version_stage.as_deref(), "versionStage", 1, 256)?.to_string();
         let remove_from =
@@ -29,9 +29,9 @@ impl Service {
             ));
         }
         let (s, _) = self
-            .commit_with_retry(call, id, |s, now| {
+            .commit_with_retry(g, |s, now| {
                 plan(
-                    call,
+                    g.call(),
                     s,
                     now,
                     &stage,

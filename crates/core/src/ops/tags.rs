@@ -2,6 +2,7 @@
 
 use super::not_deleted;
 use super::row_change;
+use crate::authz::Grant;
 use crate::service::{respond, Call, Service};
 use coffer_api::types::{Empty, TagResourceRequest, UntagResourceRequest};
 use coffer_api::{validate, ApiError, ErrorCode};
@@ -44,18 +45,17 @@ fn plan(
 impl Service {
     pub(crate) async fn tag_resource(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: TagResourceRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let tags = req.tags.ok_or_else(|| ApiError::new(ErrorCode::Validation, "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must not be null"))?;
         validate::tags(&tags)?;
         let pairs: Vec<(String, String)> = tags
             .into_iter()
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
-        self.commit_with_retry(call, id, |s, now| {
-            plan(call, s, now, "TagResource", |tags| {
+        self.commit_with_retry(g, |s, now| {
+            plan(g.call(), s, now, "TagResource", |tags| {
                 for (k, v) in &pairs {
                     match tags.iter_mut().find(|(ek, _)| ek == k) {
                         Some(slot) => slot.1 = v.clone(),
@@ -70,16 +70,15 @@ impl Service {
 
     pub(crate) async fn untag_resource(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: UntagResourceRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let keys = req.tag_keys.ok_or_else(|| ApiError::new(ErrorCode::Validation, "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must not be null"))?;
         for k in &keys {
             validate::length(k, "tagKeys.member", 1, 128)?;
         }
-        self.commit_with_retry(call, id, |s, now| {
-            plan(call, s, now, "UntagResource", |tags| {
+        self.commit_with_retry(g, |s, now| {
+            plan(g.call(), s, now, "UntagResource", |tags| {
                 tags.retain(|(k, _)| !keys.contains(k))
             })
         })

@@ -1,6 +1,7 @@
 //! PutSecretValue and UpdateSecret: new versions, and metadata changes.
 
 use super::{label_map, not_deleted, relabels, require_token, seal_version, NewValue};
+use crate::authz::Grant;
 use crate::events;
 use crate::keyring::KmsKey;
 use crate::labels::{prune, CURRENT};
@@ -140,20 +141,19 @@ impl Service {
     /// Adds a version (with retries on conflict) and returns its labels.
     async fn add_version(
         &self,
-        call: &Call<'_>,
-        secret_id: &str,
+        g: &Grant<'_>,
         token: &str,
         value: &NewValue,
         stages: &[String],
         edit: &MetaEdit,
     ) -> Result<(Arc<Secret>, Vec<String>), ApiError> {
-        let s = self.load(call, secret_id).await?;
+        let s = g.secret()?.clone();
         not_deleted(&s)?;
         if let Some(v) = self.replay(&s, token, value).await? {
             return Ok((s, v.labels));
         }
         let key_id = edit.kms_key_id.as_deref().or(s.row.kms_key_id.as_deref());
-        let kms = self.keys.for_encrypt(&call.caller.scope(), key_id).await?;
+        let kms = self.keys.for_encrypt(&g.caller().scope(), key_id).await?;
         let nv = NewVersion {
             token,
             value,
@@ -163,8 +163,8 @@ impl Service {
         // The labels the committed plan gave the new version; no re-read needed.
         let mut labels = Vec::new();
         let (s, committed) = self
-            .commit_with_retry(call, secret_id, |s, now| {
-                let m = Self::plan(call, s, now, Some(&nv), edit)?;
+            .commit_with_retry(g, |s, now| {
+                let m = Self::plan(g.call(), s, now, Some(&nv), edit)?;
                 if let Some(v) = m.as_ref().and_then(|m| m.insert_versions.first()) {
                     labels = v.labels.clone();
                 }
@@ -173,7 +173,7 @@ impl Service {
             .await?;
         if committed.is_none() {
             // A concurrent writer created this version id first.
-            let s = self.load(call, secret_id).await?;
+            let s = g.reload().await?;
             return match self.replay(&s, token, value).await? {
                 Some(v) => Ok((s, v.labels)),
                 None => Err(version_exists_error()),
@@ -184,10 +184,9 @@ impl Service {
 
     pub(crate) async fn put_secret_value(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: PutSecretValueRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let token =
             validate::version_id(req.client_request_token.as_deref(), "clientRequestToken")?;
         if let Some(rt) = &req.rotation_token {
@@ -207,8 +206,7 @@ impl Service {
         let token = require_token(token)?;
         let (s, labels) = self
             .add_version(
-                call,
-                id,
+                g,
                 token,
                 &value,
                 &stages,
@@ -228,10 +226,9 @@ impl Service {
 
     pub(crate) async fn update_secret(
         &self,
-        call: &Call<'_>,
+        g: &Grant<'_>,
         req: UpdateSecretRequest,
     ) -> Result<Vec<u8>, ApiError> {
-        let id = validate::secret_id(req.secret_id.as_deref())?;
         let token =
             validate::version_id(req.client_request_token.as_deref(), "clientRequestToken")?;
         validate::optional(req.description.as_deref(), "description", 0, 2048)?;
@@ -250,12 +247,12 @@ impl Service {
         };
         if let Some(k) = &edit.kms_key_id {
             // Fails early, before anything is written, if the key does not exist.
-            self.keys.for_encrypt(&call.caller.scope(), Some(k)).await?;
+            self.keys.for_encrypt(&g.caller().scope(), Some(k)).await?;
         }
         match (value, token) {
             (Some(v), Some(t)) => {
                 let stages = [CURRENT.to_string()];
-                let (s, _) = self.add_version(call, id, t, &v, &stages, &edit).await?;
+                let (s, _) = self.add_version(g, t, &v, &stages, &edit).await?;
                 respond(&CreateSecretResponse {
                     arn: s.row.arn.clone(),
                     name: s.row.name.clone(),
@@ -264,12 +261,12 @@ impl Service {
             }
             _ => {
                 let (s, _) = self
-                    .commit_with_retry(call, id, |s, now| {
+                    .commit_with_retry(g, |s, now| {
                         if edit.is_empty() {
                             not_deleted(s)?;
                             return Ok(None);
                         }
-                        Self::plan(call, s, now, None, &edit)
+                        Self::plan(g.call(), s, now, None, &edit)
                     })
                     .await?;
                 respond(&ArnNameResponse {

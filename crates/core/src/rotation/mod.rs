@@ -208,7 +208,8 @@ impl Service {
             "RotationFailed"
         };
         let call = Call::internal(&caller, event);
-        self.commit_with_retry(&call, arn, |s, now| {
+        let grant = self.internal_grant(&call, arn).await?;
+        self.commit_with_retry(&grant, |s, now| {
             not_deleted(s)?;
             let mut state = RotationState::of(s).unwrap_or_default();
             if state.pending.as_deref() != Some(token) {
@@ -306,8 +307,9 @@ impl Service {
         };
         let caller = rotation_caller(&s.row.account_id, &s.row.region);
         let call = Call::internal(&caller, "RotationStarted");
+        let grant = self.internal_grant(&call, arn).await?;
         let mut chosen = None;
-        self.commit_with_retry(&call, arn, |s, now| {
+        self.commit_with_retry(&grant, |s, now| {
             let mut state = RotationState::of(s).unwrap_or_default();
             let resume_now = interrupted && state.pending.is_some();
             if s.row.deleted_ms.is_some() || (!resume_now && state.due_ms.is_none_or(|d| d > now)) {

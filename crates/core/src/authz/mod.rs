@@ -1,6 +1,13 @@
 //! Authorization: who the caller is as policies see it (its `Identity`, built once
-//! per access key and IAM generation, then cached), the request context, and the
-//! decision with AWS's AccessDenied message.
+//! per access key and IAM generation, then cached), the request context, the
+//! decision with AWS's AccessDenied message, and the [`Grant`] that proves an
+//! operation was authorized before its handler runs.
+
+mod grant;
+mod secrets;
+
+pub(crate) use grant::Grant;
+pub(crate) use secrets::POLICY_ATTR;
 
 use crate::context::Caller;
 use crate::iam::{self, PolicyDoc, RoleDoc, UserDoc};

@@ -46,30 +46,37 @@ fn collapse_spaces(v: &str) -> String {
     v.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Normalises dot segments, then encodes each segment again (AWS's double encoding).
+/// Normalises the path as AWS does for every service but S3, then encodes each
+/// segment again (AWS's double encoding).
 fn canonical_path(path: &str) -> String {
-    if path.is_empty() {
-        return "/".into();
+    let segments = normalised_segments(path);
+    let mut out = String::with_capacity(path.len() + 8);
+    for seg in &segments {
+        out.push('/');
+        out.push_str(&uri_encode(seg.as_bytes()));
     }
+    // A trailing slash names a different resource, so it survives normalisation;
+    // but a path that normalises to nothing is just the root.
+    if segments.is_empty() || path.ends_with('/') {
+        out.push('/');
+    }
+    out
+}
+
+/// RFC 3986 dot-segment removal, plus what AWS adds: empty segments (`//`) are
+/// dropped too, and `..` never climbs above the root.
+fn normalised_segments(path: &str) -> Vec<&str> {
     let mut segments: Vec<&str> = Vec::new();
-    for seg in path.split('/').skip(1) {
+    for seg in path.split('/') {
         match seg {
-            "." => {}
+            "" | "." => {}
             ".." => {
                 segments.pop();
             }
             s => segments.push(s),
         }
     }
-    let mut out = String::with_capacity(path.len() + 8);
-    for seg in &segments {
-        out.push('/');
-        out.push_str(&uri_encode(seg.as_bytes()));
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
+    segments
 }
 
 fn canonical_query(query: &str) -> String {

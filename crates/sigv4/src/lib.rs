@@ -102,3 +102,6 @@ pub const MISMATCH: &str = "The request signature we calculated does not match t
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod suite;

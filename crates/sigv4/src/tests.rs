@@ -128,6 +128,31 @@ fn query_is_sorted_and_reencoded() {
     assert_eq!(lines[2], "a=1&a=~&b=2");
 }
 
+/// Beyond the suite's paths: `..` stops at the root, and only a trailing slash on
+/// the path as sent leaves one on the canonical path (as AWS's SDKs normalise).
+#[test]
+fn path_normalisation_edges() {
+    let signed = vec!["host".to_string()];
+    let headers = [("host", "h")];
+    let path_of = |path| {
+        let creq = canonical_request(&CanonicalInput {
+            method: "GET",
+            path,
+            query: "",
+            headers: &headers,
+            signed_headers: &signed,
+            payload_sha256_hex: "x",
+        });
+        creq.lines().nth(1).unwrap_or_default().to_string()
+    };
+    assert_eq!(path_of(""), "/");
+    assert_eq!(path_of("/.."), "/");
+    assert_eq!(path_of("/../a"), "/a");
+    assert_eq!(path_of("/a/b/.."), "/a");
+    assert_eq!(path_of("/a//b/../"), "/a/");
+    assert_eq!(path_of("/a/./b//c"), "/a/b/c");
+}
+
 #[test]
 fn authorization_parses_and_reports_missing_parts() {
     let a = parse_authorization(

@@ -12,6 +12,7 @@
 //! request type and a handler, which the service's exhaustive dispatch demands.
 
 use crate::error::{ApiError, ErrorCode};
+use crate::query::lower_first;
 use crate::types::*;
 use crate::validate;
 use serde::de::DeserializeOwned;
@@ -327,15 +328,6 @@ fn camel_case(v: Value) -> Value {
         ),
         Value::Array(a) => Value::Array(a.into_iter().map(camel_case).collect()),
         other => other,
-    }
-}
-
-/// `SecretId` → `secretId`.
-pub fn lower_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => String::new(),
     }
 }
 

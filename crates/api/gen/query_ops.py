@@ -189,6 +189,7 @@ def generate(path, out_dir):
     meta = model["metadata"]
     service = meta["endpointPrefix"]
     enum = service.capitalize() + "Operation"
+    served_enum = service.capitalize() + "Served"
     served = SERVED[service]
     ops = model["operations"]
     missing = [s for s in served if s not in ops]
@@ -272,7 +273,22 @@ impl {enum} {{
 {lines((f"Self::{n}(r) => r.audit_parameters()," for n in served), 12)}            _ => Value::Object(Map::new()),
         }}
     }}
+
+    /// The served operation, or the name of one that is not served. Handlers
+    /// match on [`{served_enum}`], which has no unserved variants, so their match
+    /// needs no catch-all and a newly served operation without a handler does
+    /// not compile.
+    pub fn into_served(self) -> Result<{served_enum}, &'static str> {{
+        match self {{
+{lines((f"Self::{n}(r) => Ok({served_enum}::{n}(r))," for n in served), 12)}            other => Err(other.name()),
+        }}
+    }}
 }}
+
+/// The operations Coffer serves, with their requests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum {served_enum} {{
+{lines((f"{n}({n}Request)," for n in served), 4)}}}
 """
     code += "".join(request_struct(service, ops[n], model["shapes"]) for n in served)
     out = os.path.join(out_dir, f"{service}_ops.rs")

@@ -931,6 +931,99 @@ impl IamOperation {
             _ => Value::Object(Map::new()),
         }
     }
+
+    /// The served operation, or the name of one that is not served. Handlers
+    /// match on [`IamServed`], which has no unserved variants, so their match
+    /// needs no catch-all and a newly served operation without a handler does
+    /// not compile.
+    pub fn into_served(self) -> Result<IamServed, &'static str> {
+        match self {
+            Self::CreateUser(r) => Ok(IamServed::CreateUser(r)),
+            Self::GetUser(r) => Ok(IamServed::GetUser(r)),
+            Self::ListUsers(r) => Ok(IamServed::ListUsers(r)),
+            Self::DeleteUser(r) => Ok(IamServed::DeleteUser(r)),
+            Self::TagUser(r) => Ok(IamServed::TagUser(r)),
+            Self::UntagUser(r) => Ok(IamServed::UntagUser(r)),
+            Self::PutUserPolicy(r) => Ok(IamServed::PutUserPolicy(r)),
+            Self::GetUserPolicy(r) => Ok(IamServed::GetUserPolicy(r)),
+            Self::DeleteUserPolicy(r) => Ok(IamServed::DeleteUserPolicy(r)),
+            Self::AttachUserPolicy(r) => Ok(IamServed::AttachUserPolicy(r)),
+            Self::DetachUserPolicy(r) => Ok(IamServed::DetachUserPolicy(r)),
+            Self::ListAttachedUserPolicies(r) => Ok(IamServed::ListAttachedUserPolicies(r)),
+            Self::ListUserPolicies(r) => Ok(IamServed::ListUserPolicies(r)),
+            Self::CreateAccessKey(r) => Ok(IamServed::CreateAccessKey(r)),
+            Self::ListAccessKeys(r) => Ok(IamServed::ListAccessKeys(r)),
+            Self::DeleteAccessKey(r) => Ok(IamServed::DeleteAccessKey(r)),
+            Self::UpdateAccessKey(r) => Ok(IamServed::UpdateAccessKey(r)),
+            Self::CreateRole(r) => Ok(IamServed::CreateRole(r)),
+            Self::GetRole(r) => Ok(IamServed::GetRole(r)),
+            Self::ListRoles(r) => Ok(IamServed::ListRoles(r)),
+            Self::DeleteRole(r) => Ok(IamServed::DeleteRole(r)),
+            Self::UpdateAssumeRolePolicy(r) => Ok(IamServed::UpdateAssumeRolePolicy(r)),
+            Self::TagRole(r) => Ok(IamServed::TagRole(r)),
+            Self::UntagRole(r) => Ok(IamServed::UntagRole(r)),
+            Self::PutRolePolicy(r) => Ok(IamServed::PutRolePolicy(r)),
+            Self::GetRolePolicy(r) => Ok(IamServed::GetRolePolicy(r)),
+            Self::DeleteRolePolicy(r) => Ok(IamServed::DeleteRolePolicy(r)),
+            Self::AttachRolePolicy(r) => Ok(IamServed::AttachRolePolicy(r)),
+            Self::DetachRolePolicy(r) => Ok(IamServed::DetachRolePolicy(r)),
+            Self::ListAttachedRolePolicies(r) => Ok(IamServed::ListAttachedRolePolicies(r)),
+            Self::ListRolePolicies(r) => Ok(IamServed::ListRolePolicies(r)),
+            Self::CreatePolicy(r) => Ok(IamServed::CreatePolicy(r)),
+            Self::GetPolicy(r) => Ok(IamServed::GetPolicy(r)),
+            Self::GetPolicyVersion(r) => Ok(IamServed::GetPolicyVersion(r)),
+            Self::ListPolicies(r) => Ok(IamServed::ListPolicies(r)),
+            Self::DeletePolicy(r) => Ok(IamServed::DeletePolicy(r)),
+            Self::CreatePolicyVersion(r) => Ok(IamServed::CreatePolicyVersion(r)),
+            Self::ListPolicyVersions(r) => Ok(IamServed::ListPolicyVersions(r)),
+            Self::DeletePolicyVersion(r) => Ok(IamServed::DeletePolicyVersion(r)),
+            other => Err(other.name()),
+        }
+    }
+}
+
+/// The operations Coffer serves, with their requests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IamServed {
+    CreateUser(CreateUserRequest),
+    GetUser(GetUserRequest),
+    ListUsers(ListUsersRequest),
+    DeleteUser(DeleteUserRequest),
+    TagUser(TagUserRequest),
+    UntagUser(UntagUserRequest),
+    PutUserPolicy(PutUserPolicyRequest),
+    GetUserPolicy(GetUserPolicyRequest),
+    DeleteUserPolicy(DeleteUserPolicyRequest),
+    AttachUserPolicy(AttachUserPolicyRequest),
+    DetachUserPolicy(DetachUserPolicyRequest),
+    ListAttachedUserPolicies(ListAttachedUserPoliciesRequest),
+    ListUserPolicies(ListUserPoliciesRequest),
+    CreateAccessKey(CreateAccessKeyRequest),
+    ListAccessKeys(ListAccessKeysRequest),
+    DeleteAccessKey(DeleteAccessKeyRequest),
+    UpdateAccessKey(UpdateAccessKeyRequest),
+    CreateRole(CreateRoleRequest),
+    GetRole(GetRoleRequest),
+    ListRoles(ListRolesRequest),
+    DeleteRole(DeleteRoleRequest),
+    UpdateAssumeRolePolicy(UpdateAssumeRolePolicyRequest),
+    TagRole(TagRoleRequest),
+    UntagRole(UntagRoleRequest),
+    PutRolePolicy(PutRolePolicyRequest),
+    GetRolePolicy(GetRolePolicyRequest),
+    DeleteRolePolicy(DeleteRolePolicyRequest),
+    AttachRolePolicy(AttachRolePolicyRequest),
+    DetachRolePolicy(DetachRolePolicyRequest),
+    ListAttachedRolePolicies(ListAttachedRolePoliciesRequest),
+    ListRolePolicies(ListRolePoliciesRequest),
+    CreatePolicy(CreatePolicyRequest),
+    GetPolicy(GetPolicyRequest),
+    GetPolicyVersion(GetPolicyVersionRequest),
+    ListPolicies(ListPoliciesRequest),
+    DeletePolicy(DeletePolicyRequest),
+    CreatePolicyVersion(CreatePolicyVersionRequest),
+    ListPolicyVersions(ListPolicyVersionsRequest),
+    DeletePolicyVersion(DeletePolicyVersionRequest),
 }
 
 /// The request of IAM's `CreateUser` operation.

@@ -120,6 +120,27 @@ impl StsOperation {
             _ => Value::Object(Map::new()),
         }
     }
+
+    /// The served operation, or the name of one that is not served. Handlers
+    /// match on [`StsServed`], which has no unserved variants, so their match
+    /// needs no catch-all and a newly served operation without a handler does
+    /// not compile.
+    pub fn into_served(self) -> Result<StsServed, &'static str> {
+        match self {
+            Self::AssumeRole(r) => Ok(StsServed::AssumeRole(r)),
+            Self::GetCallerIdentity(r) => Ok(StsServed::GetCallerIdentity(r)),
+            Self::GetSessionToken(r) => Ok(StsServed::GetSessionToken(r)),
+            other => Err(other.name()),
+        }
+    }
+}
+
+/// The operations Coffer serves, with their requests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StsServed {
+    AssumeRole(AssumeRoleRequest),
+    GetCallerIdentity(GetCallerIdentityRequest),
+    GetSessionToken(GetSessionTokenRequest),
 }
 
 /// The request of STS's `AssumeRole` operation.

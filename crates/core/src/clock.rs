@@ -59,6 +59,11 @@ pub fn day_of(ms: i64) -> i64 {
 }
 
 /// RFC 3339 for audit records and events.
+/// ISO 8601 as the Query protocol writes timestamps: whole seconds.
+pub fn iso_seconds(ms: i64) -> String {
+    rfc3339(ms.div_euclid(1000) * 1000)
+}
+
 pub fn rfc3339(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);

@@ -1,13 +1,12 @@
-//! The entry point for the Query-protocol services (IAM and STS): authorize, run,
-//! audit.
+//! The one path every IAM and STS call takes: parse the typed operation, refuse
+//! what is not served, authorize, dispatch with the proof, audit what ran.
 
 use crate::audit;
 use crate::context::Caller;
-use crate::iam::{self, wire::Node, wire::Params};
-use crate::service::Service;
-use crate::sts;
-use coffer_api::{ApiError, ErrorCode};
-use serde_json::{Map, Value};
+use crate::service::{Call, Service};
+use coffer_api::query::{Node, Params};
+use coffer_api::{iam_ops, sts_ops, ApiError, ErrorCode, IamOperation, StsOperation};
+use serde_json::Value;
 
 /// Which Query service a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,81 +16,109 @@ pub enum QueryService {
 }
 
 impl QueryService {
-    pub fn knows(self, action: &str) -> bool {
+    /// The model's name for `action`, if the model has such an operation
+    /// (metrics and logs name nothing a client made up).
+    pub fn known(self, action: &str) -> Option<&'static str> {
+        let names = match self {
+            QueryService::Iam => iam_ops::NAMES,
+            QueryService::Sts => sts_ops::NAMES,
+        };
+        names.iter().find(|n| **n == action).copied()
+    }
+
+    /// The XML namespace of the service's answers.
+    pub fn namespace(self) -> &'static str {
         match self {
-            QueryService::Iam => iam::ACTIONS.contains(&action),
-            QueryService::Sts => sts::ACTIONS.contains(&action),
+            QueryService::Iam => iam_ops::XML_NAMESPACE,
+            QueryService::Sts => sts_ops::XML_NAMESPACE,
         }
     }
 }
 
-/// Parameters that must not reach the audit log.
-const SENSITIVE: &[&str] = &["PolicyDocument", "AssumeRolePolicyDocument", "Policy"];
+fn unserved(name: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::UnknownOperation,
+        format!("{name} is not implemented by this Coffer server yet."),
+    )
+}
+
+/// What the audit record of one call says.
+struct Audited {
+    name: &'static str,
+    params: Value,
+    read_only: bool,
+}
 
 impl Service {
-    /// Runs one IAM or STS action; the result elements go inside `<ActionResult>`.
+    /// Parses and runs one IAM or STS call; the result elements go inside
+    /// `<ActionResult>`.
     pub async fn call_query(
         &self,
         caller: &Caller,
         service: QueryService,
-        action: &str,
-        p: &Params,
+        params: &Params,
     ) -> Result<Vec<Node>, ApiError> {
-        if !service.knows(action) {
-            return Err(match service {
-                QueryService::Iam => iam::unknown_action(action),
-                QueryService::Sts => sts::unknown_action(action),
-            });
-        }
-        let result = match service {
-            QueryService::Iam => self.iam_call(caller, action, p).await,
-            // GetCallerIdentity and GetSessionToken need no permission (as in AWS);
-            // AssumeRole is authorized against the role's trust policy.
-            QueryService::Sts => self.sts_dispatch(caller, action, p).await,
+        let (audited, result) = match service {
+            QueryService::Iam => match IamOperation::parse(params) {
+                Ok(op) => {
+                    let a = Audited {
+                        name: op.name(),
+                        params: op.audit_parameters(),
+                        read_only: op.read_only(),
+                    };
+                    let r = self.run_iam(caller, op).await;
+                    (a, r)
+                }
+                Err(e) => (self.unparsed(service, params), Err(e)),
+            },
+            QueryService::Sts => match StsOperation::parse(params) {
+                Ok(op) => {
+                    let a = Audited {
+                        name: op.name(),
+                        params: op.audit_parameters(),
+                        read_only: op.read_only(),
+                    };
+                    let r = self.run_sts(caller, op).await;
+                    (a, r)
+                }
+                Err(e) => (self.unparsed(service, params), Err(e)),
+            },
         };
-        let params: Map<String, Value> =
-            p.0.iter()
-                .filter(|(k, _)| !SENSITIVE.contains(&k.as_str()))
-                .map(|(k, v)| (crate::audit::lower_first(k), Value::String(v.clone())))
-                .collect();
-        let read_only = action.starts_with("Get") || action.starts_with("List");
         let rec = audit::record(
             caller,
-            action,
+            audited.name,
             self.clock.now_ms(),
-            Value::Object(params),
+            audited.params,
             result.as_ref().err(),
-            read_only,
+            audited.read_only,
         );
+        // Fail closed: no audit record, no answer.
         self.audit.append(rec).await?;
         result
     }
 
-    async fn iam_call(
-        &self,
-        caller: &Caller,
-        action: &str,
-        p: &Params,
-    ) -> Result<Vec<Node>, ApiError> {
-        let id = self.identity(caller).await?;
-        let mut ctx = self.base_context(caller, &id);
-        let tags = p.tags("Tags")?;
-        for (k, v) in &tags {
-            ctx.set(&format!("aws:RequestTag/{k}"), v.clone());
+    /// The audit record of a call that did not parse: its action if the model
+    /// has it, and no parameters.
+    fn unparsed(&self, service: QueryService, params: &Params) -> Audited {
+        let action = params.get("Action").unwrap_or("");
+        Audited {
+            name: service.known(action).unwrap_or("UnknownOperation"),
+            params: Value::Object(Default::default()),
+            read_only: false,
         }
-        if !tags.is_empty() {
-            ctx.set_many("aws:TagKeys", tags.iter().map(|(k, _)| k.clone()).collect());
-        }
-        let resource = iam::action_resource(&caller.account_id, action, p);
-        self.decide(
-            &id,
-            &format!("iam:{action}"),
-            &resource,
-            &caller.account_id,
-            None,
-            &ctx,
-            ErrorCode::AccessDenied,
-        )?;
-        self.iam_dispatch(caller, action, p).await
+    }
+
+    async fn run_iam(&self, caller: &Caller, op: IamOperation) -> Result<Vec<Node>, ApiError> {
+        let call = Call::new(caller, op.name());
+        let op = op.into_served().map_err(unserved)?;
+        let grant = self.authorize_iam(&call, &op).await?;
+        self.dispatch_iam(&grant, op).await
+    }
+
+    async fn run_sts(&self, caller: &Caller, op: StsOperation) -> Result<Vec<Node>, ApiError> {
+        let call = Call::new(caller, op.name());
+        let op = op.into_served().map_err(unserved)?;
+        let grant = self.authorize_sts(&call, &op).await?;
+        self.dispatch_sts(&grant, op).await
     }
 }

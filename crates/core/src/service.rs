@@ -77,6 +77,17 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// A call whose audit record its caller writes (IAM and STS, which write
+    /// no store mutation of their own).
+    pub(crate) fn new(caller: &'a Caller, name: &'static str) -> Call<'a> {
+        Call {
+            caller,
+            name,
+            params: Value::Null,
+            audited: AtomicBool::new(false),
+        }
+    }
+
     /// A call made on a caller's behalf by the service itself (not audited as an
     /// operation of its own).
     pub(crate) fn internal(caller: &'a Caller, name: &'static str) -> Call<'a> {

@@ -4,21 +4,14 @@ use crate::body::Body;
 use crate::handler::{now_secs, Handler};
 use crate::metrics;
 use bytes::Bytes;
-use coffer_api::{ApiError, ErrorCode};
-use coffer_core::iam::wire::{escape_into, Node, Params};
+use coffer_api::query::{escape_into, Node, Params};
+use coffer_api::ApiError;
 use coffer_core::QueryService;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::net::SocketAddr;
 use std::time::Instant;
 use tracing::Instrument;
-
-fn namespace(service: QueryService) -> &'static str {
-    match service {
-        QueryService::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
-        QueryService::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
-    }
-}
 
 fn xml_response(status: u16, request_id: &str, body: String) -> Response<Body> {
     Response::builder()
@@ -32,7 +25,7 @@ fn xml_response(status: u16, request_id: &str, body: String) -> Response<Body> {
 fn success(service: QueryService, action: &str, nodes: &[Node], request_id: &str) -> String {
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{}\">",
-        namespace(service)
+        service.namespace()
     );
     if !nodes.is_empty() {
         out.push_str(&format!("<{action}Result>"));
@@ -52,7 +45,7 @@ fn failure(service: QueryService, e: &ApiError, request_id: &str) -> (u16, Strin
     let kind = if status >= 500 { "Receiver" } else { "Sender" };
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{}\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>",
-        namespace(service)
+        service.namespace()
     );
     escape_into(&e.message, &mut out);
     out.push_str("</Message></Error><RequestId>");
@@ -98,11 +91,7 @@ impl Handler {
                 (status, body, e.code.query().0)
             }
         };
-        let op = if service.knows(&action) {
-            action.as_str()
-        } else {
-            "unknown"
-        };
+        let op = service.known(&action).unwrap_or("unknown");
         metrics::record(op, status, code, started.elapsed().as_secs_f64());
         xml_response(status, request_id, body)
     }
@@ -118,11 +107,7 @@ impl Handler {
             Ok(x) => x,
             Err(e) => return (String::new(), Err(e)),
         };
-        let params = Params(
-            form_urlencoded::parse(&body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        );
+        let params = Params::from_form(&body);
         let action = params.get("Action").unwrap_or("").to_string();
         let wanted: &[&str] = match service {
             QueryService::Iam => &["iam"],
@@ -132,15 +117,8 @@ impl Handler {
             Ok(v) => v,
             Err(e) => return (action, Err(e)),
         };
-        if action.is_empty() {
-            let e = ApiError::new(ErrorCode::UnknownOperation, "Missing Action");
-            return (action, Err(e));
-        }
         let caller = Self::caller(verified, &parts, peer, request_id);
-        let result = self
-            .svc
-            .call_query(&caller, service, &action, &params)
-            .await;
+        let result = self.svc.call_query(&caller, service, &params).await;
         (action, result)
     }
 }

@@ -9,6 +9,7 @@ mod audit_fail;
 mod auth;
 mod authz_conditions;
 mod authz_matrix;
+mod authz_query;
 mod common;
 mod deletion;
 mod durability;

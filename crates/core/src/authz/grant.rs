@@ -13,6 +13,7 @@
 
 use super::secrets::Granted;
 use crate::context::Caller;
+use crate::iam::RoleDoc;
 use crate::service::{Call, Service};
 use coffer_api::{ApiError, ErrorCode};
 use coffer_store::Secret;
@@ -29,7 +30,29 @@ pub(crate) struct Grant<'a> {
     pub(super) target: Granted,
 }
 
+/// The role an AssumeRole grant was given for, as read when it was authorized.
+pub(crate) struct RoleGrant {
+    pub account: String,
+    pub name: String,
+    pub doc: RoleDoc,
+}
+
 impl<'a> Grant<'a> {
+    pub(super) fn new(
+        svc: &'a Service,
+        call: &'a Call<'a>,
+        keys: Vec<(String, Vec<String>)>,
+        target: Granted,
+    ) -> Grant<'a> {
+        Grant {
+            svc,
+            call,
+            action: call.name,
+            keys,
+            target,
+        }
+    }
+
     pub fn call(&self) -> &'a Call<'a> {
         self.call
     }
@@ -44,10 +67,24 @@ impl<'a> Grant<'a> {
         match &self.target {
             Granted::Secret(s) => Ok(s),
             Granted::Missing => Err(ApiError::not_found()),
-            Granted::Account => {
+            _ => {
                 tracing::error!(
                     action = self.action,
-                    "an account-level grant was asked for a secret"
+                    "a grant was asked for a secret it does not hold"
+                );
+                Err(ApiError::internal())
+            }
+        }
+    }
+
+    /// The role an AssumeRole grant holds.
+    pub fn role(&self) -> Result<&RoleGrant, ApiError> {
+        match &self.target {
+            Granted::Role(r) => Ok(r),
+            _ => {
+                tracing::error!(
+                    action = self.action,
+                    "a grant was asked for a role it does not hold"
                 );
                 Err(ApiError::internal())
             }
@@ -112,12 +149,6 @@ impl Service {
             ));
         }
         let target = self.authorize_secret(call, call.name, &[], arn).await?;
-        Ok(Grant {
-            svc: self,
-            call,
-            action: call.name,
-            keys: vec![],
-            target,
-        })
+        Ok(Grant::new(self, call, vec![], target))
     }
 }

@@ -4,9 +4,10 @@
 //! operation was authorized before its handler runs.
 
 mod grant;
+mod query;
 mod secrets;
 
-pub(crate) use grant::Grant;
+pub(crate) use grant::{Grant, RoleGrant};
 pub(crate) use secrets::POLICY_ATTR;
 
 use crate::context::Caller;
@@ -221,7 +222,7 @@ impl Service {
                 return g.1.clone();
             }
         }
-        let s = crate::iam::wire::iso(secs * 1000);
+        let s = crate::clock::iso_seconds(secs * 1000);
         if let Ok(mut g) = self.identities.time.write() {
             *g = (secs, s.clone());
         }

@@ -28,6 +28,8 @@ pub(crate) enum Granted {
     Secret(Arc<Secret>),
     /// A secret the caller may act on, and which does not exist.
     Missing,
+    /// A role whose trust policy lets the caller assume it.
+    Role(Box<super::RoleGrant>),
 }
 
 /// A secret found by the id a caller gave, or the ARN it would have.
@@ -76,13 +78,7 @@ impl Service {
             }
             Target::Secret(id) => self.authorize_secret(call, action, &keys, id).await?,
         };
-        Ok(Grant {
-            svc: self,
-            call,
-            action,
-            keys,
-            target,
-        })
+        Ok(Grant::new(self, call, keys, target))
     }
 
     /// Finds the secret `id` names and authorizes `action` on it. A secret of

@@ -1,10 +1,9 @@
 //! What users and roles share: tags, inline policies and attached managed policies.
 
-use super::wire::{url_encode, Node, Params};
 use super::{check_name, check_policy, check_tags, merge_tags, RoleDoc, UserDoc};
-use crate::context::Caller;
 use crate::internal;
 use crate::service::Service;
+use coffer_api::query::{url_encode, Node};
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::Kind;
 use serde::de::DeserializeOwned;
@@ -62,78 +61,101 @@ pub(crate) fn policy_name_of<'a>(account: &str, arn: &'a str) -> Option<&'a str>
     rest.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
+/// What the holder operations do, the same for users and roles.
+pub(crate) enum HolderOp {
+    Tag(Vec<(String, String)>),
+    Untag(Vec<String>),
+    /// Policy name and document.
+    PutPolicy(String, String),
+    GetPolicy(String),
+    DeletePolicy(String),
+    ListPolicies,
+    /// A managed policy's ARN.
+    Attach(String),
+    Detach(String),
+    ListAttached,
+}
+
 impl Service {
-    /// The operations on a holder's tags and policies. `op` is the action name
-    /// with the holder's kind removed (`Tag`, `PutPolicy`, `AttachPolicy`, ...).
-    pub(crate) async fn holder_action<T: Holder>(
+    /// A holder operation on a user.
+    pub(crate) async fn user_op(
         &self,
-        caller: &Caller,
-        op: &str,
-        p: &Params,
+        account: &str,
+        name: &str,
+        op: HolderOp,
     ) -> Result<Vec<Node>, ApiError> {
-        let account = &caller.account_id;
-        let name = p.required(T::NAME_PARAM)?;
+        self.holder_action::<UserDoc>(account, name, op).await
+    }
+
+    /// A holder operation on a role.
+    pub(crate) async fn role_op(
+        &self,
+        account: &str,
+        name: &str,
+        op: HolderOp,
+    ) -> Result<Vec<Node>, ApiError> {
+        self.holder_action::<RoleDoc>(account, name, op).await
+    }
+
+    /// Tags, inline policies and attached policies of a user or a role.
+    async fn holder_action<T: Holder>(
+        &self,
+        account: &str,
+        name: &str,
+        op: HolderOp,
+    ) -> Result<Vec<Node>, ApiError> {
         let (mut doc, rev) = self.iam_require::<T>(account, T::KIND, name).await?;
-        let mut out = vec![];
         match op {
-            "Tag" => {
-                let add = p.tags("Tags")?;
+            HolderOp::Tag(add) => {
                 let mut all = doc.tags().clone();
                 merge_tags(&mut all, add);
                 check_tags(&all)?;
                 *doc.tags() = all;
             }
-            "Untag" => {
-                let keys = p.list("TagKeys");
-                doc.tags().retain(|(k, _)| !keys.contains(k));
+            HolderOp::Untag(keys) => doc.tags().retain(|(k, _)| !keys.contains(k)),
+            HolderOp::PutPolicy(pname, pdoc) => {
+                check_name(&pname, "policyName", 128)?;
+                check_policy(&pdoc, Kind::Identity)?;
+                doc.inline().insert(pname, pdoc);
             }
-            "PutPolicy" => {
-                let pname = p.required("PolicyName")?;
-                check_name(pname, "policyName", 128)?;
-                let pdoc = p.required("PolicyDocument")?;
-                check_policy(pdoc, Kind::Identity)?;
-                doc.inline().insert(pname.into(), pdoc.into());
-            }
-            "GetPolicy" => {
-                let pname = p.required("PolicyName")?;
-                let Some(pdoc) = doc.inline().get(pname) else {
-                    return Err(no_inline(T::KIND, name, pname));
+            HolderOp::GetPolicy(pname) => {
+                let Some(pdoc) = doc.inline().get(&pname) else {
+                    return Err(no_inline(T::KIND, name, &pname));
                 };
+                let pdoc = url_encode(pdoc);
                 return Ok(vec![
                     Node::text(T::NAME_PARAM, name),
                     Node::text("PolicyName", pname),
-                    Node::text("PolicyDocument", url_encode(pdoc)),
+                    Node::text("PolicyDocument", pdoc),
                 ]);
             }
-            "DeletePolicy" => {
-                let pname = p.required("PolicyName")?;
-                if doc.inline().remove(pname).is_none() {
-                    return Err(no_inline(T::KIND, name, pname));
+            HolderOp::DeletePolicy(pname) => {
+                if doc.inline().remove(&pname).is_none() {
+                    return Err(no_inline(T::KIND, name, &pname));
                 }
             }
-            "ListPolicies" => {
+            HolderOp::ListPolicies => {
                 let names = doc.inline().keys().map(|n| Node::text("member", n.clone()));
-                out.push(Node::Parent("PolicyNames", names.collect()));
-                out.push(Node::text("IsTruncated", "false"));
-                return Ok(out);
+                return Ok(vec![
+                    Node::Parent("PolicyNames", names.collect()),
+                    Node::text("IsTruncated", "false"),
+                ]);
             }
-            "AttachPolicy" => {
-                let arn = p.required("PolicyArn")?;
-                self.attachable(account, arn).await?;
-                if !doc.attached().iter().any(|a| a == arn) {
+            HolderOp::Attach(arn) => {
+                self.attachable(account, &arn).await?;
+                if !doc.attached().contains(&arn) {
                     if doc.attached().len() >= 10 {
                         return Err(ApiError::new(
                             ErrorCode::IamLimitExceeded,
                             "Cannot exceed quota for PoliciesPerUser: 10.",
                         ));
                     }
-                    doc.attached().push(arn.into());
+                    doc.attached().push(arn);
                 }
             }
-            "DetachPolicy" => {
-                let arn = p.required("PolicyArn")?;
+            HolderOp::Detach(arn) => {
                 let before = doc.attached().len();
-                doc.attached().retain(|a| a != arn);
+                doc.attached().retain(|a| *a != arn);
                 if doc.attached().len() == before {
                     return Err(ApiError::new(
                         ErrorCode::NoSuchEntity,
@@ -141,7 +163,7 @@ impl Service {
                     ));
                 }
             }
-            "ListAttachedPolicies" => {
+            HolderOp::ListAttached => {
                 let items = doc
                     .attached()
                     .iter()
@@ -152,15 +174,15 @@ impl Service {
                         ]
                     })
                     .collect();
-                out.push(Node::members("AttachedPolicies", items));
-                out.push(Node::text("IsTruncated", "false"));
-                return Ok(out);
+                return Ok(vec![
+                    Node::members("AttachedPolicies", items),
+                    Node::text("IsTruncated", "false"),
+                ]);
             }
-            _ => return Err(super::unknown_action(op)),
         }
         let put = Self::iam_put(account, T::KIND, name, &doc, Some(rev))?;
         self.iam_commit(vec![put], "").await?;
-        Ok(out)
+        Ok(vec![])
     }
 
     /// ListUsers / ListRoles: every holder of the kind under `PathPrefix`, each as
@@ -168,11 +190,11 @@ impl Service {
     pub(crate) async fn list_holders<T: Holder>(
         &self,
         account: &str,
-        p: &Params,
+        path_prefix: Option<String>,
         list: &'static str,
         fields: fn(&str, &str, &T) -> Vec<Node>,
     ) -> Result<Vec<Node>, ApiError> {
-        let prefix = p.get("PathPrefix").unwrap_or("/");
+        let prefix = path_prefix.as_deref().unwrap_or("/");
         let mut items = vec![];
         for r in self
             .store

@@ -1,6 +1,7 @@
-//! IAM: users, access keys, roles and policies of each account, over the Query
-//! protocol's shapes. Entities are stored as JSON documents (`IamRow`), one row per
-//! user, role or managed policy; every write bumps the IAM generation so cached
+//! IAM: users, access keys, roles and policies of each account, answering the
+//! typed operations of `coffer_api::iam_ops` with the Query protocol's element
+//! trees. Entities are stored as JSON documents (`IamRow`), one row per user,
+//! role or managed policy; every write bumps the IAM generation so cached
 //! identities are rebuilt.
 
 mod holder;
@@ -8,18 +9,21 @@ mod keys;
 pub(crate) mod policies;
 mod roles;
 mod users;
-pub mod wire;
 
-use crate::context::Caller;
+pub(crate) use users::caller_user_name;
+
+use crate::authz::Grant;
 use crate::internal;
 use crate::service::Service;
+use coffer_api::iam_ops::IamServed;
+use coffer_api::query::Node;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::{Kind, Policy};
 use coffer_store::{IamOp, IamRow, StoreError};
+use holder::HolderOp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use wire::{Node, Params};
 
 /// A user, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,7 +167,16 @@ pub(crate) fn check_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
             "Cannot exceed quota for TagsPerUser: 50.",
         ));
     }
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in tags {
+        // Condition keys ignore case: `team` and `Team` would let a policy see
+        // one value while the other is stored.
+        if !seen.insert(k.to_lowercase()) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+            ));
+        }
         if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
             return Err(pattern_error(
                 k,
@@ -260,124 +273,125 @@ impl Service {
         }
     }
 
-    /// Runs one IAM action. Authorization has already been checked by the caller.
-    pub(crate) async fn iam_dispatch(
+    /// Runs an authorized IAM operation. The match is exhaustive over the served
+    /// operations, with no catch-all.
+    pub(crate) async fn dispatch_iam(
         &self,
-        caller: &Caller,
-        action: &str,
-        p: &Params,
+        g: &Grant<'_>,
+        op: IamServed,
     ) -> Result<Vec<Node>, ApiError> {
-        match action {
-            "CreateUser"
-            | "GetUser"
-            | "ListUsers"
-            | "DeleteUser"
-            | "TagUser"
-            | "UntagUser"
-            | "PutUserPolicy"
-            | "GetUserPolicy"
-            | "DeleteUserPolicy"
-            | "AttachUserPolicy"
-            | "DetachUserPolicy"
-            | "ListAttachedUserPolicies"
-            | "ListUserPolicies" => self.user_action(caller, action, p).await,
-            "CreateAccessKey" | "ListAccessKeys" | "DeleteAccessKey" | "UpdateAccessKey" => {
-                self.key_action(caller, action, p).await
+        use IamServed as Op;
+        let account = g.caller().account_id.as_str();
+        match op {
+            Op::CreateUser(r) => self.create_user(account, r).await,
+            Op::GetUser(r) => self.get_user(g.caller(), r.user_name).await,
+            Op::ListUsers(r) => self.list_users(account, r.path_prefix).await,
+            Op::DeleteUser(r) => self.delete_user(account, &r.user_name).await,
+            Op::TagUser(r) => {
+                self.user_op(account, &r.user_name, HolderOp::Tag(r.tags))
+                    .await
             }
-            "CreateRole"
-            | "GetRole"
-            | "ListRoles"
-            | "DeleteRole"
-            | "UpdateAssumeRolePolicy"
-            | "TagRole"
-            | "UntagRole"
-            | "PutRolePolicy"
-            | "GetRolePolicy"
-            | "DeleteRolePolicy"
-            | "AttachRolePolicy"
-            | "DetachRolePolicy"
-            | "ListAttachedRolePolicies"
-            | "ListRolePolicies" => self.role_action(caller, action, p).await,
-            "CreatePolicy"
-            | "GetPolicy"
-            | "GetPolicyVersion"
-            | "ListPolicies"
-            | "DeletePolicy"
-            | "CreatePolicyVersion"
-            | "ListPolicyVersions"
-            | "DeletePolicyVersion" => self.policy_action(caller, action, p).await,
-            _ => Err(unknown_action(action)),
+            Op::UntagUser(r) => {
+                self.user_op(account, &r.user_name, HolderOp::Untag(r.tag_keys))
+                    .await
+            }
+            Op::PutUserPolicy(r) => {
+                let op = HolderOp::PutPolicy(r.policy_name, r.policy_document);
+                self.user_op(account, &r.user_name, op).await
+            }
+            Op::GetUserPolicy(r) => {
+                self.user_op(account, &r.user_name, HolderOp::GetPolicy(r.policy_name))
+                    .await
+            }
+            Op::DeleteUserPolicy(r) => {
+                self.user_op(account, &r.user_name, HolderOp::DeletePolicy(r.policy_name))
+                    .await
+            }
+            Op::AttachUserPolicy(r) => {
+                self.user_op(account, &r.user_name, HolderOp::Attach(r.policy_arn))
+                    .await
+            }
+            Op::DetachUserPolicy(r) => {
+                self.user_op(account, &r.user_name, HolderOp::Detach(r.policy_arn))
+                    .await
+            }
+            Op::ListAttachedUserPolicies(r) => {
+                self.user_op(account, &r.user_name, HolderOp::ListAttached)
+                    .await
+            }
+            Op::ListUserPolicies(r) => {
+                self.user_op(account, &r.user_name, HolderOp::ListPolicies)
+                    .await
+            }
+            Op::CreateAccessKey(r) => self.create_access_key(g.caller(), r.user_name).await,
+            Op::ListAccessKeys(r) => self.list_access_keys(g.caller(), r.user_name).await,
+            Op::DeleteAccessKey(r) => {
+                self.change_access_key(g.caller(), r.user_name, &r.access_key_id, None)
+                    .await
+            }
+            Op::UpdateAccessKey(r) => {
+                let status = Some(r.status.as_str());
+                self.change_access_key(g.caller(), r.user_name, &r.access_key_id, status)
+                    .await
+            }
+            Op::CreateRole(r) => self.create_role(account, r).await,
+            Op::GetRole(r) => self.get_role(account, &r.role_name).await,
+            Op::ListRoles(r) => self.list_roles(account, r.path_prefix).await,
+            Op::DeleteRole(r) => self.delete_role(account, &r.role_name).await,
+            Op::UpdateAssumeRolePolicy(r) => {
+                self.update_trust(account, &r.role_name, &r.policy_document)
+                    .await
+            }
+            Op::TagRole(r) => {
+                self.role_op(account, &r.role_name, HolderOp::Tag(r.tags))
+                    .await
+            }
+            Op::UntagRole(r) => {
+                self.role_op(account, &r.role_name, HolderOp::Untag(r.tag_keys))
+                    .await
+            }
+            Op::PutRolePolicy(r) => {
+                let op = HolderOp::PutPolicy(r.policy_name, r.policy_document);
+                self.role_op(account, &r.role_name, op).await
+            }
+            Op::GetRolePolicy(r) => {
+                self.role_op(account, &r.role_name, HolderOp::GetPolicy(r.policy_name))
+                    .await
+            }
+            Op::DeleteRolePolicy(r) => {
+                self.role_op(account, &r.role_name, HolderOp::DeletePolicy(r.policy_name))
+                    .await
+            }
+            Op::AttachRolePolicy(r) => {
+                self.role_op(account, &r.role_name, HolderOp::Attach(r.policy_arn))
+                    .await
+            }
+            Op::DetachRolePolicy(r) => {
+                self.role_op(account, &r.role_name, HolderOp::Detach(r.policy_arn))
+                    .await
+            }
+            Op::ListAttachedRolePolicies(r) => {
+                self.role_op(account, &r.role_name, HolderOp::ListAttached)
+                    .await
+            }
+            Op::ListRolePolicies(r) => {
+                self.role_op(account, &r.role_name, HolderOp::ListPolicies)
+                    .await
+            }
+            Op::CreatePolicy(r) => self.create_policy(account, r).await,
+            Op::GetPolicy(r) => self.get_policy(account, &r.policy_arn).await,
+            Op::GetPolicyVersion(r) => {
+                self.get_policy_version(account, &r.policy_arn, &r.version_id)
+                    .await
+            }
+            Op::ListPolicies(r) => self.list_policies(account, r).await,
+            Op::DeletePolicy(r) => self.delete_policy(account, &r.policy_arn).await,
+            Op::CreatePolicyVersion(r) => self.create_policy_version(account, r).await,
+            Op::ListPolicyVersions(r) => self.list_policy_versions(account, &r.policy_arn).await,
+            Op::DeletePolicyVersion(r) => {
+                self.delete_policy_version(account, &r.policy_arn, &r.version_id)
+                    .await
+            }
         }
     }
-}
-
-pub fn unknown_action(action: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::UnknownOperation,
-        format!("Could not find operation {action} for version 2010-05-08"),
-    )
-}
-
-/// The IAM actions this server answers.
-pub const ACTIONS: &[&str] = &[
-    "CreateUser",
-    "GetUser",
-    "ListUsers",
-    "DeleteUser",
-    "TagUser",
-    "UntagUser",
-    "PutUserPolicy",
-    "GetUserPolicy",
-    "DeleteUserPolicy",
-    "AttachUserPolicy",
-    "DetachUserPolicy",
-    "ListAttachedUserPolicies",
-    "ListUserPolicies",
-    "CreateAccessKey",
-    "ListAccessKeys",
-    "DeleteAccessKey",
-    "UpdateAccessKey",
-    "CreateRole",
-    "GetRole",
-    "ListRoles",
-    "DeleteRole",
-    "UpdateAssumeRolePolicy",
-    "TagRole",
-    "UntagRole",
-    "PutRolePolicy",
-    "GetRolePolicy",
-    "DeleteRolePolicy",
-    "AttachRolePolicy",
-    "DetachRolePolicy",
-    "ListAttachedRolePolicies",
-    "ListRolePolicies",
-    "CreatePolicy",
-    "GetPolicy",
-    "GetPolicyVersion",
-    "ListPolicies",
-    "DeletePolicy",
-    "CreatePolicyVersion",
-    "ListPolicyVersions",
-    "DeletePolicyVersion",
-];
-
-/// The resource an IAM action acts on, for authorization.
-pub fn action_resource(account: &str, action: &str, p: &Params) -> String {
-    let named = |kind: &str, key: &str| match p.get(key) {
-        Some(n) => format!("arn:aws:iam::{account}:{kind}/{n}"),
-        None => "*".to_string(),
-    };
-    if action.contains("User") || action.contains("AccessKey") {
-        return named("user", "UserName");
-    }
-    if action.contains("Role") {
-        return named("role", "RoleName");
-    }
-    if let Some(arn) = p.get("PolicyArn") {
-        return arn.to_string();
-    }
-    if action == "CreatePolicy" {
-        return named("policy", "PolicyName");
-    }
-    "*".into()
 }

@@ -2,15 +2,16 @@
 //! AWS-managed policies Coffer ships (`arn:aws:iam::aws:policy/...`).
 
 use super::holder::policy_name_of;
-use super::wire::{iso, url_encode, Node, Params};
 use super::{
     check_name, check_path, check_policy, check_tags, PolicyDoc, PolicyVersion, RoleDoc, UserDoc,
     POLICY, ROLE, USER,
 };
 use crate::bootstrap::random_id;
-use crate::context::Caller;
+use crate::clock::iso_seconds as iso;
 use crate::internal;
 use crate::service::Service;
+use coffer_api::iam_ops::{CreatePolicyRequest, CreatePolicyVersionRequest, ListPoliciesRequest};
+use coffer_api::query::{url_encode, Node};
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::Kind;
 use coffer_store::IamOp;
@@ -43,6 +44,20 @@ fn not_found(arn: &str) -> ApiError {
     ApiError::new(
         ErrorCode::NoSuchEntity,
         format!("Policy {arn} does not exist or is not attachable."),
+    )
+}
+
+fn no_version(arn: &str, vid: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NoSuchEntity,
+        format!("Policy {arn} version {vid} does not exist or is not attachable."),
+    )
+}
+
+fn read_only(arn: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidInput,
+        format!("Policy {arn} is an AWS managed policy and cannot be changed."),
     )
 }
 
@@ -153,172 +168,184 @@ impl Service {
         Ok((name.to_string(), doc, Some(rev)))
     }
 
-    pub(crate) async fn policy_action(
+    pub(crate) async fn create_policy(
         &self,
-        caller: &Caller,
-        action: &str,
-        p: &Params,
+        account: &str,
+        r: CreatePolicyRequest,
     ) -> Result<Vec<Node>, ApiError> {
-        let account = caller.account_id.as_str();
-        if action == "CreatePolicy" {
-            let name = p.required("PolicyName")?;
-            check_name(name, "policyName", 128)?;
-            let body = p.required("PolicyDocument")?;
-            check_policy(body, Kind::Identity)?;
-            let tags = p.tags("Tags")?;
-            check_tags(&tags)?;
-            let now = self.clock.now_ms();
-            let doc = PolicyDoc {
-                id: format!("ANPA{}", random_id(17)),
-                path: check_path(p.get("Path"))?,
+        let name = &r.policy_name;
+        check_name(name, "policyName", 128)?;
+        check_policy(&r.policy_document, Kind::Identity)?;
+        check_tags(&r.tags)?;
+        let now = self.clock.now_ms();
+        let doc = PolicyDoc {
+            id: format!("ANPA{}", random_id(17)),
+            path: check_path(r.path.as_deref())?,
+            created_ms: now,
+            updated_ms: now,
+            description: r.description,
+            default_version: "v1".into(),
+            versions: vec![PolicyVersion {
+                id: "v1".into(),
+                doc: r.policy_document,
                 created_ms: now,
-                updated_ms: now,
-                description: p.get("Description").map(str::to_string),
-                default_version: "v1".into(),
-                versions: vec![PolicyVersion {
-                    id: "v1".into(),
-                    doc: body.into(),
-                    created_ms: now,
-                }],
-                tags,
-            };
-            let arn = super::entity_arn(account, "policy", &doc.path, name);
-            let put = Self::iam_put(account, POLICY, name, &doc, None)?;
-            self.iam_commit(
-                vec![put],
-                &format!("A policy called {name} already exists. Duplicate names are not allowed."),
-            )
-            .await?;
-            return Ok(vec![policy_node(&arn, name, &doc, 0)]);
-        }
-        if action == "ListPolicies" {
-            return self.list_policies(account, p).await;
-        }
-        let arn = p.required("PolicyArn")?;
-        let (name, mut doc, rev) = self.policy_by_arn(account, arn).await?;
-        let read_only = || {
-            ApiError::new(
-                ErrorCode::InvalidInput,
-                format!("Policy {arn} is an AWS managed policy and cannot be changed."),
-            )
+            }],
+            tags: r.tags,
         };
-        match action {
-            "GetPolicy" => {
-                let n = self.attachments(account, arn).await?;
-                Ok(vec![policy_node(arn, &name, &doc, n)])
-            }
-            "GetPolicyVersion" => {
-                let vid = p.required("VersionId")?;
-                let v = doc.versions.iter().find(|v| v.id == vid).ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::NoSuchEntity,
-                        format!("Policy {arn} version {vid} does not exist or is not attachable."),
-                    )
-                })?;
-                Ok(vec![Node::Parent(
-                    "PolicyVersion",
-                    version_node(v, &doc.default_version),
-                )])
-            }
-            "ListPolicyVersions" => {
-                let items = doc
-                    .versions
-                    .iter()
-                    .rev()
-                    .map(|v| version_node(v, &doc.default_version))
-                    .collect();
-                Ok(vec![
-                    Node::members("Versions", items),
-                    Node::text("IsTruncated", "false"),
-                ])
-            }
-            "CreatePolicyVersion" => {
-                let rev = rev.ok_or_else(read_only)?;
-                let body = p.required("PolicyDocument")?;
-                check_policy(body, Kind::Identity)?;
-                if doc.versions.len() >= MAX_VERSIONS {
-                    return Err(ApiError::new(
-                        ErrorCode::IamLimitExceeded,
-                        format!("A managed policy can have up to {MAX_VERSIONS} versions. Before you create a new version, you must delete an existing version."),
-                    ));
-                }
-                let next = doc
-                    .versions
-                    .iter()
-                    .filter_map(|v| v.id.strip_prefix('v')?.parse::<u32>().ok())
-                    .max()
-                    .unwrap_or(0)
-                    + 1;
-                let now = self.clock.now_ms();
-                let v = PolicyVersion {
-                    id: format!("v{next}"),
-                    doc: body.into(),
-                    created_ms: now,
-                };
-                if p.get("SetAsDefault") == Some("true") {
-                    doc.default_version = v.id.clone();
-                }
-                doc.updated_ms = now;
-                doc.versions.push(v.clone());
-                let put = Self::iam_put(account, POLICY, &name, &doc, Some(rev))?;
-                self.iam_commit(vec![put], "").await?;
-                Ok(vec![Node::Parent(
-                    "PolicyVersion",
-                    version_node(&v, &doc.default_version),
-                )])
-            }
-            "DeletePolicyVersion" => {
-                let rev = rev.ok_or_else(read_only)?;
-                let vid = p.required("VersionId")?;
-                if vid == doc.default_version {
-                    return Err(ApiError::new(
-                        ErrorCode::DeleteConflict,
-                        "Cannot delete the default version of a policy.",
-                    ));
-                }
-                let before = doc.versions.len();
-                doc.versions.retain(|v| v.id != vid);
-                if doc.versions.len() == before {
-                    return Err(ApiError::new(
-                        ErrorCode::NoSuchEntity,
-                        format!("Policy {arn} version {vid} does not exist or is not attachable."),
-                    ));
-                }
-                let put = Self::iam_put(account, POLICY, &name, &doc, Some(rev))?;
-                self.iam_commit(vec![put], "").await?;
-                Ok(vec![])
-            }
-            "DeletePolicy" => {
-                let rev = rev.ok_or_else(read_only)?;
-                if self.attachments(account, arn).await? > 0 {
-                    return Err(ApiError::new(
-                        ErrorCode::DeleteConflict,
-                        "Cannot delete a policy attached to entities.",
-                    ));
-                }
-                if doc.versions.len() > 1 {
-                    return Err(ApiError::new(
-                        ErrorCode::DeleteConflict,
-                        "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.",
-                    ));
-                }
-                let del = IamOp::Delete {
-                    account_id: account.into(),
-                    kind: POLICY.into(),
-                    name,
-                    expected_revision: rev,
-                };
-                self.iam_commit(vec![del], "").await?;
-                Ok(vec![])
-            }
-            _ => Err(super::unknown_action(action)),
-        }
+        let arn = super::entity_arn(account, "policy", &doc.path, name);
+        let put = Self::iam_put(account, POLICY, name, &doc, None)?;
+        self.iam_commit(
+            vec![put],
+            &format!("A policy called {name} already exists. Duplicate names are not allowed."),
+        )
+        .await?;
+        Ok(vec![policy_node(&arn, name, &doc, 0)])
     }
 
-    async fn list_policies(&self, account: &str, p: &Params) -> Result<Vec<Node>, ApiError> {
-        let scope = p.get("Scope").unwrap_or("All");
-        let only_attached = p.get("OnlyAttached") == Some("true");
-        let prefix = p.get("PathPrefix").unwrap_or("/");
+    pub(crate) async fn get_policy(&self, account: &str, arn: &str) -> Result<Vec<Node>, ApiError> {
+        let (name, doc, _) = self.policy_by_arn(account, arn).await?;
+        let n = self.attachments(account, arn).await?;
+        Ok(vec![policy_node(arn, &name, &doc, n)])
+    }
+
+    pub(crate) async fn get_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        vid: &str,
+    ) -> Result<Vec<Node>, ApiError> {
+        let (_, doc, _) = self.policy_by_arn(account, arn).await?;
+        let v = doc
+            .versions
+            .iter()
+            .find(|v| v.id == vid)
+            .ok_or_else(|| no_version(arn, vid))?;
+        Ok(vec![Node::Parent(
+            "PolicyVersion",
+            version_node(v, &doc.default_version),
+        )])
+    }
+
+    pub(crate) async fn list_policy_versions(
+        &self,
+        account: &str,
+        arn: &str,
+    ) -> Result<Vec<Node>, ApiError> {
+        let (_, doc, _) = self.policy_by_arn(account, arn).await?;
+        let items = doc
+            .versions
+            .iter()
+            .rev()
+            .map(|v| version_node(v, &doc.default_version))
+            .collect();
+        Ok(vec![
+            Node::members("Versions", items),
+            Node::text("IsTruncated", "false"),
+        ])
+    }
+
+    pub(crate) async fn create_policy_version(
+        &self,
+        account: &str,
+        r: CreatePolicyVersionRequest,
+    ) -> Result<Vec<Node>, ApiError> {
+        let arn = &r.policy_arn;
+        let (name, mut doc, rev) = self.policy_by_arn(account, arn).await?;
+        let rev = rev.ok_or_else(|| read_only(arn))?;
+        check_policy(&r.policy_document, Kind::Identity)?;
+        if doc.versions.len() >= MAX_VERSIONS {
+            return Err(ApiError::new(
+                ErrorCode::IamLimitExceeded,
+                format!("A managed policy can have up to {MAX_VERSIONS} versions. Before you create a new version, you must delete an existing version."),
+            ));
+        }
+        let next = doc
+            .versions
+            .iter()
+            .filter_map(|v| v.id.strip_prefix('v')?.parse::<u32>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let now = self.clock.now_ms();
+        let v = PolicyVersion {
+            id: format!("v{next}"),
+            doc: r.policy_document,
+            created_ms: now,
+        };
+        if r.set_as_default == Some(true) {
+            doc.default_version = v.id.clone();
+        }
+        doc.updated_ms = now;
+        doc.versions.push(v.clone());
+        let put = Self::iam_put(account, POLICY, &name, &doc, Some(rev))?;
+        self.iam_commit(vec![put], "").await?;
+        Ok(vec![Node::Parent(
+            "PolicyVersion",
+            version_node(&v, &doc.default_version),
+        )])
+    }
+
+    pub(crate) async fn delete_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        vid: &str,
+    ) -> Result<Vec<Node>, ApiError> {
+        let (name, mut doc, rev) = self.policy_by_arn(account, arn).await?;
+        let rev = rev.ok_or_else(|| read_only(arn))?;
+        if vid == doc.default_version {
+            return Err(ApiError::new(
+                ErrorCode::DeleteConflict,
+                "Cannot delete the default version of a policy.",
+            ));
+        }
+        let before = doc.versions.len();
+        doc.versions.retain(|v| v.id != vid);
+        if doc.versions.len() == before {
+            return Err(no_version(arn, vid));
+        }
+        let put = Self::iam_put(account, POLICY, &name, &doc, Some(rev))?;
+        self.iam_commit(vec![put], "").await?;
+        Ok(vec![])
+    }
+
+    pub(crate) async fn delete_policy(
+        &self,
+        account: &str,
+        arn: &str,
+    ) -> Result<Vec<Node>, ApiError> {
+        let (name, doc, rev) = self.policy_by_arn(account, arn).await?;
+        let rev = rev.ok_or_else(|| read_only(arn))?;
+        if self.attachments(account, arn).await? > 0 {
+            return Err(ApiError::new(
+                ErrorCode::DeleteConflict,
+                "Cannot delete a policy attached to entities.",
+            ));
+        }
+        if doc.versions.len() > 1 {
+            return Err(ApiError::new(
+                ErrorCode::DeleteConflict,
+                "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.",
+            ));
+        }
+        let del = IamOp::Delete {
+            account_id: account.into(),
+            kind: POLICY.into(),
+            name,
+            expected_revision: rev,
+        };
+        self.iam_commit(vec![del], "").await?;
+        Ok(vec![])
+    }
+
+    pub(crate) async fn list_policies(
+        &self,
+        account: &str,
+        r: ListPoliciesRequest,
+    ) -> Result<Vec<Node>, ApiError> {
+        let scope = r.scope.as_deref().unwrap_or("All");
+        let only_attached = r.only_attached == Some(true);
+        let prefix = r.path_prefix.as_deref().unwrap_or("/");
         let mut all: Vec<(String, String, PolicyDoc)> = vec![];
         if scope == "All" || scope == "AWS" {
             for (n, d) in AWS_MANAGED {

@@ -1,11 +1,12 @@
 //! CreateRole, GetRole, ListRoles, DeleteRole, UpdateAssumeRolePolicy, and the role
 //! forms of the holder operations.
 
-use super::wire::{iso, url_encode, Node, Params};
 use super::{check_name, check_path, check_policy, check_tags, entity_arn, RoleDoc, ROLE};
 use crate::bootstrap::random_id;
-use crate::context::Caller;
+use crate::clock::iso_seconds as iso;
 use crate::service::Service;
+use coffer_api::iam_ops::CreateRoleRequest;
+use coffer_api::query::{url_encode, Node};
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::Kind;
 use coffer_store::IamOp;
@@ -34,8 +35,8 @@ fn role_fields(account: &str, name: &str, r: &RoleDoc) -> Vec<Node> {
     kids
 }
 
-fn max_session(p: &Params) -> Result<i64, ApiError> {
-    let v = p.int("MaxSessionDuration")?.unwrap_or(3600);
+fn max_session(v: Option<i64>) -> Result<i64, ApiError> {
+    let v = v.unwrap_or(3600);
     if !(3600..=43200).contains(&v) {
         return Err(ApiError::new(
             ErrorCode::Validation,
@@ -46,85 +47,86 @@ fn max_session(p: &Params) -> Result<i64, ApiError> {
 }
 
 impl Service {
-    pub(crate) async fn role_action(
+    pub(crate) async fn create_role(
         &self,
-        caller: &Caller,
-        action: &str,
-        p: &Params,
+        account: &str,
+        r: CreateRoleRequest,
     ) -> Result<Vec<Node>, ApiError> {
-        let account = caller.account_id.as_str();
-        match action {
-            "CreateRole" => {
-                let name = p.required("RoleName")?;
-                check_name(name, "roleName", 64)?;
-                let trust = p.required("AssumeRolePolicyDocument")?;
-                check_policy(trust, Kind::Trust)?;
-                let tags = p.tags("Tags")?;
-                check_tags(&tags)?;
-                let description = p.get("Description").map(str::to_string);
-                if description
-                    .as_ref()
-                    .is_some_and(|d| d.chars().count() > 1000)
-                {
-                    return Err(ApiError::new(ErrorCode::Validation, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1000"));
-                }
-                let doc = RoleDoc {
-                    id: format!("AROA{}", random_id(17)),
-                    path: check_path(p.get("Path"))?,
-                    created_ms: self.clock.now_ms(),
-                    trust: trust.into(),
-                    max_session_secs: max_session(p)?,
-                    description,
-                    tags,
-                    inline: Default::default(),
-                    attached: vec![],
-                };
-                let put = Self::iam_put(account, ROLE, name, &doc, None)?;
-                self.iam_commit(vec![put], &format!("Role with name {name} already exists."))
-                    .await?;
-                Ok(vec![role_node(account, name, &doc)])
-            }
-            "GetRole" => {
-                let name = p.required("RoleName")?;
-                let (doc, _) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
-                Ok(vec![role_node(account, name, &doc)])
-            }
-            "ListRoles" => {
-                self.list_holders::<RoleDoc>(account, p, "Roles", role_fields)
-                    .await
-            }
-            "DeleteRole" => {
-                let name = p.required("RoleName")?;
-                let (doc, rev) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
-                if !doc.inline.is_empty() || !doc.attached.is_empty() {
-                    return Err(ApiError::new(
-                        ErrorCode::DeleteConflict,
-                        "Cannot delete entity, must delete policies first.",
-                    ));
-                }
-                let del = IamOp::Delete {
-                    account_id: account.into(),
-                    kind: ROLE.into(),
-                    name: name.into(),
-                    expected_revision: rev,
-                };
-                self.iam_commit(vec![del], "").await?;
-                Ok(vec![])
-            }
-            "UpdateAssumeRolePolicy" => {
-                let name = p.required("RoleName")?;
-                let trust = p.required("PolicyDocument")?;
-                check_policy(trust, Kind::Trust)?;
-                let (mut doc, rev) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
-                doc.trust = trust.into();
-                let put = Self::iam_put(account, ROLE, name, &doc, Some(rev))?;
-                self.iam_commit(vec![put], "").await?;
-                Ok(vec![])
-            }
-            other => {
-                let op = other.replacen("Role", "", 1);
-                self.holder_action::<RoleDoc>(caller, &op, p).await
-            }
+        let name = &r.role_name;
+        check_name(name, "roleName", 64)?;
+        check_policy(&r.assume_role_policy_document, Kind::Trust)?;
+        check_tags(&r.tags)?;
+        if r.description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 1000)
+        {
+            return Err(ApiError::new(ErrorCode::Validation, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1000"));
         }
+        let doc = RoleDoc {
+            id: format!("AROA{}", random_id(17)),
+            path: check_path(r.path.as_deref())?,
+            created_ms: self.clock.now_ms(),
+            trust: r.assume_role_policy_document,
+            max_session_secs: max_session(r.max_session_duration)?,
+            description: r.description,
+            tags: r.tags,
+            inline: Default::default(),
+            attached: vec![],
+        };
+        let put = Self::iam_put(account, ROLE, name, &doc, None)?;
+        self.iam_commit(vec![put], &format!("Role with name {name} already exists."))
+            .await?;
+        Ok(vec![role_node(account, name, &doc)])
+    }
+
+    pub(crate) async fn get_role(&self, account: &str, name: &str) -> Result<Vec<Node>, ApiError> {
+        let (doc, _) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
+        Ok(vec![role_node(account, name, &doc)])
+    }
+
+    pub(crate) async fn list_roles(
+        &self,
+        account: &str,
+        path_prefix: Option<String>,
+    ) -> Result<Vec<Node>, ApiError> {
+        self.list_holders::<RoleDoc>(account, path_prefix, "Roles", role_fields)
+            .await
+    }
+
+    pub(crate) async fn delete_role(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<Vec<Node>, ApiError> {
+        let (doc, rev) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
+        if !doc.inline.is_empty() || !doc.attached.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::DeleteConflict,
+                "Cannot delete entity, must delete policies first.",
+            ));
+        }
+        let del = IamOp::Delete {
+            account_id: account.into(),
+            kind: ROLE.into(),
+            name: name.into(),
+            expected_revision: rev,
+        };
+        self.iam_commit(vec![del], "").await?;
+        Ok(vec![])
+    }
+
+    /// UpdateAssumeRolePolicy.
+    pub(crate) async fn update_trust(
+        &self,
+        account: &str,
+        name: &str,
+        trust: &str,
+    ) -> Result<Vec<Node>, ApiError> {
+        check_policy(trust, Kind::Trust)?;
+        let (mut doc, rev) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
+        doc.trust = trust.into();
+        let put = Self::iam_put(account, ROLE, name, &doc, Some(rev))?;
+        self.iam_commit(vec![put], "").await?;
+        Ok(vec![])
     }
 }

@@ -1,12 +1,14 @@
 //! CreateUser, GetUser, ListUsers, DeleteUser, and the user forms of the holder
 //! operations (tags and policies).
 
-use super::wire::{iso, Node, Params};
 use super::{check_name, check_path, check_tags, entity_arn, UserDoc, USER};
 use crate::bootstrap::random_id;
+use crate::clock::iso_seconds as iso;
 use crate::context::Caller;
 use crate::internal;
 use crate::service::Service;
+use coffer_api::iam_ops::CreateUserRequest;
+use coffer_api::query::Node;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_store::IamOp;
 
@@ -30,75 +32,79 @@ fn user_fields(account: &str, name: &str, u: &UserDoc) -> Vec<Node> {
 }
 
 impl Service {
-    pub(crate) async fn user_action(
+    pub(crate) async fn create_user(
+        &self,
+        account: &str,
+        r: CreateUserRequest,
+    ) -> Result<Vec<Node>, ApiError> {
+        let name = &r.user_name;
+        check_name(name, "userName", 64)?;
+        check_tags(&r.tags)?;
+        let doc = UserDoc {
+            id: format!("AIDA{}", random_id(17)),
+            path: check_path(r.path.as_deref())?,
+            created_ms: self.clock.now_ms(),
+            tags: r.tags,
+            inline: Default::default(),
+            attached: vec![],
+        };
+        let put = Self::iam_put(account, USER, name, &doc, None)?;
+        self.iam_commit(vec![put], &format!("User with name {name} already exists."))
+            .await?;
+        Ok(vec![user_node(account, name, &doc)])
+    }
+
+    pub(crate) async fn get_user(
         &self,
         caller: &Caller,
-        action: &str,
-        p: &Params,
+        user_name: Option<String>,
     ) -> Result<Vec<Node>, ApiError> {
         let account = caller.account_id.as_str();
-        match action {
-            "CreateUser" => {
-                let name = p.required("UserName")?;
-                check_name(name, "userName", 64)?;
-                let tags = p.tags("Tags")?;
-                check_tags(&tags)?;
-                let doc = UserDoc {
-                    id: format!("AIDA{}", random_id(17)),
-                    path: check_path(p.get("Path"))?,
-                    created_ms: self.clock.now_ms(),
-                    tags,
-                    inline: Default::default(),
-                    attached: vec![],
-                };
-                let put = Self::iam_put(account, USER, name, &doc, None)?;
-                self.iam_commit(vec![put], &format!("User with name {name} already exists."))
-                    .await?;
-                Ok(vec![user_node(account, name, &doc)])
-            }
-            "GetUser" => {
-                let name = user_named(caller, p)?;
-                let (doc, _) = self.iam_require::<UserDoc>(account, USER, &name).await?;
-                Ok(vec![user_node(account, &name, &doc)])
-            }
-            "ListUsers" => {
-                self.list_holders::<UserDoc>(account, p, "Users", user_fields)
-                    .await
-            }
-            "DeleteUser" => {
-                let name = p.required("UserName")?;
-                let (doc, rev) = self.iam_require::<UserDoc>(account, USER, name).await?;
-                let arn = entity_arn(account, "user", &doc.path, name);
-                let keys = self.store.credentials_of(&arn).await.map_err(internal)?;
-                let conflict = |what: &str| {
-                    Err(ApiError::new(
-                        ErrorCode::DeleteConflict,
-                        format!("Cannot delete entity, must {what} first."),
-                    ))
-                };
-                if !keys.is_empty() {
-                    return conflict("delete access keys");
-                }
-                if !doc.inline.is_empty() {
-                    return conflict("delete policies");
-                }
-                if !doc.attached.is_empty() {
-                    return conflict("detach all policies");
-                }
-                let del = IamOp::Delete {
-                    account_id: account.into(),
-                    kind: USER.into(),
-                    name: name.into(),
-                    expected_revision: rev,
-                };
-                self.iam_commit(vec![del], "").await?;
-                Ok(vec![])
-            }
-            other => {
-                let op = other.replacen("User", "", 1);
-                self.holder_action::<UserDoc>(caller, &op, p).await
-            }
+        let name = user_named(caller, user_name)?;
+        let (doc, _) = self.iam_require::<UserDoc>(account, USER, &name).await?;
+        Ok(vec![user_node(account, &name, &doc)])
+    }
+
+    pub(crate) async fn list_users(
+        &self,
+        account: &str,
+        path_prefix: Option<String>,
+    ) -> Result<Vec<Node>, ApiError> {
+        self.list_holders::<UserDoc>(account, path_prefix, "Users", user_fields)
+            .await
+    }
+
+    pub(crate) async fn delete_user(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<Vec<Node>, ApiError> {
+        let (doc, rev) = self.iam_require::<UserDoc>(account, USER, name).await?;
+        let arn = entity_arn(account, "user", &doc.path, name);
+        let keys = self.store.credentials_of(&arn).await.map_err(internal)?;
+        let conflict = |what: &str| {
+            Err(ApiError::new(
+                ErrorCode::DeleteConflict,
+                format!("Cannot delete entity, must {what} first."),
+            ))
+        };
+        if !keys.is_empty() {
+            return conflict("delete access keys");
         }
+        if !doc.inline.is_empty() {
+            return conflict("delete policies");
+        }
+        if !doc.attached.is_empty() {
+            return conflict("detach all policies");
+        }
+        let del = IamOp::Delete {
+            account_id: account.into(),
+            kind: USER.into(),
+            name: name.into(),
+            expected_revision: rev,
+        };
+        self.iam_commit(vec![del], "").await?;
+        Ok(vec![])
     }
 }
 
@@ -110,10 +116,10 @@ pub(crate) fn caller_user_name(caller: &Caller) -> Option<String> {
     rest.rsplit('/').next().map(str::to_string)
 }
 
-/// The `UserName` parameter, or the calling user's own name (as IAM defaults it).
-pub(crate) fn user_named(caller: &Caller, p: &Params) -> Result<String, ApiError> {
-    match p.get("UserName") {
-        Some(u) => Ok(u.to_string()),
+/// The `UserName` member, or the calling user's own name (as IAM defaults it).
+pub(crate) fn user_named(caller: &Caller, user_name: Option<String>) -> Result<String, ApiError> {
+    match user_name {
+        Some(u) => Ok(u),
         None => caller_user_name(caller).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::Validation,

@@ -248,6 +248,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     let opts = StartOptions {
         data_dir: data_dir.clone(),
+        database: None,
         listen: cfg
             .listen
             .parse()

@@ -25,6 +25,8 @@ pub enum RootKeySource {
 
 pub struct StartOptions {
     pub data_dir: PathBuf,
+    /// The SQLite database; `DATA_DIR/coffer.db` when unset.
+    pub database: Option<PathBuf>,
     pub listen: SocketAddr,
     pub http: HttpConfig,
     pub sweep_interval: Duration,
@@ -89,11 +91,13 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
     std::fs::set_permissions(&opts.data_dir, std::fs::Permissions::from_mode(0o700))?;
     let root = load_root_key(&opts)?;
-    // This process is the embedded store's only writer, so a commit-invalidated
-    // read cache in front of it is exact.
-    let store = Arc::new(CachedStore::new(SqliteStore::open(
-        &opts.data_dir.join("coffer.db"),
-    )?));
+    // The read cache is invalidated by this process's commits at once, and by
+    // other servers' (sharing the database) through the outbox follower.
+    let db = opts
+        .database
+        .clone()
+        .unwrap_or_else(|| opts.data_dir.join("coffer.db"));
+    let store = Arc::new(CachedStore::new(SqliteStore::open(&db)?));
     let svc = Service::new(
         store,
         root,

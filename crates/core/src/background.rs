@@ -1,9 +1,7 @@
 //! The service's background work (the sweeper, last-accessed flushes, audit
-//! fsyncs, the rotation scheduler), shutdown, and the change-stream helpers.
+//! fsyncs, the rotation scheduler, the outbox follower) and shutdown.
 
-use crate::internal;
 use crate::service::Service;
-use coffer_api::ApiError;
 use coffer_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +13,7 @@ impl Service {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let svc = self.clone();
+        let follower = self.spawn_follower(stop.clone());
         tokio::spawn(async move {
             let mut sweep = tokio::time::interval(svc.sweep_interval);
             let mut flush = tokio::time::interval(Duration::from_secs(1));
@@ -53,6 +52,7 @@ impl Service {
                     _ = stop.changed() => break,
                 }
             }
+            let _ = follower.await;
         })
     }
 
@@ -68,40 +68,6 @@ impl Service {
     /// Writes queued last-accessed dates now (tests and shutdown).
     pub async fn flush_access(&self) {
         self.access.flush(&*self.store).await;
-    }
-
-    /// Change events of `account_id` after `after_seq` (None: the newest seq, so a
-    /// new subscriber sees only what happens from now on).
-    pub async fn events_for(
-        &self,
-        account_id: &str,
-        after_seq: Option<i64>,
-    ) -> Result<(i64, Vec<coffer_store::EventRow>), ApiError> {
-        let after = match after_seq {
-            Some(s) => s,
-            None => self.store.latest_event_seq().await.map_err(internal)?,
-        };
-        let rows = self
-            .store
-            .events_after(after, 200)
-            .await
-            .map_err(internal)?;
-        let last = rows.last().map(|r| r.seq).unwrap_or(after);
-        Ok((
-            last,
-            rows.into_iter()
-                .filter(|r| r.account_id == account_id)
-                .collect(),
-        ))
-    }
-
-    pub(crate) fn committed(&self) {
-        self.commits.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// Changes when a mutation commits (the change stream waits on it).
-    pub fn commit_signal(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.commits.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -126,14 +126,10 @@ impl Service {
         &self,
         access_key_id: &str,
     ) -> Result<Option<Arc<Credential>>, ApiError> {
-        if let Some(c) = self
-            .creds
-            .read()
-            .ok()
-            .and_then(|m| m.get(access_key_id).cloned())
-        {
+        if let Some(c) = self.identities.credential(access_key_id) {
             return Ok(Some(c));
         }
+        let seen = self.identities.generation();
         let Some(row) = self
             .store
             .credential(access_key_id)
@@ -155,9 +151,7 @@ impl Service {
             secret,
             session: None,
         });
-        if let Ok(mut m) = self.creds.write() {
-            m.insert(access_key_id.to_string(), cred.clone());
-        }
+        self.identities.remember_credential(seen, cred.clone());
         Ok(Some(cred))
     }
 

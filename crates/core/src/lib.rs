@@ -20,6 +20,7 @@ pub mod iam;
 pub mod keyring;
 pub mod labels;
 mod ops;
+mod outbox;
 pub mod password;
 pub mod query;
 pub mod rotation;

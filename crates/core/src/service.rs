@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How many times a mutation is recomputed after losing a race.
@@ -48,7 +48,6 @@ pub struct Service {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) audit: AuditLog,
     pub(crate) access: AccessTracker,
-    pub(crate) creds: RwLock<HashMap<String, Arc<Credential>>>,
     pub(crate) sweep_interval: Duration,
     /// Bumped after every committed mutation, so change-stream subscribers wake at
     /// once instead of polling the outbox.
@@ -138,7 +137,6 @@ impl Service {
             store,
             clock,
             audit,
-            creds: RwLock::default(),
             sweep_interval: opts.sweep_interval,
             commits: tokio::sync::watch::Sender::new(0),
             identities: Default::default(),

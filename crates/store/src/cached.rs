@@ -1,9 +1,10 @@
-//! A read-through cache in front of a store, for the single-writer case.
+//! A read-through cache in front of a store.
 //!
-//! When this process is the only writer (the embedded SQLite store), every change
-//! passes through [`Store::commit`] here, so invalidating on commit keeps the cache
-//! exact. A backend shared by several servers must not be wrapped: another node's
-//! writes would not invalidate it.
+//! This process's changes pass through [`Store::commit`] here and invalidate at
+//! once; changes committed by other servers sharing the database arrive through
+//! the outbox, whose follower calls [`Store::forget_cached`] for each changed
+//! secret. Between another server's commit and the follower's next read of the
+//! outbox (a fraction of a second), this cache may still answer the old revision.
 //!
 //! The race that matters: a reader loads revision r from the backend, a writer
 //! commits r+1 and invalidates, then the reader caches r. A generation counter,
@@ -179,8 +180,8 @@ impl<S: Store> Store for CachedStore<S> {
     async fn rotation_due(&self, now_ms: i64, interrupted: bool) -> Result<Vec<String>> {
         self.inner.rotation_due(now_ms, interrupted).await
     }
-    async fn iam_write(&self, ops: Vec<IamOp>) -> Result<()> {
-        self.inner.iam_write(ops).await
+    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent) -> Result<()> {
+        self.inner.iam_write(ops, event).await
     }
     async fn latest_event_seq(&self) -> Result<i64> {
         self.inner.latest_event_seq().await
@@ -191,6 +192,21 @@ impl<S: Store> Store for CachedStore<S> {
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
         self.inner.audit_records(after_seq, limit).await
     }
+    fn forget_cached(&self, arn: &str) {
+        let row = self
+            .maps
+            .read()
+            .ok()
+            .and_then(|m| m.by_arn.get(arn).map(|s| s.row.clone()));
+        match row {
+            Some(r) => self.forget(&r),
+            // Not cached: a read racing this change must still not cache it.
+            None => {
+                self.generation.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
     async fn close(&self) -> Result<()> {
         self.forget_all();
         self.inner.close().await

@@ -65,6 +65,16 @@ fn mutation(op: MutationOp, secret: SecretRow, versions: Vec<VersionRow>) -> Mut
     }
 }
 
+/// The outbox record an IAM write carries.
+fn iam_event() -> NewEvent {
+    NewEvent {
+        at_ms: 1,
+        account_id: "111111111111".into(),
+        region: "us-east-1".into(),
+        body: r#"{"source":"aws.iam"}"#.into(),
+    }
+}
+
 pub async fn run_all(store: Arc<dyn Store>) {
     create_and_read(&*store).await;
     optimistic_concurrency(&*store).await;
@@ -407,16 +417,21 @@ async fn iam_entities(store: &dyn Store) {
         expected_revision,
     };
     store
-        .iam_write(vec![
-            put(row("bob", "{}"), None),
-            put(row("alice", "{}"), None),
-        ])
+        .iam_write(
+            vec![put(row("bob", "{}"), None), put(row("alice", "{}"), None)],
+            iam_event(),
+        )
         .await
         .unwrap();
+    let events = store.latest_event_seq().await.unwrap();
     assert!(matches!(
-        store.iam_write(vec![put(row("bob", "{}"), None)]).await,
+        store
+            .iam_write(vec![put(row("bob", "{}"), None)], iam_event())
+            .await,
         Err(StoreError::Duplicate)
     ));
+    // A failed write leaves no event; a committed one exactly one.
+    assert_eq!(store.latest_event_seq().await.unwrap(), events);
     let names: Vec<String> = store
         .iam_list("111111111111", "user")
         .await
@@ -432,14 +447,20 @@ async fn iam_entities(store: &dyn Store) {
         .is_empty());
     // A stale revision loses, and a failed batch writes nothing at all.
     store
-        .iam_write(vec![put(row("bob", r#"{"v":2}"#), Some(1))])
+        .iam_write(vec![put(row("bob", r#"{"v":2}"#), Some(1))], iam_event())
         .await
         .unwrap();
+    let after = store.events_after(events, 10).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].body, iam_event().body);
     let failed = store
-        .iam_write(vec![
-            put(row("alice", r#"{"v":2}"#), Some(1)),
-            put(row("bob", r#"{"v":3}"#), Some(1)),
-        ])
+        .iam_write(
+            vec![
+                put(row("alice", r#"{"v":2}"#), Some(1)),
+                put(row("bob", r#"{"v":3}"#), Some(1)),
+            ],
+            iam_event(),
+        )
         .await;
     assert!(matches!(failed, Err(StoreError::Conflict)));
     let alice = store
@@ -466,10 +487,13 @@ async fn iam_entities(store: &dyn Store) {
     store.insert_credential(key("AKIABOB1")).await.unwrap();
     store.insert_credential(key("AKIABOB2")).await.unwrap();
     store
-        .iam_write(vec![IamOp::SetCredentialStatus {
-            access_key_id: "AKIABOB1".into(),
-            status: "Inactive".into(),
-        }])
+        .iam_write(
+            vec![IamOp::SetCredentialStatus {
+                access_key_id: "AKIABOB1".into(),
+                status: "Inactive".into(),
+            }],
+            iam_event(),
+        )
         .await
         .unwrap();
     let keys = store
@@ -479,17 +503,20 @@ async fn iam_entities(store: &dyn Store) {
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[0].status, "Inactive");
     store
-        .iam_write(vec![
-            IamOp::DeleteCredential {
-                access_key_id: "AKIABOB2".into(),
-            },
-            IamOp::Delete {
-                account_id: "111111111111".into(),
-                kind: "user".into(),
-                name: "bob".into(),
-                expected_revision: 2,
-            },
-        ])
+        .iam_write(
+            vec![
+                IamOp::DeleteCredential {
+                    access_key_id: "AKIABOB2".into(),
+                },
+                IamOp::Delete {
+                    account_id: "111111111111".into(),
+                    kind: "user".into(),
+                    name: "bob".into(),
+                    expected_revision: 2,
+                },
+            ],
+            iam_event(),
+        )
         .await
         .unwrap();
     assert_eq!(store.credential("AKIABOB2").await.unwrap(), None);

@@ -8,6 +8,9 @@
 //! must pass.
 
 mod cached;
+/// Compiled for this crate's tests, and for other crates' tests through the
+/// `conformance` feature; never into a release build.
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod records;
 pub mod sqlite;
@@ -82,8 +85,10 @@ pub trait Store: Send + Sync + 'static {
     async fn iam_get(&self, account_id: &str, kind: &str, name: &str) -> Result<Option<IamRow>>;
     /// Every entity of a kind in an account, in name order.
     async fn iam_list(&self, account_id: &str, kind: &str) -> Result<Vec<IamRow>>;
-    /// Applies the steps atomically: all or none.
-    async fn iam_write(&self, ops: Vec<IamOp>) -> Result<()>;
+    /// Applies the steps atomically, all or none, with `event` appended to the
+    /// outbox in the same transaction (other servers' caches hear of the change
+    /// from it).
+    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent) -> Result<()>;
 
     /// The sequence number of the newest change event (0 if none).
     async fn latest_event_seq(&self) -> Result<i64>;
@@ -91,6 +96,10 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>>;
     /// The mutation audit records, oldest first.
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>>;
+
+    /// Drops any cached copy of the secret `arn`: a change committed by another
+    /// server, heard of through the outbox. Backends without a cache do nothing.
+    fn forget_cached(&self, _arn: &str) {}
 
     /// Flushes and closes; later calls fail.
     async fn close(&self) -> Result<()>;

@@ -22,6 +22,7 @@ pub struct TestServer {
 pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
     StartOptions {
         data_dir,
+        database: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         http: HttpConfig {
             max_body_bytes: 256 * 1024,

@@ -21,3 +21,4 @@ mod raw;
 mod rotation;
 mod rotation_mysql;
 mod rotation_pg;
+mod two_servers;

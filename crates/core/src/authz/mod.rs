@@ -13,7 +13,7 @@ pub(crate) use secrets::POLICY_ATTR;
 use crate::context::Caller;
 use crate::iam::{self, PolicyDoc, RoleDoc, UserDoc};
 use crate::internal;
-use crate::service::Service;
+use crate::service::{Credential, Service};
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::{evaluate, Context, Kind, Policy, Principal, Request};
 use std::collections::HashMap;
@@ -47,6 +47,39 @@ pub(crate) struct IdentityCache {
     time: RwLock<(i64, String)>,
     /// Parsed resource policies by secret ARN, with the revision they were read at.
     pub(crate) resource_policies: RwLock<HashMap<String, (i64, Arc<Policy>)>>,
+    /// Access keys by id, decrypted, with the IAM generation they were read at.
+    creds: RwLock<HashMap<String, (u64, Arc<Credential>)>>,
+}
+
+impl IdentityCache {
+    /// The IAM generation: bumped by every IAM change, this process's or (through
+    /// the outbox) another server's, so what was cached before it is stale.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// A cached access key, if it was read since the last IAM change.
+    pub(crate) fn credential(&self, access_key_id: &str) -> Option<Arc<Credential>> {
+        let gen = self.generation();
+        let m = self.creds.read().ok()?;
+        m.get(access_key_id)
+            .filter(|(g, _)| *g == gen)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// Caches an access key read at generation `seen`; a key read before an IAM
+    /// change that raced the read is not cached (it may be the revoked one).
+    pub(crate) fn remember_credential(&self, seen: u64, cred: Arc<Credential>) {
+        if let Ok(mut m) = self.creds.write() {
+            if self.generation() != seen {
+                return;
+            }
+            if m.len() >= CACHE_MAX {
+                m.clear();
+            }
+            m.insert(cred.access_key_id.clone(), (seen, cred));
+        }
+    }
 }
 
 /// The condition keys that depend only on the principal.
@@ -84,12 +117,6 @@ impl Service {
     /// Called after every IAM write: cached identities are rebuilt on next use.
     pub(crate) fn iam_changed(&self) {
         self.identities.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub(crate) fn forget_credential(&self, access_key_id: &str) {
-        if let Ok(mut m) = self.creds.write() {
-            m.remove(access_key_id);
-        }
     }
 
     pub(crate) async fn identity(&self, caller: &Caller) -> Result<Arc<Identity>, ApiError> {
@@ -205,7 +232,7 @@ impl Service {
     }
 
     /// The condition keys every request carries.
-    pub(crate) fn base_context(&self, caller: &Caller, id: &Identity) -> Context {
+    fn base_context(&self, caller: &Caller, id: &Identity) -> Context {
         let mut ctx = Context::over(id.keys.clone());
         ctx.set("aws:SourceIp", caller.source_ip.clone())
             .set("aws:RequestedRegion", caller.region.clone())
@@ -231,7 +258,7 @@ impl Service {
 
     /// Decides one action on one resource; AccessDenied with AWS's message if not.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn decide(
+    fn decide(
         &self,
         id: &Identity,
         action: &str,
@@ -271,4 +298,28 @@ impl Service {
             ),
         ))
     }
+}
+
+/// Does a trust policy let the rotation service assume the role?
+pub(crate) fn trusts_service(trust: &str, role_arn: &str, account: &str) -> bool {
+    let Ok(policy) = Policy::parse(trust, Kind::Trust) else {
+        return false;
+    };
+    let service = Principal {
+        arn: "secretsmanager.amazonaws.com".into(),
+        account: account.into(),
+        role_arn: None,
+    };
+    evaluate(&Request {
+        principal: &service,
+        action: "sts:AssumeRole",
+        resource: role_arn,
+        resource_account: account,
+        context: &Context::new(),
+        identity: &[],
+        session: &[],
+        resource_policy: Some(&policy),
+        resource_must_allow: true,
+    })
+    .allowed()
 }

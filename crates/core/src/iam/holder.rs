@@ -181,7 +181,7 @@ impl Service {
             }
         }
         let put = Self::iam_put(account, T::KIND, name, &doc, Some(rev))?;
-        self.iam_commit(vec![put], "").await?;
+        self.iam_commit(account, vec![put], "").await?;
         Ok(vec![])
     }
 

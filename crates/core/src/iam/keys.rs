@@ -115,8 +115,7 @@ impl Service {
                 }
             }
         };
-        self.iam_commit(vec![op], "").await?;
-        self.forget_credential(id);
+        self.iam_commit(&caller.account_id, vec![op], "").await?;
         Ok(vec![])
     }
 }

@@ -259,9 +259,20 @@ impl Service {
     }
 
     /// Applies IAM writes and invalidates cached identities.
-    pub(crate) async fn iam_commit(&self, ops: Vec<IamOp>, exists: &str) -> Result<(), ApiError> {
-        let r = self.store.iam_write(ops).await;
+    /// Applies IAM writes with their outbox record (other servers' caches hear of
+    /// the change from it), and invalidates this process's caches at once.
+    pub(crate) async fn iam_commit(
+        &self,
+        account: &str,
+        ops: Vec<IamOp>,
+        exists: &str,
+    ) -> Result<(), ApiError> {
+        let event = crate::events::iam_change(account, self.clock.now_ms(), &ops);
+        let r = self.store.iam_write(ops, event).await;
         self.iam_changed();
+        if r.is_ok() {
+            self.committed();
+        }
         match r {
             Ok(()) => Ok(()),
             Err(StoreError::Duplicate) => Err(ApiError::new(ErrorCode::EntityAlreadyExists, exists)),

@@ -195,6 +195,7 @@ impl Service {
         let arn = super::entity_arn(account, "policy", &doc.path, name);
         let put = Self::iam_put(account, POLICY, name, &doc, None)?;
         self.iam_commit(
+            account,
             vec![put],
             &format!("A policy called {name} already exists. Duplicate names are not allowed."),
         )
@@ -278,7 +279,7 @@ impl Service {
         doc.updated_ms = now;
         doc.versions.push(v.clone());
         let put = Self::iam_put(account, POLICY, &name, &doc, Some(rev))?;
-        self.iam_commit(vec![put], "").await?;
+        self.iam_commit(account, vec![put], "").await?;
         Ok(vec![Node::Parent(
             "PolicyVersion",
             version_node(&v, &doc.default_version),
@@ -305,7 +306,7 @@ impl Service {
             return Err(no_version(arn, vid));
         }
         let put = Self::iam_put(account, POLICY, &name, &doc, Some(rev))?;
-        self.iam_commit(vec![put], "").await?;
+        self.iam_commit(account, vec![put], "").await?;
         Ok(vec![])
     }
 
@@ -334,7 +335,7 @@ impl Service {
             name,
             expected_revision: rev,
         };
-        self.iam_commit(vec![del], "").await?;
+        self.iam_commit(account, vec![del], "").await?;
         Ok(vec![])
     }
 

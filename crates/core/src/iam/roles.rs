@@ -74,8 +74,12 @@ impl Service {
             attached: vec![],
         };
         let put = Self::iam_put(account, ROLE, name, &doc, None)?;
-        self.iam_commit(vec![put], &format!("Role with name {name} already exists."))
-            .await?;
+        self.iam_commit(
+            account,
+            vec![put],
+            &format!("Role with name {name} already exists."),
+        )
+        .await?;
         Ok(vec![role_node(account, name, &doc)])
     }
 
@@ -111,7 +115,7 @@ impl Service {
             name: name.into(),
             expected_revision: rev,
         };
-        self.iam_commit(vec![del], "").await?;
+        self.iam_commit(account, vec![del], "").await?;
         Ok(vec![])
     }
 
@@ -126,7 +130,7 @@ impl Service {
         let (mut doc, rev) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
         doc.trust = trust.into();
         let put = Self::iam_put(account, ROLE, name, &doc, Some(rev))?;
-        self.iam_commit(vec![put], "").await?;
+        self.iam_commit(account, vec![put], "").await?;
         Ok(vec![])
     }
 }

@@ -49,8 +49,12 @@ impl Service {
             attached: vec![],
         };
         let put = Self::iam_put(account, USER, name, &doc, None)?;
-        self.iam_commit(vec![put], &format!("User with name {name} already exists."))
-            .await?;
+        self.iam_commit(
+            account,
+            vec![put],
+            &format!("User with name {name} already exists."),
+        )
+        .await?;
         Ok(vec![user_node(account, name, &doc)])
     }
 
@@ -103,7 +107,7 @@ impl Service {
             name: name.into(),
             expected_revision: rev,
         };
-        self.iam_commit(vec![del], "").await?;
+        self.iam_commit(account, vec![del], "").await?;
         Ok(vec![])
     }
 }

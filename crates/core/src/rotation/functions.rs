@@ -43,31 +43,6 @@ pub enum Function {
     External(String, ExternalFunction),
 }
 
-/// Does a trust policy let the rotation service assume the role?
-fn trusts_service(trust: &str, role_arn: &str, account: &str) -> bool {
-    use coffer_policy::{evaluate, Context, Kind, Policy, Principal, Request};
-    let Ok(policy) = Policy::parse(trust, Kind::Trust) else {
-        return false;
-    };
-    let service = Principal {
-        arn: "secretsmanager.amazonaws.com".into(),
-        account: account.into(),
-        role_arn: None,
-    };
-    evaluate(&Request {
-        principal: &service,
-        action: "sts:AssumeRole",
-        resource: role_arn,
-        resource_account: account,
-        context: &Context::new(),
-        identity: &[],
-        session: &[],
-        resource_policy: Some(&policy),
-        resource_must_allow: true,
-    })
-    .allowed()
-}
-
 /// The function name of a Lambda ARN (`arn:aws:lambda:R:A:function:NAME[:QUALIFIER]`),
 /// or the name itself.
 pub fn function_name(arn: &str) -> &str {
@@ -156,7 +131,7 @@ impl Service {
             .ok_or_else(|| format!("the execution role {role_name} does not exist"))?;
         let arn = crate::iam::entity_arn(&s.account_id, "role", &role.path, role_name);
         // The role must trust the service, as a Lambda execution role trusts Lambda.
-        if !trusts_service(&role.trust, &arn, &s.account_id) {
+        if !crate::authz::trusts_service(&role.trust, &arn, &s.account_id) {
             return Err(format!(
                 "the execution role {role_name} does not trust secretsmanager.amazonaws.com"
             ));
@@ -244,10 +219,14 @@ mod tests {
     fn execution_roles_must_trust_the_service() {
         let role = "arn:aws:iam::123456789012:role/exec";
         let service = r#"{"Statement":{"Effect":"Allow","Principal":{"Service":"secretsmanager.amazonaws.com"},"Action":"sts:AssumeRole"}}"#;
-        assert!(super::trusts_service(service, role, "123456789012"));
+        assert!(crate::authz::trusts_service(service, role, "123456789012"));
         let account = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}}"#;
-        assert!(!super::trusts_service(account, role, "123456789012"));
-        assert!(!super::trusts_service("not json", role, "123456789012"));
+        assert!(!crate::authz::trusts_service(account, role, "123456789012"));
+        assert!(!crate::authz::trusts_service(
+            "not json",
+            role,
+            "123456789012"
+        ));
     }
 
     #[test]

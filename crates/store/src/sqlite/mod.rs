@@ -317,8 +317,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn iam_write(&self, ops: Vec<IamOp>) -> Result<()> {
-        self.write(|tx| Job::Iam(ops, tx)).await
+    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent) -> Result<()> {
+        self.write(|tx| Job::Iam(ops, event, tx)).await
     }
 
     async fn latest_event_seq(&self) -> Result<i64> {

@@ -20,7 +20,7 @@ pub enum Job {
     InsertKms(KmsKeyRow, oneshot::Sender<Result<()>>),
     InsertCredential(CredentialRow, oneshot::Sender<Result<()>>),
     InsertAccount(AccountRow, oneshot::Sender<Result<()>>),
-    Iam(Vec<IamOp>, oneshot::Sender<Result<()>>),
+    Iam(Vec<IamOp>, NewEvent, oneshot::Sender<Result<()>>),
 }
 
 enum Reply {
@@ -102,7 +102,7 @@ fn unapplied(job: Job) -> Reply {
         | Job::InsertKms(_, tx)
         | Job::InsertCredential(_, tx)
         | Job::InsertAccount(_, tx)
-        | Job::Iam(_, tx) => Reply::Unit(tx, Err(never())),
+        | Job::Iam(_, _, tx) => Reply::Unit(tx, Err(never())),
     }
 }
 
@@ -120,7 +120,10 @@ fn apply_in_savepoint(tx: &Transaction<'_>, job: Job) -> Reply {
         Job::InsertKms(k, reply) => unit(reply, insert_kms(tx, &k)),
         Job::InsertCredential(c, reply) => unit(reply, insert_credential(tx, &c)),
         Job::InsertAccount(a, reply) => unit(reply, insert_account(tx, &a)),
-        Job::Iam(ops, reply) => unit(reply, ops.iter().try_for_each(|op| apply_iam(tx, op))),
+        Job::Iam(ops, event, reply) => {
+            let r = ops.iter().try_for_each(|op| apply_iam(tx, op));
+            unit(reply, r.and_then(|()| insert_event(tx, &event)))
+        }
     };
     let end = if ok {
         "RELEASE job"
@@ -199,16 +202,22 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation) -> Result<Committed> {
     write_versions(tx, secret_id, m)?;
     append_audit(tx, &m.audit)?;
     if let Some(ev) = &m.event {
-        tx.execute(
-            "INSERT INTO events (at_ms, account_id, region, body) VALUES (?1, ?2, ?3, ?4)",
-            params![ev.at_ms, ev.account_id, ev.region, ev.body],
-        )
-        .map_err(backend)?;
+        insert_event(tx, ev)?;
     }
     Ok(Committed {
         secret_id,
         revision,
     })
+}
+
+/// Appends a change event to the outbox, in the change's own transaction.
+fn insert_event(tx: &Transaction<'_>, ev: &NewEvent) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO events (at_ms, account_id, region, body) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut st| st.execute(params![ev.at_ms, ev.account_id, ev.region, ev.body]))
+    .map_err(backend)?;
+    Ok(())
 }
 
 fn write_versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<()> {

@@ -154,7 +154,7 @@ impl FileConfig {
         );
         if let Some(a) = &self.account_id {
             anyhow::ensure!(
-                coffer_core::bootstrap::valid_account_id(a),
+                coffer_core::ids::valid_account_id(a),
                 "account_id must be 12 digits"
             );
         }

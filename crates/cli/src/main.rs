@@ -269,7 +269,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             .rotation_functions
             .iter()
             .map(|(name, f)| {
-                let ext = coffer_core::rotation::ExternalFunction {
+                let ext = coffer_core::functions::ExternalFunction {
                     command: f.command.clone(),
                     url: f.url.clone(),
                     role_name: f.role.clone().unwrap_or_default(),

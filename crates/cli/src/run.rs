@@ -3,7 +3,7 @@
 
 use crate::credentials::RootCredential;
 use anyhow::{bail, Context};
-use coffer_core::{bootstrap, Clock, Service, ServiceOptions};
+use coffer_core::{ids, Clock, Service, ServiceOptions};
 use coffer_crypto::SecretBytes;
 use coffer_server::HttpConfig;
 use coffer_store::sqlite::SqliteStore;
@@ -32,7 +32,7 @@ pub struct StartOptions {
     pub sweep_interval: Duration,
     pub rotation_interval: Duration,
     pub rotation_functions:
-        std::collections::HashMap<String, coffer_core::rotation::ExternalFunction>,
+        std::collections::HashMap<String, coffer_core::functions::ExternalFunction>,
     pub root_key: RootKeySource,
     pub clock: Arc<dyn Clock>,
     /// The first account's id; dev mode defaults it, normal mode picks one at random.
@@ -151,10 +151,10 @@ async fn bootstrap_root(
         (None, None) => match svc.first_account().await? {
             Some(a) => a,
             None if opts.dev => "000000000000".into(),
-            None => bootstrap::new_account_id(),
+            None => ids::new_account_id(),
         },
     };
-    if !bootstrap::valid_account_id(&account_id) {
+    if !ids::valid_account_id(&account_id) {
         bail!("account id must be 12 digits, got {account_id:?}");
     }
     svc.ensure_account(&account_id, "root").await?;
@@ -178,10 +178,10 @@ async fn bootstrap_root(
             return Ok((None, false));
         }
         (None, None, None) => {
-            let secret = bootstrap::new_secret_key();
+            let secret = ids::new_secret_key();
             let c = RootCredential {
                 account_id: account_id.clone(),
-                access_key_id: bootstrap::new_access_key_id(),
+                access_key_id: ids::new_access_key_id(),
                 secret_access_key: String::from_utf8(secret.into_vec())?,
             };
             (c, true)

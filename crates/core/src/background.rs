@@ -2,7 +2,6 @@
 //! fsyncs, the rotation scheduler, the outbox follower) and shutdown.
 
 use crate::service::Service;
-use coffer_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,18 @@ impl Service {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let svc = self.clone();
-        let follower = self.spawn_follower(stop.clone());
+        let me = Arc::downgrade(self);
+        let follower = self.outbox.spawn_follower(
+            move |r| {
+                if let Some(s) = me.upgrade() {
+                    s.invalidate(r);
+                }
+            },
+            stop.clone(),
+        );
+        let runner = self
+            .take_rotation_requests()
+            .map(|rx| self.rotation.spawn_runner(rx));
         tokio::spawn(async move {
             let mut sweep = tokio::time::interval(svc.sweep_interval);
             let mut flush = tokio::time::interval(Duration::from_secs(1));
@@ -32,7 +42,7 @@ impl Service {
                         }
                     }
                     _ = flush.tick() => {
-                        svc.access.flush(&*svc.store).await;
+                        svc.secrets.flush_access().await;
                         let s = svc.clone();
                         // fsync can take milliseconds: keep it off the async workers.
                         let _ = tokio::task::spawn_blocking(move || s.audit.sync()).await;
@@ -43,7 +53,8 @@ impl Service {
                         }
                         let (s, resume) = (svc.clone(), std::mem::take(&mut first));
                         pass = Some(tokio::spawn(async move {
-                            let n = if resume { s.resume_interrupted().await } else { s.rotate_due().await };
+                            let r = &s.rotation;
+                            let n = if resume { r.resume_interrupted().await } else { r.rotate_due().await };
                             if n > 0 {
                                 tracing::info!(rotations = n, resumed = resume, "scheduler ran rotations");
                             }
@@ -53,24 +64,18 @@ impl Service {
                 }
             }
             let _ = follower.await;
+            if let Some(r) = runner {
+                r.abort();
+            }
         })
     }
 
     /// Flushes pending work and closes the audit log and the store.
     pub async fn shutdown(&self) {
-        self.access.flush(&*self.store).await;
+        self.secrets.flush_access().await;
         self.audit.close();
         if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "closing the store failed");
         }
-    }
-
-    /// Writes queued last-accessed dates now (tests and shutdown).
-    pub async fn flush_access(&self) {
-        self.access.flush(&*self.store).await;
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 }

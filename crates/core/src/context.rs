@@ -1,8 +1,9 @@
 //! Who is calling, from where, in which region: filled in by the HTTP layer after
-//! SigV4 verification.
+//! SigV4 verification; and the temporary session a caller may have signed with.
 
-use crate::session::Session;
+use coffer_crypto::SecretBytes;
 use coffer_store::Scope;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// An authenticated caller.
@@ -24,10 +25,75 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The service itself, acting within one account as `principal` (the
+    /// rotation service, the sweeper); `agent` names it in the audit trail.
+    pub fn service(account: &str, region: &str, principal: &str, agent: &str) -> Caller {
+        Caller {
+            account_id: account.into(),
+            principal_arn: principal.into(),
+            access_key_id: String::new(),
+            region: region.into(),
+            source_ip: "internal".into(),
+            user_agent: agent.into(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            session: None,
+            internal: true,
+        }
+    }
+
     pub fn scope(&self) -> Scope {
         Scope {
             account_id: self.account_id.clone(),
             region: self.region.clone(),
         }
     }
+}
+
+/// The role behind an assumed-role session.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoleRef {
+    pub account: String,
+    pub name: String,
+    pub arn: String,
+    pub id: String,
+}
+
+/// Everything a session token carries.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub access_key_id: String,
+    /// The session's secret key; the token is sealed, so it never travels in clear.
+    pub secret: String,
+    pub account: String,
+    /// `arn:aws:sts::A:assumed-role/R/S`, or the user's (or root's) ARN for
+    /// GetSessionToken.
+    pub arn: String,
+    pub role: Option<RoleRef>,
+    pub session_name: Option<String>,
+    pub issued_ms: i64,
+    pub expires_ms: i64,
+    /// The inline session policy passed to AssumeRole.
+    pub policy: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub source_identity: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("access_key_id", &self.access_key_id)
+            .field("arn", &self.arn)
+            .field("expires_ms", &self.expires_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An access key with its secret, as SigV4 verification needs it.
+pub struct Credential {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub principal_arn: String,
+    pub secret: SecretBytes,
+    /// The session, for temporary credentials.
+    pub session: Option<Arc<Session>>,
 }

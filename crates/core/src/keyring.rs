@@ -3,7 +3,7 @@
 //! region is created the first time a secret there needs it.
 
 use crate::clock::Clock;
-use crate::internal;
+use crate::errors::internal;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_crypto::{Key256, SecretBytes};
 use coffer_store::{KmsKeyRow, Scope, Store, StoreError};

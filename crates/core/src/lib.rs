@@ -1,43 +1,42 @@
-//! The domain: secrets, versions, staging labels, deletion windows, credentials,
-//! and the Secrets Manager operations themselves.
+//! The domain, as components that own their state and talk through narrow
+//! interfaces:
 //!
-//! [`Service::call`] is the one entry point the HTTP layer uses: an operation name,
-//! an authenticated [`Caller`] and a JSON body in; a JSON body or an AWS error out.
-//! Each mutating operation is one store transaction carrying its audit record and
-//! change event; reads are audited through the audit file ([`audit`]).
+//! - [`identity`]: accounts, access keys, IAM, STS sessions, authorization and
+//!   its caches; the only builder of the `Grant` every handler takes;
+//! - [`secrets`]: the Secrets Manager operations, the sweeper, last-accessed dates;
+//! - [`rotation`]: the rotation engine and its functions;
+//! - [`audit`]: the trail; `outbox`: change events and the follower that keeps
+//!   caches true to what any server committed; [`keyring`]: the key hierarchy.
+//!
+//! [`Service`] wires them together and is what the HTTP layer calls: a typed
+//! operation (or a name and a body) and an authenticated [`Caller`] in, an
+//! answer or an AWS error out. Each mutating operation is one store transaction
+//! carrying its audit record and change event; reads and failures are audited
+//! through the audit file.
 
-pub mod access;
-pub mod accounts;
 pub mod arn;
+mod attrs;
 pub mod audit;
-pub mod authz;
 mod background;
-pub mod bootstrap;
+mod call;
 pub mod clock;
 pub mod context;
+mod errors;
 pub mod events;
-pub mod iam;
+pub mod functions;
+pub mod identity;
+pub mod ids;
 pub mod keyring;
 pub mod labels;
-mod ops;
 mod outbox;
 pub mod password;
 pub mod query;
 pub mod rotation;
+pub mod schedule;
+pub mod secrets;
 mod service;
-pub mod session;
-pub mod sts;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use context::Caller;
+pub use context::{Caller, Credential, Session};
 pub use query::QueryService;
-pub use service::{Credential, Service, ServiceOptions};
-pub use session::Session;
-
-use coffer_api::ApiError;
-
-/// Logs an internal failure and turns it into the opaque error clients see.
-pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "internal error");
-    ApiError::internal()
-}
+pub use service::{Service, ServiceOptions};

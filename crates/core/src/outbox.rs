@@ -10,11 +10,10 @@
 //! keys. A revoked key or a changed policy on one server therefore stops working
 //! on every server within the follower's poll interval.
 
-use crate::events::{IAM_SOURCE, SECRETS_SOURCE};
-use crate::internal;
-use crate::service::Service;
+use crate::errors::internal;
+use crate::events::SECRETS_SOURCE;
 use coffer_api::ApiError;
-use coffer_store::EventRow;
+use coffer_store::{EventRow, Store};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,16 +23,34 @@ pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
 /// Events read per batch.
 const BATCH: usize = 500;
 
-impl Service {
-    /// Follows the outbox until `stop` turns true, invalidating caches.
-    pub(crate) fn spawn_follower(
+/// The outbox as this process sees it: the store's change events, and a signal
+/// that wakes its consumers when this process commits.
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    /// Bumped after every committed change, so consumers wake at once instead of
+    /// waiting for their next poll.
+    commits: tokio::sync::watch::Sender<u64>,
+}
+
+impl Outbox {
+    pub fn new(store: Arc<dyn Store>) -> Outbox {
+        Outbox {
+            store,
+            commits: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// Follows the outbox from its newest record until `stop` turns true,
+    /// handing every change to `apply` (which drops what it made stale).
+    pub fn spawn_follower(
         self: &Arc<Self>,
+        apply: impl Fn(&EventRow) + Send + Sync + 'static,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
-        let svc = self.clone();
+        let outbox = self.clone();
         let mut commits = self.commit_signal();
         tokio::spawn(async move {
-            let mut after = match svc.store.latest_event_seq().await {
+            let mut after = match outbox.store.latest_event_seq().await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(error = %e, "the outbox follower cannot start; caches follow only this server's writes");
@@ -41,7 +58,7 @@ impl Service {
                 }
             };
             loop {
-                match svc.follow_once(after).await {
+                match outbox.follow_once(after, &apply).await {
                     Ok(seq) => after = seq,
                     Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),
                 }
@@ -55,7 +72,11 @@ impl Service {
     }
 
     /// Applies every change after `after`; returns the last sequence number seen.
-    pub async fn follow_once(&self, mut after: i64) -> Result<i64, ApiError> {
+    async fn follow_once(
+        &self,
+        mut after: i64,
+        apply: &impl Fn(&EventRow),
+    ) -> Result<i64, ApiError> {
         loop {
             let rows = self
                 .store
@@ -63,28 +84,12 @@ impl Service {
                 .await
                 .map_err(internal)?;
             for r in &rows {
-                self.invalidate(r);
+                apply(r);
                 after = r.seq;
             }
             if rows.len() < BATCH {
                 return Ok(after);
             }
-        }
-    }
-
-    /// Drops what one committed change made stale.
-    fn invalidate(&self, r: &EventRow) {
-        let body: Value = serde_json::from_str(&r.body).unwrap_or_default();
-        match body["source"].as_str() {
-            Some(SECRETS_SOURCE) => {
-                if let Some(arn) = body["resources"][0].as_str() {
-                    self.store.forget_cached(arn);
-                }
-            }
-            // Identities and access keys are cached by IAM generation: one bump
-            // makes every cached one be read again.
-            Some(IAM_SOURCE) => self.iam_changed(),
-            _ => {}
         }
     }
 
@@ -106,14 +111,10 @@ impl Service {
             .await
             .map_err(internal)?;
         let last = rows.last().map(|r| r.seq).unwrap_or(after);
-        let secret_event = |r: &EventRow| {
-            serde_json::from_str::<Value>(&r.body)
-                .is_ok_and(|b| b["source"].as_str() == Some(SECRETS_SOURCE))
-        };
         Ok((
             last,
             rows.into_iter()
-                .filter(|r| r.account_id == account_id && secret_event(r))
+                .filter(|r| r.account_id == account_id && source(r) == Some(SECRETS_SOURCE.into()))
                 .collect(),
         ))
     }
@@ -126,4 +127,10 @@ impl Service {
     pub fn commit_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
     }
+}
+
+/// The `source` of an event (`aws.secretsmanager`, `coffer.iam`).
+pub fn source(r: &EventRow) -> Option<String> {
+    let body: Value = serde_json::from_str(&r.body).ok()?;
+    body["source"].as_str().map(str::to_string)
 }

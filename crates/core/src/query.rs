@@ -2,8 +2,9 @@
 //! what is not served, authorize, dispatch with the proof, audit what ran.
 
 use crate::audit;
+use crate::call::Call;
 use crate::context::Caller;
-use crate::service::{Call, Service};
+use crate::service::Service;
 use coffer_api::query::{Node, Params};
 use coffer_api::{iam_ops, sts_ops, ApiError, ErrorCode, IamOperation, StsOperation};
 use serde_json::Value;
@@ -111,14 +112,14 @@ impl Service {
     async fn run_iam(&self, caller: &Caller, op: IamOperation) -> Result<Vec<Node>, ApiError> {
         let call = Call::new(caller, op.name());
         let op = op.into_served().map_err(unserved)?;
-        let grant = self.authorize_iam(&call, &op).await?;
-        self.dispatch_iam(&grant, op).await
+        let grant = self.identity.authorize_iam(&call, &op).await?;
+        self.identity.dispatch_iam(&grant, op).await
     }
 
     async fn run_sts(&self, caller: &Caller, op: StsOperation) -> Result<Vec<Node>, ApiError> {
         let call = Call::new(caller, op.name());
         let op = op.into_served().map_err(unserved)?;
-        let grant = self.authorize_sts(&call, &op).await?;
-        self.dispatch_sts(&grant, op).await
+        let grant = self.identity.authorize_sts(&call, &op).await?;
+        self.identity.dispatch_sts(&grant, op).await
     }
 }

@@ -1,26 +1,24 @@
-//! The service object, the one path every Secrets Manager call takes (parse →
-//! authorize → dispatch → audit), and the helpers every operation shares.
+//! The service: the components wired together, and the surface the HTTP layer
+//! and the command line use. It owns nothing of its own beyond the wiring; each
+//! call is answered by the component that owns it.
 
-use crate::access::AccessTracker;
-use crate::audit::{self, AuditLog};
-use crate::authz::Grant;
+use crate::audit::AuditLog;
 use crate::clock::Clock;
-use crate::context::Caller;
-use crate::internal;
+use crate::context::{Caller, Credential};
+use crate::events::{IAM_SOURCE, SECRETS_SOURCE};
+use crate::functions::{ExternalFunction, Functions};
+use crate::identity::Identity;
 use crate::keyring::Keyring;
-use coffer_api::{ApiError, ErrorCode, SecretsManagerOperation};
+use crate::outbox::Outbox;
+use crate::rotation::Rotation;
+use crate::secrets::{Secrets, SecretsParts};
+use coffer_api::{ApiError, SecretsManagerOperation};
 use coffer_crypto::SecretBytes;
-use coffer_store::{Committed, Mutation, NewAudit, Secret, Store, StoreError};
-use serde::Serialize;
-use serde_json::Value;
+use coffer_store::{EventRow, Store};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// How many times a mutation is recomputed after losing a race.
-const MAX_ATTEMPTS: usize = 64;
 
 pub struct ServiceOptions {
     pub audit_path: PathBuf,
@@ -29,98 +27,24 @@ pub struct ServiceOptions {
     /// How often the scheduler looks for rotations that are due.
     pub rotation_interval: Duration,
     /// External rotation functions by name.
-    pub rotation_functions: HashMap<String, crate::rotation::ExternalFunction>,
-}
-
-/// An access key with its secret, as SigV4 verification needs it.
-pub struct Credential {
-    pub access_key_id: String,
-    pub account_id: String,
-    pub principal_arn: String,
-    pub secret: SecretBytes,
-    /// The session, for temporary credentials.
-    pub session: Option<Arc<crate::session::Session>>,
+    pub rotation_functions: HashMap<String, ExternalFunction>,
 }
 
 pub struct Service {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) keys: Keyring,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) audit: AuditLog,
-    pub(crate) access: AccessTracker,
+    pub(crate) audit: Arc<AuditLog>,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) secrets: Arc<Secrets>,
+    pub(crate) rotation: Arc<Rotation>,
     pub(crate) sweep_interval: Duration,
-    /// Bumped after every committed mutation, so change-stream subscribers wake at
-    /// once instead of polling the outbox.
-    pub(crate) commits: tokio::sync::watch::Sender<u64>,
-    pub(crate) identities: crate::authz::IdentityCache,
-    /// This service, for the tasks it spawns (rotations).
-    pub(crate) me: std::sync::Weak<Service>,
-    /// Secrets whose rotation is running in this process.
-    pub(crate) rotating: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Rotations running at once, however many are started: a storm of them
-    /// queues instead of crowding out readers.
-    pub(crate) rotation_slots: Arc<tokio::sync::Semaphore>,
-    pub(crate) functions: HashMap<String, crate::rotation::ExternalFunction>,
     pub(crate) rotation_interval: Duration,
-    /// The address clients reach this service at, for rotation functions.
-    pub(crate) endpoint: std::sync::OnceLock<String>,
-}
-
-/// One call in flight: what the audit record needs, and whether the store already
-/// wrote it as part of a committed mutation.
-pub(crate) struct Call<'a> {
-    pub caller: &'a Caller,
-    pub name: &'static str,
-    pub params: Value,
-    audited: AtomicBool,
-}
-
-impl<'a> Call<'a> {
-    /// A call whose audit record its caller writes (IAM and STS, which write
-    /// no store mutation of their own).
-    pub(crate) fn new(caller: &'a Caller, name: &'static str) -> Call<'a> {
-        Call {
-            caller,
-            name,
-            params: Value::Null,
-            audited: AtomicBool::new(false),
-        }
-    }
-
-    /// A call made on a caller's behalf by the service itself (not audited as an
-    /// operation of its own).
-    pub(crate) fn internal(caller: &'a Caller, name: &'static str) -> Call<'a> {
-        Call {
-            caller,
-            name,
-            params: Value::Object(Default::default()),
-            audited: AtomicBool::new(true),
-        }
-    }
-
-    /// The audit record to commit with a mutation.
-    pub fn audit(&self, at_ms: i64) -> NewAudit {
-        let body = audit::record(
-            self.caller,
-            self.name,
-            at_ms,
-            self.params.clone(),
-            None,
-            false,
-        );
-        NewAudit {
-            at_ms,
-            body: body.to_string(),
-        }
-    }
-
-    pub fn mark_audited(&self) {
-        self.audited.store(true, Ordering::SeqCst);
-    }
-}
-
-pub(crate) fn respond<T: Serialize>(out: &T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(out).map_err(internal)
+    /// Hands RotateSecret's rotations to the engine; taken when the background
+    /// work starts.
+    rotation_requests: std::sync::Mutex<
+        Option<tokio::sync::mpsc::UnboundedReceiver<crate::secrets::RotationRequest>>,
+    >,
 }
 
 impl Service {
@@ -130,22 +54,48 @@ impl Service {
         clock: Arc<dyn Clock>,
         opts: ServiceOptions,
     ) -> std::io::Result<Arc<Self>> {
-        let audit = AuditLog::open(&opts.audit_path)?;
-        Ok(Arc::new_cyclic(|me| Service {
-            keys: Keyring::new(root, store.clone(), clock.clone()),
-            access: AccessTracker::default(),
+        let audit = Arc::new(AuditLog::open(&opts.audit_path)?);
+        let keys = Arc::new(Keyring::new(root, store.clone(), clock.clone()));
+        let outbox = Arc::new(Outbox::new(store.clone()));
+        let functions = Arc::new(Functions {
+            external: opts.rotation_functions,
+        });
+        let identity = Arc::new(Identity::new(
+            store.clone(),
+            keys.clone(),
+            clock.clone(),
+            outbox.clone(),
+            audit.clone(),
+        ));
+        let (rotations, requests) = tokio::sync::mpsc::unbounded_channel();
+        let secrets = Arc::new(Secrets::new(SecretsParts {
+            store: store.clone(),
+            keys,
+            clock: clock.clone(),
+            identity: identity.clone(),
+            audit: audit.clone(),
+            outbox: outbox.clone(),
+            functions: functions.clone(),
+            rotations,
+        }));
+        let rotation = Rotation::new(
+            store.clone(),
+            clock.clone(),
+            secrets.clone(),
+            identity.clone(),
+            functions,
+        );
+        Ok(Arc::new(Service {
             store,
             clock,
             audit,
+            outbox,
+            identity,
+            secrets,
+            rotation,
             sweep_interval: opts.sweep_interval,
-            commits: tokio::sync::watch::Sender::new(0),
-            identities: Default::default(),
-            me: me.clone(),
-            rotating: Default::default(),
-            rotation_slots: Arc::new(tokio::sync::Semaphore::new(crate::rotation::CONCURRENT)),
-            functions: opts.rotation_functions,
             rotation_interval: opts.rotation_interval,
-            endpoint: Default::default(),
+            rotation_requests: std::sync::Mutex::new(Some(requests)),
         }))
     }
 
@@ -157,94 +107,147 @@ impl Service {
         operation: &str,
         body: &[u8],
     ) -> Result<Vec<u8>, ApiError> {
-        match SecretsManagerOperation::parse(operation, body) {
-            Ok(op) => self.execute(caller, op).await,
-            Err(e) => {
-                // A request that does not parse is still a call: audit it, under
-                // its name if the model has one, with no parameters.
-                let name = SecretsManagerOperation::known(operation).unwrap_or("UnknownOperation");
-                let params = Value::Object(Default::default());
-                let rec = audit::record(caller, name, self.clock.now_ms(), params, Some(&e), false);
-                self.audit.append(rec).await?;
-                Err(e)
-            }
-        }
+        self.secrets.call(caller, operation, body).await
     }
 
-    /// Runs one typed operation: authorize, then dispatch with the proof, then
-    /// audit what ran (a committed mutation carries its own audit record).
+    /// Runs one typed Secrets Manager operation.
     pub async fn execute(
         &self,
         caller: &Caller,
         op: SecretsManagerOperation,
     ) -> Result<Vec<u8>, ApiError> {
-        let call = Call {
-            caller,
-            name: op.name(),
-            params: op.audit_parameters(),
-            audited: AtomicBool::new(false),
-        };
-        let read_only = op.read_only();
-        let result = match self.authorize_operation(&call, &op).await {
-            Ok(grant) => self.dispatch(&grant, op).await,
-            Err(e) => Err(e),
-        };
-        if !call.audited.load(Ordering::SeqCst) {
-            let now = self.clock.now_ms();
-            let rec = audit::record(
-                caller,
-                call.name,
-                now,
-                call.params.clone(),
-                result.as_ref().err(),
-                read_only,
-            );
-            // Fail closed: no audit record, no answer.
-            self.audit.append(rec).await?;
-        }
-        result
+        self.secrets.execute(caller, op).await
     }
 
-    /// Plans and commits a change to the granted secret, re-reading (and
-    /// re-authorizing) and re-planning whenever another writer got there first.
-    /// `plan` returns `None` when there is nothing to write.
-    pub(crate) async fn commit_with_retry<F>(
+    /// The access key, if known and active, for SigV4 verification.
+    pub async fn credential(
         &self,
-        grant: &Grant<'_>,
-        mut plan: F,
-    ) -> Result<(Arc<Secret>, Option<Committed>), ApiError>
-    where
-        F: FnMut(&Secret, i64) -> Result<Option<Mutation>, ApiError>,
-    {
-        let mut secret = grant.secret()?.clone();
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                secret = grant.reload().await?;
-            }
-            let now = self.clock.now_ms();
-            let Some(m) = plan(&secret, now)? else {
-                return Ok((secret, None));
-            };
-            match self.store.commit(m).await {
-                Ok(c) => {
-                    grant.call().mark_audited();
-                    self.committed();
-                    return Ok((secret, Some(c)));
+        access_key_id: &str,
+    ) -> Result<Option<Arc<Credential>>, ApiError> {
+        self.identity.credential(access_key_id).await
+    }
+
+    /// The credential a session token stands for, if genuine and unexpired.
+    pub fn session_credential(
+        &self,
+        access_key_id: &str,
+        token: &str,
+    ) -> Result<Arc<Credential>, ApiError> {
+        self.identity.session_credential(access_key_id, token)
+    }
+
+    /// The secret of a stored key, for re-printing dev credentials.
+    pub async fn credential_secret(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<SecretBytes>, ApiError> {
+        self.identity.credential_secret(access_key_id).await
+    }
+
+    /// Creates the account if it does not exist.
+    pub async fn ensure_account(&self, account_id: &str, name: &str) -> Result<(), ApiError> {
+        self.identity.ensure_account(account_id, name).await
+    }
+
+    /// The first account created, if any.
+    pub async fn first_account(&self) -> Result<Option<String>, ApiError> {
+        self.identity.first_account().await
+    }
+
+    /// Registers a root credential; false if the key id exists already.
+    pub async fn add_root_credential(
+        &self,
+        account_id: &str,
+        access_key_id: &str,
+        secret: &SecretBytes,
+    ) -> Result<bool, ApiError> {
+        self.identity
+            .add_root_credential(account_id, access_key_id, secret)
+            .await
+    }
+
+    /// Creates another account (first account's root only); see
+    /// [`Identity::create_account`].
+    pub async fn create_account(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<(String, String, SecretBytes), ApiError> {
+        self.identity.create_account(caller, name).await
+    }
+
+    /// The change events `caller` may see.
+    pub async fn visible_events(&self, caller: &Caller, rows: Vec<EventRow>) -> Vec<EventRow> {
+        self.identity.visible_events(caller, rows).await
+    }
+
+    /// Change events of an account after a sequence number (the change stream).
+    pub async fn events_for(
+        &self,
+        account_id: &str,
+        after_seq: Option<i64>,
+    ) -> Result<(i64, Vec<EventRow>), ApiError> {
+        self.outbox.events_for(account_id, after_seq).await
+    }
+
+    /// Changes when a mutation commits (the change stream waits on it).
+    pub fn commit_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbox.commit_signal()
+    }
+
+    /// Drops what one committed change (this server's or another's) made stale.
+    pub(crate) fn invalidate(&self, r: &EventRow) {
+        match crate::outbox::source(r).as_deref() {
+            Some(SECRETS_SOURCE) => {
+                let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+                if let Some(arn) = body["resources"][0].as_str() {
+                    self.store.forget_cached(arn);
                 }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(internal(e)),
             }
+            // Identities and access keys are cached by IAM generation: one bump
+            // makes every cached one be read again.
+            Some(IAM_SOURCE) => self.identity.iam_changed(),
+            _ => {}
         }
-        Err(ApiError::new(ErrorCode::Throttling, "Rate exceeded"))
+    }
+
+    /// Purges every secret whose recovery window has ended; returns how many.
+    pub async fn sweep_once(&self) -> usize {
+        self.secrets.sweep_once().await
+    }
+
+    /// Writes queued last-accessed dates now (tests and shutdown).
+    pub async fn flush_access(&self) {
+        self.secrets.flush_access().await;
+    }
+
+    /// Starts every rotation that is due; returns how many.
+    pub async fn rotate_due(&self) -> usize {
+        self.rotation.rotate_due().await
+    }
+
+    /// Is any rotation running in this process?
+    pub fn rotation_running(&self) -> bool {
+        self.rotation.rotation_running()
     }
 
     /// Tells the service the address clients reach it at (rotation functions
     /// call back there).
     pub fn set_endpoint(&self, url: String) {
-        let _ = self.endpoint.set(url);
+        self.rotation.set_endpoint(url);
     }
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn take_rotation_requests(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<crate::secrets::RotationRequest>> {
+        self.rotation_requests.lock().ok()?.take()
     }
 }

@@ -4,14 +4,14 @@
 
 use super::rotation_caller;
 use crate::password::{generate, PasswordSpec};
-use crate::service::Service;
+use crate::secrets::Secrets;
 use coffer_store::SecretRow;
 use serde_json::{json, Value};
 
-/// What an in-process rotator works with: the service, acting as the rotation
-/// principal, on one secret and one rotation token.
+/// What an in-process rotator works with: the secrets component's operations,
+/// called as the rotation principal, on one secret and one rotation token.
 pub(crate) struct RotationCall<'a> {
-    pub svc: &'a Service,
+    pub svc: &'a Secrets,
     pub secret: &'a SecretRow,
     pub token: &'a str,
 }

@@ -14,116 +14,99 @@ mod functions;
 mod lambda;
 mod mysql;
 mod postgres;
-pub mod schedule;
 
-pub use functions::{ExternalFunction, Function};
-
+use crate::attrs::{Failure, RotationState, RETRY_MS};
+use crate::call::Call;
+use crate::clock::Clock;
 use crate::context::Caller;
-use crate::ops::{not_deleted, row_update};
-use crate::service::{Call, Service};
-use coffer_api::types::RotationRules;
-use coffer_api::{ApiError, ErrorCode};
-use coffer_store::Secret;
-use schedule::Schedule;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use crate::functions::{cannot_invoke, Functions};
+use crate::identity::Identity;
+use crate::secrets::{not_deleted, row_update, RotationRequest, Secrets};
+use coffer_api::ApiError;
+use coffer_store::Store;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-/// Where the state lives in a secret's attributes.
-pub const ATTR: &str = "Rotation";
 /// How many rotations run at once in one process.
 pub const CONCURRENT: usize = 4;
-/// How long after a failed attempt the scheduler tries again.
-pub const RETRY_MS: i64 = 3_600_000;
 /// The steps, in order.
 pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Failure {
-    pub step: String,
-    pub message: String,
-    pub at_ms: i64,
+/// The rotation engine: runs rotations (one per secret at a time, a few at once
+/// per process) through the secrets component's operations.
+pub struct Rotation {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    secrets: Arc<Secrets>,
+    identity: Arc<Identity>,
+    functions: Arc<Functions>,
+    /// This engine, for the tasks it spawns.
+    me: Weak<Rotation>,
+    /// Secrets whose rotation is running in this process.
+    rotating: Mutex<HashSet<String>>,
+    /// Rotations running at once, however many are started: a storm of them
+    /// queues instead of crowding out readers.
+    slots: Arc<tokio::sync::Semaphore>,
+    /// The address clients reach the server at, for rotation functions.
+    endpoint: OnceLock<String>,
 }
 
-/// A secret's rotation configuration and progress.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RotationState {
-    pub enabled: bool,
-    pub lambda_arn: Option<String>,
-    pub rules: Option<RotationRules>,
-    pub last_rotated_ms: Option<i64>,
-    /// The start of the next rotation window.
-    pub next_ms: Option<i64>,
-    /// The token of a rotation started and not yet finished.
-    pub pending: Option<String>,
-    /// When the scheduler next looks at this secret (a window or a retry).
-    pub due_ms: Option<i64>,
-    pub last_failure: Option<Failure>,
-}
-
-impl RotationState {
-    pub fn of(s: &Secret) -> Option<RotationState> {
-        serde_json::from_value(s.row.attrs.get(ATTR)?.clone()).ok()
+impl Rotation {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        secrets: Arc<Secrets>,
+        identity: Arc<Identity>,
+        functions: Arc<Functions>,
+    ) -> Arc<Rotation> {
+        Arc::new_cyclic(|me| Rotation {
+            store,
+            clock,
+            secrets,
+            identity,
+            functions,
+            me: me.clone(),
+            rotating: Mutex::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT)),
+            endpoint: OnceLock::new(),
+        })
     }
 
-    pub fn store(&self, attrs: &mut Value) {
-        if !attrs.is_object() {
-            *attrs = json!({});
-        }
-        if let (Some(m), Ok(v)) = (attrs.as_object_mut(), serde_json::to_value(self)) {
-            m.insert(ATTR.into(), v);
-        }
+    /// Runs the rotations the secrets component asks for, until it goes away.
+    pub fn spawn_runner(
+        self: &Arc<Self>,
+        mut requests: tokio::sync::mpsc::UnboundedReceiver<RotationRequest>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some((arn, token)) = requests.recv().await {
+                match me.upgrade() {
+                    Some(r) => r.spawn_rotation(arn, token),
+                    None => return,
+                }
+            }
+        })
     }
 
-    pub fn schedule(&self) -> Option<Schedule> {
-        let rules = self.rules.as_ref()?;
-        match (&rules.schedule_expression, rules.automatically_after_days) {
-            (Some(e), _) => Schedule::parse(e).ok(),
-            (None, Some(d)) => Some(Schedule::Days(d)),
-            (None, None) => None,
-        }
-    }
-
-    /// Sets the next window from the last rotation (or `now`) and makes it due.
-    pub fn plan_next(&mut self, now: i64) {
-        let last = self.last_rotated_ms.unwrap_or(now);
-        self.next_ms = if self.enabled {
-            self.schedule().and_then(|s| s.next(last, now))
-        } else {
-            None
-        };
-        self.due_ms = match (&self.pending, self.next_ms) {
-            (Some(_), _) => self.due_ms,
-            (None, next) => next,
-        };
+    /// Tells the engine the address clients reach the server at (rotation
+    /// functions call back there).
+    pub fn set_endpoint(&self, url: String) {
+        let _ = self.endpoint.set(url);
     }
 }
 
 /// The principal the service acts as when it rotates (in-process functions).
 pub(crate) fn rotation_caller(account: &str, region: &str) -> Caller {
-    Caller {
-        account_id: account.into(),
-        principal_arn: "secretsmanager.amazonaws.com".into(),
-        access_key_id: String::new(),
-        region: region.into(),
-        source_ip: "internal".into(),
-        user_agent: "coffer-rotation".into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        session: None,
-        internal: true,
-    }
-}
-
-/// The error for a function name that resolves to nothing (as AWS answers).
-pub fn cannot_invoke() -> ApiError {
-    ApiError::new(
-        ErrorCode::AccessDenied,
-        "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.",
+    Caller::service(
+        account,
+        region,
+        "secretsmanager.amazonaws.com",
+        "coffer-rotation",
     )
 }
 
-impl Service {
+impl Rotation {
     /// Starts, in the background, the rotation `token` of `arn` unless one is
     /// already running for that secret.
     pub(crate) fn spawn_rotation(&self, arn: String, token: String) {
@@ -150,7 +133,7 @@ impl Service {
                 return;
             }
         }
-        let outcome = match self.rotation_slots.clone().acquire_owned().await {
+        let outcome = match self.slots.clone().acquire_owned().await {
             Ok(_slot) => self.run_steps(arn, token).await,
             Err(_) => Err(("start".to_string(), "the service is stopping".to_string())),
         };
@@ -175,7 +158,8 @@ impl Service {
         let state = RotationState::of(&secret).unwrap_or_default();
         let lambda = state.lambda_arn.clone().unwrap_or_default();
         let function = self
-            .resolve_function(&lambda)
+            .functions
+            .resolve(&lambda)
             .ok_or(("invoke".to_string(), cannot_invoke().message))?;
         for step in STEPS {
             self.invoke(&function, step, &secret.row, token)
@@ -197,7 +181,7 @@ impl Service {
             .store
             .secret_by_arn(arn)
             .await
-            .map_err(crate::internal)?
+            .map_err(crate::errors::internal)?
         else {
             return Ok(());
         };
@@ -208,48 +192,49 @@ impl Service {
             "RotationFailed"
         };
         let call = Call::internal(&caller, event);
-        let grant = self.internal_grant(&call, arn).await?;
-        self.commit_with_retry(&grant, |s, now| {
-            not_deleted(s)?;
-            let mut state = RotationState::of(s).unwrap_or_default();
-            if state.pending.as_deref() != Some(token) {
-                return Ok(None); // cancelled or superseded meanwhile
-            }
-            let mut relabel = vec![];
-            let detail = match &outcome {
-                Ok(()) => {
-                    state.pending = None;
-                    state.last_failure = None;
-                    state.last_rotated_ms = Some(now);
-                    state.plan_next(now);
-                    if let Some(v) = s.versions.iter().find(|v| v.version_id == token) {
-                        let labels: Vec<String> = v
-                            .labels
-                            .iter()
-                            .filter(|l| *l != crate::labels::PENDING)
-                            .cloned()
-                            .collect();
-                        relabel.push((token.to_string(), labels));
+        let grant = self.identity.internal_grant(&call, arn).await?;
+        self.secrets
+            .commit_with_retry(&grant, |s, now| {
+                not_deleted(s)?;
+                let mut state = RotationState::of(s).unwrap_or_default();
+                if state.pending.as_deref() != Some(token) {
+                    return Ok(None); // cancelled or superseded meanwhile
+                }
+                let mut relabel = vec![];
+                let detail = match &outcome {
+                    Ok(()) => {
+                        state.pending = None;
+                        state.last_failure = None;
+                        state.last_rotated_ms = Some(now);
+                        state.plan_next(now);
+                        if let Some(v) = s.versions.iter().find(|v| v.version_id == token) {
+                            let labels: Vec<String> = v
+                                .labels
+                                .iter()
+                                .filter(|l| *l != crate::labels::PENDING)
+                                .cloned()
+                                .collect();
+                            relabel.push((token.to_string(), labels));
+                        }
+                        json!({ "versionId": token })
                     }
-                    json!({ "versionId": token })
-                }
-                Err((step, message)) => {
-                    state.last_failure = Some(Failure {
-                        step: step.clone(),
-                        message: message.clone(),
-                        at_ms: now,
-                    });
-                    state.due_ms = Some(now + RETRY_MS);
-                    json!({ "versionId": token, "step": step })
-                }
-            };
-            let mut m = row_update(&call, s, now, event, detail, |row| {
-                state.store(&mut row.attrs)
-            });
-            m.relabel = relabel;
-            Ok(Some(m))
-        })
-        .await?;
+                    Err((step, message)) => {
+                        state.last_failure = Some(Failure {
+                            step: step.clone(),
+                            message: message.clone(),
+                            at_ms: now,
+                        });
+                        state.due_ms = Some(now + RETRY_MS);
+                        json!({ "versionId": token, "step": step })
+                    }
+                };
+                let mut m = row_update(&call, s, now, event, detail, |row| {
+                    state.store(&mut row.attrs)
+                });
+                m.relabel = relabel;
+                Ok(Some(m))
+            })
+            .await?;
         Ok(())
     }
 
@@ -301,43 +286,46 @@ impl Service {
             .store
             .secret_by_arn(arn)
             .await
-            .map_err(crate::internal)?
+            .map_err(crate::errors::internal)?
         else {
             return Ok(None);
         };
         let caller = rotation_caller(&s.row.account_id, &s.row.region);
         let call = Call::internal(&caller, "RotationStarted");
-        let grant = self.internal_grant(&call, arn).await?;
+        let grant = self.identity.internal_grant(&call, arn).await?;
         let mut chosen = None;
-        self.commit_with_retry(&grant, |s, now| {
-            let mut state = RotationState::of(s).unwrap_or_default();
-            let resume_now = interrupted && state.pending.is_some();
-            if s.row.deleted_ms.is_some() || (!resume_now && state.due_ms.is_none_or(|d| d > now)) {
-                return Ok(None);
-            }
-            if let Some(t) = &state.pending {
-                chosen = Some(t.clone());
-                return Ok(None); // resume: the token is recorded already
-            }
-            if !state.enabled {
-                return Ok(None);
-            }
-            let token = uuid::Uuid::new_v4().to_string();
-            state.pending = Some(token.clone());
-            state.due_ms = Some(now + RETRY_MS);
-            chosen = Some(token.clone());
-            let detail = json!({ "versionId": token });
-            let edit = |row: &mut coffer_store::SecretRow| state.store(&mut row.attrs);
-            Ok(Some(row_update(
-                &call,
-                s,
-                now,
-                "RotationStarted",
-                detail,
-                edit,
-            )))
-        })
-        .await?;
+        self.secrets
+            .commit_with_retry(&grant, |s, now| {
+                let mut state = RotationState::of(s).unwrap_or_default();
+                let resume_now = interrupted && state.pending.is_some();
+                if s.row.deleted_ms.is_some()
+                    || (!resume_now && state.due_ms.is_none_or(|d| d > now))
+                {
+                    return Ok(None);
+                }
+                if let Some(t) = &state.pending {
+                    chosen = Some(t.clone());
+                    return Ok(None); // resume: the token is recorded already
+                }
+                if !state.enabled {
+                    return Ok(None);
+                }
+                let token = uuid::Uuid::new_v4().to_string();
+                state.pending = Some(token.clone());
+                state.due_ms = Some(now + RETRY_MS);
+                chosen = Some(token.clone());
+                let detail = json!({ "versionId": token });
+                let edit = |row: &mut coffer_store::SecretRow| state.store(&mut row.attrs);
+                Ok(Some(row_update(
+                    &call,
+                    s,
+                    now,
+                    "RotationStarted",
+                    detail,
+                    edit,
+                )))
+            })
+            .await?;
         Ok(chosen)
     }
 }

@@ -2,12 +2,13 @@
 //! window has ended.
 
 use super::row_change;
-use crate::authz::Grant;
+use crate::call::respond;
 use crate::clock::DAY_MS;
 use crate::context::Caller;
+use crate::errors::internal;
 use crate::events;
-use crate::internal;
-use crate::service::{respond, Service};
+use crate::identity::Grant;
+use crate::secrets::Secrets;
 use coffer_api::types::{
     ArnNameResponse, DeleteSecretRequest, DeleteSecretResponse, SecretIdRequest, Timestamp,
 };
@@ -15,7 +16,7 @@ use coffer_api::ApiError;
 use coffer_store::{Mutation, MutationOp, NewAudit, StoreError};
 use serde_json::json;
 
-impl Service {
+impl Secrets {
     pub(crate) async fn delete_secret(
         &self,
         g: &Grant<'_>,
@@ -128,17 +129,12 @@ impl Service {
         if s.row.purge_after_ms.is_none_or(|t| t > now) {
             return Ok(false);
         }
-        let system = Caller {
-            account_id: s.row.account_id.clone(),
-            principal_arn: "coffer:sweeper".into(),
-            access_key_id: String::new(),
-            region: s.row.region.clone(),
-            source_ip: "internal".into(),
-            user_agent: "coffer-sweeper".into(),
-            request_id: uuid::Uuid::new_v4().to_string(),
-            session: None,
-            internal: true,
-        };
+        let system = Caller::service(
+            &s.row.account_id,
+            &s.row.region,
+            "coffer:sweeper",
+            "coffer-sweeper",
+        );
         let params = json!({ "secretId": arn });
         let body = crate::audit::record(&system, "EndSecretDeletion", now, params, None, false);
         let m = Mutation {
@@ -164,7 +160,7 @@ impl Service {
         };
         match self.store.commit(m).await {
             Ok(_) => {
-                self.committed();
+                self.outbox.committed();
                 Ok(true)
             }
             Err(StoreError::Conflict) => Ok(false),

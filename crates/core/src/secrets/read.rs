@@ -1,10 +1,11 @@
 //! GetSecretValue and BatchGetSecretValue.
 
 use super::{list::filter_secrets, not_deleted};
-use crate::authz::Grant;
-use crate::internal;
+use crate::call::respond;
+use crate::errors::internal;
+use crate::identity::Grant;
 use crate::labels::CURRENT;
-use crate::service::{respond, Service};
+use crate::secrets::Secrets;
 use coffer_api::types::{
     ApiErrorEntry, BatchGetSecretValueRequest, BatchGetSecretValueResponse, GetSecretValueRequest,
     SecretValueEntry, Sensitive, Timestamp,
@@ -20,7 +21,7 @@ fn no_value_for_stage(stage: &str) -> ApiError {
     )
 }
 
-impl Service {
+impl Secrets {
     pub(crate) async fn decrypt(
         &self,
         s: &Secret,

@@ -2,9 +2,9 @@
 //! forms of the holder operations.
 
 use super::{check_name, check_path, check_policy, check_tags, entity_arn, RoleDoc, ROLE};
-use crate::bootstrap::random_id;
 use crate::clock::iso_seconds as iso;
-use crate::service::Service;
+use crate::identity::Identity;
+use crate::ids::random_id;
 use coffer_api::iam_ops::CreateRoleRequest;
 use coffer_api::query::{url_encode, Node};
 use coffer_api::{ApiError, ErrorCode};
@@ -46,7 +46,7 @@ fn max_session(v: Option<i64>) -> Result<i64, ApiError> {
     Ok(v)
 }
 
-impl Service {
+impl Identity {
     pub(crate) async fn create_role(
         &self,
         account: &str,

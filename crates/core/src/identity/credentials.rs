@@ -1,54 +1,15 @@
 //! Accounts and access keys: creating the first account and its root credential,
 //! and looking keys up for SigV4 verification (decrypted once, then cached).
 
-use crate::internal;
-use crate::service::{Credential, Service};
+use crate::context::Credential;
+use crate::errors::internal;
+use crate::identity::Identity;
 use coffer_api::ApiError;
 use coffer_crypto::SecretBytes;
 use coffer_store::{AccountRow, CredentialRow, StoreError};
-use rand::Rng;
 use std::sync::Arc;
 
-fn random_from(alphabet: &[u8], n: usize) -> String {
-    let mut rng = rand::rngs::OsRng;
-    (0..n)
-        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
-        .collect()
-}
-
-/// `n` characters of AWS's id alphabet (upper-case base 32), for user, role,
-/// policy and key ids.
-pub fn random_id(n: usize) -> String {
-    random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n)
-}
-
-/// An access key id in AWS's form: `AKIA` and 16 base-32 characters.
-pub fn new_access_key_id() -> String {
-    format!("AKIA{}", random_id(16))
-}
-
-/// A 40-character secret access key.
-pub fn new_secret_key() -> SecretBytes {
-    SecretBytes::new(
-        random_from(
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+",
-            40,
-        )
-        .into_bytes(),
-    )
-}
-
-/// A random 12-digit account id that does not start with 0.
-pub fn new_account_id() -> String {
-    let mut rng = rand::rngs::OsRng;
-    format!("{}{}", rng.gen_range(1..10), random_from(b"0123456789", 11))
-}
-
-pub fn valid_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-impl Service {
+impl Identity {
     /// Creates the account if it does not exist.
     pub async fn ensure_account(&self, account_id: &str, name: &str) -> Result<(), ApiError> {
         if self
@@ -126,10 +87,10 @@ impl Service {
         &self,
         access_key_id: &str,
     ) -> Result<Option<Arc<Credential>>, ApiError> {
-        if let Some(c) = self.identities.credential(access_key_id) {
+        if let Some(c) = self.cache.credential(access_key_id) {
             return Ok(Some(c));
         }
-        let seen = self.identities.generation();
+        let seen = self.cache.generation();
         let Some(row) = self
             .store
             .credential(access_key_id)
@@ -151,7 +112,7 @@ impl Service {
             secret,
             session: None,
         });
-        self.identities.remember_credential(seen, cred.clone());
+        self.cache.remember_credential(seen, cred.clone());
         Ok(Some(cred))
     }
 
@@ -164,20 +125,5 @@ impl Service {
             .credential(access_key_id)
             .await?
             .map(|c| c.secret.clone()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shapes() {
-        let id = new_access_key_id();
-        assert!(id.starts_with("AKIA") && id.len() == 20);
-        assert_eq!(new_secret_key().len(), 40);
-        let acct = new_account_id();
-        assert!(valid_account_id(&acct) && !acct.starts_with('0'));
-        assert!(!valid_account_id("12345"));
     }
 }

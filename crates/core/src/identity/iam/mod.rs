@@ -12,9 +12,9 @@ mod users;
 
 pub(crate) use users::caller_user_name;
 
-use crate::authz::Grant;
-use crate::internal;
-use crate::service::Service;
+use crate::errors::internal;
+use crate::identity::Grant;
+use crate::identity::Identity;
 use coffer_api::iam_ops::IamServed;
 use coffer_api::query::Node;
 use coffer_api::{ApiError, ErrorCode};
@@ -209,7 +209,7 @@ pub(crate) fn check_policy(doc: &str, kind: Kind) -> Result<Policy, ApiError> {
     Policy::parse(doc, kind).map_err(|e| ApiError::new(ErrorCode::MalformedPolicyDocument, e.0))
 }
 
-impl Service {
+impl Identity {
     pub(crate) async fn iam_load<T: DeserializeOwned>(
         &self,
         account: &str,
@@ -271,7 +271,7 @@ impl Service {
         let r = self.store.iam_write(ops, event).await;
         self.iam_changed();
         if r.is_ok() {
-            self.committed();
+            self.outbox.committed();
         }
         match r {
             Ok(()) => Ok(()),

@@ -1,12 +1,12 @@
 //! Accounts beyond the first: created on request of the first account's root user.
 
-use crate::bootstrap::{new_access_key_id, new_account_id, new_secret_key};
-use crate::internal;
-use crate::service::Service;
+use crate::errors::internal;
+use crate::identity::Identity;
+use crate::ids::{new_access_key_id, new_account_id, new_secret_key};
 use coffer_api::ApiError;
 use coffer_crypto::SecretBytes;
 
-impl Service {
+impl Identity {
     /// Creates another account and its root credential. Only the root user of the
     /// first account (the one bootstrap created) may do this, as only an
     /// Organizations management account can in AWS. The secret is returned once.

@@ -2,11 +2,11 @@
 //! operations (tags and policies).
 
 use super::{check_name, check_path, check_tags, entity_arn, UserDoc, USER};
-use crate::bootstrap::random_id;
 use crate::clock::iso_seconds as iso;
 use crate::context::Caller;
-use crate::internal;
-use crate::service::Service;
+use crate::errors::internal;
+use crate::identity::Identity;
+use crate::ids::random_id;
 use coffer_api::iam_ops::CreateUserRequest;
 use coffer_api::query::Node;
 use coffer_api::{ApiError, ErrorCode};
@@ -31,7 +31,7 @@ fn user_fields(account: &str, name: &str, u: &UserDoc) -> Vec<Node> {
     kids
 }
 
-impl Service {
+impl Identity {
     pub(crate) async fn create_user(
         &self,
         account: &str,

@@ -4,8 +4,9 @@
 
 use super::secrets::Granted;
 use super::{Grant, RoleGrant};
-use crate::iam::{self, RoleDoc};
-use crate::service::{Call, Service};
+use crate::call::Call;
+use crate::identity::iam::{self, RoleDoc};
+use crate::identity::Identity;
 use coffer_api::iam_ops::IamServed;
 use coffer_api::sts_ops::StsServed;
 use coffer_api::{ApiError, ErrorCode};
@@ -128,10 +129,10 @@ fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
     let (account, res) = rest.split_once(':')?;
     let path = res.strip_prefix("role/")?;
     let name = path.rsplit('/').next()?;
-    (crate::bootstrap::valid_account_id(account) && !name.is_empty()).then_some((account, name))
+    (crate::ids::valid_account_id(account) && !name.is_empty()).then_some((account, name))
 }
 
-impl Service {
+impl Identity {
     /// Authorizes an IAM operation: `iam:ACTION` on the entity it names.
     pub(crate) async fn authorize_iam<'a>(
         &'a self,

@@ -1,12 +1,13 @@
 //! GetRandomPassword.
 
-use crate::authz::Grant;
+use crate::call::respond;
+use crate::identity::Grant;
 use crate::password::{generate, PasswordSpec};
-use crate::service::{respond, Service};
+use crate::secrets::Secrets;
 use coffer_api::types::{GetRandomPasswordRequest, GetRandomPasswordResponse, Sensitive};
 use coffer_api::{validate, ApiError};
 
-impl Service {
+impl Secrets {
     pub(crate) fn get_random_password(
         &self,
         _: &Grant<'_>,

@@ -2,8 +2,10 @@
 
 use super::not_deleted;
 use super::row_change;
-use crate::authz::Grant;
-use crate::service::{respond, Call, Service};
+use crate::call::respond;
+use crate::call::Call;
+use crate::identity::Grant;
+use crate::secrets::Secrets;
 use coffer_api::types::{Empty, TagResourceRequest, UntagResourceRequest};
 use coffer_api::{validate, ApiError, ErrorCode};
 use coffer_store::{Mutation, MutationOp, Secret};
@@ -42,7 +44,7 @@ fn plan(
     )))
 }
 
-impl Service {
+impl Secrets {
     pub(crate) async fn tag_resource(
         &self,
         g: &Grant<'_>,

@@ -1,13 +1,13 @@
 //! STS: AssumeRole (trust policy, external id, session policy and tags, source
 //! identity, role chaining's one-hour cap), GetSessionToken, GetCallerIdentity.
 
-use crate::authz::Grant;
-use crate::bootstrap::{new_secret_key, random_id};
 use crate::clock::iso_seconds as iso;
 use crate::context::Caller;
-use crate::iam;
-use crate::service::Service;
-use crate::session::{RoleRef, Session};
+use crate::context::{RoleRef, Session};
+use crate::identity::iam;
+use crate::identity::Grant;
+use crate::identity::Identity;
+use crate::ids::{new_secret_key, random_id};
 use coffer_api::query::Node;
 use coffer_api::sts_ops::{AssumeRoleRequest, StsServed};
 use coffer_api::{ApiError, ErrorCode};
@@ -33,7 +33,7 @@ fn duration(asked: Option<i64>, default: i64, max: i64, chained: bool) -> Result
     Ok(d)
 }
 
-impl Service {
+impl Identity {
     fn credentials_node(&self, s: &Session) -> Result<Node, ApiError> {
         Ok(Node::Parent(
             "Credentials",

@@ -5,8 +5,9 @@
 
 use super::Grant;
 use crate::arn::{parse_secret_id, SecretRef};
-use crate::internal;
-use crate::service::{Call, Service};
+use crate::call::Call;
+use crate::errors::internal;
+use crate::identity::Identity;
 use coffer_api::sm_ops::{SecretsManagerOperation, Target};
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::{Context, Kind, Policy};
@@ -40,7 +41,7 @@ struct Lookup {
     owner: String,
 }
 
-impl Service {
+impl Identity {
     /// Authorizes `op` for `call` and returns the proof its handler needs.
     pub(crate) async fn authorize_operation<'a>(
         &'a self,
@@ -161,7 +162,7 @@ impl Service {
         let Some(doc) = s.row.attrs.get(POLICY_ATTR).and_then(Value::as_str) else {
             return Ok(None);
         };
-        let cache = &self.identities.resource_policies;
+        let cache = &self.cache.resource_policies;
         if let Some((rev, p)) = cache.read().ok().and_then(|m| m.get(&s.row.arn).cloned()) {
             if rev == s.row.revision {
                 return Ok(Some(p));
@@ -268,7 +269,7 @@ fn secret_keys(s: &Secret, ctx: &mut Context) {
         ctx.set(&format!("aws:ResourceTag/{k}"), v.clone());
         ctx.set(&format!("secretsmanager:ResourceTag/{k}"), v.clone());
     }
-    if let Some(l) = crate::rotation::RotationState::of(s).and_then(|r| r.lambda_arn) {
+    if let Some(l) = crate::attrs::RotationState::of(s).and_then(|r| r.lambda_arn) {
         ctx.set("secretsmanager:resource/AllowRotationLambdaArn", l);
     }
 }

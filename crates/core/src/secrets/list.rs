@@ -2,10 +2,11 @@
 //! they share with BatchGetSecretValue.
 
 use super::{metadata, versions_to_stages};
-use crate::authz::Grant;
-use crate::internal;
+use crate::call::respond;
+use crate::errors::internal;
+use crate::identity::Grant;
 use crate::keyring::display_key_id;
-use crate::service::{respond, Service};
+use crate::secrets::Secrets;
 use base64::Engine as _;
 use coffer_api::types::{
     DescribeSecretResponse, Filter, ListSecretVersionIdsRequest, ListSecretVersionIdsResponse,
@@ -156,7 +157,7 @@ pub(crate) fn filter_secrets(
         .collect())
 }
 
-impl Service {
+impl Secrets {
     pub(crate) async fn describe_secret(
         &self,
         g: &Grant<'_>,

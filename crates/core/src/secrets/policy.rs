@@ -2,8 +2,10 @@
 //! ValidateResourcePolicy, with BlockPublicPolicy.
 
 use super::{not_deleted, row_update};
-use crate::authz::{Grant, POLICY_ATTR};
-use crate::service::{respond, Service};
+use crate::attrs::POLICY_ATTR;
+use crate::call::respond;
+use crate::identity::Grant;
+use crate::secrets::Secrets;
 use coffer_api::types::{
     PutResourcePolicyRequest, ResourcePolicyResponse, SecretIdRequest,
     ValidateResourcePolicyRequest,
@@ -81,7 +83,7 @@ fn named(s: &Secret, resource_policy: Option<String>) -> Result<Vec<u8>, ApiErro
     })
 }
 
-impl Service {
+impl Secrets {
     pub(crate) async fn put_resource_policy(
         &self,
         g: &Grant<'_>,

@@ -1,10 +1,12 @@
 //! RotateSecret and CancelRotateSecret.
 
 use super::{not_deleted, row_update};
-use crate::authz::Grant;
-use crate::rotation::schedule::{window, Schedule};
-use crate::rotation::{cannot_invoke, RotationState};
-use crate::service::{respond, Service};
+use crate::attrs::RotationState;
+use crate::call::respond;
+use crate::functions::cannot_invoke;
+use crate::identity::Grant;
+use crate::schedule::{window, Schedule};
+use crate::secrets::Secrets;
 use coffer_api::types::{
     RotateSecretRequest, RotateSecretResponse, RotationRules, SecretIdRequest,
 };
@@ -48,7 +50,7 @@ fn check_rules(r: &RotationRules) -> Result<(), ApiError> {
     Ok(())
 }
 
-impl Service {
+impl Secrets {
     pub(crate) async fn rotate_secret(
         &self,
         g: &Grant<'_>,
@@ -71,7 +73,7 @@ impl Service {
         }
         if let Some(l) = &req.rotation_lambda_arn {
             validate::length(l, "rotationLambdaARN", 0, 2048)?;
-            if self.resolve_function(l).is_none() {
+            if self.functions.resolve(l).is_none() {
                 return Err(cannot_invoke());
             }
         }
@@ -100,7 +102,7 @@ impl Service {
                 state.enabled = state.rules.is_some();
                 if immediately {
                     state.pending = token.clone();
-                    state.due_ms = Some(now + crate::rotation::RETRY_MS);
+                    state.due_ms = Some(now + crate::attrs::RETRY_MS);
                 }
                 state.plan_next(now);
                 let edit = |row: &mut SecretRow| {
@@ -120,13 +122,13 @@ impl Service {
             .inspect_err(|e| {
                 if e.message == INCOMPLETE {
                     if let Some((arn, pending)) = resume.clone() {
-                        self.spawn_rotation(arn, pending);
+                        self.start_rotation(arn, pending);
                     }
                 }
             })?;
         if immediately {
             if let Some(t) = &token {
-                self.spawn_rotation(s.row.arn.clone(), t.clone());
+                self.start_rotation(s.row.arn.clone(), t.clone());
             }
         }
         respond(&RotateSecretResponse {
@@ -167,5 +169,17 @@ impl Service {
             name: s.row.name.clone(),
             version_id: pending,
         })
+    }
+}
+
+impl Secrets {
+    /// Hands a rotation to the rotation component, which runs it in the
+    /// background (and skips it if that secret's rotation is already running).
+    fn start_rotation(&self, arn: String, token: String) {
+        if self.rotations.send((arn, token)).is_err() {
+            tracing::warn!(
+                "the rotation runner has stopped; the scheduler will resume this rotation"
+            );
+        }
     }
 }

@@ -1,9 +1,13 @@
-//! The Secrets Manager operations, one file per family, their dispatch, and what
-//! they share.
+//! The secrets component: the Secrets Manager operations, one file per family;
+//! the pipeline every call takes (`pipeline.rs`); the sweeper; last-accessed
+//! dates; and what the operations share. It owns no authorization: every
+//! handler takes the identity component's [`Grant`].
 
+mod access;
 mod create;
 mod delete;
 mod list;
+mod pipeline;
 mod policy;
 mod random;
 mod read;
@@ -12,59 +16,72 @@ mod stage;
 mod tags;
 mod write;
 
-use crate::authz::Grant;
+use crate::audit::AuditLog;
+use crate::call::Call;
+use crate::clock::Clock;
+use crate::errors::internal;
 use crate::events;
-use crate::internal;
-use crate::keyring::{display_key_id, KmsKey};
+use crate::functions::Functions;
+use crate::identity::Identity;
+use crate::keyring::{display_key_id, Keyring, KmsKey};
 use crate::labels::LabelMap;
-use crate::service::{Call, Service};
+use crate::outbox::Outbox;
+use access::AccessTracker;
 use coffer_api::types::{SecretMetadata, Sensitive, Tag, Timestamp};
-use coffer_api::{validate, ApiError, SecretsManagerOperation};
+use coffer_api::{validate, ApiError};
 use coffer_crypto::SecretBytes;
-use coffer_store::{Mutation, MutationOp, Secret, SecretRow, VersionRow};
+use coffer_store::{Mutation, MutationOp, Secret, SecretRow, Store, VersionRow};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-impl Service {
-    /// Runs an authorized operation. The match is exhaustive and has no
-    /// catch-all: an operation added to the model's enum without a handler here
-    /// does not compile, and no handler can be called without a [`Grant`].
-    pub(crate) async fn dispatch(
-        &self,
-        g: &Grant<'_>,
-        op: SecretsManagerOperation,
-    ) -> Result<Vec<u8>, ApiError> {
-        use SecretsManagerOperation as Op;
-        match op {
-            Op::BatchGetSecretValue(r) => self.batch_get_secret_value(g, r).await,
-            Op::CancelRotateSecret(r) => self.cancel_rotate_secret(g, r).await,
-            Op::CreateSecret(r) => self.create_secret(g, r).await,
-            Op::DeleteResourcePolicy(r) => self.delete_resource_policy(g, r).await,
-            Op::DeleteSecret(r) => self.delete_secret(g, r).await,
-            Op::DescribeSecret(r) => self.describe_secret(g, r).await,
-            Op::GetRandomPassword(r) => self.get_random_password(g, r),
-            Op::GetResourcePolicy(r) => self.get_resource_policy(g, r).await,
-            Op::GetSecretValue(r) => self.get_secret_value(g, r).await,
-            Op::ListSecretVersionIds(r) => self.list_secret_version_ids(g, r).await,
-            Op::ListSecrets(r) => self.list_secrets(g, r).await,
-            Op::PutResourcePolicy(r) => self.put_resource_policy(g, r).await,
-            Op::PutSecretValue(r) => self.put_secret_value(g, r).await,
-            Op::RestoreSecret(r) => self.restore_secret(g, r).await,
-            Op::RotateSecret(r) => self.rotate_secret(g, r).await,
-            Op::TagResource(r) => self.tag_resource(g, r).await,
-            Op::UntagResource(r) => self.untag_resource(g, r).await,
-            Op::UpdateSecret(r) => self.update_secret(g, r).await,
-            Op::UpdateSecretVersionStage(r) => self.update_secret_version_stage(g, r).await,
-            Op::ValidateResourcePolicy(r) => self.validate_resource_policy(g, r).await,
-            // Not served: authorization refuses these before dispatch, with a
-            // clear answer; reaching here would be a bug.
-            Op::AssociateCrossAccountReplica(_)
-            | Op::DisassociateCrossAccountReplica(_)
-            | Op::ListResourcePolicies(_)
-            | Op::RemoveRegionsFromReplication(_)
-            | Op::ReplicateSecretToRegions(_)
-            | Op::StopReplicationToReplica(_) => Err(ApiError::internal()),
+/// A rotation to run: the secret's ARN and the rotation's token.
+pub type RotationRequest = (String, String);
+
+/// The Secrets Manager operations and what they need.
+pub struct Secrets {
+    store: Arc<dyn Store>,
+    keys: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+    identity: Arc<Identity>,
+    audit: Arc<AuditLog>,
+    outbox: Arc<Outbox>,
+    access: AccessTracker,
+    functions: Arc<Functions>,
+    /// Rotations RotateSecret asks for, run by the rotation component.
+    rotations: tokio::sync::mpsc::UnboundedSender<RotationRequest>,
+}
+
+/// What the secrets component is built from.
+pub struct SecretsParts {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<Keyring>,
+    pub clock: Arc<dyn Clock>,
+    pub identity: Arc<Identity>,
+    pub audit: Arc<AuditLog>,
+    pub outbox: Arc<Outbox>,
+    pub functions: Arc<Functions>,
+    pub rotations: tokio::sync::mpsc::UnboundedSender<RotationRequest>,
+}
+
+impl Secrets {
+    pub fn new(p: SecretsParts) -> Secrets {
+        Secrets {
+            store: p.store,
+            keys: p.keys,
+            clock: p.clock,
+            identity: p.identity,
+            audit: p.audit,
+            outbox: p.outbox,
+            access: AccessTracker::default(),
+            functions: p.functions,
+            rotations: p.rotations,
         }
+    }
+
+    /// Writes queued last-accessed dates (the background flush, tests, shutdown).
+    pub async fn flush_access(&self) {
+        self.access.flush(&*self.store).await;
     }
 }
 
@@ -241,9 +258,9 @@ pub(crate) fn tags_out(row: &SecretRow) -> Option<Vec<Tag>> {
 }
 
 pub(crate) fn metadata(row: &SecretRow) -> SecretMetadata {
-    let rotation: Option<crate::rotation::RotationState> = row
+    let rotation: Option<crate::attrs::RotationState> = row
         .attrs
-        .get(crate::rotation::ATTR)
+        .get(crate::attrs::ATTR)
         .and_then(|v| serde_json::from_value(v.clone()).ok());
     SecretMetadata {
         arn: row.arn.clone(),

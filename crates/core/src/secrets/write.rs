@@ -1,11 +1,13 @@
 //! PutSecretValue and UpdateSecret: new versions, and metadata changes.
 
 use super::{label_map, not_deleted, relabels, require_token, seal_version, NewValue};
-use crate::authz::Grant;
+use crate::call::respond;
+use crate::call::Call;
 use crate::events;
+use crate::identity::Grant;
 use crate::keyring::KmsKey;
 use crate::labels::{prune, CURRENT};
-use crate::service::{respond, Call, Service};
+use crate::secrets::Secrets;
 use coffer_api::types::{
     ArnNameResponse, CreateSecretResponse, PutSecretValueRequest, PutSecretValueResponse,
     UpdateSecretRequest,
@@ -58,7 +60,7 @@ impl MetaEdit {
     }
 }
 
-impl Service {
+impl Secrets {
     /// The answer to a write whose token names an existing version: the same value
     /// is an idempotent retry, another value is an error.
     async fn replay(

@@ -2,15 +2,17 @@
 
 use super::row_change;
 use super::{label_map, not_deleted, relabels};
-use crate::authz::Grant;
+use crate::call::respond;
+use crate::call::Call;
+use crate::identity::Grant;
 use crate::labels::CURRENT;
-use crate::service::{respond, Call, Service};
+use crate::secrets::Secrets;
 use coffer_api::types::{ArnNameResponse, UpdateSecretVersionStageRequest};
 use coffer_api::{validate, ApiError, ErrorCode};
 use coffer_store::{Mutation, MutationOp, Secret};
 use serde_json::json;
 
-impl Service {
+impl Secrets {
     pub(crate) async fn update_secret_version_stage(
         &self,
         g: &Grant<'_>,

@@ -1,6 +1,6 @@
 //! The proof of authorization.
 //!
-//! A [`Grant`] is what [`Service::authorize_operation`] returns when a caller may
+//! A [`Grant`] is what [`Identity::authorize_operation`] returns when a caller may
 //! run an operation on its target, and every Secrets Manager handler takes one.
 //! Its fields are private to the `authz` module, so no other code can make one:
 //! a handler cannot be reached without going through authorization, and a new
@@ -12,16 +12,17 @@
 //! ([`Grant::resolve`], [`Grant::permits`]).
 
 use super::secrets::Granted;
+use crate::call::Call;
 use crate::context::Caller;
-use crate::iam::RoleDoc;
-use crate::service::{Call, Service};
+use crate::identity::iam::RoleDoc;
+use crate::identity::Identity;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_store::Secret;
 use std::sync::Arc;
 
 /// Proof that `call` may run its operation on its target.
 pub(crate) struct Grant<'a> {
-    pub(super) svc: &'a Service,
+    pub(super) svc: &'a Identity,
     pub(super) call: &'a Call<'a>,
     /// The operation's action, without the `secretsmanager:` prefix.
     pub(super) action: &'static str,
@@ -39,7 +40,7 @@ pub(crate) struct RoleGrant {
 
 impl<'a> Grant<'a> {
     pub(super) fn new(
-        svc: &'a Service,
+        svc: &'a Identity,
         call: &'a Call<'a>,
         keys: Vec<(String, Vec<String>)>,
         target: Granted,
@@ -134,7 +135,7 @@ impl<'a> Grant<'a> {
     }
 }
 
-impl Service {
+impl Identity {
     /// A grant for the service's own work on one secret of its caller's account
     /// (finishing a rotation): internal callers are held to their account.
     pub(crate) async fn internal_grant<'a>(

@@ -2,17 +2,18 @@
 
 use super::{require_token, seal_version, NewValue};
 use crate::arn::{random_suffix, secret_arn};
-use crate::authz::Grant;
+use crate::call::respond;
+use crate::errors::internal;
 use crate::events;
-use crate::internal;
+use crate::identity::Grant;
 use crate::labels::CURRENT;
-use crate::service::{respond, Service};
+use crate::secrets::Secrets;
 use coffer_api::types::{CreateSecretRequest, CreateSecretResponse};
 use coffer_api::{validate, ApiError, ErrorCode};
 use coffer_store::{Mutation, MutationOp, SecretRow, StoreError};
 use serde_json::json;
 
-impl Service {
+impl Secrets {
     pub(crate) async fn create_secret(
         &self,
         g: &Grant<'_>,
@@ -114,7 +115,7 @@ impl Service {
             match self.store.commit(m).await {
                 Ok(_) => {
                     call.mark_audited();
-                    self.committed();
+                    self.outbox.committed();
                     return respond(&CreateSecretResponse {
                         arn,
                         name,

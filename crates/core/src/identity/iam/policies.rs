@@ -6,10 +6,10 @@ use super::{
     check_name, check_path, check_policy, check_tags, PolicyDoc, PolicyVersion, RoleDoc, UserDoc,
     POLICY, ROLE, USER,
 };
-use crate::bootstrap::random_id;
 use crate::clock::iso_seconds as iso;
-use crate::internal;
-use crate::service::Service;
+use crate::errors::internal;
+use crate::identity::Identity;
+use crate::ids::random_id;
 use coffer_api::iam_ops::{CreatePolicyRequest, CreatePolicyVersionRequest, ListPoliciesRequest};
 use coffer_api::query::{url_encode, Node};
 use coffer_api::{ApiError, ErrorCode};
@@ -115,7 +115,7 @@ fn aws_doc(name: &str, doc: &str) -> PolicyDoc {
     }
 }
 
-impl Service {
+impl Identity {
     /// How many users and roles of the account attach each managed policy, from
     /// one read of each.
     async fn attachment_counts(&self, account: &str) -> Result<HashMap<String, usize>, ApiError> {

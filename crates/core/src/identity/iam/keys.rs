@@ -3,18 +3,18 @@
 
 use super::users::user_named;
 use super::{entity_arn, UserDoc, USER};
-use crate::bootstrap::{new_access_key_id, new_secret_key};
 use crate::clock::iso_seconds as iso;
 use crate::context::Caller;
-use crate::internal;
-use crate::service::Service;
+use crate::errors::internal;
+use crate::identity::Identity;
+use crate::ids::{new_access_key_id, new_secret_key};
 use coffer_api::query::Node;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_store::{CredentialRow, IamOp};
 
 const KEYS_PER_USER: usize = 2;
 
-impl Service {
+impl Identity {
     /// The user an access-key operation names (the caller by default), its ARN
     /// and its keys.
     async fn keys_of(

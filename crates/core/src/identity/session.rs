@@ -2,54 +2,22 @@
 //! root key: verifying a request needs no lookup, and nothing about a session is
 //! stored. Tampering breaks the seal; expiry is checked on every request.
 
-use crate::internal;
-use crate::service::{Credential, Service};
+use super::{iam, trusts_service};
+use crate::context::{Caller, Credential, RoleRef, Session};
+use crate::errors::internal;
+use crate::identity::Identity;
 use base64::Engine;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_crypto::SecretBytes;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// The principal rotation runs as.
+pub(crate) const SERVICE_PRINCIPAL: &str = "secretsmanager.amazonaws.com";
+
 const AAD: &[u8] = b"coffer/session/v1";
-
-/// The role behind an assumed-role session.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RoleRef {
-    pub account: String,
-    pub name: String,
-    pub arn: String,
-    pub id: String,
-}
-
-/// Everything a session token carries.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Session {
-    pub access_key_id: String,
-    /// The session's secret key; the token is sealed, so it never travels in clear.
-    pub secret: String,
-    pub account: String,
-    /// `arn:aws:sts::A:assumed-role/R/S`, or the user's (or root's) ARN for
-    /// GetSessionToken.
-    pub arn: String,
-    pub role: Option<RoleRef>,
-    pub session_name: Option<String>,
-    pub issued_ms: i64,
-    pub expires_ms: i64,
-    /// The inline session policy passed to AssumeRole.
-    pub policy: Option<String>,
-    pub tags: Vec<(String, String)>,
-    pub source_identity: Option<String>,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("access_key_id", &self.access_key_id)
-            .field("arn", &self.arn)
-            .field("expires_ms", &self.expires_ms)
-            .finish_non_exhaustive()
-    }
-}
+/// How long a rotation function's execution-role credentials live (a step's
+/// worth, with margin).
+const SESSION_MS: i64 = 900_000;
 
 fn invalid_token() -> ApiError {
     ApiError::new(
@@ -58,7 +26,7 @@ fn invalid_token() -> ApiError {
     )
 }
 
-impl Service {
+impl Identity {
     pub(crate) fn seal_session(&self, s: &Session) -> Result<String, ApiError> {
         let json = serde_json::to_vec(s).map_err(internal)?;
         let json = SecretBytes::new(json);
@@ -98,5 +66,41 @@ impl Service {
             secret: SecretBytes::new(s.secret.clone().into_bytes()),
             session: Some(Arc::new(s)),
         }))
+    }
+
+    /// Temporary credentials of the function's execution role in the secret's account.
+    pub(crate) async fn execution_session(
+        &self,
+        account: &str,
+        region: &str,
+        role_name: &str,
+    ) -> Result<(Session, String), String> {
+        let (role, _) = self
+            .iam_load::<iam::RoleDoc>(account, iam::ROLE, role_name)
+            .await
+            .map_err(|e| e.message)?
+            .ok_or_else(|| format!("the execution role {role_name} does not exist"))?;
+        let arn = iam::entity_arn(account, "role", &role.path, role_name);
+        // The role must trust the service, as a Lambda execution role trusts Lambda.
+        if !trusts_service(&role.trust, &arn, account) {
+            return Err(format!(
+                "the execution role {role_name} does not trust secretsmanager.amazonaws.com"
+            ));
+        }
+        let service = Caller::service(account, region, SERVICE_PRINCIPAL, "coffer-rotation");
+        let mut session = self.new_session(&service, SESSION_MS / 1000);
+        session.arn = format!(
+            "arn:aws:sts::{}:assumed-role/{role_name}/coffer-rotation",
+            account
+        );
+        session.role = Some(RoleRef {
+            account: account.to_string(),
+            name: role_name.to_string(),
+            arn,
+            id: role.id.clone(),
+        });
+        session.session_name = Some("coffer-rotation".into());
+        let token = self.seal_session(&session).map_err(|e| e.message)?;
+        Ok((session, token))
     }
 }

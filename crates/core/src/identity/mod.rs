@@ -1,30 +1,74 @@
-//! Authorization: who the caller is as policies see it (its `Identity`, built once
-//! per access key and IAM generation, then cached), the request context, the
-//! decision with AWS's AccessDenied message, and the [`Grant`] that proves an
-//! operation was authorized before its handler runs.
+//! The identity component: accounts, access keys, IAM, STS sessions, and
+//! authorization with its caches. It is the only builder of the [`Grant`] that
+//! proves an operation was authorized before its handler runs.
+//!
+//! Authorization sees the caller as a [`Subject`] (built once per access key and
+//! IAM generation, then cached), adds the request's condition keys, and decides
+//! with AWS's logic and AccessDenied message. Every cache here is dropped by IAM
+//! generation, which this server's IAM writes and (through the outbox) other
+//! servers' bump.
 
+mod accounts;
+mod credentials;
 mod grant;
+pub(crate) mod iam;
 mod query;
 mod secrets;
+mod session;
+mod sts;
 
 pub(crate) use grant::{Grant, RoleGrant};
-pub(crate) use secrets::POLICY_ATTR;
 
-use crate::context::Caller;
-use crate::iam::{self, PolicyDoc, RoleDoc, UserDoc};
-use crate::internal;
-use crate::service::{Credential, Service};
+use crate::audit::AuditLog;
+use crate::clock::Clock;
+use crate::context::{Caller, Credential};
+use crate::errors::internal;
+use crate::keyring::Keyring;
+use crate::outbox::Outbox;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::{evaluate, Context, Kind, Policy, Principal, Request};
+use coffer_store::Store;
+use iam::{PolicyDoc, RoleDoc, UserDoc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 const CACHE_MAX: usize = 10_000;
 
+/// Accounts, credentials, IAM, STS and authorization, with their caches.
+pub struct Identity {
+    store: Arc<dyn Store>,
+    keys: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+    outbox: Arc<Outbox>,
+    /// For calls this component answers outside the operation pipelines
+    /// (creating accounts).
+    audit: Arc<AuditLog>,
+    cache: IdentityCache,
+}
+
+impl Identity {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        outbox: Arc<Outbox>,
+        audit: Arc<AuditLog>,
+    ) -> Identity {
+        Identity {
+            store,
+            keys,
+            clock,
+            outbox,
+            audit,
+            cache: IdentityCache::default(),
+        }
+    }
+}
+
 /// The caller as policies see it.
 #[derive(Debug)]
-pub struct Identity {
+pub struct Subject {
     pub principal: Principal,
     /// `aws:userid`: the account for root, the user id, or `ROLEID:session`.
     pub user_id: String,
@@ -40,13 +84,13 @@ pub struct Identity {
 }
 
 #[derive(Default)]
-pub(crate) struct IdentityCache {
+struct IdentityCache {
     generation: AtomicU64,
-    map: RwLock<HashMap<String, (u64, Arc<Identity>)>>,
+    map: RwLock<HashMap<String, (u64, Arc<Subject>)>>,
     /// The last formatted `aws:CurrentTime` and its second.
     time: RwLock<(i64, String)>,
     /// Parsed resource policies by secret ARN, with the revision they were read at.
-    pub(crate) resource_policies: RwLock<HashMap<String, (i64, Arc<Policy>)>>,
+    resource_policies: RwLock<HashMap<String, (i64, Arc<Policy>)>>,
     /// Access keys by id, decrypted, with the IAM generation they were read at.
     creds: RwLock<HashMap<String, (u64, Arc<Credential>)>>,
 }
@@ -83,7 +127,7 @@ impl IdentityCache {
 }
 
 /// The condition keys that depend only on the principal.
-fn principal_keys(id: &Identity) -> Context {
+fn principal_keys(id: &Subject) -> Context {
     let mut ctx = Context::new();
     let principal_arn = id
         .principal
@@ -113,16 +157,16 @@ fn last_segment(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
-impl Service {
+impl Identity {
     /// Called after every IAM write: cached identities are rebuilt on next use.
     pub(crate) fn iam_changed(&self) {
-        self.identities.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub(crate) async fn identity(&self, caller: &Caller) -> Result<Arc<Identity>, ApiError> {
-        let gen = self.identities.generation.load(Ordering::SeqCst);
+    pub(crate) async fn identity(&self, caller: &Caller) -> Result<Arc<Subject>, ApiError> {
+        let gen = self.cache.generation.load(Ordering::SeqCst);
         if let Some((g, id)) = self
-            .identities
+            .cache
             .map
             .read()
             .ok()
@@ -135,7 +179,7 @@ impl Service {
         let mut id = self.build_identity(caller).await?;
         id.keys = Arc::new(principal_keys(&id));
         let id = Arc::new(id);
-        if let Ok(mut m) = self.identities.map.write() {
+        if let Ok(mut m) = self.cache.map.write() {
             if m.len() >= CACHE_MAX {
                 m.clear();
             }
@@ -144,11 +188,11 @@ impl Service {
         Ok(id)
     }
 
-    async fn build_identity(&self, caller: &Caller) -> Result<Identity, ApiError> {
+    async fn build_identity(&self, caller: &Caller) -> Result<Subject, ApiError> {
         let account = caller.account_id.clone();
         let root = format!("arn:aws:iam::{account}:root");
         let session = caller.session.as_deref();
-        let mut id = Identity {
+        let mut id = Subject {
             principal: Principal {
                 arn: caller.principal_arn.clone(),
                 account: account.clone(),
@@ -232,7 +276,7 @@ impl Service {
     }
 
     /// The condition keys every request carries.
-    fn base_context(&self, caller: &Caller, id: &Identity) -> Context {
+    fn base_context(&self, caller: &Caller, id: &Subject) -> Context {
         let mut ctx = Context::over(id.keys.clone());
         ctx.set("aws:SourceIp", caller.source_ip.clone())
             .set("aws:RequestedRegion", caller.region.clone())
@@ -244,13 +288,13 @@ impl Service {
     /// `aws:CurrentTime`, formatted once per second rather than per request.
     fn current_time(&self) -> String {
         let secs = self.clock.now_ms().div_euclid(1000);
-        if let Ok(g) = self.identities.time.read() {
+        if let Ok(g) = self.cache.time.read() {
             if g.0 == secs {
                 return g.1.clone();
             }
         }
         let s = crate::clock::iso_seconds(secs * 1000);
-        if let Ok(mut g) = self.identities.time.write() {
+        if let Ok(mut g) = self.cache.time.write() {
             *g = (secs, s.clone());
         }
         s
@@ -260,7 +304,7 @@ impl Service {
     #[allow(clippy::too_many_arguments)]
     fn decide(
         &self,
-        id: &Identity,
+        id: &Subject,
         action: &str,
         resource: &str,
         resource_account: &str,

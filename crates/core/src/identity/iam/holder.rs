@@ -1,8 +1,8 @@
 //! What users and roles share: tags, inline policies and attached managed policies.
 
 use super::{check_name, check_policy, check_tags, merge_tags, RoleDoc, UserDoc};
-use crate::internal;
-use crate::service::Service;
+use crate::errors::internal;
+use crate::identity::Identity;
 use coffer_api::query::{url_encode, Node};
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::Kind;
@@ -76,7 +76,7 @@ pub(crate) enum HolderOp {
     ListAttached,
 }
 
-impl Service {
+impl Identity {
     /// A holder operation on a user.
     pub(crate) async fn user_op(
         &self,

@@ -1,0 +1,84 @@
+//! One call in flight: who made it, which operation, what its audit record
+//! says, and whether a committed mutation already carried that record.
+
+use crate::audit;
+use crate::context::Caller;
+use crate::errors::internal;
+use coffer_api::ApiError;
+use coffer_store::NewAudit;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One call in flight: what the audit record needs, and whether the store already
+/// wrote it as part of a committed mutation.
+pub(crate) struct Call<'a> {
+    pub caller: &'a Caller,
+    pub name: &'static str,
+    pub params: Value,
+    audited: AtomicBool,
+}
+
+impl<'a> Call<'a> {
+    /// A call whose audit record its caller writes (IAM and STS, which write
+    /// no store mutation of their own).
+    pub(crate) fn new(caller: &'a Caller, name: &'static str) -> Call<'a> {
+        Call {
+            caller,
+            name,
+            params: Value::Null,
+            audited: AtomicBool::new(false),
+        }
+    }
+
+    /// A request's call, audited with `params` unless a committed mutation
+    /// carries its record.
+    pub(crate) fn with_params(caller: &'a Caller, name: &'static str, params: Value) -> Call<'a> {
+        Call {
+            caller,
+            name,
+            params,
+            audited: AtomicBool::new(false),
+        }
+    }
+
+    /// A call made on a caller's behalf by the service itself (not audited as an
+    /// operation of its own).
+    pub(crate) fn internal(caller: &'a Caller, name: &'static str) -> Call<'a> {
+        Call {
+            caller,
+            name,
+            params: Value::Object(Default::default()),
+            audited: AtomicBool::new(true),
+        }
+    }
+
+    /// The audit record to commit with a mutation.
+    pub fn audit(&self, at_ms: i64) -> NewAudit {
+        let body = audit::record(
+            self.caller,
+            self.name,
+            at_ms,
+            self.params.clone(),
+            None,
+            false,
+        );
+        NewAudit {
+            at_ms,
+            body: body.to_string(),
+        }
+    }
+
+    pub fn mark_audited(&self) {
+        self.audited.store(true, Ordering::SeqCst);
+    }
+
+    /// Did a committed mutation carry this call's audit record?
+    pub fn audited(&self) -> bool {
+        self.audited.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) fn respond<T: Serialize>(out: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(out).map_err(internal)
+}

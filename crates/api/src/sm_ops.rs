@@ -32,6 +32,15 @@ pub enum Target<'a> {
     Unserved,
 }
 
+/// Actions the service authorizes beyond an operation's own: a batch read's
+/// per-secret reads, the change stream's per-secret visibility, and listing
+/// for reads by filter.
+pub mod action {
+    pub const GET_SECRET_VALUE: &str = "GetSecretValue";
+    pub const DESCRIBE_SECRET: &str = "DescribeSecret";
+    pub const LIST_SECRETS: &str = "ListSecrets";
+}
+
 /// Condition keys of one request: `(key, values)`.
 pub type ConditionKeys = Vec<(String, Vec<String>)>;
 
@@ -162,7 +171,7 @@ impl SecretsManagerOperation {
     /// the account's secrets, and AWS asks for `ListSecrets` too.
     pub fn also_requires(&self) -> Option<&'static str> {
         match self {
-            Self::BatchGetSecretValue(r) if r.filters.is_some() => Some("ListSecrets"),
+            Self::BatchGetSecretValue(r) if r.filters.is_some() => Some(action::LIST_SECRETS),
             _ => None,
         }
     }

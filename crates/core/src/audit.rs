@@ -13,21 +13,13 @@ use crate::clock::rfc3339;
 use crate::context::Caller;
 use coffer_api::ApiError;
 use coffer_store::{chain_hash, GENESIS_HASH};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-
-const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
-const SENSITIVE: &[&str] = &[
-    "SecretString",
-    "SecretBinary",
-    "RotationToken",
-    "RandomPassword",
-];
 
 /// Records appended but not yet written, and who is writing them.
 struct Pending {
@@ -233,36 +225,6 @@ pub fn verify_file(path: &Path) -> Result<usize, String> {
     Ok(n)
 }
 
-/// Replaces secret material in a request with CloudTrail's placeholder and
-/// lower-cases the first letter of each member, as CloudTrail does.
-pub fn request_parameters(request: &Value) -> Value {
-    match request {
-        Value::Object(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                let key = lower_first(k);
-                if SENSITIVE.contains(&k.as_str()) {
-                    out.insert(key, Value::String(HIDDEN.into()));
-                } else {
-                    out.insert(key, request_parameters(v));
-                }
-            }
-            Value::Object(out)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(request_parameters).collect()),
-        other => other.clone(),
-    }
-}
-
-/// `SecretId` → `secretId`: CloudTrail's parameter names.
-pub(crate) fn lower_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
-}
-
 /// One CloudTrail-shaped record.
 pub fn record(
     caller: &Caller,
@@ -303,17 +265,6 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sensitive_members_are_hidden() {
-        let p = request_parameters(
-            &json!({"SecretId": "a", "SecretString": "hunter2", "Tags": [{"Key": "k"}]}),
-        );
-        assert_eq!(
-            p,
-            json!({"secretId": "a", "secretString": HIDDEN, "tags": [{"key": "k"}]})
-        );
-    }
 
     /// Many appenders at once: every append succeeds, every record is written once,
     /// and the chain verifies (the leader/follower batching loses nothing).

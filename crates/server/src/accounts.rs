@@ -1,7 +1,7 @@
 //! `POST /coffer/v1/accounts`: creates an account (Coffer's own API; AWS does this
 //! through Organizations). Signed with SigV4 like any Secrets Manager call.
 
-use crate::handler::{now_secs, Handler};
+use crate::front::{now_secs, Handler};
 use coffer_api::{ApiError, ErrorCode};
 use hyper::body::Incoming;
 use hyper::Request;

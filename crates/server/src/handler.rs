@@ -1,76 +1,19 @@
 //! One request: route, cap the body, authenticate, call the service, answer.
 
-use crate::auth::{Authenticator, Verified};
 use crate::body::Body;
-use crate::{metrics, HttpConfig};
-use bytes::Bytes;
+use crate::front::{error_response, now_secs, response, with_body, Handler, JSON_11};
+use crate::metrics;
 use coffer_api::{ApiError, ErrorCode, SecretsManagerOperation};
-use coffer_core::{Caller, Service};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
-const JSON_11: &str = "application/x-amz-json-1.1";
 /// The change stream (server-sent events); see `events.rs`.
 pub const EVENTS_PATH: &str = "/coffer/v1/events";
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-pub struct Handler {
-    pub(crate) svc: Arc<Service>,
-    cfg: HttpConfig,
-    pub(crate) auth: Authenticator,
-    /// Turns true when shutdown starts, ending open event streams.
-    pub closing: tokio::sync::watch::Sender<bool>,
-}
-
-fn response(status: u16, content_type: &str, request_id: &str, body: Vec<u8>) -> Response<Body> {
-    with_body(
-        status,
-        content_type,
-        request_id,
-        Body::full(Bytes::from(body)),
-    )
-}
-
-fn with_body(status: u16, content_type: &str, request_id: &str, body: Body) -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", content_type)
-        .header("x-amzn-requestid", request_id)
-        .body(body)
-        .unwrap_or_else(|_| Response::new(Body::full(Bytes::new())))
-}
-
-fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
-    let mut r = response(e.code.status(), JSON_11, request_id, e.to_body());
-    if let Ok(v) = hyper::header::HeaderValue::from_str(e.code.as_str()) {
-        r.headers_mut().insert("x-amzn-errortype", v);
-    }
-    r
-}
-
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 impl Handler {
-    pub fn new(svc: Arc<Service>, cfg: HttpConfig) -> Self {
-        let (closing, _) = tokio::sync::watch::channel(false);
-        Handler {
-            auth: Authenticator::new(svc.clone(), cfg.regions.clone()),
-            svc,
-            cfg,
-            closing,
-        }
-    }
-
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let request_id = uuid::Uuid::new_v4().to_string();
         if req.method() == Method::GET && req.uri().path() == EVENTS_PATH {
@@ -138,64 +81,6 @@ impl Handler {
             )
         });
         resp
-    }
-
-    /// Reads the body within the size and time caps.
-    pub(crate) async fn read_body(
-        &self,
-        req: Request<Incoming>,
-    ) -> Result<(hyper::http::request::Parts, Bytes), ApiError> {
-        let too_large =
-            || ApiError::new(ErrorCode::RequestEntityTooLarge, "Request entity too large");
-        let declared = req
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > self.cfg.max_body_bytes) {
-            return Err(too_large());
-        }
-        let (parts, body) = req.into_parts();
-        // A client that sends headers and then trickles its body is cut off.
-        let collect = Limited::new(body, self.cfg.max_body_bytes).collect();
-        let body = tokio::time::timeout(BODY_TIMEOUT, collect)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    ErrorCode::RequestTimeout,
-                    "The request body was not received in time.",
-                )
-            })?
-            .map_err(|_| too_large())?
-            .to_bytes();
-        Ok((parts, body))
-    }
-
-    pub(crate) fn caller(
-        verified: Verified,
-        parts: &hyper::http::request::Parts,
-        peer: SocketAddr,
-        request_id: &str,
-    ) -> Caller {
-        let user_agent = parts
-            .headers
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect();
-        Caller {
-            account_id: verified.cred.account_id.clone(),
-            principal_arn: verified.cred.principal_arn.clone(),
-            access_key_id: verified.cred.access_key_id.clone(),
-            region: verified.region,
-            source_ip: peer.ip().to_string(),
-            user_agent,
-            request_id: request_id.to_string(),
-            session: verified.cred.session.clone(),
-            internal: false,
-        }
     }
 
     async fn api(

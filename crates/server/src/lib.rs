@@ -9,6 +9,7 @@ mod accounts;
 mod auth;
 mod body;
 mod events;
+mod front;
 mod handler;
 mod metrics;
 mod query;
@@ -61,7 +62,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Install the recorder before the first request, or early counts are lost.
     metrics::handle();
-    let handler = Arc::new(handler::Handler::new(svc, cfg.clone()));
+    let handler = Arc::new(front::Handler::new(svc, cfg.clone()));
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);

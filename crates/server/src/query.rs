@@ -1,7 +1,7 @@
 //! The AWS Query protocol for IAM and STS: a form-encoded POST in, XML out.
 
 use crate::body::Body;
-use crate::handler::{now_secs, Handler};
+use crate::front::{now_secs, Handler};
 use crate::metrics;
 use bytes::Bytes;
 use coffer_api::query::{escape_into, Node, Params};

@@ -8,7 +8,7 @@ use crate::arn::{parse_secret_id, SecretRef};
 use crate::call::Call;
 use crate::errors::internal;
 use crate::identity::Identity;
-use coffer_api::sm_ops::{SecretsManagerOperation, Target};
+use coffer_api::sm_ops::{action, SecretsManagerOperation, Target};
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::{Context, Kind, Policy};
 use coffer_store::{Scope, Secret};
@@ -243,7 +243,7 @@ impl Identity {
         if caller.session.is_none() && caller.principal_arn.ends_with(":root") {
             return rows;
         }
-        let call = Call::internal(caller, "DescribeSecret");
+        let call = Call::internal(caller, action::DESCRIBE_SECRET);
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let body: Value = serde_json::from_str(&r.body).unwrap_or_default();

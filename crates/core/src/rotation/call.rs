@@ -5,8 +5,13 @@
 use super::rotation_caller;
 use crate::password::{generate, PasswordSpec};
 use crate::secrets::Secrets;
+use coffer_api::types::{
+    GetSecretValueRequest, PutSecretValueRequest, SecretIdRequest, Sensitive,
+    UpdateSecretVersionStageRequest,
+};
+use coffer_api::SecretsManagerOperation as Op;
 use coffer_store::SecretRow;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// What an in-process rotator works with: the secrets component's operations,
 /// called as the rotation principal, on one secret and one rotation token.
@@ -21,27 +26,39 @@ fn api_error(e: coffer_api::ApiError) -> String {
 }
 
 impl RotationCall<'_> {
-    async fn call(&self, op: &str, body: Value) -> Result<Value, coffer_api::ApiError> {
+    /// Runs one operation as the rotation principal; the answer as JSON.
+    async fn run(&self, op: Op) -> Result<Value, String> {
         let caller = rotation_caller(&self.secret.account_id, &self.secret.region);
-        let out = self
-            .svc
-            .call(&caller, op, body.to_string().as_bytes())
-            .await?;
+        let out = self.svc.execute(&caller, op).await.map_err(api_error)?;
         Ok(serde_json::from_slice(&out).unwrap_or(Value::Null))
+    }
+
+    /// The string value of a secret's version, by stage (and version id).
+    async fn string_value(
+        &self,
+        arn: &str,
+        stage: Option<&str>,
+        version_id: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        let got = self
+            .run(Op::GetSecretValue(GetSecretValueRequest {
+                secret_id: Some(arn.to_string()),
+                version_stage: stage.map(str::to_string),
+                version_id: version_id.map(str::to_string),
+            }))
+            .await?;
+        Ok(got["SecretString"].as_str().map(str::to_string))
     }
 
     /// The value of a stage (AWSPENDING: this rotation's version), parsed as JSON
     /// when it is JSON, else as a JSON string.
     pub async fn value_of(&self, stage: &str) -> Result<Value, String> {
-        let mut req = json!({"SecretId": self.secret.arn, "VersionStage": stage});
-        if stage == "AWSPENDING" {
-            req["VersionId"] = Value::String(self.token.to_string());
-        }
-        let got = self.call("GetSecretValue", req).await.map_err(api_error)?;
-        let text = got["SecretString"]
-            .as_str()
+        let version = (stage == "AWSPENDING").then_some(self.token);
+        let text = self
+            .string_value(&self.secret.arn, Some(stage), version)
+            .await?
             .ok_or("the secret has no string value")?;
-        Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())))
+        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// createSecret: the current value with a new random password (the whole
@@ -52,12 +69,11 @@ impl RotationCall<'_> {
 
     /// The value of another secret (a master secret), by ARN.
     pub async fn value_of_secret(&self, arn: &str) -> Result<Value, String> {
-        let req = json!({"SecretId": arn});
-        let got = self.call("GetSecretValue", req).await.map_err(api_error)?;
-        let text = got["SecretString"]
-            .as_str()
+        let text = self
+            .string_value(arn, None, None)
+            .await?
             .ok_or("the master secret has no string value")?;
-        serde_json::from_str(text).map_err(|_| "the master secret is not JSON".to_string())
+        serde_json::from_str(&text).map_err(|_| "the master secret is not JSON".to_string())
     }
 
     /// Like `create_pending`, with `edit` applied to a JSON value first
@@ -83,9 +99,14 @@ impl RotationCall<'_> {
             }
             _ => password,
         };
-        let put = json!({"SecretId": self.secret.arn, "ClientRequestToken": self.token,
-            "SecretString": new, "VersionStages": ["AWSPENDING"]});
-        self.call("PutSecretValue", put).await.map_err(api_error)?;
+        self.run(Op::PutSecretValue(PutSecretValueRequest {
+            secret_id: Some(self.secret.arn.clone()),
+            client_request_token: Some(self.token.to_string()),
+            secret_string: Some(Sensitive(new)),
+            version_stages: Some(vec!["AWSPENDING".into()]),
+            ..PutSecretValueRequest::default()
+        }))
+        .await?;
         Ok(())
     }
 
@@ -93,9 +114,10 @@ impl RotationCall<'_> {
     pub async fn finish(&self) -> Result<(), String> {
         let arn = &self.secret.arn;
         let d = self
-            .call("DescribeSecret", json!({"SecretId": arn}))
-            .await
-            .map_err(api_error)?;
+            .run(Op::DescribeSecret(SecretIdRequest {
+                secret_id: Some(arn.clone()),
+            }))
+            .await?;
         let current = d["VersionIdsToStages"]
             .as_object()
             .and_then(|m| {
@@ -108,14 +130,15 @@ impl RotationCall<'_> {
         if current.as_deref() == Some(self.token) {
             return Ok(());
         }
-        let mut body = json!({"SecretId": arn, "VersionStage": "AWSCURRENT",
-            "MoveToVersionId": self.token});
-        if let Some(c) = current {
-            body["RemoveFromVersionId"] = Value::String(c);
-        }
-        self.call("UpdateSecretVersionStage", body)
-            .await
-            .map_err(api_error)?;
+        self.run(Op::UpdateSecretVersionStage(
+            UpdateSecretVersionStageRequest {
+                secret_id: Some(arn.clone()),
+                version_stage: Some("AWSCURRENT".into()),
+                move_to_version_id: Some(self.token.to_string()),
+                remove_from_version_id: current,
+            },
+        ))
+        .await?;
         Ok(())
     }
 }

@@ -228,9 +228,7 @@ impl Rotation {
                         json!({ "versionId": token, "step": step })
                     }
                 };
-                let mut m = row_update(&call, s, now, event, detail, |row| {
-                    state.store(&mut row.attrs)
-                });
+                let mut m = row_update(&call, s, now, detail, |row| state.store(&mut row.attrs));
                 m.relabel = relabel;
                 Ok(Some(m))
             })
@@ -316,14 +314,7 @@ impl Rotation {
                 chosen = Some(token.clone());
                 let detail = json!({ "versionId": token });
                 let edit = |row: &mut coffer_store::SecretRow| state.store(&mut row.attrs);
-                Ok(Some(row_update(
-                    &call,
-                    s,
-                    now,
-                    "RotationStarted",
-                    detail,
-                    edit,
-                )))
+                Ok(Some(row_update(&call, s, now, detail, edit)))
             })
             .await?;
         Ok(chosen)

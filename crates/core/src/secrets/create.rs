@@ -101,7 +101,7 @@ impl Secrets {
                 event: Some(events::change(
                     call.caller,
                     now,
-                    "CreateSecret",
+                    call.name,
                     &arn,
                     &name,
                     json!({ "versionId": version_id }),

@@ -57,7 +57,7 @@ impl Secrets {
                 };
                 let detail =
                     json!({ "deletionDate": deletion, "forceDeleteWithoutRecovery": force });
-                Ok(Some(row_change(call, op, row, now, "DeleteSecret", detail)))
+                Ok(Some(row_change(call, op, row, now, detail)))
             })
             .await?;
         respond(&DeleteSecretResponse {
@@ -89,7 +89,6 @@ impl Secrets {
                     },
                     row,
                     now,
-                    "RestoreSecret",
                     json!({}),
                 )))
             })

@@ -139,7 +139,6 @@ pub(crate) fn row_update(
     call: &Call<'_>,
     s: &Secret,
     now: i64,
-    event: &str,
     detail: Value,
     edit: impl FnOnce(&mut SecretRow),
 ) -> Mutation {
@@ -148,7 +147,7 @@ pub(crate) fn row_update(
     let op = MutationOp::Update {
         expected_revision: s.row.revision,
     };
-    row_change(call, op, row, now, event, detail)
+    row_change(call, op, row, now, detail)
 }
 
 /// A mutation that rewrites only the secret row (metadata, tags, deletion state),
@@ -158,7 +157,6 @@ pub(crate) fn row_change(
     op: MutationOp,
     row: SecretRow,
     now: i64,
-    event: &str,
     detail: Value,
 ) -> Mutation {
     Mutation {
@@ -166,7 +164,7 @@ pub(crate) fn row_change(
         event: Some(events::change(
             call.caller,
             now,
-            event,
+            call.name,
             &row.arn,
             &row.name,
             detail,

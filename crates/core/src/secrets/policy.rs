@@ -106,14 +106,7 @@ impl Secrets {
                     row.last_changed_ms = now;
                 };
                 let detail = json!({});
-                Ok(Some(row_update(
-                    g.call(),
-                    s,
-                    now,
-                    "PutResourcePolicy",
-                    detail,
-                    edit,
-                )))
+                Ok(Some(row_update(g.call(), s, now, detail, edit)))
             })
             .await?;
         named(&s, None)
@@ -134,14 +127,7 @@ impl Secrets {
                     row.last_changed_ms = now;
                 };
                 let detail = json!({});
-                Ok(Some(row_update(
-                    g.call(),
-                    s,
-                    now,
-                    "DeleteResourcePolicy",
-                    detail,
-                    edit,
-                )))
+                Ok(Some(row_update(g.call(), s, now, detail, edit)))
             })
             .await?;
         named(&s, None)

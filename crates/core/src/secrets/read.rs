@@ -6,6 +6,7 @@ use crate::errors::internal;
 use crate::identity::Grant;
 use crate::labels::CURRENT;
 use crate::secrets::Secrets;
+use coffer_api::sm_ops::action;
 use coffer_api::types::{
     ApiErrorEntry, BatchGetSecretValueRequest, BatchGetSecretValueResponse, GetSecretValueRequest,
     SecretValueEntry, Sensitive, Timestamp,
@@ -135,7 +136,7 @@ impl Secrets {
                     validate::secret_id(Some(id))?;
                 }
                 for id in ids {
-                    let got = match g.resolve("GetSecretValue", id).await {
+                    let got = match g.resolve(action::GET_SECRET_VALUE, id).await {
                         Ok(s) => self.read_value(&s, None, None).await,
                         Err(e) => Err(e),
                     };
@@ -155,7 +156,7 @@ impl Secrets {
                 let (page, next) =
                     super::list::paginate(matched, req.next_token.as_deref(), max as usize)?;
                 for s in &page {
-                    let got = match g.permits("GetSecretValue", s).await {
+                    let got = match g.permits(action::GET_SECRET_VALUE, s).await {
                         Ok(()) => self.read_value(s, None, None).await,
                         Err(e) => Err(e),
                     };

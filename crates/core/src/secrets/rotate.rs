@@ -109,14 +109,7 @@ impl Secrets {
                     state.store(&mut row.attrs);
                     row.last_changed_ms = now;
                 };
-                Ok(Some(row_update(
-                    g.call(),
-                    s,
-                    now,
-                    "RotateSecret",
-                    json!({}),
-                    edit,
-                )))
+                Ok(Some(row_update(g.call(), s, now, json!({}), edit)))
             })
             .await
             .inspect_err(|e| {
@@ -161,7 +154,7 @@ impl Secrets {
                     state.store(&mut row.attrs);
                     row.last_changed_ms = now;
                 };
-                Ok(Some(row_update(g.call(), s, now, "CancelRotateSecret", json!({}), edit)))
+                Ok(Some(row_update(g.call(), s, now, json!({}), edit)))
             })
             .await?;
         respond(&RotateSecretResponse {

@@ -110,6 +110,6 @@ fn plan(
     };
     Ok(Some(Mutation {
         relabel,
-        ..row_change(call, op, row, now, "UpdateSecretVersionStage", detail)
+        ..row_change(call, op, row, now, detail)
     }))
 }

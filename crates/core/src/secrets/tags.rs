@@ -17,7 +17,6 @@ fn plan(
     call: &Call<'_>,
     s: &Secret,
     now: i64,
-    event: &str,
     edit: impl Fn(&mut Vec<(String, String)>),
 ) -> Result<Option<Mutation>, ApiError> {
     not_deleted(s)?;
@@ -39,7 +38,6 @@ fn plan(
         },
         row,
         now,
-        event,
         json!({}),
     )))
 }
@@ -57,7 +55,7 @@ impl Secrets {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         self.commit_with_retry(g, |s, now| {
-            plan(g.call(), s, now, "TagResource", |tags| {
+            plan(g.call(), s, now, |tags| {
                 for (k, v) in &pairs {
                     match tags.iter_mut().find(|(ek, _)| ek == k) {
                         Some(slot) => slot.1 = v.clone(),
@@ -80,7 +78,7 @@ impl Secrets {
             validate::length(k, "tagKeys.member", 1, 128)?;
         }
         self.commit_with_retry(g, |s, now| {
-            plan(g.call(), s, now, "UntagResource", |tags| {
+            plan(g.call(), s, now, |tags| {
                 tags.retain(|(k, _)| !keys.contains(k))
             })
         })

@@ -35,8 +35,6 @@ struct NewVersion<'a> {
 /// Metadata that UpdateSecret changes in the same transaction as its new version.
 #[derive(Default, Clone)]
 struct MetaEdit {
-    /// The operation, for the change event.
-    event: &'static str,
     description: Option<String>,
     kms_key_id: Option<String>,
     kind: Option<String>,
@@ -132,7 +130,7 @@ impl Secrets {
         m.event = Some(events::change(
             call.caller,
             now,
-            edit.event,
+            call.name,
             &m.secret.arn,
             &m.secret.name,
             detail,
@@ -207,16 +205,7 @@ impl Secrets {
             })?;
         let token = require_token(token)?;
         let (s, labels) = self
-            .add_version(
-                g,
-                token,
-                &value,
-                &stages,
-                &MetaEdit {
-                    event: "PutSecretValue",
-                    ..MetaEdit::default()
-                },
-            )
+            .add_version(g, token, &value, &stages, &MetaEdit::default())
             .await?;
         respond(&PutSecretValueResponse {
             arn: s.row.arn.clone(),
@@ -242,7 +231,6 @@ impl Secrets {
             None => None,
         };
         let edit = MetaEdit {
-            event: "UpdateSecret",
             description: req.description.clone(),
             kms_key_id: req.kms_key_id.clone().filter(|k| !k.is_empty()),
             kind: req.kind.clone(),

@@ -115,11 +115,14 @@ impl Cache {
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.entries.read().map(|e| e.len()).unwrap_or(0)
+        self.entries.read().map_or(0, |e| e.len())
     }
 
     fn flight(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
-        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        let mut flights = self
+            .flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if flights.len() > self.capacity * 4 {
             flights.retain(|_, f| Arc::strong_count(f) > 1);
         }
@@ -185,7 +188,7 @@ mod tests {
         Cache::new(
             Duration::from_secs(ttl),
             cap,
-            Duration::from_secs(60),
+            Duration::from_mins(1),
             true,
             Arc::default(),
         )

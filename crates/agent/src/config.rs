@@ -94,7 +94,7 @@ impl Default for AgentConfig {
         AgentConfig {
             log_level: "info".into(),
             http_port: 2773,
-            ttl: Duration::from_secs(300),
+            ttl: Duration::from_mins(5),
             cache_size: 1000,
             ssrf_headers: vec![
                 "X-Aws-Parameters-Secrets-Token".into(),
@@ -118,7 +118,7 @@ impl Default for AgentConfig {
                 cache_buffer_ratio: 0.8,
                 max_jitter_seconds: 0,
             },
-            max_stale: Duration::from_secs(86_400),
+            max_stale: Duration::from_hours(24),
             files: Vec::new(),
         }
     }
@@ -469,7 +469,7 @@ mod tests {
         assert_eq!(c.ssrf_headers, ["X-Token"]);
         assert_eq!(c.prefetch.secrets.len(), 2);
         assert_eq!(c.prefetch.filter_tags[0].key, "Team");
-        assert_eq!(c.prefetch.cache_buffer_ratio, 0.5);
+        assert!((c.prefetch.cache_buffer_ratio - 0.5).abs() < f32::EPSILON);
         assert_eq!(c.log_level, "warn");
     }
 

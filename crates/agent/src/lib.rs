@@ -92,7 +92,7 @@ pub async fn sdk_client(cfg: &AgentConfig) -> Upstream {
     Upstream {
         client: sm::Client::new(&sdk),
         endpoint: sdk.endpoint_url().map(str::to_string),
-        region: sdk.region().map(|r| r.to_string()),
+        region: sdk.region().map(std::string::ToString::to_string),
         credentials: sdk.credentials_provider(),
     }
 }
@@ -215,8 +215,8 @@ pub async fn start(
             });
         }
         tokio::select! {
-            _ = graceful.shutdown() => {}
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(Duration::from_secs(10)) => {}
         }
     });
     tracing::info!(%addr, "coffer agent listening");

@@ -34,7 +34,7 @@ impl Pass<'_> {
             v.name(),
             v.version_id(),
             v.secret_string(),
-            v.secret_binary().map(|b| b.as_ref()),
+            v.secret_binary().map(std::convert::AsRef::as_ref),
             v.version_stages.as_deref(),
             v.created_date(),
         );
@@ -72,7 +72,7 @@ impl Pass<'_> {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(status = map_sdk_error(&e).status, "prefetch by id failed")
+                    tracing::warn!(status = map_sdk_error(&e).status, "prefetch by id failed");
                 }
             }
         }

@@ -56,7 +56,7 @@ pub async fn run(agent: Arc<Agent>, source: Source, mut stop: watch::Receiver<bo
                 let wait = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
                 tracing::warn!(reason = %why, retry_in_ms = wait.as_millis() as u64, "change stream interrupted");
                 tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
+                    () = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => return,
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));

@@ -123,16 +123,15 @@ impl Agent {
             let role_upstream;
             let upstream = match &key.3 {
                 None => &self.upstream,
-                Some(role) => match self.roles.existing(role).await {
-                    Some(u) => {
+                Some(role) => {
+                    if let Some(u) = self.roles.existing(role).await {
                         role_upstream = u;
                         &*role_upstream
-                    }
-                    None => {
+                    } else {
                         self.cache.remove(&key);
                         continue;
                     }
-                },
+                }
             };
             match upstream
                 .get(&key.0, key.1.as_deref(), key.2.as_deref())

@@ -37,13 +37,13 @@ pub async fn run(
                 }
                 Ok(_) => {}
                 Err(why) => {
-                    tracing::warn!(secret_id = %sink.secret_id, reason = %why, "secret file not rendered")
+                    tracing::warn!(secret_id = %sink.secret_id, reason = %why, "secret file not rendered");
                 }
             }
         }
         tokio::select! {
-            _ = agent.changed.notified() => {}
-            _ = tokio::time::sleep(period) => {}
+            () = agent.changed.notified() => {}
+            () = tokio::time::sleep(period) => {}
             _ = stop.changed() => return,
         }
     }
@@ -119,7 +119,7 @@ async fn reload(sink: &FileSink) {
         Ok(s) if s.success() => tracing::info!(path = %sink.path.display(), "reload command ran"),
         Ok(s) => tracing::warn!(path = %sink.path.display(), status = %s, "reload command failed"),
         Err(e) => {
-            tracing::warn!(path = %sink.path.display(), error = %e, "reload command could not start")
+            tracing::warn!(path = %sink.path.display(), error = %e, "reload command could not start");
         }
     }
 }

@@ -131,7 +131,7 @@ impl Upstream {
                 o.name(),
                 o.version_id(),
                 o.secret_string(),
-                o.secret_binary().map(|b| b.as_ref()),
+                o.secret_binary().map(std::convert::AsRef::as_ref),
                 o.version_stages.as_deref(),
                 o.created_date(),
             )),

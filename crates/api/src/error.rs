@@ -53,7 +53,16 @@ impl ErrorCode {
     }
 
     fn entry(self) -> (&'static str, u16) {
-        use ErrorCode::*;
+        use ErrorCode::{
+            AccessDenied, ConcurrentModification, DecryptionFailure, DeleteConflict,
+            EncryptionFailure, EntityAlreadyExists, ExpiredToken, IamLimitExceeded,
+            IncompleteSignature, InternalServiceError, InvalidInput, InvalidNextToken,
+            InvalidParameter, InvalidRequest, InvalidSignature, LimitExceeded,
+            MalformedPolicyDocument, MissingAuthenticationToken, NoSuchEntity,
+            PackedPolicyTooLarge, PublicPolicy, RequestEntityTooLarge, RequestTimeout,
+            ResourceExists, ResourceNotFound, SerializationException, ServiceUnavailable,
+            Throttling, UnknownOperation, UnrecognizedClient, Validation,
+        };
         match self {
             ResourceNotFound => ("ResourceNotFoundException", 400),
             ResourceExists => ("ResourceExistsException", 400),
@@ -94,7 +103,12 @@ impl ErrorCode {
     /// The code and status in the Query protocol (IAM, STS), where AWS names the
     /// shared errors differently from the JSON services.
     pub fn query(self) -> (&'static str, u16) {
-        use ErrorCode::*;
+        use ErrorCode::{
+            AccessDenied, ExpiredToken, IncompleteSignature, InternalServiceError,
+            InvalidParameter, InvalidRequest, InvalidSignature, MalformedPolicyDocument,
+            MissingAuthenticationToken, SerializationException, Throttling, UnknownOperation,
+            UnrecognizedClient, Validation,
+        };
         match self {
             AccessDenied => ("AccessDenied", 403),
             MalformedPolicyDocument => ("MalformedPolicyDocument", 400),

@@ -234,7 +234,9 @@ impl Node {
                 out.push('<');
                 out.push_str(n);
                 out.push('>');
-                kids.iter().for_each(|k| k.render(out));
+                for k in kids {
+                    k.render(out);
+                }
                 out.push_str("</");
                 out.push_str(n);
                 out.push('>');

@@ -13,7 +13,13 @@
 
 use crate::error::{ApiError, ErrorCode};
 use crate::query::lower_first;
-use crate::types::*;
+use crate::types::{
+    BatchGetSecretValueRequest, CreateSecretRequest, DeleteSecretRequest, GetRandomPasswordRequest,
+    GetSecretValueRequest, ListSecretVersionIdsRequest, ListSecretsRequest,
+    PutResourcePolicyRequest, PutSecretValueRequest, RotateSecretRequest, SecretIdRequest, Tag,
+    TagResourceRequest, Unserved, UntagResourceRequest, UpdateSecretRequest,
+    UpdateSecretVersionStageRequest, ValidateResourcePolicyRequest,
+};
 use crate::validate;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -131,8 +137,8 @@ impl SecretsManagerOperation {
     /// parsing: without a valid one there is nothing to authorize.
     pub fn target(&self) -> Result<Target<'_>, ApiError> {
         use SecretsManagerOperation as Op;
-        fn id(v: &Option<String>) -> Result<Target<'_>, ApiError> {
-            validate::secret_id(v.as_deref()).map(Target::Secret)
+        fn id(v: Option<&String>) -> Result<Target<'_>, ApiError> {
+            validate::secret_id(v.map(String::as_str)).map(Target::Secret)
         }
         match self {
             Op::BatchGetSecretValue(_) | Op::GetRandomPassword(_) | Op::ListSecrets(_) => {
@@ -140,24 +146,24 @@ impl SecretsManagerOperation {
             }
             Op::CreateSecret(r) => validate::secret_name(r.name.as_deref()).map(Target::NewSecret),
             Op::ValidateResourcePolicy(r) => match &r.secret_id {
-                Some(_) => id(&r.secret_id),
+                Some(_) => id(r.secret_id.as_ref()),
                 None => Ok(Target::Account),
             },
             Op::CancelRotateSecret(r)
             | Op::DeleteResourcePolicy(r)
             | Op::DescribeSecret(r)
             | Op::GetResourcePolicy(r)
-            | Op::RestoreSecret(r) => id(&r.secret_id),
-            Op::DeleteSecret(r) => id(&r.secret_id),
-            Op::GetSecretValue(r) => id(&r.secret_id),
-            Op::ListSecretVersionIds(r) => id(&r.secret_id),
-            Op::PutResourcePolicy(r) => id(&r.secret_id),
-            Op::PutSecretValue(r) => id(&r.secret_id),
-            Op::RotateSecret(r) => id(&r.secret_id),
-            Op::TagResource(r) => id(&r.secret_id),
-            Op::UntagResource(r) => id(&r.secret_id),
-            Op::UpdateSecret(r) => id(&r.secret_id),
-            Op::UpdateSecretVersionStage(r) => id(&r.secret_id),
+            | Op::RestoreSecret(r) => id(r.secret_id.as_ref()),
+            Op::DeleteSecret(r) => id(r.secret_id.as_ref()),
+            Op::GetSecretValue(r) => id(r.secret_id.as_ref()),
+            Op::ListSecretVersionIds(r) => id(r.secret_id.as_ref()),
+            Op::PutResourcePolicy(r) => id(r.secret_id.as_ref()),
+            Op::PutSecretValue(r) => id(r.secret_id.as_ref()),
+            Op::RotateSecret(r) => id(r.secret_id.as_ref()),
+            Op::TagResource(r) => id(r.secret_id.as_ref()),
+            Op::UntagResource(r) => id(r.secret_id.as_ref()),
+            Op::UpdateSecret(r) => id(r.secret_id.as_ref()),
+            Op::UpdateSecretVersionStage(r) => id(r.secret_id.as_ref()),
             Op::AssociateCrossAccountReplica(_)
             | Op::DisassociateCrossAccountReplica(_)
             | Op::ListResourcePolicies(_)
@@ -343,6 +349,7 @@ fn camel_case(v: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::HIDDEN;
     use serde_json::json;
 
     fn op(name: &str, body: Value) -> SecretsManagerOperation {

@@ -63,7 +63,9 @@ impl<'de> Deserialize<'de> for Sensitive<Vec<u8>> {
 pub const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 
 /// Requests serialise only into audit records: a secret member shows as
-/// [`HIDDEN`], never as its value.
+/// [`HIDDEN`], never as its value. (serde's `serialize_with` hands a reference
+/// to the field itself.)
+#[allow(clippy::ref_option)]
 fn hidden<T, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(_) => s.serialize_str(HIDDEN),

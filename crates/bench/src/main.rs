@@ -237,7 +237,7 @@ fn sign(host: &str, secret_id: &str, akid: &str, secret: &str, region: &str) -> 
         SignableBody::Bytes(body.as_bytes()),
     )?;
     let (instructions, _) = sign(signable, &params)?.into_parts();
-    for (k, v) in headers.iter() {
+    for (k, v) in &headers {
         if *k != "host" {
             println!("{k}: {v}");
         }
@@ -409,7 +409,7 @@ async fn rotate_storm(
                 .filter(|s| s.last_rotated_date().is_some())
                 .count();
         }
-        if rotated >= count || started.elapsed() > Duration::from_secs(300) {
+        if rotated >= count || started.elapsed() > Duration::from_mins(5) {
             break rotated;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -88,7 +88,7 @@ impl Default for FileConfig {
             max_body_bytes: 256 * 1024,
             sweep_interval_secs: 60,
             rotation_interval_secs: 60,
-            rotation_functions: Default::default(),
+            rotation_functions: std::collections::BTreeMap::default(),
             drain_timeout_secs: 30,
             root_key: "file".into(),
             root_key_env: "COFFER_ROOT_KEY".into(),
@@ -175,8 +175,11 @@ mod tests {
             .skip_while(|l| !l.starts_with("```toml"))
             .skip(1)
             .take_while(|l| !l.starts_with("```"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+            .fold(String::new(), |mut out, l| {
+                out.push_str(l);
+                out.push('\n');
+                out
+            });
         let cfg: FileConfig = toml::from_str(&example).unwrap();
         cfg.check().unwrap();
         assert_eq!(cfg.listen, "127.0.0.1:8750");

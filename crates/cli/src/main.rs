@@ -404,7 +404,7 @@ fn audit_verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
                     "store audit record {} breaks the hash chain",
                     r.seq
                 );
-                prev = r.hash.clone();
+                prev.clone_from(&r.hash);
                 after = r.seq;
                 count += 1;
             }

@@ -48,7 +48,7 @@ impl<'a> Call<'a> {
         Call {
             caller,
             name,
-            params: Value::Object(Default::default()),
+            params: Value::Object(serde_json::Map::default()),
             audited: AtomicBool::new(true),
         }
     }

@@ -106,7 +106,9 @@ pub fn prune(labels: &LabelMap, created: &[(String, i64)], now_ms: i64) -> Vec<S
         if excess == 0 {
             break;
         }
-        let unlabeled = labels.labels_of(v).is_none_or(|l| l.is_empty());
+        let unlabeled = labels
+            .labels_of(v)
+            .is_none_or(<[std::string::String]>::is_empty);
         if unlabeled && now_ms - at >= PRUNE_MIN_AGE_MS {
             out.push(v.clone());
             excess -= 1;
@@ -123,7 +125,12 @@ mod tests {
         LabelMap(
             entries
                 .iter()
-                .map(|(v, ls)| (v.to_string(), ls.iter().map(|s| s.to_string()).collect()))
+                .map(|(v, ls)| {
+                    (
+                        v.to_string(),
+                        ls.iter().map(std::string::ToString::to_string).collect(),
+                    )
+                })
                 .collect(),
         )
     }
@@ -200,7 +207,8 @@ mod tests {
         entries[101].1 = vec![CURRENT.into()];
         entries[0].1 = vec!["KEEP".into()];
         let labels = LabelMap(entries);
-        let created: Vec<(String, i64)> = (0..102).map(|i| (format!("v{i}"), i as i64)).collect();
+        let created: Vec<(String, i64)> =
+            (0..102).map(|i| (format!("v{i}"), i64::from(i))).collect();
         assert_eq!(
             prune(&labels, &created, day + 2),
             vec!["v1".to_string(), "v2".to_string()]

@@ -64,7 +64,7 @@ impl Outbox {
                 }
                 tokio::select! {
                     _ = commits.changed() => {}
-                    _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                    () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
                     _ = stop.changed() => return,
                 }
             }
@@ -110,7 +110,7 @@ impl Outbox {
             .events_after(after, 200)
             .await
             .map_err(internal)?;
-        let last = rows.last().map(|r| r.seq).unwrap_or(after);
+        let last = rows.last().map_or(after, |r| r.seq);
         Ok((
             last,
             rows.into_iter()

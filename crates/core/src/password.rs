@@ -8,6 +8,8 @@ use rand::Rng;
 pub const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 #[derive(Debug, Clone)]
+// The flags are GetRandomPassword's own request members, one for one.
+#[allow(clippy::struct_excessive_bools)]
 pub struct PasswordSpec {
     pub length: usize,
     pub exclude_characters: String,

@@ -50,6 +50,17 @@ struct Audited {
     read_only: bool,
 }
 
+/// The audit record of a call that did not parse: its action if the model
+/// has it, and no parameters.
+fn unparsed(service: QueryService, params: &Params) -> Audited {
+    let action = params.get("Action").unwrap_or("");
+    Audited {
+        name: service.known(action).unwrap_or("UnknownOperation"),
+        params: Value::Object(serde_json::Map::default()),
+        read_only: false,
+    }
+}
+
 impl Service {
     /// Parses and runs one IAM or STS call; the result elements go inside
     /// `<ActionResult>`.
@@ -70,7 +81,7 @@ impl Service {
                     let r = self.run_iam(caller, op).await;
                     (a, r)
                 }
-                Err(e) => (self.unparsed(service, params), Err(e)),
+                Err(e) => (unparsed(service, params), Err(e)),
             },
             QueryService::Sts => match StsOperation::parse(params) {
                 Ok(op) => {
@@ -82,7 +93,7 @@ impl Service {
                     let r = self.run_sts(caller, op).await;
                     (a, r)
                 }
-                Err(e) => (self.unparsed(service, params), Err(e)),
+                Err(e) => (unparsed(service, params), Err(e)),
             },
         };
         let rec = audit::record(
@@ -96,17 +107,6 @@ impl Service {
         // Fail closed: no audit record, no answer.
         self.audit.append(rec).await?;
         result
-    }
-
-    /// The audit record of a call that did not parse: its action if the model
-    /// has it, and no parameters.
-    fn unparsed(&self, service: QueryService, params: &Params) -> Audited {
-        let action = params.get("Action").unwrap_or("");
-        Audited {
-            name: service.known(action).unwrap_or("UnknownOperation"),
-            params: Value::Object(Default::default()),
-            read_only: false,
-        }
     }
 
     async fn run_iam(&self, caller: &Caller, op: IamOperation) -> Result<Vec<Node>, ApiError> {

@@ -173,14 +173,14 @@ impl Cron {
             .as_ref()
             .is_none_or(|ys| ys.contains(&(d.year() as u32)));
         let dom_ok = self.days.as_ref().is_none_or(|ds| {
-            let last = d.month().length(d.year()) as u32;
+            let last = u32::from(d.month().length(d.year()));
             ds.iter()
-                .any(|&x| x == d.day() as u32 || (x == 32 && d.day() as u32 == last))
+                .any(|&x| x == u32::from(d.day()) || (x == 32 && u32::from(d.day()) == last))
         });
         let dow_ok = self
             .weekdays
             .as_ref()
-            .is_none_or(|ws| ws.contains(&(d.weekday().number_days_from_sunday() as u32 + 1)));
+            .is_none_or(|ws| ws.contains(&(u32::from(d.weekday().number_days_from_sunday()) + 1)));
         month_ok && year_ok && dom_ok && dow_ok
     }
 

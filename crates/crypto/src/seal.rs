@@ -49,7 +49,7 @@ pub fn open(key: &Key256, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, Cryp
         return Err(CryptoError::Malformed);
     }
     let cipher = Aes256Gcm::new_from_slice(key.as_bytes()).map_err(|_| CryptoError::Malformed)?;
-    let nonce = Nonce::from_slice(&sealed[1..1 + NONCE_LEN]);
+    let nonce = Nonce::from_slice(&sealed[1..=NONCE_LEN]);
     cipher
         .decrypt(
             nonce,

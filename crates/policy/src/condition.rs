@@ -167,7 +167,7 @@ impl Condition {
     pub fn holds(&self, ctx: &Context) -> bool {
         let found = ctx.get(&self.key);
         if self.op.base == Base::Null {
-            let absent = found.is_none_or(|v| v.is_empty());
+            let absent = found.is_none_or(<[std::string::String]>::is_empty);
             return self.values.iter().any(|v| (v == "true") == absent);
         }
         let request: &[String] = match found {
@@ -228,7 +228,7 @@ fn compare(base: Base, request: &str, policy: &str) -> bool {
 }
 
 fn ordered(b: Base, o: Option<std::cmp::Ordering>) -> bool {
-    use std::cmp::Ordering::*;
+    use std::cmp::Ordering::{Equal, Greater, Less};
     let Some(o) = o else { return false };
     match b {
         Base::NumericEquals | Base::DateEquals => o == Equal,
@@ -303,7 +303,7 @@ pub fn parse_date(s: &str) -> Option<f64> {
     if b.len() == 10 {
         return Some(secs);
     }
-    if !matches!(b.get(10), Some(b'T') | Some(b't')) || b.get(13) != Some(&b':') {
+    if !matches!(b.get(10), Some(b'T' | b't')) || b.get(13) != Some(&b':') {
         return None;
     }
     let (hh, mm) = (num(11..13)?, num(14..16)?);
@@ -341,7 +341,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -351,11 +351,11 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(parse_date("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(parse_date("2020-01-01T00:00:00Z"), Some(1577836800.0));
-        assert_eq!(parse_date("2020-01-01"), Some(1577836800.0));
-        assert_eq!(parse_date("2020-01-01T01:00:00+01:00"), Some(1577836800.0));
-        assert_eq!(parse_date("2020-01-01T00:00:00.5Z"), Some(1577836800.5));
-        assert_eq!(parse_date("1577836800"), Some(1577836800.0));
+        assert_eq!(parse_date("2020-01-01T00:00:00Z"), Some(1_577_836_800.0));
+        assert_eq!(parse_date("2020-01-01"), Some(1_577_836_800.0));
+        assert_eq!(parse_date("2020-01-01T01:00:00+01:00"), Some(1_577_836_800.0));
+        assert_eq!(parse_date("2020-01-01T00:00:00.5Z"), Some(1_577_836_800.5));
+        assert_eq!(parse_date("1577836800"), Some(1_577_836_800.0));
         assert_eq!(parse_date("2020-13-01"), None);
         assert_eq!(parse_date("yesterday"), None);
     }

@@ -46,9 +46,9 @@ pub fn subscribe(
         let mut after = after;
         let mut quiet_since = Instant::now();
         loop {
-            let (last, rows) = match svc.events_for(&caller.account_id, after).await {
-                Ok(x) => x,
-                Err(_) => return, // logged by the service; the client reconnects
+            // An error is logged by the service; the client reconnects.
+            let Ok((last, rows)) = svc.events_for(&caller.account_id, after).await else {
+                return;
             };
             let rows = svc.visible_events(&caller, rows).await;
             after = Some(last);
@@ -72,9 +72,9 @@ pub fn subscribe(
             tokio::select! {
                 _ = commits.changed() => {}
                 // A fallback for writers this process does not see (other nodes).
-                _ = tokio::time::sleep(POLL) => {}
+                () = tokio::time::sleep(POLL) => {}
                 _ = closing.changed() => return,
-                _ = tx.closed() => return,
+                () = tx.closed() => return,
             }
         }
     });

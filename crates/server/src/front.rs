@@ -63,8 +63,7 @@ pub(crate) fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Handler {

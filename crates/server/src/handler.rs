@@ -78,7 +78,7 @@ impl Handler {
                 status = resp.status().as_u16(),
                 elapsed_ms = elapsed * 1e3,
                 "request done"
-            )
+            );
         });
         resp
     }

@@ -69,7 +69,7 @@ pub async fn serve(
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
-            _ = &mut shutdown => break,
+            () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -81,7 +81,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = &mut shutdown => break,
+            () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
         let h = handler.clone();
@@ -106,8 +106,8 @@ pub async fn serve(
     let _ = handler.closing.send(true);
     tracing::info!("shutting down: waiting for in-flight requests");
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections drained"),
-        _ = tokio::time::sleep(cfg.drain_timeout) => tracing::warn!("drain timeout reached; closing remaining connections"),
+        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = tokio::time::sleep(cfg.drain_timeout) => tracing::warn!("drain timeout reached; closing remaining connections"),
     }
     Ok(())
 }

@@ -30,5 +30,7 @@ pub fn record(operation: &str, status: u16, code: &str, seconds: f64) {
 }
 
 pub fn render() -> String {
-    handle().map(|h| h.render()).unwrap_or_default()
+    handle()
+        .map(metrics_exporter_prometheus::PrometheusHandle::render)
+        .unwrap_or_default()
 }

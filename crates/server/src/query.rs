@@ -29,7 +29,9 @@ fn success(service: QueryService, action: &str, nodes: &[Node], request_id: &str
     );
     if !nodes.is_empty() {
         out.push_str(&format!("<{action}Result>"));
-        nodes.iter().for_each(|n| n.render(&mut out));
+        for n in nodes {
+            n.render(&mut out);
+        }
         out.push_str(&format!("</{action}Result>"));
     }
     out.push_str("<ResponseMetadata><RequestId>");

@@ -52,7 +52,7 @@ pub fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> [u
     k_secret.extend_from_slice(b"AWS4");
     k_secret.extend_from_slice(secret);
     let k_date = hmac(&k_secret, date.as_bytes());
-    k_secret.iter_mut().for_each(|b| *b = 0);
+    k_secret.fill(0);
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
     hmac(&k_service, b"aws4_request")

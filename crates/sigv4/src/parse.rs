@@ -27,14 +27,11 @@ impl Authorization {
 /// SignedHeaders=a;b, Signature=hex`, with AWS's messages for missing parts.
 pub fn parse_authorization(header: &str) -> Result<Authorization, SigV4Error> {
     let header = header.trim();
-    let rest = match header.split_once(' ') {
-        Some(("AWS4-HMAC-SHA256", rest)) => rest,
-        _ => {
-            return Err(SigV4Error::Incomplete(
-                "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter."
-                    .into(),
-            ))
-        }
+    let Some(("AWS4-HMAC-SHA256", rest)) = header.split_once(' ') else {
+        return Err(SigV4Error::Incomplete(
+            "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter."
+                .into(),
+        ));
     };
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {

@@ -11,7 +11,10 @@
 //! bumped by every commit before it invalidates, and checked by the reader under the
 //! same lock it inserts with, makes the reader drop such a stale result.
 
-use crate::*;
+use crate::{
+    async_trait, AccessTouch, AccountRow, Arc, AuditRow, Committed, CredentialRow, EventRow, IamOp,
+    IamRow, KmsKeyRow, Mutation, NewEvent, Result, Scope, Secret, SecretRow, Store,
+};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;

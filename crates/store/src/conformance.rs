@@ -37,7 +37,10 @@ pub fn version(id: &str, labels: &[&str]) -> VersionRow {
         version_id: id.into(),
         created_ms: 1_000,
         last_accessed_ms: None,
-        labels: labels.iter().map(|s| s.to_string()).collect(),
+        labels: labels
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
         value_kind: "string".into(),
         kms_key_id: "key".into(),
         wrapped_data_key: vec![1, 2, 3],

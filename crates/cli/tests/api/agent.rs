@@ -453,9 +453,7 @@ async fn file_sinks_follow_changes() {
         .await
         .unwrap();
     let updated = until(2000, async || {
-        std::fs::read_to_string(&key)
-            .map(|s| s == "p2")
-            .unwrap_or(false)
+        std::fs::read_to_string(&key).is_ok_and(|s| s == "p2")
     })
     .await;
     assert!(updated.is_some(), "the file followed the change");
@@ -466,7 +464,7 @@ async fn file_sinks_follow_changes() {
     assert_eq!(std::fs::read_to_string(&reloads).unwrap(), "reloaded\n");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_name().to_string_lossy().contains("coffer-tmp"))
         .collect();
     assert!(leftovers.is_empty(), "no temporary files left behind");

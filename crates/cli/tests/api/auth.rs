@@ -79,7 +79,7 @@ async fn signature_failures_use_aws_codes() {
         "The security token included in the request is invalid."
     );
 
-    let old = now - Duration::from_secs(16 * 60);
+    let old = now - Duration::from_mins(16);
     let r = post(
         addr,
         &signed(addr, "ListSecrets", BODY, AKID, SECRET, "us-east-1", old),
@@ -98,7 +98,7 @@ async fn signature_failures_use_aws_codes() {
         "{:?}",
         r.body
     );
-    let future = now + Duration::from_secs(16 * 60);
+    let future = now + Duration::from_mins(16);
     let r = post(
         addr,
         &signed(addr, "ListSecrets", BODY, AKID, SECRET, "us-east-1", future),
@@ -114,7 +114,7 @@ async fn signature_failures_use_aws_codes() {
         r.body
     );
     // Within the window is fine.
-    let skewed = now - Duration::from_secs(10 * 60);
+    let skewed = now - Duration::from_mins(10);
     assert_eq!(
         post(
             addr,
@@ -127,7 +127,7 @@ async fn signature_failures_use_aws_codes() {
     );
 
     let mut bad = signed(addr, "ListSecrets", BODY, AKID, SECRET, "us-east-1", now);
-    for (k, v) in bad.iter_mut() {
+    for (k, v) in &mut bad {
         if k == "authorization" {
             *v = v.split(", Signature=").next().unwrap().to_string();
         }

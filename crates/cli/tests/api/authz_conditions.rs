@@ -19,9 +19,10 @@ async fn user_with(addr: SocketAddr, name: &str, statements: Value) -> (String, 
 
 async fn code(addr: SocketAddr, who: Creds<'_>, op: &str, body: Value) -> String {
     let (_, code, b) = sm_call(addr, who, op, &body).await;
-    if code != "OK" && code != "AccessDeniedException" {
-        panic!("{op} answered {code}: {b}");
-    }
+    assert!(
+        !(code != "OK" && code != "AccessDeniedException"),
+        "{op} answered {code}: {b}"
+    );
     code
 }
 

@@ -28,10 +28,10 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
             max_body_bytes: 256 * 1024,
             ..HttpConfig::default()
         },
-        sweep_interval: Duration::from_secs(3600),
+        sweep_interval: Duration::from_hours(1),
         // Tests drive the scheduler themselves (`rotate_due`) with the manual clock.
-        rotation_interval: Duration::from_secs(3600),
-        rotation_functions: Default::default(),
+        rotation_interval: Duration::from_hours(1),
+        rotation_functions: std::collections::HashMap::default(),
         root_key: RootKeySource::File,
         clock: Arc::new(clock),
         account_id: Some(ACCOUNT.into()),

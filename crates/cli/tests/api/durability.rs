@@ -126,7 +126,7 @@ async fn concurrent_writers_lose_nothing() {
     }
     let mut wins = 0;
     for t in tasks {
-        wins += t.await.unwrap() as usize;
+        wins += usize::from(t.await.unwrap());
     }
     assert_eq!(wins, 1);
     srv.stop().await;

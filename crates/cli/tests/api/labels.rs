@@ -26,7 +26,12 @@ async fn stages(c: &sm::Client, id: &str, deprecated: bool) -> BTreeMap<String, 
 fn map(entries: &[(u32, &[&str])]) -> BTreeMap<String, Vec<String>> {
     entries
         .iter()
-        .map(|(t, ls)| (token(*t), ls.iter().map(|s| s.to_string()).collect()))
+        .map(|(t, ls)| {
+            (
+                token(*t),
+                ls.iter().map(std::string::ToString::to_string).collect(),
+            )
+        })
         .collect()
 }
 

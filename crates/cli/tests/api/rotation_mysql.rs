@@ -76,8 +76,7 @@ impl Maria {
             ))
             .args(["-u", "root", "-e", sql])
             .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
+            .is_ok_and(|s| s.success())
     }
 
     /// Can `user` log in over TCP with `password`?
@@ -95,8 +94,7 @@ impl Maria {
             .arg(format!("-p{password}"))
             .args(["-e", "SELECT 1"])
             .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+            .is_ok_and(|o| o.status.success())
     }
 }
 

@@ -31,7 +31,7 @@ impl Pg {
     fn start() -> Pg {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL server binaries under /usr/lib/postgresql")
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .map(|e| e.path().join("bin"))
             .find(|p| p.join("initdb").exists())
             .expect("initdb");
@@ -123,8 +123,7 @@ fn psql(port: u16, user: &str, password: &str, sql: &str) -> bool {
         .env("PGPASSWORD", password)
         .env("PGCONNECT_TIMEOUT", "5")
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+        .is_ok_and(|o| o.status.success())
 }
 
 async fn value(c: &aws_sdk_secretsmanager::Client, stage: &str) -> serde_json::Value {

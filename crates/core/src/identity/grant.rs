@@ -80,15 +80,14 @@ impl<'a> Grant<'a> {
 
     /// The role an AssumeRole grant holds.
     pub fn role(&self) -> Result<&RoleGrant, ApiError> {
-        match &self.target {
-            Granted::Role(r) => Ok(r),
-            _ => {
-                tracing::error!(
-                    action = self.action,
-                    "a grant was asked for a role it does not hold"
-                );
-                Err(ApiError::internal())
-            }
+        if let Granted::Role(r) = &self.target {
+            Ok(r)
+        } else {
+            tracing::error!(
+                action = self.action,
+                "a grant was asked for a role it does not hold"
+            );
+            Err(ApiError::internal())
         }
     }
 

@@ -303,7 +303,6 @@ impl Identity {
     /// Decides one action on one resource; AccessDenied with AWS's message if not.
     #[allow(clippy::too_many_arguments)]
     fn decide(
-        &self,
         id: &Subject,
         action: &str,
         resource: &str,

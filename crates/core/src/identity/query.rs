@@ -148,7 +148,7 @@ impl Identity {
             ctx.set_many(k, v.clone());
         }
         let action = format!("iam:{}", call.name);
-        self.decide(
+        Self::decide(
             &id,
             &action,
             &resource,
@@ -184,7 +184,7 @@ impl Identity {
         let id = self.identity(caller).await?;
         let mut ctx = self.base_context(caller, &id);
         assume_role_keys(&mut ctx, r);
-        self.decide(
+        Self::decide(
             &id,
             "sts:AssumeRole",
             &r.role_arn,

@@ -94,17 +94,14 @@ impl Identity {
         id: &str,
     ) -> Result<Granted, ApiError> {
         let l = self.lookup(call, id).await?;
-        match l.found {
-            Some(s) => {
-                self.authorize(call, action, keys, Some(&s), &s.row.arn, &s.row.account_id)
-                    .await?;
-                Ok(Granted::Secret(s))
-            }
-            None => {
-                self.authorize(call, action, keys, None, &l.guess, &l.owner)
-                    .await?;
-                Ok(Granted::Missing)
-            }
+        if let Some(s) = l.found {
+            self.authorize(call, action, keys, Some(&s), &s.row.arn, &s.row.account_id)
+                .await?;
+            Ok(Granted::Secret(s))
+        } else {
+            self.authorize(call, action, keys, None, &l.guess, &l.owner)
+                .await?;
+            Ok(Granted::Missing)
         }
     }
 
@@ -134,9 +131,10 @@ impl Identity {
                 if region != scope.region {
                     return Err(ApiError::not_found());
                 }
-                let found = match self.store.secret_by_arn(arn).await.map_err(internal)? {
-                    Some(s) => Some(s),
-                    None => {
+                let found =
+                    if let Some(s) = self.store.secret_by_arn(arn).await.map_err(internal)? {
+                        Some(s)
+                    } else {
                         let owner = Scope {
                             account_id: account.to_string(),
                             region: region.to_string(),
@@ -145,8 +143,7 @@ impl Identity {
                             .secret_by_name(&owner, resource)
                             .await
                             .map_err(internal)?
-                    }
-                };
+                    };
                 Ok(Lookup {
                     found,
                     guess: arn.to_string(),
@@ -222,7 +219,7 @@ impl Identity {
             secret_keys(s, &mut ctx);
         }
         let action = format!("secretsmanager:{operation}");
-        self.decide(
+        Self::decide(
             &id,
             &action,
             resource,

@@ -89,10 +89,7 @@ impl Identity {
         }
         let service = Caller::service(account, region, SERVICE_PRINCIPAL, "coffer-rotation");
         let mut session = self.new_session(&service, SESSION_MS / 1000);
-        session.arn = format!(
-            "arn:aws:sts::{}:assumed-role/{role_name}/coffer-rotation",
-            account
-        );
+        session.arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/coffer-rotation");
         session.role = Some(RoleRef {
             account: account.to_string(),
             name: role_name.to_string(),

@@ -90,7 +90,7 @@ impl Identity {
                     ));
                 }
                 let root = caller.principal_arn.ends_with(":root");
-                let max = if root { 3600 } else { 129600 };
+                let max = if root { 3600 } else { 129_600 };
                 let secs = duration(r.duration_seconds, 43200, max, false)?;
                 let s = self.new_session(caller, secs);
                 Ok(vec![self.credentials_node(&s)?])

@@ -12,7 +12,7 @@ use serde_json::json;
 use std::time::Duration;
 
 /// How long one step of an external function may run.
-const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+const STEP_TIMEOUT: Duration = Duration::from_mins(5);
 
 impl Rotation {
     /// Runs one step. Errors are messages for DescribeSecret and the change event,

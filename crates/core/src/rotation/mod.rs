@@ -120,7 +120,7 @@ impl Rotation {
 
     /// Is any rotation running in this process?
     pub fn rotation_running(&self) -> bool {
-        self.rotating.lock().map(|r| !r.is_empty()).unwrap_or(false)
+        self.rotating.lock().is_ok_and(|r| !r.is_empty())
     }
 
     /// Runs (or resumes) one rotation to its end or its first failure.

@@ -38,7 +38,7 @@ async fn connect(l: &Login) -> Result<tokio_postgres::Client, String> {
 }
 
 fn code(e: &tokio_postgres::Error) -> &str {
-    e.code().map(|c| c.code()).unwrap_or("?")
+    e.code().map_or("?", tokio_postgres::error::SqlState::code)
 }
 
 /// setSecret for alternating users: the master user creates or alters the other
@@ -130,14 +130,14 @@ pub(crate) async fn step(rc: &RotationCall<'_>, step: &str) -> Result<(), String
                 .map_err(|e| {
                     format!(
                         "preparing the password change failed: {}",
-                        e.code().map(|c| c.code()).unwrap_or("?")
+                        e.code().map_or("?", tokio_postgres::error::SqlState::code)
                     )
                 })?;
             let stmt: String = row.get(0);
             client.batch_execute(&stmt).await.map_err(|e| {
                 format!(
                     "changing the password failed: {}",
-                    e.code().map(|c| c.code()).unwrap_or("?")
+                    e.code().map_or("?", tokio_postgres::error::SqlState::code)
                 )
             })?;
             Ok(())

@@ -23,9 +23,8 @@ impl AccessTracker {
         if known_day.is_some_and(|d| d >= day) {
             return;
         }
-        let mut seen = match self.seen.lock() {
-            Ok(s) => s,
-            Err(_) => return,
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
         };
         let slot = seen
             .entry((secret_id, version_id.to_string()))

@@ -32,7 +32,7 @@ impl Secrets {
                 // A request that does not parse is still a call: audit it, under
                 // its name if the model has one, with no parameters.
                 let name = SecretsManagerOperation::known(operation).unwrap_or("UnknownOperation");
-                let params = Value::Object(Default::default());
+                let params = Value::Object(serde_json::Map::default());
                 let rec = audit::record(caller, name, self.clock.now_ms(), params, Some(&e), false);
                 self.audit.append(rec).await?;
                 Err(e)

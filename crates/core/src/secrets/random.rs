@@ -8,6 +8,8 @@ use coffer_api::types::{GetRandomPasswordRequest, GetRandomPasswordResponse, Sen
 use coffer_api::{validate, ApiError};
 
 impl Secrets {
+    // A handler like the others, though it needs nothing of the component.
+    #[allow(clippy::unused_self)]
     pub(crate) fn get_random_password(
         &self,
         _: &Grant<'_>,

@@ -54,30 +54,27 @@ impl Secrets {
         stage: Option<&str>,
     ) -> Result<SecretValueEntry, ApiError> {
         not_deleted(s)?;
-        let version = match version_id {
-            Some(id) => {
-                let v = s.versions.iter().find(|v| v.version_id == id).ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::ResourceNotFound,
-                        format!("Secrets Manager can't find the specified secret value for VersionId: {id}"),
-                    )
-                })?;
-                if let Some(st) = stage {
-                    if !v.labels.iter().any(|l| l == st) {
-                        return Err(ApiError::invalid_request(
-                            "You provided a VersionStage that is not associated to the provided VersionId.",
-                        ));
-                    }
+        let version = if let Some(id) = version_id {
+            let v = s.versions.iter().find(|v| v.version_id == id).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ResourceNotFound,
+                    format!("Secrets Manager can't find the specified secret value for VersionId: {id}"),
+                )
+            })?;
+            if let Some(st) = stage {
+                if !v.labels.iter().any(|l| l == st) {
+                    return Err(ApiError::invalid_request(
+                        "You provided a VersionStage that is not associated to the provided VersionId.",
+                    ));
                 }
-                v
             }
-            None => {
-                let st = stage.unwrap_or(CURRENT);
-                s.versions
-                    .iter()
-                    .find(|v| v.labels.iter().any(|l| l == st))
-                    .ok_or_else(|| no_value_for_stage(st))?
-            }
+            v
+        } else {
+            let st = stage.unwrap_or(CURRENT);
+            s.versions
+                .iter()
+                .find(|v| v.labels.iter().any(|l| l == st))
+                .ok_or_else(|| no_value_for_stage(st))?
         };
         let plain = self.decrypt(s, version).await?;
         self.access.record(

@@ -101,7 +101,7 @@ impl Secrets {
                 }
                 state.enabled = state.rules.is_some();
                 if immediately {
-                    state.pending = token.clone();
+                    state.pending.clone_from(&token);
                     state.due_ms = Some(now + crate::attrs::RETRY_MS);
                 }
                 state.plan_next(now);

@@ -84,17 +84,16 @@ fn plan(
         }
     }
     let mut after = before.clone();
-    match move_to {
-        Some(m) => after.put(m, stage),
-        None => {
-            if stage == CURRENT {
-                return Err(ApiError::invalid_param(
-                    "You can't remove the staging label AWSCURRENT from a version without moving it to another version.",
-                ));
-            }
-            if let Some(r) = remove_from {
-                after.remove(r, stage);
-            }
+    if let Some(m) = move_to {
+        after.put(m, stage);
+    } else {
+        if stage == CURRENT {
+            return Err(ApiError::invalid_param(
+                "You can't remove the staging label AWSCURRENT from a version without moving it to another version.",
+            ));
+        }
+        if let Some(r) = remove_from {
+            after.remove(r, stage);
         }
     }
     after.check_label_limit()?;

@@ -58,7 +58,7 @@ impl Secrets {
             plan(g.call(), s, now, |tags| {
                 for (k, v) in &pairs {
                     match tags.iter_mut().find(|(ek, _)| ek == k) {
-                        Some(slot) => slot.1 = v.clone(),
+                        Some(slot) => slot.1.clone_from(v),
                         None => tags.push((k.clone(), v.clone())),
                     }
                 }
@@ -79,7 +79,7 @@ impl Secrets {
         }
         self.commit_with_retry(g, |s, now| {
             plan(g.call(), s, now, |tags| {
-                tags.retain(|(k, _)| !keys.contains(k))
+                tags.retain(|(k, _)| !keys.contains(k));
             })
         })
         .await?;

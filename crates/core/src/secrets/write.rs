@@ -166,7 +166,7 @@ impl Secrets {
             .commit_with_retry(g, |s, now| {
                 let m = Self::plan(g.call(), s, now, Some(&nv), edit)?;
                 if let Some(v) = m.as_ref().and_then(|m| m.insert_versions.first()) {
-                    labels = v.labels.clone();
+                    labels.clone_from(&v.labels);
                 }
                 Ok(m)
             })
@@ -239,31 +239,28 @@ impl Secrets {
             // Fails early, before anything is written, if the key does not exist.
             self.keys.for_encrypt(&g.caller().scope(), Some(k)).await?;
         }
-        match (value, token) {
-            (Some(v), Some(t)) => {
-                let stages = [CURRENT.to_string()];
-                let (s, _) = self.add_version(g, t, &v, &stages, &edit).await?;
-                respond(&CreateSecretResponse {
-                    arn: s.row.arn.clone(),
-                    name: s.row.name.clone(),
-                    version_id: Some(t.to_string()),
+        if let (Some(v), Some(t)) = (value, token) {
+            let stages = [CURRENT.to_string()];
+            let (s, _) = self.add_version(g, t, &v, &stages, &edit).await?;
+            respond(&CreateSecretResponse {
+                arn: s.row.arn.clone(),
+                name: s.row.name.clone(),
+                version_id: Some(t.to_string()),
+            })
+        } else {
+            let (s, _) = self
+                .commit_with_retry(g, |s, now| {
+                    if edit.is_empty() {
+                        not_deleted(s)?;
+                        return Ok(None);
+                    }
+                    Self::plan(g.call(), s, now, None, &edit)
                 })
-            }
-            _ => {
-                let (s, _) = self
-                    .commit_with_retry(g, |s, now| {
-                        if edit.is_empty() {
-                            not_deleted(s)?;
-                            return Ok(None);
-                        }
-                        Self::plan(g.call(), s, now, None, &edit)
-                    })
-                    .await?;
-                respond(&ArnNameResponse {
-                    arn: s.row.arn.clone(),
-                    name: s.row.name.clone(),
-                })
-            }
+                .await?;
+            respond(&ArnNameResponse {
+                arn: s.row.arn.clone(),
+                name: s.row.name.clone(),
+            })
         }
     }
 }

@@ -10,7 +10,10 @@ mod writer;
 
 pub use schema::SCHEMA_VERSION;
 
-use crate::*;
+use crate::{
+    AccessTouch, AccountRow, AuditRow, Committed, CredentialRow, EventRow, IamOp, IamRow,
+    KmsKeyRow, Mutation, NewEvent, Result, Scope, Secret, Store, StoreError,
+};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -94,17 +97,16 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let pooled = pool.lock().map_err(backend)?.pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => {
-                    let c = Connection::open_with_flags(
-                        &path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .map_err(backend)?;
-                    configure(&c).map_err(backend)?;
-                    c
-                }
+            let conn = if let Some(c) = pooled {
+                c
+            } else {
+                let c = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(backend)?;
+                configure(&c).map_err(backend)?;
+                c
             };
             let out = f(&conn).map_err(backend);
             pool.lock().map_err(backend)?.push(conn);

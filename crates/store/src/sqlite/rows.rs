@@ -57,9 +57,8 @@ pub fn version_row(r: &Row<'_>) -> rusqlite::Result<(i64, VersionRow)> {
     ))
 }
 
-pub fn tags_json(tags: &Option<Vec<(String, String)>>) -> Option<String> {
-    tags.as_ref()
-        .map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()))
+pub fn tags_json(tags: Option<&Vec<(String, String)>>) -> Option<String> {
+    tags.map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into()))
 }
 
 pub fn labels_json(labels: &[String]) -> String {

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 /// Each entry takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
     // 0 -> 1: the initial schema.
-    r#"
+    r"
     CREATE TABLE accounts (
         account_id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -84,9 +84,9 @@ const MIGRATIONS: &[&str] = &[
         region TEXT NOT NULL,
         body TEXT NOT NULL
     );
-    "#,
+    ",
     // 1 -> 2: IAM users, roles and managed policies, and access keys by owner.
-    r#"
+    r"
     CREATE TABLE iam (
         account_id TEXT NOT NULL,
         kind TEXT NOT NULL,
@@ -96,7 +96,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, kind, name)
     ) WITHOUT ROWID;
     CREATE INDEX credentials_owner ON credentials (principal_arn);
-    "#,
+    ",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

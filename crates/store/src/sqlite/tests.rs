@@ -1,5 +1,6 @@
 use super::*;
 use crate::conformance;
+use crate::{MutationOp, NewAudit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_passes_the_conformance_suite() {

@@ -7,7 +7,10 @@
 //! disk.
 
 use super::rows::{labels_json, tags_json};
-use crate::*;
+use crate::{
+    chain_hash, AccessTouch, AccountRow, Committed, CredentialRow, IamOp, KmsKeyRow, Mutation,
+    MutationOp, NewAudit, NewEvent, Result, StoreError, GENESIS_HASH,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -157,7 +160,7 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation) -> Result<Committed> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 1)",
                 params![s.account_id, s.region, s.name, s.arn, s.description, s.kms_key_id, s.kind,
                     s.created_ms, s.last_changed_ms, s.last_accessed_ms, s.deleted_ms, s.purge_after_ms,
-                    tags_json(&s.tags), s.attrs.to_string()],
+                    tags_json(s.tags.as_ref()), s.attrs.to_string()],
             );
             match r {
                 Ok(_) => (tx.last_insert_rowid(), 1),
@@ -173,7 +176,7 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation) -> Result<Committed> {
                         revision = revision + 1
                      WHERE id = ?10 AND revision = ?11",
                     params![s.description, s.kms_key_id, s.kind, s.last_changed_ms, s.last_accessed_ms,
-                        s.deleted_ms, s.purge_after_ms, tags_json(&s.tags), s.attrs.to_string(), s.id,
+                        s.deleted_ms, s.purge_after_ms, tags_json(s.tags.as_ref()), s.attrs.to_string(), s.id,
                         expected_revision],
                 )
                 .map_err(backend)?;

@@ -70,7 +70,7 @@ impl Identity {
             max_session_secs: max_session(r.max_session_duration)?,
             description: r.description,
             tags: r.tags,
-            inline: Default::default(),
+            inline: std::collections::BTreeMap::default(),
             attached: vec![],
         };
         let put = Self::iam_put(account, ROLE, name, &doc, None)?;

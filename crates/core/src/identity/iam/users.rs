@@ -45,7 +45,7 @@ impl Identity {
             path: check_path(r.path.as_deref())?,
             created_ms: self.clock.now_ms(),
             tags: r.tags,
-            inline: Default::default(),
+            inline: std::collections::BTreeMap::default(),
             attached: vec![],
         };
         let put = Self::iam_put(account, USER, name, &doc, None)?;

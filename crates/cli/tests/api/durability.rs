@@ -111,25 +111,164 @@ async fn concurrent_writers_lose_nothing() {
         .count();
     assert_eq!((current, previous), (1, 1));
 
-    // Racing creates of one name: exactly one wins.
+    // Racing creates of one name, each with its own token or none at all: exactly
+    // one wins, and every loser gets AWS's ResourceExistsException.
+    let outcomes = race_creates(&c, "race", |i| {
+        let token = (i % 2 == 0).then(|| token(1000 + i));
+        (format!("value-{i}"), token)
+    })
+    .await;
+    let winners: Vec<_> = outcomes.iter().filter(|o| o.result.is_ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one create wins: {outcomes:?}");
+    for o in outcomes.iter().filter(|o| o.result.is_err()) {
+        assert_eq!(
+            o.result.as_ref().unwrap_err(),
+            &(
+                "ResourceExistsException".to_string(),
+                "The operation failed because the secret race already exists.".to_string()
+            ),
+            "racer {} lost with AWS's code and message",
+            o.racer
+        );
+    }
+    let stored = c.get_secret_value().secret_id("race").send().await.unwrap();
+    assert_eq!(
+        stored.secret_string(),
+        Some(winners[0].value.as_str()),
+        "the winner's value is the one stored"
+    );
+    let versions = c
+        .list_secret_version_ids()
+        .secret_id("race")
+        .include_deprecated(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.versions().len(),
+        1,
+        "losers left no version behind"
+    );
+    srv.stop().await;
+}
+
+/// Racing retries of one create (the same token): with the same value every one
+/// is the idempotent success AWS gives, all naming the one secret and version;
+/// with different values only the first succeeds and every other is refused with
+/// ResourceExistsException.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_creates_with_one_token() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+
+    let outcomes = race_creates(&c, "retried", |_| ("same".into(), Some(token(7)))).await;
+    let mut arns = HashSet::new();
+    for o in &outcomes {
+        let (arn, version) = o
+            .result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("racer {} failed an idempotent retry: {e:?}", o.racer));
+        assert_eq!(
+            version.as_deref(),
+            Some(token(7).as_str()),
+            "racer {}",
+            o.racer
+        );
+        arns.insert(arn.clone());
+    }
+    assert_eq!(arns.len(), 1, "every retry names the one secret: {arns:?}");
+    let versions = c
+        .list_secret_version_ids()
+        .secret_id("retried")
+        .include_deprecated(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 1);
+    assert_eq!(versions.versions()[0].version_id(), Some(token(7).as_str()));
+    assert_eq!(
+        c.list_secrets().send().await.unwrap().secret_list().len(),
+        1,
+        "one secret, not one per racer"
+    );
+
+    let outcomes = race_creates(&c, "conflict", |i| (format!("value-{i}"), Some(token(8)))).await;
+    let winners: Vec<_> = outcomes.iter().filter(|o| o.result.is_ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one create wins: {outcomes:?}");
+    for o in outcomes.iter().filter(|o| o.result.is_err()) {
+        assert_eq!(
+            o.result.as_ref().unwrap_err(),
+            &(
+                "ResourceExistsException".to_string(),
+                "The operation failed because the secret conflict already exists.".to_string()
+            ),
+            "racer {} (same token, another value) lost with AWS's code and message",
+            o.racer
+        );
+    }
+    let stored = c
+        .get_secret_value()
+        .secret_id("conflict")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.secret_string(), Some(winners[0].value.as_str()));
+    assert_eq!(stored.version_id(), Some(token(8).as_str()));
+    srv.stop().await;
+}
+
+/// One racer's create: the value it sent and what it got back, (ARN, VersionId)
+/// or (code, message).
+#[derive(Debug)]
+struct Outcome {
+    racer: u32,
+    value: String,
+    result: Result<(String, Option<String>), (String, String)>,
+}
+
+const RACERS: u32 = 8;
+
+/// Starts `RACERS` creates of `name` at once (released together by a barrier);
+/// `request(i)` gives racer i's value and token. Without a token the SDK sends a
+/// fresh one of its own, as it does for any caller that gives none.
+async fn race_creates(
+    c: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    request: impl Fn(u32) -> (String, Option<String>),
+) -> Vec<Outcome> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS as usize));
     let mut tasks = Vec::new();
-    for i in 0..8 {
-        let c = srv.client();
+    for racer in 0..RACERS {
+        let (c, barrier, name) = (c.clone(), barrier.clone(), name.to_string());
+        let (value, token) = request(racer);
         tasks.push(tokio::spawn(async move {
-            c.create_secret()
-                .name("race")
-                .secret_string(format!("{i}"))
+            barrier.wait().await;
+            let result = c
+                .create_secret()
+                .name(name)
+                .secret_string(&value)
+                .set_client_request_token(token)
                 .send()
                 .await
-                .is_ok()
+                .map(|o| {
+                    (
+                        o.arn().unwrap_or_default().to_string(),
+                        o.version_id().map(str::to_string),
+                    )
+                })
+                .map_err(err);
+            Outcome {
+                racer,
+                value,
+                result,
+            }
         }));
     }
-    let mut wins = 0;
+    let mut outcomes = Vec::new();
     for t in tasks {
-        wins += usize::from(t.await.unwrap());
+        outcomes.push(t.await.unwrap());
     }
-    assert_eq!(wins, 1);
-    srv.stop().await;
+    outcomes
 }
 
 /// The real binary in dev mode, its endpoint read from its `export` lines.

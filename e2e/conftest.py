@@ -1,10 +1,14 @@
 """Fixtures: a real `coffer` binary in dev mode, and boto3 / aws CLI pointed at it."""
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 import boto3
 import pytest
@@ -16,6 +20,61 @@ BIN = os.environ.get("COFFER_BIN") or os.path.join(
 AKID = "AKIAE2ETESTE2ETEST00"
 SECRET = "e2e-secret-access-key"
 ACCOUNT = "210987654321"
+
+
+# How long a test waits for background work before it fails: far beyond what any of
+# it takes, so a slow or loaded machine does not fail a correct product.
+PATIENCE = 30
+
+
+def wait_until(what, check, timeout=PATIENCE, interval=0.05):
+    """Polls `check` until it returns something true and returns that; fails the
+    test naming `what` was awaited once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout} s waiting until {what}")
+        time.sleep(interval)
+
+
+def answers_health(endpoint):
+    """True when a server answers GET /health with 200 at `endpoint`."""
+    try:
+        with urllib.request.urlopen(endpoint + "/health", timeout=5) as r:
+            return r.status == 200
+    except OSError:  # refused, reset, or not listening yet
+        return False
+
+
+def signed_request(endpoint, target, payload, key, secret, region="us-east-1"):
+    """(headers, body) of a Secrets Manager JSON 1.1 call to `endpoint`, signed by
+    botocore's own SigV4 signer; the caller sends them however it needs to."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = json.dumps(payload).encode()
+    req = AWSRequest(method="POST", url=endpoint + "/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": f"secretsmanager.{target}",
+    })
+    SigV4Auth(Credentials(key, secret), "secretsmanager", region).add_auth(req)
+    return dict(req.headers.items()), body
+
+
+def raw_call(endpoint, target, payload, key=AKID, secret=SECRET):
+    """One signed call, answering (status, JSON body) with every field the server
+    sent, including those beyond AWS's model that boto3 drops."""
+    headers, body = signed_request(endpoint, target, payload, key, secret)
+    req = urllib.request.Request(endpoint + "/", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=PATIENCE) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 class Server:

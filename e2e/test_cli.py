@@ -12,7 +12,7 @@ import time
 import boto3
 from botocore.config import Config
 
-from conftest import BIN, Server
+from conftest import BIN, Server, answers_health, wait_until
 
 
 def aws(server, *args, check=True):
@@ -94,6 +94,12 @@ def free_port():
     return port
 
 
+def serving(proc, endpoint):
+    """True once `proc` answers at `endpoint`; fails at once if it has exited."""
+    assert proc.poll() is None, f"the server exited with status {proc.returncode}"
+    return answers_health(endpoint)
+
+
 def test_normal_mode_with_config_file(workdir):
     data = os.path.join(workdir, "prod-data")
     port = free_port()
@@ -106,14 +112,13 @@ def test_normal_mode_with_config_file(workdir):
     proc = subprocess.Popen([BIN, "server", "--config", cfg], stdout=subprocess.PIPE, stderr=log, env=env)
     try:
         cred_file = os.path.join(data, "root-credentials")
-        for _ in range(100):
-            if os.path.exists(cred_file):
-                break
-            time.sleep(0.1)
+        endpoint = f"http://127.0.0.1:{port}"
+        # The credential is written before the listener opens: once the server
+        # answers, the file is complete.
+        wait_until(f"the server answers on {endpoint}", lambda: serving(proc, endpoint))
         assert stat.S_IMODE(os.stat(cred_file).st_mode) == 0o600
         creds = dict(line.split(" ", 1)[1].strip().split("=", 1) for line in open(cred_file) if line.startswith("export "))
         assert creds["COFFER_ACCOUNT_ID"] == "111122223333"
-        time.sleep(0.3)
 
         def client(region):
             return boto3.client(
@@ -148,7 +153,9 @@ def test_normal_mode_with_config_file(workdir):
     os.remove(cred_file)
     proc = subprocess.Popen([BIN, "server", "--config", cfg], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.8)
+        # Start-up decides about the credential before it opens the listener: once
+        # the restarted server answers, a new file would already be there.
+        wait_until("the restarted server answers", lambda: serving(proc, endpoint))
         assert not os.path.exists(cred_file)
         assert client("eu-central-1").get_secret_value(SecretId="normal")["SecretString"] == "v"
     finally:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, AKID, SECRET, Server
+from conftest import ACCOUNT, AKID, SECRET, Server, raw_call, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAMBDA = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:py-rotator"
@@ -56,6 +56,21 @@ def wait_current(sm, name, token, timeout=30):
     raise AssertionError(f"{token} never became current: {current(sm, name)[1]}")
 
 
+def failed_step(server, name):
+    """The step the last attempt failed at, while its rotation is still pending: the
+    server's CofferRotationFailure, beyond AWS's model, so only the raw answer has it."""
+    status, body = raw_call(server.endpoint, "DescribeSecret", {"SecretId": name})
+    assert status == 200, body
+    return (body.get("CofferRotationFailure") or {}).get("Step")
+
+
+def wait_failed_at(server, name, step):
+    """Waits until the attempt has ended and its failure at `step` is recorded."""
+    wait_until(f"the rotation of {name} is recorded as failed at {step} "
+               f"(now: {failed_step(server, name)!r})",
+               lambda: failed_step(server, name) == step)
+
+
 def steps(workdir, token):
     with open(os.path.join(workdir, "rotator.log")) as f:
         return [line.split()[0] for line in f if line.split()[1] == token]
@@ -85,10 +100,8 @@ def test_external_function_failure_resume_and_crash(workdir):
         open(os.path.join(workdir, "fail.testSecret"), "w").close()
         t2 = "22222222-2222-4222-8222-222222222222"
         sm.rotate_secret(SecretId="ext/app", ClientRequestToken=t2)
-        deadline = time.time() + 30
-        while "testSecret" not in steps(workdir, t2) and time.time() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
+        wait_failed_at(server, "ext/app", "testSecret")
+        assert steps(workdir, t2) == ["createSecret", "setSecret", "testSecret"]
         cur, stages = current(sm, "ext/app")
         assert cur == t1 and stages[t2] == ["AWSPENDING"]
         assert sm.get_secret_value(SecretId="ext/app")["SecretString"] == "v0+"
@@ -164,10 +177,8 @@ def test_function_behind_the_lambda_invoke_api(workdir):
         open(os.path.join(workdir, "fail.setSecret"), "w").close()
         t2 = "66666666-6666-4666-8666-666666666666"
         sm.rotate_secret(SecretId="http/app", ClientRequestToken=t2)
-        deadline = time.time() + 30
-        while "setSecret" not in steps(workdir, t2) and time.time() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
+        wait_failed_at(server, "http/app", "setSecret")
+        assert steps(workdir, t2) == ["createSecret", "setSecret"]
         assert current(sm, "http/app")[0] == t1, "a failed step leaves AWSCURRENT alone"
     finally:
         lam.kill()

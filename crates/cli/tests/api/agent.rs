@@ -306,12 +306,7 @@ async fn prefetch_by_id_and_by_tag() {
         ids.join(", ")
     );
     let a = agent(&srv, &toml).await;
-    for _ in 0..500 {
-        if a.is_ready() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_for("the prefetch finished", PATIENCE, async || a.is_ready()).await;
     assert!(a.is_ready(), "prefetch finished");
     assert_eq!(request(a.addr, "GET", "/ready", &[], b"").await.0, 200);
     for path in ["/v1/listed/0", "/v1/listed/24", "/v1/tagged/2"] {
@@ -427,12 +422,10 @@ async fn file_sinks_follow_changes() {
         reloads.display()
     );
     let a = agent(&srv, &toml).await;
-    assert!(
-        until(3000, async || key.exists() && whole.exists())
-            .await
-            .is_some(),
-        "files rendered"
-    );
+    wait_for("both files are rendered", PATIENCE, async || {
+        key.exists() && whole.exists()
+    })
+    .await;
     assert_eq!(
         std::fs::read_to_string(&whole).unwrap(),
         r#"{"username":"app","password":"p1"}"#
@@ -445,22 +438,27 @@ async fn file_sinks_follow_changes() {
         );
     }
     assert!(!reloads.exists(), "no reload for the first render");
-    assert!(until(3000, async || a.is_subscribed()).await.is_some());
+    wait_for(
+        "the agent subscribed to the change stream",
+        PATIENCE,
+        async || a.is_subscribed(),
+    )
+    .await;
     c.put_secret_value()
         .secret_id("files/db")
         .secret_string(r#"{"username":"app","password":"p2"}"#)
         .send()
         .await
         .unwrap();
-    let updated = until(2000, async || {
-        std::fs::read_to_string(&key).is_ok_and(|s| s == "p2")
+    wait_for("the file followed the change", PATIENCE, async || {
+        std::fs::read_to_string(&key)
+            .is_ok_and(|s| s == "p2")
     })
     .await;
-    assert!(updated.is_some(), "the file followed the change");
-    assert!(
-        until(2000, async || reloads.exists()).await.is_some(),
-        "the reload command ran"
-    );
+    wait_for("the reload command ran", PATIENCE, async || {
+        reloads.exists()
+    })
+    .await;
     assert_eq!(std::fs::read_to_string(&reloads).unwrap(), "reloaded\n");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

@@ -65,12 +65,12 @@ async fn role_per_request_and_per_prefetch_entry() {
         "[capabilities.secrets_manager]\nmax_roles = 1\n[capabilities.secrets_manager.prefetch]\nsecrets = [{{ secret_id = \"team-a/db\", role_arn = \"{reader_a}\" }}]\n"
     );
     let a = start_agent(&srv, &toml, true).await;
-    for _ in 0..500 {
-        if a.is_ready() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_for(
+        "the prefetch through the role finished",
+        PATIENCE,
+        async || a.is_ready(),
+    )
+    .await;
     assert!(a.is_ready());
     // Prefetched through the role: served from the cache.
     let (status, _, body) = get(a.addr, &format!("/v1/team-a/db?roleArn={}", enc(&reader_a))).await;

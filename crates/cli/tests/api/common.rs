@@ -7,7 +7,7 @@ use coffer_core::ManualClock;
 use coffer_server::HttpConfig;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const AKID: &str = "AKIATESTTESTTESTTEST";
 pub const SECRET: &str = "test-secret-key-for-integration-tests";
@@ -119,4 +119,28 @@ where
 
 pub fn token(n: u32) -> String {
     format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// How long a test waits for background work (a rotation, a pushed refresh, a
+/// prefetch) before it fails: far beyond what any of them takes, so a slow or
+/// loaded machine does not fail a correct product.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 10 ms until it holds and returns how long that took;
+/// fails the test, naming `what` was awaited, once `timeout` has passed.
+pub async fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        if started.elapsed() > timeout {
+            panic!("gave up after {timeout:?} waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -22,7 +22,8 @@ async fn stages(c: &aws_sdk_secretsmanager::Client, id: &str) -> Vec<(String, Ve
 
 /// Waits until `token` carries AWSCURRENT (rotations run in the background).
 async fn wait_current(c: &aws_sdk_secretsmanager::Client, id: &str, token: &str) {
-    for _ in 0..300 {
+    let started = std::time::Instant::now();
+    loop {
         let s = stages(c, id).await;
         // Done when the token is current and no longer pending (the outcome recorded).
         if s.iter()
@@ -30,9 +31,11 @@ async fn wait_current(c: &aws_sdk_secretsmanager::Client, id: &str, token: &str)
         {
             return;
         }
+        if started.elapsed() > PATIENCE {
+            panic!("{token} never became AWSCURRENT within {PATIENCE:?}: {s:?}");
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("{token} never became AWSCURRENT: {:?}", stages(c, id).await);
 }
 
 fn current_of(s: &[(String, Vec<String>)]) -> String {

@@ -53,10 +53,13 @@ impl Maria {
             ])
             .spawn()
             .expect("mariadbd");
-        for _ in 0..200 {
-            if d.join("sock").exists() {
-                break;
-            }
+        let started = std::time::Instant::now();
+        while !d.join("sock").exists() {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "mariadbd opened no socket within {PATIENCE:?}: {}",
+                std::fs::read_to_string(d.join("err")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let m = Maria { dir, port, server };
@@ -127,7 +130,8 @@ async fn rotate(srv: &TestServer, id: &str, lambda: Option<&str>, t: &str) {
         );
     }
     r.send().await.unwrap();
-    for _ in 0..500 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < PATIENCE {
         let d = c.describe_secret().secret_id(id).send().await.unwrap();
         if d.version_ids_to_stages().unwrap().get(t) == Some(&vec!["AWSCURRENT".to_string()]) {
             return;
@@ -147,7 +151,7 @@ async fn rotate(srv: &TestServer, id: &str, lambda: Option<&str>, t: &str) {
         .unwrap()
         .unwrap();
     panic!(
-        "rotation {t} of {id} did not finish: {}",
+        "rotation {t} of {id} did not finish within {PATIENCE:?}: {}",
         s.row.attrs["Rotation"]["LastFailure"]
     );
 }

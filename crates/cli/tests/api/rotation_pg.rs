@@ -146,8 +146,10 @@ async fn wait_done(c: &aws_sdk_secretsmanager::Client, token: &str) -> bool {
 }
 
 /// Waits until `token` is AWSCURRENT and no longer pending (the outcome recorded).
+/// False when `PATIENCE` passes first.
 async fn wait_done_on(c: &aws_sdk_secretsmanager::Client, id: &str, token: &str) -> bool {
-    for _ in 0..500 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < PATIENCE {
         let d = c.describe_secret().secret_id(id).send().await.unwrap();
         if d.version_ids_to_stages().unwrap().get(token) == Some(&vec!["AWSCURRENT".to_string()]) {
             return true;
@@ -215,23 +217,17 @@ async fn postgres_single_user_rotation_changes_the_real_password() {
         .send()
         .await
         .unwrap();
-    let mut failed = false;
-    for _ in 0..500 {
+    // The pending version is created; the outcome is recorded once setSecret fails.
+    wait_for("the attempt ended", PATIENCE, async || {
         let d = c
             .describe_secret()
             .secret_id("db/app")
             .send()
             .await
             .unwrap();
-        let stages = d.version_ids_to_stages().unwrap();
-        // The pending version is created; the outcome is recorded once setSecret fails.
-        if stages.get(&token(2)).is_some() && !rotating(&srv) {
-            failed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(failed, "the attempt ended");
+        d.version_ids_to_stages().unwrap().get(&token(2)).is_some() && !rotating(&srv)
+    })
+    .await;
     // The raw answer (beyond AWS's model, so SDKs skip it) says which step failed.
     let addr = srv.running().addr;
     let body = br#"{"SecretId":"db/app"}"#;

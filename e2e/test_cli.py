@@ -6,13 +6,12 @@ import signal
 import socket
 import stat
 import subprocess
-import threading
-import time
 
 import boto3
+import botocore.exceptions
 from botocore.config import Config
 
-from conftest import BIN, Server, answers_health, wait_until
+from conftest import BIN, Server, answers_health, signed_request, wait_until
 
 
 def aws(server, *args, check=True):
@@ -57,33 +56,82 @@ def test_dev_credentials_survive_restart(workdir):
         assert second.stop() == 0
 
 
+def read_head(f):
+    """Reads one response head from the file `f`: (status, {lower-cased name: value})."""
+    status_line = f.readline()
+    assert status_line, "the connection closed before an answer"
+    status = int(status_line.split()[1])
+    headers = {}
+    while (line := f.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+def refuses_connections(host, port):
+    """True once nothing listens on the port any more."""
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+    except ConnectionResetError:  # queued as the listener closed; the next try is refused
+        return False
+
+
 def test_sigterm_drains_in_flight_requests(server):
+    """A request in flight when SIGTERM arrives gets its complete answer, new
+    connections are refused from the moment shutdown begins, and the process exits 0.
+
+    The request is held in flight deterministically: its headers go first with
+    `Expect: 100-continue`, and the server's `100 Continue` proves it has parsed them
+    and its handler is reading the body; the body is sent only once the signal has
+    been delivered and the listener is seen closed."""
     sm = server.client()
-    sm.create_secret(Name="drain", SecretString="v")
-    errors, done = [], []
+    sm.create_secret(Name="drain", SecretString="drained-value")
+    host_port = server.endpoint.removeprefix("http://")
+    host, port = host_port.rsplit(":", 1)
+    port = int(port)
+    headers, body = signed_request(server.endpoint, "GetSecretValue", {"SecretId": "drain"},
+                                   server.exports["AWS_ACCESS_KEY_ID"],
+                                   server.exports["AWS_SECRET_ACCESS_KEY"],
+                                   server.exports["AWS_REGION"])
+    headers = {k: v for k, v in headers.items() if k.lower() != "host"}
+    head = f"POST / HTTP/1.1\r\nHost: {host_port}\r\nContent-Length: {len(body)}\r\nExpect: 100-continue\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
 
-    def reader():
-        c = server.client()
-        while not done:
-            try:
-                c.get_secret_value(SecretId="drain")
-            except Exception as e:  # connection refused after shutdown is expected
-                if "Could not connect" not in str(e) and "Connection" not in str(e):
-                    errors.append(e)
-                return
+    conn = socket.create_connection((host, port), timeout=30)
+    replies = conn.makefile("rb")
+    conn.sendall(head.encode())
+    status, _ = read_head(replies)
+    assert status == 100, f"the server asks for the body once the request is in its handler, got {status}"
 
-    threads = [threading.Thread(target=reader) for _ in range(4)]
-    for t in threads:
-        t.start()
-    time.sleep(0.5)
     server.proc.send_signal(signal.SIGTERM)
-    assert server.proc.wait(timeout=30) == 0
-    done.append(True)
-    for t in threads:
-        t.join(timeout=10)
-    assert not errors, errors
+    wait_until("the listener closes after SIGTERM", lambda: refuses_connections(host, port))
+    assert server.proc.poll() is None, "the server waits for the request in flight"
+    try:
+        server.client().list_secrets()
+        raise AssertionError("a new request after shutdown began must be refused")
+    except botocore.exceptions.EndpointConnectionError:
+        pass
+
+    conn.sendall(body)
+    status, resp_headers = read_head(replies)
+    payload = replies.read(int(resp_headers["content-length"]))
+    assert status == 200, payload
+    got = json.loads(payload)
+    assert (got["Name"], got["SecretString"]) == ("drain", "drained-value"), got
+    assert got["VersionStages"] == ["AWSCURRENT"], got
+    # Draining, the server closes the connection after the answer instead of keeping it alive.
+    assert resp_headers.get("connection", "").lower() == "close", resp_headers
+    assert replies.read(1) == b"", "the connection is closed after the answer"
+    conn.close()
+
+    assert server.proc.wait(timeout=30) == 0, "graceful shutdown exits 0"
     with open(server.log_path) as f:
-        assert "stopped cleanly" in f.read()
+        log = f.read()
+    assert "stopped cleanly" in log
+    assert "drain timeout reached" not in log, "the drain ended with the request, not on the timeout"
 
 
 def free_port():

@@ -3,14 +3,16 @@
 //!   reference the load generator measures Coffer against;
 //! - `sign`: prints SigV4-signed headers for one GetSecretValue request, so `wrk`
 //!   can replay it (a signature stays valid for AWS's 15-minute window);
-//! - `put`: durable PutSecretValue writes per second through the AWS SDK.
+//! - `put`: durable PutSecretValue writes per second through the AWS SDK;
+//! - `push-latency`: how soon after a PutSecretValue a `coffer agent` in front of
+//!   the server serves the new value (pushed refresh; `bench/push.sh`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Parser)]
-#[command(about = "Coffer benchmark helpers (see bench/run.sh)")]
+#[command(about = "Coffer benchmark helpers (see bench/run.sh and bench/README.md)")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -84,6 +86,30 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: String,
+    },
+    /// Change SECRET_ID COUNT times with PutSecretValue and time each change until
+    /// the agent at AGENT (host:port) serves the new value; print p50/p99/max.
+    /// The agent must subscribe to the server's change stream and have a long TTL,
+    /// so that only a push can refresh it.
+    PushLatency {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        agent: String,
+        #[arg(long, default_value = "bench/pushed")]
+        secret_id: String,
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        /// Pause between changes, so each change is timed on its own.
+        #[arg(long, default_value_t = 50)]
+        pause_ms: u64,
+        /// The agent's SSRF token.
+        #[arg(long, env = "AWS_TOKEN")]
+        token: String,
         #[arg(long, env = "AWS_ACCESS_KEY_ID")]
         access_key_id: String,
         #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
@@ -174,6 +200,22 @@ fn main() -> anyhow::Result<()> {
             seconds,
             &access_key_id,
             &secret_access_key,
+        )),
+        Cmd::PushLatency {
+            endpoint,
+            agent,
+            secret_id,
+            count,
+            pause_ms,
+            token,
+            access_key_id,
+            secret_access_key,
+        } => rt.block_on(push_latency(
+            &client(&endpoint, &access_key_id, &secret_access_key),
+            AgentConn::new(&agent, &token),
+            &secret_id,
+            count,
+            Duration::from_millis(pause_ms),
         )),
     }
 }
@@ -425,4 +467,182 @@ async fn rotate_storm(
 
 fn uuid_like(i: usize) -> String {
     format!("00000000-0000-4000-8000-{i:012}")
+}
+
+/// One keep-alive HTTP/1.1 connection to the agent: a GET costs one loopback
+/// round trip (tens of microseconds), so polling it adds little to what is
+/// measured.
+struct AgentConn {
+    addr: String,
+    token: String,
+    conn: Option<tokio::io::BufReader<tokio::net::TcpStream>>,
+}
+
+impl AgentConn {
+    fn new(addr: &str, token: &str) -> Self {
+        AgentConn {
+            addr: addr.to_string(),
+            token: token.to_string(),
+            conn: None,
+        }
+    }
+
+    /// GET `path`: (status, body). Reconnects once if the agent closed the
+    /// connection.
+    async fn get(&mut self, path: &str) -> anyhow::Result<(u16, String)> {
+        match self.try_get(path).await {
+            Ok(r) => Ok(r),
+            Err(_) => {
+                self.conn = None;
+                self.try_get(path).await
+            }
+        }
+    }
+
+    async fn try_get(&mut self, path: &str) -> anyhow::Result<(u16, String)> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        if self.conn.is_none() {
+            let s = tokio::net::TcpStream::connect(&self.addr)
+                .await
+                .with_context(|| format!("connecting to the agent at {}", self.addr))?;
+            s.set_nodelay(true)?;
+            self.conn = Some(tokio::io::BufReader::new(s));
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nhost: {}\r\nx-aws-parameters-secrets-token: {}\r\n\r\n",
+            self.addr, self.token
+        );
+        conn.get_mut().write_all(req.as_bytes()).await?;
+        let mut line = String::new();
+        conn.read_line(&mut line).await?;
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("not an HTTP answer: {line:?}"))?;
+        let mut length = None;
+        loop {
+            line.clear();
+            conn.read_line(&mut line).await?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse::<usize>().ok();
+                }
+            }
+        }
+        let mut body = vec![0; length.context("the agent's answer has no Content-Length")?];
+        conn.read_exact(&mut body).await?;
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// The SecretString the agent serves for `path` now.
+    async fn value(&mut self, path: &str) -> anyhow::Result<String> {
+        let (status, body) = self.get(path).await?;
+        anyhow::ensure!(status == 200, "the agent answered {status}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body)?;
+        Ok(v["SecretString"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+/// Puts `value` and polls the agent (every millisecond) until it serves it:
+/// (sent to served, acknowledged to served; the latter is zero when the agent
+/// served it before the writer had its acknowledgement). The resolution is the
+/// poll interval, about a millisecond.
+async fn timed_change(
+    c: &aws_sdk_secretsmanager::Client,
+    agent: &mut AgentConn,
+    secret_id: &str,
+    value: &str,
+    deadline: Duration,
+) -> anyhow::Result<(Duration, Duration)> {
+    let path = format!("/v1/{secret_id}");
+    let sent = Instant::now();
+    let put = {
+        let (c, id, v) = (c.clone(), secret_id.to_string(), value.to_string());
+        tokio::spawn(async move {
+            c.put_secret_value()
+                .secret_id(id)
+                .secret_string(v)
+                .send()
+                .await
+                .map(|_| Instant::now())
+        })
+    };
+    let served = loop {
+        if agent.value(&path).await? == value {
+            break Instant::now();
+        }
+        anyhow::ensure!(
+            sent.elapsed() < deadline,
+            "the agent still served the old value {deadline:?} after PutSecretValue: \
+             is it subscribed to the server's change stream, with a long TTL?"
+        );
+        // Polling back to back would take a core from the agent and the server
+        // on a small machine; a millisecond is far below what is measured.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let acked = put.await??;
+    Ok((served - sent, served.saturating_duration_since(acked)))
+}
+
+async fn push_latency(
+    c: &aws_sdk_secretsmanager::Client,
+    mut agent: AgentConn,
+    secret_id: &str,
+    count: usize,
+    pause: Duration,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(count > 0, "--count must be at least 1");
+    if c.create_secret()
+        .name(secret_id)
+        .secret_string("start")
+        .send()
+        .await
+        .is_err()
+    {
+        c.put_secret_value()
+            .secret_id(secret_id)
+            .secret_string("start")
+            .send()
+            .await?;
+    }
+    // The first read caches the secret in the agent; from then on only a push can
+    // change what it serves.
+    agent.value(&format!("/v1/{secret_id}")).await?;
+    // One untimed change first: the agent may still be subscribing.
+    timed_change(c, &mut agent, secret_id, "warm-up", Duration::from_secs(30)).await?;
+    let run = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)?
+        .as_nanos();
+    let (mut from_send, mut from_ack) = (Vec::new(), Vec::new());
+    for i in 0..count {
+        tokio::time::sleep(pause).await;
+        let value = format!("pushed-{run}-{i}");
+        let (s, a) =
+            timed_change(c, &mut agent, secret_id, &value, Duration::from_secs(10)).await?;
+        from_send.push(s);
+        from_ack.push(a);
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let summary = |v: &mut Vec<Duration>| {
+        v.sort();
+        let pct = |p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
+        format!(
+            "p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+            ms(pct(0.50)),
+            ms(pct(0.99)),
+            ms(v[v.len() - 1])
+        )
+    };
+    println!("changes={count} sent_to_served {}", summary(&mut from_send));
+    println!(
+        "changes={count} acknowledged_to_served {}",
+        summary(&mut from_ack)
+    );
+    Ok(())
 }

@@ -323,24 +323,16 @@ async fn prefetch_by_id_and_by_tag() {
     srv.stop().await;
 }
 
-async fn until(
-    deadline_ms: u64,
-    mut check: impl AsyncFnMut() -> bool,
-) -> Option<std::time::Duration> {
-    let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_millis(deadline_ms) {
-        if check().await {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    None
-}
+/// How long a pushed change may take to reach the agent here: generous, since a
+/// test asserts the behaviour, not the speed (a loaded machine must not fail it);
+/// still far below the TTL, so only a push can deliver it. How fast it really is
+/// is measured by `coffer-bench push-latency` (bench/push.sh).
+const PUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A change on the server reaches the agent's cache within a second, without
-/// refreshNow and long before the TTL.
+/// A change on the server reaches every cached form of the secret in the agent,
+/// without refreshNow and long before the TTL (an hour); so does a deletion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pushed_refresh_within_a_second() {
+async fn pushed_changes_refresh_the_cache_before_the_ttl() {
     let srv = TestServer::start().await;
     let c = srv.client();
     c.create_secret()
@@ -356,10 +348,12 @@ async fn pushed_refresh_within_a_second() {
         .await
         .unwrap();
     let a = agent(&srv, "ttl_seconds = 3600").await;
-    assert!(
-        until(3000, async || a.is_subscribed()).await.is_some(),
-        "agent subscribed to the change stream"
-    );
+    wait_for(
+        "the agent subscribed to the change stream",
+        PATIENCE,
+        async || a.is_subscribed(),
+    )
+    .await;
     let addr = a.addr;
     assert_eq!(json(&get(addr, "/v1/pushed").await.2)["SecretString"], "v1");
     assert_eq!(
@@ -373,11 +367,12 @@ async fn pushed_refresh_within_a_second() {
         .send()
         .await
         .unwrap();
-    let took = until(1000, async || {
-        json(&get(addr, "/v1/pushed").await.2)["SecretString"] == "v2"
-    })
+    wait_for(
+        "the agent serves the pushed new value",
+        PUSH_DEADLINE,
+        async || json(&get(addr, "/v1/pushed").await.2)["SecretString"] == "v2",
+    )
     .await;
-    assert!(took.is_some(), "the new value arrived within one second");
     let staged = json(&get(addr, "/v1/pushed?versionStage=AWSCURRENT").await.2);
     assert_eq!(
         staged["SecretString"], "v2",
@@ -386,11 +381,12 @@ async fn pushed_refresh_within_a_second() {
 
     // A deleted secret stops being served from the cache.
     c.delete_secret().secret_id("pushed").send().await.unwrap();
-    let gone = until(1000, async || get(addr, "/v1/pushed").await.0 == 400).await;
-    assert!(
-        gone.is_some(),
-        "the deletion reached the agent within one second"
-    );
+    wait_for(
+        "the deletion reached the agent",
+        PUSH_DEADLINE,
+        async || get(addr, "/v1/pushed").await.0 == 400,
+    )
+    .await;
     assert!(a.metrics.pushes.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     a.stop().await;
     srv.stop().await;

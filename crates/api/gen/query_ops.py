@@ -29,7 +29,7 @@ SERVED = {
     "sts": "AssumeRole GetCallerIdentity GetSessionToken".split(),
 }
 
-# Members kept out of the audit record (as SENSITIVE in crates/core/src/query.rs).
+# Members kept out of the audit record: policy documents.
 SENSITIVE = {"PolicyDocument", "AssumeRolePolicyDocument", "Policy"}
 
 RUST_KEYWORDS = {"type", "match", "ref", "self", "struct", "fn", "in", "loop", "move", "mod", "use"}

@@ -166,6 +166,14 @@ impl ApiError {
         )
     }
 
+    /// An operation of the model this server does not serve yet.
+    pub fn unserved(operation: &str) -> Self {
+        Self::new(
+            ErrorCode::UnknownOperation,
+            format!("{operation} is not implemented by this Coffer server yet."),
+        )
+    }
+
     pub fn marked_for_deletion() -> Self {
         Self::invalid_request(
             "You can't perform this operation on the secret because it was marked for deletion.",

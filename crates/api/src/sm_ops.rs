@@ -192,9 +192,10 @@ impl SecretsManagerOperation {
                 k.one("secretsmanager:Name", r.name.as_deref());
                 k.one("secretsmanager:Description", r.description.as_deref());
                 k.one("secretsmanager:KmsKeyId", r.kms_key_id.as_deref());
+                let overwrite = r.force_overwrite_replica_secret.unwrap_or(false);
                 k.flag(
                     "secretsmanager:ForceOverwriteReplicaSecret",
-                    r.force_overwrite_replica_secret,
+                    Some(overwrite),
                 );
                 let regions = r.add_replica_regions.iter().flatten();
                 k.many(
@@ -215,19 +216,22 @@ impl SecretsManagerOperation {
                 k.one("secretsmanager:VersionStage", r.version_stage.as_deref());
             }
             Op::DeleteSecret(r) => {
-                let days = r.recovery_window_in_days.map(|d| d.to_string());
-                k.one("secretsmanager:RecoveryWindowInDays", days.as_deref());
-                k.flag(
-                    "secretsmanager:ForceDeleteWithoutRecovery",
-                    r.force_delete_without_recovery,
-                );
+                // The values the operation will act on: absent members at their
+                // defaults, so a policy cannot be sidestepped by leaving one out.
+                let force = r.force_delete_without_recovery.unwrap_or(false);
+                if !force {
+                    let days = r.recovery_window_in_days.unwrap_or(30).to_string();
+                    k.one("secretsmanager:RecoveryWindowInDays", Some(&days));
+                }
+                k.flag("secretsmanager:ForceDeleteWithoutRecovery", Some(force));
             }
             Op::TagResource(r) => k.tags(r.tags.as_deref()),
             Op::UntagResource(r) => {
                 k.many("aws:TagKeys", r.tag_keys.iter().flatten().cloned());
             }
             Op::PutResourcePolicy(r) => {
-                k.flag("secretsmanager:BlockPublicPolicy", r.block_public_policy);
+                let block = r.block_public_policy.unwrap_or(false);
+                k.flag("secretsmanager:BlockPublicPolicy", Some(block));
             }
             Op::RotateSecret(r) => {
                 k.one(
@@ -278,9 +282,10 @@ impl Keys {
     fn tags(&mut self, tags: Option<&[Tag]>) {
         let tags = tags.unwrap_or_default();
         for t in tags {
-            if let (Some(key), Some(v)) = (&t.key, &t.value) {
-                self.0
-                    .push((format!("aws:RequestTag/{key}"), vec![v.clone()]));
+            // A tag without a value is stored with an empty one.
+            if let Some(key) = &t.key {
+                let v = t.value.clone().unwrap_or_default();
+                self.0.push((format!("aws:RequestTag/{key}"), vec![v]));
             }
         }
         self.many("aws:TagKeys", tags.iter().filter_map(|t| t.key.clone()));
@@ -313,8 +318,13 @@ fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 fn redact_values(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len());
     let mut quote: Option<char> = None;
+    let mut escaped = false;
     for c in msg.split(" at line").next().unwrap_or("").chars() {
         match quote {
+            // serde writes a quote inside a string value as `\"`: it does not
+            // end the value.
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
             Some(q) if c == q => quote = None,
             Some(_) => {}
             None if c == '`' || c == '"' => {
@@ -384,6 +394,49 @@ mod tests {
                 vec!["false".into()]
             )]
         );
+    }
+
+    #[test]
+    fn keys_carry_the_values_the_operation_uses() {
+        // Absent members at their defaults: leaving one out must not slip past
+        // a policy that conditions on it.
+        let o = op(
+            "PutResourcePolicy",
+            json!({"SecretId": "a", "ResourcePolicy": "{}"}),
+        );
+        assert_eq!(
+            o.condition_keys(),
+            vec![(
+                "secretsmanager:BlockPublicPolicy".into(),
+                vec!["false".into()]
+            )]
+        );
+        let o = op("DeleteSecret", json!({"SecretId": "a"}));
+        let keys = o.condition_keys();
+        assert!(keys.contains(&(
+            "secretsmanager:RecoveryWindowInDays".into(),
+            vec!["30".into()]
+        )));
+        assert!(keys.contains(&(
+            "secretsmanager:ForceDeleteWithoutRecovery".into(),
+            vec!["false".into()]
+        )));
+        // A tag without a value is stored with an empty one, and seen so.
+        let o = op(
+            "TagResource",
+            json!({"SecretId": "a", "Tags": [{"Key": "team"}]}),
+        );
+        assert!(o
+            .condition_keys()
+            .contains(&("aws:RequestTag/team".into(), vec![String::new()])));
+    }
+
+    #[test]
+    fn escaped_quotes_do_not_end_the_redaction() {
+        let body = br#"{"SecretId": "a", "ForceDeleteWithoutRecovery": "x" hunter2 " y"}"#;
+        let e = SecretsManagerOperation::parse("DeleteSecret", body).unwrap_err();
+        assert_eq!(e.code, ErrorCode::SerializationException);
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
     }
 
     #[test]

@@ -490,12 +490,11 @@ impl AgentConn {
     /// GET `path`: (status, body). Reconnects once if the agent closed the
     /// connection.
     async fn get(&mut self, path: &str) -> anyhow::Result<(u16, String)> {
-        match self.try_get(path).await {
-            Ok(r) => Ok(r),
-            Err(_) => {
-                self.conn = None;
-                self.try_get(path).await
-            }
+        if let Ok(r) = self.try_get(path).await {
+            Ok(r)
+        } else {
+            self.conn = None;
+            self.try_get(path).await
         }
     }
 

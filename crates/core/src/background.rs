@@ -12,11 +12,16 @@ impl Service {
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let svc = self.clone();
-        let me = Arc::downgrade(self);
+        let (me, me_too) = (Arc::downgrade(self), Arc::downgrade(self));
         let follower = self.outbox.spawn_follower(
             move |r| {
                 if let Some(s) = me.upgrade() {
                     s.invalidate(r);
+                }
+            },
+            move || {
+                if let Some(s) = me_too.upgrade() {
+                    s.reset_caches();
                 }
             },
             stop.clone(),

@@ -20,14 +20,35 @@ pub struct Caller {
     /// Set when the caller signed with temporary credentials.
     pub session: Option<Arc<Session>>,
     /// The service itself (the sweeper, rotation), acting within one account; never
-    /// set for a request.
-    pub internal: bool,
+    /// set for a request, and private so no other crate can make such a caller.
+    pub(crate) internal: bool,
 }
 
 impl Caller {
+    /// The caller of a request whose signature was verified with `cred`.
+    pub fn signed(
+        cred: &Credential,
+        region: String,
+        source_ip: String,
+        user_agent: String,
+        request_id: String,
+    ) -> Caller {
+        Caller {
+            account_id: cred.account_id.clone(),
+            principal_arn: cred.principal_arn.clone(),
+            access_key_id: cred.access_key_id.clone(),
+            region,
+            source_ip,
+            user_agent,
+            request_id,
+            session: cred.session.clone(),
+            internal: false,
+        }
+    }
+
     /// The service itself, acting within one account as `principal` (the
     /// rotation service, the sweeper); `agent` names it in the audit trail.
-    pub fn service(account: &str, region: &str, principal: &str, agent: &str) -> Caller {
+    pub(crate) fn service(account: &str, region: &str, principal: &str, agent: &str) -> Caller {
         Caller {
             account_id: account.into(),
             principal_arn: principal.into(),

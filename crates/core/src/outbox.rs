@@ -41,22 +41,30 @@ impl Outbox {
     }
 
     /// Follows the outbox from its newest record until `stop` turns true,
-    /// handing every change to `apply` (which drops what it made stale).
+    /// handing every change to `apply` (which drops what it made stale). Once it
+    /// knows where it starts, it calls `reset`: whatever was cached before then
+    /// (at start-up, or while the store could not be read) is dropped, since
+    /// changes committed in that time will never be seen.
     pub fn spawn_follower(
         self: &Arc<Self>,
         apply: impl Fn(&EventRow) + Send + Sync + 'static,
+        reset: impl Fn() + Send + Sync + 'static,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let outbox = self.clone();
         let mut commits = self.commit_signal();
         tokio::spawn(async move {
-            let mut after = match outbox.store.latest_event_seq().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "the outbox follower cannot start; caches follow only this server's writes");
-                    return;
+            let mut after = loop {
+                match outbox.store.latest_event_seq().await {
+                    Ok(s) => break s,
+                    Err(e) => tracing::warn!(error = %e, "the outbox follower cannot start yet"),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                    _ = stop.changed() => return,
                 }
             };
+            reset();
             loop {
                 match outbox.follow_once(after, &apply).await {
                     Ok(seq) => after = seq,

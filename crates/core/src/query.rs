@@ -6,7 +6,7 @@ use crate::call::Call;
 use crate::context::Caller;
 use crate::service::Service;
 use coffer_api::query::{Node, Params};
-use coffer_api::{iam_ops, sts_ops, ApiError, ErrorCode, IamOperation, StsOperation};
+use coffer_api::{iam_ops, sts_ops, ApiError, IamOperation, StsOperation};
 use serde_json::Value;
 
 /// Which Query service a request is for.
@@ -34,13 +34,6 @@ impl QueryService {
             QueryService::Sts => sts_ops::XML_NAMESPACE,
         }
     }
-}
-
-fn unserved(name: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::UnknownOperation,
-        format!("{name} is not implemented by this Coffer server yet."),
-    )
 }
 
 /// What the audit record of one call says.
@@ -111,14 +104,14 @@ impl Service {
 
     async fn run_iam(&self, caller: &Caller, op: IamOperation) -> Result<Vec<Node>, ApiError> {
         let call = Call::new(caller, op.name());
-        let op = op.into_served().map_err(unserved)?;
+        let op = op.into_served().map_err(ApiError::unserved)?;
         let grant = self.identity.authorize_iam(&call, &op).await?;
         self.identity.dispatch_iam(&grant, op).await
     }
 
     async fn run_sts(&self, caller: &Caller, op: StsOperation) -> Result<Vec<Node>, ApiError> {
         let call = Call::new(caller, op.name());
-        let op = op.into_served().map_err(unserved)?;
+        let op = op.into_served().map_err(ApiError::unserved)?;
         let grant = self.identity.authorize_sts(&call, &op).await?;
         self.identity.dispatch_sts(&grant, op).await
     }

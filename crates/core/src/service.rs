@@ -136,14 +136,6 @@ impl Service {
         self.identity.session_credential(access_key_id, token)
     }
 
-    /// The secret of a stored key, for re-printing dev credentials.
-    pub async fn credential_secret(
-        &self,
-        access_key_id: &str,
-    ) -> Result<Option<SecretBytes>, ApiError> {
-        self.identity.credential_secret(access_key_id).await
-    }
-
     /// Creates the account if it does not exist.
     pub async fn ensure_account(&self, account_id: &str, name: &str) -> Result<(), ApiError> {
         self.identity.ensure_account(account_id, name).await
@@ -197,9 +189,9 @@ impl Service {
 
     /// Drops what one committed change (this server's or another's) made stale.
     pub(crate) fn invalidate(&self, r: &EventRow) {
-        match crate::outbox::source(r).as_deref() {
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+        match body["source"].as_str() {
             Some(SECRETS_SOURCE) => {
-                let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
                 if let Some(arn) = body["resources"][0].as_str() {
                     self.store.forget_cached(arn);
                 }
@@ -209,6 +201,12 @@ impl Service {
             Some(IAM_SOURCE) => self.identity.iam_changed(),
             _ => {}
         }
+    }
+
+    /// Drops every cached secret, identity and access key.
+    pub(crate) fn reset_caches(&self) {
+        self.store.forget_all_cached();
+        self.identity.iam_changed();
     }
 
     /// Purges every secret whose recovery window has ended; returns how many.

@@ -353,7 +353,10 @@ mod tests {
         assert_eq!(parse_date("1970-01-01T00:00:00Z"), Some(0.0));
         assert_eq!(parse_date("2020-01-01T00:00:00Z"), Some(1_577_836_800.0));
         assert_eq!(parse_date("2020-01-01"), Some(1_577_836_800.0));
-        assert_eq!(parse_date("2020-01-01T01:00:00+01:00"), Some(1_577_836_800.0));
+        assert_eq!(
+            parse_date("2020-01-01T01:00:00+01:00"),
+            Some(1_577_836_800.0)
+        );
         assert_eq!(parse_date("2020-01-01T00:00:00.5Z"), Some(1_577_836_800.5));
         assert_eq!(parse_date("1577836800"), Some(1_577_836_800.0));
         assert_eq!(parse_date("2020-13-01"), None);

@@ -122,16 +122,12 @@ impl Handler {
             .chars()
             .take(256)
             .collect();
-        Caller {
-            account_id: verified.cred.account_id.clone(),
-            principal_arn: verified.cred.principal_arn.clone(),
-            access_key_id: verified.cred.access_key_id.clone(),
-            region: verified.region,
-            source_ip: peer.ip().to_string(),
+        Caller::signed(
+            &verified.cred,
+            verified.region,
+            peer.ip().to_string(),
             user_agent,
-            request_id: request_id.to_string(),
-            session: verified.cred.session.clone(),
-            internal: false,
-        }
+            request_id.to_string(),
+        )
     }
 }

@@ -195,6 +195,10 @@ impl<S: Store> Store for CachedStore<S> {
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
         self.inner.audit_records(after_seq, limit).await
     }
+    fn forget_all_cached(&self) {
+        self.forget_all();
+    }
+
     fn forget_cached(&self, arn: &str) {
         let row = self
             .maps

@@ -101,6 +101,10 @@ pub trait Store: Send + Sync + 'static {
     /// server, heard of through the outbox. Backends without a cache do nothing.
     fn forget_cached(&self, _arn: &str) {}
 
+    /// Drops every cached secret (the outbox follower starts, and cannot know
+    /// what changed before).
+    fn forget_all_cached(&self) {}
+
     /// Flushes and closes; later calls fail.
     async fn close(&self) -> Result<()>;
 }

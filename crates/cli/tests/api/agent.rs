@@ -447,8 +447,7 @@ async fn file_sinks_follow_changes() {
         .await
         .unwrap();
     wait_for("the file followed the change", PATIENCE, async || {
-        std::fs::read_to_string(&key)
-            .is_ok_and(|s| s == "p2")
+        std::fs::read_to_string(&key).is_ok_and(|s| s == "p2")
     })
     .await;
     wait_for("the reload command ran", PATIENCE, async || {

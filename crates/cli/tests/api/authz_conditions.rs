@@ -116,6 +116,15 @@ async fn request_tags_and_tag_keys() {
         code(addr, who, "UntagResource", untag(json!(["env"]))).await,
         "OK"
     );
+    // A case twin of a key the secret already has, in a later request, would make
+    // `aws:ResourceTag/team` ambiguous: refused.
+    let twin = json!({"SecretId": "t/dev", "Tags": [{"Key": "TEAM", "Value": "ops"}]});
+    let (_, c, b) = sm_call(addr, (AKID, SECRET), "TagResource", &twin).await;
+    assert_eq!(c, "InvalidParameterException", "{b}");
+    assert_eq!(
+        tags_of(addr, "t/dev").await,
+        json!([{"Key": "team", "Value": "dev"}])
+    );
     srv.stop().await;
 }
 

@@ -216,6 +216,21 @@ async fn every_iam_and_sts_operation_allowed_denied_and_missing() {
             );
         }
     }
+    // A permissions boundary would narrow the user; not evaluated yet, it is
+    // refused rather than ignored.
+    let bounded = [
+        ("Action", "CreateUser"),
+        ("UserName", "bounded"),
+        (
+            "PermissionsBoundary",
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+        ),
+    ];
+    let (status, body) = query(addr, "iam", &bounded, ROOT).await;
+    assert_eq!(
+        (status, xml(&body, "Code").as_deref()),
+        (400, Some("InvalidInput"))
+    );
     // An action no model has.
     let (status, body) = query(addr, "iam", &[("Action", "MakeMeAdmin")], ROOT).await;
     assert_eq!(

@@ -138,9 +138,10 @@ pub async fn wait_for(
         if check().await {
             return started.elapsed();
         }
-        if started.elapsed() > timeout {
-            panic!("gave up after {timeout:?} waiting until {what}");
-        }
+        assert!(
+            started.elapsed() <= timeout,
+            "gave up after {timeout:?} waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

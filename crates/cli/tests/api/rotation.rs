@@ -31,9 +31,10 @@ async fn wait_current(c: &aws_sdk_secretsmanager::Client, id: &str, token: &str)
         {
             return;
         }
-        if started.elapsed() > PATIENCE {
-            panic!("{token} never became AWSCURRENT within {PATIENCE:?}: {s:?}");
-        }
+        assert!(
+            started.elapsed() <= PATIENCE,
+            "{token} never became AWSCURRENT within {PATIENCE:?}: {s:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

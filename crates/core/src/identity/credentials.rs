@@ -115,15 +115,4 @@ impl Identity {
         self.cache.remember_credential(seen, cred.clone());
         Ok(Some(cred))
     }
-
-    /// The secret of a stored key, for re-printing dev credentials.
-    pub async fn credential_secret(
-        &self,
-        access_key_id: &str,
-    ) -> Result<Option<SecretBytes>, ApiError> {
-        Ok(self
-            .credential(access_key_id)
-            .await?
-            .map(|c| c.secret.clone()))
-    }
 }

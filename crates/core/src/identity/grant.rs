@@ -1,8 +1,9 @@
 //! The proof of authorization.
 //!
-//! A [`Grant`] is what [`Identity::authorize_operation`] returns when a caller may
-//! run an operation on its target, and every Secrets Manager handler takes one.
-//! Its fields are private to the `authz` module, so no other code can make one:
+//! A [`Grant`] is what the identity component's authorizers return when a caller
+//! may run an operation on its target, and every handler (Secrets Manager, IAM,
+//! STS) takes one. Its fields are private to the `identity` module, so no other
+//! code can make one:
 //! a handler cannot be reached without going through authorization, and a new
 //! operation whose dispatch arm forgets it does not compile.
 //!
@@ -52,6 +53,11 @@ impl<'a> Grant<'a> {
             keys,
             target,
         }
+    }
+
+    /// The action this grant was given for (without its service prefix).
+    pub fn action(&self) -> &'static str {
+        self.action
     }
 
     pub fn call(&self) -> &'a Call<'a> {

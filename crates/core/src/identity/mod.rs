@@ -18,6 +18,7 @@ mod session;
 mod sts;
 
 pub(crate) use grant::{Grant, RoleGrant};
+pub(crate) use session::SERVICE_PRINCIPAL;
 
 use crate::audit::AuditLog;
 use crate::clock::Clock;
@@ -349,7 +350,7 @@ pub(crate) fn trusts_service(trust: &str, role_arn: &str, account: &str) -> bool
         return false;
     };
     let service = Principal {
-        arn: "secretsmanager.amazonaws.com".into(),
+        arn: session::SERVICE_PRINCIPAL.into(),
         account: account.into(),
         role_arn: None,
     };

@@ -216,14 +216,10 @@ fn assume_role_keys(ctx: &mut Context, r: &coffer_api::sts_ops::AssumeRoleReques
     if let Some(x) = &r.source_identity {
         ctx.set("sts:SourceIdentity", x.clone());
     }
-    for (k, v) in &r.tags {
-        ctx.set(&format!("aws:RequestTag/{k}"), v.clone());
-    }
-    if !r.tags.is_empty() {
-        ctx.set_many(
-            "aws:TagKeys",
-            r.tags.iter().map(|(k, _)| k.clone()).collect(),
-        );
+    let mut keys = vec![];
+    request_tags(&mut keys, &r.tags);
+    for (k, v) in keys {
+        ctx.set_many(&k, v);
     }
     if !r.transitive_tag_keys.is_empty() {
         ctx.set_many("sts:TransitiveTagKeys", r.transitive_tag_keys.clone());

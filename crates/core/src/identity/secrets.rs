@@ -5,6 +5,7 @@
 
 use super::Grant;
 use crate::arn::{parse_secret_id, SecretRef};
+use crate::attrs::POLICY_ATTR;
 use crate::call::Call;
 use crate::errors::internal;
 use crate::identity::Identity;
@@ -17,9 +18,6 @@ use std::sync::Arc;
 
 /// Parsed resource policies kept at most.
 const POLICY_CACHE_MAX: usize = 10_000;
-
-/// Where a secret's resource policy lives in its attributes.
-pub(crate) const POLICY_ATTR: &str = "ResourcePolicy";
 
 /// What a grant was given for.
 pub(crate) enum Granted {
@@ -52,12 +50,7 @@ impl Identity {
         let keys = op.condition_keys();
         let account = &call.caller.account_id;
         let target = match op.target()? {
-            Target::Unserved => {
-                return Err(ApiError::new(
-                    ErrorCode::UnknownOperation,
-                    format!("{action} is not implemented by this Coffer server yet."),
-                ))
-            }
+            Target::Unserved => return Err(ApiError::unserved(action)),
             Target::Account => {
                 self.authorize(call, action, &keys, None, "*", account)
                     .await?;
@@ -247,7 +240,11 @@ impl Identity {
             let Some(arn) = body["resources"][0].as_str() else {
                 continue;
             };
-            let secret = self.store.secret_by_arn(arn).await.ok().flatten();
+            // A read that fails drops the event: deciding without the secret's
+            // resource policy could skip its denies.
+            let Ok(secret) = self.store.secret_by_arn(arn).await else {
+                continue;
+            };
             let seen = self
                 .authorize(&call, call.name, &[], secret.as_deref(), arn, &r.account_id)
                 .await;

@@ -101,7 +101,7 @@ pub(crate) fn rotation_caller(account: &str, region: &str) -> Caller {
     Caller::service(
         account,
         region,
-        "secretsmanager.amazonaws.com",
+        crate::identity::SERVICE_PRINCIPAL,
         "coffer-rotation",
     )
 }

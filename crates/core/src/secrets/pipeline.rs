@@ -113,6 +113,15 @@ impl Secrets {
         op: SecretsManagerOperation,
     ) -> Result<Vec<u8>, ApiError> {
         use SecretsManagerOperation as Op;
+        // A grant proves one action: using it for another is a bug, refused.
+        if g.action() != op.name() {
+            tracing::error!(
+                granted = g.action(),
+                operation = op.name(),
+                "grant used for another operation"
+            );
+            return Err(ApiError::internal());
+        }
         match op {
             Op::BatchGetSecretValue(r) => self.batch_get_secret_value(g, r).await,
             Op::CancelRotateSecret(r) => self.cancel_rotate_secret(g, r).await,

@@ -29,6 +29,14 @@ fn plan(
             "The number of tags on the secret would exceed the limit of 50.",
         ));
     }
+    // Condition keys ignore case (`aws:ResourceTag/team`): a secret may not carry
+    // two keys that differ only in case, or a policy would see one of them.
+    let mut seen = std::collections::HashSet::new();
+    if !tags.iter().all(|(k, _)| seen.insert(k.to_lowercase())) {
+        return Err(ApiError::invalid_param(
+            "Duplicate tag keys found. Tag keys are case insensitive.",
+        ));
+    }
     row.tags = Some(tags);
     row.last_changed_ms = now;
     Ok(Some(row_change(

@@ -215,12 +215,7 @@ impl Identity {
 
     /// A managed policy exists and may be attached.
     async fn attachable(&self, account: &str, arn: &str) -> Result<(), ApiError> {
-        let missing = || {
-            ApiError::new(
-                ErrorCode::NoSuchEntity,
-                format!("Policy {arn} does not exist or is not attachable."),
-            )
-        };
+        let missing = || super::policies::not_found(arn);
         if super::policies::aws_managed(arn).is_some() {
             return Ok(());
         }

@@ -188,6 +188,18 @@ pub(crate) fn check_tags(tags: &[(String, String)]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Permissions boundaries are not evaluated yet; accepting one and ignoring it
+/// would grant more than its author meant, so it is refused.
+pub(crate) fn no_boundary(boundary: Option<&str>) -> Result<(), ApiError> {
+    match boundary {
+        None => Ok(()),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "PermissionsBoundary is not supported by this Coffer server yet.",
+        )),
+    }
+}
+
 /// Merges tags, later values replacing earlier ones for the same key.
 pub(crate) fn merge_tags(into: &mut Vec<(String, String)>, add: Vec<(String, String)>) {
     for (k, v) in add {
@@ -258,7 +270,6 @@ impl Identity {
         })
     }
 
-    /// Applies IAM writes and invalidates cached identities.
     /// Applies IAM writes with their outbox record (other servers' caches hear of
     /// the change from it), and invalidates this process's caches at once.
     pub(crate) async fn iam_commit(

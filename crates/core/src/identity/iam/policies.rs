@@ -40,7 +40,7 @@ pub fn aws_managed(arn: &str) -> Option<&'static str> {
         .map(|(_, d)| *d)
 }
 
-fn not_found(arn: &str) -> ApiError {
+pub(super) fn not_found(arn: &str) -> ApiError {
     ApiError::new(
         ErrorCode::NoSuchEntity,
         format!("Policy {arn} does not exist or is not attachable."),

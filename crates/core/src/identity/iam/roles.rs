@@ -54,6 +54,7 @@ impl Identity {
     ) -> Result<Vec<Node>, ApiError> {
         let name = &r.role_name;
         check_name(name, "roleName", 64)?;
+        super::no_boundary(r.permissions_boundary.as_deref())?;
         check_policy(&r.assume_role_policy_document, Kind::Trust)?;
         check_tags(&r.tags)?;
         if r.description

@@ -39,6 +39,7 @@ impl Identity {
     ) -> Result<Vec<Node>, ApiError> {
         let name = &r.user_name;
         check_name(name, "userName", 64)?;
+        super::no_boundary(r.permissions_boundary.as_deref())?;
         check_tags(&r.tags)?;
         let doc = UserDoc {
             id: format!("AIDA{}", random_id(17)),

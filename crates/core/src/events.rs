@@ -3,7 +3,7 @@
 
 use crate::clock::rfc3339;
 use crate::context::Caller;
-use coffer_store::{IamOp, NewEvent};
+use coffer_store::{IamOp, NewEvent, SecretRow};
 use serde_json::{json, Value};
 
 /// The source of IAM change records. They are Coffer's own (not an AWS event
@@ -43,16 +43,18 @@ pub fn iam_change(account: &str, at_ms: i64, ops: &[IamOp]) -> NewEvent {
     }
 }
 
-/// The event for one change to one secret. `detail` adds operation-specific,
+/// The event for one change to one secret, filed under the secret's own
+/// account and region (a change made from another account through a resource
+/// policy belongs to the owner's stream). `detail` adds operation-specific,
 /// non-secret fields (version id, stages, deletion date).
 pub fn change(
     caller: &Caller,
     at_ms: i64,
     event_name: &str,
-    arn: &str,
-    name: &str,
+    secret: &SecretRow,
     detail: Value,
 ) -> NewEvent {
+    let (arn, name) = (&secret.arn, &secret.name);
     let mut d = json!({
         "eventSource": "secretsmanager.amazonaws.com",
         "eventName": event_name,
@@ -69,16 +71,16 @@ pub fn change(
         "id": uuid::Uuid::new_v4().to_string(),
         "detail-type": "AWS API Call via CloudTrail",
         "source": SECRETS_SOURCE,
-        "account": caller.account_id,
+        "account": secret.account_id,
         "time": rfc3339(at_ms),
-        "region": caller.region,
+        "region": secret.region,
         "resources": [arn],
         "detail": d,
     });
     NewEvent {
         at_ms,
-        account_id: caller.account_id.clone(),
-        region: caller.region.clone(),
+        account_id: secret.account_id.clone(),
+        region: secret.region.clone(),
         body: body.to_string(),
     }
 }

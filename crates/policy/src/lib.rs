@@ -11,6 +11,7 @@ mod vars;
 #[cfg(test)]
 mod tests;
 
+pub use condition::{Base, Condition, Operator, SetOp};
 pub use eval::{evaluate, Decision, DenySource, Request};
 pub use parse::{Effect, Kind, ParseError, Policy, PrincipalSpec, Statement};
 

@@ -257,11 +257,16 @@ impl Identity {
         for arn in attached {
             if let Some(d) = iam::policies::aws_managed(arn) {
                 docs.push(d.to_string());
-            } else if let Some((p, _)) = self
-                .iam_load::<PolicyDoc>(account, iam::POLICY, last_segment(arn))
-                .await?
-            {
-                docs.extend(p.default_doc().map(str::to_string));
+            } else if let Some((path, name)) = iam::split_entity_arn(arn, account, iam::POLICY) {
+                // A policy deleted and re-created at another path is another policy.
+                if let Some((p, _)) = self
+                    .iam_load::<PolicyDoc>(account, iam::POLICY, name)
+                    .await?
+                {
+                    if p.path == path {
+                        docs.extend(p.default_doc().map(str::to_string));
+                    }
+                }
             }
         }
         Ok(docs
@@ -328,7 +333,9 @@ impl Identity {
             identity: &id.policies,
             session: &id.session_policies,
             resource_policy,
-            resource_must_allow: action == "sts:AssumeRole",
+            // A role is assumed, and its session tagged or given a source
+            // identity, only if its trust policy says so.
+            resource_must_allow: action.starts_with("sts:"),
         });
         if d.allowed() {
             return Ok(());

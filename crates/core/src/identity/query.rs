@@ -26,25 +26,33 @@ fn tag_keys(keys: &mut Vec<(String, Vec<String>)>, names: Vec<String>) {
     }
 }
 
+/// What an IAM operation acts on.
+enum Resource {
+    /// An existing user or role, by name: its ARN carries its stored path.
+    Named(&'static str, String),
+    /// An entity to create: kind, requested path, name.
+    New(&'static str, Option<String>, String),
+    /// A managed policy's ARN, as given (the handler finds it at that path only).
+    Arn(String),
+    /// The account (listing).
+    Any,
+}
+
 /// What an IAM operation acts on, and the condition keys its request carries.
-fn iam_target(
-    account: &str,
-    caller_user: Option<&str>,
-    op: &IamServed,
-) -> (String, Vec<(String, Vec<String>)>) {
+fn iam_target(caller_user: Option<&str>, op: &IamServed) -> (Resource, Vec<(String, Vec<String>)>) {
     use IamServed as Op;
-    let user = |n: &str| format!("arn:aws:iam::{account}:user/{n}");
-    let role = |n: &str| format!("arn:aws:iam::{account}:role/{n}");
+    let user = |n: &str| Resource::Named(iam::USER, n.to_string());
+    let role = |n: &str| Resource::Named(iam::ROLE, n.to_string());
     // Access-key operations and GetUser default to the calling user.
     let user_or_self = |n: &Option<String>| match n.as_deref().or(caller_user) {
         Some(n) => user(n),
-        None => "*".to_string(),
+        None => Resource::Any,
     };
     let mut keys = vec![];
     let resource = match op {
         Op::CreateUser(r) => {
             request_tags(&mut keys, &r.tags);
-            user(&r.user_name)
+            Resource::New(iam::USER, r.path.clone(), r.user_name.clone())
         }
         Op::TagUser(r) => {
             request_tags(&mut keys, &r.tags);
@@ -75,7 +83,7 @@ fn iam_target(
         Op::UpdateAccessKey(r) => user_or_self(&r.user_name),
         Op::CreateRole(r) => {
             request_tags(&mut keys, &r.tags);
-            role(&r.role_name)
+            Resource::New(iam::ROLE, r.path.clone(), r.role_name.clone())
         }
         Op::TagRole(r) => {
             request_tags(&mut keys, &r.tags);
@@ -103,33 +111,40 @@ fn iam_target(
         Op::ListRolePolicies(r) => role(&r.role_name),
         Op::CreatePolicy(r) => {
             request_tags(&mut keys, &r.tags);
-            format!("arn:aws:iam::{account}:policy/{}", r.policy_name)
+            Resource::New(iam::POLICY, r.path.clone(), r.policy_name.clone())
         }
-        Op::GetPolicy(r) => r.policy_arn.clone(),
-        Op::DeletePolicy(r) => r.policy_arn.clone(),
-        Op::GetPolicyVersion(r) => r.policy_arn.clone(),
-        Op::CreatePolicyVersion(r) => r.policy_arn.clone(),
-        Op::ListPolicyVersions(r) => r.policy_arn.clone(),
-        Op::DeletePolicyVersion(r) => r.policy_arn.clone(),
-        Op::ListUsers(_) | Op::ListRoles(_) | Op::ListPolicies(_) => "*".to_string(),
+        Op::GetPolicy(r) => Resource::Arn(r.policy_arn.clone()),
+        Op::DeletePolicy(r) => Resource::Arn(r.policy_arn.clone()),
+        Op::GetPolicyVersion(r) => Resource::Arn(r.policy_arn.clone()),
+        Op::CreatePolicyVersion(r) => Resource::Arn(r.policy_arn.clone()),
+        Op::ListPolicyVersions(r) => Resource::Arn(r.policy_arn.clone()),
+        Op::DeletePolicyVersion(r) => Resource::Arn(r.policy_arn.clone()),
+        Op::ListUsers(_) | Op::ListRoles(_) | Op::ListPolicies(_) => Resource::Any,
     };
     (resource, keys)
 }
 
 fn denied_assume(caller_arn: &str, role_arn: &str) -> ApiError {
+    denied_action(caller_arn, "sts:AssumeRole", role_arn)
+}
+
+fn denied_action(caller_arn: &str, action: &str, role_arn: &str) -> ApiError {
     ApiError::new(
         ErrorCode::AccessDenied,
-        format!("User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"),
+        format!(
+            "User: {caller_arn} is not authorized to perform: {action} on resource: {role_arn}"
+        ),
     )
 }
 
-/// `arn:aws:iam::ACCOUNT:role/PATH/NAME` → (account, name).
-fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
-    let rest = arn.strip_prefix("arn:aws:iam::")?;
-    let (account, res) = rest.split_once(':')?;
-    let path = res.strip_prefix("role/")?;
-    let name = path.rsplit('/').next()?;
-    (crate::ids::valid_account_id(account) && !name.is_empty()).then_some((account, name))
+/// `arn:aws:iam::ACCOUNT:role/PATH/NAME` → (account, path, name).
+fn parse_role_arn(arn: &str) -> Option<(&str, String, &str)> {
+    let account = arn.strip_prefix("arn:aws:iam::")?.split(':').next()?;
+    if !crate::ids::valid_account_id(account) {
+        return None;
+    }
+    let (path, name) = iam::split_entity_arn(arn, account, iam::ROLE)?;
+    Some((account, path, name))
 }
 
 impl Identity {
@@ -141,7 +156,8 @@ impl Identity {
     ) -> Result<Grant<'a>, ApiError> {
         let caller = call.caller;
         let account = caller.account_id.as_str();
-        let (resource, keys) = iam_target(account, iam::caller_user_name(caller).as_deref(), op);
+        let (target, keys) = iam_target(iam::caller_user_name(caller).as_deref(), op);
+        let resource = self.resource_arn(account, target).await?;
         let id = self.identity(caller).await?;
         let mut ctx = self.base_context(caller, &id);
         for (k, v) in &keys {
@@ -160,6 +176,30 @@ impl Identity {
         Ok(Grant::new(self, call, keys, Granted::Account))
     }
 
+    /// The ARN to authorize: an existing user or role with its stored path (so
+    /// path-scoped statements match), one to create with the path requested.
+    async fn resource_arn(&self, account: &str, target: Resource) -> Result<String, ApiError> {
+        Ok(match target {
+            Resource::Named(kind, name) => {
+                let path = if kind == iam::USER {
+                    self.iam_load::<iam::UserDoc>(account, kind, &name)
+                        .await?
+                        .map(|(d, _)| d.path)
+                } else {
+                    self.iam_load::<RoleDoc>(account, kind, &name)
+                        .await?
+                        .map(|(d, _)| d.path)
+                };
+                iam::entity_arn(account, kind, path.as_deref().unwrap_or("/"), &name)
+            }
+            Resource::New(kind, path, name) => {
+                iam::entity_arn(account, kind, path.as_deref().unwrap_or("/"), &name)
+            }
+            Resource::Arn(arn) => arn,
+            Resource::Any => "*".to_string(),
+        })
+    }
+
     /// Authorizes an STS operation. GetCallerIdentity and GetSessionToken need
     /// no permission (as in AWS); AssumeRole needs the role's trust policy to
     /// allow the caller, and the caller's own policies to allow it across accounts.
@@ -176,24 +216,54 @@ impl Identity {
         };
         let caller = call.caller;
         let denied = || denied_assume(&caller.principal_arn, &r.role_arn);
-        let (account, name) = parse_role_arn(&r.role_arn).ok_or_else(denied)?;
-        let Some((role, _)) = self.iam_load::<RoleDoc>(account, iam::ROLE, name).await? else {
+        let (account, path, name) = parse_role_arn(&r.role_arn).ok_or_else(denied)?;
+        // The role at exactly the path the ARN names: `role/dev-x/Admin` is not
+        // the role `Admin` at `/`.
+        let Some((role, _)) = self
+            .iam_load::<RoleDoc>(account, iam::ROLE, name)
+            .await?
+            .filter(|(d, _)| d.path == path)
+        else {
             return Err(denied());
         };
         let trust = Policy::parse(&role.trust, Kind::Trust).map_err(|_| denied())?;
         let id = self.identity(caller).await?;
         let mut ctx = self.base_context(caller, &id);
         assume_role_keys(&mut ctx, r);
-        Self::decide(
-            &id,
-            "sts:AssumeRole",
-            &r.role_arn,
-            account,
-            Some(&trust),
-            &ctx,
-            ErrorCode::AccessDenied,
-        )
-        .map_err(|_| denied())?;
+        // Session tags and a source identity are permissions of their own, which
+        // the trust policy (and, across accounts, the caller's) must grant too.
+        let mut actions = vec!["sts:AssumeRole"];
+        if !r.tags.is_empty() || !r.transitive_tag_keys.is_empty() {
+            actions.push("sts:TagSession");
+        }
+        if r.source_identity.is_some() {
+            actions.push("sts:SetSourceIdentity");
+        }
+        for action in actions {
+            Self::decide(
+                &id,
+                action,
+                &r.role_arn,
+                account,
+                Some(&trust),
+                &ctx,
+                ErrorCode::AccessDenied,
+            )
+            .map_err(|_| denied_action(&caller.principal_arn, action, &r.role_arn))?;
+        }
+        // A source identity, once set, follows the session through role chaining.
+        let inherited = caller
+            .session
+            .as_ref()
+            .and_then(|s| s.source_identity.as_ref());
+        if let (Some(had), Some(asked)) = (inherited, &r.source_identity) {
+            if had != asked {
+                return Err(ApiError::new(
+                    ErrorCode::AccessDenied,
+                    "The source identity of a role session cannot be changed in a role chain.",
+                ));
+            }
+        }
         let grant = RoleGrant {
             account: account.to_string(),
             name: name.to_string(),

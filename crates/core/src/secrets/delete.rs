@@ -144,8 +144,7 @@ impl Secrets {
                 &system,
                 now,
                 "EndSecretDeletion",
-                arn,
-                &s.row.name,
+                &s.row,
                 json!({}),
             )),
             audit: NewAudit {

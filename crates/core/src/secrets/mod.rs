@@ -161,14 +161,7 @@ pub(crate) fn row_change(
 ) -> Mutation {
     Mutation {
         op,
-        event: Some(events::change(
-            call.caller,
-            now,
-            call.name,
-            &row.arn,
-            &row.name,
-            detail,
-        )),
+        event: Some(events::change(call.caller, now, call.name, &row, detail)),
         audit: call.audit(now),
         secret: row,
         insert_versions: vec![],

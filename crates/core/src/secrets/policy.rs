@@ -11,42 +11,59 @@ use coffer_api::types::{
     ValidateResourcePolicyRequest,
 };
 use coffer_api::{validate, ApiError, ErrorCode};
-use coffer_policy::{Effect, Kind, Policy, PrincipalSpec};
+use coffer_policy::{Base, Condition, Effect, Kind, Policy, PrincipalSpec};
 use coffer_store::{Secret, SecretRow};
 use serde_json::{json, Value};
 
-/// Condition keys that pin a statement to known principals, so a `*` principal
-/// is not public (as AWS's policy checks treat them).
-const RESTRICTING_KEYS: &[&str] = &[
-    "aws:principalaccount",
-    "aws:principalarn",
-    "aws:principalorgid",
-    "aws:sourceaccount",
-    "aws:sourcearn",
-    "aws:userid",
-];
+/// Condition keys whose equality to the owning account (or to ARNs in it) pins
+/// a statement's principal, so a `*` principal is not public.
+const ACCOUNT_KEYS: &[&str] = &["aws:principalaccount", "aws:sourceaccount"];
+const ARN_KEYS: &[&str] = &["aws:principalarn", "aws:sourcearn"];
+
+/// Does this condition really pin the caller to the owning account? Only a
+/// positive equality (no negation, no `IfExists`, no set qualifier) whose every
+/// value is the owner's account id, or an ARN in that account without a
+/// wildcard. `StringLike: {"aws:PrincipalArn": "*"}` pins nothing.
+fn pins_to_owner(c: &Condition, owner: &str) -> bool {
+    let key = c.key.to_ascii_lowercase();
+    let equality = matches!(
+        c.op.base,
+        Base::StringEquals | Base::StringLike | Base::ArnEquals | Base::ArnLike
+    );
+    if !equality || c.op.negated || c.op.if_exists || c.op.set.is_some() || c.values.is_empty() {
+        return false;
+    }
+    let exact = |v: &String| !v.contains('*') && !v.contains('?');
+    if ACCOUNT_KEYS.contains(&key.as_str()) {
+        return c.values.iter().all(|v| exact(v) && v == owner);
+    }
+    if ARN_KEYS.contains(&key.as_str()) {
+        return c.values.iter().all(|v| exact(v) && names_account(v, owner));
+    }
+    false
+}
 
 /// Does any Allow statement open the secret to everyone, or to a principal
-/// outside the owning account?
+/// outside the owning account? A `*` principal counts unless a condition pins
+/// it to the owner; service principals act for their account's own calls; any
+/// other principal type (federated users, canonical users) is outside.
 pub(crate) fn grants_public_access(p: &Policy, owner: &str) -> bool {
     p.statements
         .iter()
         .filter(|s| s.effect == Effect::Allow)
         .any(|s| {
-            let restricted = s
-                .conditions
-                .iter()
-                .any(|c| RESTRICTING_KEYS.contains(&c.key.to_ascii_lowercase().as_str()));
+            let pinned = s.conditions.iter().any(|c| pins_to_owner(c, owner));
             match &s.principal {
                 None => false,
                 Some((true, _)) => true,
-                Some((false, PrincipalSpec::Any)) => !restricted,
+                Some((false, PrincipalSpec::Any)) => !pinned,
                 Some((false, PrincipalSpec::Named(entries))) => {
                     entries.iter().any(|(kind, vals)| {
                         vals.iter().any(|v| match kind.as_str() {
-                            "AWS" if v == "*" => !restricted,
+                            "AWS" if v == "*" => !pinned,
                             "AWS" => !names_account(v, owner),
-                            _ => false,
+                            "Service" => false,
+                            _ => !pinned,
                         })
                     })
                 }
@@ -208,5 +225,27 @@ mod tests {
         assert!(!public(pinned));
         let deny = json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}});
         assert!(!public(deny));
+        // Conditions that only look restrictive pin nothing.
+        for cond in [
+            json!({"StringLike": {"aws:PrincipalArn": "*"}}),
+            json!({"StringNotEquals": {"aws:PrincipalAccount": "111122223333"}}),
+            json!({"StringEquals": {"aws:PrincipalAccount": "444455556666"}}),
+            json!({"StringEqualsIfExists": {"aws:PrincipalAccount": "111122223333"}}),
+            json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/R"}}),
+            json!({"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}),
+        ] {
+            let mut p = st(json!("*"));
+            p["Statement"]["Condition"] = cond.clone();
+            assert!(public(p), "{cond}");
+        }
+        let mut arn_pinned = st(json!("*"));
+        arn_pinned["Statement"]["Condition"] =
+            json!({"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/R"}});
+        assert!(!public(arn_pinned));
+        // Principal types other than AWS accounts and services are outside.
+        assert!(public(st(
+            json!({"Federated": "cognito-identity.amazonaws.com"})
+        )));
+        assert!(!public(st(json!({"Service": "lambda.amazonaws.com"}))));
     }
 }

@@ -13,9 +13,17 @@ use coffer_api::types::{
     UpdateSecretRequest,
 };
 use coffer_api::{validate, ApiError, ErrorCode};
-use coffer_store::{Mutation, MutationOp, Secret, SecretRow, VersionRow};
+use coffer_store::{Mutation, MutationOp, Scope, Secret, SecretRow, VersionRow};
 use serde_json::json;
 use std::sync::Arc;
+
+/// Where a secret lives: its keys and its events are its owner's.
+fn owner_scope(s: &Secret) -> Scope {
+    Scope {
+        account_id: s.row.account_id.clone(),
+        region: s.row.region.clone(),
+    }
+}
 
 fn version_exists_error() -> ApiError {
     ApiError::new(
@@ -131,8 +139,7 @@ impl Secrets {
             call.caller,
             now,
             call.name,
-            &m.secret.arn,
-            &m.secret.name,
+            &m.secret,
             detail,
         ));
         Ok(Some(m))
@@ -153,7 +160,9 @@ impl Secrets {
             return Ok((s, v.labels));
         }
         let key_id = edit.kms_key_id.as_deref().or(s.row.kms_key_id.as_deref());
-        let kms = self.keys.for_encrypt(&g.caller().scope(), key_id).await?;
+        // The owner's key, whoever writes: a value sealed under the writer's own
+        // (another account's) key could not be opened in the owner's scope.
+        let kms = self.keys.for_encrypt(&owner_scope(&s), key_id).await?;
         let nv = NewVersion {
             token,
             value,
@@ -237,7 +246,9 @@ impl Secrets {
         };
         if let Some(k) = &edit.kms_key_id {
             // Fails early, before anything is written, if the key does not exist.
-            self.keys.for_encrypt(&g.caller().scope(), Some(k)).await?;
+            self.keys
+                .for_encrypt(&owner_scope(g.secret()?), Some(k))
+                .await?;
         }
         if let (Some(v), Some(t)) = (value, token) {
             let stages = [CURRENT.to_string()];

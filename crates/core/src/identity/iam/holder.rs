@@ -55,12 +55,6 @@ impl Holder for RoleDoc {
     }
 }
 
-/// The managed policy name in a policy ARN, if the ARN is this account's.
-pub(crate) fn policy_name_of<'a>(account: &str, arn: &'a str) -> Option<&'a str> {
-    let rest = arn.strip_prefix(&format!("arn:aws:iam::{account}:policy/"))?;
-    rest.rsplit('/').next().filter(|n| !n.is_empty())
-}
-
 /// What the holder operations do, the same for users and roles.
 pub(crate) enum HolderOp {
     Tag(Vec<(String, String)>),
@@ -213,20 +207,9 @@ impl Identity {
         ])
     }
 
-    /// A managed policy exists and may be attached.
+    /// A managed policy exists (at the path its ARN names) and may be attached.
     async fn attachable(&self, account: &str, arn: &str) -> Result<(), ApiError> {
-        let missing = || super::policies::not_found(arn);
-        if super::policies::aws_managed(arn).is_some() {
-            return Ok(());
-        }
-        let name = policy_name_of(account, arn).ok_or_else(missing)?;
-        match self
-            .iam_load::<super::PolicyDoc>(account, super::POLICY, name)
-            .await?
-        {
-            Some(_) => Ok(()),
-            None => Err(missing()),
-        }
+        self.policy_by_arn(account, arn).await.map(|_| ())
     }
 }
 

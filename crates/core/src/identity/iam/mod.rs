@@ -99,6 +99,27 @@ pub fn entity_arn(account: &str, kind: &str, path: &str, name: &str) -> String {
     format!("arn:aws:iam::{account}:{kind}{path}{name}")
 }
 
+/// An entity ARN of `account` split into its path and name:
+/// `arn:aws:iam::ACCOUNT:KIND/a/b/NAME` → (`/a/b/`, `NAME`). Paths are part of the
+/// ARN: a user, role or policy is named by its whole ARN, never by its last
+/// segment alone.
+pub(crate) fn split_entity_arn<'a>(
+    arn: &'a str,
+    account: &str,
+    kind: &str,
+) -> Option<(String, &'a str)> {
+    let rest = arn.strip_prefix(&format!("arn:aws:iam::{account}:{kind}/"))?;
+    let (dirs, name) = match rest.rsplit_once('/') {
+        Some((dirs, name)) => (Some(dirs), name),
+        None => (None, rest),
+    };
+    if name.is_empty() || dirs.is_some_and(|d| d.is_empty() || d.split('/').any(str::is_empty)) {
+        return None;
+    }
+    let path = dirs.map_or_else(|| "/".to_string(), |d| format!("/{d}/"));
+    Some((path, name))
+}
+
 pub(crate) fn no_such(kind: &str, name: &str) -> ApiError {
     let what = match kind {
         USER => "user",

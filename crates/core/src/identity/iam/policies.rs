@@ -1,7 +1,6 @@
 //! Managed policies: customer-managed ones with up to five versions, and the few
 //! AWS-managed policies Coffer ships (`arn:aws:iam::aws:policy/...`).
 
-use super::holder::policy_name_of;
 use super::{
     check_name, check_path, check_policy, check_tags, PolicyDoc, PolicyVersion, RoleDoc, UserDoc,
     POLICY, ROLE, USER,
@@ -150,8 +149,9 @@ impl Identity {
             .unwrap_or(0))
     }
 
-    /// The policy an ARN names: AWS-managed or this account's.
-    async fn policy_by_arn(
+    /// The policy an ARN names: AWS-managed, or this account's at exactly the
+    /// path the ARN gives.
+    pub(super) async fn policy_by_arn(
         &self,
         account: &str,
         arn: &str,
@@ -160,10 +160,12 @@ impl Identity {
             let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
             return Ok((name.clone(), aws_doc(&name, doc), None));
         }
-        let name = policy_name_of(account, arn).ok_or_else(|| not_found(arn))?;
+        let (path, name) =
+            super::split_entity_arn(arn, account, POLICY).ok_or_else(|| not_found(arn))?;
         let (doc, rev) = self
             .iam_load::<PolicyDoc>(account, POLICY, name)
             .await?
+            .filter(|(d, _)| d.path == path)
             .ok_or_else(|| not_found(arn))?;
         Ok((name.to_string(), doc, Some(rev)))
     }

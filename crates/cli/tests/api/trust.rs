@@ -1,0 +1,380 @@
+//! Ways past access control found by review, each tried as an attacker would,
+//! beside a control call that is rightly allowed: IAM paths taken for part of a
+//! name, session tags without `sts:TagSession`, a cross-account write sealed
+//! under the writer's key, and public policies dressed up as pinned ones.
+
+use crate::access::{iam, user, ROOT};
+use crate::authz_matrix::sm_call;
+use crate::common::*;
+use crate::raw::{query, request, signed_for, xml};
+use serde_json::json;
+use std::net::SocketAddr;
+
+const ADMIN_DOC: &str =
+    r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
+const HARMLESS_DOC: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}}"#;
+
+fn trust(actions: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":{actions}}}}}"#
+    )
+}
+
+/// (HTTP status, error code or "OK").
+async fn call(
+    addr: SocketAddr,
+    service: &str,
+    who: (&str, &str),
+    p: &[(&str, &str)],
+) -> (u16, String) {
+    let (status, body) = query(addr, service, p, (who.0, who.1, None)).await;
+    let code = if status == 200 {
+        "OK".into()
+    } else {
+        xml(&body, "Code").unwrap_or_default()
+    };
+    (status, code)
+}
+
+#[tokio::test]
+async fn iam_paths_are_part_of_the_arn() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let a = ACCOUNT;
+    iam(
+        addr,
+        &[
+            ("Action", "CreatePolicy"),
+            ("PolicyName", "AdminPolicy"),
+            ("PolicyDocument", ADMIN_DOC),
+        ],
+    )
+    .await;
+    iam(
+        addr,
+        &[
+            ("Action", "CreatePolicy"),
+            ("PolicyName", "TeamPolicy"),
+            ("Path", "/team-a/"),
+            ("PolicyDocument", HARMLESS_DOC),
+        ],
+    )
+    .await;
+    let admin_trust = trust(r#""sts:AssumeRole""#);
+    iam(
+        addr,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "Admin"),
+            ("AssumeRolePolicyDocument", &admin_trust),
+        ],
+    )
+    .await;
+    iam(
+        addr,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "dev-web"),
+            ("AssumeRolePolicyDocument", &admin_trust),
+        ],
+    )
+    .await;
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:AttachUserPolicy", "Resource": format!("arn:aws:iam::{a}:user/mallory"),
+         "Condition": {"ArnLike": {"iam:PolicyARN": format!("arn:aws:iam::{a}:policy/team-a/*")}}},
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": format!("arn:aws:iam::{a}:role/dev-*")},
+        {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"},
+        {"Effect": "Deny", "Action": "iam:GetUser", "Resource": format!("arn:aws:iam::{a}:user/admins/*")}
+    ]})
+    .to_string();
+    let (id, key) = user(addr, "mallory", &[], &policy).await;
+    let m = (id.as_str(), key.as_str());
+
+    // The policy at /team-a/ may be attached; the one at / may not be reached by
+    // naming it under /team-a/.
+    let attach = |arn: String| async move {
+        call(
+            addr,
+            "iam",
+            m,
+            &[
+                ("Action", "AttachUserPolicy"),
+                ("UserName", "mallory"),
+                ("PolicyArn", &arn),
+            ],
+        )
+        .await
+    };
+    assert_eq!(
+        attach(format!("arn:aws:iam::{a}:policy/team-a/TeamPolicy"))
+            .await
+            .1,
+        "OK"
+    );
+    let (status, c) = attach(format!("arn:aws:iam::{a}:policy/team-a/AdminPolicy")).await;
+    assert_eq!(
+        (status, c.as_str()),
+        (404, "NoSuchEntity"),
+        "AdminPolicy attached through a made-up path"
+    );
+    assert_eq!(
+        attach(format!("arn:aws:iam::{a}:policy/AdminPolicy"))
+            .await
+            .1,
+        "AccessDenied"
+    );
+
+    // A role is assumed at its own path only.
+    let assume = |arn: String| async move {
+        call(
+            addr,
+            "sts",
+            m,
+            &[
+                ("Action", "AssumeRole"),
+                ("RoleArn", &arn),
+                ("RoleSessionName", "s1"),
+            ],
+        )
+        .await
+    };
+    assert_eq!(
+        assume(format!("arn:aws:iam::{a}:role/dev-web")).await.1,
+        "OK"
+    );
+    let (status, c) = assume(format!("arn:aws:iam::{a}:role/dev-x/Admin")).await;
+    assert_eq!(
+        (status, c.as_str()),
+        (403, "AccessDenied"),
+        "Admin assumed through role/dev-x/Admin"
+    );
+
+    // Path-scoped statements match the entity's real path.
+    iam(
+        addr,
+        &[
+            ("Action", "CreateUser"),
+            ("UserName", "boss"),
+            ("Path", "/admins/"),
+        ],
+    )
+    .await;
+    iam(addr, &[("Action", "CreateUser"), ("UserName", "intern")]).await;
+    assert_eq!(
+        call(
+            addr,
+            "iam",
+            m,
+            &[("Action", "GetUser"), ("UserName", "intern")]
+        )
+        .await
+        .1,
+        "OK"
+    );
+    assert_eq!(
+        call(
+            addr,
+            "iam",
+            m,
+            &[("Action", "GetUser"), ("UserName", "boss")]
+        )
+        .await
+        .1,
+        "AccessDenied",
+        "a deny on user/admins/* did not cover the user at /admins/"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn session_tags_and_source_identity_need_their_own_permission() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let plain = trust(r#""sts:AssumeRole""#);
+    let tagging = trust(r#"["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]"#);
+    iam(
+        addr,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "plain"),
+            ("AssumeRolePolicyDocument", &plain),
+        ],
+    )
+    .await;
+    iam(
+        addr,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "tagging"),
+            ("AssumeRolePolicyDocument", &tagging),
+        ],
+    )
+    .await;
+    let allow = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:*","Resource":"*"}}"#;
+    let (id, key) = user(addr, "dev", &[], allow).await;
+    let who = (id.as_str(), key.as_str());
+    let assume = |role: &'static str, extra: &'static [(&'static str, &'static str)]| async move {
+        let arn = format!("arn:aws:iam::{ACCOUNT}:role/{role}");
+        let mut p = vec![
+            ("Action", "AssumeRole"),
+            ("RoleArn", arn.as_str()),
+            ("RoleSessionName", "s1"),
+        ];
+        p.extend_from_slice(extra);
+        call(addr, "sts", who, &p).await.1
+    };
+    const TAGS: &[(&str, &str)] = &[
+        ("Tags.member.1.Key", "team"),
+        ("Tags.member.1.Value", "ops"),
+    ];
+    const SOURCE: &[(&str, &str)] = &[("SourceIdentity", "alice")];
+    assert_eq!(assume("plain", &[]).await, "OK");
+    assert_eq!(
+        assume("plain", TAGS).await,
+        "AccessDenied",
+        "session tags without sts:TagSession"
+    );
+    assert_eq!(
+        assume("plain", SOURCE).await,
+        "AccessDenied",
+        "a source identity without sts:SetSourceIdentity"
+    );
+    assert_eq!(assume("tagging", TAGS).await, "OK");
+    assert_eq!(assume("tagging", SOURCE).await, "OK");
+    srv.stop().await;
+}
+
+/// Account B writes account A's secret through A's resource policy: the value is
+/// sealed under A's key and the event is A's, so after a restart (no key cache)
+/// A still reads it.
+#[tokio::test]
+async fn a_cross_account_write_belongs_to_the_owner() {
+    let mut srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let create = json!({"Name": "shared/db", "SecretString": "v1", "ClientRequestToken": token(1)});
+    let (_, c, out) = sm_call(addr, (AKID, SECRET), "CreateSecret", &create).await;
+    assert_eq!(c, "OK");
+    let arn = out["ARN"].as_str().unwrap().to_string();
+    let body = br#"{"Name":"team-b"}"#;
+    let headers = signed_for(
+        addr,
+        "secretsmanager",
+        "/coffer/v1/accounts",
+        "application/json",
+        body,
+        ROOT,
+    );
+    let (status, _, text) = request(addr, "POST", "/coffer/v1/accounts", &headers, body).await;
+    assert_eq!(status, 200, "{text}");
+    let b: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let b_account = b["AccountId"].as_str().unwrap().to_string();
+    let (b_key, b_secret) = (
+        b["AccessKeyId"].as_str().unwrap().to_string(),
+        b["SecretAccessKey"].as_str().unwrap().to_string(),
+    );
+    let policy = json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{b_account}:root")},
+        "Action": ["secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue"], "Resource": "*"}});
+    let put_policy = json!({"SecretId": "shared/db", "ResourcePolicy": policy.to_string()});
+    assert_eq!(
+        sm_call(addr, (AKID, SECRET), "PutResourcePolicy", &put_policy)
+            .await
+            .1,
+        "OK"
+    );
+
+    let b_put = json!({"SecretId": arn, "SecretString": "from-b", "ClientRequestToken": token(2)});
+    let (_, c, out) = sm_call(
+        addr,
+        (b_key.as_str(), b_secret.as_str()),
+        "PutSecretValue",
+        &b_put,
+    )
+    .await;
+    assert_eq!(c, "OK", "{out}");
+    srv.restart().await;
+    let addr = srv.running().addr;
+    let (_, c, out) = sm_call(
+        addr,
+        (AKID, SECRET),
+        "GetSecretValue",
+        &json!({"SecretId": "shared/db"}),
+    )
+    .await;
+    assert_eq!(
+        (c.as_str(), out["SecretString"].as_str()),
+        ("OK", Some("from-b")),
+        "{out}"
+    );
+    // The change is in the owner's change stream, not B's.
+    let rows = srv
+        .running()
+        .service
+        .events_for(ACCOUNT, Some(0))
+        .await
+        .unwrap()
+        .1;
+    assert!(
+        rows.iter().any(|r| r.body.contains("PutSecretValue")),
+        "the owner's stream lacks B's write"
+    );
+    let theirs = srv
+        .running()
+        .service
+        .events_for(&b_account, Some(0))
+        .await
+        .unwrap()
+        .1;
+    assert!(theirs.is_empty(), "B's stream has A's secret's events");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn block_public_policy_is_not_fooled_by_conditions_or_principal_types() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let create = json!({"Name": "p/db", "SecretString": "v", "ClientRequestToken": token(1)});
+    sm_call(addr, (AKID, SECRET), "CreateSecret", &create).await;
+    let put = |principal: serde_json::Value, condition: serde_json::Value| {
+        let mut st = json!({"Effect": "Allow", "Principal": principal,
+            "Action": "secretsmanager:GetSecretValue", "Resource": "*"});
+        if !condition.is_null() {
+            st["Condition"] = condition;
+        }
+        json!({"SecretId": "p/db", "BlockPublicPolicy": true,
+               "ResourcePolicy": json!({"Version": "2012-10-17", "Statement": st}).to_string()})
+    };
+    for (principal, condition) in [
+        (json!("*"), json!({"StringLike": {"aws:PrincipalArn": "*"}})),
+        (
+            json!("*"),
+            json!({"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT}}),
+        ),
+        (
+            json!({"Federated": "cognito-identity.amazonaws.com"}),
+            serde_json::Value::Null,
+        ),
+    ] {
+        let (_, c, out) = sm_call(
+            addr,
+            (AKID, SECRET),
+            "PutResourcePolicy",
+            &put(principal.clone(), condition.clone()),
+        )
+        .await;
+        assert_eq!(c, "PublicPolicyException", "{principal} {condition}: {out}");
+    }
+    let pinned = json!({"StringEquals": {"aws:PrincipalAccount": ACCOUNT}});
+    assert_eq!(
+        sm_call(
+            addr,
+            (AKID, SECRET),
+            "PutResourcePolicy",
+            &put(json!("*"), pinned)
+        )
+        .await
+        .1,
+        "OK"
+    );
+    srv.stop().await;
+}

@@ -29,6 +29,8 @@ def handle(event):
     step, arn, token = event["Step"], event["SecretId"], event["ClientRequestToken"]
     with open(os.environ["ROTATOR_LOG"], "a") as log:
         log.write(f"{step} {token} {os.environ['AWS_ACCESS_KEY_ID'][:4]}\n")
+    with open(os.environ["ROTATOR_LOG"] + ".env", "w") as env:
+        env.write("\n".join(sorted(os.environ)))
     if once(os.environ.get("ROTATOR_FAIL", "") + "." + step):
         sys.exit(3)
     sm = boto3.client("secretsmanager")

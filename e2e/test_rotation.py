@@ -24,6 +24,8 @@ def start(workdir):
         f.write("rotation_interval_secs = 1\n[rotation_functions.py-rotator]\n")
         f.write(f"command = {json.dumps([sys.executable, os.path.join(HERE, 'rotator.py')])}\n")
         f.write('role = "rotator-exec"\n')
+        # The program inherits nothing the server does not name for it.
+        f.write('pass_env = ["ROTATOR_LOG", "ROTATOR_FAIL", "ROTATOR_CRASH"]\n')
     env = {
         "COFFER_DEV_ACCESS_KEY_ID": AKID,
         "COFFER_DEV_SECRET_ACCESS_KEY": SECRET,
@@ -31,6 +33,8 @@ def start(workdir):
         "ROTATOR_LOG": os.path.join(workdir, "rotator.log"),
         "ROTATOR_FAIL": os.path.join(workdir, "fail"),
         "ROTATOR_CRASH": os.path.join(workdir, "crash"),
+        # Not passed on: the function must not see it, nor the server's own.
+        "LEAK_CANARY": "1",
     }
     return Server(os.path.join(workdir, "data"), extra_args=["--config", cfg], env=env)
 
@@ -94,6 +98,13 @@ def test_external_function_failure_resume_and_crash(workdir):
         assert steps(workdir, t1) == ["createSecret", "setSecret", "testSecret", "finishSecret"]
         with open(os.path.join(workdir, "rotator.log")) as f:
             assert all(line.split()[2] == "ASIA" for line in f), "execution-role session credentials"
+        # The program's environment: its own AWS settings, PATH and what pass_env
+        # names; not the server's variables (the dev root credential among them).
+        with open(os.path.join(workdir, "rotator.log.env")) as f:
+            seen = set(f.read().split())
+        assert "ROTATOR_LOG" in seen and "AWS_SESSION_TOKEN" in seen, seen
+        leaked = {v for v in seen if v == "LEAK_CANARY" or v.startswith("COFFER_")}
+        assert not leaked, f"the server's environment reached the function: {leaked}"
         assert sm.get_secret_value(SecretId="ext/app")["SecretString"] == "v0+"
 
         # testSecret fails once: AWSCURRENT stays, the pending version waits.

@@ -20,11 +20,13 @@
 //! # with. Each runs as a program that reads the Lambda event (Step, SecretId,
 //! # ClientRequestToken) as JSON on stdin and exits 0 on success; it gets
 //! # AWS_ENDPOINT_URL and temporary credentials of `role` (an IAM role of the
-//! # secret's account) in its environment. The built-in coffer-random-password
-//! # needs no entry.
+//! # secret's account) in an otherwise empty environment: only PATH, and the
+//! # server's variables named in `pass_env`, are passed on (never the root key).
+//! # The built-in coffer-random-password needs no entry.
 //! # [rotation_functions.my-rotator]
 //! # command = ["/usr/local/bin/my-rotator", "--verbose"]
 //! # role = "my-rotator-execution"
+//! # pass_env = ["MY_ROTATOR_CONFIG"]
 //! # Or a function behind a Lambda-compatible endpoint (the Invoke API's shape;
 //! # it holds credentials of its own):
 //! # [rotation_functions.my-lambda]
@@ -72,6 +74,10 @@ pub struct FunctionConfig {
     /// The IAM role (in the secret's account) whose credentials the program gets.
     #[serde(default)]
     pub role: Option<String>,
+    /// The server's environment variables passed on to the program (besides
+    /// PATH and its AWS credentials); nothing else is.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
     /// Or: a Lambda-compatible endpoint to invoke (`http://host:port`).
     #[serde(default)]
     pub url: Option<String>,

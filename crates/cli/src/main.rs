@@ -271,6 +271,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             .map(|(name, f)| {
                 let ext = coffer_core::functions::ExternalFunction {
                     command: f.command.clone(),
+                    pass_env: f.pass_env.clone(),
                     url: f.url.clone(),
                     role_name: f.role.clone().unwrap_or_default(),
                 };

@@ -81,6 +81,9 @@ fn load_root_key(opts: &StartOptions) -> anyhow::Result<coffer_crypto::Key256> {
         RootKeySource::Env(var) => {
             let value = std::env::var(var)
                 .with_context(|| format!("root key variable {var} is not set"))?;
+            // Read once, then gone from the environment: nothing this process
+            // starts later (rotation programs) can inherit it.
+            std::env::remove_var(var);
             coffer_crypto::root_key_from_env(var, &value)?
         }
     })

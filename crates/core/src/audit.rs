@@ -227,6 +227,42 @@ pub fn verify_file(path: &Path) -> Result<usize, String> {
     Ok(n)
 }
 
+/// A request refused before authentication succeeded.
+pub struct RejectedCall<'a> {
+    /// The operation (or action) the request named, if the model has it.
+    pub event_name: &'a str,
+    /// `secretsmanager.amazonaws.com`, `iam.amazonaws.com`, `sts.amazonaws.com`.
+    pub event_source: &'a str,
+    /// The access key id the request claimed (unverified), or empty.
+    pub access_key_id: &'a str,
+    pub region: &'a str,
+    pub source_ip: &'a str,
+    pub user_agent: &'a str,
+    pub request_id: &'a str,
+}
+
+/// The record of a refused authentication: who it claimed to be and from where,
+/// and why it was refused. No signature, no session token.
+pub fn rejected(r: &RejectedCall<'_>, at_ms: i64, error: &ApiError) -> Value {
+    json!({
+        "eventVersion": "1.08",
+        "eventTime": rfc3339(at_ms),
+        "eventSource": r.event_source,
+        "eventName": r.event_name,
+        "awsRegion": r.region,
+        "sourceIPAddress": r.source_ip,
+        "userAgent": r.user_agent,
+        "userIdentity": { "type": "Unknown", "accessKeyId": r.access_key_id },
+        "requestParameters": null,
+        "requestID": r.request_id,
+        "eventID": uuid::Uuid::new_v4().to_string(),
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "errorCode": error.code.as_str(),
+        "errorMessage": error.message,
+    })
+}
+
 /// One CloudTrail-shaped record.
 pub fn record(
     caller: &Caller,

@@ -10,6 +10,9 @@ use std::collections::HashMap;
 pub struct ExternalFunction {
     /// The program and its arguments (empty for an HTTP function).
     pub command: Vec<String>,
+    /// The server's environment variables the program gets besides PATH and its
+    /// AWS settings; it inherits nothing else (the root key above all).
+    pub pass_env: Vec<String>,
     /// A Lambda-compatible endpoint (`http://host:port`) to invoke instead of a
     /// program, with the Lambda Invoke API's request shape. Such a function holds
     /// credentials of its own.

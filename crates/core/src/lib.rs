@@ -36,6 +36,7 @@ pub mod schedule;
 pub mod secrets;
 mod service;
 
+pub use audit::RejectedCall;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{Caller, Credential, Session};
 pub use query::QueryService;

@@ -2,7 +2,7 @@
 //! and the command line use. It owns nothing of its own beyond the wiring; each
 //! call is answered by the component that owns it.
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, RejectedCall};
 use crate::clock::Clock;
 use crate::context::{Caller, Credential};
 use crate::events::{IAM_SOURCE, SECRETS_SOURCE};
@@ -166,6 +166,17 @@ impl Service {
         name: &str,
     ) -> Result<(String, String, SecretBytes), ApiError> {
         self.identity.create_account(caller, name).await
+    }
+
+    /// Audits a request refused before it had a caller (a bad signature, an
+    /// unknown or inactive key, an expired session), so a key being guessed or
+    /// misused shows up where auditors look. `access_key_id` is the one the
+    /// request claimed, never verified. The refusal stands whatever happens here.
+    pub async fn audit_rejected(&self, r: &RejectedCall<'_>, error: &ApiError) {
+        let record = crate::audit::rejected(r, self.clock.now_ms(), error);
+        if let Err(e) = self.audit.append(record).await {
+            tracing::error!(error = %e, "could not audit a refused authentication");
+        }
     }
 
     /// The change events `caller` may see.

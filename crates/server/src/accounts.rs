@@ -1,7 +1,7 @@
 //! `POST /coffer/v1/accounts`: creates an account (Coffer's own API; AWS does this
 //! through Organizations). Signed with SigV4 like any Secrets Manager call.
 
-use crate::front::{now_secs, Handler};
+use crate::front::Handler;
 use coffer_api::{ApiError, ErrorCode};
 use hyper::body::Incoming;
 use hyper::Request;
@@ -25,8 +25,14 @@ impl Handler {
     ) -> Result<Vec<u8>, ApiError> {
         let (parts, body) = self.read_body(req).await?;
         let verified = self
-            .auth
-            .verify(&parts, &body, now_secs(), &["secretsmanager"])
+            .authenticate(
+                &parts,
+                &body,
+                &["secretsmanager"],
+                "CreateAccount",
+                peer,
+                request_id,
+            )
             .await?;
         let caller = Self::caller(verified, &parts, peer, request_id);
         let input: CreateAccount = serde_json::from_slice(&body).map_err(|_| {

@@ -6,7 +6,7 @@ use crate::body::Body;
 use crate::HttpConfig;
 use bytes::Bytes;
 use coffer_api::{ApiError, ErrorCode};
-use coffer_core::{Caller, Service};
+use coffer_core::{Caller, RejectedCall, Service};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -108,26 +108,75 @@ impl Handler {
         Ok((parts, body))
     }
 
+    /// Verifies a request's signature for one of `services`; a refusal is
+    /// audited (with the key id it claimed and where it came from) before it is
+    /// answered. `operation` names what the request asked for, if known.
+    pub(crate) async fn authenticate(
+        &self,
+        parts: &hyper::http::request::Parts,
+        body: &[u8],
+        services: &[&str],
+        operation: &str,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Result<Verified, ApiError> {
+        let e = match self.auth.verify(parts, body, now_secs(), services).await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
+        let claimed =
+            header("authorization").and_then(|h| coffer_sigv4::parse_authorization(h).ok());
+        let (key, region) = claimed
+            .as_ref()
+            .map_or(("", ""), |a| (a.access_key_id.as_str(), a.region.as_str()));
+        let service = claimed.as_ref().map_or(services[0], |a| a.service.as_str());
+        let source = match service {
+            "iam" => "iam.amazonaws.com",
+            "sts" => "sts.amazonaws.com",
+            _ => "secretsmanager.amazonaws.com",
+        };
+        let record = RejectedCall {
+            event_name: if operation.is_empty() {
+                "Authenticate"
+            } else {
+                operation
+            },
+            event_source: source,
+            access_key_id: key,
+            region,
+            source_ip: &peer.ip().to_string(),
+            user_agent: &user_agent(parts),
+            request_id,
+        };
+        self.svc.audit_rejected(&record, &e).await;
+        Err(e)
+    }
+
     pub(crate) fn caller(
         verified: Verified,
         parts: &hyper::http::request::Parts,
         peer: SocketAddr,
         request_id: &str,
     ) -> Caller {
-        let user_agent = parts
-            .headers
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect();
         Caller::signed(
             &verified.cred,
             verified.region,
             peer.ip().to_string(),
-            user_agent,
+            user_agent(parts),
             request_id.to_string(),
         )
     }
+}
+
+/// The client's `User-Agent`, cut to a length fit for a log line.
+fn user_agent(parts: &hyper::http::request::Parts) -> String {
+    parts
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(256)
+        .collect()
 }

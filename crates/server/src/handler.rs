@@ -1,7 +1,7 @@
 //! One request: route, cap the body, authenticate, call the service, answer.
 
 use crate::body::Body;
-use crate::front::{error_response, now_secs, response, with_body, Handler, JSON_11};
+use crate::front::{error_response, response, with_body, Handler, JSON_11};
 use crate::metrics;
 use coffer_api::{ApiError, ErrorCode, SecretsManagerOperation};
 use hyper::body::Incoming;
@@ -91,9 +91,9 @@ impl Handler {
         request_id: &str,
     ) -> Result<Vec<u8>, ApiError> {
         let (parts, body) = self.read_body(req).await?;
+        let op = SecretsManagerOperation::known(target).unwrap_or("");
         let verified = self
-            .auth
-            .verify(&parts, &body, now_secs(), &["secretsmanager"])
+            .authenticate(&parts, &body, &["secretsmanager"], op, peer, request_id)
             .await?;
         if parts.method != Method::POST {
             return Err(ApiError::new(ErrorCode::UnknownOperation, ""));
@@ -113,8 +113,14 @@ impl Handler {
     ) -> Result<Response<Body>, ApiError> {
         let (parts, _) = req.into_parts();
         let verified = self
-            .auth
-            .verify(&parts, b"", now_secs(), &["secretsmanager"])
+            .authenticate(
+                &parts,
+                b"",
+                &["secretsmanager"],
+                "SubscribeChanges",
+                peer,
+                request_id,
+            )
             .await?;
         let last_id = parts
             .headers

@@ -1,7 +1,7 @@
 //! The AWS Query protocol for IAM and STS: a form-encoded POST in, XML out.
 
 use crate::body::Body;
-use crate::front::{now_secs, Handler};
+use crate::front::Handler;
 use crate::metrics;
 use bytes::Bytes;
 use coffer_api::query::{escape_into, Node, Params};
@@ -115,7 +115,11 @@ impl Handler {
             QueryService::Iam => &["iam"],
             QueryService::Sts => &["sts"],
         };
-        let verified = match self.auth.verify(&parts, &body, now_secs(), wanted).await {
+        let op = service.known(&action).unwrap_or("");
+        let verified = match self
+            .authenticate(&parts, &body, wanted, op, peer, request_id)
+            .await
+        {
             Ok(v) => v,
             Err(e) => return (action, Err(e)),
         };

@@ -378,3 +378,68 @@ async fn block_public_policy_is_not_fooled_by_conditions_or_principal_types() {
     );
     srv.stop().await;
 }
+
+/// A refused authentication is in the audit trail: the key id it claimed, where
+/// it came from, the error; never the signature.
+#[tokio::test]
+async fn refused_authentications_are_audited() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let body = b"{}";
+    let now = std::time::SystemTime::now();
+    let wrong = crate::raw::signed(
+        addr,
+        "ListSecrets",
+        body,
+        AKID,
+        "not-the-secret",
+        "us-east-1",
+        now,
+    );
+    let r = crate::raw::post(addr, &wrong, body).await;
+    assert_eq!(r.error_type(), "InvalidSignatureException");
+    let unknown = "AKIAUNKNOWNUNKNOWN00";
+    let guess = crate::raw::signed(addr, "GetSecretValue", body, unknown, "x", "us-east-1", now);
+    let r = crate::raw::post(addr, &guess, body).await;
+    assert_eq!(r.error_type(), "UnrecognizedClientException");
+    let (status, _) = query(
+        addr,
+        "iam",
+        &[("Action", "ListUsers")],
+        (unknown, "x", None),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    let log = std::fs::read_to_string(srv.dir.path().join("audit.log")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["record"].clone())
+        .filter(|r| r["userIdentity"]["type"] == "Unknown")
+        .collect();
+    let find = |name: &str, code: &str| {
+        records
+            .iter()
+            .find(|r| r["eventName"] == name && r["errorCode"] == code)
+            .unwrap_or_else(|| panic!("no audit record of a refused {name} ({code}): {records:?}"))
+            .clone()
+    };
+    let r = find("ListSecrets", "InvalidSignatureException");
+    assert_eq!(r["userIdentity"]["accessKeyId"], AKID);
+    assert_eq!(r["sourceIPAddress"], "127.0.0.1");
+    let r = find("GetSecretValue", "UnrecognizedClientException");
+    assert_eq!(r["userIdentity"]["accessKeyId"], unknown);
+    let r = find("ListUsers", "UnrecognizedClientException");
+    assert_eq!(r["eventSource"], "iam.amazonaws.com");
+    let signature = wrong
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .and_then(|(_, v)| v.split("Signature=").nth(1))
+        .unwrap()
+        .to_string();
+    assert!(
+        !log.contains(&signature),
+        "a signature reached the audit log"
+    );
+    srv.stop().await;
+}

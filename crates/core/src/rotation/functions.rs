@@ -99,7 +99,14 @@ impl Rotation {
             .command
             .split_first()
             .ok_or("the function has no command")?;
-        let mut child = tokio::process::Command::new(program)
+        let mut command = tokio::process::Command::new(program);
+        command.env_clear();
+        for name in std::iter::once("PATH").chain(f.pass_env.iter().map(String::as_str)) {
+            if let Some(v) = std::env::var_os(name) {
+                command.env(name, v);
+            }
+        }
+        let mut child = command
             .args(args)
             .env("AWS_ENDPOINT_URL", &endpoint)
             .env("AWS_REGION", &s.region)

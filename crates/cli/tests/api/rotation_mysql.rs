@@ -225,3 +225,45 @@ async fn mysql_single_user_and_alternating_users_on_mariadb() {
     );
     srv.stop().await;
 }
+
+/// A server in `NO_BACKSLASH_ESCAPES` mode and a user whose name holds a
+/// backslash and a quote: the rotator's literals must be quoted the way that
+/// session reads them, or the name ends the literal early (and writes SQL).
+#[tokio::test]
+async fn mysql_names_are_quoted_for_the_sessions_sql_mode() {
+    let db = Maria::start();
+    // In the default mode: the user `o\'k` (a backslash, then a quote).
+    assert!(db.socket_sql(
+        r"CREATE USER 'o\\''k'@'%' IDENTIFIED BY 's0'; GRANT SELECT ON mysql.* TO 'o\\''k'@'%';"
+    ));
+    assert!(db.login(r"o\'k", "s0"));
+    assert!(db.socket_sql("SET GLOBAL sql_mode = 'NO_BACKSLASH_ESCAPES';"));
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    let base = serde_json::json!({"engine": "mysql", "host": "127.0.0.1", "port": db.port});
+    let mut master = base.clone();
+    master["username"] = "admin".into();
+    master["password"] = ADMIN.into();
+    let master = c
+        .create_secret()
+        .name("nb/master")
+        .secret_string(master.to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut app = base.clone();
+    app["username"] = r"o\'k".into();
+    app["password"] = "s0".into();
+    app["masterarn"] = master.arn().unwrap().into();
+    c.create_secret()
+        .name("nb/app")
+        .secret_string(app.to_string())
+        .send()
+        .await
+        .unwrap();
+    rotate(&srv, "nb/app", Some(ALTERNATING), &token(4)).await;
+    let now = current(&c, "nb/app", "AWSCURRENT").await;
+    assert_eq!(now["username"], r"o\'k_clone");
+    assert!(db.login(r"o\'k_clone", now["password"].as_str().unwrap()));
+    srv.stop().await;
+}

@@ -41,9 +41,20 @@ async fn connect(l: &Login) -> Result<Conn, String> {
     }
 }
 
-/// A quoted SQL string literal.
-fn lit(s: &str) -> String {
-    Sql::from(s).as_sql(false)
+/// A quoted SQL string literal, in the form the session reads: with
+/// `NO_BACKSLASH_ESCAPES` a backslash is an ordinary character, so escaping with
+/// one would end the literal early (and let a user name write SQL).
+fn lit(s: &str, no_backslash_escapes: bool) -> String {
+    Sql::from(s).as_sql(no_backslash_escapes)
+}
+
+/// Does this session treat backslashes in literals as ordinary characters?
+async fn no_backslash_escapes(c: &mut Conn) -> Result<bool, String> {
+    let mode: Option<String> = c
+        .query_first("SELECT @@SESSION.sql_mode")
+        .await
+        .map_err(db_error("reading the SQL mode"))?;
+    Ok(mode.is_some_and(|m| m.to_ascii_uppercase().contains("NO_BACKSLASH_ESCAPES")))
 }
 
 fn db_error(what: &str) -> impl Fn(mysql_async::Error) -> String + '_ {
@@ -81,12 +92,13 @@ async fn set_single(rc: &RotationCall<'_>) -> Result<(), String> {
         .query_first("SELECT VERSION()")
         .await
         .map_err(db_error("reading the server version"))?;
+    let raw = no_backslash_escapes(&mut c).await?;
     let stmt = if version.is_some_and(|v| v.contains("MariaDB")) {
-        format!("SET PASSWORD = PASSWORD({})", lit(&pending.password))
+        format!("SET PASSWORD = PASSWORD({})", lit(&pending.password, raw))
     } else {
         format!(
             "ALTER USER CURRENT_USER() IDENTIFIED BY {}",
-            lit(&pending.password)
+            lit(&pending.password, raw)
         )
     };
     c.query_drop(stmt)
@@ -116,19 +128,26 @@ async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
         )
         .await
         .map_err(db_error("looking up the user"))?;
-    let who = format!("{}@'%'", lit(&pending.user));
+    let raw = no_backslash_escapes(&mut c).await?;
+    let who = format!("{}@'%'", lit(&pending.user, raw));
     if exists.is_some() {
-        let stmt = format!("ALTER USER {who} IDENTIFIED BY {}", lit(&pending.password));
+        let stmt = format!(
+            "ALTER USER {who} IDENTIFIED BY {}",
+            lit(&pending.password, raw)
+        );
         c.query_drop(stmt)
             .await
             .map_err(db_error("changing the password"))?;
     } else {
-        let stmt = format!("CREATE USER {who} IDENTIFIED BY {}", lit(&pending.password));
+        let stmt = format!(
+            "CREATE USER {who} IDENTIFIED BY {}",
+            lit(&pending.password, raw)
+        );
         c.query_drop(stmt)
             .await
             .map_err(db_error("creating the user"))?;
         let grants: Vec<String> = c
-            .query(format!("SHOW GRANTS FOR {}@'%'", lit(&current.user)))
+            .query(format!("SHOW GRANTS FOR {}@'%'", lit(&current.user, raw)))
             .await
             .map_err(db_error("reading the current user's grants"))?;
         for g in grants {

@@ -87,6 +87,10 @@ pub struct AgentConfig {
     pub max_stale: Duration,
     /// Coffer's addition: `[[coffer.files]]`.
     pub files: Vec<FileSink>,
+    /// Coffer's addition (`[coffer] allowed_roles`): the role ARNs (`*` and `?`
+    /// wildcards) local callers may have the agent assume. None: any role, as the
+    /// AWS agent does.
+    pub allowed_roles: Option<Vec<String>>,
 }
 
 impl Default for AgentConfig {
@@ -118,6 +122,7 @@ impl Default for AgentConfig {
                 cache_buffer_ratio: 0.8,
                 max_jitter_seconds: 0,
             },
+            allowed_roles: None,
             max_stale: Duration::from_hours(24),
             files: Vec::new(),
         }
@@ -227,6 +232,7 @@ struct PrefetchInput {
 #[serde(deny_unknown_fields)]
 struct CofferInput {
     max_stale_seconds: Option<u64>,
+    allowed_roles: Option<Vec<String>>,
     #[serde(default)]
     files: Vec<FileSink>,
 }
@@ -380,6 +386,28 @@ impl AgentConfig {
         let coffer = input.coffer.unwrap_or_default();
         if let Some(s) = coffer.max_stale_seconds {
             c.max_stale = Duration::from_secs(s);
+        }
+        if let Some(allowed) = coffer.allowed_roles {
+            let prefetched = c
+                .prefetch
+                .secrets
+                .iter()
+                .filter_map(|s| s.role_arn.as_deref());
+            let tagged = c
+                .prefetch
+                .filter_tags
+                .iter()
+                .filter_map(|t| t.role_arn.as_deref());
+            if let Some(r) = prefetched
+                .chain(tagged)
+                .find(|r| !crate::roles::allowed(&allowed, r))
+            {
+                return Err(invalid(
+                    "coffer.allowed_roles",
+                    format!("the prefetch role {r} is not in the list"),
+                ));
+            }
+            c.allowed_roles = Some(allowed);
         }
         for f in &coffer.files {
             if f.secret_id.is_empty() || !f.path.is_absolute() {

@@ -121,6 +121,7 @@ pub async fn start(
             _ => None,
         },
         cfg.max_roles,
+        cfg.allowed_roles.clone(),
         metrics.clone(),
     );
     // Pushed refresh needs an explicit endpoint (Coffer); in front of AWS, TTL only.

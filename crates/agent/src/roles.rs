@@ -30,6 +30,8 @@ struct Slot {
 pub struct Roles {
     base: Option<Base>,
     max: usize,
+    /// Role ARN patterns callers may name; None: any.
+    allowed: Option<Vec<String>>,
     slots: tokio::sync::Mutex<HashMap<String, Slot>>,
     metrics: Arc<Metrics>,
 }
@@ -46,6 +48,21 @@ pub fn valid_role_arn(arn: &str) -> bool {
             p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit())
         })
         && ok(parts.next(), &|p| p.len() > 5 && p.starts_with("role/"))
+}
+
+/// Does `arn` match one of `patterns` (`*` any run of characters, `?` one)?
+pub fn allowed(patterns: &[String], arn: &str) -> bool {
+    patterns.iter().any(|p| glob(p.as_bytes(), arn.as_bytes()))
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
+        (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+        _ => false,
+    }
 }
 
 /// Serves the credentials already fetched when the role was first used, then
@@ -70,10 +87,16 @@ impl ProvideCredentials for Primed {
 }
 
 impl Roles {
-    pub fn new(base: Option<Base>, max: usize, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        base: Option<Base>,
+        max: usize,
+        allowed: Option<Vec<String>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Roles {
             base,
             max: max.max(1),
+            allowed,
             slots: tokio::sync::Mutex::default(),
             metrics,
         }
@@ -92,6 +115,16 @@ impl Roles {
                 "roleArn must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
                 false,
             ));
+        }
+        if let Some(list) = &self.allowed {
+            if !allowed(list, role_arn) {
+                return Err(error(
+                    403,
+                    "AccessDeniedException",
+                    &format!("This agent is not allowed to assume {role_arn}"),
+                    false,
+                ));
+            }
         }
         let mut slots = self.slots.lock().await;
         if let Some(s) = slots.get_mut(role_arn) {
@@ -183,7 +216,18 @@ fn root_cause(e: &provider::error::CredentialsError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_role_arn;
+    use super::{allowed, valid_role_arn};
+
+    #[test]
+    fn allow_list_patterns() {
+        let list = vec!["arn:aws:iam::123456789012:role/app-*".to_string()];
+        assert!(allowed(&list, "arn:aws:iam::123456789012:role/app-web"));
+        assert!(!allowed(&list, "arn:aws:iam::123456789012:role/Admin"));
+        assert!(!allowed(&list, "arn:aws:iam::999999999999:role/app-web"));
+        let q = vec!["arn:aws:iam::?23456789012:role/*".to_string()];
+        assert!(allowed(&q, "arn:aws:iam::123456789012:role/x/y"));
+        assert!(!allowed(&[], "arn:aws:iam::123456789012:role/x"));
+    }
 
     #[test]
     fn role_arns() {

@@ -117,3 +117,41 @@ async fn role_per_request_and_per_prefetch_entry() {
     a.stop().await;
     srv.stop().await;
 }
+
+/// `[coffer] allowed_roles`: a local caller may have the agent assume only the
+/// roles listed (wildcards allowed); others answer AccessDenied, as the AWS
+/// agent shapes its errors, before any STS call.
+#[tokio::test]
+async fn only_listed_roles_are_assumed() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    srv.client()
+        .create_secret()
+        .name("team-a/db")
+        .secret_string("value-A")
+        .send()
+        .await
+        .unwrap();
+    let root = format!("arn:aws:iam::{ACCOUNT}:root");
+    let listed = role(addr, "app-reader", "team-a/", &root).await;
+    let other = role(addr, "Admin-reader", "team-a/", &root).await;
+    let toml = format!("[coffer]\nallowed_roles = [\"arn:aws:iam::{ACCOUNT}:role/app-*\"]\n");
+    let a = start_agent(&srv, &toml, true).await;
+    let (status, _, body) = get(a.addr, &format!("/v1/team-a/db?roleArn={}", enc(&listed))).await;
+    assert_eq!(
+        (status, json(&body)["SecretString"].as_str()),
+        (200, Some("value-A")),
+        "{body}"
+    );
+    let calls = upstream_calls(&a);
+    let (status, _, body) = get(a.addr, &format!("/v1/team-a/db?roleArn={}", enc(&other))).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("AccessDeniedException"), "{body}");
+    assert_eq!(
+        upstream_calls(&a),
+        calls,
+        "a refused role made no upstream call"
+    );
+    a.stop().await;
+    srv.stop().await;
+}

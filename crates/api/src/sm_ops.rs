@@ -45,6 +45,9 @@ pub mod action {
     pub const GET_SECRET_VALUE: &str = "GetSecretValue";
     pub const DESCRIBE_SECRET: &str = "DescribeSecret";
     pub const LIST_SECRETS: &str = "ListSecrets";
+    /// Coffer's own: subscribing to the change stream (`GET /coffer/v1/events`),
+    /// in the `secretsmanager` namespace so `secretsmanager:*` grants it.
+    pub const SUBSCRIBE_CHANGES: &str = "SubscribeChanges";
 }
 
 /// Condition keys of one request: `(key, values)`.

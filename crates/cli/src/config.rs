@@ -12,6 +12,10 @@
 //! # account_id = "123456789012"
 //! max_connections = 1024
 //! max_body_bytes = 262144
+//! # Change streams (GET /coffer/v1/events) open at once: in all, and per access
+//! # key. Each holds a connection, so they are capped apart from requests.
+//! max_change_streams = 256
+//! max_change_streams_per_key = 8
 //! # How often secrets past their recovery window are purged.
 //! sweep_interval_secs = 60
 //! # How often the scheduler looks for rotations that are due.
@@ -54,6 +58,8 @@ pub struct FileConfig {
     pub account_id: Option<String>,
     pub max_connections: usize,
     pub max_body_bytes: usize,
+    pub max_change_streams: usize,
+    pub max_change_streams_per_key: usize,
     pub sweep_interval_secs: u64,
     pub rotation_interval_secs: u64,
     pub rotation_functions: std::collections::BTreeMap<String, FunctionConfig>,
@@ -91,6 +97,8 @@ impl Default for FileConfig {
             regions: vec!["us-east-1".into()],
             account_id: None,
             max_connections: 1024,
+            max_change_streams: 256,
+            max_change_streams_per_key: 8,
             max_body_bytes: 256 * 1024,
             sweep_interval_secs: 60,
             rotation_interval_secs: 60,
@@ -126,6 +134,14 @@ impl FileConfig {
         anyhow::ensure!(
             (1..=100_000).contains(&self.max_connections),
             "max_connections must be 1..=100000"
+        );
+        anyhow::ensure!(
+            self.max_change_streams >= 1 && self.max_change_streams <= self.max_connections,
+            "max_change_streams must be 1..=max_connections"
+        );
+        anyhow::ensure!(
+            (1..=self.max_change_streams).contains(&self.max_change_streams_per_key),
+            "max_change_streams_per_key must be 1..=max_change_streams"
         );
         anyhow::ensure!(
             (1024..=16 * 1024 * 1024).contains(&self.max_body_bytes),

@@ -110,6 +110,12 @@ struct ServerArgs {
     /// Connections served at once [default: 1024].
     #[arg(long, env = "COFFER_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Change streams open at once, in all [default: 256].
+    #[arg(long, env = "COFFER_MAX_CHANGE_STREAMS")]
+    max_change_streams: Option<usize>,
+    /// Change streams one access key may hold open [default: 8].
+    #[arg(long, env = "COFFER_MAX_CHANGE_STREAMS_PER_KEY")]
+    max_change_streams_per_key: Option<usize>,
     /// Largest request body in bytes [default: 262144].
     #[arg(long, env = "COFFER_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
@@ -206,6 +212,12 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.max_connections {
         cfg.max_connections = v;
     }
+    if let Some(v) = args.max_change_streams {
+        cfg.max_change_streams = v;
+    }
+    if let Some(v) = args.max_change_streams_per_key {
+        cfg.max_change_streams_per_key = v;
+    }
     if let Some(v) = args.max_body_bytes {
         cfg.max_body_bytes = v;
     }
@@ -255,6 +267,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listen address {:?}", cfg.listen))?,
         http: HttpConfig {
             max_connections: cfg.max_connections,
+            max_streams: cfg.max_change_streams,
+            max_streams_per_key: cfg.max_change_streams_per_key,
             max_body_bytes: cfg.max_body_bytes,
             regions: if args.dev {
                 None

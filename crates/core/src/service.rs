@@ -179,6 +179,11 @@ impl Service {
         }
     }
 
+    /// May `caller` subscribe to the change stream?
+    pub async fn authorize_stream(&self, caller: &Caller) -> Result<(), ApiError> {
+        self.identity.authorize_stream(caller).await
+    }
+
     /// The change events `caller` may see.
     pub async fn visible_events(&self, caller: &Caller, rows: Vec<EventRow>) -> Vec<EventRow> {
         self.identity.visible_events(caller, rows).await

@@ -32,10 +32,13 @@ pub fn subscribe(
     caller: Caller,
     after: Option<i64>,
     mut closing: watch::Receiver<bool>,
+    slot: crate::streams::StreamSlot,
 ) -> Body {
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let mut commits = svc.commit_signal();
     tokio::spawn(async move {
+        // Held for as long as the stream is open.
+        let _slot = slot;
         if tx
             .send(Bytes::from_static(b"retry: 1000\n: connected\n\n"))
             .await

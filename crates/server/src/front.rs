@@ -22,6 +22,8 @@ pub struct Handler {
     pub(crate) auth: Authenticator,
     /// Turns true when shutdown starts, ending open event streams.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// The change streams open now.
+    pub(crate) streams: Arc<crate::streams::Streams>,
 }
 
 pub(crate) fn response(
@@ -74,6 +76,7 @@ impl Handler {
             svc,
             cfg,
             closing,
+            streams: Arc::default(),
         }
     }
 

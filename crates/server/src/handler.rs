@@ -129,8 +129,19 @@ impl Handler {
         let after = crate::events::resume_point(parts.uri.query(), last_id);
         tracing::info!(account = %verified.cred.account_id, ?after, "change stream subscribed");
         let caller = Self::caller(verified, &parts, peer, request_id);
-        let body =
-            crate::events::subscribe(self.svc.clone(), caller, after, self.closing.subscribe());
+        self.svc.authorize_stream(&caller).await?;
+        let slot = self.streams.open(
+            &caller.access_key_id,
+            self.cfg.max_streams,
+            self.cfg.max_streams_per_key,
+        )?;
+        let body = crate::events::subscribe(
+            self.svc.clone(),
+            caller,
+            after,
+            self.closing.subscribe(),
+            slot,
+        );
         let mut r = with_body(200, "text/event-stream", "", body);
         r.headers_mut().insert(
             "cache-control",

@@ -13,6 +13,7 @@ mod front;
 mod handler;
 mod metrics;
 mod query;
+mod streams;
 
 use coffer_core::Service;
 use hyper::server::conn::http1;
@@ -39,6 +40,11 @@ pub struct HttpConfig {
     pub regions: Option<Vec<String>>,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// Change streams open at once, in all; each holds a connection, so they are
+    /// capped apart from (and well below) ordinary requests.
+    pub max_streams: usize,
+    /// Change streams one access key may hold open at once.
+    pub max_streams_per_key: usize,
 }
 
 impl Default for HttpConfig {
@@ -48,6 +54,8 @@ impl Default for HttpConfig {
             max_body_bytes: 256 * 1024,
             regions: None,
             drain_timeout: Duration::from_secs(30),
+            max_streams: 256,
+            max_streams_per_key: 8,
         }
     }
 }

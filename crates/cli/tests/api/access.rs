@@ -425,7 +425,11 @@ async fn another_account_reads_through_a_resource_policy() {
 }
 
 /// Reads a change stream for a while and returns what arrived.
-async fn stream_for(addr: SocketAddr, creds: (&str, &str, Option<&str>), after: i64) -> String {
+pub(crate) async fn stream_for(
+    addr: SocketAddr,
+    creds: (&str, &str, Option<&str>),
+    after: i64,
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let path = format!("/coffer/v1/events?after={after}");
     let headers = crate::raw::signed_method(
@@ -463,6 +467,18 @@ async fn change_stream_and_filtered_batches_follow_permissions() {
     secret(&srv, "dev/one", "Dev").await;
     secret(&srv, "ops/one", "Ops").await;
     let (akid, key) = user(addr, "dev2", &[("Team", "Dev")], TEAM_POLICY).await;
+    // Subscribing is a permission of its own; each event is then filtered.
+    let stream = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:SubscribeChanges","Resource":"*"}}"#;
+    iam(
+        addr,
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "dev2"),
+            ("PolicyName", "stream"),
+            ("PolicyDocument", stream),
+        ],
+    )
+    .await;
     let seen = stream_for(addr, (&akid, &key, None), 0).await;
     assert!(seen.contains("dev/one"), "{seen}");
     assert!(

@@ -443,3 +443,70 @@ async fn refused_authentications_are_audited() {
     );
     srv.stop().await;
 }
+
+/// Opens a change stream and keeps it: the first chunk of the answer, and the
+/// connection (dropping it closes the stream).
+async fn open_stream(addr: SocketAddr, creds: (&str, &str)) -> (String, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let path = "/coffer/v1/events";
+    let headers = crate::raw::signed_method(
+        addr,
+        "GET",
+        "secretsmanager",
+        path,
+        "text/plain",
+        b"",
+        (creds.0, creds.1, None),
+    );
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\n");
+    for (k, v) in &headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), s)
+}
+
+/// The change stream needs `secretsmanager:SubscribeChanges`, and one access key
+/// may hold only so many open (8 by default): a principal with no permission
+/// cannot tie up the server's connections with streams.
+#[tokio::test]
+async fn change_streams_are_authorized_and_capped() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let none = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}}"#;
+    let (id, key) = user(addr, "nobody", &[], none).await;
+    let (head, _) = open_stream(addr, (&id, &key)).await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    assert!(head.contains("AccessDeniedException"), "{head}");
+    let mut held = vec![];
+    for _ in 0..8 {
+        let (head, conn) = open_stream(addr, (AKID, SECRET)).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        held.push(conn);
+    }
+    let (head, _) = open_stream(addr, (AKID, SECRET)).await;
+    assert!(
+        head.contains("ThrottlingException"),
+        "a ninth stream for one key: {head}"
+    );
+    // A closed stream frees its place.
+    drop(held.pop());
+    let mut again = None;
+    for _ in 0..100 {
+        let (head, conn) = open_stream(addr, (AKID, SECRET)).await;
+        if head.starts_with("HTTP/1.1 200") {
+            again = Some(conn);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(again.is_some(), "the freed place was never given back");
+    srv.stop().await;
+}

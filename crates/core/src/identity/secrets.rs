@@ -223,6 +223,16 @@ impl Identity {
         )
     }
 
+    /// May `caller` subscribe to its account's change stream at all
+    /// (`secretsmanager:SubscribeChanges`)? Each event is then filtered by
+    /// [`Identity::visible_events`].
+    pub(crate) async fn authorize_stream(&self, caller: &crate::Caller) -> Result<(), ApiError> {
+        let call = Call::new(caller, action::SUBSCRIBE_CHANGES);
+        let account = &caller.account_id;
+        self.authorize(&call, action::SUBSCRIBE_CHANGES, &[], None, "*", account)
+            .await
+    }
+
     /// The change events `caller` may see: those of secrets it may describe
     /// (`secretsmanager:DescribeSecret` on the secret). The account's root sees all.
     pub async fn visible_events(

@@ -262,6 +262,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 Some(cfg.regions.clone())
             },
             drain_timeout: Duration::from_secs(cfg.drain_timeout_secs),
+            tls: None,
         },
         sweep_interval: Duration::from_secs(cfg.sweep_interval_secs),
         rotation_interval: Duration::from_secs(cfg.rotation_interval_secs),

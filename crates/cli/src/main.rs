@@ -83,6 +83,11 @@ struct ServerArgs {
     /// --data-dir is given, any region, and `export` lines printed on stdout.
     #[arg(long)]
     dev: bool,
+    /// Dev mode over HTTPS: a throwaway CA and a certificate for 127.0.0.1 and
+    /// localhost are made in DATA_DIR/dev-tls (kept across restarts), and
+    /// `export AWS_CA_BUNDLE=...` is printed with the other lines.
+    #[arg(long, requires = "dev")]
+    dev_tls: bool,
     /// TOML configuration file (normal mode). Flags and COFFER_* variables override it.
     #[arg(long, short, env = "COFFER_CONFIG")]
     config: Option<PathBuf>,
@@ -122,6 +127,22 @@ struct ServerArgs {
     /// Seconds shutdown waits for in-flight requests [default: 30].
     #[arg(long, env = "COFFER_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
+    /// TLS certificate chain, PEM (with --tls-key-file); re-read on SIGHUP.
+    #[arg(long, env = "COFFER_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// TLS private key, PEM (with --tls-cert-file); re-read on SIGHUP.
+    #[arg(long, env = "COFFER_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// Serve plain HTTP even on an address other than loopback (TLS ends in front
+    /// of Coffer). Without TLS such an address is refused otherwise.
+    #[arg(
+        long,
+        env = "COFFER_TLS_DISABLE",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    tls_disable: Option<bool>,
     /// Root key source: `file` (DATA_DIR/root.key) or `env` [default: file].
     #[arg(long, env = "COFFER_ROOT_KEY_SOURCE")]
     root_key: Option<String>,
@@ -221,6 +242,15 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.root_key {
         cfg.root_key = v;
     }
+    if let Some(v) = args.tls_cert_file {
+        cfg.tls_cert_file = Some(v);
+    }
+    if let Some(v) = args.tls_key_file {
+        cfg.tls_key_file = Some(v);
+    }
+    if let Some(v) = args.tls_disable {
+        cfg.tls_disable = v;
+    }
     if let Some(v) = args.root_key_env {
         cfg.root_key_env = v;
     }
@@ -246,13 +276,31 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if !args.dev && (args.dev_access_key_id.is_some() || args.dev_secret_access_key.is_some()) {
         anyhow::bail!("--dev-access-key-id and --dev-secret-access-key need --dev");
     }
+    let listen = cfg
+        .listen
+        .parse()
+        .with_context(|| format!("listen address {:?}", cfg.listen))?;
+    let dev_tls = if args.dev_tls {
+        anyhow::ensure!(
+            !cfg.tls() && !cfg.tls_disable,
+            "--dev-tls makes its own certificate: drop the other TLS settings"
+        );
+        let set = coffer::devtls::DevTls::ensure(&data_dir)?;
+        cfg.tls_cert_file = Some(set.cert_file.clone());
+        cfg.tls_key_file = Some(set.key_file.clone());
+        Some(set)
+    } else {
+        None
+    };
+    cfg.check_transport(listen, args.dev)?;
+    let tls = match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+        (Some(c), Some(k)) => Some(coffer_server::Tls::load(c, k)?),
+        _ => None,
+    };
     let opts = StartOptions {
         data_dir: data_dir.clone(),
         database: None,
-        listen: cfg
-            .listen
-            .parse()
-            .with_context(|| format!("listen address {:?}", cfg.listen))?,
+        listen,
         http: HttpConfig {
             max_connections: cfg.max_connections,
             max_body_bytes: cfg.max_body_bytes,
@@ -262,7 +310,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 Some(cfg.regions.clone())
             },
             drain_timeout: Duration::from_secs(cfg.drain_timeout_secs),
-            tls: None,
+            tls,
         },
         sweep_interval: Duration::from_secs(cfg.sweep_interval_secs),
         rotation_interval: Duration::from_secs(cfg.rotation_interval_secs),
@@ -304,6 +352,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         if let Some(root) = &running.root {
             print!("{}", root.export_lines());
         }
+        if let Some(set) = &dev_tls {
+            // Read by the aws CLI, boto3 and the SDKs alike.
+            println!("export AWS_CA_BUNDLE={}", set.ca_file.display());
+        }
         println!("export AWS_REGION={region}");
         // aws CLI v1 and older SDKs read only AWS_DEFAULT_REGION.
         println!("export AWS_DEFAULT_REGION={region}");
@@ -321,6 +373,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     use std::io::Write;
     std::io::stdout().flush()?;
+    if let Some(tls) = running.tls.clone() {
+        tokio::spawn(reload_on_sighup(tls));
+    }
     shutdown_signal().await;
     tracing::info!("shutdown requested");
     running.stop().await?;
@@ -368,6 +423,30 @@ async fn check_credentials(client: &aws_sdk_secretsmanager::Client) -> anyhow::R
             ),
             None => anyhow::bail!("cannot reach the upstream to check credentials: {e}"),
         },
+    }
+}
+
+/// SIGHUP reads the certificate and key again. New handshakes present the new
+/// pair; connections already open keep theirs; a pair that fails to load leaves
+/// the previous one in use.
+async fn reload_on_sighup(tls: coffer_server::Tls) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; the TLS certificate will not be reloaded");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => {
+                tracing::info!(cert_file = %tls.cert_file().display(), "TLS certificate reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificate reload failed; still serving the previous certificate");
+            }
+        }
     }
 }
 

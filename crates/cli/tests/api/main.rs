@@ -21,4 +21,5 @@ mod raw;
 mod rotation;
 mod rotation_mysql;
 mod rotation_pg;
+mod tls;
 mod two_servers;

@@ -9,6 +9,7 @@ use coffer_server::HttpConfig;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 // Request handling allocates many small short-lived buffers; mimalloc measured
 // faster than glibc malloc on that pattern (see bench/RESULTS.md).
@@ -341,6 +342,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         secret_access_key: args.dev_secret_access_key,
         dev: args.dev,
     };
+    // Signals are taken over before the server is announced (the export lines, the
+    // listener): one sent right after must not find the default action, which ends
+    // the process.
+    let shutdown = shutdown_signal()?;
+    let hangup = match &opts.http.tls {
+        Some(tls) => Some((tls.clone(), signal(SignalKind::hangup())?)),
+        None => None,
+    };
     let running = coffer::start(opts).await?;
     if args.dev {
         let region = cfg
@@ -373,10 +382,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     use std::io::Write;
     std::io::stdout().flush()?;
-    if let Some(tls) = running.tls.clone() {
-        tokio::spawn(reload_on_sighup(tls));
+    if let Some((tls, hup)) = hangup {
+        tokio::spawn(reload_on_sighup(tls, hup));
     }
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutdown requested");
     running.stop().await?;
     if temporary {
@@ -394,6 +403,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     };
     coffer::logging::init(&cfg.log_level, false);
     let token = SsrfToken::resolve(&cfg.ssrf_env_variables, |k| std::env::var(k).ok())?;
+    let shutdown = shutdown_signal()?;
     let upstream = coffer_agent::sdk_client(&cfg).await;
     if cfg.validate_credentials {
         check_credentials(&upstream.client).await?;
@@ -403,7 +413,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     println!("coffer agent listening on http://{}", handle.addr);
     use std::io::Write;
     std::io::stdout().flush()?;
-    shutdown_signal().await;
+    shutdown.await;
     handle.stop().await;
     tracing::info!("agent stopped cleanly");
     Ok(())
@@ -429,15 +439,7 @@ async fn check_credentials(client: &aws_sdk_secretsmanager::Client) -> anyhow::R
 /// SIGHUP reads the certificate and key again. New handshakes present the new
 /// pair; connections already open keep theirs; a pair that fails to load leaves
 /// the previous one in use.
-async fn reload_on_sighup(tls: coffer_server::Tls) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP; the TLS certificate will not be reloaded");
-            return;
-        }
-    };
+async fn reload_on_sighup(tls: coffer_server::Tls, mut hup: Signal) {
     while hup.recv().await.is_some() {
         match tls.reload() {
             Ok(()) => {
@@ -450,14 +452,16 @@ async fn reload_on_sighup(tls: coffer_server::Tls) {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+/// Takes over SIGTERM and SIGINT now; the future resolves on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 fn audit_verify(data_dir: &std::path::Path) -> anyhow::Result<()> {

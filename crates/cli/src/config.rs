@@ -232,9 +232,17 @@ mod tests {
         let mut cfg = FileConfig::default();
         let any: SocketAddr = "0.0.0.0:8750".parse().unwrap();
         let e = cfg.check_transport(any, false).unwrap_err().to_string();
-        assert!(e.contains("refusing to serve plain HTTP on 0.0.0.0:8750"), "{e}");
+        assert!(
+            e.contains("refusing to serve plain HTTP on 0.0.0.0:8750"),
+            "{e}"
+        );
         assert!(e.contains("tls_disable"), "{e}");
-        for ok in ["127.0.0.1:8750", "127.0.0.2:1", "[::1]:8750", "[::ffff:127.0.0.1]:1"] {
+        for ok in [
+            "127.0.0.1:8750",
+            "127.0.0.2:1",
+            "[::1]:8750",
+            "[::ffff:127.0.0.1]:1",
+        ] {
             cfg.check_transport(ok.parse().unwrap(), false).unwrap();
         }
         assert!(cfg

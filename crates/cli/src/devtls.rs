@@ -65,7 +65,10 @@ fn generate() -> Result<(String, String, String), rcgen::Error> {
     let now = time::OffsetDateTime::now_utc();
     // A day back tolerates a clock behind the one that made it; ten years
     // forward outlives any dev data directory.
-    let (not_before, not_after) = (now - time::Duration::days(1), now + time::Duration::days(3650));
+    let (not_before, not_after) = (
+        now - time::Duration::days(1),
+        now + time::Duration::days(3650),
+    );
 
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
@@ -127,11 +130,19 @@ mod tests {
         coffer_server::Tls::load(&set.cert_file, &set.key_file).unwrap();
 
         let again = DevTls::ensure(dir.path()).unwrap();
-        assert_eq!(std::fs::read(&again.ca_file).unwrap(), ca, "reused on restart");
+        assert_eq!(
+            std::fs::read(&again.ca_file).unwrap(),
+            ca,
+            "reused on restart"
+        );
 
         std::fs::remove_file(&set.key_file).unwrap();
         let fresh = DevTls::ensure(dir.path()).unwrap();
-        assert_ne!(std::fs::read(&fresh.ca_file).unwrap(), ca, "a broken set is replaced");
+        assert_ne!(
+            std::fs::read(&fresh.ca_file).unwrap(),
+            ca,
+            "a broken set is replaced"
+        );
         coffer_server::Tls::load(&fresh.cert_file, &fresh.key_file).unwrap();
     }
 }

@@ -65,7 +65,10 @@ impl std::fmt::Debug for Resolver {
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         // A poisoned lock still holds a complete pair: the writer only swaps an Arc.
-        let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Some(guard.clone())
     }
 }
@@ -112,7 +115,7 @@ impl Tls {
             .resolver
             .current
             .write()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = Arc::new(pair);
         Ok(())
     }

@@ -155,7 +155,12 @@ async fn the_sdk_works_over_https_and_plain_http_does_not_reach_it() {
         .send()
         .await
         .unwrap();
-    let got = c.get_secret_value().secret_id("tls/db").send().await.unwrap();
+    let got = c
+        .get_secret_value()
+        .secret_id("tls/db")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.secret_string(), Some("over-tls"));
 
     // Plain HTTP to the TLS port gets no answer from the service.
@@ -173,7 +178,10 @@ async fn the_sdk_works_over_https_and_plain_http_does_not_reach_it() {
     // A client that does not trust the CA refuses the server.
     let stranger = https_client(&endpoint, &new_ca("another CA").pem, AKID, SECRET);
     let e = stranger.list_secrets().send().await.unwrap_err();
-    assert!(matches!(e, sm::error::SdkError::DispatchFailure(_)), "{e:?}");
+    assert!(
+        matches!(e, sm::error::SdkError::DispatchFailure(_)),
+        "{e:?}"
+    );
 
     // Health and metrics on the same port, over TLS.
     let mut s = connect(srv.running().addr, &[&ca.pem]).await;

@@ -362,7 +362,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             print!("{}", root.export_lines());
         }
         if let Some(set) = &dev_tls {
-            // Read by the aws CLI, boto3 and the SDKs alike.
+            // The aws CLI and boto3 (and the SDKs that follow them) read it.
             println!("export AWS_CA_BUNDLE={}", set.ca_file.display());
         }
         println!("export AWS_REGION={region}");

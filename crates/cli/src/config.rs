@@ -35,6 +35,14 @@
 //! # it holds credentials of its own):
 //! # [rotation_functions.my-lambda]
 //! # url = "http://127.0.0.1:9001"
+//! # TLS: a PEM certificate chain (the server's certificate first) and its PEM
+//! # private key. Both are read again on SIGHUP: new handshakes present the new
+//! # pair, open connections go on, and a pair that fails to load is not taken.
+//! # tls_cert_file = "/etc/coffer/tls/cert.pem"
+//! # tls_key_file = "/etc/coffer/tls/key.pem"
+//! # Without TLS, Coffer refuses to listen on an address other than loopback
+//! # unless this says so (TLS ends in a proxy in front of it, say).
+//! tls_disable = false
 //! # How long shutdown waits for in-flight requests.
 //! drain_timeout_secs = 30
 //! # Where the root key comes from: "file" (data_dir/root.key, created 0600) or
@@ -47,6 +55,7 @@
 //! ```
 
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +72,9 @@ pub struct FileConfig {
     pub sweep_interval_secs: u64,
     pub rotation_interval_secs: u64,
     pub rotation_functions: std::collections::BTreeMap<String, FunctionConfig>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_disable: bool,
     pub drain_timeout_secs: u64,
     pub root_key: String,
     pub root_key_env: String,
@@ -103,6 +115,9 @@ impl Default for FileConfig {
             sweep_interval_secs: 60,
             rotation_interval_secs: 60,
             rotation_functions: std::collections::BTreeMap::default(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_disable: false,
             drain_timeout_secs: 30,
             root_key: "file".into(),
             root_key_env: "COFFER_ROOT_KEY".into(),
@@ -170,6 +185,14 @@ impl FileConfig {
                 ),
             }
         }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), Some(_)) => anyhow::ensure!(
+                !self.tls_disable,
+                "tls_disable contradicts tls_cert_file and tls_key_file: set one or the other"
+            ),
+            (None, None) => {}
+            _ => anyhow::bail!("tls_cert_file and tls_key_file go together: set both or neither"),
+        }
         anyhow::ensure!(
             !self.regions.is_empty(),
             "regions must name at least one region"
@@ -181,6 +204,25 @@ impl FileConfig {
             );
         }
         Ok(())
+    }
+
+    /// True when the server will speak TLS.
+    pub fn tls(&self) -> bool {
+        self.tls_cert_file.is_some()
+    }
+
+    /// Refuses plain HTTP on an address other than loopback in normal mode, unless
+    /// `tls_disable` says it is meant: requests carry signatures and secret values,
+    /// and a setting left out should not put them on the network in clear.
+    pub fn check_transport(&self, listen: SocketAddr, dev: bool) -> anyhow::Result<()> {
+        if dev || self.tls() || self.tls_disable || listen.ip().to_canonical().is_loopback() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "refusing to serve plain HTTP on {listen}, which is not a loopback address: \
+             set tls_cert_file and tls_key_file (--tls-cert-file, --tls-key-file) to serve HTTPS, \
+             or tls_disable = true (--tls-disable) if TLS ends in front of Coffer"
+        )
     }
 }
 
@@ -205,6 +247,49 @@ mod tests {
         let cfg: FileConfig = toml::from_str(&example).unwrap();
         cfg.check().unwrap();
         assert_eq!(cfg.listen, "127.0.0.1:8750");
+    }
+
+    #[test]
+    fn plain_http_off_loopback_needs_tls_disable() {
+        let mut cfg = FileConfig::default();
+        let any: SocketAddr = "0.0.0.0:8750".parse().unwrap();
+        let e = cfg.check_transport(any, false).unwrap_err().to_string();
+        assert!(
+            e.contains("refusing to serve plain HTTP on 0.0.0.0:8750"),
+            "{e}"
+        );
+        assert!(e.contains("tls_disable"), "{e}");
+        for ok in [
+            "127.0.0.1:8750",
+            "127.0.0.2:1",
+            "[::1]:8750",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            cfg.check_transport(ok.parse().unwrap(), false).unwrap();
+        }
+        assert!(cfg
+            .check_transport("[::]:8750".parse().unwrap(), false)
+            .is_err());
+        // Dev mode is the operator's own machine; the explicit opt-out; TLS.
+        cfg.check_transport(any, true).unwrap();
+        cfg.tls_disable = true;
+        cfg.check_transport(any, false).unwrap();
+        cfg.tls_disable = false;
+        cfg.tls_cert_file = Some("c.pem".into());
+        cfg.tls_key_file = Some("k.pem".into());
+        cfg.check().unwrap();
+        cfg.check_transport(any, false).unwrap();
+    }
+
+    #[test]
+    fn tls_keys_must_agree() {
+        let parse = |t: &str| toml::from_str::<FileConfig>(t).unwrap().check();
+        assert!(parse("tls_cert_file = \"c.pem\"").is_err());
+        assert!(parse("tls_key_file = \"k.pem\"").is_err());
+        let both = "tls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n";
+        parse(both).unwrap();
+        let e = parse(&format!("{both}tls_disable = true")).unwrap_err();
+        assert!(e.to_string().contains("contradicts"), "{e}");
     }
 
     #[test]

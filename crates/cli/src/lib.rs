@@ -4,6 +4,7 @@
 pub mod account;
 pub mod config;
 pub mod credentials;
+pub mod devtls;
 pub mod logging;
 pub mod run;
 

@@ -9,6 +9,7 @@ use coffer_server::HttpConfig;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 // Request handling allocates many small short-lived buffers; mimalloc measured
 // faster than glibc malloc on that pattern (see bench/RESULTS.md).
@@ -83,6 +84,11 @@ struct ServerArgs {
     /// --data-dir is given, any region, and `export` lines printed on stdout.
     #[arg(long)]
     dev: bool,
+    /// Dev mode over HTTPS: a throwaway CA and a certificate for 127.0.0.1 and
+    /// localhost are made in DATA_DIR/dev-tls (kept across restarts), and
+    /// `export AWS_CA_BUNDLE=...` is printed with the other lines.
+    #[arg(long, requires = "dev")]
+    dev_tls: bool,
     /// TOML configuration file (normal mode). Flags and COFFER_* variables override it.
     #[arg(long, short, env = "COFFER_CONFIG")]
     config: Option<PathBuf>,
@@ -128,6 +134,22 @@ struct ServerArgs {
     /// Seconds shutdown waits for in-flight requests [default: 30].
     #[arg(long, env = "COFFER_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
+    /// TLS certificate chain, PEM (with --tls-key-file); re-read on SIGHUP.
+    #[arg(long, env = "COFFER_TLS_CERT_FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// TLS private key, PEM (with --tls-cert-file); re-read on SIGHUP.
+    #[arg(long, env = "COFFER_TLS_KEY_FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// Serve plain HTTP even on an address other than loopback (TLS ends in front
+    /// of Coffer). Without TLS such an address is refused otherwise.
+    #[arg(
+        long,
+        env = "COFFER_TLS_DISABLE",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    tls_disable: Option<bool>,
     /// Root key source: `file` (DATA_DIR/root.key) or `env` [default: file].
     #[arg(long, env = "COFFER_ROOT_KEY_SOURCE")]
     root_key: Option<String>,
@@ -233,6 +255,15 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.root_key {
         cfg.root_key = v;
     }
+    if let Some(v) = args.tls_cert_file {
+        cfg.tls_cert_file = Some(v);
+    }
+    if let Some(v) = args.tls_key_file {
+        cfg.tls_key_file = Some(v);
+    }
+    if let Some(v) = args.tls_disable {
+        cfg.tls_disable = v;
+    }
     if let Some(v) = args.root_key_env {
         cfg.root_key_env = v;
     }
@@ -258,13 +289,31 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if !args.dev && (args.dev_access_key_id.is_some() || args.dev_secret_access_key.is_some()) {
         anyhow::bail!("--dev-access-key-id and --dev-secret-access-key need --dev");
     }
+    let listen = cfg
+        .listen
+        .parse()
+        .with_context(|| format!("listen address {:?}", cfg.listen))?;
+    let dev_tls = if args.dev_tls {
+        anyhow::ensure!(
+            !cfg.tls() && !cfg.tls_disable,
+            "--dev-tls makes its own certificate: drop the other TLS settings"
+        );
+        let set = coffer::devtls::DevTls::ensure(&data_dir)?;
+        cfg.tls_cert_file = Some(set.cert_file.clone());
+        cfg.tls_key_file = Some(set.key_file.clone());
+        Some(set)
+    } else {
+        None
+    };
+    cfg.check_transport(listen, args.dev)?;
+    let tls = match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+        (Some(c), Some(k)) => Some(coffer_server::Tls::load(c, k)?),
+        _ => None,
+    };
     let opts = StartOptions {
         data_dir: data_dir.clone(),
         database: None,
-        listen: cfg
-            .listen
-            .parse()
-            .with_context(|| format!("listen address {:?}", cfg.listen))?,
+        listen,
         http: HttpConfig {
             max_connections: cfg.max_connections,
             max_streams: cfg.max_change_streams,
@@ -276,6 +325,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 Some(cfg.regions.clone())
             },
             drain_timeout: Duration::from_secs(cfg.drain_timeout_secs),
+            tls,
         },
         sweep_interval: Duration::from_secs(cfg.sweep_interval_secs),
         rotation_interval: Duration::from_secs(cfg.rotation_interval_secs),
@@ -307,6 +357,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         secret_access_key: args.dev_secret_access_key,
         dev: args.dev,
     };
+    // Signals are taken over before the server is announced (the export lines, the
+    // listener): one sent right after must not find the default action, which ends
+    // the process.
+    let shutdown = shutdown_signal()?;
+    let hangup = match &opts.http.tls {
+        Some(tls) => Some((tls.clone(), signal(SignalKind::hangup())?)),
+        None => None,
+    };
     let running = coffer::start(opts).await?;
     if args.dev {
         let region = cfg
@@ -317,6 +375,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         println!("export AWS_ENDPOINT_URL={}", running.endpoint());
         if let Some(root) = &running.root {
             print!("{}", root.export_lines());
+        }
+        if let Some(set) = &dev_tls {
+            // The aws CLI and boto3 (and the SDKs that follow them) read it.
+            println!("export AWS_CA_BUNDLE={}", set.ca_file.display());
         }
         println!("export AWS_REGION={region}");
         // aws CLI v1 and older SDKs read only AWS_DEFAULT_REGION.
@@ -335,7 +397,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     use std::io::Write;
     std::io::stdout().flush()?;
-    shutdown_signal().await;
+    if let Some((tls, hup)) = hangup {
+        tokio::spawn(reload_on_sighup(tls, hup));
+    }
+    shutdown.await;
     tracing::info!("shutdown requested");
     running.stop().await?;
     if temporary {
@@ -353,6 +418,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     };
     coffer::logging::init(&cfg.log_level, false);
     let token = SsrfToken::resolve(&cfg.ssrf_env_variables, |k| std::env::var(k).ok())?;
+    let shutdown = shutdown_signal()?;
     let upstream = coffer_agent::sdk_client(&cfg).await;
     if cfg.validate_credentials {
         check_credentials(&upstream.client).await?;
@@ -362,7 +428,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     println!("coffer agent listening on http://{}", handle.addr);
     use std::io::Write;
     std::io::stdout().flush()?;
-    shutdown_signal().await;
+    shutdown.await;
     handle.stop().await;
     tracing::info!("agent stopped cleanly");
     Ok(())
@@ -385,14 +451,32 @@ async fn check_credentials(client: &aws_sdk_secretsmanager::Client) -> anyhow::R
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGHUP reads the certificate and key again. New handshakes present the new
+/// pair; connections already open keep theirs; a pair that fails to load leaves
+/// the previous one in use.
+async fn reload_on_sighup(tls: coffer_server::Tls, mut hup: Signal) {
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => {
+                tracing::info!(cert_file = %tls.cert_file().display(), "TLS certificate reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "TLS certificate reload failed; still serving the previous certificate");
+            }
+        }
     }
+}
+
+/// Takes over SIGTERM and SIGINT now; the future resolves on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 fn audit_verify(data_dir: &std::path::Path) -> anyhow::Result<()> {

@@ -51,6 +51,8 @@ pub struct Running {
     /// True when this start created the root credential (first start).
     pub created_root: bool,
     pub service: Arc<Service>,
+    /// The listener's TLS, for reloading its certificate (SIGHUP); None for plain HTTP.
+    pub tls: Option<coffer_server::Tls>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     background: JoinHandle<()>,
@@ -58,7 +60,7 @@ pub struct Running {
 
 impl Running {
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        endpoint(self.addr, self.tls.is_some())
     }
 
     /// Stops accepting, drains in-flight requests, stops background work, and
@@ -71,6 +73,11 @@ impl Running {
         served.context("server task")?.context("server")?;
         Ok(())
     }
+}
+
+fn endpoint(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }
 
 fn load_root_key(opts: &StartOptions) -> anyhow::Result<coffer_crypto::Key256> {
@@ -116,7 +123,8 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
     let (listener, addr) = coffer_server::bind(opts.listen)
         .await
         .with_context(|| format!("binding {}", opts.listen))?;
-    svc.set_endpoint(format!("http://{addr}"));
+    let tls = opts.http.tls.clone();
+    svc.set_endpoint(endpoint(addr, tls.is_some()));
     let (stop, stop_rx) = watch::channel(false);
     let background = svc.spawn_background(stop_rx.clone());
     let mut rx = stop_rx;
@@ -128,12 +136,13 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
             let _ = rx.changed().await;
         },
     ));
-    tracing::info!(%addr, data_dir = %opts.data_dir.display(), dev = opts.dev, "coffer server listening");
+    tracing::info!(%addr, tls = tls.is_some(), data_dir = %opts.data_dir.display(), dev = opts.dev, "coffer server listening");
     Ok(Running {
         addr,
         root: root_cred,
         created_root,
         service: svc,
+        tls,
         stop,
         server,
         background,

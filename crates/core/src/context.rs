@@ -19,6 +19,8 @@ pub struct Caller {
     pub request_id: String,
     /// Set when the caller signed with temporary credentials.
     pub session: Option<Arc<Session>>,
+    /// The request arrived over TLS (`aws:SecureTransport`).
+    pub secure: bool,
     /// The service itself (the sweeper, rotation), acting within one account; never
     /// set for a request, and private so no other crate can make such a caller.
     pub(crate) internal: bool,
@@ -32,6 +34,7 @@ impl Caller {
         source_ip: String,
         user_agent: String,
         request_id: String,
+        secure: bool,
     ) -> Caller {
         Caller {
             account_id: cred.account_id.clone(),
@@ -42,6 +45,7 @@ impl Caller {
             user_agent,
             request_id,
             session: cred.session.clone(),
+            secure,
             internal: false,
         }
     }
@@ -58,6 +62,8 @@ impl Caller {
             user_agent: agent.into(),
             request_id: uuid::Uuid::new_v4().to_string(),
             session: None,
+            // No transport at all; a policy that requires TLS does not match it.
+            secure: false,
             internal: true,
         }
     }

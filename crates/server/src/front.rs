@@ -16,6 +16,12 @@ use std::sync::Arc;
 pub(crate) const JSON_11: &str = "application/x-amz-json-1.1";
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Marks a request that arrived over TLS (a request extension, set per
+/// connection); its absence means plain HTTP, so a request is never taken for
+/// secure by mistake.
+#[derive(Clone, Copy)]
+pub(crate) struct SecureTransport;
+
 pub struct Handler {
     pub(crate) svc: Arc<Service>,
     pub(crate) cfg: HttpConfig,
@@ -168,6 +174,7 @@ impl Handler {
             peer.ip().to_string(),
             user_agent(parts),
             request_id.to_string(),
+            parts.extensions.get::<SecureTransport>().is_some(),
         )
     }
 }

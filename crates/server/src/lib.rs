@@ -1,5 +1,5 @@
-//! HTTP for Coffer: the AWS JSON 1.1 protocol, SigV4 authentication, connection and
-//! body caps, metrics, and graceful shutdown.
+//! HTTP for Coffer: the AWS JSON 1.1 protocol, SigV4 authentication, TLS, connection
+//! and body caps, metrics, and graceful shutdown.
 //!
 //! The service layer never sees HTTP, and this crate never touches the store: it
 //! verifies the caller, routes `X-Amz-Target` to [`coffer_core::Service::call`],
@@ -14,10 +14,12 @@ mod handler;
 mod metrics;
 mod query;
 mod streams;
+mod tls;
 
 use coffer_core::Service;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::Watcher;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use tokio::sync::Semaphore;
 
 pub use auth::Authenticator;
 pub use handler::EVENTS_PATH;
+pub use tls::{Tls, TlsError};
 
 /// Limits and policy of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub struct HttpConfig {
     pub max_streams: usize,
     /// Change streams one access key may hold open at once.
     pub max_streams_per_key: usize,
+    /// TLS on every connection; None serves plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 impl Default for HttpConfig {
@@ -56,6 +61,7 @@ impl Default for HttpConfig {
             drain_timeout: Duration::from_secs(30),
             max_streams: 256,
             max_streams_per_key: 8,
+            tls: None,
         }
     }
 }
@@ -93,18 +99,18 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let h = handler.clone();
-        let svc_fn = hyper::service::service_fn(move |req| {
-            let h = h.clone();
-            async move { Ok::<_, std::convert::Infallible>(h.handle(req, peer).await) }
-        });
-        let conn = http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
-            .serve_connection(TokioIo::new(stream), svc_fn);
-        let conn = graceful.watch(conn);
+        // Taken before the handshake, so a shutdown that starts during it still
+        // reaches the connection that follows.
+        let watcher = graceful.watcher();
+        let tls = cfg.tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match tls {
+                None => connection(stream, h, peer, false, watcher).await,
+                Some(tls) => {
+                    if let Some(s) = tls.accept(stream, h.closing.subscribe()).await {
+                        connection(s, h, peer, true, watcher).await;
+                    }
+                }
             }
             drop(permit);
         });
@@ -118,6 +124,33 @@ pub async fn serve(
         () = tokio::time::sleep(cfg.drain_timeout) => tracing::warn!("drain timeout reached; closing remaining connections"),
     }
     Ok(())
+}
+
+/// Serves HTTP/1.1 on one connection, plain or TLS, until it ends or shutdown
+/// closes it.
+async fn connection<I>(
+    io: I,
+    handler: Arc<front::Handler>,
+    peer: SocketAddr,
+    secure: bool,
+    watcher: Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc_fn = hyper::service::service_fn(move |mut req| {
+        if secure {
+            req.extensions_mut().insert(front::SecureTransport);
+        }
+        let h = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(h.handle(req, peer).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(io), svc_fn);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// Binds `addr`, returning the listener and the address actually bound (port 0

@@ -21,5 +21,6 @@ mod raw;
 mod rotation;
 mod rotation_mysql;
 mod rotation_pg;
+mod tls;
 mod trust;
 mod two_servers;

@@ -138,9 +138,7 @@ fn principal_keys(id: &Subject) -> Context {
     ctx.set("aws:PrincipalArn", principal_arn)
         .set("aws:PrincipalAccount", id.principal.account.clone())
         .set("aws:PrincipalType", id.kind)
-        .set("aws:userid", id.user_id.clone())
-        // Coffer speaks plain HTTP; TLS, if any, ends in front of it.
-        .set("aws:SecureTransport", "false");
+        .set("aws:userid", id.user_id.clone());
     if let Some(n) = &id.user_name {
         ctx.set("aws:username", n.clone());
     }
@@ -287,7 +285,12 @@ impl Identity {
         ctx.set("aws:SourceIp", caller.source_ip.clone())
             .set("aws:RequestedRegion", caller.region.clone())
             .set("aws:CurrentTime", self.current_time())
-            .set("aws:EpochTime", (self.clock.now_ms() / 1000).to_string());
+            .set("aws:EpochTime", (self.clock.now_ms() / 1000).to_string())
+            // Per request, not per identity: one principal calls over both.
+            .set(
+                "aws:SecureTransport",
+                if caller.secure { "true" } else { "false" },
+            );
         ctx
     }
 

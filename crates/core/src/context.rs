@@ -103,6 +103,11 @@ pub struct Session {
     pub policy: Option<String>,
     pub tags: Vec<(String, String)>,
     pub source_identity: Option<String>,
+    /// For a user's GetSessionToken: the user's unique id, so a user deleted and
+    /// re-created under the same name does not inherit the old user's sessions
+    /// (a role session carries its role's id in `role`).
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 impl std::fmt::Debug for Session {

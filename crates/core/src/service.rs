@@ -128,12 +128,12 @@ impl Service {
     }
 
     /// The credential a session token stands for, if genuine and unexpired.
-    pub fn session_credential(
+    pub async fn session_credential(
         &self,
         access_key_id: &str,
         token: &str,
     ) -> Result<Arc<Credential>, ApiError> {
-        self.identity.session_credential(access_key_id, token)
+        self.identity.session_credential(access_key_id, token).await
     }
 
     /// Creates the account if it does not exist.

@@ -123,7 +123,11 @@ impl Authenticator {
             ));
         }
         let cred = match header("x-amz-security-token") {
-            Some(token) => self.svc.session_credential(&auth.access_key_id, token)?,
+            Some(token) => {
+                self.svc
+                    .session_credential(&auth.access_key_id, token)
+                    .await?
+            }
             None => self
                 .svc
                 .credential(&auth.access_key_id)

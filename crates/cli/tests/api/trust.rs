@@ -510,3 +510,117 @@ async fn change_streams_are_authorized_and_capped() {
     assert!(again.is_some(), "the freed place was never given back");
     srv.stop().await;
 }
+
+/// A session belongs to the user or role it was issued to: deleted and
+/// re-created under the same name is another principal, whose sessions these
+/// are not.
+#[tokio::test]
+async fn sessions_end_with_their_principal() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let list = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:ListSecrets","Resource":"*"}}"#;
+    let (akid, key) = user(addr, "temp", &[], list).await;
+    let creds = crate::access::sts_client(&srv, &akid, &key, None)
+        .get_session_token()
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let session = crate::access::session_client(&srv, &creds);
+    session.list_secrets().send().await.unwrap();
+    for p in [
+        vec![
+            ("Action", "DeleteUserPolicy"),
+            ("UserName", "temp"),
+            ("PolicyName", "p"),
+        ],
+        vec![
+            ("Action", "DeleteAccessKey"),
+            ("UserName", "temp"),
+            ("AccessKeyId", akid.as_str()),
+        ],
+        vec![("Action", "DeleteUser"), ("UserName", "temp")],
+    ] {
+        iam(addr, &p).await;
+    }
+    let (code, _) = err(session.list_secrets().send().await.unwrap_err());
+    assert_eq!(
+        code, "UnrecognizedClientException",
+        "a deleted user's session"
+    );
+    user(addr, "temp", &[], list).await;
+    let (code, _) = err(session.list_secrets().send().await.unwrap_err());
+    assert_eq!(
+        code, "UnrecognizedClientException",
+        "a re-created user inherited the session"
+    );
+    srv.stop().await;
+}
+
+/// AWS's "revoke active sessions": a deny on `aws:TokenIssueTime` before a date
+/// stops every session issued earlier, and none issued later.
+#[tokio::test]
+async fn sessions_issued_before_a_date_can_be_revoked() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let trust = trust(r#""sts:AssumeRole""#);
+    iam(
+        addr,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "app"),
+            ("AssumeRolePolicyDocument", &trust),
+        ],
+    )
+    .await;
+    let list = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:ListSecrets","Resource":"*"}}"#;
+    iam(
+        addr,
+        &[
+            ("Action", "PutRolePolicy"),
+            ("RoleName", "app"),
+            ("PolicyName", "list"),
+            ("PolicyDocument", list),
+        ],
+    )
+    .await;
+    let sts = crate::access::sts_client(&srv, AKID, SECRET, None);
+    let assume = || async {
+        let c = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/app"))
+            .role_session_name("app-session")
+            .send()
+            .await
+            .unwrap()
+            .credentials
+            .unwrap();
+        crate::access::session_client(&srv, &c)
+    };
+    let old = assume().await;
+    old.list_secrets().send().await.unwrap();
+    srv.clock.advance_ms(600_000);
+    let cutoff = time::OffsetDateTime::now_utc() + time::Duration::minutes(5);
+    let cutoff = cutoff
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let revoke = format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"DateLessThan":{{"aws:TokenIssueTime":"{cutoff}"}}}}}}}}"#
+    );
+    iam(
+        addr,
+        &[
+            ("Action", "PutRolePolicy"),
+            ("RoleName", "app"),
+            ("PolicyName", "revoke"),
+            ("PolicyDocument", &revoke),
+        ],
+    )
+    .await;
+    let (code, msg) = err(old.list_secrets().send().await.unwrap_err());
+    assert_eq!(code, "AccessDeniedException", "{msg}");
+    let new = assume().await;
+    new.list_secrets().send().await.unwrap();
+    srv.stop().await;
+}

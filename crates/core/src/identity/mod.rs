@@ -94,6 +94,9 @@ struct IdentityCache {
     resource_policies: RwLock<HashMap<String, (i64, Arc<Policy>)>>,
     /// Access keys by id, decrypted, with the IAM generation they were read at.
     creds: RwLock<HashMap<String, (u64, Arc<Credential>)>>,
+    /// Whether a session's principal still exists as issued, by session key id
+    /// and IAM generation.
+    sessions: RwLock<HashMap<String, (u64, bool)>>,
 }
 
 impl IdentityCache {
@@ -110,6 +113,27 @@ impl IdentityCache {
         m.get(access_key_id)
             .filter(|(g, _)| *g == gen)
             .map(|(_, c)| c.clone())
+    }
+
+    /// A session's principal check, if made since the last IAM change.
+    fn session_check(&self, access_key_id: &str) -> Option<bool> {
+        let gen = self.generation();
+        let m = self.sessions.read().ok()?;
+        m.get(access_key_id)
+            .filter(|(g, _)| *g == gen)
+            .map(|(_, ok)| *ok)
+    }
+
+    fn remember_session_check(&self, seen: u64, access_key_id: &str, ok: bool) {
+        if let Ok(mut m) = self.sessions.write() {
+            if self.generation() != seen {
+                return;
+            }
+            if m.len() >= CACHE_MAX {
+                m.clear();
+            }
+            m.insert(access_key_id.to_string(), (seen, ok));
+        }
     }
 
     /// Caches an access key read at generation `seen`; a key read before an IAM
@@ -291,6 +315,11 @@ impl Identity {
                 "aws:SecureTransport",
                 if caller.secure { "true" } else { "false" },
             );
+        // When temporary credentials were issued: a deny on sessions issued before
+        // a date revokes them (AWS's "revoke active sessions").
+        if let Some(s) = &caller.session {
+            ctx.set("aws:TokenIssueTime", crate::clock::iso_seconds(s.issued_ms));
+        }
         ctx
     }
 

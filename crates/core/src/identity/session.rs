@@ -35,8 +35,9 @@ impl Identity {
     }
 
     /// The credential a session token stands for, if the token is genuine, matches
-    /// the access key id, and has not expired.
-    pub fn session_credential(
+    /// the access key id, has not expired, and its principal is still the one it
+    /// was issued to (not deleted, nor deleted and re-created under its name).
+    pub async fn session_credential(
         &self,
         access_key_id: &str,
         token: &str,
@@ -59,6 +60,9 @@ impl Identity {
                 "The security token included in the request is expired",
             ));
         }
+        if !self.session_principal_lives(&s).await? {
+            return Err(invalid_token());
+        }
         Ok(Arc::new(Credential {
             access_key_id: s.access_key_id.clone(),
             account_id: s.account.clone(),
@@ -66,6 +70,30 @@ impl Identity {
             secret: SecretBytes::new(s.secret.clone().into_bytes()),
             session: Some(Arc::new(s)),
         }))
+    }
+
+    /// Is the user or role a session was issued to still there, with the same
+    /// unique id? Answered once per session and IAM generation.
+    async fn session_principal_lives(&self, s: &Session) -> Result<bool, ApiError> {
+        if let Some(ok) = self.cache.session_check(&s.access_key_id) {
+            return Ok(ok);
+        }
+        let seen = self.cache.generation();
+        let ok = if let Some(role) = &s.role {
+            self.iam_load::<iam::RoleDoc>(&role.account, iam::ROLE, &role.name)
+                .await?
+                .is_some_and(|(d, _)| d.id == role.id)
+        } else if let Some(id) = &s.user_id {
+            let name = s.arn.rsplit('/').next().unwrap_or_default();
+            self.iam_load::<iam::UserDoc>(&s.account, iam::USER, name)
+                .await?
+                .is_some_and(|(d, _)| &d.id == id)
+        } else {
+            true // the account's root: it cannot be re-created
+        };
+        self.cache
+            .remember_session_check(seen, &s.access_key_id, ok);
+        Ok(ok)
     }
 
     /// Temporary credentials of the function's execution role in the secret's account.

@@ -63,6 +63,7 @@ impl Identity {
                 .session
                 .as_ref()
                 .and_then(|s| s.source_identity.clone()),
+            user_id: None,
         }
     }
 
@@ -92,7 +93,11 @@ impl Identity {
                 let root = caller.principal_arn.ends_with(":root");
                 let max = if root { 3600 } else { 129_600 };
                 let secs = duration(r.duration_seconds, 43200, max, false)?;
-                let s = self.new_session(caller, secs);
+                let mut s = self.new_session(caller, secs);
+                let subject = self.identity(caller).await?;
+                if subject.kind == "User" {
+                    s.user_id = Some(subject.user_id.clone());
+                }
                 Ok(vec![self.credentials_node(&s)?])
             }
             StsServed::AssumeRole(r) => self.assume_role(g, r).await,

@@ -38,6 +38,11 @@ pub struct RotationState {
     /// When the scheduler next looks at this secret (a window or a retry).
     pub due_ms: Option<i64>,
     pub last_failure: Option<Failure>,
+    /// For the alternating-users rotators: the master secret approved when the
+    /// rotation was configured (its configurer could read it), the only one the
+    /// rotator may read.
+    #[serde(default)]
+    pub master_arn: Option<String>,
 }
 
 impl RotationState {

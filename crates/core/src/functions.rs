@@ -33,6 +33,16 @@ pub enum Function {
     External(String, ExternalFunction),
 }
 
+impl Function {
+    /// Does the function read a master secret (`masterarn`) to do its work?
+    pub fn uses_master(&self) -> bool {
+        matches!(
+            self,
+            Function::PostgresAlternatingUsers | Function::MysqlAlternatingUsers
+        )
+    }
+}
+
 /// The functions a server knows.
 #[derive(Debug, Default)]
 pub struct Functions {

@@ -303,7 +303,9 @@ async fn rotation_keys() {
         json!([
             {"Effect": "Allow", "Action": "secretsmanager:RotateSecret", "Resource": "*",
              "Condition": {"StringEquals": {"secretsmanager:RotationLambdaARN": lambda},
-                           "Bool": {"secretsmanager:RotateImmediately": "false"}}}
+                           "Bool": {"secretsmanager:RotateImmediately": "false"}}},
+            // Configuring a rotation also needs the function itself.
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}
         ]),
     )
     .await;

@@ -23,12 +23,19 @@ impl Maria {
     fn start() -> Maria {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
+        // Two bootstraps at once collide on their temporary tables in /tmp: the
+        // tests that start a server take turns here.
+        static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let turn = INSTALL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let out = Command::new("mariadb-install-db")
             .args(["--no-defaults", "--auth-root-authentication-method=normal"])
             .args(["--skip-test-db", "--user=root"])
             .arg(format!("--datadir={}", data.display()))
             .output()
             .expect("mariadb-install-db");
+        drop(turn);
         assert!(
             out.status.success(),
             "{}",

@@ -624,3 +624,94 @@ async fn sessions_issued_before_a_date_can_be_revoked() {
     new.list_secrets().send().await.unwrap();
     srv.stop().await;
 }
+
+/// Configuring a rotation needs `lambda:InvokeFunction` on the function, and an
+/// alternating-users rotator reads only a master secret its configurer may
+/// read: whoever may rotate one secret cannot have the service read another.
+#[tokio::test]
+async fn rotation_reads_only_what_its_configurer_may() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let a = ACCOUNT;
+    let root = (AKID, SECRET);
+    let create = |name: &str, value: serde_json::Value| json!({"Name": name, "SecretString": value.to_string(), "ClientRequestToken": token(1)});
+    let (_, _, master) = sm_call(
+        addr,
+        root,
+        "CreateSecret",
+        &create("master/db", json!({"username": "admin", "password": "pw"})),
+    )
+    .await;
+    let master_arn = master["ARN"].as_str().unwrap().to_string();
+    let app = json!({"engine": "postgres", "host": "127.0.0.1", "port": 1, "username": "app",
+                     "password": "pw", "masterarn": master_arn});
+    sm_call(addr, root, "CreateSecret", &create("app/db", app)).await;
+    sm_call(addr, root, "CreateSecret", &create("app/plain", json!("v"))).await;
+    let rotator = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": format!("arn:aws:secretsmanager:*:{a}:secret:app/*")},
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": format!("arn:aws:lambda:*:{a}:function:coffer-*")}
+    ]});
+    let (id, key) = user(addr, "rot", &[], &rotator.to_string()).await;
+    let rot = (id.as_str(), key.as_str());
+    let rotate = |secret: &str, function: &str, n: u32| {
+        json!({"SecretId": secret, "ClientRequestToken": token(100 + n),
+               "RotationLambdaARN": format!("arn:aws:lambda:us-east-1:{a}:function:{function}"),
+               "RotationRules": {"AutomaticallyAfterDays": 30}})
+    };
+    let (_, c, out) = sm_call(
+        addr,
+        rot,
+        "RotateSecret",
+        &rotate("app/plain", "coffer-random-password", 1),
+    )
+    .await;
+    assert_eq!(c, "OK", "{out}");
+    let (_, c, out) = sm_call(
+        addr,
+        rot,
+        "RotateSecret",
+        &rotate("app/db", "coffer-postgres-alternating-users", 2),
+    )
+    .await;
+    assert_eq!(
+        c, "AccessDeniedException",
+        "a rotator reading master/db for a user who may not: {out}"
+    );
+    assert!(
+        out["message"].as_str().unwrap_or("").contains(&master_arn),
+        "{out}"
+    );
+    // Without lambda:InvokeFunction, no function at all.
+    let no_lambda = json!({"Version": "2012-10-17", "Statement":
+        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}});
+    let (id, key) = user(addr, "rot2", &[], &no_lambda.to_string()).await;
+    let (_, c, out) = sm_call(
+        addr,
+        (id.as_str(), key.as_str()),
+        "RotateSecret",
+        &rotate("app/plain", "coffer-random-password", 3),
+    )
+    .await;
+    assert_eq!(c, "AccessDeniedException", "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("lambda:InvokeFunction"),
+        "{out}"
+    );
+    // Another account's function is another account's to grant.
+    let (_, c, _) = sm_call(addr, root, "RotateSecret", &json!({"SecretId": "app/plain", "ClientRequestToken": token(104),
+        "RotationLambdaARN": "arn:aws:lambda:us-east-1:999999999999:function:coffer-random-password"})).await;
+    assert_eq!(c, "AccessDeniedException");
+    // The root may read the master, so it may configure the rotation.
+    let (_, c, out) = sm_call(
+        addr,
+        root,
+        "RotateSecret",
+        &rotate("app/db", "coffer-postgres-alternating-users", 5),
+    )
+    .await;
+    assert_eq!(c, "OK", "{out}");
+    srv.stop().await;
+}

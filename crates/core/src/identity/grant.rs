@@ -125,6 +125,19 @@ impl<'a> Grant<'a> {
         }
     }
 
+    /// Another service's action by the same caller (`lambda:InvokeFunction` on a
+    /// rotation function), on a resource of `owner`.
+    pub async fn permits_action(
+        &self,
+        action: &str,
+        resource: &str,
+        owner: &str,
+    ) -> Result<(), ApiError> {
+        self.svc
+            .authorize_action(self.call, action, &[], None, resource, owner)
+            .await
+    }
+
     /// Another action by the same caller on a secret already read.
     pub async fn permits(&self, action: &str, s: &Secret) -> Result<(), ApiError> {
         self.svc

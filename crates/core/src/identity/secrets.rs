@@ -179,6 +179,22 @@ impl Identity {
         resource: &str,
         owner: &str,
     ) -> Result<(), ApiError> {
+        let action = format!("secretsmanager:{operation}");
+        self.authorize_action(call, &action, keys, secret, resource, owner)
+            .await
+    }
+
+    /// Authorizes a full action name (`secretsmanager:GetSecretValue`,
+    /// `lambda:InvokeFunction`) on `resource`, owned by `owner`.
+    pub(super) async fn authorize_action(
+        &self,
+        call: &Call<'_>,
+        action: &str,
+        keys: &[(String, Vec<String>)],
+        secret: Option<&Secret>,
+        resource: &str,
+        owner: &str,
+    ) -> Result<(), ApiError> {
         let caller = call.caller;
         // The service itself (rotation, the sweeper) acts within the secret's account.
         if caller.internal {
@@ -211,10 +227,9 @@ impl Identity {
         if let Some(s) = secret {
             secret_keys(s, &mut ctx);
         }
-        let action = format!("secretsmanager:{operation}");
         Self::decide(
             &id,
-            &action,
+            action,
             resource,
             owner,
             policy.as_deref(),

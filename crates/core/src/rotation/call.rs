@@ -67,11 +67,30 @@ impl RotationCall<'_> {
         self.create_pending_with(exclude, |_| {}).await
     }
 
-    /// The value of another secret (a master secret), by ARN.
+    /// The value of the master secret, by ARN: only the one approved when the
+    /// rotation was configured (whose configurer could read it).
     pub async fn value_of_secret(&self, arn: &str) -> Result<Value, String> {
-        let text = self
-            .string_value(arn, None, None)
-            .await?
+        let approved = self
+            .secret
+            .attrs
+            .get(crate::attrs::ATTR)
+            .and_then(|v| serde_json::from_value::<crate::attrs::RotationState>(v.clone()).ok())
+            .and_then(|r| r.master_arn);
+        let got = self
+            .run(Op::GetSecretValue(GetSecretValueRequest {
+                secret_id: Some(arn.to_string()),
+                version_stage: None,
+                version_id: None,
+            }))
+            .await?;
+        if approved.is_none() || got["ARN"].as_str() != approved.as_deref() {
+            return Err(format!(
+                "the master secret {arn} is not the one approved when rotation was configured; call RotateSecret again"
+            ));
+        }
+        let text = got["SecretString"]
+            .as_str()
+            .map(str::to_string)
             .ok_or("the master secret has no string value")?;
         serde_json::from_str(&text).map_err(|_| "the master secret is not JSON".to_string())
     }

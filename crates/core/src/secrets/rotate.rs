@@ -77,6 +77,9 @@ impl Secrets {
                 return Err(cannot_invoke());
             }
         }
+        let master = self
+            .rotation_permissions(g, req.rotation_lambda_arn.as_deref())
+            .await?;
         let mut resume = None;
         let (s, _) = self
             .commit_with_retry(g, |s, now| {
@@ -96,6 +99,7 @@ impl Secrets {
                         return Err(ApiError::invalid_request(INCOMPLETE));
                     }
                 }
+                state.master_arn.clone_from(&master);
                 if let Some(r) = &req.rotation_rules {
                     state.rules = Some(r.clone());
                 }
@@ -166,6 +170,53 @@ impl Secrets {
 }
 
 impl Secrets {
+    /// What configuring a rotation needs besides RotateSecret itself: the caller
+    /// may invoke the function (`lambda:InvokeFunction` on its ARN, whose account
+    /// counts), and, for the alternating-users rotators, may read the master
+    /// secret the value names; that master (its full ARN) is returned, to be the
+    /// only one the rotator will read. Without this, whoever may rotate one
+    /// secret could have the service read any other of the account.
+    async fn rotation_permissions(
+        &self,
+        g: &Grant<'_>,
+        named: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
+        let s = g.secret()?;
+        let lambda = match named {
+            Some(l) => l.to_string(),
+            None => match RotationState::of(s).and_then(|r| r.lambda_arn) {
+                Some(l) => l,
+                None => return Ok(None),
+            },
+        };
+        let owner = lambda.split(':').nth(4).filter(|a| !a.is_empty());
+        let owner = owner.unwrap_or(&g.caller().account_id).to_string();
+        g.permits_action("lambda:InvokeFunction", &lambda, &owner)
+            .await?;
+        let Some(function) = self.functions.resolve(&lambda) else {
+            return Err(cannot_invoke());
+        };
+        if !function.uses_master() {
+            return Ok(None);
+        }
+        let Some(current) = s
+            .versions
+            .iter()
+            .find(|v| v.labels.iter().any(|l| l == "AWSCURRENT"))
+        else {
+            return Ok(None);
+        };
+        let plain = self.decrypt(s, current).await?;
+        let value: serde_json::Value = serde_json::from_slice(plain.as_slice()).unwrap_or_default();
+        let Some(master) = value["masterarn"].as_str() else {
+            return Ok(None);
+        };
+        let m = g
+            .resolve(coffer_api::sm_ops::action::GET_SECRET_VALUE, master)
+            .await?;
+        Ok(Some(m.row.arn.clone()))
+    }
+
     /// Hands a rotation to the rotation component, which runs it in the
     /// background (and skips it if that secret's rotation is already running).
     fn start_rotation(&self, arn: String, token: String) {

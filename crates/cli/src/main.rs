@@ -36,7 +36,8 @@ enum Command {
     Server(Box<ServerArgs>),
     /// Run the local caching agent: a drop-in for the AWS Secrets Manager Agent
     /// (same endpoints, SSRF token, bodies and config keys), in front of Coffer
-    /// (set AWS_ENDPOINT_URL) or of AWS.
+    /// (set AWS_ENDPOINT_URL) or of AWS. An https:// upstream is trusted by the
+    /// system's roots and the CA bundle in `[coffer] ca_bundle`, else AWS_CA_BUNDLE.
     Agent(AgentArgs),
     /// Audit trail tools.
     #[command(subcommand)]
@@ -419,7 +420,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     coffer::logging::init(&cfg.log_level, false);
     let token = SsrfToken::resolve(&cfg.ssrf_env_variables, |k| std::env::var(k).ok())?;
     let shutdown = shutdown_signal()?;
-    let upstream = coffer_agent::sdk_client(&cfg).await;
+    let upstream = coffer_agent::sdk_client(&cfg).await?;
     if cfg.validate_credentials {
         check_credentials(&upstream.client).await?;
     }
@@ -446,7 +447,11 @@ async fn check_credentials(client: &aws_sdk_secretsmanager::Client) -> anyhow::R
                 "the upstream refused the agent's credentials: {code}: {}",
                 e.message().unwrap_or("")
             ),
-            None => anyhow::bail!("cannot reach the upstream to check credentials: {e}"),
+            // With its causes: "dispatch failure" alone hides an untrusted certificate.
+            None => anyhow::bail!(
+                "cannot reach the upstream to check credentials: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ),
         },
     }
 }

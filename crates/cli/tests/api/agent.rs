@@ -22,6 +22,7 @@ pub(crate) async fn start_agent(srv: &TestServer, toml: &str, push: bool) -> Age
         endpoint: push.then(|| srv.endpoint()),
         region: Some("us-east-1".into()),
         credentials: Some(aws_credential_types::provider::SharedCredentialsProvider::new(creds)),
+        trust: coffer_agent::Trust::default(),
     };
     coffer_agent::start(&cfg, SsrfToken::new(TOKEN.into()).unwrap(), upstream, 0)
         .await

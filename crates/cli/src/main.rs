@@ -50,8 +50,9 @@ enum Command {
 #[derive(Subcommand)]
 enum AccountCommand {
     /// Create an account. Run it with the first account's root credential in
-    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the server in AWS_ENDPOINT_URL;
-    /// it prints `export` lines for the new account's root credential (shown once).
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the server in AWS_ENDPOINT_URL
+    /// (an https:// one trusted by the system's roots and AWS_CA_BUNDLE); it prints
+    /// `export` lines for the new account's root credential (shown once).
     Create {
         /// A name for the account (1 to 50 characters, unique).
         name: String,
@@ -378,7 +379,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             print!("{}", root.export_lines());
         }
         if let Some(set) = &dev_tls {
-            // The aws CLI and boto3 (and the SDKs that follow them) read it.
+            // The aws CLI, boto3 (and the SDKs that follow them), `coffer agent`
+            // and `coffer account create` read it.
             println!("export AWS_CA_BUNDLE={}", set.ca_file.display());
         }
         println!("export AWS_REGION={region}");

@@ -1,6 +1,7 @@
-"""TLS with the real binary: `--dev-tls` for the aws CLI and boto3 through
-AWS_CA_BUNDLE alone, a certificate reloaded on a real SIGHUP, and normal mode's
-refusal of plain HTTP on an address other than loopback."""
+"""TLS with the real binary: `--dev-tls` for the aws CLI, boto3 and `coffer
+account create` through AWS_CA_BUNDLE alone, a certificate reloaded on a real
+SIGHUP, and normal mode's refusal of plain HTTP on an address other than
+loopback. (The agent over HTTPS is in test_agent.py.)"""
 
 import http.client
 import json
@@ -74,6 +75,34 @@ def test_dev_tls_serves_the_aws_cli_and_boto3(workdir, monkeypatch):
         assert boto3_from_env(again, monkeypatch).get_secret_value(SecretId="tls/db")["SecretString"] == "s3cr3t"
     finally:
         assert again.stop() == 0
+
+
+def test_account_create_over_https(workdir, monkeypatch):
+    server = dev_tls_server(os.path.join(workdir, "data"))
+    try:
+        out = subprocess.run([BIN, "account", "create", "team-tls"], env=server.cli_env(),
+                             capture_output=True, text=True, timeout=PATIENCE)
+        assert out.returncode == 0, out.stderr
+        created = dict(line[len("export "):].split("=", 1) for line in out.stdout.splitlines())
+        assert len(created["COFFER_ACCOUNT_ID"]) == 12
+        # The new root credential works over TLS too: the exports' environment,
+        # with the new account's keys.
+        boto3_from_env(server, monkeypatch)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", created["AWS_ACCESS_KEY_ID"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", created["AWS_SECRET_ACCESS_KEY"])
+        sm = boto3.session.Session().client("secretsmanager", config=Config(retries={"max_attempts": 1}))
+        sm.create_secret(Name="team-tls/db", SecretString="b")
+        assert sm.list_secrets()["SecretList"][0]["ARN"].split(":")[4] == created["COFFER_ACCOUNT_ID"]
+
+        # Without the bundle the dev CA is not trusted, and the error says so.
+        env = server.cli_env()
+        del env["AWS_CA_BUNDLE"]
+        out = subprocess.run([BIN, "account", "create", "untrusted"], env=env,
+                             capture_output=True, text=True, timeout=PATIENCE)
+        assert out.returncode != 0
+        assert "certificate" in out.stderr and "UnknownIssuer" in out.stderr, out.stderr
+    finally:
+        assert server.stop() == 0
 
 
 def make_pair(workdir, name):

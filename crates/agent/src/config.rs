@@ -91,6 +91,10 @@ pub struct AgentConfig {
     /// wildcards) local callers may have the agent assume. None: any role, as the
     /// AWS agent does.
     pub allowed_roles: Option<Vec<String>>,
+    /// Coffer's addition (`[coffer] ca_bundle`): a PEM file of CA certificates an
+    /// `https://` upstream is trusted by, besides the system's roots. Wins over
+    /// `AWS_CA_BUNDLE` (see `trust`).
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl Default for AgentConfig {
@@ -123,6 +127,7 @@ impl Default for AgentConfig {
                 max_jitter_seconds: 0,
             },
             allowed_roles: None,
+            ca_bundle: None,
             max_stale: Duration::from_hours(24),
             files: Vec::new(),
         }
@@ -233,6 +238,7 @@ struct PrefetchInput {
 struct CofferInput {
     max_stale_seconds: Option<u64>,
     allowed_roles: Option<Vec<String>>,
+    ca_bundle: Option<PathBuf>,
     #[serde(default)]
     files: Vec<FileSink>,
 }
@@ -409,6 +415,14 @@ impl AgentConfig {
             }
             c.allowed_roles = Some(allowed);
         }
+        if coffer
+            .ca_bundle
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(invalid("coffer.ca_bundle", "must name a file"));
+        }
+        c.ca_bundle = coffer.ca_bundle;
         for f in &coffer.files {
             if f.secret_id.is_empty() || !f.path.is_absolute() {
                 return Err(invalid(
@@ -509,6 +523,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.files[0].json_key.as_deref(), Some("password"));
         assert_eq!(c.max_stale.as_secs(), 60);
+        assert_eq!(c.ca_bundle, None);
+        let c = AgentConfig::parse("[coffer]\nca_bundle = \"/etc/coffer/ca.pem\"\n").unwrap();
+        assert_eq!(c.ca_bundle, Some(PathBuf::from("/etc/coffer/ca.pem")));
+        assert!(AgentConfig::parse("[coffer]\nca_bundle = \"\"\n").is_err());
         assert!(
             AgentConfig::parse("[[coffer.files]]\nsecret_id = \"db\"\npath = \"relative\"\n")
                 .is_err()

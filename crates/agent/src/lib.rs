@@ -3,7 +3,9 @@
 //! keys), in front of Coffer or of AWS, with pre-fetching at startup.
 //!
 //! It talks to its upstream only through the official AWS SDK for Rust, so the
-//! standard credential chain and `AWS_ENDPOINT_URL` decide where it points.
+//! standard credential chain and `AWS_ENDPOINT_URL` decide where it points; an
+//! `https://` upstream is trusted by the system's roots and the CA bundle of
+//! `[coffer] ca_bundle` or `AWS_CA_BUNDLE` (`trust`).
 
 mod cache;
 pub mod config;
@@ -15,11 +17,13 @@ mod roles;
 mod server;
 mod sink;
 pub mod token;
+pub mod trust;
 mod upstream;
 
 pub use config::AgentConfig;
 pub use metrics::Metrics;
 pub use token::SsrfToken;
+pub use trust::{Trust, TrustError};
 
 use aws_sdk_secretsmanager as sm;
 use hyper::server::conn::http1;
@@ -39,6 +43,8 @@ pub struct Upstream {
     /// What the change-stream subscription signs with (the client's own).
     pub region: Option<String>,
     pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// What `client` trusts; role clients and the change stream trust the same.
+    pub trust: Trust,
 }
 
 pub struct AgentHandle {
@@ -70,10 +76,24 @@ impl AgentHandle {
 }
 
 /// An SDK client from the standard chain (environment, profile, container and
-/// instance credentials; `AWS_ENDPOINT_URL`), with the config's region and
-/// credentials file applied.
-pub async fn sdk_client(cfg: &AgentConfig) -> Upstream {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+/// instance credentials; `AWS_ENDPOINT_URL`), with the config's region,
+/// credentials file and CA bundle (else `AWS_CA_BUNDLE`) applied.
+pub async fn sdk_client(cfg: &AgentConfig) -> Result<Upstream, TrustError> {
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    upstream_with(cfg, loader, |k| std::env::var(k).ok()).await
+}
+
+/// The same from a loader the caller has prepared (an endpoint, credentials), with
+/// `env` standing for the process environment where the agent reads it itself
+/// (`AWS_CA_BUNDLE`).
+pub async fn upstream_with(
+    cfg: &AgentConfig,
+    mut loader: aws_config::ConfigLoader,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Upstream, TrustError> {
+    let trust = Trust::resolve(cfg.ca_bundle.as_deref(), env)?;
+    // Credential providers that make HTTP calls (container, SSO) use it too.
+    loader = loader.http_client(trust.http_client());
     if let Some(r) = &cfg.region {
         loader = loader.region(aws_config::Region::new(r.clone()));
     }
@@ -89,12 +109,13 @@ pub async fn sdk_client(cfg: &AgentConfig) -> Upstream {
         );
     }
     let sdk = loader.load().await;
-    Upstream {
+    Ok(Upstream {
         client: sm::Client::new(&sdk),
         endpoint: sdk.endpoint_url().map(str::to_string),
         region: sdk.region().map(std::string::ToString::to_string),
         credentials: sdk.credentials_provider(),
-    }
+        trust,
+    })
 }
 
 /// Binds 127.0.0.1:`port` (0 picks a free port), starts the prefetch, and serves.
@@ -109,6 +130,7 @@ pub async fn start(
         endpoint,
         region,
         credentials,
+        trust,
     } = upstream;
     let metrics = Arc::new(Metrics::default());
     let roles = roles::Roles::new(
@@ -117,6 +139,7 @@ pub async fn start(
                 endpoint: endpoint.clone(),
                 region: region.clone(),
                 credentials: credentials.clone(),
+                trust: trust.clone(),
             }),
             _ => None,
         },
@@ -130,6 +153,7 @@ pub async fn start(
             endpoint,
             region,
             credentials,
+            trust,
         }),
         _ => None,
     };

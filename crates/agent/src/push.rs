@@ -2,13 +2,14 @@
 //! stream (`GET /coffer/v1/events`, server-sent events, SigV4-signed) and refreshes
 //! every cached answer for a secret as soon as the secret changes. It resumes from
 //! the last event id after a disconnect, with jittered exponential backoff. An
-//! upstream without the stream (AWS) leaves the agent on TTLs alone.
+//! upstream without the stream (AWS) leaves the agent on TTLs alone. The stream
+//! goes over `http://` or `https://`, through the SDK's HTTPS stack with the
+//! trust store of the agent's own client (`trust`).
 
 use crate::server::Agent;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use bytes::{Buf, Bytes, BytesMut};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use bytes::{Buf, BytesMut};
+use http_body_util::BodyExt;
 use rand::Rng;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -19,10 +20,11 @@ const PATH: &str = "/coffer/v1/events";
 
 /// Where and how to subscribe.
 pub struct Source {
-    /// `http://host:port` of the upstream.
+    /// `http://host:port` or `https://host:port` of the upstream.
     pub endpoint: String,
     pub region: String,
     pub credentials: SharedCredentialsProvider,
+    pub trust: crate::Trust,
 }
 
 enum Ended {
@@ -32,19 +34,15 @@ enum Ended {
 }
 
 pub async fn run(agent: Arc<Agent>, source: Source, mut stop: watch::Receiver<bool>) {
-    let Some(host) = source
-        .endpoint
-        .strip_prefix("http://")
-        .map(|h| h.trim_end_matches('/').to_string())
-    else {
-        tracing::info!("upstream is not plain http; pushed refresh off, TTL only");
+    let Some((scheme, host)) = crate::trust::origin(&source.endpoint) else {
+        tracing::info!("upstream is neither http:// nor https://; pushed refresh off, TTL only");
         return;
     };
     let mut last_id: Option<i64> = None;
     let mut backoff = Duration::from_millis(200);
     loop {
         let ended = tokio::select! {
-            r = stream(&agent, &source, &host, &mut last_id, &mut backoff) => r,
+            r = stream(&agent, &source, scheme, host, &mut last_id, &mut backoff) => r,
             _ = stop.changed() => return,
         };
         match ended {
@@ -68,6 +66,7 @@ pub async fn run(agent: Arc<Agent>, source: Source, mut stop: watch::Receiver<bo
 async fn stream(
     agent: &Agent,
     source: &Source,
+    scheme: &str,
     host: &str,
     last_id: &mut Option<i64>,
     backoff: &mut Duration,
@@ -76,29 +75,14 @@ async fn stream(
         Some(id) => format!("{PATH}?after={id}"),
         None => PATH.to_string(),
     };
-    let headers = match signed_headers(source, host, &path).await {
+    let url = format!("{scheme}://{host}{path}");
+    let headers = match signed_headers(source, host, &url).await {
         Ok(h) => h,
         Err(e) => return Ended::Retry(e),
     };
-    let tcp = match tokio::net::TcpStream::connect(host).await {
-        Ok(s) => s,
-        Err(e) => return Ended::Retry(e.to_string()),
-    };
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await {
-        Ok(x) => x,
-        Err(e) => return Ended::Retry(e.to_string()),
-    };
-    tokio::spawn(conn);
-    let mut req = hyper::Request::get(&path);
-    for (k, v) in &headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let Ok(req) = req.body(Empty::<Bytes>::new()) else {
-        return Ended::Retry("bad request".into());
-    };
-    let resp = match sender.send_request(req).await {
+    let resp = match source.trust.send("GET", &url, &headers, Vec::new()).await {
         Ok(r) => r,
-        Err(e) => return Ended::Retry(e.to_string()),
+        Err(e) => return Ended::Retry(e),
     };
     match resp.status().as_u16() {
         200 => {}
@@ -160,7 +144,7 @@ async fn on_event(agent: &Agent, block: &[u8], last_id: &mut Option<i64>) {
 async fn signed_headers(
     source: &Source,
     host: &str,
-    path: &str,
+    url: &str,
 ) -> Result<Vec<(String, String)>, String> {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     use aws_sigv4::sign::v4;
@@ -183,10 +167,9 @@ async fn signed_headers(
         ("host".to_string(), host.to_string()),
         ("accept".to_string(), "text/event-stream".to_string()),
     ];
-    let url = format!("http://{host}{path}");
     let signable = SignableRequest::new(
         "GET",
-        &url,
+        url,
         headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         SignableBody::Bytes(b""),
     )

@@ -3,7 +3,8 @@
 //! agent's own credentials, refreshed by the SDK's identity cache before they
 //! expire. Cached answers carry their role in the key, so roles never share
 //! entries. Past `max_roles`, the role idle longest is evicted (with its cached
-//! answers) instead of refusing the new one.
+//! answers) instead of refusing the new one. STS and the role's clients trust
+//! what the agent's own client does (`trust`).
 
 use crate::metrics::Metrics;
 use crate::upstream::{error, Upstream, UpstreamError};
@@ -20,6 +21,7 @@ pub struct Base {
     pub endpoint: Option<String>,
     pub region: String,
     pub credentials: SharedCredentialsProvider,
+    pub trust: crate::Trust,
 }
 
 struct Slot {
@@ -175,7 +177,8 @@ impl Roles {
         };
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(base.region.clone()))
-            .credentials_provider(base.credentials.clone());
+            .credentials_provider(base.credentials.clone())
+            .http_client(base.trust.http_client());
         if let Some(ep) = &base.endpoint {
             loader = loader.endpoint_url(ep);
         }

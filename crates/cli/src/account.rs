@@ -1,14 +1,14 @@
 //! `coffer account create NAME`: asks a running server for a new account, signed
 //! with the credentials in the usual AWS environment variables, and prints the new
-//! account's root credential as `export` lines.
+//! account's root credential as `export` lines. An `https://` server is trusted
+//! by the system's roots and `AWS_CA_BUNDLE`, as the aws CLI trusts it.
 
 use anyhow::{anyhow, bail, Context};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use coffer_agent::Trust;
+use http_body_util::BodyExt;
 use std::time::SystemTime;
 
 const PATH: &str = "/coffer/v1/accounts";
@@ -21,11 +21,9 @@ fn env(name: &str) -> Option<String> {
 pub async fn create(name: &str) -> anyhow::Result<String> {
     let endpoint = env("AWS_ENDPOINT_URL")
         .ok_or_else(|| anyhow!("set AWS_ENDPOINT_URL to the Coffer server's address"))?;
-    let host = endpoint
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("AWS_ENDPOINT_URL must be an http:// address"))?
-        .trim_end_matches('/')
-        .to_string();
+    let (scheme, host) = coffer_agent::trust::origin(&endpoint)
+        .ok_or_else(|| anyhow!("AWS_ENDPOINT_URL must be an http:// or https:// address"))?;
+    let trust = Trust::resolve(None, env)?;
     let region = env("AWS_REGION")
         .or_else(|| env("AWS_DEFAULT_REGION"))
         .unwrap_or_else(|| "us-east-1".into());
@@ -47,10 +45,10 @@ pub async fn create(name: &str) -> anyhow::Result<String> {
         .build()?
         .into();
     let mut headers = vec![
-        ("host".to_string(), host.clone()),
+        ("host".to_string(), host.to_string()),
         ("content-type".to_string(), "application/json".to_string()),
     ];
-    let url = format!("http://{host}{PATH}");
+    let url = format!("{scheme}://{host}{PATH}");
     let signable = SignableRequest::new(
         "POST",
         &url,
@@ -61,20 +59,18 @@ pub async fn create(name: &str) -> anyhow::Result<String> {
     for (k, v) in instructions.headers() {
         headers.push((k.to_string(), v.to_string()));
     }
-    let tcp = tokio::net::TcpStream::connect(&host)
+    let resp = trust
+        .send("POST", &url, &headers, body.into_bytes())
         .await
-        .with_context(|| format!("connecting to {host}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-    tokio::spawn(conn);
-    let mut req = hyper::Request::post(PATH);
-    for (k, v) in &headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let resp = sender
-        .send_request(req.body(Full::new(Bytes::from(body)))?)
-        .await?;
+        .map_err(|e| anyhow!(e))
+        .with_context(|| format!("connecting to {endpoint}"))?;
     let status = resp.status();
-    let bytes = resp.into_body().collect().await?.to_bytes();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| anyhow!(e))?
+        .to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if !status.is_success() {
         bail!(

@@ -36,7 +36,8 @@ enum Command {
     Server(Box<ServerArgs>),
     /// Run the local caching agent: a drop-in for the AWS Secrets Manager Agent
     /// (same endpoints, SSRF token, bodies and config keys), in front of Coffer
-    /// (set AWS_ENDPOINT_URL) or of AWS.
+    /// (set AWS_ENDPOINT_URL) or of AWS. An https:// upstream is trusted by the
+    /// system's roots and the CA bundle in `[coffer] ca_bundle`, else AWS_CA_BUNDLE.
     Agent(AgentArgs),
     /// Audit trail tools.
     #[command(subcommand)]
@@ -49,8 +50,9 @@ enum Command {
 #[derive(Subcommand)]
 enum AccountCommand {
     /// Create an account. Run it with the first account's root credential in
-    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the server in AWS_ENDPOINT_URL;
-    /// it prints `export` lines for the new account's root credential (shown once).
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the server in AWS_ENDPOINT_URL
+    /// (an https:// one trusted by the system's roots and AWS_CA_BUNDLE); it prints
+    /// `export` lines for the new account's root credential (shown once).
     Create {
         /// A name for the account (1 to 50 characters, unique).
         name: String,
@@ -377,7 +379,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             print!("{}", root.export_lines());
         }
         if let Some(set) = &dev_tls {
-            // The aws CLI and boto3 (and the SDKs that follow them) read it.
+            // The aws CLI, boto3 (and the SDKs that follow them), `coffer agent`
+            // and `coffer account create` read it.
             println!("export AWS_CA_BUNDLE={}", set.ca_file.display());
         }
         println!("export AWS_REGION={region}");
@@ -419,7 +422,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     coffer::logging::init(&cfg.log_level, false);
     let token = SsrfToken::resolve(&cfg.ssrf_env_variables, |k| std::env::var(k).ok())?;
     let shutdown = shutdown_signal()?;
-    let upstream = coffer_agent::sdk_client(&cfg).await;
+    let upstream = coffer_agent::sdk_client(&cfg).await?;
     if cfg.validate_credentials {
         check_credentials(&upstream.client).await?;
     }
@@ -446,7 +449,11 @@ async fn check_credentials(client: &aws_sdk_secretsmanager::Client) -> anyhow::R
                 "the upstream refused the agent's credentials: {code}: {}",
                 e.message().unwrap_or("")
             ),
-            None => anyhow::bail!("cannot reach the upstream to check credentials: {e}"),
+            // With its causes: "dispatch failure" alone hides an untrusted certificate.
+            None => anyhow::bail!(
+                "cannot reach the upstream to check credentials: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ),
         },
     }
 }

@@ -6,7 +6,7 @@ use crate::raw::request;
 use coffer_agent::{AgentConfig, AgentHandle, SsrfToken};
 use std::net::SocketAddr;
 
-const TOKEN: &str = "agent-test-token";
+pub(crate) const TOKEN: &str = "agent-test-token";
 
 async fn agent(srv: &TestServer, toml: &str) -> AgentHandle {
     start_agent(srv, toml, true).await
@@ -22,6 +22,7 @@ pub(crate) async fn start_agent(srv: &TestServer, toml: &str, push: bool) -> Age
         endpoint: push.then(|| srv.endpoint()),
         region: Some("us-east-1".into()),
         credentials: Some(aws_credential_types::provider::SharedCredentialsProvider::new(creds)),
+        trust: coffer_agent::Trust::default(),
     };
     coffer_agent::start(&cfg, SsrfToken::new(TOKEN.into()).unwrap(), upstream, 0)
         .await
@@ -327,7 +328,7 @@ async fn prefetch_by_id_and_by_tag() {
 /// test asserts the behaviour, not the speed (a loaded machine must not fail it);
 /// still far below the TTL, so only a push can deliver it. How fast it really is
 /// is measured by `coffer-bench push-latency` (bench/push.sh).
-const PUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const PUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A change on the server reaches every cached form of the secret in the agent,
 /// without refreshNow and long before the TTL (an hour); so does a deletion.

@@ -9,7 +9,7 @@ use aws_sdk_secretsmanager::types::Tag;
 use std::net::SocketAddr;
 
 /// A role the test account's root may assume, reading the secrets under `prefix`.
-async fn role(addr: SocketAddr, name: &str, prefix: &str, trusted: &str) -> String {
+pub(crate) async fn role(addr: SocketAddr, name: &str, prefix: &str, trusted: &str) -> String {
     let trust = format!(
         r#"{{"Statement":{{"Effect":"Allow","Principal":{{"AWS":"{trusted}"}},"Action":"sts:AssumeRole"}}}}"#
     );
@@ -38,7 +38,7 @@ async fn role(addr: SocketAddr, name: &str, prefix: &str, trusted: &str) -> Stri
     format!("arn:aws:iam::{ACCOUNT}:role/{name}")
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.replace(':', "%3A").replace('/', "%2F")
 }
 

@@ -5,6 +5,7 @@ mod access;
 mod access_sts;
 mod agent;
 mod agent_roles;
+mod agent_tls;
 mod audit_fail;
 mod auth;
 mod authz_conditions;

@@ -17,12 +17,12 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio_rustls::client::TlsStream;
 
 /// A certificate authority made for one test.
-struct Ca {
+pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
-    pem: String,
+    pub(crate) pem: String,
 }
 
-fn new_ca(name: &str) -> Ca {
+pub(crate) fn new_ca(name: &str) -> Ca {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.distinguished_name.push(DnType::CommonName, name);
@@ -35,7 +35,7 @@ fn new_ca(name: &str) -> Ca {
 }
 
 /// A server certificate for 127.0.0.1 and localhost named `cn`: (chain PEM, key PEM).
-fn leaf(ca: &Ca, cn: &str) -> (String, String) {
+pub(crate) fn leaf(ca: &Ca, cn: &str) -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
     params.distinguished_name.push(DnType::CommonName, cn);
@@ -44,7 +44,7 @@ fn leaf(ca: &Ca, cn: &str) -> (String, String) {
 }
 
 /// Writes the pair where the server reads it: (cert file, key file).
-fn write_pair(dir: &Path, (cert, key): &(String, String)) -> (PathBuf, PathBuf) {
+pub(crate) fn write_pair(dir: &Path, (cert, key): &(String, String)) -> (PathBuf, PathBuf) {
     let (c, k) = (dir.join("server.pem"), dir.join("server.key"));
     std::fs::write(&c, cert).unwrap();
     std::fs::write(&k, key).unwrap();
@@ -56,7 +56,7 @@ fn der(pem: &str) -> CertificateDer<'static> {
 }
 
 /// The SDK's own HTTPS client (rustls, aws-lc) trusting `ca_pem` and nothing else.
-fn https_client(endpoint: &str, ca_pem: &str, akid: &str, secret: &str) -> sm::Client {
+pub(crate) fn https_client(endpoint: &str, ca_pem: &str, akid: &str, secret: &str) -> sm::Client {
     let trust = tls::TrustStore::empty().with_pem_certificate(ca_pem.as_bytes());
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(

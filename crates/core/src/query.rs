@@ -66,12 +66,18 @@ impl Service {
         let (audited, result) = match service {
             QueryService::Iam => match IamOperation::parse(params) {
                 Ok(op) => {
+                    let call = Call::with_params(caller, op.name(), op.audit_parameters());
+                    let read_only = op.read_only();
+                    let r = self.run_iam(&call, op).await;
+                    // A committed change carried its record in its own transaction.
+                    if call.audited() {
+                        return r;
+                    }
                     let a = Audited {
-                        name: op.name(),
-                        params: op.audit_parameters(),
-                        read_only: op.read_only(),
+                        name: call.name,
+                        params: call.params.clone(),
+                        read_only,
                     };
-                    let r = self.run_iam(caller, op).await;
                     (a, r)
                 }
                 Err(e) => (unparsed(service, params), Err(e)),
@@ -102,10 +108,9 @@ impl Service {
         result
     }
 
-    async fn run_iam(&self, caller: &Caller, op: IamOperation) -> Result<Vec<Node>, ApiError> {
-        let call = Call::new(caller, op.name());
+    async fn run_iam(&self, call: &Call<'_>, op: IamOperation) -> Result<Vec<Node>, ApiError> {
         let op = op.into_served().map_err(ApiError::unserved)?;
-        let grant = self.identity.authorize_iam(&call, &op).await?;
+        let grant = self.identity.authorize_iam(call, &op).await?;
         self.identity.dispatch_iam(&grant, op).await
     }
 

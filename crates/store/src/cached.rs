@@ -13,7 +13,7 @@
 
 use crate::{
     async_trait, AccessTouch, AccountRow, Arc, AuditRow, Committed, CredentialRow, EventRow, IamOp,
-    IamRow, KmsKeyRow, Mutation, NewEvent, Result, Scope, Secret, SecretRow, Store,
+    IamRow, KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, SecretRow, Store,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -183,8 +183,8 @@ impl<S: Store> Store for CachedStore<S> {
     async fn rotation_due(&self, now_ms: i64, interrupted: bool) -> Result<Vec<String>> {
         self.inner.rotation_due(now_ms, interrupted).await
     }
-    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent) -> Result<()> {
-        self.inner.iam_write(ops, event).await
+    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent, audit: NewAudit) -> Result<()> {
+        self.inner.iam_write(ops, event, audit).await
     }
     async fn latest_event_seq(&self) -> Result<i64> {
         self.inner.latest_event_seq().await

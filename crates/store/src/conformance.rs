@@ -68,6 +68,14 @@ fn mutation(op: MutationOp, secret: SecretRow, versions: Vec<VersionRow>) -> Mut
     }
 }
 
+/// The audit record an IAM write carries.
+fn iam_audit() -> NewAudit {
+    NewAudit {
+        at_ms: 1,
+        body: r#"{"eventName":"CreateUser"}"#.into(),
+    }
+}
+
 /// The outbox record an IAM write carries.
 fn iam_event() -> NewEvent {
     NewEvent {
@@ -423,13 +431,14 @@ async fn iam_entities(store: &dyn Store) {
         .iam_write(
             vec![put(row("bob", "{}"), None), put(row("alice", "{}"), None)],
             iam_event(),
+            iam_audit(),
         )
         .await
         .unwrap();
     let events = store.latest_event_seq().await.unwrap();
     assert!(matches!(
         store
-            .iam_write(vec![put(row("bob", "{}"), None)], iam_event())
+            .iam_write(vec![put(row("bob", "{}"), None)], iam_event(), iam_audit())
             .await,
         Err(StoreError::Duplicate)
     ));
@@ -450,12 +459,22 @@ async fn iam_entities(store: &dyn Store) {
         .is_empty());
     // A stale revision loses, and a failed batch writes nothing at all.
     store
-        .iam_write(vec![put(row("bob", r#"{"v":2}"#), Some(1))], iam_event())
+        .iam_write(
+            vec![put(row("bob", r#"{"v":2}"#), Some(1))],
+            iam_event(),
+            iam_audit(),
+        )
         .await
         .unwrap();
     let after = store.events_after(events, 10).await.unwrap();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].body, iam_event().body);
+    // Its audit record is in the chain, after the failed write's none.
+    let audits = store.audit_records(0, 1000).await.unwrap();
+    let last = audits.last().unwrap();
+    assert_eq!(last.body, iam_audit().body);
+    let before_last = &audits[audits.len() - 2];
+    assert_eq!(last.prev_hash, before_last.hash, "the chain is unbroken");
     let failed = store
         .iam_write(
             vec![
@@ -463,6 +482,7 @@ async fn iam_entities(store: &dyn Store) {
                 put(row("bob", r#"{"v":3}"#), Some(1)),
             ],
             iam_event(),
+            iam_audit(),
         )
         .await;
     assert!(matches!(failed, Err(StoreError::Conflict)));
@@ -496,6 +516,7 @@ async fn iam_entities(store: &dyn Store) {
                 status: "Inactive".into(),
             }],
             iam_event(),
+            iam_audit(),
         )
         .await
         .unwrap();
@@ -519,6 +540,7 @@ async fn iam_entities(store: &dyn Store) {
                 },
             ],
             iam_event(),
+            iam_audit(),
         )
         .await
         .unwrap();

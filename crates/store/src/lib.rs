@@ -86,9 +86,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every entity of a kind in an account, in name order.
     async fn iam_list(&self, account_id: &str, kind: &str) -> Result<Vec<IamRow>>;
     /// Applies the steps atomically, all or none, with `event` appended to the
-    /// outbox in the same transaction (other servers' caches hear of the change
-    /// from it).
-    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent) -> Result<()>;
+    /// outbox (other servers' caches hear of the change from it) and `audit` to
+    /// the audit chain, in the same transaction.
+    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent, audit: NewAudit) -> Result<()>;
 
     /// The sequence number of the newest change event (0 if none).
     async fn latest_event_seq(&self) -> Result<i64>;

@@ -715,3 +715,35 @@ async fn rotation_reads_only_what_its_configurer_may() {
     assert_eq!(c, "OK", "{out}");
     srv.stop().await;
 }
+
+/// An IAM change and its audit record commit together, in the store's chain (a
+/// change cannot be committed and its record lost); reads and refusals go to the
+/// audit file, each call recorded once.
+#[tokio::test]
+async fn iam_changes_are_audited_in_their_transaction() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    iam(addr, &[("Action", "CreateUser"), ("UserName", "audited")]).await;
+    iam(addr, &[("Action", "GetUser"), ("UserName", "audited")]).await;
+    let store = srv.running().service.store().clone();
+    let records = store.audit_records(0, 10_000).await.unwrap();
+    let in_store = |name: &str| {
+        records
+            .iter()
+            .filter(|r| r.body.contains(&format!("\"eventName\":\"{name}\"")))
+            .count()
+    };
+    assert_eq!(
+        in_store("CreateUser"),
+        1,
+        "the change's record is in its transaction"
+    );
+    assert_eq!(in_store("GetUser"), 0, "reads are not store writes");
+    let log = std::fs::read_to_string(srv.dir.path().join("audit.log")).unwrap();
+    assert!(
+        !log.contains("\"eventName\":\"CreateUser\""),
+        "recorded twice"
+    );
+    assert!(log.contains("\"eventName\":\"GetUser\""));
+    srv.stop().await;
+}

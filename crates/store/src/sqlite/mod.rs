@@ -12,7 +12,7 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::{
     AccessTouch, AccountRow, AuditRow, Committed, CredentialRow, EventRow, IamOp, IamRow,
-    KmsKeyRow, Mutation, NewEvent, Result, Scope, Secret, Store, StoreError,
+    KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, Store, StoreError,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -319,8 +319,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent) -> Result<()> {
-        self.write(|tx| Job::Iam(ops, event, tx)).await
+    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent, audit: NewAudit) -> Result<()> {
+        self.write(|tx| Job::Iam(ops, event, audit, tx)).await
     }
 
     async fn latest_event_seq(&self) -> Result<i64> {

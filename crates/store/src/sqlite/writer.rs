@@ -23,7 +23,7 @@ pub enum Job {
     InsertKms(KmsKeyRow, oneshot::Sender<Result<()>>),
     InsertCredential(CredentialRow, oneshot::Sender<Result<()>>),
     InsertAccount(AccountRow, oneshot::Sender<Result<()>>),
-    Iam(Vec<IamOp>, NewEvent, oneshot::Sender<Result<()>>),
+    Iam(Vec<IamOp>, NewEvent, NewAudit, oneshot::Sender<Result<()>>),
 }
 
 enum Reply {
@@ -105,7 +105,7 @@ fn unapplied(job: Job) -> Reply {
         | Job::InsertKms(_, tx)
         | Job::InsertCredential(_, tx)
         | Job::InsertAccount(_, tx)
-        | Job::Iam(_, _, tx) => Reply::Unit(tx, Err(never())),
+        | Job::Iam(_, _, _, tx) => Reply::Unit(tx, Err(never())),
     }
 }
 
@@ -123,8 +123,9 @@ fn apply_in_savepoint(tx: &Transaction<'_>, job: Job) -> Reply {
         Job::InsertKms(k, reply) => unit(reply, insert_kms(tx, &k)),
         Job::InsertCredential(c, reply) => unit(reply, insert_credential(tx, &c)),
         Job::InsertAccount(a, reply) => unit(reply, insert_account(tx, &a)),
-        Job::Iam(ops, event, reply) => {
+        Job::Iam(ops, event, audit, reply) => {
             let r = ops.iter().try_for_each(|op| apply_iam(tx, op));
+            let r = r.and_then(|()| append_audit(tx, &audit));
             unit(reply, r.and_then(|()| insert_event(tx, &event)))
         }
     };

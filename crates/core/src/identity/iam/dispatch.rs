@@ -18,113 +18,153 @@ impl Identity {
         use IamServed as Op;
         let account = g.caller().account_id.as_str();
         match op {
-            Op::CreateUser(r) => self.create_user(account, r).await,
+            Op::CreateUser(r) => self.create_user(g.call(), account, r).await,
             Op::GetUser(r) => self.get_user(g.caller(), r.user_name).await,
             Op::ListUsers(r) => self.list_users(account, r.path_prefix).await,
-            Op::DeleteUser(r) => self.delete_user(account, &r.user_name).await,
+            Op::DeleteUser(r) => self.delete_user(g.call(), account, &r.user_name).await,
             Op::TagUser(r) => {
-                self.user_op(account, &r.user_name, HolderOp::Tag(r.tags))
+                self.user_op(g.call(), account, &r.user_name, HolderOp::Tag(r.tags))
                     .await
             }
             Op::UntagUser(r) => {
-                self.user_op(account, &r.user_name, HolderOp::Untag(r.tag_keys))
+                self.user_op(g.call(), account, &r.user_name, HolderOp::Untag(r.tag_keys))
                     .await
             }
             Op::PutUserPolicy(r) => {
                 let op = HolderOp::PutPolicy(r.policy_name, r.policy_document);
-                self.user_op(account, &r.user_name, op).await
+                self.user_op(g.call(), account, &r.user_name, op).await
             }
             Op::GetUserPolicy(r) => {
-                self.user_op(account, &r.user_name, HolderOp::GetPolicy(r.policy_name))
-                    .await
+                self.user_op(
+                    g.call(),
+                    account,
+                    &r.user_name,
+                    HolderOp::GetPolicy(r.policy_name),
+                )
+                .await
             }
             Op::DeleteUserPolicy(r) => {
-                self.user_op(account, &r.user_name, HolderOp::DeletePolicy(r.policy_name))
-                    .await
+                self.user_op(
+                    g.call(),
+                    account,
+                    &r.user_name,
+                    HolderOp::DeletePolicy(r.policy_name),
+                )
+                .await
             }
             Op::AttachUserPolicy(r) => {
-                self.user_op(account, &r.user_name, HolderOp::Attach(r.policy_arn))
-                    .await
+                self.user_op(
+                    g.call(),
+                    account,
+                    &r.user_name,
+                    HolderOp::Attach(r.policy_arn),
+                )
+                .await
             }
             Op::DetachUserPolicy(r) => {
-                self.user_op(account, &r.user_name, HolderOp::Detach(r.policy_arn))
-                    .await
+                self.user_op(
+                    g.call(),
+                    account,
+                    &r.user_name,
+                    HolderOp::Detach(r.policy_arn),
+                )
+                .await
             }
             Op::ListAttachedUserPolicies(r) => {
-                self.user_op(account, &r.user_name, HolderOp::ListAttached)
+                self.user_op(g.call(), account, &r.user_name, HolderOp::ListAttached)
                     .await
             }
             Op::ListUserPolicies(r) => {
-                self.user_op(account, &r.user_name, HolderOp::ListPolicies)
+                self.user_op(g.call(), account, &r.user_name, HolderOp::ListPolicies)
                     .await
             }
             Op::CreateAccessKey(r) => self.create_access_key(g.caller(), r.user_name).await,
             Op::ListAccessKeys(r) => self.list_access_keys(g.caller(), r.user_name).await,
             Op::DeleteAccessKey(r) => {
-                self.change_access_key(g.caller(), r.user_name, &r.access_key_id, None)
+                self.change_access_key(g.call(), g.caller(), r.user_name, &r.access_key_id, None)
                     .await
             }
             Op::UpdateAccessKey(r) => {
                 let status = Some(r.status.as_str());
-                self.change_access_key(g.caller(), r.user_name, &r.access_key_id, status)
+                self.change_access_key(g.call(), g.caller(), r.user_name, &r.access_key_id, status)
                     .await
             }
-            Op::CreateRole(r) => self.create_role(account, r).await,
+            Op::CreateRole(r) => self.create_role(g.call(), account, r).await,
             Op::GetRole(r) => self.get_role(account, &r.role_name).await,
             Op::ListRoles(r) => self.list_roles(account, r.path_prefix).await,
-            Op::DeleteRole(r) => self.delete_role(account, &r.role_name).await,
+            Op::DeleteRole(r) => self.delete_role(g.call(), account, &r.role_name).await,
             Op::UpdateAssumeRolePolicy(r) => {
-                self.update_trust(account, &r.role_name, &r.policy_document)
+                self.update_trust(g.call(), account, &r.role_name, &r.policy_document)
                     .await
             }
             Op::TagRole(r) => {
-                self.role_op(account, &r.role_name, HolderOp::Tag(r.tags))
+                self.role_op(g.call(), account, &r.role_name, HolderOp::Tag(r.tags))
                     .await
             }
             Op::UntagRole(r) => {
-                self.role_op(account, &r.role_name, HolderOp::Untag(r.tag_keys))
+                self.role_op(g.call(), account, &r.role_name, HolderOp::Untag(r.tag_keys))
                     .await
             }
             Op::PutRolePolicy(r) => {
                 let op = HolderOp::PutPolicy(r.policy_name, r.policy_document);
-                self.role_op(account, &r.role_name, op).await
+                self.role_op(g.call(), account, &r.role_name, op).await
             }
             Op::GetRolePolicy(r) => {
-                self.role_op(account, &r.role_name, HolderOp::GetPolicy(r.policy_name))
-                    .await
+                self.role_op(
+                    g.call(),
+                    account,
+                    &r.role_name,
+                    HolderOp::GetPolicy(r.policy_name),
+                )
+                .await
             }
             Op::DeleteRolePolicy(r) => {
-                self.role_op(account, &r.role_name, HolderOp::DeletePolicy(r.policy_name))
-                    .await
+                self.role_op(
+                    g.call(),
+                    account,
+                    &r.role_name,
+                    HolderOp::DeletePolicy(r.policy_name),
+                )
+                .await
             }
             Op::AttachRolePolicy(r) => {
-                self.role_op(account, &r.role_name, HolderOp::Attach(r.policy_arn))
-                    .await
+                self.role_op(
+                    g.call(),
+                    account,
+                    &r.role_name,
+                    HolderOp::Attach(r.policy_arn),
+                )
+                .await
             }
             Op::DetachRolePolicy(r) => {
-                self.role_op(account, &r.role_name, HolderOp::Detach(r.policy_arn))
-                    .await
+                self.role_op(
+                    g.call(),
+                    account,
+                    &r.role_name,
+                    HolderOp::Detach(r.policy_arn),
+                )
+                .await
             }
             Op::ListAttachedRolePolicies(r) => {
-                self.role_op(account, &r.role_name, HolderOp::ListAttached)
+                self.role_op(g.call(), account, &r.role_name, HolderOp::ListAttached)
                     .await
             }
             Op::ListRolePolicies(r) => {
-                self.role_op(account, &r.role_name, HolderOp::ListPolicies)
+                self.role_op(g.call(), account, &r.role_name, HolderOp::ListPolicies)
                     .await
             }
-            Op::CreatePolicy(r) => self.create_policy(account, r).await,
+            Op::CreatePolicy(r) => self.create_policy(g.call(), account, r).await,
             Op::GetPolicy(r) => self.get_policy(account, &r.policy_arn).await,
             Op::GetPolicyVersion(r) => {
                 self.get_policy_version(account, &r.policy_arn, &r.version_id)
                     .await
             }
             Op::ListPolicies(r) => self.list_policies(account, r).await,
-            Op::DeletePolicy(r) => self.delete_policy(account, &r.policy_arn).await,
-            Op::CreatePolicyVersion(r) => self.create_policy_version(account, r).await,
+            Op::DeletePolicy(r) => self.delete_policy(g.call(), account, &r.policy_arn).await,
+            Op::CreatePolicyVersion(r) => self.create_policy_version(g.call(), account, r).await,
             Op::ListPolicyVersions(r) => self.list_policy_versions(account, &r.policy_arn).await,
             Op::DeletePolicyVersion(r) => {
-                self.delete_policy_version(account, &r.policy_arn, &r.version_id)
+                self.delete_policy_version(g.call(), account, &r.policy_arn, &r.version_id)
                     .await
             }
         }

@@ -1,6 +1,7 @@
 //! What users and roles share: tags, inline policies and attached managed policies.
 
 use super::{check_name, check_policy, check_tags, merge_tags, RoleDoc, UserDoc};
+use crate::call::Call;
 use crate::errors::internal;
 use crate::identity::Identity;
 use coffer_api::query::{url_encode, Node};
@@ -74,26 +75,29 @@ impl Identity {
     /// A holder operation on a user.
     pub(crate) async fn user_op(
         &self,
+        call: &Call<'_>,
         account: &str,
         name: &str,
         op: HolderOp,
     ) -> Result<Vec<Node>, ApiError> {
-        self.holder_action::<UserDoc>(account, name, op).await
+        self.holder_action::<UserDoc>(call, account, name, op).await
     }
 
     /// A holder operation on a role.
     pub(crate) async fn role_op(
         &self,
+        call: &Call<'_>,
         account: &str,
         name: &str,
         op: HolderOp,
     ) -> Result<Vec<Node>, ApiError> {
-        self.holder_action::<RoleDoc>(account, name, op).await
+        self.holder_action::<RoleDoc>(call, account, name, op).await
     }
 
     /// Tags, inline policies and attached policies of a user or a role.
     async fn holder_action<T: Holder>(
         &self,
+        call: &Call<'_>,
         account: &str,
         name: &str,
         op: HolderOp,
@@ -175,7 +179,7 @@ impl Identity {
             }
         }
         let put = Self::iam_put(account, T::KIND, name, &doc, Some(rev))?;
-        self.iam_commit(account, vec![put], "").await?;
+        self.iam_commit(call, account, vec![put], "").await?;
         Ok(vec![])
     }
 

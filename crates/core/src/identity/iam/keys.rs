@@ -3,6 +3,7 @@
 
 use super::users::user_named;
 use super::{entity_arn, UserDoc, USER};
+use crate::call::Call;
 use crate::clock::iso_seconds as iso;
 use crate::context::Caller;
 use crate::errors::internal;
@@ -86,6 +87,7 @@ impl Identity {
     /// DeleteAccessKey (`status` None) or UpdateAccessKey.
     pub(crate) async fn change_access_key(
         &self,
+        call: &Call<'_>,
         caller: &Caller,
         user_name: Option<String>,
         id: &str,
@@ -115,7 +117,8 @@ impl Identity {
                 }
             }
         };
-        self.iam_commit(&caller.account_id, vec![op], "").await?;
+        self.iam_commit(call, &caller.account_id, vec![op], "")
+            .await?;
         Ok(vec![])
     }
 }

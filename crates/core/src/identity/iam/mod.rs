@@ -13,6 +13,7 @@ mod users;
 
 pub(crate) use users::caller_user_name;
 
+use crate::call::Call;
 use crate::errors::internal;
 use crate::identity::Identity;
 use coffer_api::{ApiError, ErrorCode};
@@ -290,14 +291,20 @@ impl Identity {
 
     /// Applies IAM writes with their outbox record (other servers' caches hear of
     /// the change from it), and invalidates this process's caches at once.
+    /// The call's audit record commits in the same transaction as the change.
     pub(crate) async fn iam_commit(
         &self,
+        call: &Call<'_>,
         account: &str,
         ops: Vec<IamOp>,
         exists: &str,
     ) -> Result<(), ApiError> {
-        let event = crate::events::iam_change(account, self.clock.now_ms(), &ops);
-        let r = self.store.iam_write(ops, event).await;
+        let now = self.clock.now_ms();
+        let event = crate::events::iam_change(account, now, &ops);
+        let r = self.store.iam_write(ops, event, call.audit(now)).await;
+        if r.is_ok() {
+            call.mark_audited();
+        }
         self.iam_changed();
         if r.is_ok() {
             self.outbox.committed();

@@ -5,6 +5,7 @@ use super::{
     check_name, check_path, check_policy, check_tags, PolicyDoc, PolicyVersion, RoleDoc, UserDoc,
     POLICY, ROLE, USER,
 };
+use crate::call::Call;
 use crate::clock::iso_seconds as iso;
 use crate::errors::internal;
 use crate::identity::Identity;
@@ -172,6 +173,7 @@ impl Identity {
 
     pub(crate) async fn create_policy(
         &self,
+        call: &Call<'_>,
         account: &str,
         r: CreatePolicyRequest,
     ) -> Result<Vec<Node>, ApiError> {
@@ -197,6 +199,7 @@ impl Identity {
         let arn = super::entity_arn(account, "policy", &doc.path, name);
         let put = Self::iam_put(account, POLICY, name, &doc, None)?;
         self.iam_commit(
+            call,
             account,
             vec![put],
             &format!("A policy called {name} already exists. Duplicate names are not allowed."),
@@ -249,6 +252,7 @@ impl Identity {
 
     pub(crate) async fn create_policy_version(
         &self,
+        call: &Call<'_>,
         account: &str,
         r: CreatePolicyVersionRequest,
     ) -> Result<Vec<Node>, ApiError> {
@@ -281,7 +285,7 @@ impl Identity {
         doc.updated_ms = now;
         doc.versions.push(v.clone());
         let put = Self::iam_put(account, POLICY, &name, &doc, Some(rev))?;
-        self.iam_commit(account, vec![put], "").await?;
+        self.iam_commit(call, account, vec![put], "").await?;
         Ok(vec![Node::Parent(
             "PolicyVersion",
             version_node(&v, &doc.default_version),
@@ -290,6 +294,7 @@ impl Identity {
 
     pub(crate) async fn delete_policy_version(
         &self,
+        call: &Call<'_>,
         account: &str,
         arn: &str,
         vid: &str,
@@ -308,12 +313,13 @@ impl Identity {
             return Err(no_version(arn, vid));
         }
         let put = Self::iam_put(account, POLICY, &name, &doc, Some(rev))?;
-        self.iam_commit(account, vec![put], "").await?;
+        self.iam_commit(call, account, vec![put], "").await?;
         Ok(vec![])
     }
 
     pub(crate) async fn delete_policy(
         &self,
+        call: &Call<'_>,
         account: &str,
         arn: &str,
     ) -> Result<Vec<Node>, ApiError> {
@@ -337,7 +343,7 @@ impl Identity {
             name,
             expected_revision: rev,
         };
-        self.iam_commit(account, vec![del], "").await?;
+        self.iam_commit(call, account, vec![del], "").await?;
         Ok(vec![])
     }
 

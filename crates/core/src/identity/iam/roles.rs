@@ -2,6 +2,7 @@
 //! forms of the holder operations.
 
 use super::{check_name, check_path, check_policy, check_tags, entity_arn, RoleDoc, ROLE};
+use crate::call::Call;
 use crate::clock::iso_seconds as iso;
 use crate::identity::Identity;
 use crate::ids::random_id;
@@ -49,6 +50,7 @@ fn max_session(v: Option<i64>) -> Result<i64, ApiError> {
 impl Identity {
     pub(crate) async fn create_role(
         &self,
+        call: &Call<'_>,
         account: &str,
         r: CreateRoleRequest,
     ) -> Result<Vec<Node>, ApiError> {
@@ -76,6 +78,7 @@ impl Identity {
         };
         let put = Self::iam_put(account, ROLE, name, &doc, None)?;
         self.iam_commit(
+            call,
             account,
             vec![put],
             &format!("Role with name {name} already exists."),
@@ -100,6 +103,7 @@ impl Identity {
 
     pub(crate) async fn delete_role(
         &self,
+        call: &Call<'_>,
         account: &str,
         name: &str,
     ) -> Result<Vec<Node>, ApiError> {
@@ -116,13 +120,14 @@ impl Identity {
             name: name.into(),
             expected_revision: rev,
         };
-        self.iam_commit(account, vec![del], "").await?;
+        self.iam_commit(call, account, vec![del], "").await?;
         Ok(vec![])
     }
 
     /// UpdateAssumeRolePolicy.
     pub(crate) async fn update_trust(
         &self,
+        call: &Call<'_>,
         account: &str,
         name: &str,
         trust: &str,
@@ -131,7 +136,7 @@ impl Identity {
         let (mut doc, rev) = self.iam_require::<RoleDoc>(account, ROLE, name).await?;
         doc.trust = trust.into();
         let put = Self::iam_put(account, ROLE, name, &doc, Some(rev))?;
-        self.iam_commit(account, vec![put], "").await?;
+        self.iam_commit(call, account, vec![put], "").await?;
         Ok(vec![])
     }
 }

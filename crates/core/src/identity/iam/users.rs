@@ -2,6 +2,7 @@
 //! operations (tags and policies).
 
 use super::{check_name, check_path, check_tags, entity_arn, UserDoc, USER};
+use crate::call::Call;
 use crate::clock::iso_seconds as iso;
 use crate::context::Caller;
 use crate::errors::internal;
@@ -34,6 +35,7 @@ fn user_fields(account: &str, name: &str, u: &UserDoc) -> Vec<Node> {
 impl Identity {
     pub(crate) async fn create_user(
         &self,
+        call: &Call<'_>,
         account: &str,
         r: CreateUserRequest,
     ) -> Result<Vec<Node>, ApiError> {
@@ -51,6 +53,7 @@ impl Identity {
         };
         let put = Self::iam_put(account, USER, name, &doc, None)?;
         self.iam_commit(
+            call,
             account,
             vec![put],
             &format!("User with name {name} already exists."),
@@ -81,6 +84,7 @@ impl Identity {
 
     pub(crate) async fn delete_user(
         &self,
+        call: &Call<'_>,
         account: &str,
         name: &str,
     ) -> Result<Vec<Node>, ApiError> {
@@ -108,7 +112,7 @@ impl Identity {
             name: name.into(),
             expected_revision: rev,
         };
-        self.iam_commit(account, vec![del], "").await?;
+        self.iam_commit(call, account, vec![del], "").await?;
         Ok(vec![])
     }
 }

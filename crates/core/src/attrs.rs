@@ -43,6 +43,10 @@ pub struct RotationState {
     /// rotator may read.
     #[serde(default)]
     pub master_arn: Option<String>,
+    /// Who configured the rotation (a user's or the root's ARN; None for a
+    /// session): the rotator reads the master only while they still may.
+    #[serde(default)]
+    pub configured_by: Option<String>,
 }
 
 impl RotationState {

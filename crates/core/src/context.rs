@@ -50,6 +50,24 @@ impl Caller {
         }
     }
 
+    /// A principal (a user or the root, by ARN) as authorization sees it when the
+    /// service acts on its behalf, later, without a request of its own.
+    pub(crate) fn on_behalf_of(account: &str, region: &str, principal_arn: &str) -> Caller {
+        Caller {
+            account_id: account.into(),
+            principal_arn: principal_arn.into(),
+            // The identity cache's key: never an access key id (those are AKIA/ASIA).
+            access_key_id: format!("on-behalf-of:{principal_arn}"),
+            region: region.into(),
+            source_ip: "internal".into(),
+            user_agent: "coffer-rotation".into(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            session: None,
+            internal: false,
+            secure: false,
+        }
+    }
+
     /// The service itself, acting within one account as `principal` (the
     /// rotation service, the sweeper); `agent` names it in the audit trail.
     pub(crate) fn service(account: &str, region: &str, principal: &str, agent: &str) -> Caller {

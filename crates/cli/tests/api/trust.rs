@@ -747,3 +747,79 @@ async fn iam_changes_are_audited_in_their_transaction() {
     assert!(log.contains("\"eventName\":\"GetUser\""));
     srv.stop().await;
 }
+
+/// The master secret is read on the configurer's behalf at every run, and only
+/// while they may still read it: revoking their access stops the rotator too.
+#[tokio::test]
+async fn a_rotator_stops_reading_what_its_configurer_lost() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    let a = ACCOUNT;
+    let root = (AKID, SECRET);
+    let create = |name: &str, value: serde_json::Value| json!({"Name": name, "SecretString": value.to_string(), "ClientRequestToken": token(1)});
+    let (_, _, master) = sm_call(
+        addr,
+        root,
+        "CreateSecret",
+        &create(
+            "master/db",
+            json!({"username": "admin", "password": "pw", "host": "127.0.0.1", "port": 1}),
+        ),
+    )
+    .await;
+    let master_arn = master["ARN"].as_str().unwrap().to_string();
+    let app = json!({"engine": "postgres", "host": "127.0.0.1", "port": 1, "username": "app",
+                     "password": "pw", "masterarn": master_arn});
+    sm_call(addr, root, "CreateSecret", &create("app/db", app)).await;
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}
+    ]});
+    let (id, key) = user(addr, "dba", &[], &policy.to_string()).await;
+    let rotate = json!({"SecretId": "app/db", "ClientRequestToken": token(200),
+        "RotationLambdaARN": format!("arn:aws:lambda:us-east-1:{a}:function:coffer-postgres-alternating-users"),
+        "RotationRules": {"AutomaticallyAfterDays": 30}});
+    let (_, c, out) = sm_call(addr, (id.as_str(), key.as_str()), "RotateSecret", &rotate).await;
+    assert_eq!(c, "OK", "{out}");
+    let failure = || async {
+        let (_, _, d) = sm_call(addr, root, "DescribeSecret", &json!({"SecretId": "app/db"})).await;
+        d["CofferRotationFailure"]["Message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    // The first attempt reads the master (allowed) and fails only at the database.
+    let mut first = String::new();
+    for _ in 0..500 {
+        first = failure().await;
+        if !first.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        !first.is_empty() && !first.contains("may no longer read"),
+        "{first}"
+    );
+    let deny = format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Deny","Action":"secretsmanager:GetSecretValue","Resource":"{master_arn}"}}}}"#
+    );
+    iam(
+        addr,
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "dba"),
+            ("PolicyName", "deny"),
+            ("PolicyDocument", &deny),
+        ],
+    )
+    .await;
+    srv.clock.advance_ms(2 * 3_600_000);
+    srv.running().service.rotate_due().await;
+    let second = failure().await;
+    assert!(
+        second.contains("may no longer read the master secret"),
+        "{second}"
+    );
+    srv.stop().await;
+}

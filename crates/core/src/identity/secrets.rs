@@ -238,6 +238,28 @@ impl Identity {
         )
     }
 
+    /// May `principal_arn` (a user or the root of `secret`'s account) still read
+    /// `secret`? The rotation engine asks before it reads a master secret on the
+    /// behalf of whoever configured the rotation.
+    pub(crate) async fn may_still_read(
+        &self,
+        principal_arn: &str,
+        secret: &Secret,
+    ) -> Result<(), ApiError> {
+        let r = &secret.row;
+        let caller = crate::context::Caller::on_behalf_of(&r.account_id, &r.region, principal_arn);
+        let call = Call::new(&caller, action::GET_SECRET_VALUE);
+        self.authorize(
+            &call,
+            action::GET_SECRET_VALUE,
+            &[],
+            Some(secret),
+            &r.arn,
+            &r.account_id,
+        )
+        .await
+    }
+
     /// May `caller` subscribe to its account's change stream at all
     /// (`secretsmanager:SubscribeChanges`)? Each event is then filtered by
     /// [`Identity::visible_events`].

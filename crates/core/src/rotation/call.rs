@@ -70,12 +70,13 @@ impl RotationCall<'_> {
     /// The value of the master secret, by ARN: only the one approved when the
     /// rotation was configured (whose configurer could read it).
     pub async fn value_of_secret(&self, arn: &str) -> Result<Value, String> {
-        let approved = self
+        let state = self
             .secret
             .attrs
             .get(crate::attrs::ATTR)
             .and_then(|v| serde_json::from_value::<crate::attrs::RotationState>(v.clone()).ok())
-            .and_then(|r| r.master_arn);
+            .unwrap_or_default();
+        let approved = state.master_arn;
         let got = self
             .run(Op::GetSecretValue(GetSecretValueRequest {
                 secret_id: Some(arn.to_string()),
@@ -87,6 +88,18 @@ impl RotationCall<'_> {
             return Err(format!(
                 "the master secret {arn} is not the one approved when rotation was configured; call RotateSecret again"
             ));
+        }
+        // And only while whoever configured the rotation may still read it.
+        if let (Some(by), Some(master)) = (&state.configured_by, &approved) {
+            self.svc
+                .configurer_may_read(by, master)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{by} may no longer read the master secret {master}: {}",
+                        e.code.as_str()
+                    )
+                })?;
         }
         let text = got["SecretString"]
             .as_str()

@@ -79,6 +79,22 @@ impl Secrets {
         }
     }
 
+    /// May whoever configured a rotation (`principal_arn`) still read the secret
+    /// `arn` (its master)?
+    pub(crate) async fn configurer_may_read(
+        &self,
+        principal_arn: &str,
+        arn: &str,
+    ) -> Result<(), ApiError> {
+        let secret = self
+            .store
+            .secret_by_arn(arn)
+            .await
+            .map_err(crate::errors::internal)?
+            .ok_or_else(ApiError::not_found)?;
+        self.identity.may_still_read(principal_arn, &secret).await
+    }
+
     /// Writes queued last-accessed dates (the background flush, tests, shutdown).
     pub async fn flush_access(&self) {
         self.access.flush(&*self.store).await;

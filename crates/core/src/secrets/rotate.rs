@@ -100,6 +100,11 @@ impl Secrets {
                     }
                 }
                 state.master_arn.clone_from(&master);
+                let caller = g.caller();
+                state.configured_by = caller
+                    .session
+                    .is_none()
+                    .then(|| caller.principal_arn.clone());
                 if let Some(r) = &req.rotation_rules {
                     state.rules = Some(r.clone());
                 }

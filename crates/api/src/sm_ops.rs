@@ -86,6 +86,14 @@ macro_rules! operations {
                 }
             }
 
+            /// Does the operation named `name` only read? (Unknown names: no.)
+            pub fn is_read_only(name: &str) -> bool {
+                match name {
+                    $(stringify!($name) => operations!(@read_only $access),)*
+                    _ => false,
+                }
+            }
+
             /// Does the operation only read? (The audit record's `readOnly`.)
             pub fn read_only(&self) -> bool {
                 match self {

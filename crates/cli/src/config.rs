@@ -43,6 +43,13 @@
 //! # Without TLS, Coffer refuses to listen on an address other than loopback
 //! # unless this says so (TLS ends in a proxy in front of it, say).
 //! tls_disable = false
+//! # Request quotas per access key, in requests per second, by family of
+//! # operations (0: no limit). Each account gets four times as much, shared by
+//! # its keys. A call over quota answers ThrottlingException, which the AWS SDKs
+//! # back off and retry. `--dev` serves without quotas.
+//! quota_reads_per_second = 2000
+//! quota_writes_per_second = 200
+//! quota_iam_per_second = 50
 //! # How long shutdown waits for in-flight requests.
 //! drain_timeout_secs = 30
 //! # Where the root key comes from: "file" (data_dir/root.key, created 0600) or
@@ -76,6 +83,9 @@ pub struct FileConfig {
     pub tls_key_file: Option<PathBuf>,
     pub tls_disable: bool,
     pub drain_timeout_secs: u64,
+    pub quota_reads_per_second: f64,
+    pub quota_writes_per_second: f64,
+    pub quota_iam_per_second: f64,
     pub root_key: String,
     pub root_key_env: String,
     pub log_level: String,
@@ -119,6 +129,9 @@ impl Default for FileConfig {
             tls_key_file: None,
             tls_disable: false,
             drain_timeout_secs: 30,
+            quota_reads_per_second: 2000.0,
+            quota_writes_per_second: 200.0,
+            quota_iam_per_second: 50.0,
             root_key: "file".into(),
             root_key_env: "COFFER_ROOT_KEY".into(),
             log_level: "info".into(),
@@ -162,6 +175,16 @@ impl FileConfig {
             (1024..=16 * 1024 * 1024).contains(&self.max_body_bytes),
             "max_body_bytes must be 1 KiB..16 MiB"
         );
+        for (name, v) in [
+            ("quota_reads_per_second", self.quota_reads_per_second),
+            ("quota_writes_per_second", self.quota_writes_per_second),
+            ("quota_iam_per_second", self.quota_iam_per_second),
+        ] {
+            anyhow::ensure!(
+                v.is_finite() && (0.0..=1_000_000.0).contains(&v),
+                "{name} must be 0 (no limit) or a rate up to 1000000"
+            );
+        }
         anyhow::ensure!(
             self.sweep_interval_secs >= 1,
             "sweep_interval_secs must be at least 1"

@@ -127,6 +127,15 @@ struct ServerArgs {
     /// Largest request body in bytes [default: 262144].
     #[arg(long, env = "COFFER_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+    /// Secrets Manager reads per second per access key; 0: no limit [default: 2000].
+    #[arg(long, env = "COFFER_QUOTA_READS_PER_SECOND")]
+    quota_reads_per_second: Option<f64>,
+    /// Secrets Manager writes per second per access key; 0: no limit [default: 200].
+    #[arg(long, env = "COFFER_QUOTA_WRITES_PER_SECOND")]
+    quota_writes_per_second: Option<f64>,
+    /// IAM and STS calls per second per access key; 0: no limit [default: 50].
+    #[arg(long, env = "COFFER_QUOTA_IAM_PER_SECOND")]
+    quota_iam_per_second: Option<f64>,
     /// Seconds between sweeps for secrets past their recovery window [default: 60].
     #[arg(long, env = "COFFER_SWEEP_INTERVAL_SECS")]
     sweep_interval_secs: Option<u64>,
@@ -245,6 +254,15 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.max_body_bytes {
         cfg.max_body_bytes = v;
     }
+    if let Some(v) = args.quota_reads_per_second {
+        cfg.quota_reads_per_second = v;
+    }
+    if let Some(v) = args.quota_writes_per_second {
+        cfg.quota_writes_per_second = v;
+    }
+    if let Some(v) = args.quota_iam_per_second {
+        cfg.quota_iam_per_second = v;
+    }
     if let Some(v) = args.sweep_interval_secs {
         cfg.sweep_interval_secs = v;
     }
@@ -327,6 +345,16 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 Some(cfg.regions.clone())
             },
             drain_timeout: Duration::from_secs(cfg.drain_timeout_secs),
+            // Dev mode is a local emulator: tests and benchmarks hammer it.
+            quotas: if args.dev {
+                coffer_server::QuotaConfig::UNLIMITED
+            } else {
+                coffer_server::QuotaConfig {
+                    reads_per_second: cfg.quota_reads_per_second,
+                    writes_per_second: cfg.quota_writes_per_second,
+                    iam_per_second: cfg.quota_iam_per_second,
+                }
+            },
             tls,
         },
         sweep_interval: Duration::from_secs(cfg.sweep_interval_secs),

@@ -30,6 +30,7 @@ pub struct Handler {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// The change streams open now.
     pub(crate) streams: Arc<crate::streams::Streams>,
+    pub(crate) quotas: crate::quota::Quotas,
 }
 
 pub(crate) fn response(
@@ -77,12 +78,14 @@ pub(crate) fn now_secs() -> i64 {
 impl Handler {
     pub fn new(svc: Arc<Service>, cfg: HttpConfig) -> Self {
         let (closing, _) = tokio::sync::watch::channel(false);
+        let quotas = crate::quota::Quotas::new(cfg.quotas);
         Handler {
             auth: Authenticator::new(svc.clone(), cfg.regions.clone()),
             svc,
             cfg,
             closing,
             streams: Arc::default(),
+            quotas,
         }
     }
 

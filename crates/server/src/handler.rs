@@ -3,6 +3,7 @@
 use crate::body::Body;
 use crate::front::{error_response, response, with_body, Handler, JSON_11};
 use crate::metrics;
+use crate::quota::Family;
 use coffer_api::{ApiError, ErrorCode, SecretsManagerOperation};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -99,6 +100,13 @@ impl Handler {
             return Err(ApiError::new(ErrorCode::UnknownOperation, ""));
         }
         let caller = Self::caller(verified, &parts, peer, request_id);
+        let family = if SecretsManagerOperation::is_read_only(target) {
+            Family::Read
+        } else {
+            Family::Write
+        };
+        self.quotas
+            .take(family, &caller.access_key_id, &caller.account_id)?;
         self.svc.call(&caller, target, &body).await
     }
 }

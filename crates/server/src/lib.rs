@@ -13,6 +13,7 @@ mod front;
 mod handler;
 mod metrics;
 mod query;
+mod quota;
 mod streams;
 mod tls;
 
@@ -29,6 +30,7 @@ use tokio::sync::Semaphore;
 
 pub use auth::Authenticator;
 pub use handler::EVENTS_PATH;
+pub use quota::QuotaConfig;
 pub use tls::{Tls, TlsError};
 
 /// Limits and policy of the HTTP layer.
@@ -48,6 +50,8 @@ pub struct HttpConfig {
     pub max_streams: usize,
     /// Change streams one access key may hold open at once.
     pub max_streams_per_key: usize,
+    /// Request quotas per access key (an account gets four times as much).
+    pub quotas: QuotaConfig,
     /// TLS on every connection; None serves plain HTTP.
     pub tls: Option<Tls>,
 }
@@ -61,6 +65,7 @@ impl Default for HttpConfig {
             drain_timeout: Duration::from_secs(30),
             max_streams: 256,
             max_streams_per_key: 8,
+            quotas: QuotaConfig::UNLIMITED,
             tls: None,
         }
     }

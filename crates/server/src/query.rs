@@ -3,6 +3,7 @@
 use crate::body::Body;
 use crate::front::Handler;
 use crate::metrics;
+use crate::quota::Family;
 use bytes::Bytes;
 use coffer_api::query::{escape_into, Node, Params};
 use coffer_api::ApiError;
@@ -124,6 +125,12 @@ impl Handler {
             Err(e) => return (action, Err(e)),
         };
         let caller = Self::caller(verified, &parts, peer, request_id);
+        let throttled = self
+            .quotas
+            .take(Family::Iam, &caller.access_key_id, &caller.account_id);
+        if let Err(e) = throttled {
+            return (action, Err(e));
+        }
         let result = self.svc.call_query(&caller, service, &params).await;
         (action, result)
     }

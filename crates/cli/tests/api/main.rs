@@ -18,6 +18,7 @@ mod errors;
 mod labels;
 mod lifecycle;
 mod listing;
+mod quota;
 mod raw;
 mod rotation;
 mod rotation_mysql;

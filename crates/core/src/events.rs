@@ -21,6 +21,8 @@ pub fn iam_change(account: &str, at_ms: i64, ops: &[IamOp]) -> NewEvent {
             IamOp::Delete { kind, name, .. } => json!({"kind": kind, "name": name}),
             IamOp::SetCredentialStatus { access_key_id, .. }
             | IamOp::DeleteCredential { access_key_id } => json!({"accessKeyId": access_key_id}),
+            IamOp::InsertCredential(c) => json!({"accessKeyId": c.access_key_id}),
+            IamOp::InsertAccount(a) => json!({"accountId": a.account_id}),
         })
         .collect();
     let body = json!({

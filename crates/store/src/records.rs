@@ -206,4 +206,8 @@ pub enum IamOp {
     DeleteCredential {
         access_key_id: String,
     },
+    /// Registers an access key (Duplicate if the id exists).
+    InsertCredential(CredentialRow),
+    /// Creates an account (Duplicate if the id exists).
+    InsertAccount(AccountRow),
 }

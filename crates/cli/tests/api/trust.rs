@@ -725,6 +725,16 @@ async fn iam_changes_are_audited_in_their_transaction() {
     let addr = srv.running().addr;
     iam(addr, &[("Action", "CreateUser"), ("UserName", "audited")]).await;
     iam(addr, &[("Action", "GetUser"), ("UserName", "audited")]).await;
+    iam(
+        addr,
+        &[("Action", "CreateAccessKey"), ("UserName", "audited")],
+    )
+    .await;
+    let body = br#"{"Name":"audited-account"}"#;
+    let path = "/coffer/v1/accounts";
+    let headers = signed_for(addr, "secretsmanager", path, "application/json", body, ROOT);
+    let (status, _, text) = request(addr, "POST", path, &headers, body).await;
+    assert_eq!(status, 200, "{text}");
     let store = srv.running().service.store().clone();
     let records = store.audit_records(0, 10_000).await.unwrap();
     let in_store = |name: &str| {
@@ -739,10 +749,22 @@ async fn iam_changes_are_audited_in_their_transaction() {
         "the change's record is in its transaction"
     );
     assert_eq!(in_store("GetUser"), 0, "reads are not store writes");
+    assert_eq!(in_store("CreateAccessKey"), 1, "a new key is a change");
+    assert_eq!(in_store("CreateAccount"), 1, "a new account too");
     let log = std::fs::read_to_string(srv.dir.path().join("audit.log")).unwrap();
+    for name in ["CreateUser", "CreateAccessKey", "CreateAccount"] {
+        assert!(
+            !log.contains(&format!("\"eventName\":\"{name}\"")),
+            "{name} recorded twice"
+        );
+    }
+    let secret = serde_json::from_str::<serde_json::Value>(&text).unwrap()["SecretAccessKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        !log.contains("\"eventName\":\"CreateUser\""),
-        "recorded twice"
+        records.iter().all(|r| !r.body.contains(&secret)),
+        "no secret key in the audit trail"
     );
     assert!(log.contains("\"eventName\":\"GetUser\""));
     srv.stop().await;

@@ -5,6 +5,7 @@ use crate::identity::Identity;
 use crate::ids::{new_access_key_id, new_account_id, new_secret_key};
 use coffer_api::ApiError;
 use coffer_crypto::SecretBytes;
+use coffer_store::{AccountRow, IamOp, NewAudit};
 
 impl Identity {
     /// Creates another account and its root credential. Only the root user of the
@@ -46,8 +47,9 @@ impl Identity {
                 format!("An account named {name} already exists."),
             ))
         } else {
-            self.new_account(name).await
+            return self.new_account(caller, name).await;
         };
+        // Refused: the record goes to the audit file (nothing was written).
         let params = serde_json::json!({ "name": name });
         let rec = crate::audit::record(
             caller,
@@ -61,17 +63,44 @@ impl Identity {
         result
     }
 
-    async fn new_account(&self, name: &str) -> Result<(String, String, SecretBytes), ApiError> {
+    /// Creates the account and its root credential in one transaction with the
+    /// call's audit record: no account exists unaudited, none half-made.
+    async fn new_account(
+        &self,
+        caller: &crate::Caller,
+        name: &str,
+    ) -> Result<(String, String, SecretBytes), ApiError> {
         let account = loop {
             let id = new_account_id();
             if self.store.account(&id).await.map_err(internal)?.is_none() {
                 break id;
             }
         };
-        self.ensure_account(&account, name).await?;
         let key_id = new_access_key_id();
         let secret = new_secret_key();
-        self.add_root_credential(&account, &key_id, &secret).await?;
+        let root = format!("arn:aws:iam::{account}:root");
+        let now = self.clock.now_ms();
+        let ops = vec![
+            IamOp::InsertAccount(AccountRow {
+                account_id: account.clone(),
+                name: name.into(),
+                created_ms: now,
+            }),
+            IamOp::InsertCredential(self.credential_row(&account, &root, &key_id, &secret)?),
+        ];
+        let event = crate::events::iam_change(&account, now, &ops);
+        let params = serde_json::json!({ "name": name });
+        let body = crate::audit::record(caller, "CreateAccount", now, params, None, false);
+        let audit = NewAudit {
+            at_ms: now,
+            body: body.to_string(),
+        };
+        self.store
+            .iam_write(ops, event, audit)
+            .await
+            .map_err(internal)?;
+        self.iam_changed();
+        self.outbox.committed();
         Ok((account, key_id, secret))
     }
 }

@@ -57,15 +57,15 @@ impl Identity {
             .await
     }
 
-    /// Registers an access key for a principal. Returns false if the key id exists.
-    pub async fn add_credential(
+    /// The row of a new, active access key, its secret sealed.
+    pub(crate) fn credential_row(
         &self,
         account_id: &str,
         principal_arn: &str,
         access_key_id: &str,
         secret: &SecretBytes,
-    ) -> Result<bool, ApiError> {
-        let row = CredentialRow {
+    ) -> Result<CredentialRow, ApiError> {
+        Ok(CredentialRow {
             access_key_id: access_key_id.into(),
             account_id: account_id.into(),
             principal_arn: principal_arn.into(),
@@ -74,7 +74,18 @@ impl Identity {
                 .wrap_credential(access_key_id, secret.as_slice())?,
             status: "Active".into(),
             created_ms: self.clock.now_ms(),
-        };
+        })
+    }
+
+    /// Registers an access key for a principal. Returns false if the key id exists.
+    pub async fn add_credential(
+        &self,
+        account_id: &str,
+        principal_arn: &str,
+        access_key_id: &str,
+        secret: &SecretBytes,
+    ) -> Result<bool, ApiError> {
+        let row = self.credential_row(account_id, principal_arn, access_key_id, secret)?;
         match self.store.insert_credential(row).await {
             Ok(()) => Ok(true),
             Err(StoreError::Duplicate) => Ok(false),

@@ -352,6 +352,8 @@ fn insert_account(tx: &Transaction<'_>, a: &AccountRow) -> Result<()> {
 
 fn apply_iam(tx: &Transaction<'_>, op: &IamOp) -> Result<()> {
     let changed = match op {
+        IamOp::InsertCredential(c) => return insert_credential(tx, c),
+        IamOp::InsertAccount(a) => return insert_account(tx, a),
         IamOp::Put {
             row,
             expected_revision: None,

@@ -78,7 +78,10 @@ impl Identity {
                 self.user_op(g.call(), account, &r.user_name, HolderOp::ListPolicies)
                     .await
             }
-            Op::CreateAccessKey(r) => self.create_access_key(g.caller(), r.user_name).await,
+            Op::CreateAccessKey(r) => {
+                self.create_access_key(g.call(), g.caller(), r.user_name)
+                    .await
+            }
             Op::ListAccessKeys(r) => self.list_access_keys(g.caller(), r.user_name).await,
             Op::DeleteAccessKey(r) => {
                 self.change_access_key(g.call(), g.caller(), r.user_name, &r.access_key_id, None)

@@ -33,6 +33,7 @@ impl Identity {
 
     pub(crate) async fn create_access_key(
         &self,
+        call: &Call<'_>,
         caller: &Caller,
         user_name: Option<String>,
     ) -> Result<Vec<Node>, ApiError> {
@@ -45,9 +46,15 @@ impl Identity {
         }
         let id = new_access_key_id();
         let secret = new_secret_key();
-        self.add_credential(&caller.account_id, &arn, &id, &secret)
-            .await?;
-        self.iam_changed();
+        let row = self.credential_row(&caller.account_id, &arn, &id, &secret)?;
+        let op = IamOp::InsertCredential(row);
+        self.iam_commit(
+            call,
+            &caller.account_id,
+            vec![op],
+            "The access key id exists.",
+        )
+        .await?;
         let shown = String::from_utf8_lossy(secret.as_slice()).into_owned();
         Ok(vec![Node::Parent(
             "AccessKey",

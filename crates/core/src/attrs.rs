@@ -43,10 +43,15 @@ pub struct RotationState {
     /// rotator may read.
     #[serde(default)]
     pub master_arn: Option<String>,
-    /// Who configured the rotation (a user's or the root's ARN; None for a
-    /// session): the rotator reads the master only while they still may.
+    /// Who configured the rotation (a user's, the root's or a session's ARN):
+    /// the rotator reads the master only while they still may.
     #[serde(default)]
     pub configured_by: Option<String>,
+    /// For a rotation configured through temporary credentials: that session
+    /// (its role by unique id, its policy, tags and issue time; never its
+    /// secret), so the same authorization can be asked again at each run.
+    #[serde(default)]
+    pub configured_session: Option<crate::context::Session>,
 }
 
 impl RotationState {

@@ -52,17 +52,26 @@ impl Caller {
 
     /// A principal (a user or the root, by ARN) as authorization sees it when the
     /// service acts on its behalf, later, without a request of its own.
-    pub(crate) fn on_behalf_of(account: &str, region: &str, principal_arn: &str) -> Caller {
+    /// With `session`, the principal is that session, authorized as it was
+    /// (its role, policy and tags as they stand now).
+    pub(crate) fn on_behalf_of(
+        account: &str,
+        region: &str,
+        principal_arn: &str,
+        session: Option<Session>,
+    ) -> Caller {
+        // The identity cache's key: never a real access key id (AKIA/ASIA), and
+        // one per session (two sessions may share an ARN, not a policy).
+        let key = session.as_ref().map_or(principal_arn, |s| &s.access_key_id);
         Caller {
             account_id: account.into(),
             principal_arn: principal_arn.into(),
-            // The identity cache's key: never an access key id (those are AKIA/ASIA).
-            access_key_id: format!("on-behalf-of:{principal_arn}"),
+            access_key_id: format!("on-behalf-of:{key}"),
             region: region.into(),
             source_ip: "internal".into(),
             user_agent: "coffer-rotation".into(),
             request_id: uuid::Uuid::new_v4().to_string(),
-            session: None,
+            session: session.map(Arc::new),
             internal: false,
             secure: false,
         }

@@ -774,6 +774,17 @@ async fn iam_changes_are_audited_in_their_transaction() {
 /// while they may still read it: revoking their access stops the rotator too.
 #[tokio::test]
 async fn a_rotator_stops_reading_what_its_configurer_lost() {
+    rotator_loses_the_master(false).await;
+}
+
+/// The same through a role session: the session is kept (never its secret) and
+/// authorized again at each run with its role's policies as they stand.
+#[tokio::test]
+async fn a_rotator_stops_reading_what_its_configuring_session_lost() {
+    rotator_loses_the_master(true).await;
+}
+
+async fn rotator_loses_the_master(via_role: bool) {
     let srv = TestServer::start().await;
     let addr = srv.running().addr;
     let a = ACCOUNT;
@@ -797,12 +808,18 @@ async fn a_rotator_stops_reading_what_its_configurer_lost() {
         {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
         {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}
     ]});
-    let (id, key) = user(addr, "dba", &[], &policy.to_string()).await;
-    let rotate = json!({"SecretId": "app/db", "ClientRequestToken": token(200),
-        "RotationLambdaARN": format!("arn:aws:lambda:us-east-1:{a}:function:coffer-postgres-alternating-users"),
-        "RotationRules": {"AutomaticallyAfterDays": 30}});
-    let (_, c, out) = sm_call(addr, (id.as_str(), key.as_str()), "RotateSecret", &rotate).await;
-    assert_eq!(c, "OK", "{out}");
+    let lambda = format!("arn:aws:lambda:us-east-1:{a}:function:coffer-postgres-alternating-users");
+    let (kind, put_policy, name) = if via_role {
+        configure_as_role(&srv, &policy.to_string(), &lambda).await;
+        ("RoleName", "PutRolePolicy", "dba-role")
+    } else {
+        let (id, key) = user(addr, "dba", &[], &policy.to_string()).await;
+        let rotate = json!({"SecretId": "app/db", "ClientRequestToken": token(200),
+            "RotationLambdaARN": lambda, "RotationRules": {"AutomaticallyAfterDays": 30}});
+        let (_, c, out) = sm_call(addr, (id.as_str(), key.as_str()), "RotateSecret", &rotate).await;
+        assert_eq!(c, "OK", "{out}");
+        ("UserName", "PutUserPolicy", "dba")
+    };
     let failure = || async {
         let (_, _, d) = sm_call(addr, root, "DescribeSecret", &json!({"SecretId": "app/db"})).await;
         d["CofferRotationFailure"]["Message"]
@@ -829,8 +846,8 @@ async fn a_rotator_stops_reading_what_its_configurer_lost() {
     iam(
         addr,
         &[
-            ("Action", "PutUserPolicy"),
-            ("UserName", "dba"),
+            ("Action", put_policy),
+            (kind, name),
             ("PolicyName", "deny"),
             ("PolicyDocument", &deny),
         ],
@@ -844,4 +861,52 @@ async fn a_rotator_stops_reading_what_its_configurer_lost() {
         "{second}"
     );
     srv.stop().await;
+}
+
+/// Root assumes `dba-role` (with `policy`) and configures rotation of app/db
+/// through that session.
+async fn configure_as_role(srv: &TestServer, policy: &str, lambda: &str) {
+    let addr = srv.running().addr;
+    let trust_doc = trust(r#""sts:AssumeRole""#);
+    iam(
+        addr,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "dba-role"),
+            ("AssumeRolePolicyDocument", &trust_doc),
+        ],
+    )
+    .await;
+    iam(
+        addr,
+        &[
+            ("Action", "PutRolePolicy"),
+            ("RoleName", "dba-role"),
+            ("PolicyName", "p"),
+            ("PolicyDocument", policy),
+        ],
+    )
+    .await;
+    let creds = crate::access::sts_client(srv, AKID, SECRET, None)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/dba-role"))
+        .role_session_name("dba")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    crate::access::session_client(srv, &creds)
+        .rotate_secret()
+        .secret_id("app/db")
+        .client_request_token(token(200))
+        .rotation_lambda_arn(lambda)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(30)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }

@@ -244,10 +244,12 @@ impl Identity {
     pub(crate) async fn may_still_read(
         &self,
         principal_arn: &str,
+        session: Option<crate::context::Session>,
         secret: &Secret,
     ) -> Result<(), ApiError> {
         let r = &secret.row;
-        let caller = crate::context::Caller::on_behalf_of(&r.account_id, &r.region, principal_arn);
+        let caller =
+            crate::context::Caller::on_behalf_of(&r.account_id, &r.region, principal_arn, session);
         let call = Call::new(&caller, action::GET_SECRET_VALUE);
         self.authorize(
             &call,

@@ -92,7 +92,7 @@ impl RotationCall<'_> {
         // And only while whoever configured the rotation may still read it.
         if let (Some(by), Some(master)) = (&state.configured_by, &approved) {
             self.svc
-                .configurer_may_read(by, master)
+                .configurer_may_read(by, state.configured_session.clone(), master)
                 .await
                 .map_err(|e| {
                     format!(

@@ -84,6 +84,7 @@ impl Secrets {
     pub(crate) async fn configurer_may_read(
         &self,
         principal_arn: &str,
+        session: Option<crate::context::Session>,
         arn: &str,
     ) -> Result<(), ApiError> {
         let secret = self
@@ -92,7 +93,9 @@ impl Secrets {
             .await
             .map_err(crate::errors::internal)?
             .ok_or_else(ApiError::not_found)?;
-        self.identity.may_still_read(principal_arn, &secret).await
+        self.identity
+            .may_still_read(principal_arn, session, &secret)
+            .await
     }
 
     /// Writes queued last-accessed dates (the background flush, tests, shutdown).

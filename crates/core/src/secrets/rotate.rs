@@ -3,6 +3,7 @@
 use super::{not_deleted, row_update};
 use crate::attrs::RotationState;
 use crate::call::respond;
+use crate::context::Session;
 use crate::functions::cannot_invoke;
 use crate::identity::Grant;
 use crate::schedule::{window, Schedule};
@@ -101,10 +102,11 @@ impl Secrets {
                 }
                 state.master_arn.clone_from(&master);
                 let caller = g.caller();
-                state.configured_by = caller
-                    .session
-                    .is_none()
-                    .then(|| caller.principal_arn.clone());
+                state.configured_by = Some(caller.principal_arn.clone());
+                state.configured_session = caller.session.as_deref().map(|s| Session {
+                    secret: String::new(),
+                    ..s.clone()
+                });
                 if let Some(r) = &req.rotation_rules {
                     state.rules = Some(r.clone());
                 }

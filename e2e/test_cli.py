@@ -2,6 +2,7 @@
 
 import json
 import os
+import hashlib
 import signal
 import socket
 import stat
@@ -221,6 +222,38 @@ def test_audit_verify_command(workdir):
     out = subprocess.run([BIN, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "hash chain intact" in out.stdout
+    assert "warning" not in out.stderr, "every link is keyed"
+
+    # Another root key did not write these chains.
+    other = subprocess.run(
+        [BIN, "audit", "verify", "--data-dir", data, "--root-key", "env"],
+        capture_output=True, text=True, env={**os.environ, "COFFER_ROOT_KEY": "ab" * 32},
+    )
+    assert other.returncode != 0 and "hash chain broken" in other.stderr, other.stderr
+
+    # Whoever can write the file but lacks the root key rewrites a record and
+    # re-chains it with plain SHA-256: the keyed chain does not accept it.
+    log = os.path.join(data, "audit.log")
+    raw = [l.rstrip("\n") for l in open(log) if l.strip()]
+    lines = [json.loads(l) for l in raw]
+    # The forger serialises exactly as the server does (else the test proves nothing).
+    assert raw[-1].split('"record":', 1)[1][:-1] == json.dumps(lines[-1]["record"], separators=(",", ":"))
+    lines[-1]["record"]["sourceIPAddress"] = "203.0.113.9"
+    prev = lines[0]["prev"] if len(lines) == 1 else lines[-2]["hash"]
+    body = json.dumps(lines[-1]["record"], separators=(",", ":"))
+    lines[-1]["hash"] = hashlib.sha256((prev + "\n" + body).encode()).hexdigest()
+    with open(log, "w") as f:
+        for l in lines:
+            f.write(json.dumps({"prev": l["prev"], "hash": l["hash"], "record": l["record"]}, separators=(",", ":")) + "\n")
+    forged = subprocess.run([BIN, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
+    assert forged.returncode != 0 and "hash chain broken" in forged.stderr, forged.stderr
+    # Only an explicit --allow-unkeyed (chains from before keys) takes an unkeyed
+    # head, and then says so.
+    # (The file holds the one read, so the forged chain is all unkeyed.)
+    assert len(lines) == 1, lines
+    legacy = subprocess.run([BIN, "audit", "verify", "--data-dir", data, "--allow-unkeyed"],
+                            capture_output=True, text=True)
+    assert legacy.returncode == 0 and "without a key" in legacy.stderr, legacy.stderr
 
 
 def test_help_explains():

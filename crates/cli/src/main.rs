@@ -73,10 +73,22 @@ struct AgentArgs {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chains of the audit log file and the store's audit records.
+    /// Links are keyed with a key derived from the root key, so this needs the
+    /// same root key as the server: forging a link needs it too.
     Verify {
         /// The server's data directory.
         #[arg(long, env = "COFFER_DATA_DIR")]
         data_dir: PathBuf,
+        /// Where the root key is: "file" (DATA_DIR/root.key) or "env".
+        #[arg(long, default_value = "file")]
+        root_key: String,
+        /// The variable holding the root key with `--root-key env`.
+        #[arg(long, default_value = "COFFER_ROOT_KEY")]
+        root_key_env: String,
+        /// Accept chains that begin with unkeyed (plain SHA-256) links, written by
+        /// Coffer before its chains were keyed. Anyone could have written those.
+        #[arg(long)]
+        allow_unkeyed: bool,
     },
 }
 
@@ -212,7 +224,12 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(agent(args))
         }
-        Command::Audit(AuditCommand::Verify { data_dir }) => audit_verify(&data_dir),
+        Command::Audit(AuditCommand::Verify {
+            data_dir,
+            root_key,
+            root_key_env,
+            allow_unkeyed,
+        }) => audit_verify(&data_dir, &root_key, &root_key_env, allow_unkeyed),
         Command::Account(AccountCommand::Create { name }) => {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -514,38 +531,75 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-fn audit_verify(data_dir: &std::path::Path) -> anyhow::Result<()> {
+fn audit_verify(
+    data_dir: &std::path::Path,
+    root_key: &str,
+    var: &str,
+    allow_unkeyed: bool,
+) -> anyhow::Result<()> {
+    let root = match root_key {
+        "file" => {
+            let path = data_dir.join("root.key");
+            anyhow::ensure!(path.exists(), "{} does not exist", path.display());
+            coffer_crypto::load_or_create_key_file(&path)?
+        }
+        "env" => {
+            let value = std::env::var(var).with_context(|| format!("{var} is not set"))?;
+            coffer_crypto::root_key_from_env(var, &value)?
+        }
+        other => anyhow::bail!("--root-key must be file or env, not {other:?}"),
+    };
+    let key = coffer_core::audit::chain_key(&root);
     let path = data_dir.join("audit.log");
-    let n = coffer_core::audit::verify_file(&path)
+    let file = coffer_core::audit::verify_file(&path, &key, allow_unkeyed)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    println!("{}: {n} records, hash chain intact", path.display());
+    report_chain(&path.display().to_string(), file);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let store = coffer_store::sqlite::SqliteStore::open(&data_dir.join("coffer.db"))?;
-    let count = rt.block_on(async {
-        use coffer_store::Store;
-        let mut prev = coffer_store::GENESIS_HASH.to_string();
-        let (mut after, mut count) = (0, 0usize);
-        loop {
-            let batch = store.audit_records(after, 1000).await?;
-            if batch.is_empty() {
-                break;
-            }
-            for r in &batch {
-                anyhow::ensure!(
-                    r.prev_hash == prev && r.hash == coffer_store::chain_hash(&prev, &r.body),
-                    "store audit record {} breaks the hash chain",
-                    r.seq
-                );
-                prev.clone_from(&r.hash);
-                after = r.seq;
-                count += 1;
-            }
-        }
-        store.close().await?;
-        anyhow::Ok(count)
-    })?;
-    println!("store: {count} mutation records, hash chain intact");
+    let report = rt.block_on(verify_store(&store, &key, allow_unkeyed))?;
+    report_chain("store", report);
     Ok(())
+}
+
+fn report_chain(what: &str, r: coffer_core::audit::ChainReport) {
+    println!("{what}: {} records, hash chain intact", r.records);
+    if r.unkeyed > 0 {
+        eprintln!(
+            "warning: {what}: the first {} records are chained without a key (written before keyed chains); they prove order, not who wrote them",
+            r.unkeyed
+        );
+    }
+}
+
+async fn verify_store(
+    store: &coffer_store::sqlite::SqliteStore,
+    key: &coffer_store::ChainKey,
+    allow_unkeyed: bool,
+) -> anyhow::Result<coffer_core::audit::ChainReport> {
+    use coffer_store::{Link, Store};
+    let mut prev = coffer_store::GENESIS_HASH.to_string();
+    let (mut after, mut report) = (0, coffer_core::audit::ChainReport::default());
+    loop {
+        let batch = store.audit_records(after, 1000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for r in &batch {
+            let unkeyed_ok = allow_unkeyed && report.records == report.unkeyed;
+            let link = coffer_store::check_link(key, unkeyed_ok, &prev, &r.body, &r.hash);
+            anyhow::ensure!(
+                r.prev_hash == prev && link != Link::Broken,
+                "store audit record {} breaks the hash chain",
+                r.seq
+            );
+            report.unkeyed += usize::from(link == Link::Unkeyed);
+            report.records += 1;
+            prev.clone_from(&r.hash);
+            after = r.seq;
+        }
+    }
+    store.close().await?;
+    Ok(report)
 }

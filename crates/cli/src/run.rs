@@ -107,7 +107,11 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
         .database
         .clone()
         .unwrap_or_else(|| opts.data_dir.join("coffer.db"));
-    let store = Arc::new(CachedStore::new(SqliteStore::open(&db)?));
+    let chain_key = coffer_core::audit::chain_key(&root);
+    let store = Arc::new(CachedStore::new(SqliteStore::open_keyed(
+        &db,
+        Some(chain_key),
+    )?));
     let svc = Service::new(
         store,
         root,

@@ -12,7 +12,7 @@
 use crate::clock::rfc3339;
 use crate::context::Caller;
 use coffer_api::ApiError;
-use coffer_store::{chain_hash, GENESIS_HASH};
+use coffer_store::{check_link, keyed_chain_hash, ChainKey, Link, GENESIS_HASH};
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -42,8 +42,18 @@ struct Progress {
     broken_from: Option<u64>,
 }
 
+/// The audit chains' key: derived from the root key (HMAC with a label of its
+/// own, so it is no other key of the hierarchy).
+pub fn chain_key(root: &coffer_crypto::Key256) -> ChainKey {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(root.as_bytes()).expect("any key length");
+    m.update(b"coffer audit chain v1");
+    ChainKey(m.finalize().into_bytes().into())
+}
+
 pub struct AuditLog {
     path: PathBuf,
+    key: ChainKey,
     pending: Mutex<Pending>,
     progress: tokio::sync::watch::Sender<Progress>,
     /// A second handle for fsync, so syncing never holds up appends.
@@ -53,7 +63,7 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Opens (creating, 0600) the log at `path` and resumes its hash chain.
-    pub fn open(path: &Path) -> io::Result<Self> {
+    pub fn open(path: &Path, key: ChainKey) -> io::Result<Self> {
         let prev = last_hash(path)?;
         let file = OpenOptions::new()
             .create(true)
@@ -63,6 +73,7 @@ impl AuditLog {
         let sync_handle = file.try_clone()?;
         Ok(AuditLog {
             path: path.to_path_buf(),
+            key,
             pending: Mutex::new(Pending {
                 prev,
                 buf: Vec::new(),
@@ -89,7 +100,7 @@ impl AuditLog {
             if p.closed {
                 return Err(self.refuse(&io::Error::other("audit log is closed")));
             }
-            let hash = chain_hash(&p.prev, &body);
+            let hash = keyed_chain_hash(&self.key, &p.prev, &body);
             // Hashes are hex and `body` is serialised JSON, so the line is valid JSON.
             let line = format!(
                 "{{\"prev\":\"{}\",\"hash\":\"{hash}\",\"record\":{body}}}\n",
@@ -207,24 +218,39 @@ fn last_hash(path: &Path) -> io::Result<String> {
     }
 }
 
-/// Checks the file's hash chain; returns the number of records.
-pub fn verify_file(path: &Path) -> Result<usize, String> {
+/// How much of a chain checked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainReport {
+    pub records: usize,
+    /// Links written without a key (before keyed chains): they prove order, not
+    /// origin. Only a chain's head may be unkeyed.
+    pub unkeyed: usize,
+}
+
+/// Checks the file's hash chain with `key`; `allow_unkeyed` accepts a head of
+/// unkeyed links (a log begun before keyed chains).
+pub fn verify_file(
+    path: &Path,
+    key: &ChainKey,
+    allow_unkeyed: bool,
+) -> Result<ChainReport, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
     let mut prev = GENESIS_HASH.to_string();
-    let mut n = 0;
+    let mut report = ChainReport::default();
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| e.to_string())?;
         let v: Value = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        let expected = chain_hash(&prev, &v["record"].to_string());
-        if v["prev"].as_str() != Some(prev.as_str())
-            || v["hash"].as_str() != Some(expected.as_str())
-        {
+        let hash = v["hash"].as_str().unwrap_or_default();
+        let unkeyed_ok = allow_unkeyed && report.records == report.unkeyed;
+        let link = check_link(key, unkeyed_ok, &prev, &v["record"].to_string(), hash);
+        if v["prev"].as_str() != Some(prev.as_str()) || link == Link::Broken {
             return Err(format!("line {}: hash chain broken", i + 1));
         }
-        prev = expected;
-        n += 1;
+        report.unkeyed += usize::from(link == Link::Unkeyed);
+        report.records += 1;
+        prev = hash.to_string();
     }
-    Ok(n)
+    Ok(report)
 }
 
 /// A request refused before authentication succeeded.
@@ -304,13 +330,15 @@ pub fn record(
 mod tests {
     use super::*;
 
+    const KEY: ChainKey = ChainKey([7; 32]);
+
     /// Many appenders at once: every append succeeds, every record is written once,
     /// and the chain verifies (the leader/follower batching loses nothing).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_appends_batch_without_loss() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
-        let log = std::sync::Arc::new(AuditLog::open(&path).unwrap());
+        let log = std::sync::Arc::new(AuditLog::open(&path, KEY).unwrap());
         let mut tasks = Vec::new();
         for t in 0..32 {
             let log = log.clone();
@@ -328,7 +356,7 @@ mod tests {
             log.append(json!({"late": true})).await.is_err(),
             "closed logs refuse records"
         );
-        assert_eq!(verify_file(&path).unwrap(), 32 * 200);
+        assert_eq!(verify_file(&path, &KEY, false).unwrap().records, 32 * 200);
     }
 
     #[tokio::test]
@@ -336,18 +364,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         for round in 0..2 {
-            let log = AuditLog::open(&path).unwrap();
+            let log = AuditLog::open(&path, KEY).unwrap();
             for i in 0..5 {
                 log.append(json!({"round": round, "i": i})).await.unwrap();
             }
             log.close();
         }
-        assert_eq!(verify_file(&path).unwrap(), 10);
+        let report = verify_file(&path, &KEY, false).unwrap();
+        assert_eq!((report.records, report.unkeyed), (10, 0));
+        assert!(
+            verify_file(&path, &ChainKey([8; 32]), false).is_err(),
+            "another key cannot have written it"
+        );
         let text = std::fs::read_to_string(&path)
             .unwrap()
             .replace("\"i\":3", "\"i\":4");
         std::fs::write(&path, text).unwrap();
-        assert!(verify_file(&path)
+        assert!(verify_file(&path, &KEY, false)
             .unwrap_err()
             .contains("hash chain broken"));
     }

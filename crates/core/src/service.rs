@@ -54,7 +54,10 @@ impl Service {
         clock: Arc<dyn Clock>,
         opts: ServiceOptions,
     ) -> std::io::Result<Arc<Self>> {
-        let audit = Arc::new(AuditLog::open(&opts.audit_path)?);
+        let audit = Arc::new(AuditLog::open(
+            &opts.audit_path,
+            crate::audit::chain_key(&root),
+        )?);
         let keys = Arc::new(Keyring::new(root, store.clone(), clock.clone()));
         let outbox = Arc::new(Outbox::new(store.clone()));
         let functions = Arc::new(Functions {

@@ -166,6 +166,67 @@ pub fn chain_hash(prev_hash: &str, body: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// The key of the audit hash chains, derived from the root key. A keyed link
+/// cannot be forged by whoever can write the audit file or the database but
+/// does not hold the root key.
+#[derive(Clone, Copy)]
+pub struct ChainKey(pub [u8; 32]);
+
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainKey(..)")
+    }
+}
+
+/// How keyed links are marked, so unkeyed ones (written before keys) stay readable.
+const KEYED: &str = "k1:";
+
+/// The keyed hash of a record chained after `prev_hash`: HMAC-SHA256.
+pub fn keyed_chain_hash(key: &ChainKey, prev_hash: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(&key.0).expect("any key length");
+    m.update(prev_hash.as_bytes());
+    m.update(b"\n");
+    m.update(body.as_bytes());
+    format!("{KEYED}{}", hex::encode(m.finalize().into_bytes()))
+}
+
+/// The next link's hash: keyed when a key is given.
+pub fn next_hash(key: Option<&ChainKey>, prev_hash: &str, body: &str) -> String {
+    match key {
+        Some(k) => keyed_chain_hash(k, prev_hash, body),
+        None => chain_hash(prev_hash, body),
+    }
+}
+
+/// What one link of a chain turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Keyed,
+    /// A plain SHA-256 link (written without a key): anyone could have made it.
+    Unkeyed,
+    Broken,
+}
+
+/// Checks one link. An unkeyed link is accepted only when `unkeyed_ok` (chains
+/// written before keys, and only before their first keyed link): otherwise
+/// anyone could rewrite a chain unkeyed.
+pub fn check_link(key: &ChainKey, unkeyed_ok: bool, prev: &str, body: &str, hash: &str) -> Link {
+    use subtle::ConstantTimeEq;
+    if hash.starts_with(KEYED) {
+        let want = keyed_chain_hash(key, prev, body);
+        if bool::from(hash.as_bytes().ct_eq(want.as_bytes())) {
+            return Link::Keyed;
+        }
+        return Link::Broken;
+    }
+    if unkeyed_ok && hash == chain_hash(prev, body) {
+        Link::Unkeyed
+    } else {
+        Link::Broken
+    }
+}
+
 /// The hash before the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -751,6 +751,10 @@ async fn iam_changes_are_audited_in_their_transaction() {
     assert_eq!(in_store("GetUser"), 0, "reads are not store writes");
     assert_eq!(in_store("CreateAccessKey"), 1, "a new key is a change");
     assert_eq!(in_store("CreateAccount"), 1, "a new account too");
+    assert!(
+        records.iter().all(|r| r.hash.starts_with("k1:")),
+        "the store's chain is keyed"
+    );
     let log = std::fs::read_to_string(srv.dir.path().join("audit.log")).unwrap();
     for name in ["CreateUser", "CreateAccessKey", "CreateAccount"] {
         assert!(

@@ -11,7 +11,7 @@ mod writer;
 pub use schema::SCHEMA_VERSION;
 
 use crate::{
-    AccessTouch, AccountRow, AuditRow, Committed, CredentialRow, EventRow, IamOp, IamRow,
+    AccessTouch, AccountRow, AuditRow, ChainKey, Committed, CredentialRow, EventRow, IamOp, IamRow,
     KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, Store, StoreError,
 };
 use async_trait::async_trait;
@@ -48,8 +48,14 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and runs migrations.
+    /// Opens (creating if needed) the database at `path` and runs migrations;
+    /// its audit chain is unkeyed (tests, tools). The server uses [`Self::open_keyed`].
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_keyed(path, None)
+    }
+
+    /// Opens the database; new audit links are keyed with `key`.
+    pub fn open_keyed(path: &Path, key: Option<ChainKey>) -> Result<Self> {
         let mut conn = Connection::open(path).map_err(backend)?;
         configure(&conn).map_err(backend)?;
         // FULL: each commit is fsynced, so an acknowledged write survives power loss,
@@ -68,7 +74,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(4096);
         let handle = std::thread::Builder::new()
             .name("coffer-store-writer".into())
-            .spawn(move || writer::run(conn, rx))
+            .spawn(move || writer::run(conn, rx, key))
             .map_err(backend)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),

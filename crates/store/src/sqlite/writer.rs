@@ -8,8 +8,8 @@
 
 use super::rows::{labels_json, tags_json};
 use crate::{
-    chain_hash, AccessTouch, AccountRow, Committed, CredentialRow, IamOp, KmsKeyRow, Mutation,
-    MutationOp, NewAudit, NewEvent, Result, StoreError, GENESIS_HASH,
+    next_hash, AccessTouch, AccountRow, ChainKey, Committed, CredentialRow, IamOp, KmsKeyRow,
+    Mutation, MutationOp, NewAudit, NewEvent, Result, StoreError, GENESIS_HASH,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -54,7 +54,8 @@ fn backend(e: rusqlite::Error) -> StoreError {
 }
 
 /// Runs until every sender is dropped, then closes the connection cleanly.
-pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+/// `key` keys the audit chain's links (unkeyed without one).
+pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, key: Option<ChainKey>) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -63,7 +64,7 @@ pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let replies = apply_batch(&mut conn, batch);
+        let replies = apply_batch(&mut conn, batch, key.as_ref());
         replies.into_iter().for_each(Reply::send);
     }
     // A checkpoint folds the WAL back so the next start opens a tidy database.
@@ -75,7 +76,7 @@ pub fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-fn apply_batch(conn: &mut Connection, batch: Vec<Job>) -> Vec<Reply> {
+fn apply_batch(conn: &mut Connection, batch: Vec<Job>, key: Option<&ChainKey>) -> Vec<Reply> {
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -85,7 +86,7 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Job>) -> Vec<Reply> {
     };
     let mut replies = Vec::with_capacity(batch.len());
     for job in batch {
-        replies.push(apply_in_savepoint(&tx, job));
+        replies.push(apply_in_savepoint(&tx, job, key));
     }
     match tx.commit() {
         Ok(()) => replies,
@@ -109,13 +110,13 @@ fn unapplied(job: Job) -> Reply {
     }
 }
 
-fn apply_in_savepoint(tx: &Transaction<'_>, job: Job) -> Reply {
+fn apply_in_savepoint(tx: &Transaction<'_>, job: Job, key: Option<&ChainKey>) -> Reply {
     if let Err(e) = tx.execute_batch("SAVEPOINT job") {
         return unapplied(job).fail(&backend(e));
     }
     let (reply, ok) = match job {
         Job::Commit(m, reply) => {
-            let r = apply_mutation(tx, &m);
+            let r = apply_mutation(tx, &m, key);
             let ok = r.is_ok();
             (Reply::Committed(reply, r), ok)
         }
@@ -125,7 +126,7 @@ fn apply_in_savepoint(tx: &Transaction<'_>, job: Job) -> Reply {
         Job::InsertAccount(a, reply) => unit(reply, insert_account(tx, &a)),
         Job::Iam(ops, event, audit, reply) => {
             let r = ops.iter().try_for_each(|op| apply_iam(tx, op));
-            let r = r.and_then(|()| append_audit(tx, &audit));
+            let r = r.and_then(|()| append_audit(tx, &audit, key));
             unit(reply, r.and_then(|()| insert_event(tx, &event)))
         }
     };
@@ -151,7 +152,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-fn apply_mutation(tx: &Transaction<'_>, m: &Mutation) -> Result<Committed> {
+fn apply_mutation(tx: &Transaction<'_>, m: &Mutation, key: Option<&ChainKey>) -> Result<Committed> {
     let s = &m.secret;
     let (secret_id, revision) = match m.op {
         MutationOp::Create => {
@@ -204,7 +205,7 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation) -> Result<Committed> {
         }
     };
     write_versions(tx, secret_id, m)?;
-    append_audit(tx, &m.audit)?;
+    append_audit(tx, &m.audit, key)?;
     if let Some(ev) = &m.event {
         insert_event(tx, ev)?;
     }
@@ -268,7 +269,7 @@ fn write_versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
     Ok(())
 }
 
-fn append_audit(tx: &Transaction<'_>, a: &NewAudit) -> Result<()> {
+fn append_audit(tx: &Transaction<'_>, a: &NewAudit, key: Option<&ChainKey>) -> Result<()> {
     let prev: String = tx
         .query_row(
             "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -278,7 +279,7 @@ fn append_audit(tx: &Transaction<'_>, a: &NewAudit) -> Result<()> {
         .optional()
         .map_err(backend)?
         .unwrap_or_else(|| GENESIS_HASH.to_string());
-    let hash = chain_hash(&prev, &a.body);
+    let hash = next_hash(key, &prev, &a.body);
     tx.prepare_cached("INSERT INTO audit (at_ms, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)")
         .and_then(|mut st| st.execute(params![a.at_ms, a.body, prev, hash]))
         .map_err(backend)?;

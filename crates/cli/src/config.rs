@@ -43,10 +43,12 @@
 //! # Without TLS, Coffer refuses to listen on an address other than loopback
 //! # unless this says so (TLS ends in a proxy in front of it, say).
 //! tls_disable = false
-//! # Request quotas per access key, in requests per second, by family of
-//! # operations (0: no limit). Each account gets four times as much, shared by
-//! # its keys. A call over quota answers ThrottlingException, which the AWS SDKs
-//! # back off and retry. `--dev` serves without quotas.
+//! # Request quotas per principal (a user, the root, a role session), in
+//! # requests per second, by family of operations (0: no limit). Each account
+//! # gets four times as much, shared by its principals. A call over quota
+//! # answers ThrottlingException, which the AWS SDKs back off and retry; the
+//! # refusals are counted in coffer_throttled_total. `--dev` serves without
+//! # quotas, except those given as flags or COFFER_QUOTA_* variables.
 //! quota_reads_per_second = 2000
 //! quota_writes_per_second = 200
 //! quota_iam_per_second = 50

@@ -139,13 +139,13 @@ struct ServerArgs {
     /// Largest request body in bytes [default: 262144].
     #[arg(long, env = "COFFER_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
-    /// Secrets Manager reads per second per access key; 0: no limit [default: 2000].
+    /// Secrets Manager reads per second per principal; 0: no limit [default: 2000].
     #[arg(long, env = "COFFER_QUOTA_READS_PER_SECOND")]
     quota_reads_per_second: Option<f64>,
-    /// Secrets Manager writes per second per access key; 0: no limit [default: 200].
+    /// Secrets Manager writes per second per principal; 0: no limit [default: 200].
     #[arg(long, env = "COFFER_QUOTA_WRITES_PER_SECOND")]
     quota_writes_per_second: Option<f64>,
-    /// IAM and STS calls per second per access key; 0: no limit [default: 50].
+    /// IAM and STS calls per second per principal; 0: no limit [default: 50].
     #[arg(long, env = "COFFER_QUOTA_IAM_PER_SECOND")]
     quota_iam_per_second: Option<f64>,
     /// Seconds between sweeps for secrets past their recovery window [default: 60].
@@ -362,9 +362,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 Some(cfg.regions.clone())
             },
             drain_timeout: Duration::from_secs(cfg.drain_timeout_secs),
-            // Dev mode is a local emulator: tests and benchmarks hammer it.
+            // Dev mode is a local emulator that tests and benchmarks hammer: no
+            // quotas but those asked for on the command line.
             quotas: if args.dev {
-                coffer_server::QuotaConfig::UNLIMITED
+                coffer_server::QuotaConfig {
+                    reads_per_second: args.quota_reads_per_second.unwrap_or(0.0),
+                    writes_per_second: args.quota_writes_per_second.unwrap_or(0.0),
+                    iam_per_second: args.quota_iam_per_second.unwrap_or(0.0),
+                }
             } else {
                 coffer_server::QuotaConfig {
                     reads_per_second: cfg.quota_reads_per_second,

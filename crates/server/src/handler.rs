@@ -106,7 +106,7 @@ impl Handler {
             Family::Write
         };
         self.quotas
-            .take(family, &caller.access_key_id, &caller.account_id)?;
+            .take(family, &caller.principal_arn, &caller.account_id)?;
         self.svc.call(&caller, target, &body).await
     }
 }

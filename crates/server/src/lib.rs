@@ -50,7 +50,7 @@ pub struct HttpConfig {
     pub max_streams: usize,
     /// Change streams one access key may hold open at once.
     pub max_streams_per_key: usize,
-    /// Request quotas per access key (an account gets four times as much).
+    /// Request quotas per principal (an account gets four times as much).
     pub quotas: QuotaConfig,
     /// TLS on every connection; None serves plain HTTP.
     pub tls: Option<Tls>,

@@ -127,7 +127,7 @@ impl Handler {
         let caller = Self::caller(verified, &parts, peer, request_id);
         let throttled = self
             .quotas
-            .take(Family::Iam, &caller.access_key_id, &caller.account_id);
+            .take(Family::Iam, &caller.principal_arn, &caller.account_id);
         if let Err(e) = throttled {
             return (action, Err(e));
         }

@@ -1,6 +1,6 @@
-//! Request quotas: token buckets per access key and per account, one per family
-//! of operations, so one client cannot take the whole server. A call over its
-//! quota answers AWS's ThrottlingException, which the SDKs back off and retry.
+//! Request quotas: token buckets per principal (a user, the root, a role
+//! session) and per account, one per family of operations, so one client
+//! cannot take the whole server. A call over its quota answers AWS's ThrottlingException, which the SDKs back off and retry.
 
 use coffer_api::{ApiError, ErrorCode};
 use std::collections::HashMap;
@@ -19,8 +19,18 @@ pub enum Family {
     Iam,
 }
 
-/// Requests per second allowed per access key, per family (0: no limit). An
-/// account gets four times its keys' rate, shared by all of them.
+impl Family {
+    fn label(self) -> &'static str {
+        match self {
+            Family::Read => "read",
+            Family::Write => "write",
+            Family::Iam => "iam",
+        }
+    }
+}
+
+/// Requests per second allowed per principal, per family (0: no limit). An
+/// account gets four times that, shared by all its principals.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QuotaConfig {
     pub reads_per_second: f64,
@@ -67,9 +77,14 @@ impl Quotas {
         }
     }
 
-    /// Takes one token for `key` and one for `account` in `family`, or answers
+    /// Takes one token for `principal` and one for `account` in `family`, or answers
     /// ThrottlingException (taking none).
-    pub(crate) fn take(&self, family: Family, key: &str, account: &str) -> Result<(), ApiError> {
+    pub(crate) fn take(
+        &self,
+        family: Family,
+        principal: &str,
+        account: &str,
+    ) -> Result<(), ApiError> {
         let rate = self.cfg.rate(family);
         if rate <= 0.0 {
             return Ok(());
@@ -82,7 +97,7 @@ impl Quotas {
         }
         let now = Instant::now();
         let limits = [
-            (format!("key:{key}"), rate),
+            (format!("principal:{principal}"), rate),
             (format!("account:{account}"), rate * 4.0),
         ];
         let mut ok = true;
@@ -96,6 +111,7 @@ impl Quotas {
             ok &= b.tokens >= 1.0;
         }
         if !ok {
+            metrics::counter!("coffer_throttled_total", "family" => family.label()).increment(1);
             return Err(ApiError::new(ErrorCode::Throttling, "Rate exceeded"));
         }
         for (id, _) in &limits {

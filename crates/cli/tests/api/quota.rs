@@ -1,6 +1,6 @@
-//! Request quotas through the real SDK: one access key over its read rate gets
-//! ThrottlingException while another key of the same account, and the same
-//! key's writes, go on; the key recovers once its bucket refills.
+//! Request quotas through the real SDK: one principal over its read rate gets
+//! ThrottlingException while another principal of the same account, and the same
+//! principal's writes, go on; it recovers once its bucket refills.
 
 use crate::access::user;
 use crate::common::*;
@@ -41,6 +41,13 @@ async fn a_key_over_its_read_quota_is_throttled_and_others_are_not() {
             ("ThrottlingException", "Rate exceeded")
         );
     }
+
+    let (_, _, metrics) =
+        crate::raw::request(srv.running().addr, "GET", "/metrics", &[], b"").await;
+    assert!(
+        metrics.contains("coffer_throttled_total{family=\"read\"}"),
+        "throttled calls are counted: {metrics}"
+    );
 
     let other = client_for(&srv.endpoint(), "us-east-1", &akid, &key);
     other

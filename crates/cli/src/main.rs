@@ -556,19 +556,19 @@ fn audit_verify(
     };
     let key = coffer_core::audit::chain_key(&root);
     let path = data_dir.join("audit.log");
-    let file = coffer_core::audit::verify_file(&path, &key, allow_unkeyed)
+    let file = coffer_core::audit::verify_file(&path, key, allow_unkeyed)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     report_chain(&path.display().to_string(), file);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let store = coffer_store::sqlite::SqliteStore::open(&data_dir.join("coffer.db"))?;
-    let report = rt.block_on(verify_store(&store, &key, allow_unkeyed))?;
+    let report = rt.block_on(verify_store(&store, key, allow_unkeyed))?;
     report_chain("store", report);
     Ok(())
 }
 
-fn report_chain(what: &str, r: coffer_core::audit::ChainReport) {
+fn report_chain(what: &str, r: coffer_store::ChainReport) {
     println!("{what}: {} records, hash chain intact", r.records);
     if r.unkeyed > 0 {
         eprintln!(
@@ -580,31 +580,26 @@ fn report_chain(what: &str, r: coffer_core::audit::ChainReport) {
 
 async fn verify_store(
     store: &coffer_store::sqlite::SqliteStore,
-    key: &coffer_store::ChainKey,
+    key: coffer_store::ChainKey,
     allow_unkeyed: bool,
-) -> anyhow::Result<coffer_core::audit::ChainReport> {
-    use coffer_store::{Link, Store};
-    let mut prev = coffer_store::GENESIS_HASH.to_string();
-    let (mut after, mut report) = (0, coffer_core::audit::ChainReport::default());
+) -> anyhow::Result<coffer_store::ChainReport> {
+    use coffer_store::Store;
+    let mut check = coffer_store::ChainCheck::new(key, allow_unkeyed);
+    let mut after = 0;
     loop {
         let batch = store.audit_records(after, 1000).await?;
         if batch.is_empty() {
             break;
         }
         for r in &batch {
-            let unkeyed_ok = allow_unkeyed && report.records == report.unkeyed;
-            let link = coffer_store::check_link(key, unkeyed_ok, &prev, &r.body, &r.hash);
             anyhow::ensure!(
-                r.prev_hash == prev && link != Link::Broken,
+                check.next(&r.prev_hash, &r.body, &r.hash),
                 "store audit record {} breaks the hash chain",
                 r.seq
             );
-            report.unkeyed += usize::from(link == Link::Unkeyed);
-            report.records += 1;
-            prev.clone_from(&r.hash);
             after = r.seq;
         }
     }
     store.close().await?;
-    Ok(report)
+    Ok(check.report)
 }

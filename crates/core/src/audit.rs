@@ -12,7 +12,7 @@
 use crate::clock::rfc3339;
 use crate::context::Caller;
 use coffer_api::ApiError;
-use coffer_store::{check_link, keyed_chain_hash, ChainKey, Link, GENESIS_HASH};
+use coffer_store::{keyed_chain_hash, ChainCheck, ChainKey, ChainReport, GENESIS_HASH};
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -218,39 +218,21 @@ fn last_hash(path: &Path) -> io::Result<String> {
     }
 }
 
-/// How much of a chain checked out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ChainReport {
-    pub records: usize,
-    /// Links written without a key (before keyed chains): they prove order, not
-    /// origin. Only a chain's head may be unkeyed.
-    pub unkeyed: usize,
-}
-
 /// Checks the file's hash chain with `key`; `allow_unkeyed` accepts a head of
 /// unkeyed links (a log begun before keyed chains).
-pub fn verify_file(
-    path: &Path,
-    key: &ChainKey,
-    allow_unkeyed: bool,
-) -> Result<ChainReport, String> {
+pub fn verify_file(path: &Path, key: ChainKey, allow_unkeyed: bool) -> Result<ChainReport, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
-    let mut prev = GENESIS_HASH.to_string();
-    let mut report = ChainReport::default();
+    let mut check = ChainCheck::new(key, allow_unkeyed);
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| e.to_string())?;
         let v: Value = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        let hash = v["hash"].as_str().unwrap_or_default();
-        let unkeyed_ok = allow_unkeyed && report.records == report.unkeyed;
-        let link = check_link(key, unkeyed_ok, &prev, &v["record"].to_string(), hash);
-        if v["prev"].as_str() != Some(prev.as_str()) || link == Link::Broken {
+        let (prev, hash) = (v["prev"].as_str(), v["hash"].as_str());
+        let body = v["record"].to_string();
+        if !check.next(prev.unwrap_or_default(), &body, hash.unwrap_or_default()) {
             return Err(format!("line {}: hash chain broken", i + 1));
         }
-        report.unkeyed += usize::from(link == Link::Unkeyed);
-        report.records += 1;
-        prev = hash.to_string();
     }
-    Ok(report)
+    Ok(check.report)
 }
 
 /// A request refused before authentication succeeded.
@@ -356,7 +338,7 @@ mod tests {
             log.append(json!({"late": true})).await.is_err(),
             "closed logs refuse records"
         );
-        assert_eq!(verify_file(&path, &KEY, false).unwrap().records, 32 * 200);
+        assert_eq!(verify_file(&path, KEY, false).unwrap().records, 32 * 200);
     }
 
     #[tokio::test]
@@ -370,17 +352,17 @@ mod tests {
             }
             log.close();
         }
-        let report = verify_file(&path, &KEY, false).unwrap();
+        let report = verify_file(&path, KEY, false).unwrap();
         assert_eq!((report.records, report.unkeyed), (10, 0));
         assert!(
-            verify_file(&path, &ChainKey([8; 32]), false).is_err(),
+            verify_file(&path, ChainKey([8; 32]), false).is_err(),
             "another key cannot have written it"
         );
         let text = std::fs::read_to_string(&path)
             .unwrap()
             .replace("\"i\":3", "\"i\":4");
         std::fs::write(&path, text).unwrap();
-        assert!(verify_file(&path, &KEY, false)
+        assert!(verify_file(&path, KEY, false)
             .unwrap_err()
             .contains("hash chain broken"));
     }

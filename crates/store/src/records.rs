@@ -199,31 +199,59 @@ pub fn next_hash(key: Option<&ChainKey>, prev_hash: &str, body: &str) -> String 
     }
 }
 
-/// What one link of a chain turned out to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
-    Keyed,
-    /// A plain SHA-256 link (written without a key): anyone could have made it.
-    Unkeyed,
-    Broken,
+/// How much of a chain checked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainReport {
+    pub records: usize,
+    /// Links written without a key (before keyed chains): they prove order, not
+    /// origin. Only a chain's head may be unkeyed.
+    pub unkeyed: usize,
 }
 
-/// Checks one link. An unkeyed link is accepted only when `unkeyed_ok` (chains
-/// written before keys, and only before their first keyed link): otherwise
-/// anyone could rewrite a chain unkeyed.
-pub fn check_link(key: &ChainKey, unkeyed_ok: bool, prev: &str, body: &str, hash: &str) -> Link {
-    use subtle::ConstantTimeEq;
-    if hash.starts_with(KEYED) {
-        let want = keyed_chain_hash(key, prev, body);
-        if bool::from(hash.as_bytes().ct_eq(want.as_bytes())) {
-            return Link::Keyed;
+/// Walks a hash chain link by link (the audit file and the store's records).
+pub struct ChainCheck {
+    key: ChainKey,
+    allow_unkeyed: bool,
+    prev: String,
+    pub report: ChainReport,
+}
+
+impl ChainCheck {
+    /// `allow_unkeyed` accepts a head of unkeyed links (a chain begun before keys).
+    pub fn new(key: ChainKey, allow_unkeyed: bool) -> Self {
+        ChainCheck {
+            key,
+            allow_unkeyed,
+            prev: GENESIS_HASH.into(),
+            report: ChainReport::default(),
         }
-        return Link::Broken;
     }
-    if unkeyed_ok && hash == chain_hash(prev, body) {
-        Link::Unkeyed
-    } else {
-        Link::Broken
+
+    /// Takes the next link; false if it does not follow from the one before.
+    /// An unkeyed link after a keyed one is refused: otherwise anyone could
+    /// rewrite a keyed chain's tail unkeyed.
+    pub fn next(&mut self, prev: &str, body: &str, hash: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        if prev != self.prev {
+            return false;
+        }
+        let keyed = if hash.starts_with(KEYED) {
+            let want = keyed_chain_hash(&self.key, prev, body);
+            if !bool::from(hash.as_bytes().ct_eq(want.as_bytes())) {
+                return false;
+            }
+            true
+        } else {
+            let head = self.report.records == self.report.unkeyed;
+            if !(self.allow_unkeyed && head && hash == chain_hash(prev, body)) {
+                return false;
+            }
+            false
+        };
+        self.report.unkeyed += usize::from(!keyed);
+        self.report.records += 1;
+        hash.clone_into(&mut self.prev);
+        true
     }
 }
 
@@ -271,4 +299,43 @@ pub enum IamOp {
     InsertCredential(CredentialRow),
     /// Creates an account (Duplicate if the id exists).
     InsertAccount(AccountRow),
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    const KEY: ChainKey = ChainKey([3; 32]);
+
+    #[test]
+    fn an_unkeyed_head_is_taken_only_when_allowed_and_never_after_a_keyed_link() {
+        let h1 = chain_hash(GENESIS_HASH, "a");
+        let h2 = keyed_chain_hash(&KEY, &h1, "b");
+        let h3 = chain_hash(&h2, "c");
+        let mut strict = ChainCheck::new(KEY, false);
+        assert!(!strict.next(GENESIS_HASH, "a", &h1), "unkeyed refused");
+
+        let mut legacy = ChainCheck::new(KEY, true);
+        assert!(legacy.next(GENESIS_HASH, "a", &h1));
+        assert!(legacy.next(&h1, "b", &h2));
+        assert!(
+            !legacy.next(&h2, "c", &h3),
+            "no unkeyed link after a keyed one"
+        );
+        assert_eq!(
+            legacy.report,
+            ChainReport {
+                records: 2,
+                unkeyed: 1
+            }
+        );
+
+        let mut other = ChainCheck::new(ChainKey([4; 32]), true);
+        assert!(other.next(GENESIS_HASH, "a", &h1));
+        assert!(!other.next(&h1, "b", &h2), "another key did not write it");
+        assert!(
+            !ChainCheck::new(KEY, true).next("x", "a", &h1),
+            "the first link follows the genesis hash"
+        );
+    }
 }

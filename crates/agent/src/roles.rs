@@ -53,18 +53,11 @@ pub fn valid_role_arn(arn: &str) -> bool {
 }
 
 /// Does `arn` match one of `patterns` (`*` any run of characters, `?` one)?
+/// IAM's own matcher: linear time, whatever the caller puts in the ARN.
 pub fn allowed(patterns: &[String], arn: &str) -> bool {
-    patterns.iter().any(|p| glob(p.as_bytes(), arn.as_bytes()))
-}
-
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
-        (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
-        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
-        _ => false,
-    }
+    patterns
+        .iter()
+        .any(|p| coffer_policy::wildcard_matches(p, arn, false))
 }
 
 /// Serves the credentials already fetched when the role was first used, then

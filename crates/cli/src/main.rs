@@ -271,6 +271,13 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.max_body_bytes {
         cfg.max_body_bytes = v;
     }
+    if args.dev {
+        // A local emulator that tests and benchmarks hammer: no quotas but those
+        // asked for on the command line (below).
+        cfg.quota_reads_per_second = 0.0;
+        cfg.quota_writes_per_second = 0.0;
+        cfg.quota_iam_per_second = 0.0;
+    }
     if let Some(v) = args.quota_reads_per_second {
         cfg.quota_reads_per_second = v;
     }
@@ -362,20 +369,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 Some(cfg.regions.clone())
             },
             drain_timeout: Duration::from_secs(cfg.drain_timeout_secs),
-            // Dev mode is a local emulator that tests and benchmarks hammer: no
-            // quotas but those asked for on the command line.
-            quotas: if args.dev {
-                coffer_server::QuotaConfig {
-                    reads_per_second: args.quota_reads_per_second.unwrap_or(0.0),
-                    writes_per_second: args.quota_writes_per_second.unwrap_or(0.0),
-                    iam_per_second: args.quota_iam_per_second.unwrap_or(0.0),
-                }
-            } else {
-                coffer_server::QuotaConfig {
-                    reads_per_second: cfg.quota_reads_per_second,
-                    writes_per_second: cfg.quota_writes_per_second,
-                    iam_per_second: cfg.quota_iam_per_second,
-                }
+            quotas: coffer_server::QuotaConfig {
+                reads_per_second: cfg.quota_reads_per_second,
+                writes_per_second: cfg.quota_writes_per_second,
+                iam_per_second: cfg.quota_iam_per_second,
             },
             tls,
         },

@@ -13,6 +13,7 @@ mod tests;
 
 pub use condition::{Base, Condition, Operator, SetOp};
 pub use eval::{evaluate, Decision, DenySource, Request};
+pub use glob::matches as wildcard_matches;
 pub use parse::{Effect, Kind, ParseError, Policy, PrincipalSpec, Statement};
 
 use std::collections::HashMap;

@@ -5,7 +5,7 @@ use crate::identity::Identity;
 use crate::ids::{new_access_key_id, new_account_id, new_secret_key};
 use coffer_api::ApiError;
 use coffer_crypto::SecretBytes;
-use coffer_store::{AccountRow, IamOp, NewAudit};
+use coffer_store::{AccountRow, IamOp};
 
 impl Identity {
     /// Creates another account and its root credential. Only the root user of the
@@ -88,19 +88,13 @@ impl Identity {
             }),
             IamOp::InsertCredential(self.credential_row(&account, &root, &key_id, &secret)?),
         ];
-        let event = crate::events::iam_change(&account, now, &ops);
-        let params = serde_json::json!({ "name": name });
-        let body = crate::audit::record(caller, "CreateAccount", now, params, None, false);
-        let audit = NewAudit {
-            at_ms: now,
-            body: body.to_string(),
-        };
-        self.store
-            .iam_write(ops, event, audit)
-            .await
-            .map_err(internal)?;
-        self.iam_changed();
-        self.outbox.committed();
+        let call = crate::call::Call::with_params(
+            caller,
+            "CreateAccount",
+            serde_json::json!({ "name": name }),
+        );
+        self.iam_commit(&call, &account, ops, "The account id exists.")
+            .await?;
         Ok((account, key_id, secret))
     }
 }

@@ -56,24 +56,65 @@ impl QuotaConfig {
 }
 
 /// One bucket: `tokens` refill at `rate` per second up to `rate` (a second's burst).
+#[derive(Clone, Copy)]
 struct Bucket {
     tokens: f64,
     at: Instant,
 }
 
-pub(crate) struct Quotas {
-    cfg: QuotaConfig,
-    buckets: Mutex<HashMap<(String, Family), Bucket>>,
+impl Bucket {
+    /// Refills to `now`; is a token there?
+    fn refill(&mut self, rate: f64, now: Instant) -> bool {
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(rate);
+        self.at = now;
+        self.tokens >= 1.0
+    }
 }
 
-/// Buckets kept at most; past it the table starts over (every bucket full).
+/// A holder's buckets, one per family (indexed by `Family as usize`).
+type Buckets = [Option<Bucket>; 3];
+
+#[derive(Default)]
+struct Tables {
+    principals: HashMap<String, Buckets>,
+    accounts: HashMap<String, Buckets>,
+}
+
+pub(crate) struct Quotas {
+    cfg: QuotaConfig,
+    tables: Mutex<Tables>,
+}
+
+/// Holders kept at most; past it the table starts over (every bucket full).
 const MAX_BUCKETS: usize = 100_000;
+
+/// The bucket of `family` for `id`, full when first seen (the key is only
+/// allocated then: this runs on every request).
+fn bucket<'a>(
+    table: &'a mut HashMap<String, Buckets>,
+    id: &str,
+    family: Family,
+    rate: f64,
+    now: Instant,
+) -> &'a mut Bucket {
+    if !table.contains_key(id) {
+        if table.len() >= MAX_BUCKETS {
+            table.clear();
+        }
+        table.insert(id.to_string(), [None; 3]);
+    }
+    let slot = &mut table.get_mut(id).expect("inserted above")[family as usize];
+    slot.get_or_insert(Bucket {
+        tokens: rate,
+        at: now,
+    })
+}
 
 impl Quotas {
     pub(crate) fn new(cfg: QuotaConfig) -> Quotas {
         Quotas {
             cfg,
-            buckets: Mutex::default(),
+            tables: Mutex::default(),
         }
     }
 
@@ -89,36 +130,21 @@ impl Quotas {
         if rate <= 0.0 {
             return Ok(());
         }
-        let Ok(mut buckets) = self.buckets.lock() else {
+        let Ok(mut guard) = self.tables.lock() else {
             return Ok(());
         };
-        if buckets.len() >= MAX_BUCKETS {
-            buckets.clear();
-        }
+        let tables = &mut *guard;
         let now = Instant::now();
-        let limits = [
-            (format!("principal:{principal}"), rate),
-            (format!("account:{account}"), rate * 4.0),
-        ];
-        let mut ok = true;
-        for (id, r) in &limits {
-            let b = buckets.entry((id.clone(), family)).or_insert(Bucket {
-                tokens: *r,
-                at: now,
-            });
-            b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * r).min(*r);
-            b.at = now;
-            ok &= b.tokens >= 1.0;
-        }
-        if !ok {
+        let mine = bucket(&mut tables.principals, principal, family, rate, now);
+        let theirs = bucket(&mut tables.accounts, account, family, rate * 4.0, now);
+        // Both refilled either way, so a refusal leaves them consistent.
+        let (a, b) = (mine.refill(rate, now), theirs.refill(rate * 4.0, now));
+        if !(a && b) {
             metrics::counter!("coffer_throttled_total", "family" => family.label()).increment(1);
             return Err(ApiError::new(ErrorCode::Throttling, "Rate exceeded"));
         }
-        for (id, _) in &limits {
-            if let Some(b) = buckets.get_mut(&(id.clone(), family)) {
-                b.tokens -= 1.0;
-            }
-        }
+        mine.tokens -= 1.0;
+        theirs.tokens -= 1.0;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::schedule::Schedule;
 use coffer_api::types::RotationRules;
-use coffer_store::Secret;
+use coffer_store::{Secret, SecretRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -56,7 +56,11 @@ pub struct RotationState {
 
 impl RotationState {
     pub fn of(s: &Secret) -> Option<RotationState> {
-        serde_json::from_value(s.row.attrs.get(ATTR)?.clone()).ok()
+        Self::of_row(&s.row)
+    }
+
+    pub fn of_row(row: &SecretRow) -> Option<RotationState> {
+        serde_json::from_value(row.attrs.get(ATTR)?.clone()).ok()
     }
 
     pub fn store(&self, attrs: &mut Value) {

@@ -58,11 +58,12 @@ impl Handler {
             .to_string();
         // Metrics and logs name only operations of the model, never what a
         // client made up.
-        let op = SecretsManagerOperation::known(&target).unwrap_or("unknown");
+        let known = SecretsManagerOperation::known(&target);
+        let op = known.unwrap_or("unknown");
         let span = tracing::info_span!("request", request_id = %request_id, operation = %op);
         let started = Instant::now();
         let result = self
-            .api(req, peer, &target, &request_id)
+            .api(req, peer, &target, known, &request_id)
             .instrument(span.clone())
             .await;
         let (resp, code) = match result {
@@ -89,10 +90,12 @@ impl Handler {
         req: Request<Incoming>,
         peer: SocketAddr,
         target: &str,
+        // The model's name for `target`, if it has one (looked up by the caller).
+        known: Option<&'static str>,
         request_id: &str,
     ) -> Result<Vec<u8>, ApiError> {
         let (parts, body) = self.read_body(req).await?;
-        let op = SecretsManagerOperation::known(target).unwrap_or("");
+        let op = known.unwrap_or("");
         let verified = self
             .authenticate(&parts, &body, &["secretsmanager"], op, peer, request_id)
             .await?;

@@ -70,12 +70,7 @@ impl RotationCall<'_> {
     /// The value of the master secret, by ARN: only the one approved when the
     /// rotation was configured (whose configurer could read it).
     pub async fn value_of_secret(&self, arn: &str) -> Result<Value, String> {
-        let state = self
-            .secret
-            .attrs
-            .get(crate::attrs::ATTR)
-            .and_then(|v| serde_json::from_value::<crate::attrs::RotationState>(v.clone()).ok())
-            .unwrap_or_default();
+        let state = crate::attrs::RotationState::of_row(self.secret).unwrap_or_default();
         let approved = state.master_arn;
         let got = self
             .run(Op::GetSecretValue(GetSecretValueRequest {

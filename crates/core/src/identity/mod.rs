@@ -29,7 +29,7 @@ use crate::outbox::Outbox;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::{evaluate, Context, Kind, Policy, Principal, Request};
 use coffer_store::Store;
-use iam::{PolicyDoc, RoleDoc, UserDoc};
+use iam::{RoleDoc, UserDoc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -277,18 +277,11 @@ impl Identity {
     ) -> Result<Vec<Policy>, ApiError> {
         let mut docs: Vec<String> = inline.values().cloned().collect();
         for arn in attached {
-            if let Some(d) = iam::policies::aws_managed(arn) {
-                docs.push(d.to_string());
-            } else if let Some((path, name)) = iam::split_entity_arn(arn, account, iam::POLICY) {
-                // A policy deleted and re-created at another path is another policy.
-                if let Some((p, _)) = self
-                    .iam_load::<PolicyDoc>(account, iam::POLICY, name)
-                    .await?
-                {
-                    if p.path == path {
-                        docs.extend(p.default_doc().map(str::to_string));
-                    }
-                }
+            match self.policy_by_arn(account, arn).await {
+                Ok((_, p, _)) => docs.extend(p.default_doc().map(str::to_string)),
+                // Gone since it was attached: it grants nothing.
+                Err(e) if e.code == ErrorCode::NoSuchEntity => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(docs

@@ -84,7 +84,7 @@ impl Identity {
                 .await?
                 .is_some_and(|(d, _)| d.id == role.id)
         } else if let Some(id) = &s.user_id {
-            let name = s.arn.rsplit('/').next().unwrap_or_default();
+            let name = super::last_segment(&s.arn);
             self.iam_load::<iam::UserDoc>(&s.account, iam::USER, name)
                 .await?
                 .is_some_and(|(d, _)| &d.id == id)

@@ -28,10 +28,7 @@ impl Secrets {
         s: &Secret,
         v: &VersionRow,
     ) -> Result<SecretBytes, ApiError> {
-        let scope = coffer_store::Scope {
-            account_id: s.row.account_id.clone(),
-            region: s.row.region.clone(),
-        };
+        let scope = super::write::owner_scope(s);
         let kms = self.keys.for_decrypt(&scope, &v.kms_key_id).await?;
         let sealed = coffer_crypto::SealedValue {
             wrapped_data_key: v.wrapped_data_key.clone(),

@@ -18,7 +18,8 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// Where a secret lives: its keys and its events are its owner's.
-fn owner_scope(s: &Secret) -> Scope {
+/// The account and region that own `s` (its data keys are theirs).
+pub(super) fn owner_scope(s: &Secret) -> Scope {
     Scope {
         account_id: s.row.account_id.clone(),
         region: s.row.region.clone(),

@@ -152,7 +152,9 @@ impl Identity {
 
     /// The policy an ARN names: AWS-managed, or this account's at exactly the
     /// path the ARN gives.
-    pub(super) async fn policy_by_arn(
+    /// A managed policy by ARN, found only at the path its ARN names (a policy
+    /// deleted and re-created at another path is another policy).
+    pub(in crate::identity) async fn policy_by_arn(
         &self,
         account: &str,
         arn: &str,

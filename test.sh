@@ -11,6 +11,18 @@ if [ ! -x .venv/bin/pytest ] || ! .venv/bin/python -c "import boto3, awscli" 2>/
   .venv/bin/pip install --quiet --disable-pip-version-check -r e2e/requirements.txt
 fi
 
+# The PostgreSQL store's tests need a PostgreSQL server (COFFER_TEST_DATABASE_URL,
+# by default postgres://postgres@127.0.0.1:5432/postgres): start the local one
+# if it is not running, install it if there is none.
+if [ -z "${COFFER_TEST_DATABASE_URL:-}" ] && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  pg_isready -h 127.0.0.1 -p 5432
+fi
+
 cargo build --quiet -p coffer --bin coffer
 cargo test --workspace
 COFFER_BIN="$CARGO_TARGET_DIR/debug/coffer" PATH="$PWD/.venv/bin:$PATH" .venv/bin/pytest -q e2e

@@ -6,6 +6,12 @@
 //! listen = "127.0.0.1:8750"
 //! # Where the database, root key, audit log and root credential live.
 //! data_dir = "./coffer-data"
+//! # A PostgreSQL database to keep accounts and secrets in, instead of the
+//! # SQLite file in data_dir: any number of servers with the same database_url
+//! # and the same root key (root_key = "env") serve the same accounts and
+//! # secrets. The password may be given here, or in PGPASSWORD-style key=value
+//! # form; it is never logged.
+//! # database_url = "postgres://coffer@db.internal:5432/coffer"
 //! # Regions served; a request signed for another region is refused.
 //! regions = ["us-east-1"]
 //! # Account id of the first account, created at first start (random if unset).
@@ -72,6 +78,7 @@ use std::path::{Path, PathBuf};
 pub struct FileConfig {
     pub listen: String,
     pub data_dir: PathBuf,
+    pub database_url: Option<String>,
     pub regions: Vec<String>,
     pub account_id: Option<String>,
     pub max_connections: usize,
@@ -118,6 +125,7 @@ impl Default for FileConfig {
         FileConfig {
             listen: "127.0.0.1:8750".into(),
             data_dir: PathBuf::from("./coffer-data"),
+            database_url: None,
             regions: vec!["us-east-1".into()],
             account_id: None,
             max_connections: 1024,
@@ -153,6 +161,11 @@ impl FileConfig {
     }
 
     pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.database_url {
+            coffer_store::postgres::config(url).map_err(|e| {
+                anyhow::anyhow!("database_url {}: {e}", coffer_store::postgres::redact(url))
+            })?;
+        }
         anyhow::ensure!(
             matches!(self.root_key.as_str(), "file" | "env"),
             "root_key must be \"file\" or \"env\""

@@ -112,6 +112,11 @@ struct ServerArgs {
     /// Data directory: database, root key, audit log, root credential.
     #[arg(long, env = "COFFER_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep accounts and secrets in this PostgreSQL database
+    /// (`postgres://user@host:5432/db`) instead of DATA_DIR's SQLite file.
+    /// Servers sharing it (and the root key: use `--root-key env`) form a fleet.
+    #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// A region to serve (repeatable). Dev mode serves any region.
     #[arg(long = "region", env = "COFFER_REGIONS", value_delimiter = ',')]
     regions: Vec<String>,
@@ -311,6 +316,17 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.root_key_env {
         cfg.root_key_env = v;
     }
+    if let Some(v) = args.database_url {
+        cfg.database_url = Some(v);
+    }
+    if args.dev && cfg.database_url.is_some() {
+        // Each dev server would otherwise make a root key of its own in its
+        // temporary directory, and none could read what the others wrote.
+        anyhow::ensure!(
+            cfg.root_key == "env",
+            "--dev with --database-url needs --root-key env (every server of a fleet needs the same root key)"
+        );
+    }
     let log_format = args.log_format.unwrap_or_else(|| {
         if args.dev {
             "text".into()
@@ -357,6 +373,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let opts = StartOptions {
         data_dir: data_dir.clone(),
         database: None,
+        database_url: cfg.database_url.clone(),
         listen,
         http: HttpConfig {
             max_connections: cfg.max_connections,

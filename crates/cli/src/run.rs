@@ -27,6 +27,8 @@ pub struct StartOptions {
     pub data_dir: PathBuf,
     /// The SQLite database; `DATA_DIR/coffer.db` when unset.
     pub database: Option<PathBuf>,
+    /// A PostgreSQL database instead of SQLite (shared by a fleet).
+    pub database_url: Option<String>,
     pub listen: SocketAddr,
     pub http: HttpConfig,
     pub sweep_interval: Duration,
@@ -103,15 +105,7 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
     let root = load_root_key(&opts)?;
     // The read cache is invalidated by this process's commits at once, and by
     // other servers' (sharing the database) through the outbox follower.
-    let db = opts
-        .database
-        .clone()
-        .unwrap_or_else(|| opts.data_dir.join("coffer.db"));
-    let chain_key = coffer_core::audit::chain_key(&root);
-    let store = Arc::new(CachedStore::new(SqliteStore::open_keyed(
-        &db,
-        Some(chain_key),
-    )?));
+    let store = open_store(&opts, coffer_core::audit::chain_key(&root)).await?;
     let svc = Service::new(
         store,
         root,
@@ -151,6 +145,27 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
         server,
         background,
     })
+}
+
+/// The store the options name, behind this process's read cache.
+async fn open_store(
+    opts: &StartOptions,
+    chain_key: coffer_store::ChainKey,
+) -> anyhow::Result<Arc<dyn coffer_store::Store>> {
+    if let Some(url) = &opts.database_url {
+        let shown = coffer_store::postgres::redact(url);
+        let pg = coffer_store::postgres::PgStore::open(url, Some(chain_key))
+            .await
+            .with_context(|| format!("opening the PostgreSQL store at {shown}"))?;
+        tracing::info!(database = %shown, "store: PostgreSQL");
+        return Ok(Arc::new(CachedStore::new(pg)));
+    }
+    let db = opts
+        .database
+        .clone()
+        .unwrap_or_else(|| opts.data_dir.join("coffer.db"));
+    let sqlite = SqliteStore::open_keyed(&db, Some(chain_key))?;
+    Ok(Arc::new(CachedStore::new(sqlite)))
 }
 
 /// Makes sure the first account and its root credential exist, and returns the

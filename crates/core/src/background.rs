@@ -5,6 +5,71 @@ use crate::service::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often a server that does not lead asks whether it may (so a new leader
+/// takes over within seconds of the old one's end).
+const LEAD_CHECK: Duration = Duration::from_secs(2);
+
+/// Whether this server runs the fleet's background work; asked of the store
+/// before each pass, since a lock held on a lost connection is no lock.
+#[derive(Default)]
+struct Leadership {
+    leading: bool,
+    /// Set on becoming the leader: its first rotation pass finishes the
+    /// rotations the last leader left interrupted.
+    must_resume: bool,
+}
+
+impl Leadership {
+    async fn check(&mut self, svc: &Service) -> bool {
+        let now = match svc.store.lead().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether this server leads background work");
+                false
+            }
+        };
+        self.must_resume |= now && !self.leading;
+        if now != self.leading {
+            tracing::info!(
+                leading = now,
+                "background work (rotations, deletion sweep) {}",
+                if now {
+                    "runs on this server"
+                } else {
+                    "left to another server"
+                }
+            );
+        }
+        self.leading = now;
+        now
+    }
+}
+
+/// Starts a rotation pass unless one is running (then says false); `resume`
+/// finishes interrupted rotations instead of starting due ones.
+fn start_pass(
+    svc: &Arc<Service>,
+    pass: &mut Option<tokio::task::JoinHandle<()>>,
+    resume: bool,
+) -> bool {
+    if pass.as_ref().is_some_and(|p| !p.is_finished()) {
+        return false;
+    }
+    let s = svc.clone();
+    *pass = Some(tokio::spawn(async move {
+        let r = &s.rotation;
+        let n = if resume {
+            r.resume_interrupted().await
+        } else {
+            r.rotate_due().await
+        };
+        if n > 0 {
+            tracing::info!(rotations = n, resumed = resume, "scheduler ran rotations");
+        }
+    }));
+    true
+}
+
 impl Service {
     /// Runs the sweeper and the last-accessed flusher until `stop` turns true.
     pub fn spawn_background(
@@ -33,14 +98,19 @@ impl Service {
             let mut sweep = tokio::time::interval(svc.sweep_interval);
             let mut flush = tokio::time::interval(Duration::from_secs(1));
             let mut rotations = tokio::time::interval(svc.rotation_interval);
+            let mut lead_check = tokio::time::interval(LEAD_CHECK);
             // Rotations run off this loop, one pass at a time, so the sweeper and
-            // shutdown never wait for a slow rotation function. The first pass also
-            // finishes rotations cut off by the last stop (or a crash).
+            // shutdown never wait for a slow rotation function. The first pass of
+            // a new leader also finishes rotations cut off by the last one's stop
+            // (or crash).
             let mut pass: Option<tokio::task::JoinHandle<()>> = None;
-            let mut first = true;
+            let mut leader = Leadership::default();
             loop {
                 tokio::select! {
                     _ = sweep.tick() => {
+                        if !leader.check(&svc).await {
+                            continue;
+                        }
                         let n = svc.sweep_once().await;
                         if n > 0 {
                             tracing::info!(purged = n, "sweeper purged secrets past their recovery window");
@@ -52,18 +122,17 @@ impl Service {
                         // fsync can take milliseconds: keep it off the async workers.
                         let _ = tokio::task::spawn_blocking(move || s.audit.sync()).await;
                     }
-                    _ = rotations.tick() => {
-                        if pass.as_ref().is_some_and(|p| !p.is_finished()) {
-                            continue;
+                    _ = lead_check.tick() => {
+                        if leader.check(&svc).await && leader.must_resume {
+                            leader.must_resume = !start_pass(&svc, &mut pass, true);
                         }
-                        let (s, resume) = (svc.clone(), std::mem::take(&mut first));
-                        pass = Some(tokio::spawn(async move {
-                            let r = &s.rotation;
-                            let n = if resume { r.resume_interrupted().await } else { r.rotate_due().await };
-                            if n > 0 {
-                                tracing::info!(rotations = n, resumed = resume, "scheduler ran rotations");
-                            }
-                        }));
+                    }
+                    _ = rotations.tick() => {
+                        if leader.check(&svc).await {
+                            let resume = leader.must_resume;
+                            let started = start_pass(&svc, &mut pass, resume);
+                            leader.must_resume = resume && !started;
+                        }
                     }
                     _ = stop.changed() => break,
                 }

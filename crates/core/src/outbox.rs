@@ -53,6 +53,9 @@ impl Outbox {
     ) -> tokio::task::JoinHandle<()> {
         let outbox = self.clone();
         let mut commits = self.commit_signal();
+        // Other servers' commits, where the store hears of them (PostgreSQL's
+        // NOTIFY); polling covers the rest.
+        let mut remote = self.store.change_signal();
         tokio::spawn(async move {
             let mut after = loop {
                 match outbox.store.latest_event_seq().await {
@@ -67,11 +70,17 @@ impl Outbox {
             reset();
             loop {
                 match outbox.follow_once(after, &apply).await {
-                    Ok(seq) => after = seq,
+                    Ok(seq) if seq > after => {
+                        after = seq;
+                        // Wakes change streams for changes other servers made.
+                        outbox.committed();
+                    }
+                    Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),
                 }
                 tokio::select! {
                     _ = commits.changed() => {}
+                    () = changed(&mut remote) => {}
                     () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
                     _ = stop.changed() => return,
                 }
@@ -135,6 +144,17 @@ impl Outbox {
     pub fn commit_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
     }
+}
+
+/// Resolves when the signal changes; never, without one (or once it is gone).
+async fn changed(signal: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    if let Some(rx) = signal {
+        if rx.changed().await.is_ok() {
+            return;
+        }
+        *signal = None;
+    }
+    std::future::pending::<()>().await;
 }
 
 /// The `source` of an event (`aws.secretsmanager`, `coffer.iam`).

@@ -195,6 +195,12 @@ impl<S: Store> Store for CachedStore<S> {
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
         self.inner.audit_records(after_seq, limit).await
     }
+    fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.inner.change_signal()
+    }
+    async fn lead(&self) -> Result<bool> {
+        self.inner.lead().await
+    }
     fn forget_all_cached(&self) {
         self.forget_all();
     }

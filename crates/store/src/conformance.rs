@@ -1,7 +1,10 @@
 //! The conformance suite: what every [`Store`] backend must do. A backend's tests
 //! call [`run_all`] on a fresh, empty store.
 
-use crate::*;
+use crate::{
+    chain_hash, AccessTouch, AccountRow, CredentialRow, IamOp, IamRow, KmsKeyRow, Mutation,
+    MutationOp, NewAudit, NewEvent, Scope, SecretRow, Store, StoreError, VersionRow, GENESIS_HASH,
+};
 use std::sync::Arc;
 
 fn scope(account: &str) -> Scope {
@@ -95,6 +98,84 @@ pub async fn run_all(store: Arc<dyn Store>) {
     principals_and_keys(&*store).await;
     iam_entities(&*store).await;
     touches(&*store).await;
+    rotation_schedule(&*store).await;
+    names_sort_bytewise(&*store).await;
+}
+
+/// Due rotations by `Rotation.DueMs`, and interrupted ones by `Rotation.Pending`;
+/// deleted secrets never rotate.
+async fn rotation_schedule(store: &dyn Store) {
+    let account = "333333333333";
+    let make = |name: &str, attrs: serde_json::Value, deleted: bool| {
+        let mut row = secret_row(account, name);
+        row.attrs = attrs;
+        if deleted {
+            row.deleted_ms = Some(1);
+            row.purge_after_ms = Some(i64::MAX);
+        }
+        mutation(
+            MutationOp::Create,
+            row,
+            vec![version("r1", &["AWSCURRENT"])],
+        )
+    };
+    let cases = [
+        (
+            "due",
+            serde_json::json!({"Rotation": {"DueMs": 5_000}}),
+            false,
+        ),
+        (
+            "later",
+            serde_json::json!({"Rotation": {"DueMs": 9_000}}),
+            false,
+        ),
+        (
+            "pending",
+            serde_json::json!({"Rotation": {"Pending": {"token": "t"}}}),
+            false,
+        ),
+        (
+            "unset",
+            serde_json::json!({"Rotation": {"Pending": null}}),
+            false,
+        ),
+        ("gone", serde_json::json!({"Rotation": {"DueMs": 1}}), true),
+    ];
+    for (name, attrs, deleted) in cases {
+        store.commit(make(name, attrs, deleted)).await.unwrap();
+    }
+    let arn = |n: &str| secret_row(account, n).arn;
+    let mut due = store.rotation_due(5_000, false).await.unwrap();
+    due.retain(|a| a.contains(account));
+    assert_eq!(due, vec![arn("due")]);
+    let mut due = store.rotation_due(5_000, true).await.unwrap();
+    due.retain(|a| a.contains(account));
+    due.sort();
+    assert_eq!(due, vec![arn("due"), arn("pending")]);
+}
+
+/// Listing is in byte order of names, whatever the database's collation.
+async fn names_sort_bytewise(store: &dyn Store) {
+    let account = "444444444444";
+    for name in ["b", "B", "a", "_x", "A/b"] {
+        store
+            .commit(mutation(
+                MutationOp::Create,
+                secret_row(account, name),
+                vec![version("s1", &["AWSCURRENT"])],
+            ))
+            .await
+            .unwrap();
+    }
+    let names: Vec<String> = store
+        .list_secrets(&scope(account))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.row.name)
+        .collect();
+    assert_eq!(names, ["A/b", "B", "_x", "a", "b"]);
 }
 
 async fn create_and_read(store: &dyn Store) {

@@ -12,6 +12,7 @@ mod cached;
 /// `conformance` feature; never into a release build.
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod postgres;
 mod records;
 pub mod sqlite;
 
@@ -35,6 +36,10 @@ pub enum StoreError {
     /// The backend failed; the detail is for the log, not the client.
     #[error("storage backend error: {0}")]
     Backend(String),
+    /// The database cannot be reached right now (down, restarting, out of
+    /// connections); nothing was written. Clients may retry.
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
     /// The database was written by a newer Coffer.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
@@ -104,6 +109,19 @@ pub trait Store: Send + Sync + 'static {
     /// Drops every cached secret (the outbox follower starts, and cannot know
     /// what changed before).
     fn forget_all_cached(&self) {}
+
+    /// Wakes when a change may have been committed by another server sharing
+    /// the database (None: this backend has no such signal, and followers poll).
+    fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// Whether this server should run the fleet's background work (due
+    /// rotations, the deletion sweeper) now. One server of those sharing a
+    /// database leads at a time; a backend only one server can open always leads.
+    async fn lead(&self) -> Result<bool> {
+        Ok(true)
+    }
 
     /// Flushes and closes; later calls fail.
     async fn close(&self) -> Result<()>;

@@ -15,11 +15,16 @@ async fn agent(srv: &TestServer, toml: &str) -> AgentHandle {
 /// With `push` false the agent has no endpoint to subscribe to, as in front of
 /// AWS: TTLs alone decide freshness.
 pub(crate) async fn start_agent(srv: &TestServer, toml: &str, push: bool) -> AgentHandle {
+    start_agent_at(&srv.endpoint(), toml, push).await
+}
+
+/// An agent in front of the server at `endpoint`, with the root credential.
+pub(crate) async fn start_agent_at(endpoint: &str, toml: &str, push: bool) -> AgentHandle {
     let cfg = AgentConfig::parse(toml).unwrap();
     let creds = aws_credential_types::Credentials::new(AKID, SECRET, None, None, "agent-test");
     let upstream = coffer_agent::Upstream {
-        client: srv.client(),
-        endpoint: push.then(|| srv.endpoint()),
+        client: client_for(endpoint, "us-east-1", AKID, SECRET),
+        endpoint: push.then(|| endpoint.to_string()),
         region: Some("us-east-1".into()),
         credentials: Some(aws_credential_types::provider::SharedCredentialsProvider::new(creds)),
         trust: coffer_agent::Trust::default(),

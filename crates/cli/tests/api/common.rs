@@ -23,6 +23,7 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
     StartOptions {
         data_dir,
         database: None,
+        database_url: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         http: HttpConfig {
             max_body_bytes: 256 * 1024,
@@ -144,4 +145,24 @@ pub async fn wait_for(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Reads a `coffer server --dev` process's `export` lines up to the last one and
+/// returns its endpoint (empty if it printed none: it did not start).
+pub fn dev_endpoint(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut endpoint = String::new();
+    let Some(out) = child.stdout.take() else {
+        return endpoint;
+    };
+    for line in BufReader::new(out).lines() {
+        let Ok(line) = line else { break };
+        if let Some(e) = line.strip_prefix("export AWS_ENDPOINT_URL=") {
+            endpoint = e.to_string();
+        }
+        if line.starts_with("export AWS_DEFAULT_REGION=") {
+            break;
+        }
+    }
+    endpoint
 }

@@ -3,7 +3,6 @@
 
 use crate::common::*;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -294,16 +293,7 @@ fn spawn_binary(data_dir: &Path, log: &Path) -> Binary {
         .stderr(Stdio::from(log_file))
         .spawn()
         .unwrap();
-    let mut endpoint = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(e) = line.strip_prefix("export AWS_ENDPOINT_URL=") {
-            endpoint = e.to_string();
-        }
-        if line.starts_with("export AWS_DEFAULT_REGION=") {
-            break;
-        }
-    }
+    let endpoint = dev_endpoint(&mut child);
     assert!(!endpoint.is_empty(), "no endpoint printed");
     Binary { child, endpoint }
 }

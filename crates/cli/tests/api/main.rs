@@ -15,6 +15,7 @@ mod common;
 mod deletion;
 mod durability;
 mod errors;
+mod fleet;
 mod labels;
 mod lifecycle;
 mod listing;

@@ -11,8 +11,9 @@ use coffer::{start, Running};
 use std::time::{Duration, Instant};
 
 /// A second server on the first one's database (and root key), with its own
-/// data directory for its audit log and credential file.
-async fn second_server(first: &TestServer) -> (Running, tempfile::TempDir) {
+/// data directory for its audit log and credential file: the first's SQLite
+/// file, or the PostgreSQL database at `url`.
+async fn second_server(first: &TestServer, url: Option<&str>) -> (Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         first.dir.path().join("root.key"),
@@ -20,8 +21,31 @@ async fn second_server(first: &TestServer) -> (Running, tempfile::TempDir) {
     )
     .unwrap();
     let mut opts = options(dir.path().to_path_buf(), first.clock.clone());
-    opts.database = Some(first.dir.path().join("coffer.db"));
+    match url {
+        Some(u) => opts.database_url = Some(u.to_string()),
+        None => opts.database = Some(first.dir.path().join("coffer.db")),
+    }
     (start(opts).await.unwrap(), dir)
+}
+
+#[tokio::test]
+async fn caches_follow_changes_committed_by_another_server_sqlite() {
+    let a = TestServer::start().await;
+    let (b, _b_dir) = second_server(&a, None).await;
+    caches_follow_changes(&a, &b).await;
+    b.stop().await.unwrap();
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn caches_follow_changes_committed_by_another_server_postgres() {
+    let url = coffer_store::postgres::testing::fresh_database().await;
+    let a = TestServer::start_with(|o| o.database_url = Some(url.clone())).await;
+    let (b, _b_dir) = second_server(&a, Some(&url)).await;
+    caches_follow_changes(&a, &b).await;
+    b.stop().await.unwrap();
+    a.stop().await;
+    coffer_store::postgres::testing::drop_database(&url).await;
 }
 
 /// Polls `check` until it holds; the deadline is generous and is not a claim
@@ -48,10 +72,7 @@ async fn read(c: &sm::Client, id: &str) -> Result<String, String> {
     }
 }
 
-#[tokio::test]
-async fn caches_follow_changes_committed_by_another_server() {
-    let a = TestServer::start().await;
-    let (b, _b_dir) = second_server(&a).await;
+async fn caches_follow_changes(a: &TestServer, b: &Running) {
     let addr = a.running().addr;
     let policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#;
     let (akid, key) = user(addr, "reader", &[], policy).await;
@@ -213,6 +234,4 @@ async fn caches_follow_changes_committed_by_another_server() {
         read(&root_b, "shared/db").await == Err("ResourceNotFoundException".into())
     })
     .await;
-    b.stop().await.unwrap();
-    a.stop().await;
 }

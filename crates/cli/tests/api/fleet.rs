@@ -1,0 +1,563 @@
+//! Three `coffer server` processes on one PostgreSQL database, as the README
+//! starts them (`--dev --database-url … --root-key env`), driven by the AWS SDK:
+//! one set of accounts and secrets, changes seen fleet-wide, background work
+//! done once, and no acknowledged write lost when servers are killed.
+
+use crate::access::{iam, user};
+use crate::agent::{get, json, start_agent_at, PUSH_DEADLINE};
+use crate::common::*;
+use aws_sdk_secretsmanager as sm;
+use coffer_store::postgres::testing::{drop_database, fresh_database};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The fleet's shared root key (any 32 bytes, hex).
+const ROOT_KEY: &str = "4f1c2a9d7e6b5a4938271605f4e3d2c1b0a99887766554433221100ffeeddccb";
+
+struct Server {
+    child: Child,
+    endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(url: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args([
+                "server",
+                "--dev",
+                "--root-key",
+                "env",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--rotation-interval-secs",
+                "1",
+                "--database-url",
+                url,
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("COFFER_ROOT_KEY", ROOT_KEY)
+            .env("COFFER_DEV_ACCESS_KEY_ID", AKID)
+            .env("COFFER_DEV_SECRET_ACCESS_KEY", SECRET)
+            .env("COFFER_DEV_ACCOUNT_ID", ACCOUNT)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let endpoint = dev_endpoint(&mut child);
+        let log = dir.path().join("server.log");
+        assert!(
+            !endpoint.is_empty(),
+            "the server did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        Server {
+            child,
+            endpoint,
+            dir,
+        }
+    }
+
+    fn client(&self) -> sm::Client {
+        client_for(&self.endpoint, "us-east-1", AKID, SECRET)
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.endpoint.trim_start_matches("http://").parse().unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn read(c: &sm::Client, id: &str) -> Result<String, String> {
+    match c.get_secret_value().secret_id(id).send().await {
+        Ok(v) => Ok(v.secret_string().unwrap_or("").to_string()),
+        Err(e) => Err(err(e).0),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_serve_one_set_of_accounts_and_secrets() {
+    let url = fresh_database().await;
+    let (a, b, c) = (
+        Server::start(&url),
+        Server::start(&url),
+        Server::start(&url),
+    );
+
+    a.client()
+        .create_secret()
+        .name("fleet/db")
+        .secret_string("v1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(&b.client(), "fleet/db").await, Ok("v1".into()));
+    assert_eq!(read(&c.client(), "fleet/db").await, Ok("v1".into()));
+
+    // A user made through A works on B; its key deleted through A stops working on B.
+    let policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#;
+    let (akid, key) = user(a.addr(), "reader", &[], policy).await;
+    let on_b = client_for(&b.endpoint, "us-east-1", &akid, &key);
+    let on_c = client_for(&c.endpoint, "us-east-1", &akid, &key);
+    assert_eq!(read(&on_b, "fleet/db").await, Ok("v1".into()));
+    assert_eq!(read(&on_c, "fleet/db").await, Ok("v1".into()));
+
+    // The policy detached through A: refused on C.
+    iam(
+        a.addr(),
+        &[
+            ("Action", "DeleteUserPolicy"),
+            ("UserName", "reader"),
+            ("PolicyName", "p"),
+        ],
+    )
+    .await;
+    let took = wait_for("C refuses after the policy went", PATIENCE, async || {
+        read(&on_c, "fleet/db").await == Err("AccessDeniedException".into())
+    })
+    .await;
+    eprintln!("policy removal reached C after {took:?}");
+
+    iam(
+        a.addr(),
+        &[
+            ("Action", "DeleteAccessKey"),
+            ("UserName", "reader"),
+            ("AccessKeyId", akid.as_str()),
+        ],
+    )
+    .await;
+    let took = wait_for("B refuses the deleted key", PATIENCE, async || {
+        read(&on_b, "fleet/db").await == Err("UnrecognizedClientException".into())
+    })
+    .await;
+    eprintln!("key deletion reached B after {took:?}");
+    drop((a, b, c));
+    drop_database(&url).await;
+}
+
+/// An agent subscribed to C refreshes when the secret changes through A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_on_one_server_hears_changes_made_through_another() {
+    let url = fresh_database().await;
+    let (a, c) = (Server::start(&url), Server::start(&url));
+    a.client()
+        .create_secret()
+        .name("pushed")
+        .secret_string("v1")
+        .send()
+        .await
+        .unwrap();
+    let agent = start_agent_at(&c.endpoint, "ttl_seconds = 3600", true).await;
+    wait_for("the agent subscribed to C", PATIENCE, async || {
+        agent.is_subscribed()
+    })
+    .await;
+    assert_eq!(
+        json(&get(agent.addr, "/v1/pushed").await.2)["SecretString"],
+        "v1"
+    );
+    a.client()
+        .put_secret_value()
+        .secret_id("pushed")
+        .secret_string("v2")
+        .send()
+        .await
+        .unwrap();
+    let took = wait_for(
+        "the agent on C serves A's new value",
+        PUSH_DEADLINE,
+        async || json(&get(agent.addr, "/v1/pushed").await.2)["SecretString"] == "v2",
+    )
+    .await;
+    eprintln!("a put through A reached the agent on C after {took:?}");
+    agent.stop().await;
+    drop((a, c));
+    drop_database(&url).await;
+}
+
+/// A due rotation runs once, not once per server: each server looks every
+/// second, one of them leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_rotation_runs_once_across_the_fleet() {
+    let url = fresh_database().await;
+    let servers = [
+        Server::start(&url),
+        Server::start(&url),
+        Server::start(&url),
+    ];
+    let c = servers[0].client();
+    c.create_secret()
+        .name("rotated")
+        .secret_string("v1")
+        .send()
+        .await
+        .unwrap();
+    let arn_fn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:coffer-random-password");
+    c.rotate_secret()
+        .secret_id("rotated")
+        .rotation_lambda_arn(arn_fn)
+        .rotation_rules(
+            sm::types::RotationRulesType::builder()
+                .automatically_after_days(1)
+                .build(),
+        )
+        .rotate_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    // A day is long for a test: the schedule's due time moved into the past,
+    // in the database itself, as if the day had gone by.
+    let db = coffer_store::postgres::config(&url).unwrap();
+    let (client, conn) = db.connect(tokio_postgres_notls()).await.unwrap();
+    tokio::spawn(conn);
+    let n = client
+        .execute(
+            "UPDATE secrets SET attrs = jsonb_set(attrs, '{Rotation,DueMs}', '0') WHERE name = 'rotated'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let versions = async || {
+        c.list_secret_version_ids()
+            .secret_id("rotated")
+            .include_deprecated(true)
+            .send()
+            .await
+            .unwrap()
+            .versions()
+            .len()
+    };
+    wait_for("the due rotation ran", PATIENCE, async || {
+        versions().await > 1
+    })
+    .await;
+    // Three servers look every second: give the others time to (wrongly) run it too.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(versions().await, 2, "the rotation ran exactly once");
+    // The rotation's own claim is revision-checked, so the count above would
+    // hold even if every server scanned; the lock is what makes one server do
+    // the fleet's background work.
+    let leaders = servers
+        .iter()
+        .filter(|s| s.log().contains("runs on this server"))
+        .count();
+    assert_eq!(leaders, 1, "exactly one server leads background work");
+    drop(servers);
+    drop_database(&url).await;
+}
+
+fn tokio_postgres_notls() -> tokio_postgres::NoTls {
+    tokio_postgres::NoTls
+}
+
+/// Writers through all three servers while servers are killed with SIGKILL at
+/// random moments (and started again): every acknowledged write is readable
+/// afterwards, with its own value, through the servers left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_kill_9_of_any_server() {
+    use std::sync::{Arc, Mutex};
+    let url = fresh_database().await;
+    let mut servers = vec![
+        Server::start(&url),
+        Server::start(&url),
+        Server::start(&url),
+    ];
+    servers[0]
+        .client()
+        .create_secret()
+        .name("hammered")
+        .secret_string("v0")
+        .send()
+        .await
+        .unwrap();
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    // Where each writer sends its writes: its server's endpoint, replaced when
+    // that server is killed and another started in its place.
+    let endpoints: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+        servers.iter().map(|s| s.endpoint.clone()).collect(),
+    ));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..servers.len() {
+        let (endpoints, acked, stop) = (endpoints.clone(), acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut i = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                i += 1;
+                let endpoint = endpoints.lock().unwrap()[w].clone();
+                let client = client_for(&endpoint, "us-east-1", AKID, SECRET);
+                let (tok, value) = (token(w as u32 * 100_000 + i), format!("w{w}-{i}"));
+                let put = client
+                    .put_secret_value()
+                    .secret_id("hammered")
+                    .secret_string(&value)
+                    .client_request_token(&tok)
+                    .send()
+                    .await;
+                if put.is_ok() {
+                    acked.lock().unwrap().push((tok, value));
+                } else {
+                    // Its server was killed: wait for the next one.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }));
+    }
+    for round in 0..3u64 {
+        let ms = 300 + (u64::from(std::process::id()) * 7919 + round * 104_729) % 700;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let victim = (round as usize) % 3;
+        servers[victim].kill9();
+        servers[victim] = Server::start(&url);
+        endpoints.lock().unwrap()[victim] = servers[victim].endpoint.clone();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 10,
+        "the writers got through ({} writes)",
+        acked.len()
+    );
+    let reader = servers[1].client();
+    for (tok, value) in &acked {
+        let got = reader
+            .get_secret_value()
+            .secret_id("hammered")
+            .version_id(tok)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged version {tok} lost: {e:?}"));
+        assert_eq!(got.secret_string(), Some(value.as_str()), "version {tok}");
+    }
+    drop(servers);
+    drop_database(&url).await;
+}
+
+/// A PostgreSQL server of this test's own (initdb in a temporary directory), so
+/// that stopping it disturbs no other test.
+struct PrivatePg {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivatePg {
+    fn start() -> PrivatePg {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's server binaries in /usr/lib/postgresql")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .max()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // The server refuses to run as root: as root, run it as `postgres`.
+        if is_root() {
+            assert!(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = PrivatePg { dir, port, bin };
+        let data = pg.dir.path().join("data");
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        pg.up();
+        pg
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let out = cmd.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn up(&self) {
+        let d = self.dir.path();
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            d.display()
+        );
+        let (data, log) = (d.join("data"), d.join("pg.log"));
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// A fast shutdown: clients are disconnected, as when a database goes away.
+    fn down(&self) {
+        let data = self.dir.path().join("data");
+        self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let exe = self.bin.join("pg_ctl");
+        let args = ["-D", data.to_str().unwrap_or(""), "-m", "immediate", "stop"];
+        let _ = if is_root() {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(exe)
+                .args(args)
+                .output()
+        } else {
+            Command::new(exe).args(args).output()
+        };
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The database stopped under a write load and started again: while it is down,
+/// writes answer ServiceUnavailableException (never a 500); once it is back the
+/// server serves again by itself; no acknowledged write is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_unavailable_and_heals_without_losing_writes() {
+    let pg = PrivatePg::start();
+    let srv = Server::start(&pg.url());
+    let c = srv.client();
+    c.create_secret()
+        .name("outage")
+        .secret_string("v0")
+        .send()
+        .await
+        .unwrap();
+    let mut acked = Vec::new();
+    let mut codes = std::collections::BTreeSet::new();
+    let put = async |i: u32, acked: &mut Vec<(String, String)>| {
+        let (tok, value) = (token(i), format!("v{i}"));
+        let r = c
+            .put_secret_value()
+            .secret_id("outage")
+            .secret_string(&value)
+            .client_request_token(&tok)
+            .send()
+            .await;
+        match r {
+            Ok(_) => {
+                acked.push((tok, value));
+                None
+            }
+            Err(e) => Some(err(e).0),
+        }
+    };
+    for i in 1..=20 {
+        assert_eq!(put(i, &mut acked).await, None, "before the outage");
+    }
+    pg.down();
+    for i in 21..=25 {
+        if let Some(code) = put(i, &mut acked).await {
+            codes.insert(code);
+        }
+    }
+    let created = c
+        .create_secret()
+        .name("during")
+        .secret_string("x")
+        .send()
+        .await;
+    codes.insert(created.map_or_else(|e| err(e).0, |_| "created".into()));
+    assert_eq!(
+        codes.into_iter().collect::<Vec<_>>(),
+        ["ServiceUnavailableException"],
+        "every write during the outage is refused as unavailable"
+    );
+    pg.up();
+    let mut i = 100;
+    wait_for("the server serves writes again", PATIENCE, async || {
+        i += 1;
+        put(i, &mut acked).await.is_none()
+    })
+    .await;
+    for (tok, value) in &acked {
+        let got = c
+            .get_secret_value()
+            .secret_id("outage")
+            .version_id(tok)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged version {tok} lost: {e:?}"));
+        assert_eq!(got.secret_string(), Some(value.as_str()));
+    }
+    drop(srv);
+    drop(pg);
+}

@@ -1,0 +1,412 @@
+//! The fleet backend: PostgreSQL, shared by any number of Coffer servers.
+//!
+//! Each write is one transaction on a pooled connection ([`write`] says why READ
+//! COMMITTED is the right isolation). Reads that need a consistent secret take it
+//! in one statement (a join of the secret and its versions), so they see one
+//! snapshot without a transaction. Committed changes are announced with NOTIFY;
+//! [`signal`] listens, and elects the one server that runs fleet-wide background
+//! work.
+
+mod error;
+mod pool;
+mod rows;
+mod schema;
+mod signal;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+pub use schema::SCHEMA_VERSION;
+
+use crate::{
+    AccessTouch, AccountRow, AuditRow, ChainKey, Committed, CredentialRow, EventRow, IamOp, IamRow,
+    KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, Store, StoreError,
+};
+use async_trait::async_trait;
+use error::pg_err;
+use pool::Pool;
+use rows::{SECRET_COLS, VERSION_COLS};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Connections per server: requests beyond it wait (then answer "unavailable").
+const POOL_SIZE: usize = 16;
+
+pub struct PgStore {
+    pool: Pool,
+    key: Option<ChainKey>,
+    signal: signal::Signal,
+}
+
+/// Reads `postgres://…` (or key=value) connection settings, with the timeouts
+/// a server needs: a database that does not answer must fail a request, not hang it.
+pub fn config(url: &str) -> Result<tokio_postgres::Config> {
+    let mut cfg: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?;
+    if cfg.get_connect_timeout().is_none() {
+        cfg.connect_timeout(Duration::from_secs(5));
+    }
+    // Keepalives let the database notice a vanished server (its locks, above all
+    // the background leader's, are then released) and let us notice a vanished
+    // database.
+    cfg.keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .application_name("coffer");
+    Ok(cfg)
+}
+
+/// The URL with any password replaced, for logs and messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((auth, host)) => {
+                let user = auth.split(':').next().unwrap_or("");
+                let hidden = if auth.contains(':') { ":****" } else { "" };
+                format!("{scheme}://{user}{hidden}@{host}")
+            }
+            None => url.to_string(),
+        },
+        // key=value form: drop the password pair.
+        None => url
+            .split_whitespace()
+            .filter(|kv| !kv.starts_with("password="))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+impl PgStore {
+    /// Connects, runs migrations, and starts listening for other servers' changes.
+    /// New audit links are keyed with `key`.
+    pub async fn open(url: &str, key: Option<ChainKey>) -> Result<Self> {
+        let cfg = config(url)?;
+        let mut first = pool::connect(&cfg).await?;
+        schema::migrate(&mut first).await?;
+        drop(first);
+        let pool = Pool::new(cfg.clone(), POOL_SIZE);
+        Ok(PgStore {
+            pool,
+            key,
+            signal: signal::Signal::start(cfg),
+        })
+    }
+
+    async fn load(
+        &self,
+        where_sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Secret>> {
+        let sql = format!(
+            "SELECT {SECRET_COLS}, {VERSION_COLS} FROM secrets s
+             LEFT JOIN versions v ON v.secret_id = s.id
+             WHERE {where_sql} ORDER BY s.name, s.id, v.seq"
+        );
+        let conn = self.pool.get().await?;
+        let rows = conn.query(&sql, params).await.map_err(pg_err)?;
+        rows::secrets_joined(&rows)
+    }
+
+    async fn load_one(
+        &self,
+        where_sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Arc<Secret>>> {
+        Ok(self
+            .load(where_sql, params)
+            .await?
+            .into_iter()
+            .next()
+            .map(Arc::new))
+    }
+}
+
+/// Runs `$body` in a transaction on a pooled connection and commits it; a
+/// failed step rolls the whole transaction back (dropping it does).
+macro_rules! transact {
+    ($self:ident, |$tx:ident| $body:expr) => {{
+        let mut conn = $self.pool.get().await?;
+        let $tx = conn.transaction().await.map_err(pg_err)?;
+        let out = $body.await?;
+        $tx.commit().await.map_err(pg_err)?;
+        Ok(out)
+    }};
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn secret_by_name(&self, scope: &Scope, name: &str) -> Result<Option<Arc<Secret>>> {
+        self.load_one(
+            "s.account_id = $1 AND s.region = $2 AND s.name = $3",
+            &[&scope.account_id, &scope.region, &name],
+        )
+        .await
+    }
+
+    async fn secret_by_arn(&self, arn: &str) -> Result<Option<Arc<Secret>>> {
+        self.load_one("s.arn = $1", &[&arn]).await
+    }
+
+    async fn list_secrets(&self, scope: &Scope) -> Result<Vec<Secret>> {
+        self.load(
+            "s.account_id = $1 AND s.region = $2",
+            &[&scope.account_id, &scope.region],
+        )
+        .await
+    }
+
+    async fn commit(&self, m: Mutation) -> Result<Committed> {
+        let key = self.key;
+        transact!(self, |tx| write::mutation(&tx, &m, key.as_ref()))
+    }
+
+    async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()> {
+        transact!(self, |tx| write::touches(&tx, &touches))
+    }
+
+    async fn rotation_due(&self, now_ms: i64, interrupted: bool) -> Result<Vec<String>> {
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                "SELECT arn FROM secrets WHERE deleted_ms IS NULL
+                   AND ((attrs #>> '{Rotation,DueMs}')::numeric <= $1::bigint
+                        OR ($2 AND attrs #>> '{Rotation,Pending}' IS NOT NULL))",
+                &[&now_ms, &interrupted],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows.iter().map(|r| r.try_get(0).map_err(pg_err)).collect()
+    }
+
+    async fn due_for_purge(&self, now_ms: i64) -> Result<Vec<(i64, i64, String)>> {
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                "SELECT id, revision, arn FROM secrets WHERE purge_after_ms IS NOT NULL AND purge_after_ms <= $1",
+                &[&now_ms],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(pg_err)?,
+                    r.try_get(1).map_err(pg_err)?,
+                    r.try_get(2).map_err(pg_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn kms_key(&self, scope: &Scope, alias: &str) -> Result<Option<KmsKeyRow>> {
+        let conn = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {} FROM kms_keys WHERE account_id = $1 AND region = $2
+               AND (alias = $3 OR key_id = $3 OR arn = $3)",
+            rows::KMS_COLS
+        );
+        let row = conn
+            .query_opt(&sql, &[&scope.account_id, &scope.region, &alias])
+            .await
+            .map_err(pg_err)?;
+        row.as_ref().map(rows::kms).transpose()
+    }
+
+    async fn insert_kms_key(&self, key: KmsKeyRow) -> Result<()> {
+        transact!(self, |tx| write::kms(&tx, &key))
+    }
+
+    async fn credential(&self, access_key_id: &str) -> Result<Option<CredentialRow>> {
+        let conn = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {} FROM credentials WHERE access_key_id = $1",
+            rows::CREDENTIAL_COLS
+        );
+        let row = conn
+            .query_opt(&sql, &[&access_key_id])
+            .await
+            .map_err(pg_err)?;
+        row.as_ref().map(rows::credential).transpose()
+    }
+
+    async fn insert_credential(&self, cred: CredentialRow) -> Result<()> {
+        transact!(self, |tx| write::credential(&tx, &cred))
+    }
+
+    async fn account(&self, account_id: &str) -> Result<Option<AccountRow>> {
+        let conn = self.pool.get().await?;
+        let row = conn
+            .query_opt(
+                "SELECT account_id, name, created_ms FROM accounts WHERE account_id = $1",
+                &[&account_id],
+            )
+            .await
+            .map_err(pg_err)?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn insert_account(&self, account: AccountRow) -> Result<()> {
+        transact!(self, |tx| write::account(&tx, &account))
+    }
+
+    async fn accounts(&self) -> Result<Vec<AccountRow>> {
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                "SELECT account_id, name, created_ms FROM accounts ORDER BY created_ms, account_id",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows::all(&rows, rows::account)
+    }
+
+    async fn credentials_of(&self, principal_arn: &str) -> Result<Vec<CredentialRow>> {
+        let conn = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {} FROM credentials WHERE principal_arn = $1 ORDER BY created_ms, access_key_id",
+            rows::CREDENTIAL_COLS
+        );
+        let rows = conn.query(&sql, &[&principal_arn]).await.map_err(pg_err)?;
+        rows::all(&rows, rows::credential)
+    }
+
+    async fn iam_get(&self, account_id: &str, kind: &str, name: &str) -> Result<Option<IamRow>> {
+        let conn = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {} FROM iam WHERE account_id = $1 AND kind = $2 AND name = $3",
+            rows::IAM_COLS
+        );
+        let row = conn
+            .query_opt(&sql, &[&account_id, &kind, &name])
+            .await
+            .map_err(pg_err)?;
+        row.as_ref().map(rows::iam).transpose()
+    }
+
+    async fn iam_list(&self, account_id: &str, kind: &str) -> Result<Vec<IamRow>> {
+        let conn = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {} FROM iam WHERE account_id = $1 AND kind = $2 ORDER BY name",
+            rows::IAM_COLS
+        );
+        let rows = conn
+            .query(&sql, &[&account_id, &kind])
+            .await
+            .map_err(pg_err)?;
+        rows::all(&rows, rows::iam)
+    }
+
+    async fn iam_write(&self, ops: Vec<IamOp>, event: NewEvent, audit: NewAudit) -> Result<()> {
+        let key = self.key;
+        transact!(self, |tx| write::iam(
+            &tx,
+            &ops,
+            &event,
+            &audit,
+            key.as_ref()
+        ))
+    }
+
+    async fn latest_event_seq(&self) -> Result<i64> {
+        let conn = self.pool.get().await?;
+        let row = conn
+            .query_one("SELECT COALESCE(MAX(seq), 0)::bigint FROM events", &[])
+            .await
+            .map_err(pg_err)?;
+        row.try_get(0).map_err(pg_err)
+    }
+
+    async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>> {
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                "SELECT seq, at_ms, account_id, region, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after_seq, &(limit as i64)],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows::all(&rows, rows::event)
+    }
+
+    async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                "SELECT seq, at_ms, body, prev_hash, hash FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after_seq, &(limit as i64)],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows::all(&rows, rows::audit)
+    }
+
+    fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.signal.changes())
+    }
+
+    async fn lead(&self) -> Result<bool> {
+        self.signal.lead().await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.signal.stop().await;
+        self.pool.close();
+        Ok(())
+    }
+}
+
+/// Throwaway databases on a real PostgreSQL server, for tests: each test gets
+/// its own, so tests run in parallel and start empty.
+#[cfg(any(test, feature = "conformance"))]
+pub mod testing {
+    use super::pool;
+
+    /// The server tests use: `COFFER_TEST_DATABASE_URL`, or the local one.
+    pub fn server_url() -> String {
+        std::env::var("COFFER_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    /// Creates an empty database and returns its URL.
+    pub async fn fresh_database() -> String {
+        let admin = server_url();
+        let cfg = super::config(&admin).expect("COFFER_TEST_DATABASE_URL parses");
+        let client = pool::connect(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("tests need PostgreSQL at {}: {e}", super::redact(&admin)));
+        let name = format!("coffer_test_{}", uuid_like());
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        match admin.rsplit_once('/') {
+            Some((base, _)) if admin.contains("://") => format!("{base}/{name}"),
+            _ => format!("{admin} dbname={name}"),
+        }
+    }
+
+    /// Drops a database made by [`fresh_database`] (its connections are ended).
+    pub async fn drop_database(url: &str) {
+        let cfg = super::config(&server_url()).expect("URL parses");
+        let Some(name) = url.rsplit(['/', '=']).next() else {
+            return;
+        };
+        if let Ok(client) = pool::connect(&cfg).await {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+
+    fn uuid_like() -> String {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}_{nanos}_{n}", std::process::id())
+    }
+}

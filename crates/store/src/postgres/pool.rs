@@ -1,0 +1,108 @@
+//! A small connection pool: idle clients on a stack, a semaphore for the cap.
+//!
+//! A client whose connection broke is dropped when it comes back, and the next
+//! checkout opens a new one; so when the database returns after an outage the
+//! pool heals by itself, with no reconnect loop to tune.
+
+use super::error::pg_err;
+use crate::{Result, StoreError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::{Client, Config, NoTls};
+
+/// How long a request waits for a connection before it answers "unavailable".
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Pool {
+    config: Config,
+    idle: Mutex<Vec<Client>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A checked-out client; goes back to the pool on drop unless its connection broke.
+pub struct Conn<'a> {
+    pool: &'a Pool,
+    client: Option<Client>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if !c.is_closed() {
+                if let Ok(mut idle) = self.pool.idle.lock() {
+                    idle.push(c);
+                }
+            }
+        }
+    }
+}
+
+impl Pool {
+    pub fn new(config: Config, size: usize) -> Pool {
+        Pool {
+            config,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(size)),
+        }
+    }
+
+    pub async fn get(&self) -> Result<Conn<'_>> {
+        let permit = tokio::time::timeout(CHECKOUT_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Unavailable("no database connection free".into()))?
+            .map_err(|_| StoreError::Backend("the store is closed".into()))?;
+        let pooled = loop {
+            let c = self.idle.lock().map_err(|_| poisoned())?.pop();
+            match c {
+                Some(c) if c.is_closed() => continue,
+                other => break other,
+            }
+        };
+        let client = match pooled {
+            Some(c) => c,
+            None => connect(&self.config).await?,
+        };
+        Ok(Conn {
+            pool: self,
+            client: Some(client),
+            _permit: permit,
+        })
+    }
+
+    /// Drops idle connections and refuses new checkouts.
+    pub fn close(&self) {
+        self.permits.close();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Backend("connection pool lock poisoned".into())
+}
+
+pub async fn connect(config: &Config) -> Result<Client> {
+    let (client, conn) = config.connect(NoTls).await.map_err(pg_err)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "database connection ended");
+        }
+    });
+    Ok(client)
+}

@@ -1,0 +1,144 @@
+use super::testing::{drop_database, fresh_database};
+use super::*;
+use crate::conformance;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_passes_the_conformance_suite() {
+    let url = fresh_database().await;
+    let store = Arc::new(PgStore::open(&url, None).await.unwrap());
+    conformance::run_all(store.clone()).await;
+    store.close().await.unwrap();
+    drop_database(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_is_versioned_and_newer_is_refused() {
+    let url = fresh_database().await;
+    let store = PgStore::open(&url, None).await.unwrap();
+    store.close().await.unwrap();
+    // Opening again finds the schema current and changes nothing.
+    let store = PgStore::open(&url, None).await.unwrap();
+    store.close().await.unwrap();
+    let c = pool::connect(&config(&url).unwrap()).await.unwrap();
+    assert_eq!(schema::current_version(&c).await.unwrap(), SCHEMA_VERSION);
+    c.execute(
+        "UPDATE coffer_meta SET value = $1 WHERE key = 'schema_version'",
+        &[&(SCHEMA_VERSION + 1).to_string()],
+    )
+    .await
+    .unwrap();
+    match PgStore::open(&url, None).await {
+        Err(StoreError::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("expected SchemaTooNew, got {:?}", other.err()),
+    }
+    drop(c);
+    drop_database(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_starting_at_once_migrate_once() {
+    let url = fresh_database().await;
+    let opens = (0..4).map(|_| {
+        let url = url.clone();
+        async move { PgStore::open(&url, None).await }
+    });
+    let stores: Vec<_> = futures_join(opens).await;
+    for s in stores {
+        s.expect("every server opens").close().await.unwrap();
+    }
+    drop_database(&url).await;
+}
+
+async fn futures_join<F: std::future::Future + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send,
+{
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_leads_and_another_takes_over_when_it_goes() {
+    let url = fresh_database().await;
+    let a = PgStore::open(&url, None).await.unwrap();
+    let b = PgStore::open(&url, None).await.unwrap();
+    assert!(a.lead().await.unwrap(), "the first to ask leads");
+    assert!(!b.lead().await.unwrap(), "only one leads");
+    assert!(a.lead().await.unwrap(), "and keeps leading");
+    a.close().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !b.lead().await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "b never took over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.close().await.unwrap();
+    drop_database(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_on_one_server_signals_the_others() {
+    let url = fresh_database().await;
+    let a = PgStore::open(&url, None).await.unwrap();
+    let b = PgStore::open(&url, None).await.unwrap();
+    let mut heard = b.change_signal().unwrap();
+    // The listener announces its (re)connection; wait for it to be listening.
+    tokio::time::timeout(Duration::from_secs(5), heard.changed())
+        .await
+        .expect("listener connects")
+        .unwrap();
+    let m = Mutation {
+        op: crate::MutationOp::Create,
+        secret: conformance::secret_row("111111111111", "signalled"),
+        insert_versions: vec![conformance::version("v1", &["AWSCURRENT"])],
+        relabel: vec![],
+        delete_versions: vec![],
+        audit: NewAudit {
+            at_ms: 1,
+            body: "{}".into(),
+        },
+        event: Some(NewEvent {
+            at_ms: 1,
+            account_id: "111111111111".into(),
+            region: "us-east-1".into(),
+            body: "{}".into(),
+        }),
+    };
+    a.commit(m).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), heard.changed())
+        .await
+        .expect("b hears a's commit")
+        .unwrap();
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable_not_a_backend_fault() {
+    // Nothing listens on port 1.
+    match PgStore::open("postgres://postgres@127.0.0.1:1/none", None).await {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn passwords_are_redacted_from_urls() {
+    assert_eq!(
+        redact("postgres://coffer:s3cret@db:5432/coffer"),
+        "postgres://coffer:****@db:5432/coffer"
+    );
+    assert_eq!(redact("postgres://db/coffer"), "postgres://db/coffer");
+    assert_eq!(
+        redact("host=db user=coffer password=s3cret"),
+        "host=db user=coffer"
+    );
+}

@@ -106,6 +106,14 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
     // The read cache is invalidated by this process's commits at once, and by
     // other servers' (sharing the database) through the outbox follower.
     let store = open_store(&opts, coffer_core::audit::chain_key(&root)).await?;
+    let fingerprint = coffer_core::keyring::root_fingerprint(&root);
+    if !store.check_root_key(&fingerprint).await? {
+        bail!(
+            "this database was written with a different root key; every server sharing a \
+             database needs the root key it was created with (root_key = \"env\" and the same \
+             COFFER_ROOT_KEY everywhere)"
+        );
+    }
     let svc = Service::new(
         store,
         root,

@@ -13,6 +13,16 @@ use std::sync::{Arc, RwLock};
 pub const DEFAULT_ALIAS: &str = "alias/aws/secretsmanager";
 
 /// An unwrapped KMS key.
+/// A one-way digest of the root key that a store records, so a server started
+/// with another root key is refused before it writes anything no other server
+/// could read (HMAC with a label of its own: no other key of the hierarchy).
+pub fn root_fingerprint(root: &Key256) -> String {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(root.as_bytes()).expect("any key length");
+    m.update(b"coffer root key check v1");
+    hex::encode(m.finalize().into_bytes())
+}
+
 pub struct KmsKey {
     pub arn: String,
     pub key: Key256,

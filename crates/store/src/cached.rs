@@ -195,6 +195,9 @@ impl<S: Store> Store for CachedStore<S> {
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
         self.inner.audit_records(after_seq, limit).await
     }
+    async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {
+        self.inner.check_root_key(fingerprint).await
+    }
     fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.inner.change_signal()
     }

@@ -100,6 +100,27 @@ pub async fn run_all(store: Arc<dyn Store>) {
     touches(&*store).await;
     rotation_schedule(&*store).await;
     names_sort_bytewise(&*store).await;
+    root_key_fingerprint(&*store).await;
+}
+
+/// The first fingerprint is kept; the same one matches, another does not.
+async fn root_key_fingerprint(store: &dyn Store) {
+    assert!(
+        store.check_root_key("fp-one").await.unwrap(),
+        "first use records it"
+    );
+    assert!(
+        store.check_root_key("fp-one").await.unwrap(),
+        "the same key matches"
+    );
+    assert!(
+        !store.check_root_key("fp-two").await.unwrap(),
+        "another key does not"
+    );
+    assert!(
+        store.check_root_key("fp-one").await.unwrap(),
+        "and changed nothing"
+    );
 }
 
 /// Due rotations by `Rotation.DueMs`, and interrupted ones by `Rotation.Pending`;

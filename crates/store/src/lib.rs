@@ -110,6 +110,11 @@ pub trait Store: Send + Sync + 'static {
     /// what changed before).
     fn forget_all_cached(&self) {}
 
+    /// Records `fingerprint` (a one-way digest of the root key) on first use and
+    /// says whether it matches the one recorded: a server started with another
+    /// root key than the one the database was written with must not write to it.
+    async fn check_root_key(&self, fingerprint: &str) -> Result<bool>;
+
     /// Wakes when a change may have been committed by another server sharing
     /// the database (None: this backend has no such signal, and followers poll).
     fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {

@@ -23,6 +23,12 @@ struct Server {
 
 impl Server {
     fn start(url: &str) -> Server {
+        Self::try_start(url, ROOT_KEY)
+            .unwrap_or_else(|log| panic!("the server did not start: {log}"))
+    }
+
+    /// A server with `root_key`, or its log if it did not start.
+    fn try_start(url: &str, root_key: &str) -> Result<Server, String> {
         let dir = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
@@ -42,7 +48,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(dir.path())
-            .env("COFFER_ROOT_KEY", ROOT_KEY)
+            .env("COFFER_ROOT_KEY", root_key)
             .env("COFFER_DEV_ACCESS_KEY_ID", AKID)
             .env("COFFER_DEV_SECRET_ACCESS_KEY", SECRET)
             .env("COFFER_DEV_ACCOUNT_ID", ACCOUNT)
@@ -51,17 +57,15 @@ impl Server {
             .spawn()
             .unwrap();
         let endpoint = dev_endpoint(&mut child);
-        let log = dir.path().join("server.log");
-        assert!(
-            !endpoint.is_empty(),
-            "the server did not start: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        Server {
+        if endpoint.is_empty() {
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default());
+        }
+        Ok(Server {
             child,
             endpoint,
             dir,
-        }
+        })
     }
 
     fn client(&self) -> sm::Client {
@@ -154,6 +158,29 @@ async fn three_servers_serve_one_set_of_accounts_and_secrets() {
     .await;
     eprintln!("key deletion reached B after {took:?}");
     drop((a, b, c));
+    drop_database(&url).await;
+}
+
+/// A server given another root key than the fleet's is refused before it
+/// writes anything the others could not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_another_root_key_is_refused() {
+    let url = fresh_database().await;
+    let a = Server::start(&url);
+    let other = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let log = match Server::try_start(&url, other) {
+        Ok(_) => panic!("a server with another root key started"),
+        Err(log) => log,
+    };
+    assert!(
+        log.contains("written with a different root key"),
+        "the refusal says why: {log}"
+    );
+    assert_eq!(
+        read(&a.client(), "none").await,
+        Err("ResourceNotFoundException".into())
+    );
+    drop(a);
     drop_database(&url).await;
 }
 

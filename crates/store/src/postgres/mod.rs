@@ -342,6 +342,24 @@ impl Store for PgStore {
         rows::all(&rows, rows::audit)
     }
 
+    async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {
+        let conn = self.pool.get().await?;
+        // One statement: of servers starting at once, the first to insert wins
+        // and the others compare with what it recorded.
+        let row = conn
+            .query_one(
+                "WITH ins AS (INSERT INTO coffer_meta (key, value) VALUES ('root_key_check', $1)
+                              ON CONFLICT (key) DO NOTHING RETURNING value)
+                 SELECT COALESCE((SELECT value FROM ins),
+                                 (SELECT value FROM coffer_meta WHERE key = 'root_key_check'))",
+                &[&fingerprint],
+            )
+            .await
+            .map_err(pg_err)?;
+        let recorded: Option<String> = row.try_get(0).map_err(pg_err)?;
+        Ok(recorded.as_deref() == Some(fingerprint))
+    }
+
     fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         Some(self.signal.changes())
     }

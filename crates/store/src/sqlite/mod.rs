@@ -372,6 +372,11 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {
+        let fp = fingerprint.to_string();
+        self.write(|tx| Job::RootKeyCheck(fp, tx)).await
+    }
+
     async fn close(&self) -> Result<()> {
         // Dropping the last sender ends the writer loop after it drains the queue.
         self.writer.lock().map_err(backend)?.take();

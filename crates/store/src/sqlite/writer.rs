@@ -24,11 +24,13 @@ pub enum Job {
     InsertCredential(CredentialRow, oneshot::Sender<Result<()>>),
     InsertAccount(AccountRow, oneshot::Sender<Result<()>>),
     Iam(Vec<IamOp>, NewEvent, NewAudit, oneshot::Sender<Result<()>>),
+    RootKeyCheck(String, oneshot::Sender<Result<bool>>),
 }
 
 enum Reply {
     Committed(oneshot::Sender<Result<Committed>>, Result<Committed>),
     Unit(oneshot::Sender<Result<()>>, Result<()>),
+    Bool(oneshot::Sender<Result<bool>>, Result<bool>),
 }
 
 impl Reply {
@@ -37,6 +39,7 @@ impl Reply {
         match self {
             Reply::Committed(tx, _) => Reply::Committed(tx, Err(err())),
             Reply::Unit(tx, _) => Reply::Unit(tx, Err(err())),
+            Reply::Bool(tx, _) => Reply::Bool(tx, Err(err())),
         }
     }
 
@@ -45,6 +48,7 @@ impl Reply {
         match self {
             Reply::Committed(tx, r) => drop(tx.send(r)),
             Reply::Unit(tx, r) => drop(tx.send(r)),
+            Reply::Bool(tx, r) => drop(tx.send(r)),
         }
     }
 }
@@ -107,6 +111,7 @@ fn unapplied(job: Job) -> Reply {
         | Job::InsertCredential(_, tx)
         | Job::InsertAccount(_, tx)
         | Job::Iam(_, _, _, tx) => Reply::Unit(tx, Err(never())),
+        Job::RootKeyCheck(_, tx) => Reply::Bool(tx, Err(never())),
     }
 }
 
@@ -124,6 +129,11 @@ fn apply_in_savepoint(tx: &Transaction<'_>, job: Job, key: Option<&ChainKey>) ->
         Job::InsertKms(k, reply) => unit(reply, insert_kms(tx, &k)),
         Job::InsertCredential(c, reply) => unit(reply, insert_credential(tx, &c)),
         Job::InsertAccount(a, reply) => unit(reply, insert_account(tx, &a)),
+        Job::RootKeyCheck(fp, reply) => {
+            let r = root_key_check(tx, &fp);
+            let ok = r.is_ok();
+            (Reply::Bool(reply, r), ok)
+        }
         Job::Iam(ops, event, audit, reply) => {
             let r = ops.iter().try_for_each(|op| apply_iam(tx, op));
             let r = r.and_then(|()| append_audit(tx, &audit, key));
@@ -406,4 +416,21 @@ fn apply_iam(tx: &Transaction<'_>, op: &IamOp) -> Result<()> {
     } else {
         Err(StoreError::Conflict)
     }
+}
+
+/// Records the fingerprint if none is, and compares it with the recorded one.
+fn root_key_check(tx: &Transaction<'_>, fingerprint: &str) -> Result<bool> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('root_key_check', ?1) ON CONFLICT (key) DO NOTHING",
+        [fingerprint],
+    )
+    .map_err(backend)?;
+    let recorded: String = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'root_key_check'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    Ok(recorded == fingerprint)
 }

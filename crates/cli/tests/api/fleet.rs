@@ -168,9 +168,8 @@ async fn a_server_with_another_root_key_is_refused() {
     let url = fresh_database().await;
     let a = Server::start(&url);
     let other = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-    let log = match Server::try_start(&url, other) {
-        Ok(_) => panic!("a server with another root key started"),
-        Err(log) => log,
+    let Err(log) = Server::try_start(&url, other) else {
+        panic!("a server with another root key started")
     };
     assert!(
         log.contains("written with a different root key"),

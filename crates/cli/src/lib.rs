@@ -7,5 +7,6 @@ pub mod credentials;
 pub mod devtls;
 pub mod logging;
 pub mod run;
+pub mod verify;
 
 pub use run::{start, Running, StartOptions};

@@ -76,9 +76,14 @@ enum AuditCommand {
     /// Links are keyed with a key derived from the root key, so this needs the
     /// same root key as the server: forging a link needs it too.
     Verify {
-        /// The server's data directory.
+        /// The server's data directory (its audit file, its SQLite store, its
+        /// root key file).
         #[arg(long, env = "COFFER_DATA_DIR")]
-        data_dir: PathBuf,
+        data_dir: Option<PathBuf>,
+        /// A PostgreSQL store: checks its chain of mutations and every server's
+        /// copy of its audit file.
+        #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// Where the root key is: "file" (DATA_DIR/root.key) or "env".
         #[arg(long, default_value = "file")]
         root_key: String,
@@ -231,10 +236,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Audit(AuditCommand::Verify {
             data_dir,
+            database_url,
             root_key,
             root_key_env,
             allow_unkeyed,
-        }) => audit_verify(&data_dir, &root_key, &root_key_env, allow_unkeyed),
+        }) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(coffer::verify::verify(&coffer::verify::VerifyOptions {
+                data_dir,
+                database_url,
+                root_key,
+                root_key_env,
+                allow_unkeyed,
+            })),
         Command::Account(AccountCommand::Create { name }) => {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -548,72 +563,4 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => {}
         }
     })
-}
-
-fn audit_verify(
-    data_dir: &std::path::Path,
-    root_key: &str,
-    var: &str,
-    allow_unkeyed: bool,
-) -> anyhow::Result<()> {
-    let root = match root_key {
-        "file" => {
-            let path = data_dir.join("root.key");
-            anyhow::ensure!(path.exists(), "{} does not exist", path.display());
-            coffer_crypto::load_or_create_key_file(&path)?
-        }
-        "env" => {
-            let value = std::env::var(var).with_context(|| format!("{var} is not set"))?;
-            coffer_crypto::root_key_from_env(var, &value)?
-        }
-        other => anyhow::bail!("--root-key must be file or env, not {other:?}"),
-    };
-    let key = coffer_core::audit::chain_key(&root);
-    let path = data_dir.join("audit.log");
-    let file = coffer_core::audit::verify_file(&path, key, allow_unkeyed)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    report_chain(&path.display().to_string(), file);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let store = coffer_store::sqlite::SqliteStore::open(&data_dir.join("coffer.db"))?;
-    let report = rt.block_on(verify_store(&store, key, allow_unkeyed))?;
-    report_chain("store", report);
-    Ok(())
-}
-
-fn report_chain(what: &str, r: coffer_store::ChainReport) {
-    println!("{what}: {} records, hash chain intact", r.records);
-    if r.unkeyed > 0 {
-        eprintln!(
-            "warning: {what}: the first {} records are chained without a key (written before keyed chains); they prove order, not who wrote them",
-            r.unkeyed
-        );
-    }
-}
-
-async fn verify_store(
-    store: &coffer_store::sqlite::SqliteStore,
-    key: coffer_store::ChainKey,
-    allow_unkeyed: bool,
-) -> anyhow::Result<coffer_store::ChainReport> {
-    use coffer_store::Store;
-    let mut check = coffer_store::ChainCheck::new(key, allow_unkeyed);
-    let mut after = 0;
-    loop {
-        let batch = store.audit_records(after, 1000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        for r in &batch {
-            anyhow::ensure!(
-                check.next(&r.prev_hash, &r.body, &r.hash),
-                "store audit record {} breaks the hash chain",
-                r.seq
-            );
-            after = r.seq;
-        }
-    }
-    store.close().await?;
-    Ok(check.report)
 }

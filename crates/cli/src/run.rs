@@ -123,6 +123,10 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
             sweep_interval: opts.sweep_interval,
             rotation_interval: opts.rotation_interval,
             rotation_functions: opts.rotation_functions.clone(),
+            ship_audit_as: match opts.database_url {
+                Some(_) => Some(server_id(&opts.data_dir)?),
+                None => None,
+            },
         },
     )?;
     let (root_cred, created_root) = bootstrap_root(&svc, &opts).await?;
@@ -153,6 +157,32 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
         server,
         background,
     })
+}
+
+/// This server's id among those sharing a store (its audit file's name there):
+/// made once, kept in the data directory.
+fn server_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("server-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let id = format!(
+        "{}-{}",
+        if host.is_empty() { "server" } else { &host },
+        ids::random_id(12)
+    );
+    std::fs::write(&path, format!("{id}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
 }
 
 /// The store the options name, behind this process's read cache.

@@ -121,6 +121,7 @@ impl Service {
                         let s = svc.clone();
                         // fsync can take milliseconds: keep it off the async workers.
                         let _ = tokio::task::spawn_blocking(move || s.audit.sync()).await;
+                        svc.ship_audit().await;
                     }
                     _ = lead_check.tick() => {
                         if leader.check(&svc).await && leader.must_resume {
@@ -144,10 +145,20 @@ impl Service {
         })
     }
 
+    /// Copies new audit file lines into a shared store (when it is one).
+    async fn ship_audit(&self) {
+        if let Some(s) = &self.shipper {
+            if let Err(e) = s.ship().await {
+                tracing::warn!(error = %e, "copying audit records into the store failed; will retry");
+            }
+        }
+    }
+
     /// Flushes pending work and closes the audit log and the store.
     pub async fn shutdown(&self) {
         self.secrets.flush_access().await;
         self.audit.close();
+        self.ship_audit().await;
         if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "closing the store failed");
         }

@@ -17,6 +17,7 @@
 pub mod arn;
 mod attrs;
 pub mod audit;
+mod audit_ship;
 mod background;
 mod call;
 pub mod clock;

@@ -28,12 +28,16 @@ pub struct ServiceOptions {
     pub rotation_interval: Duration,
     /// External rotation functions by name.
     pub rotation_functions: HashMap<String, ExternalFunction>,
+    /// Set when servers share the store: the audit file's lines are copied
+    /// into it under this server's id.
+    pub ship_audit_as: Option<String>,
 }
 
 pub struct Service {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) audit: Arc<AuditLog>,
+    pub(crate) shipper: Option<crate::audit_ship::Shipper>,
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) identity: Arc<Identity>,
     pub(crate) secrets: Arc<Secrets>,
@@ -58,6 +62,9 @@ impl Service {
             &opts.audit_path,
             crate::audit::chain_key(&root),
         )?);
+        let shipper = opts
+            .ship_audit_as
+            .map(|id| crate::audit_ship::Shipper::new(opts.audit_path.clone(), id, store.clone()));
         let keys = Arc::new(Keyring::new(root, store.clone(), clock.clone()));
         let outbox = Arc::new(Outbox::new(store.clone()));
         let functions = Arc::new(Functions {
@@ -92,6 +99,7 @@ impl Service {
             store,
             clock,
             audit,
+            shipper,
             outbox,
             identity,
             secrets,

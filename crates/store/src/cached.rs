@@ -13,7 +13,8 @@
 
 use crate::{
     async_trait, AccessTouch, AccountRow, Arc, AuditRow, Committed, CredentialRow, EventRow, IamOp,
-    IamRow, KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, SecretRow, Store,
+    IamRow, KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, SecretRow, ShippedLine,
+    Store,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -194,6 +195,23 @@ impl<S: Store> Store for CachedStore<S> {
     }
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
         self.inner.audit_records(after_seq, limit).await
+    }
+    async fn ship_audit(&self, server_id: &str, lines: Vec<ShippedLine>) -> Result<()> {
+        self.inner.ship_audit(server_id, lines).await
+    }
+    async fn shipped_upto(&self, server_id: &str) -> Result<i64> {
+        self.inner.shipped_upto(server_id).await
+    }
+    async fn shipped_lines(
+        &self,
+        server_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<ShippedLine>> {
+        self.inner.shipped_lines(server_id, after, limit).await
+    }
+    async fn shipped_servers(&self) -> Result<Vec<String>> {
+        self.inner.shipped_servers().await
     }
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {
         self.inner.check_root_key(fingerprint).await

@@ -47,6 +47,10 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+fn not_shared() -> StoreError {
+    StoreError::Backend("this store is not shared by servers and keeps no audit files".into())
+}
+
 /// Where a secret lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
@@ -109,6 +113,34 @@ pub trait Store: Send + Sync + 'static {
     /// Drops every cached secret (the outbox follower starts, and cannot know
     /// what changed before).
     fn forget_all_cached(&self) {}
+
+    /// Keeps lines of `server_id`'s audit file; lines it holds already are
+    /// skipped, so a line shipped twice (after a crash) is kept once. Backends
+    /// that only one server can open do not keep them (the file is beside the
+    /// database) and refuse.
+    async fn ship_audit(&self, _server_id: &str, _lines: Vec<ShippedLine>) -> Result<()> {
+        Err(not_shared())
+    }
+
+    /// The number of the last line of `server_id`'s file kept (0: none).
+    async fn shipped_upto(&self, _server_id: &str) -> Result<i64> {
+        Err(not_shared())
+    }
+
+    /// The lines of `server_id`'s file after line `after`, in order.
+    async fn shipped_lines(
+        &self,
+        _server_id: &str,
+        _after: i64,
+        _limit: usize,
+    ) -> Result<Vec<ShippedLine>> {
+        Err(not_shared())
+    }
+
+    /// The servers whose audit files the store keeps.
+    async fn shipped_servers(&self) -> Result<Vec<String>> {
+        Err(not_shared())
+    }
 
     /// Records `fingerprint` (a one-way digest of the root key) on first use and
     /// says whether it matches the one recorded: a server started with another

@@ -137,6 +137,18 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// One line of a server's audit file (a read record, a refused call), kept in a
+/// shared store so the record outlives the server's disk. The link is the
+/// file's own, so the copy is checked against the same keyed chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippedLine {
+    /// The line's number in its file, from 1.
+    pub line: i64,
+    pub prev: String,
+    pub hash: String,
+    pub body: String,
+}
+
 /// A change event to append to the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {

@@ -80,6 +80,17 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    /// SIGTERM, and the exit status must say it stopped cleanly.
+    fn stop(&mut self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        assert!(self.child.wait().unwrap().success(), "{}", self.log());
+    }
+
     fn kill9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -586,4 +597,92 @@ async fn a_database_outage_is_unavailable_and_heals_without_losing_writes() {
     }
     drop(srv);
     drop(pg);
+}
+
+/// `coffer audit verify --database-url` with the fleet's root key.
+fn verify(url: &str) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args([
+            "audit",
+            "verify",
+            "--root-key",
+            "env",
+            "--database-url",
+            url,
+        ])
+        .env("COFFER_ROOT_KEY", ROOT_KEY)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Every server's read records (and refused calls) end up in the store with
+/// their links, so none is lost with a server's disk; `coffer audit verify`
+/// checks each server's chain and finds a record changed or removed there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_audit_trail_is_in_the_store_and_verifies() {
+    let url = fresh_database().await;
+    let mut servers = [Server::start(&url), Server::start(&url)];
+    servers[0]
+        .client()
+        .create_secret()
+        .name("audited")
+        .secret_string("v1")
+        .send()
+        .await
+        .unwrap();
+    for s in &servers {
+        assert_eq!(read(&s.client(), "audited").await, Ok("v1".into()));
+    }
+    let denied = client_for(&servers[1].endpoint, "us-east-1", AKID, "wrong-secret");
+    assert!(read(&denied, "audited").await.is_err());
+    for s in &mut servers {
+        s.stop();
+    }
+    let (ok, text) = verify(&url);
+    assert!(ok, "{text}");
+    assert_eq!(text.matches("audit file of server").count(), 2, "{text}");
+
+    let db = coffer_store::postgres::config(&url).unwrap();
+    let (client, conn) = db.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let reads: i64 = client
+        .query_one(
+            "SELECT count(*) FROM audit_shipped WHERE body LIKE '%\"eventName\":\"GetSecretValue\"%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        reads, 3,
+        "both servers' reads, and the call refused with a wrong key, are in the store"
+    );
+    assert!(!text.contains("v1\""), "no secret value in the output");
+
+    // A record changed in the store (of the server with two): the chain says where.
+    client
+        .execute(
+            "UPDATE audit_shipped SET body = replace(body, 'GetSecretValue', 'ListSecrets')
+             WHERE line = 1 AND server_id = (SELECT server_id FROM audit_shipped GROUP BY server_id ORDER BY count(*) DESC LIMIT 1)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (ok, text) = verify(&url);
+    assert!(!ok && text.contains("breaks the hash chain"), "{text}");
+    // A record removed: the gap is found.
+    client
+        .execute(
+            "DELETE FROM audit_shipped WHERE line = 1 AND server_id = (SELECT server_id FROM audit_shipped GROUP BY server_id ORDER BY count(*) DESC LIMIT 1)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (ok, text) = verify(&url);
+    assert!(!ok && text.contains("audit line 1 is missing"), "{text}");
+    drop(servers);
+    drop_database(&url).await;
 }

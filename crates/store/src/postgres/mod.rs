@@ -21,7 +21,7 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::{
     AccessTouch, AccountRow, AuditRow, ChainKey, Committed, CredentialRow, EventRow, IamOp, IamRow,
-    KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, Store, StoreError,
+    KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, ShippedLine, Store, StoreError,
 };
 use async_trait::async_trait;
 use error::pg_err;
@@ -89,6 +89,25 @@ impl PgStore {
         Ok(PgStore {
             pool,
             key,
+            signal: signal::Signal::start(cfg),
+        })
+    }
+
+    /// Opens a database for reading only (audit verification): no migration
+    /// runs, and a schema of another version than this build's is refused.
+    pub async fn open_existing(url: &str) -> Result<Self> {
+        let cfg = config(url)?;
+        let first = pool::connect(&cfg).await?;
+        let found = schema::current_version(&first).await?;
+        if found != SCHEMA_VERSION {
+            return Err(StoreError::Backend(format!(
+                "the database's schema is version {found}; this build reads version {SCHEMA_VERSION}"
+            )));
+        }
+        drop(first);
+        Ok(PgStore {
+            pool: Pool::new(cfg.clone(), 2),
+            key: None,
             signal: signal::Signal::start(cfg),
         })
     }
@@ -340,6 +359,72 @@ impl Store for PgStore {
             .await
             .map_err(pg_err)?;
         rows::all(&rows, rows::audit)
+    }
+
+    async fn ship_audit(&self, server_id: &str, lines: Vec<ShippedLine>) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let (mut nums, mut prevs, mut hashes, mut bodies) = (vec![], vec![], vec![], vec![]);
+        for l in lines {
+            nums.push(l.line);
+            prevs.push(l.prev);
+            hashes.push(l.hash);
+            bodies.push(l.body);
+        }
+        // One statement for the batch: arrays unnested into rows.
+        let conn = self.pool.get().await?;
+        conn.execute(
+            "INSERT INTO audit_shipped (server_id, line, prev_hash, hash, body)
+             SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])
+             ON CONFLICT (server_id, line) DO NOTHING",
+            &[&server_id, &nums, &prevs, &hashes, &bodies],
+        )
+        .await
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn shipped_upto(&self, server_id: &str) -> Result<i64> {
+        let conn = self.pool.get().await?;
+        let row = conn
+            .query_one(
+                "SELECT COALESCE(MAX(line), 0)::bigint FROM audit_shipped WHERE server_id = $1",
+                &[&server_id],
+            )
+            .await
+            .map_err(pg_err)?;
+        row.try_get(0).map_err(pg_err)
+    }
+
+    async fn shipped_lines(
+        &self,
+        server_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<ShippedLine>> {
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                "SELECT line, prev_hash, hash, body FROM audit_shipped
+                 WHERE server_id = $1 AND line > $2 ORDER BY line LIMIT $3",
+                &[&server_id, &after, &(limit as i64)],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows::all(&rows, rows::shipped)
+    }
+
+    async fn shipped_servers(&self) -> Result<Vec<String>> {
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                "SELECT DISTINCT server_id FROM audit_shipped ORDER BY server_id",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows.iter().map(|r| r.try_get(0).map_err(pg_err)).collect()
     }
 
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {

@@ -4,7 +4,7 @@
 use super::error::pg_err;
 use crate::{
     AccountRow, AuditRow, CredentialRow, EventRow, IamRow, KmsKeyRow, Result, Secret, SecretRow,
-    StoreError, VersionRow,
+    ShippedLine, StoreError, VersionRow,
 };
 use tokio_postgres::Row;
 
@@ -150,6 +150,15 @@ pub fn audit(r: &Row) -> Result<AuditRow> {
         body: r.try_get(2).map_err(pg_err)?,
         prev_hash: r.try_get(3).map_err(pg_err)?,
         hash: r.try_get(4).map_err(pg_err)?,
+    })
+}
+
+pub fn shipped(r: &Row) -> Result<ShippedLine> {
+    Ok(ShippedLine {
+        line: r.try_get(0).map_err(pg_err)?,
+        prev: r.try_get(1).map_err(pg_err)?,
+        hash: r.try_get(2).map_err(pg_err)?,
+        body: r.try_get(3).map_err(pg_err)?,
     })
 }
 

@@ -101,6 +101,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, kind, name)
     );
     "#,
+    // 1 -> 2: servers' audit files (read records, refused calls), kept where
+    // they outlive the server's disk.
+    r"
+    CREATE TABLE audit_shipped (
+        server_id TEXT NOT NULL,
+        line BIGINT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (server_id, line)
+    );
+    ",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

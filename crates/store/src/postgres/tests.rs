@@ -142,3 +142,26 @@ fn passwords_are_redacted_from_urls() {
         "host=db user=coffer"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_files_are_kept_per_server_and_a_line_once() {
+    let url = fresh_database().await;
+    let store = PgStore::open(&url, None).await.unwrap();
+    let line = |n: i64| crate::ShippedLine {
+        line: n,
+        prev: format!("p{n}"),
+        hash: format!("h{n}"),
+        body: format!("{{\"n\":{n}}}"),
+    };
+    assert_eq!(store.shipped_upto("a").await.unwrap(), 0);
+    store.ship_audit("a", vec![line(1), line(2)]).await.unwrap();
+    // A batch shipped again after a crash, with the next line.
+    store.ship_audit("a", vec![line(2), line(3)]).await.unwrap();
+    store.ship_audit("b", vec![line(1)]).await.unwrap();
+    assert_eq!(store.shipped_upto("a").await.unwrap(), 3);
+    assert_eq!(store.shipped_servers().await.unwrap(), ["a", "b"]);
+    let got = store.shipped_lines("a", 1, 10).await.unwrap();
+    assert_eq!(got, vec![line(2), line(3)]);
+    store.close().await.unwrap();
+    drop_database(&url).await;
+}

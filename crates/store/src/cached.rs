@@ -13,8 +13,8 @@
 
 use crate::{
     async_trait, AccessTouch, AccountRow, Arc, AuditRow, Committed, CredentialRow, EventRow, IamOp,
-    IamRow, KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, SecretRow, ShippedLine,
-    Store,
+    IamRow, KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent, Result,
+    Scope, Secret, SecretRow, ShippedLine, Store,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,6 +131,10 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn list_secrets(&self, scope: &Scope) -> Result<Vec<Secret>> {
         self.inner.list_secrets(scope).await
+    }
+
+    async fn list_page(&self, scope: &Scope, q: &ListQuery, keep: ListFilter) -> Result<ListPage> {
+        self.inner.list_page(scope, q, keep).await
     }
 
     async fn commit(&self, m: Mutation) -> Result<Committed> {

@@ -66,6 +66,10 @@ pub trait Store: Send + Sync + 'static {
     async fn secret_by_arn(&self, arn: &str) -> Result<Option<Arc<Secret>>>;
     /// Every secret of a scope with its versions, in name order.
     async fn list_secrets(&self, scope: &Scope) -> Result<Vec<Secret>>;
+    /// One page of a scope's secrets in the order `q` names, starting after
+    /// `q.after`, holding only secrets `keep` accepts: the store walks its index
+    /// for that order and loads versions for the page's secrets only.
+    async fn list_page(&self, scope: &Scope, q: &ListQuery, keep: ListFilter) -> Result<ListPage>;
     /// Applies a mutation atomically; see [`Mutation`].
     async fn commit(&self, m: Mutation) -> Result<Committed>;
     /// Records last-accessed days; best effort, no revision change, no audit row

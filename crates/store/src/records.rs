@@ -54,6 +54,60 @@ pub struct Secret {
     pub versions: Vec<VersionRow>,
 }
 
+/// The orders secrets can be listed in (ListSecrets' SortBy); the store keeps an
+/// index for each, so a page costs what it holds, not what the account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListSort {
+    Created,
+    LastChanged,
+    /// Never-accessed secrets sort as accessed at 0.
+    LastAccessed,
+    Name,
+}
+
+/// A position in a listing: the sort key and the id of the last secret seen.
+/// Ids break ties, so the position stays exact while secrets are created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListKey {
+    Int(i64),
+    Text(String),
+}
+
+impl ListSort {
+    /// The key `row` has in this order.
+    pub fn key_of(self, row: &SecretRow) -> ListKey {
+        match self {
+            ListSort::Created => ListKey::Int(row.created_ms),
+            ListSort::LastChanged => ListKey::Int(row.last_changed_ms),
+            ListSort::LastAccessed => ListKey::Int(row.last_accessed_ms.unwrap_or(0)),
+            ListSort::Name => ListKey::Text(row.name.clone()),
+        }
+    }
+}
+
+/// What a page of a listing asks for.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub sort: ListSort,
+    pub descending: bool,
+    /// Start after this (key, id); None: from the start.
+    pub after: Option<(ListKey, i64)>,
+    /// Secrets wanted on the page.
+    pub limit: usize,
+    pub include_deleted: bool,
+}
+
+/// Decides whether a secret belongs on the page (the caller's filters); sees
+/// the secret's metadata only, not its versions.
+pub type ListFilter = std::sync::Arc<dyn Fn(&SecretRow) -> bool + Send + Sync>;
+
+/// One page: the secrets, with their versions, and whether any follow.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub secrets: Vec<Secret>,
+    pub more: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MutationOp {
     /// Insert `secret` (fails with NameTaken if the name exists in its scope).

@@ -235,3 +235,60 @@ async fn batch_get_by_filter_pages() {
     assert!(got.contains(&"v0".to_string()) && got.contains(&"v24".to_string()));
     srv.stop().await;
 }
+
+/// Tokens are positions, not offsets: a secret created mid-walk before the
+/// position neither repeats nor hides one; a token is refused for another
+/// order than the one it came from.
+#[tokio::test]
+async fn tokens_stay_exact_while_secrets_are_created() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    for n in ["b1", "b2", "b3", "b4", "b5"] {
+        c.create_secret()
+            .name(n)
+            .secret_string("x")
+            .send()
+            .await
+            .unwrap();
+    }
+    let by_name = || {
+        c.list_secrets()
+            .sort_by(sm::types::SortByType::Name)
+            .max_results(2)
+    };
+    let first = by_name().send().await.unwrap();
+    let mut seen: Vec<String> = first
+        .secret_list()
+        .iter()
+        .map(|s| s.name().unwrap().to_string())
+        .collect();
+    // Sorts before the walk's position: with offsets, b2 would come again.
+    c.create_secret()
+        .name("a0")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+    let mut next = first.next_token().map(str::to_string);
+    while let Some(t) = next {
+        let out = by_name().next_token(&t).send().await.unwrap();
+        seen.extend(
+            out.secret_list()
+                .iter()
+                .map(|s| s.name().unwrap().to_string()),
+        );
+        next = out.next_token().map(str::to_string);
+    }
+    assert_eq!(seen, ["b1", "b2", "b3", "b4", "b5"]);
+
+    let token = first.next_token().unwrap();
+    let (code, _) = err(c
+        .list_secrets()
+        .sort_by(sm::types::SortByType::CreatedDate)
+        .next_token(token)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "InvalidNextTokenException");
+    srv.stop().await;
+}

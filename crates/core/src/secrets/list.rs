@@ -14,7 +14,8 @@ use coffer_api::types::{
     SecretVersionsListEntry, Timestamp,
 };
 use coffer_api::{validate, ApiError, ErrorCode};
-use coffer_store::Secret;
+use coffer_store::{ListFilter, ListKey, ListPage, ListQuery, ListSort, SecretRow};
+use std::sync::Arc;
 
 const FILTER_KEYS: &[&str] = &[
     "description",
@@ -76,8 +77,7 @@ fn prefix_match(text: &str, value: &str, case_sensitive: bool) -> bool {
             .any(|w| !w.is_empty() && w.starts_with(&v))
 }
 
-fn filter_matches(s: &Secret, key: &str, value: &str) -> bool {
-    let row = &s.row;
+fn filter_matches(row: &SecretRow, key: &str, value: &str) -> bool {
     let tags = row.tags.as_deref().unwrap_or_default();
     match key {
         "name" => prefix_match(&row.name, value, true),
@@ -111,19 +111,17 @@ fn filter_matches(s: &Secret, key: &str, value: &str) -> bool {
     }
 }
 
-/// Applies ListSecrets filters: values within a filter are ORed, filters ANDed,
-/// a value starting with `!` excludes what it matches.
-pub(crate) fn filter_secrets(
-    secrets: Vec<Secret>,
-    filters: &[Filter],
-    include_deleted: bool,
-) -> Result<Vec<Secret>, ApiError> {
+/// Checks ListSecrets filters and turns them into the store's page filter:
+/// values within a filter are ORed, filters ANDed, a value starting with `!`
+/// excludes what it matches.
+pub(crate) fn list_filter(filters: &[Filter]) -> Result<ListFilter, ApiError> {
     if filters.len() > 10 {
         return Err(ApiError::new(
             ErrorCode::Validation,
             "1 validation error detected: Value at 'filters' failed to satisfy constraint: Member must have length less than or equal to 10",
         ));
     }
+    let mut checked = Vec::with_capacity(filters.len());
     for f in filters {
         let key = f
             .key
@@ -139,22 +137,68 @@ pub(crate) fn filter_secrets(
         for v in values {
             validate::filter_value(v)?;
         }
+        let (neg, pos): (Vec<String>, Vec<String>) =
+            values.iter().cloned().partition(|v| v.starts_with('!'));
+        let neg = neg.into_iter().map(|v| v[1..].to_string()).collect();
+        checked.push((key.to_string(), pos, neg));
     }
-    Ok(secrets
-        .into_iter()
-        .filter(|s| include_deleted || s.row.deleted_ms.is_none())
-        .filter(|s| {
-            filters.iter().all(|f| {
-                let key = f.key.as_deref().unwrap_or_default();
-                let values = f.values.as_deref().unwrap_or_default();
-                let (neg, pos): (Vec<&String>, Vec<&String>) =
-                    values.iter().partition(|v| v.starts_with('!'));
-                let excluded = neg.iter().any(|v| filter_matches(s, key, &v[1..]));
-                let included = pos.is_empty() || pos.iter().any(|v| filter_matches(s, key, v));
+    Ok(Arc::new(move |row: &SecretRow| {
+        checked
+            .iter()
+            .all(|(key, pos, neg): &(String, Vec<String>, Vec<String>)| {
+                let excluded = neg.iter().any(|v| filter_matches(row, key, v));
+                let included = pos.is_empty() || pos.iter().any(|v| filter_matches(row, key, v));
                 included && !excluded
             })
-        })
-        .collect())
+    }))
+}
+
+/// A listing's position as an opaque NextToken: the order it belongs to, so a
+/// token is refused with another order, and the last (key, id) returned.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Position {
+    sort: String,
+    desc: bool,
+    key: ListKey,
+    id: i64,
+}
+
+pub(crate) fn encode_position(sort: &str, desc: bool, key: ListKey, id: i64) -> String {
+    let p = Position {
+        sort: sort.to_string(),
+        desc,
+        key,
+        id,
+    };
+    let json = serde_json::to_vec(&p).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+pub(crate) fn decode_position(
+    token: Option<&str>,
+    sort: &str,
+    desc: bool,
+) -> Result<Option<(ListKey, i64)>, ApiError> {
+    let Some(t) = token else { return Ok(None) };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .map_err(|_| bad_token())?;
+    let p: Position = serde_json::from_slice(&raw).map_err(|_| bad_token())?;
+    if p.sort != sort || p.desc != desc {
+        return Err(bad_token());
+    }
+    Ok(Some((p.key, p.id)))
+}
+
+/// The token for the page after `page`, if any follows.
+pub(crate) fn next_position(page: &ListPage, q: &ListQuery, sort: &str) -> Option<String> {
+    let last = page.secrets.last().filter(|_| page.more)?;
+    Some(encode_position(
+        sort,
+        q.descending,
+        q.sort.key_of(&last.row),
+        last.row.id,
+    ))
 }
 
 impl Secrets {
@@ -191,30 +235,27 @@ impl Secrets {
                 "name",
             ],
         )?;
-        let secrets = self
+        let sort = match sort_by {
+            "name" => ListSort::Name,
+            "last-accessed-date" => ListSort::LastAccessed,
+            "last-changed-date" => ListSort::LastChanged,
+            _ => ListSort::Created,
+        };
+        let keep = list_filter(req.filters.as_deref().unwrap_or_default())?;
+        let q = ListQuery {
+            sort,
+            descending: order == "desc",
+            after: decode_position(req.next_token.as_deref(), sort_by, order == "desc")?,
+            limit: max as usize,
+            include_deleted: req.include_planned_deletion.unwrap_or(false),
+        };
+        let page = self
             .store
-            .list_secrets(&g.caller().scope())
+            .list_page(&g.caller().scope(), &q, keep)
             .await
             .map_err(internal)?;
-        let mut matched = filter_secrets(
-            secrets,
-            req.filters.as_deref().unwrap_or_default(),
-            req.include_planned_deletion.unwrap_or(false),
-        )?;
-        matched.sort_by(|a, b| {
-            let (a, b) = (&a.row, &b.row);
-            let primary = match sort_by {
-                "name" => a.name.cmp(&b.name),
-                "last-accessed-date" => a.last_accessed_ms.cmp(&b.last_accessed_ms),
-                "last-changed-date" => a.last_changed_ms.cmp(&b.last_changed_ms),
-                _ => a.created_ms.cmp(&b.created_ms),
-            };
-            primary.then(a.id.cmp(&b.id))
-        });
-        if order == "desc" {
-            matched.reverse();
-        }
-        let (page, next_token) = paginate(matched, req.next_token.as_deref(), max as usize)?;
+        let next_token = next_position(&page, &q, sort_by);
+        let page = page.secrets;
         let secret_list = page
             .iter()
             .map(|s| SecretListEntry {

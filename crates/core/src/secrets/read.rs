@@ -1,6 +1,6 @@
 //! GetSecretValue and BatchGetSecretValue.
 
-use super::{list::filter_secrets, not_deleted};
+use super::not_deleted;
 use crate::call::respond;
 use crate::errors::internal;
 use crate::identity::Grant;
@@ -13,7 +13,7 @@ use coffer_api::types::{
 };
 use coffer_api::{validate, ApiError, ErrorCode};
 use coffer_crypto::SecretBytes;
-use coffer_store::{Secret, VersionRow};
+use coffer_store::{ListQuery, ListSort, Secret, VersionRow};
 
 fn no_value_for_stage(stage: &str) -> ApiError {
     ApiError::new(
@@ -140,15 +140,21 @@ impl Secrets {
             (None, Some(filters)) => {
                 let max = req.max_results.unwrap_or(20);
                 validate::range(max, "maxResults", 1, 20)?;
-                let secrets = self
+                let keep = super::list::list_filter(filters)?;
+                let q = ListQuery {
+                    sort: ListSort::Name,
+                    descending: false,
+                    after: super::list::decode_position(req.next_token.as_deref(), "name", false)?,
+                    limit: max as usize,
+                    include_deleted: false,
+                };
+                let page = self
                     .store
-                    .list_secrets(&g.caller().scope())
+                    .list_page(&g.caller().scope(), &q, keep)
                     .await
                     .map_err(internal)?;
-                let mut matched: Vec<Secret> = filter_secrets(secrets, filters, false)?;
-                matched.sort_by(|a, b| a.row.name.cmp(&b.row.name));
-                let (page, next) =
-                    super::list::paginate(matched, req.next_token.as_deref(), max as usize)?;
+                let next = super::list::next_position(&page, &q, "name");
+                let page = page.secrets;
                 for s in &page {
                     let got = match g.permits(action::GET_SECRET_VALUE, s).await {
                         Ok(()) => self.read_value(s, None, None).await,

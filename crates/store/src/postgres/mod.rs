@@ -8,6 +8,7 @@
 //! work.
 
 mod error;
+mod list;
 mod pool;
 mod rows;
 mod schema;
@@ -21,7 +22,8 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::{
     AccessTouch, AccountRow, AuditRow, ChainKey, Committed, CredentialRow, EventRow, IamOp, IamRow,
-    KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, ShippedLine, Store, StoreError,
+    KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent, Result, Scope,
+    Secret, ShippedLine, Store, StoreError,
 };
 use async_trait::async_trait;
 use error::pg_err;
@@ -173,6 +175,10 @@ impl Store for PgStore {
             &[&scope.account_id, &scope.region],
         )
         .await
+    }
+
+    async fn list_page(&self, scope: &Scope, q: &ListQuery, keep: ListFilter) -> Result<ListPage> {
+        list::page(&self.pool, scope, q, &keep).await
     }
 
     async fn commit(&self, m: Mutation) -> Result<Committed> {

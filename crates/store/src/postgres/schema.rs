@@ -113,6 +113,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (server_id, line)
     );
     ",
+    // 2 -> 3: an index per listing order (see SQLite's 2 -> 3).
+    r"
+    CREATE INDEX secrets_by_created ON secrets (account_id, region, created_ms, id);
+    CREATE INDEX secrets_by_changed ON secrets (account_id, region, last_changed_ms, id);
+    CREATE INDEX secrets_by_accessed ON secrets (account_id, region, (COALESCE(last_accessed_ms, 0)), id);
+    CREATE INDEX secrets_by_name ON secrets (account_id, region, name, id);
+    ",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

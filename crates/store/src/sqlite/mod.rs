@@ -12,7 +12,8 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::{
     AccessTouch, AccountRow, AuditRow, ChainKey, Committed, CredentialRow, EventRow, IamOp, IamRow,
-    KmsKeyRow, Mutation, NewAudit, NewEvent, Result, Scope, Secret, Store, StoreError,
+    KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent, Result, Scope,
+    Secret, Store, StoreError,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -165,6 +166,12 @@ impl Store for SqliteStore {
     async fn list_secrets(&self, scope: &Scope) -> Result<Vec<Secret>> {
         let (a, r) = (scope.account_id.clone(), scope.region.clone());
         self.read(move |c| rows::load_scope(c, &a, &r)).await
+    }
+
+    async fn list_page(&self, scope: &Scope, q: &ListQuery, keep: ListFilter) -> Result<ListPage> {
+        let (a, r, q) = (scope.account_id.clone(), scope.region.clone(), q.clone());
+        self.read(move |c| rows::load_page(c, &a, &r, &q, &keep))
+            .await
     }
 
     async fn commit(&self, m: Mutation) -> Result<Committed> {

@@ -1,6 +1,9 @@
 //! Mapping between SQLite rows and store records.
 
-use crate::{CredentialRow, IamRow, Secret, SecretRow, VersionRow};
+use crate::{
+    CredentialRow, IamRow, ListFilter, ListKey, ListPage, ListQuery, ListSort, Secret, SecretRow,
+    VersionRow,
+};
 use rusqlite::{Connection, OptionalExtension, Row};
 use std::collections::HashMap;
 
@@ -140,4 +143,82 @@ pub fn iam(r: &rusqlite::Row<'_>) -> rusqlite::Result<IamRow> {
         body: r.get(3)?,
         revision: r.get(4)?,
     })
+}
+
+/// The expression a listing order sorts by; each has an index (schema v3).
+pub fn sort_sql(sort: ListSort) -> &'static str {
+    match sort {
+        ListSort::Created => "created_ms",
+        ListSort::LastChanged => "last_changed_ms",
+        ListSort::LastAccessed => "COALESCE(last_accessed_ms, 0)",
+        ListSort::Name => "name",
+    }
+}
+
+/// One page of a listing: walks the order's index from the position after
+/// `q.after`, keeps what `keep` accepts, and stops one past the page (to know
+/// whether more follow). Only the page's secrets get their versions loaded.
+pub fn load_page(
+    conn: &Connection,
+    account: &str,
+    region: &str,
+    q: &ListQuery,
+    keep: &ListFilter,
+) -> rusqlite::Result<ListPage> {
+    let (k, dir, cmp) = (
+        sort_sql(q.sort),
+        if q.descending { "DESC" } else { "ASC" },
+        if q.descending { "<" } else { ">" },
+    );
+    let deleted = if q.include_deleted {
+        ""
+    } else {
+        " AND deleted_ms IS NULL"
+    };
+    let after = if q.after.is_some() {
+        format!(" AND ({k}, id) {cmp} (?3, ?4)")
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after} \
+         ORDER BY {k} {dir}, id {dir}"
+    );
+    let mut params: Vec<Box<dyn rusqlite::ToSql>> =
+        vec![Box::new(account.to_string()), Box::new(region.to_string())];
+    if let Some((key, id)) = &q.after {
+        match key {
+            ListKey::Int(n) => params.push(Box::new(*n)),
+            ListKey::Text(t) => params.push(Box::new(t.clone())),
+        }
+        params.push(Box::new(*id));
+    }
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut matched = Vec::new();
+    // SQLite steps the statement lazily: rows past the page are never read.
+    while let Some(r) = rows.next()? {
+        let row = secret_row(r)?;
+        if keep(&row) {
+            matched.push(row);
+            if matched.len() > q.limit {
+                break;
+            }
+        }
+    }
+    let more = matched.len() > q.limit;
+    matched.truncate(q.limit);
+    let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 ORDER BY seq");
+    let mut versions = conn.prepare_cached(&sql)?;
+    let secrets = matched
+        .into_iter()
+        .map(|row| {
+            let vs = versions
+                .query_map([row.id], version_row)?
+                .map(|r| r.map(|(_, v)| v))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Secret { row, versions: vs })
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(ListPage { secrets, more })
 }

@@ -97,6 +97,13 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX credentials_owner ON credentials (principal_arn);
     ",
+    // 2 -> 3: an index per listing order, so a page walks its order from the
+    // page's position instead of sorting the account.
+    r"
+    CREATE INDEX secrets_by_created ON secrets (account_id, region, created_ms, id);
+    CREATE INDEX secrets_by_changed ON secrets (account_id, region, last_changed_ms, id);
+    CREATE INDEX secrets_by_accessed ON secrets (account_id, region, COALESCE(last_accessed_ms, 0), id);
+    ",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

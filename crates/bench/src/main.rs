@@ -9,6 +9,8 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+mod list;
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Parser)]
@@ -86,6 +88,20 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: String,
+    },
+    /// Time ListSecrets pages (several filters and orders, a deep page, the
+    /// whole walk) and GetSecretValue of GET_ID as the reference; print a table.
+    ListLatency {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        get_id: String,
+        #[arg(long, default_value_t = 20)]
+        tries: usize,
         #[arg(long, env = "AWS_ACCESS_KEY_ID")]
         access_key_id: String,
         #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
@@ -200,6 +216,17 @@ fn main() -> anyhow::Result<()> {
             seconds,
             &access_key_id,
             &secret_access_key,
+        )),
+        Cmd::ListLatency {
+            endpoint,
+            get_id,
+            tries,
+            access_key_id,
+            secret_access_key,
+        } => rt.block_on(list::list_latency(
+            &client(&endpoint, &access_key_id, &secret_access_key),
+            &get_id,
+            tries,
         )),
         Cmd::PushLatency {
             endpoint,

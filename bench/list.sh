@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# ListSecrets in a large account: a page of 100 with several filters and orders,
+# a page deep in the walk, and the whole walk, with GetSecretValue timed in the
+# same run as the reference. The account is filled in the database directly
+# (copies of one real secret made through the API: same ciphertext, a name,
+# tag and description each), so filling 100,000 secrets takes seconds.
+# Writes bench/LIST_RESULTS.md (appends one section per run).
+#
+# Usage: bench/list.sh [count, default 100000] [sqlite|postgres, default sqlite]
+#   PROFILE=bench-release (default) or PROFILE=dev for a quick look.
+#   postgres: COFFER_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres)
+#   names the server whose database coffer_bench_list is made (and dropped) on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COUNT="${1:-100000}"
+STORE="${2:-sqlite}"
+PROFILE="${PROFILE:-bench-release}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --profile "$PROFILE" -q -p coffer -p coffer-bench
+case "$PROFILE" in dev) BIN="$CARGO_TARGET_DIR/debug" ;; *) BIN="$CARGO_TARGET_DIR/$PROFILE" ;; esac
+WORK="$(mktemp -d)"
+PORT=18870
+export AWS_ACCESS_KEY_ID=AKIABENCHLISTBENCH00 AWS_SECRET_ACCESS_KEY=bench-list-secret AWS_REGION=us-east-1
+export COFFER_ROOT_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+ADMIN_URL="${COFFER_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+DB_URL="${ADMIN_URL%/*}/coffer_bench_list"
+PID=""
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"
+  [ "$STORE" = postgres ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS coffer_bench_list WITH (FORCE)" >/dev/null 2>&1
+  true
+}
+trap cleanup EXIT
+
+start() {
+  local args=(server --dev --log-level warn --root-key env --data-dir "$WORK/data" --listen 127.0.0.1:$PORT)
+  [ "$STORE" = postgres ] && args+=(--database-url "$DB_URL")
+  COFFER_DEV_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID COFFER_DEV_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+    "$BIN/coffer" "${args[@]}" > "$WORK/env" 2>"$WORK/log" &
+  PID=$!
+  until grep -q AWS_DEFAULT_REGION "$WORK/env" 2>/dev/null; do sleep 0.2; done
+}
+stop() { kill "$PID"; wait "$PID" || true; PID=""; }
+
+if [ "$STORE" = postgres ]; then
+  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS coffer_bench_list WITH (FORCE)" -c "CREATE DATABASE coffer_bench_list" >/dev/null
+fi
+start
+"$BIN/coffer-bench" seed --endpoint "http://127.0.0.1:$PORT" --name template --value "$(head -c 150 /dev/urandom | base64 -w0)"
+stop
+
+# Copies of the template: name app/svc-I/db, tag team=team-(I mod 10),
+# description "database of shard sNNNx" with NNN = I mod 1000.
+FILL_SECRETS="INSERT INTO secrets (account_id, region, name, arn, description, kms_key_id, kind,
+    created_ms, last_changed_ms, last_accessed_ms, deleted_ms, purge_after_ms, tags, attrs, revision)
+  SELECT account_id, region, 'app/svc-' || i || '/db', arn || '-' || i,
+    'database of shard s' || (i % 1000) || 'x', kms_key_id, kind, created_ms + i, last_changed_ms + i,
+    NULL, NULL, NULL, '[[\"team\",\"team-' || (i % 10) || '\"]]', attrs, 1
+  FROM secrets, N WHERE name = 'template';"
+FILL_VERSIONS="INSERT INTO versions (secret_id, version_id, seq, created_ms, last_accessed_ms, labels,
+    value_kind, kms_key_id, wrapped_data_key, ciphertext)
+  SELECT s.id, v.version_id, v.seq, v.created_ms, NULL, v.labels, v.value_kind, v.kms_key_id,
+    v.wrapped_data_key, v.ciphertext
+  FROM secrets s, versions v, secrets t
+  WHERE t.name = 'template' AND v.secret_id = t.id AND s.name LIKE 'app/svc-%';"
+T0=$(date +%s.%N)
+if [ "$STORE" = postgres ]; then
+  psql -q "$DB_URL" -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE TEMP TABLE N AS SELECT generate_series(1, $COUNT) AS i;
+$FILL_SECRETS
+$FILL_VERSIONS
+ANALYZE;
+SQL
+else
+  sqlite3 "$WORK/data/coffer.db" >/dev/null <<SQL
+PRAGMA journal_mode = WAL;
+CREATE TEMP TABLE N AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $COUNT) SELECT i FROM c;
+BEGIN;
+$FILL_SECRETS
+$FILL_VERSIONS
+COMMIT;
+ANALYZE;
+SQL
+fi
+FILLED=$(echo "$(date +%s.%N) - $T0" | bc)
+start
+
+case "$PROFILE" in
+  dev) BUILD="\`dev\` (debug build: opt-level 1, dependencies opt-level 2)" ;;
+  *) BUILD="\`$PROFILE\`" ;;
+esac
+{
+  echo
+  echo "## $(date -u +%Y-%m-%d) — $COUNT secrets, $STORE store, build $BUILD"
+  echo
+  echo "$(nproc) cores; filled in ${FILLED%.*} s; p50 of 20 tries each, one client."
+  echo
+  "$BIN/coffer-bench" list-latency --endpoint "http://127.0.0.1:$PORT" --get-id template
+} | tee -a bench/LIST_RESULTS.md

@@ -1,0 +1,117 @@
+//! `coffer-bench list-latency`: how long ListSecrets pages take in a large
+//! account, against GetSecretValue in the same run as the reference.
+
+use aws_sdk_secretsmanager as sm;
+use sm::types::{Filter, FilterNameStringType, SortByType};
+use std::time::{Duration, Instant};
+
+fn p50(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn timed<F: std::future::Future<Output = anyhow::Result<()>>>(
+    tries: usize,
+    mut f: impl FnMut() -> F,
+) -> anyhow::Result<Duration> {
+    let mut took = Vec::with_capacity(tries);
+    for _ in 0..tries {
+        let t = Instant::now();
+        f().await?;
+        took.push(t.elapsed());
+    }
+    Ok(p50(took))
+}
+
+fn filter(key: FilterNameStringType, value: &str) -> Filter {
+    Filter::builder().key(key).values(value).build()
+}
+
+/// Prints a Markdown table: p50 of a first page of 100 for each filter and
+/// order, of a page deep in the walk, the whole walk, and GetSecretValue.
+pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow::Result<()> {
+    let get = timed(tries, || async {
+        c.get_secret_value().secret_id(get_id).send().await?;
+        Ok(())
+    })
+    .await?;
+    println!("| what | p50 | × GetSecretValue |\n|---|---|---|");
+    let row = |what: &str, d: Duration| {
+        println!(
+            "| {what} | {:.2} ms | {:.1} |",
+            d.as_secs_f64() * 1e3,
+            d.as_secs_f64() / get.as_secs_f64()
+        );
+    };
+    row("GetSecretValue (reference)", get);
+    let cases: Vec<(&str, Option<Filter>, SortByType)> = vec![
+        (
+            "ListSecrets, no filter, by created date",
+            None,
+            SortByType::CreatedDate,
+        ),
+        ("ListSecrets, no filter, by name", None, SortByType::Name),
+        (
+            "ListSecrets, name prefix matching 1 in 100",
+            Some(filter(FilterNameStringType::Name, "svc-42")),
+            SortByType::CreatedDate,
+        ),
+        (
+            "ListSecrets, tag-value matching 1 in 10",
+            Some(filter(FilterNameStringType::TagValue, "team-7")),
+            SortByType::CreatedDate,
+        ),
+        (
+            "ListSecrets, description word matching 1 in 1000",
+            Some(filter(FilterNameStringType::Description, "shard-123")),
+            SortByType::CreatedDate,
+        ),
+        (
+            "ListSecrets, a name matching nothing",
+            Some(filter(FilterNameStringType::Name, "nothing-matches")),
+            SortByType::CreatedDate,
+        ),
+    ];
+    for (what, f, sort) in cases {
+        let d = timed(tries, || async {
+            c.list_secrets()
+                .max_results(100)
+                .sort_by(sort.clone())
+                .set_filters(f.clone().map(|f| vec![f]))
+                .send()
+                .await?;
+            Ok(())
+        })
+        .await?;
+        row(what, d);
+    }
+    let started = Instant::now();
+    let (mut pages, mut secrets, mut next, mut deep) = (0, 0, None::<String>, Vec::new());
+    loop {
+        let t = Instant::now();
+        let out = c
+            .list_secrets()
+            .max_results(100)
+            .set_next_token(next.clone())
+            .send()
+            .await?;
+        if pages > 10 {
+            deep.push(t.elapsed());
+        }
+        pages += 1;
+        secrets += out.secret_list().len();
+        next = out.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    let walk = started.elapsed();
+    if !deep.is_empty() {
+        row("ListSecrets, a page deep in the walk (11th on)", p50(deep));
+    }
+    println!(
+        "\nWalking every page: {secrets} secrets in {pages} pages, {:.1} s.",
+        walk.as_secs_f64()
+    );
+    Ok(())
+}

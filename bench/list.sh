@@ -27,7 +27,8 @@ DB_URL="${ADMIN_URL%/*}/coffer_bench_list"
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"
-  [ "$STORE" = postgres ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS coffer_bench_list WITH (FORCE)" >/dev/null 2>&1
+  # KEEP_DB=1 keeps the PostgreSQL database for a look at query plans.
+  [ "$STORE" = postgres ] && [ -z "${KEEP_DB:-}" ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS coffer_bench_list WITH (FORCE)" >/dev/null 2>&1
   true
 }
 trap cleanup EXIT
@@ -63,12 +64,23 @@ FILL_VERSIONS="INSERT INTO versions (secret_id, version_id, seq, created_ms, las
     v.wrapped_data_key, v.ciphertext
   FROM secrets s, versions v, secrets t
   WHERE t.name = 'template' AND v.secret_id = t.id AND s.name LIKE 'app/svc-%';"
+# Their entries in the word index, as the server would write them (see
+# crates/store/src/words.rs): each text whole and each of its words, lowercased.
+term() { echo "SELECT s.account_id, s.region, '$1', $2, s.id FROM N JOIN secrets s ON s.name = 'app/svc-' || N.i || '/db'"; }
+FILL_WORDS="INSERT INTO secret_words (account_id, region, field, word, secret_id)
+  $(term n "'app/svc-' || i || '/db'") UNION ALL $(term n "'app'") UNION ALL $(term n "'svc'")
+  UNION ALL $(term n "CAST(i AS TEXT)") UNION ALL $(term n "'db'")
+  UNION ALL $(term d "'database of shard s' || (i % 1000) || 'x'") UNION ALL $(term d "'database'")
+  UNION ALL $(term d "'of'") UNION ALL $(term d "'shard'") UNION ALL $(term d "'s' || (i % 1000) || 'x'")
+  UNION ALL $(term k "'team'") UNION ALL $(term v "'team-' || (i % 10)") UNION ALL $(term v "'team'")
+  UNION ALL $(term v "CAST(i % 10 AS TEXT)")"
 T0=$(date +%s.%N)
 if [ "$STORE" = postgres ]; then
   psql -q "$DB_URL" -v ON_ERROR_STOP=1 >/dev/null <<SQL
 CREATE TEMP TABLE N AS SELECT generate_series(1, $COUNT) AS i;
 $FILL_SECRETS
 $FILL_VERSIONS
+$FILL_WORDS ON CONFLICT DO NOTHING;
 ANALYZE;
 SQL
 else
@@ -78,6 +90,7 @@ CREATE TEMP TABLE N AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 F
 BEGIN;
 $FILL_SECRETS
 $FILL_VERSIONS
+$FILL_WORDS ON CONFLICT DO NOTHING;
 COMMIT;
 ANALYZE;
 SQL

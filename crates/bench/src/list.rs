@@ -35,15 +35,15 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
         Ok(())
     })
     .await?;
-    println!("| what | p50 | × GetSecretValue |\n|---|---|---|");
-    let row = |what: &str, d: Duration| {
+    println!("| what | secrets on the page | p50 | × GetSecretValue |\n|---|---|---|---|");
+    let row = |what: &str, n: usize, d: Duration| {
         println!(
-            "| {what} | {:.2} ms | {:.1} |",
+            "| {what} | {n} | {:.2} ms | {:.1} |",
             d.as_secs_f64() * 1e3,
             d.as_secs_f64() / get.as_secs_f64()
         );
     };
-    row("GetSecretValue (reference)", get);
+    row("GetSecretValue (reference)", 1, get);
     let cases: Vec<(&str, Option<Filter>, SortByType)> = vec![
         (
             "ListSecrets, no filter, by created date",
@@ -53,7 +53,7 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
         ("ListSecrets, no filter, by name", None, SortByType::Name),
         (
             "ListSecrets, name prefix matching 1 in 100",
-            Some(filter(FilterNameStringType::Name, "svc-42")),
+            Some(filter(FilterNameStringType::Name, "app/svc-42")),
             SortByType::CreatedDate,
         ),
         (
@@ -63,7 +63,7 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
         ),
         (
             "ListSecrets, description word matching 1 in 1000",
-            Some(filter(FilterNameStringType::Description, "shard-123")),
+            Some(filter(FilterNameStringType::Description, "s123x")),
             SortByType::CreatedDate,
         ),
         (
@@ -73,17 +73,19 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
         ),
     ];
     for (what, f, sort) in cases {
-        let d = timed(tries, || async {
+        let list = || {
             c.list_secrets()
                 .max_results(100)
                 .sort_by(sort.clone())
                 .set_filters(f.clone().map(|f| vec![f]))
-                .send()
-                .await?;
+        };
+        let n = list().send().await?.secret_list().len();
+        let d = timed(tries, || async {
+            list().send().await?;
             Ok(())
         })
         .await?;
-        row(what, d);
+        row(what, n, d);
     }
     let started = Instant::now();
     let (mut pages, mut secrets, mut next, mut deep) = (0, 0, None::<String>, Vec::new());
@@ -107,7 +109,11 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
     }
     let walk = started.elapsed();
     if !deep.is_empty() {
-        row("ListSecrets, a page deep in the walk (11th on)", p50(deep));
+        row(
+            "ListSecrets, a page deep in the walk (11th on)",
+            100,
+            p50(deep),
+        );
     }
     println!(
         "\nWalking every page: {secrets} secrets in {pages} pages, {:.1} s.",

@@ -4,7 +4,7 @@
 use crate::{
     chain_hash, AccessTouch, AccountRow, CredentialRow, IamOp, IamRow, KmsKeyRow, ListFilter,
     ListQuery, ListSort, Mutation, MutationOp, NewAudit, NewEvent, Scope, SecretRow, Store,
-    StoreError, VersionRow, GENESIS_HASH,
+    StoreError, VersionRow, WordProbe, GENESIS_HASH,
 };
 use std::sync::Arc;
 
@@ -162,6 +162,7 @@ async fn listing_pages(store: &dyn Store) {
         after: None,
         limit,
         include_deleted: false,
+        probe: None,
     };
     assert_eq!(
         walk(store, account, &q(ListSort::Created, false, 2), &all).await,
@@ -189,6 +190,24 @@ async fn listing_pages(store: &dyn Store) {
     assert_eq!(
         walk(store, account, &with_deleted, &all).await,
         ["a", "b", "c", "d", "e"]
+    );
+    // A probe narrows the walk through the word index to a superset; the
+    // filter still decides.
+    let mut probed = q(ListSort::Name, false, 1);
+    probed.probe = Some(WordProbe {
+        fields: vec![crate::words::NAME],
+        prefixes: vec!["a".into(), "c".into()],
+    });
+    assert_eq!(walk(store, account, &probed, &all).await, ["a", "c"]);
+    let only_c: ListFilter = Arc::new(|r: &SecretRow| r.name == "c");
+    assert_eq!(walk(store, account, &probed, &only_c).await, ["c"]);
+    probed.probe = Some(WordProbe {
+        fields: vec![crate::words::DESCRIPTION],
+        prefixes: vec!["a".into()],
+    });
+    assert!(
+        walk(store, account, &probed, &all).await.is_empty(),
+        "no descriptions"
     );
     let vowels: ListFilter = Arc::new(|r: &SecretRow| matches!(r.name.as_str(), "a" | "e"));
     assert_eq!(

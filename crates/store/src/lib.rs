@@ -15,6 +15,7 @@ pub mod conformance;
 pub mod postgres;
 mod records;
 pub mod sqlite;
+pub mod words;
 
 pub use cached::CachedStore;
 pub use records::*;

@@ -95,6 +95,17 @@ pub struct ListQuery {
     /// Secrets wanted on the page.
     pub limit: usize,
     pub include_deleted: bool,
+    /// Narrows the walk to secrets with a term in one of these fields (see
+    /// [`crate::words`]) starting with one of these prefixes: a superset of what
+    /// the filter keeps, found through the word index.
+    pub probe: Option<WordProbe>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordProbe {
+    pub fields: Vec<&'static str>,
+    /// Lowercased and cut as [`crate::words::probe_term`] does.
+    pub prefixes: Vec<String>,
 }
 
 /// Decides whether a secret belongs on the page (the caller's filters); sees

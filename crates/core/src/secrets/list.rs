@@ -14,7 +14,7 @@ use coffer_api::types::{
     SecretVersionsListEntry, Timestamp,
 };
 use coffer_api::{validate, ApiError, ErrorCode};
-use coffer_store::{ListFilter, ListKey, ListPage, ListQuery, ListSort, SecretRow};
+use coffer_store::{ListFilter, ListKey, ListPage, ListQuery, ListSort, SecretRow, WordProbe};
 use std::sync::Arc;
 
 const FILTER_KEYS: &[&str] = &[
@@ -114,7 +114,7 @@ fn filter_matches(row: &SecretRow, key: &str, value: &str) -> bool {
 /// Checks ListSecrets filters and turns them into the store's page filter:
 /// values within a filter are ORed, filters ANDed, a value starting with `!`
 /// excludes what it matches.
-pub(crate) fn list_filter(filters: &[Filter]) -> Result<ListFilter, ApiError> {
+pub(crate) fn list_filter(filters: &[Filter]) -> Result<(ListFilter, Option<WordProbe>), ApiError> {
     if filters.len() > 10 {
         return Err(ApiError::new(
             ErrorCode::Validation,
@@ -142,7 +142,8 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<ListFilter, ApiError> {
         let neg = neg.into_iter().map(|v| v[1..].to_string()).collect();
         checked.push((key.to_string(), pos, neg));
     }
-    Ok(Arc::new(move |row: &SecretRow| {
+    let probe = word_probe(&checked);
+    let keep: ListFilter = Arc::new(move |row: &SecretRow| {
         checked
             .iter()
             .all(|(key, pos, neg): &(String, Vec<String>, Vec<String>)| {
@@ -150,7 +151,50 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<ListFilter, ApiError> {
                 let included = pos.is_empty() || pos.iter().any(|v| filter_matches(row, key, v));
                 included && !excluded
             })
-    }))
+    });
+    Ok((keep, probe))
+}
+
+/// The first filter the word index can narrow the walk with: one with no
+/// negated value, on a field the index holds. Every secret it keeps has a term
+/// starting with one of its values (lowercased), so the probe finds a superset
+/// and the exact filter decides. For `all`, a secret must match every word of a
+/// value; its first word is enough to narrow.
+fn word_probe(checked: &[(String, Vec<String>, Vec<String>)]) -> Option<WordProbe> {
+    use coffer_store::words;
+    checked.iter().find_map(|(key, pos, neg)| {
+        if !neg.is_empty() || pos.is_empty() {
+            return None;
+        }
+        let fields = match key.as_str() {
+            "name" => vec![words::NAME],
+            "description" => vec![words::DESCRIPTION],
+            "tag-key" => vec![words::TAG_KEY],
+            "tag-value" => vec![words::TAG_VALUE],
+            "all" => vec![
+                words::NAME,
+                words::DESCRIPTION,
+                words::TAG_KEY,
+                words::TAG_VALUE,
+            ],
+            _ => return None,
+        };
+        let prefixes: Option<Vec<String>> = pos
+            .iter()
+            .map(|v| {
+                let v = if key == "all" {
+                    v.split_whitespace().next()?
+                } else {
+                    v.as_str()
+                };
+                Some(words::probe_term(v))
+            })
+            .collect();
+        Some(WordProbe {
+            fields,
+            prefixes: prefixes?,
+        })
+    })
 }
 
 /// A listing's position as an opaque NextToken: the order it belongs to, so a
@@ -241,8 +285,9 @@ impl Secrets {
             "last-changed-date" => ListSort::LastChanged,
             _ => ListSort::Created,
         };
-        let keep = list_filter(req.filters.as_deref().unwrap_or_default())?;
+        let (keep, probe) = list_filter(req.filters.as_deref().unwrap_or_default())?;
         let q = ListQuery {
+            probe,
             sort,
             descending: order == "desc",
             after: decode_position(req.next_token.as_deref(), sort_by, order == "desc")?,

@@ -140,8 +140,9 @@ impl Secrets {
             (None, Some(filters)) => {
                 let max = req.max_results.unwrap_or(20);
                 validate::range(max, "maxResults", 1, 20)?;
-                let keep = super::list::list_filter(filters)?;
+                let (keep, probe) = super::list::list_filter(filters)?;
                 let q = ListQuery {
+                    probe,
                     sort: ListSort::Name,
                     descending: false,
                     after: super::list::decode_position(req.next_token.as_deref(), "name", false)?,

@@ -5,10 +5,14 @@
 use super::error::pg_err;
 use super::pool::Pool;
 use super::rows::{self, SECRET_COLS, VERSION_COLS};
-use crate::{ListFilter, ListKey, ListPage, ListQuery, ListSort, Result, Scope, Secret, SecretRow};
+use crate::{
+    words, ListFilter, ListKey, ListPage, ListQuery, ListSort, Result, Scope, Secret, SecretRow,
+    WordProbe,
+};
 use tokio_postgres::types::ToSql;
 
-/// Rows read per round trip while looking for a page's secrets.
+/// Rows read in the first round trip while looking for a page's secrets; each
+/// further one reads twice as many (a sparse filter needs few round trips).
 const BATCH: i64 = 256;
 
 fn sort_sql(sort: ListSort) -> &'static str {
@@ -28,10 +32,28 @@ pub async fn page(
 ) -> Result<ListPage> {
     let conn = pool.get().await?;
     let mut matched: Vec<SecretRow> = Vec::new();
+    // The probe's candidates, when few: the batches then fetch them by id.
+    let mut ids: Option<Vec<i64>> = None;
+    if let Some(p) = &q.probe {
+        let (sql, extra) = candidates(p);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &scope.region];
+        params.extend(extra.iter().map(|x| x as &(dyn ToSql + Sync)));
+        let rows = conn.query(&sql, &params).await.map_err(pg_err)?;
+        if (rows.len() as i64) < words::CANDIDATES_MAX {
+            let found: std::result::Result<Vec<i64>, _> =
+                rows.iter().map(|r| r.try_get(0)).collect();
+            ids = Some(found.map_err(pg_err)?);
+        }
+    }
     let mut after = q.after.clone();
+    let mut batch_size = BATCH;
     loop {
-        let sql = batch_sql(q, after.is_some());
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &scope.region, &BATCH];
+        let sql = batch_sql(q, ids.is_some(), after.is_some());
+        let mut params: Vec<&(dyn ToSql + Sync)> =
+            vec![&scope.account_id, &scope.region, &batch_size];
+        if let Some(ids) = &ids {
+            params.push(ids);
+        }
         let (int_key, text_key, id);
         if let Some((k, i)) = &after {
             id = *i;
@@ -48,7 +70,7 @@ pub async fn page(
             params.push(&id);
         }
         let batch = conn.query(&sql, &params).await.map_err(pg_err)?;
-        let full = batch.len() as i64 == BATCH;
+        let full = batch.len() as i64 == batch_size;
         for r in &batch {
             let row = rows::secret(r)?;
             after = Some((q.sort.key_of(&row), row.id));
@@ -62,6 +84,7 @@ pub async fn page(
         if matched.len() > q.limit || !full {
             break;
         }
+        batch_size = (batch_size * 2).min(8192);
     }
     let more = matched.len() > q.limit;
     matched.truncate(q.limit);
@@ -88,8 +111,41 @@ pub async fn page(
     Ok(ListPage { secrets, more })
 }
 
-/// The statement for one batch; `$4`, `$5` are the position when there is one.
-fn batch_sql(q: &ListQuery, positioned: bool) -> String {
+/// The word-index lookup of a probe, with its parameters after $1 account and
+/// $2 region: one `(field, range)` condition per pair, ORed, which the planner
+/// answers with one index range scan each (arrays unnested into a join were
+/// estimated at tens of thousands of rows, and scanned the whole table).
+fn candidates(p: &WordProbe) -> (String, Vec<String>) {
+    let mut params = Vec::new();
+    let mut ors = Vec::new();
+    for field in &p.fields {
+        for prefix in &p.prefixes {
+            let n = params.len() + 3;
+            ors.push(format!(
+                "(w.field = ${n} AND w.word >= ${} AND w.word < ${})",
+                n + 1,
+                n + 2
+            ));
+            params.push((*field).to_string());
+            params.push(prefix.clone());
+            params.push(format!("{prefix}{}", words::RANGE_END));
+        }
+    }
+    let sql = format!(
+        "SELECT DISTINCT w.secret_id FROM secret_words w
+         WHERE w.account_id = $1 AND w.region = $2 AND ({}) LIMIT {}",
+        ors.join(" OR "),
+        words::CANDIDATES_MAX
+    );
+    (sql, params)
+}
+
+/// The statement for one batch. Parameters: $1 account, $2 region, $3 batch
+/// size, then (probing) the candidates' ids, then (positioned) the position.
+/// Ids go in as an array, whose length the planner knows: a join with the
+/// word lookup was estimated at tens of thousands of rows and hashed the whole
+/// table.
+fn batch_sql(q: &ListQuery, probing: bool, positioned: bool) -> String {
     let (k, dir, cmp) = (
         sort_sql(q.sort),
         if q.descending { "DESC" } else { "ASC" },
@@ -100,13 +156,19 @@ fn batch_sql(q: &ListQuery, positioned: bool) -> String {
     } else {
         " AND s.deleted_ms IS NULL"
     };
+    let (ids, n) = if probing {
+        (" AND s.id = ANY($4::bigint[])", 4)
+    } else {
+        ("", 3)
+    };
     let position = if positioned {
-        format!(" AND ({k}, s.id) {cmp} ($4, $5)")
+        format!(" AND ({k}, s.id) {cmp} (${}, ${})", n + 1, n + 2)
     } else {
         String::new()
     };
     format!(
-        "SELECT {SECRET_COLS} FROM secrets s WHERE s.account_id = $1 AND s.region = $2{deleted}{position}
+        "SELECT {SECRET_COLS} FROM secrets s
+         WHERE s.account_id = $1 AND s.region = $2{deleted}{ids}{position}
          ORDER BY {k} {dir}, s.id {dir} LIMIT $3"
     )
 }

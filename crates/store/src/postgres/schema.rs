@@ -120,7 +120,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX secrets_by_accessed ON secrets (account_id, region, (COALESCE(last_accessed_ms, 0)), id);
     CREATE INDEX secrets_by_name ON secrets (account_id, region, name, id);
     ",
+    // 3 -> 4: the word index of ListSecrets' filters (see `words`), filled
+    // from the secrets there by `backfill_words`.
+    r#"
+    CREATE TABLE secret_words (
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        field TEXT NOT NULL,
+        word TEXT COLLATE "C" NOT NULL,
+        secret_id BIGINT NOT NULL,
+        PRIMARY KEY (account_id, region, field, word, secret_id)
+    );
+    CREATE INDEX secret_words_by_secret ON secret_words (secret_id);
+    "#,
 ];
+
+/// The step after which the word index is filled from Rust.
+const WORDS_VERSION: i64 = 4;
+
+async fn backfill_words(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+    let sql = format!("SELECT {} FROM secrets s", super::rows::SECRET_COLS);
+    for r in tx.query(&sql, &[]).await.map_err(pg_err)? {
+        let row = super::rows::secret(&r)?;
+        super::write::words(tx, row.id, &row).await?;
+    }
+    Ok(())
+}
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -167,6 +192,9 @@ async fn migrate_locked(c: &mut Client) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = c.transaction().await.map_err(pg_err)?;
         tx.batch_execute(sql).await.map_err(pg_err)?;
+        if i as i64 + 1 == WORDS_VERSION {
+            backfill_words(&tx).await?;
+        }
         tx.execute(
             "INSERT INTO coffer_meta (key, value) VALUES ('schema_version', $1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",

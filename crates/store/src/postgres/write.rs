@@ -105,6 +105,10 @@ pub async fn mutation(
             (s.id, expected_revision + 1)
         }
     };
+    match m.op {
+        MutationOp::Purge { .. } => delete_words(tx, secret_id).await?,
+        _ => words(tx, secret_id, s).await?,
+    }
     versions(tx, secret_id, m).await?;
     append(tx, &m.audit, m.event.as_ref(), key).await?;
     Ok(Committed {
@@ -314,5 +318,31 @@ pub async fn account(tx: &Transaction<'_>, a: &AccountRow) -> Result<()> {
     )
     .await
     .map_err(|e| map_unique(e, StoreError::Duplicate))?;
+    Ok(())
+}
+
+async fn delete_words(tx: &Transaction<'_>, secret_id: i64) -> Result<()> {
+    tx.execute(
+        "DELETE FROM secret_words WHERE secret_id = $1",
+        &[&secret_id],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(())
+}
+
+/// Replaces the secret's entries in the word index (see `words`): two
+/// statements whatever the number of terms.
+pub async fn words(tx: &Transaction<'_>, secret_id: i64, s: &crate::SecretRow) -> Result<()> {
+    delete_words(tx, secret_id).await?;
+    let (fields, terms): (Vec<&str>, Vec<String>) = crate::words::terms(s).into_iter().unzip();
+    tx.execute(
+        "INSERT INTO secret_words (account_id, region, field, word, secret_id)
+         SELECT $1, $2, f, w, $3 FROM unnest($4::text[], $5::text[]) AS t (f, w)
+         ON CONFLICT DO NOTHING",
+        &[&s.account_id, &s.region, &secret_id, &fields, &terms],
+    )
+    .await
+    .map_err(pg_err)?;
     Ok(())
 }

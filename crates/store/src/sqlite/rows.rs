@@ -1,8 +1,8 @@
 //! Mapping between SQLite rows and store records.
 
 use crate::{
-    CredentialRow, IamRow, ListFilter, ListKey, ListPage, ListQuery, ListSort, Secret, SecretRow,
-    VersionRow,
+    words, CredentialRow, IamRow, ListFilter, ListKey, ListPage, ListQuery, ListSort, Secret,
+    SecretRow, VersionRow, WordProbe,
 };
 use rusqlite::{Connection, OptionalExtension, Row};
 use std::collections::HashMap;
@@ -155,6 +155,55 @@ pub fn sort_sql(sort: ListSort) -> &'static str {
     }
 }
 
+/// Whether the probe's index entries number fewer than `CANDIDATES_MAX`.
+fn few_candidates(
+    conn: &Connection,
+    account: &str,
+    region: &str,
+    p: &WordProbe,
+) -> rusqlite::Result<bool> {
+    let mut params: Vec<Box<dyn rusqlite::ToSql>> =
+        vec![Box::new(account.to_string()), Box::new(region.to_string())];
+    let sub = probe_subquery(p, &mut params);
+    let n = params.len() + 1;
+    let sql = format!("SELECT count(*) FROM ({sub} LIMIT ?{n})");
+    params.push(Box::new(words::CANDIDATES_MAX));
+    let count: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+    Ok(count < words::CANDIDATES_MAX)
+}
+
+/// The ids of the secrets a probe finds in the word index; its prefixes
+/// become parameters (after `params`' account and region, `?1` and `?2`).
+fn probe_subquery(p: &WordProbe, params: &mut Vec<Box<dyn rusqlite::ToSql>>) -> String {
+    let known = [
+        words::NAME,
+        words::DESCRIPTION,
+        words::TAG_KEY,
+        words::TAG_VALUE,
+    ];
+    let fields: Vec<&str> = p
+        .fields
+        .iter()
+        .copied()
+        .filter(|f| known.contains(f))
+        .collect();
+    let mut ranges = Vec::new();
+    for prefix in &p.prefixes {
+        let n = params.len();
+        ranges.push(format!("(word >= ?{} AND word < ?{})", n + 1, n + 2));
+        params.push(Box::new(prefix.clone()));
+        params.push(Box::new(format!("{prefix}{}", words::RANGE_END)));
+    }
+    format!(
+        "SELECT secret_id FROM secret_words WHERE account_id = ?1 AND region = ?2 \
+           AND field IN ('{}') AND ({})",
+        fields.join("', '"),
+        ranges.join(" OR ")
+    )
+}
+
 /// One page of a listing: walks the order's index from the position after
 /// `q.after`, keeps what `keep` accepts, and stops one past the page (to know
 /// whether more follow). Only the page's secrets get their versions loaded.
@@ -175,24 +224,27 @@ pub fn load_page(
     } else {
         " AND deleted_ms IS NULL"
     };
-    let after = if q.after.is_some() {
-        format!(" AND ({k}, id) {cmp} (?3, ?4)")
-    } else {
-        String::new()
-    };
-    let sql = format!(
-        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after} \
-         ORDER BY {k} {dir}, id {dir}"
-    );
     let mut params: Vec<Box<dyn rusqlite::ToSql>> =
         vec![Box::new(account.to_string()), Box::new(region.to_string())];
+    let mut after = String::new();
     if let Some((key, id)) = &q.after {
+        after = format!(" AND ({k}, id) {cmp} (?3, ?4)");
         match key {
             ListKey::Int(n) => params.push(Box::new(*n)),
             ListKey::Text(t) => params.push(Box::new(t.clone())),
         }
         params.push(Box::new(*id));
     }
+    let probe = match &q.probe {
+        Some(p) if few_candidates(conn, account, region, p)? => {
+            format!(" AND id IN ({})", probe_subquery(p, &mut params))
+        }
+        _ => String::new(),
+    };
+    let sql = format!(
+        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after}{probe} \
+         ORDER BY {k} {dir}, id {dir}"
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut matched = Vec::new();

@@ -104,7 +104,38 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX secrets_by_changed ON secrets (account_id, region, last_changed_ms, id);
     CREATE INDEX secrets_by_accessed ON secrets (account_id, region, COALESCE(last_accessed_ms, 0), id);
     ",
+    // 3 -> 4: the word index of ListSecrets' filters (see `words`), filled
+    // from the secrets there by `backfill_words`.
+    r"
+    CREATE TABLE secret_words (
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        field TEXT NOT NULL,
+        word TEXT NOT NULL,
+        secret_id INTEGER NOT NULL,
+        PRIMARY KEY (account_id, region, field, word, secret_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX secret_words_by_secret ON secret_words (secret_id);
+    ",
 ];
+
+/// The step after which the word index is filled from Rust.
+const WORDS_VERSION: i64 = 4;
+
+fn backfill_words(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let sql = format!("SELECT {} FROM secrets", super::rows::SECRET_COLS);
+    let rows = tx
+        .prepare(&sql)
+        .and_then(|mut st| {
+            st.query_map([], super::rows::secret_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(backend)?;
+    for row in &rows {
+        super::writer::write_words(tx, row.id, row)?;
+    }
+    Ok(())
+}
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -140,6 +171,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction().map_err(backend)?;
         tx.execute_batch(sql).map_err(backend)?;
+        if i as i64 + 1 == WORDS_VERSION {
+            backfill_words(&tx)?;
+        }
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -214,6 +214,10 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation, key: Option<&ChainKey>) ->
             (s.id, expected_revision + 1)
         }
     };
+    match m.op {
+        MutationOp::Purge { .. } => delete_words(tx, secret_id)?,
+        _ => write_words(tx, secret_id, s)?,
+    }
     write_versions(tx, secret_id, m)?;
     append_audit(tx, &m.audit, key)?;
     if let Some(ev) = &m.event {
@@ -433,4 +437,31 @@ fn root_key_check(tx: &Transaction<'_>, fingerprint: &str) -> Result<bool> {
         )
         .map_err(backend)?;
     Ok(recorded == fingerprint)
+}
+
+fn delete_words(tx: &Transaction<'_>, secret_id: i64) -> Result<()> {
+    tx.prepare_cached("DELETE FROM secret_words WHERE secret_id = ?1")
+        .and_then(|mut st| st.execute([secret_id]))
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Replaces the secret's entries in the word index (see `words`).
+pub(super) fn write_words(
+    tx: &Transaction<'_>,
+    secret_id: i64,
+    s: &crate::SecretRow,
+) -> Result<()> {
+    delete_words(tx, secret_id)?;
+    let mut st = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO secret_words (account_id, region, field, word, secret_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(backend)?;
+    for (field, word) in crate::words::terms(s) {
+        st.execute(params![s.account_id, s.region, field, word, secret_id])
+            .map_err(backend)?;
+    }
+    Ok(())
 }

@@ -45,6 +45,37 @@ enum Command {
     /// Accounts of a running server.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Write a consistent copy of the SQLite store while the server runs
+    /// (sealed values only: back the root key up apart from it). For a
+    /// PostgreSQL store, use PostgreSQL's own backups (pg_dump, WAL archiving).
+    Backup {
+        /// The server's data directory.
+        #[arg(long, env = "COFFER_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup made by `coffer backup` in place as the data directory's
+    /// store, with the server stopped. The backup must have been made under the
+    /// root key given here.
+    Restore {
+        /// The server's data directory.
+        #[arg(long, env = "COFFER_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Set a database already there aside (renamed, kept) and restore.
+        #[arg(long)]
+        replace: bool,
+        /// Where the root key is: "file" (DATA_DIR/root.key) or "env".
+        #[arg(long, default_value = "file")]
+        root_key: String,
+        /// The variable holding the root key with `--root-key env`.
+        #[arg(long, default_value = "COFFER_ROOT_KEY")]
+        root_key_env: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -250,6 +281,30 @@ fn main() -> anyhow::Result<()> {
                 root_key_env,
                 allow_unkeyed,
             })),
+        Command::Backup { data_dir, out } => {
+            let c = coffer::backup::backup(&data_dir, &out)?;
+            println!(
+                "backup written to {} (0600): {c}; integrity checked",
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Restore {
+            data_dir,
+            from,
+            replace,
+            root_key,
+            root_key_env,
+        } => {
+            let root = coffer::verify::root_key(&root_key, &root_key_env, Some(&data_dir))?;
+            let c = coffer::backup::restore(&data_dir, &from, &root, replace)?;
+            println!(
+                "restored {} into {}: {c}",
+                from.display(),
+                data_dir.display()
+            );
+            Ok(())
+        }
         Command::Account(AccountCommand::Create { name }) => {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()

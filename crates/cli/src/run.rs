@@ -58,6 +58,8 @@ pub struct Running {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     background: JoinHandle<()>,
+    /// Held while the server runs (see [`lock_data_dir`]).
+    _lock: std::fs::File,
 }
 
 impl Running {
@@ -102,6 +104,7 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
     std::fs::set_permissions(&opts.data_dir, std::fs::Permissions::from_mode(0o700))?;
+    let lock = lock_data_dir(&opts.data_dir)?;
     let root = load_root_key(&opts)?;
     // The read cache is invalidated by this process's commits at once, and by
     // other servers' (sharing the database) through the outbox follower.
@@ -156,7 +159,32 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
         stop,
         server,
         background,
+        _lock: lock,
     })
+}
+
+/// An exclusive lock on `DATA_DIR/server.lock` for as long as the server runs:
+/// two servers on one data directory would interleave one audit file, and
+/// `coffer restore` must not replace a database a server has open. The kernel
+/// drops the lock when the process ends, however it ends.
+pub fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join("server.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another coffer server (or coffer restore) is using {}; stop it first",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 /// This server's id among those sharing a store (its audit file's name there):

@@ -17,7 +17,8 @@ pub struct VerifyOptions {
 }
 
 pub async fn verify(o: &VerifyOptions) -> anyhow::Result<()> {
-    let key = coffer_core::audit::chain_key(&root_key(o)?);
+    let root = root_key(&o.root_key, &o.root_key_env, o.data_dir.as_deref())?;
+    let key = coffer_core::audit::chain_key(&root);
     if let Some(dir) = &o.data_dir {
         let path = dir.join("audit.log");
         if path.exists() || o.database_url.is_none() {
@@ -42,19 +43,22 @@ pub async fn verify(o: &VerifyOptions) -> anyhow::Result<()> {
     out
 }
 
-fn root_key(o: &VerifyOptions) -> anyhow::Result<coffer_crypto::Key256> {
-    Ok(match o.root_key.as_str() {
+/// The root key as a command names it: `file` (DATA_DIR/root.key) or `env`
+/// (the variable `var`).
+pub fn root_key(
+    source: &str,
+    var: &str,
+    data_dir: Option<&std::path::Path>,
+) -> anyhow::Result<coffer_crypto::Key256> {
+    Ok(match source {
         "file" => {
-            let dir = o
-                .data_dir
-                .as_ref()
-                .context("--root-key file needs --data-dir (or use --root-key env)")?;
+            let dir =
+                data_dir.context("--root-key file needs --data-dir (or use --root-key env)")?;
             let path = dir.join("root.key");
             anyhow::ensure!(path.exists(), "{} does not exist", path.display());
             coffer_crypto::load_or_create_key_file(&path)?
         }
         "env" => {
-            let var = &o.root_key_env;
             let value = std::env::var(var).with_context(|| format!("{var} is not set"))?;
             coffer_crypto::root_key_from_env(var, &value)?
         }

@@ -271,12 +271,12 @@ async fn race_creates(
 }
 
 /// The real binary in dev mode, its endpoint read from its `export` lines.
-struct Binary {
-    child: Child,
-    endpoint: String,
+pub(crate) struct Binary {
+    pub(crate) child: Child,
+    pub(crate) endpoint: String,
 }
 
-fn spawn_binary(data_dir: &Path, log: &Path) -> Binary {
+pub(crate) fn spawn_binary(data_dir: &Path, log: &Path) -> Binary {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -298,7 +298,7 @@ fn spawn_binary(data_dir: &Path, log: &Path) -> Binary {
     Binary { child, endpoint }
 }
 
-fn sigterm(b: &mut Binary) {
+pub(crate) fn sigterm(b: &mut Binary) {
     let ok = Command::new("kill")
         .args(["-TERM", &b.child.id().to_string()])
         .status()

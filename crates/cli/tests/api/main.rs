@@ -11,6 +11,7 @@ mod auth;
 mod authz_conditions;
 mod authz_matrix;
 mod authz_query;
+mod backup;
 mod common;
 mod deletion;
 mod durability;

@@ -56,6 +56,18 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Copy a stopped server's SQLite store into an empty PostgreSQL database
+    /// (values stay sealed under the same root key; ids, versions and audit
+    /// links are kept), then read both back and compare them. Start the
+    /// servers with `--database-url` and the same root key afterwards.
+    MigrateStore {
+        /// The server's data directory (its SQLite store).
+        #[arg(long, env = "COFFER_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The PostgreSQL database to copy into (`postgres://user@host/db`).
+        #[arg(long)]
+        to: String,
+    },
     /// Put a backup made by `coffer backup` in place as the data directory's
     /// store, with the server stopped. The backup must have been made under the
     /// root key given here.
@@ -305,6 +317,10 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::MigrateStore { data_dir, to } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(migrate_store(&data_dir, &to)),
         Command::Account(AccountCommand::Create { name }) => {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -618,4 +634,29 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => {}
         }
     })
+}
+
+async fn migrate_store(data_dir: &std::path::Path, to: &str) -> anyhow::Result<()> {
+    let db = data_dir.join("coffer.db");
+    anyhow::ensure!(db.exists(), "{} does not exist", db.display());
+    // No server may write while the copy is taken.
+    let _lock = coffer::run::lock_data_dir(data_dir)?;
+    let mut bar = coffer::progress::Bar::new();
+    let copied =
+        coffer_store::postgres::import::copy_sqlite(&db, to, &mut |t, d, n| bar.show(t, d, n))
+            .await
+            .with_context(|| format!("copying into {}", coffer_store::postgres::redact(to)))?;
+    bar.finish();
+    let summary: Vec<String> = copied
+        .tables
+        .iter()
+        .map(|(t, n)| format!("{n} {t}"))
+        .collect();
+    println!(
+        "copied {} into {} and compared every table: {}",
+        db.display(),
+        coffer_store::postgres::redact(to),
+        summary.join(", ")
+    );
+    Ok(())
 }

@@ -686,3 +686,109 @@ async fn the_fleet_audit_trail_is_in_the_store_and_verifies() {
     drop(servers);
     drop_database(&url).await;
 }
+
+/// An SQLite store copied into PostgreSQL with `coffer migrate-store`: a server
+/// on the copy (same root key) serves the same secrets, versions, users and
+/// keys, and the audit chain still verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_copies_sqlite_into_postgres() {
+    use crate::durability::{sigterm, spawn_binary};
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("server.log"));
+    let mut old = spawn_binary(&data, &log);
+    let c = client_for(&old.endpoint, "us-east-1", AKID, SECRET);
+    c.create_secret()
+        .name("moved/db")
+        .secret_string("v1")
+        .description("the database")
+        .tags(sm::types::Tag::builder().key("team").value("ops").build())
+        .send()
+        .await
+        .unwrap();
+    c.put_secret_value()
+        .secret_id("moved/db")
+        .secret_string("v2")
+        .send()
+        .await
+        .unwrap();
+    c.create_secret()
+        .name("gone")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+    c.delete_secret().secret_id("gone").send().await.unwrap();
+    let addr: SocketAddr = old.endpoint.trim_start_matches("http://").parse().unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#;
+    let (akid, key) = user(addr, "reader", &[], policy).await;
+    sigterm(&mut old);
+
+    let url = fresh_database().await;
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&["migrate-store", "--to", &url]);
+    assert!(ok && text.contains("compared every table"), "{text}");
+    let (ok, text) = run(&["migrate-store", "--to", &url]);
+    assert!(!ok && text.contains("already holds a store"), "{text}");
+
+    let root_key = std::fs::read_to_string(data.join("root.key")).unwrap();
+    let new = Server::try_start(&url, root_key.trim()).unwrap_or_else(|log| panic!("{log}"));
+    let c = new.client();
+    assert_eq!(read(&c, "moved/db").await, Ok("v2".into()));
+    let prev = c
+        .get_secret_value()
+        .secret_id("moved/db")
+        .version_stage("AWSPREVIOUS")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prev.secret_string(), Some("v1"));
+    let listed = c
+        .list_secrets()
+        .include_planned_deletion(true)
+        .filters(
+            sm::types::Filter::builder()
+                .key(sm::types::FilterNameStringType::TagValue)
+                .values("ops")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.secret_list().len(), 1, "the word index came along");
+    let gone = c.describe_secret().secret_id("gone").send().await.unwrap();
+    assert!(
+        gone.deleted_date().is_some(),
+        "still scheduled for deletion"
+    );
+    let reader = client_for(&new.endpoint, "us-east-1", &akid, &key);
+    assert_eq!(read(&reader, "moved/db").await, Ok("v2".into()));
+    drop(new);
+    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args([
+            "audit",
+            "verify",
+            "--root-key",
+            "env",
+            "--database-url",
+            &url,
+        ])
+        .env("COFFER_ROOT_KEY", root_key.trim())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop_database(&url).await;
+}

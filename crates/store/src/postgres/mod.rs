@@ -8,6 +8,7 @@
 //! work.
 
 mod error;
+pub mod import;
 mod list;
 mod pool;
 mod rows;

@@ -12,6 +12,11 @@
 //! # secrets. The password may be given here, or in PGPASSWORD-style key=value
 //! # form; it is never logged.
 //! # database_url = "postgres://coffer@db.internal:5432/coffer"
+//! # TLS to the database: add `?sslmode=require` to the URL. The server's
+//! # certificate is then verified (chain and host name, as libpq's verify-full)
+//! # against the system's roots and, if given, this PEM file. Without
+//! # sslmode=require connections are plain.
+//! # database_ca_file = "/etc/coffer/db-ca.pem"
 //! # Regions served; a request signed for another region is refused.
 //! regions = ["us-east-1"]
 //! # Account id of the first account, created at first start (random if unset).
@@ -79,6 +84,7 @@ pub struct FileConfig {
     pub listen: String,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    pub database_ca_file: Option<PathBuf>,
     pub regions: Vec<String>,
     pub account_id: Option<String>,
     pub max_connections: usize,
@@ -126,6 +132,7 @@ impl Default for FileConfig {
             listen: "127.0.0.1:8750".into(),
             data_dir: PathBuf::from("./coffer-data"),
             database_url: None,
+            database_ca_file: None,
             regions: vec!["us-east-1".into()],
             account_id: None,
             max_connections: 1024,
@@ -162,9 +169,11 @@ impl FileConfig {
 
     pub fn check(&self) -> anyhow::Result<()> {
         if let Some(url) = &self.database_url {
-            coffer_store::postgres::config(url).map_err(|e| {
-                anyhow::anyhow!("database_url {}: {e}", coffer_store::postgres::redact(url))
-            })?;
+            coffer_store::postgres::Target::new(url, self.database_ca_file.as_deref()).map_err(
+                |e| anyhow::anyhow!("database_url {}: {e}", coffer_store::postgres::redact(url)),
+            )?;
+        } else if self.database_ca_file.is_some() {
+            anyhow::bail!("database_ca_file is set but database_url is not");
         }
         anyhow::ensure!(
             matches!(self.root_key.as_str(), "file" | "env"),

@@ -67,6 +67,9 @@ enum Command {
         /// The PostgreSQL database to copy into (`postgres://user@host/db`).
         #[arg(long)]
         to: String,
+        /// PEM certificates to trust for the database (with `sslmode=require`).
+        #[arg(long, env = "COFFER_DATABASE_CA_FILE")]
+        database_ca_file: Option<PathBuf>,
     },
     /// Put a backup made by `coffer backup` in place as the data directory's
     /// store, with the server stopped. The backup must have been made under the
@@ -127,6 +130,9 @@ enum AuditCommand {
         /// copy of its audit file.
         #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+        /// PEM certificates to trust for the database (with `sslmode=require`).
+        #[arg(long, env = "COFFER_DATABASE_CA_FILE")]
+        database_ca_file: Option<PathBuf>,
         /// Where the root key is: "file" (DATA_DIR/root.key) or "env".
         #[arg(long, default_value = "file")]
         root_key: String,
@@ -165,6 +171,10 @@ struct ServerArgs {
     /// Servers sharing it (and the root key: use `--root-key env`) form a fleet.
     #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// With `sslmode=require` in the database URL: PEM certificates to trust for
+    /// the database's certificate, besides the system's roots.
+    #[arg(long, env = "COFFER_DATABASE_CA_FILE")]
+    database_ca_file: Option<PathBuf>,
     /// A region to serve (repeatable). Dev mode serves any region.
     #[arg(long = "region", env = "COFFER_REGIONS", value_delimiter = ',')]
     regions: Vec<String>,
@@ -280,6 +290,7 @@ fn main() -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Verify {
             data_dir,
             database_url,
+            database_ca_file,
             root_key,
             root_key_env,
             allow_unkeyed,
@@ -289,6 +300,7 @@ fn main() -> anyhow::Result<()> {
             .block_on(coffer::verify::verify(&coffer::verify::VerifyOptions {
                 data_dir,
                 database_url,
+                database_ca_file,
                 root_key,
                 root_key_env,
                 allow_unkeyed,
@@ -317,10 +329,14 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::MigrateStore { data_dir, to } => tokio::runtime::Builder::new_current_thread()
+        Command::MigrateStore {
+            data_dir,
+            to,
+            database_ca_file,
+        } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(migrate_store(&data_dir, &to)),
+            .block_on(migrate_store(&data_dir, &to, database_ca_file.as_deref())),
         Command::Account(AccountCommand::Create { name }) => {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -405,6 +421,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.database_url {
         cfg.database_url = Some(v);
     }
+    if let Some(v) = args.database_ca_file {
+        cfg.database_ca_file = Some(v);
+    }
     if args.dev && cfg.database_url.is_some() {
         // Each dev server would otherwise make a root key of its own in its
         // temporary directory, and none could read what the others wrote.
@@ -460,6 +479,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         database: None,
         database_url: cfg.database_url.clone(),
+        database_ca_file: cfg.database_ca_file.clone(),
         listen,
         http: HttpConfig {
             max_connections: cfg.max_connections,
@@ -636,14 +656,19 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-async fn migrate_store(data_dir: &std::path::Path, to: &str) -> anyhow::Result<()> {
+async fn migrate_store(
+    data_dir: &std::path::Path,
+    to: &str,
+    ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let target = coffer_store::postgres::Target::new(to, ca_file)?;
     let db = data_dir.join("coffer.db");
     anyhow::ensure!(db.exists(), "{} does not exist", db.display());
     // No server may write while the copy is taken.
     let _lock = coffer::run::lock_data_dir(data_dir)?;
     let mut bar = coffer::progress::Bar::new();
     let copied =
-        coffer_store::postgres::import::copy_sqlite(&db, to, &mut |t, d, n| bar.show(t, d, n))
+        coffer_store::postgres::import::copy_sqlite(&db, &target, &mut |t, d, n| bar.show(t, d, n))
             .await
             .with_context(|| format!("copying into {}", coffer_store::postgres::redact(to)))?;
     bar.finish();

@@ -29,6 +29,8 @@ pub struct StartOptions {
     pub database: Option<PathBuf>,
     /// A PostgreSQL database instead of SQLite (shared by a fleet).
     pub database_url: Option<String>,
+    /// PEM roots for the database's certificate (with `sslmode=require`).
+    pub database_ca_file: Option<PathBuf>,
     pub listen: SocketAddr,
     pub http: HttpConfig,
     pub sweep_interval: Duration,
@@ -220,7 +222,8 @@ async fn open_store(
 ) -> anyhow::Result<Arc<dyn coffer_store::Store>> {
     if let Some(url) = &opts.database_url {
         let shown = coffer_store::postgres::redact(url);
-        let pg = coffer_store::postgres::PgStore::open(url, Some(chain_key))
+        let target = coffer_store::postgres::Target::new(url, opts.database_ca_file.as_deref())?;
+        let pg = coffer_store::postgres::PgStore::open_with(&target, Some(chain_key))
             .await
             .with_context(|| format!("opening the PostgreSQL store at {shown}"))?;
         tracing::info!(database = %shown, "store: PostgreSQL");

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 pub struct VerifyOptions {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub database_ca_file: Option<PathBuf>,
     /// `file` (DATA_DIR/root.key) or `env`.
     pub root_key: String,
     pub root_key_env: String,
@@ -29,9 +30,12 @@ pub async fn verify(o: &VerifyOptions) -> anyhow::Result<()> {
     }
     let store: Box<dyn Store> = match (&o.database_url, &o.data_dir) {
         (Some(url), _) => Box::new(
-            coffer_store::postgres::PgStore::open_existing(url)
-                .await
-                .with_context(|| coffer_store::postgres::redact(url))?,
+            coffer_store::postgres::PgStore::open_existing(&coffer_store::postgres::Target::new(
+                url,
+                o.database_ca_file.as_deref(),
+            )?)
+            .await
+            .with_context(|| coffer_store::postgres::redact(url))?,
         ),
         (None, Some(dir)) => Box::new(coffer_store::sqlite::SqliteStore::open(
             &dir.join("coffer.db"),

@@ -9,6 +9,7 @@ use crate::common::*;
 use aws_sdk_secretsmanager as sm;
 use coffer_store::postgres::testing::{drop_database, fresh_database};
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -23,12 +24,20 @@ struct Server {
 
 impl Server {
     fn start(url: &str) -> Server {
-        Self::try_start(url, ROOT_KEY)
+        Self::start_with_args(url, &[])
+    }
+
+    fn start_with_args(url: &str, extra: &[&str]) -> Server {
+        Self::try_start_with(url, ROOT_KEY, extra)
             .unwrap_or_else(|log| panic!("the server did not start: {log}"))
     }
 
     /// A server with `root_key`, or its log if it did not start.
     fn try_start(url: &str, root_key: &str) -> Result<Server, String> {
+        Self::try_start_with(url, root_key, &[])
+    }
+
+    fn try_start_with(url: &str, root_key: &str, extra: &[&str]) -> Result<Server, String> {
         let dir = tempfile::tempdir().unwrap();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
@@ -40,13 +49,9 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
             ])
-            .args([
-                "--rotation-interval-secs",
-                "1",
-                "--database-url",
-                url,
-                "--data-dir",
-            ])
+            .args(["--rotation-interval-secs", "1", "--database-url", url])
+            .args(extra)
+            .arg("--data-dir")
             .arg(dir.path())
             .env("COFFER_ROOT_KEY", root_key)
             .env("COFFER_DEV_ACCESS_KEY_ID", AKID)
@@ -403,6 +408,7 @@ struct PrivatePg {
     dir: tempfile::TempDir,
     port: u16,
     bin: std::path::PathBuf,
+    tls: bool,
 }
 
 impl PrivatePg {
@@ -428,7 +434,12 @@ impl PrivatePg {
             .local_addr()
             .unwrap()
             .port();
-        let pg = PrivatePg { dir, port, bin };
+        let pg = PrivatePg {
+            dir,
+            port,
+            bin,
+            tls: false,
+        };
         let data = pg.dir.path().join("data");
         pg.run(
             "initdb",
@@ -463,13 +474,45 @@ impl PrivatePg {
         );
     }
 
+    /// Serves TLS too, with a certificate for 127.0.0.1 and localhost from a
+    /// throwaway CA; returns the CA's PEM file.
+    fn with_tls(&mut self) -> std::path::PathBuf {
+        let certs = self.dir.path().join("certs");
+        let set = coffer::devtls::DevTls::ensure(&certs).unwrap();
+        let data = self.dir.path().join("data");
+        std::fs::copy(&set.cert_file, data.join("server.crt")).unwrap();
+        std::fs::copy(&set.key_file, data.join("server.key")).unwrap();
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        if is_root() {
+            for f in ["server.crt", "server.key"] {
+                assert!(Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(data.join(f))
+                    .status()
+                    .unwrap()
+                    .success());
+            }
+        }
+        self.tls = true;
+        self.down();
+        self.up();
+        set.ca_file
+    }
+
     fn up(&self) {
         let d = self.dir.path();
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1",
             self.port,
             d.display()
         );
+        if self.tls {
+            opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         let (data, log) = (d.join("data"), d.join("pg.log"));
         self.run(
             "pg_ctl",
@@ -791,4 +834,53 @@ async fn migrate_store_copies_sqlite_into_postgres() {
         String::from_utf8_lossy(&out.stderr)
     );
     drop_database(&url).await;
+}
+
+/// TLS to the database: with `sslmode=require` the server's certificate is
+/// verified against the CA given (the connections are then encrypted); without
+/// that CA the server refuses to start, as it does for a CA file given without
+/// `sslmode=require`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_the_database_is_verified() {
+    let mut pg = PrivatePg::start();
+    let ca = pg.with_tls();
+    let url = format!("{}?sslmode=require", pg.url());
+    let Err(log) = Server::try_start(&url, ROOT_KEY) else {
+        panic!("a server trusting no CA for the database started");
+    };
+    assert!(
+        log.contains("certificate") || log.contains("UnknownIssuer"),
+        "{log}"
+    );
+    let ca_arg = ca.to_str().unwrap();
+    let plain = pg.url();
+    let Err(log) = Server::try_start_with(&plain, ROOT_KEY, &["--database-ca-file", ca_arg]) else {
+        panic!("a CA file without sslmode=require was taken");
+    };
+    assert!(log.contains("sslmode=require"), "{log}");
+
+    let srv = Server::start_with_args(&url, &["--database-ca-file", ca_arg]);
+    let c = srv.client();
+    c.create_secret()
+        .name("over-tls")
+        .secret_string("v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(&c, "over-tls").await, Ok("v".into()));
+    let db = coffer_store::postgres::config(&plain).unwrap();
+    let (client, conn) = db.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let encrypted: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = 'coffer' AND s.ssl",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted >= 1, "the server's connections are encrypted");
+    drop(srv);
+    drop(pg);
 }

@@ -62,7 +62,7 @@ fn sqlite_err(e: rusqlite::Error) -> StoreError {
 /// which must hold no accounts, secrets or audit records yet.
 pub async fn copy_sqlite(
     from: &std::path::Path,
-    to: &str,
+    to: &super::Target,
     progress: Progress<'_>,
 ) -> Result<Copied> {
     let src =
@@ -82,8 +82,7 @@ pub async fn copy_sqlite(
             "the SQLite store has schema version {found}; start this build's server on it once (it migrates), then copy"
         )));
     }
-    let cfg = super::config(to)?;
-    let mut pg = pool::connect(&cfg).await?;
+    let mut pg = pool::connect(to).await?;
     schema::migrate(&mut pg).await?;
     let busy: i64 = pg
         .query_one(

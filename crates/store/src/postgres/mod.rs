@@ -14,6 +14,7 @@ mod pool;
 mod rows;
 mod schema;
 mod signal;
+pub mod tls;
 mod write;
 
 #[cfg(test)]
@@ -51,9 +52,6 @@ pub fn config(url: &str) -> Result<tokio_postgres::Config> {
     if cfg.get_connect_timeout().is_none() {
         cfg.connect_timeout(Duration::from_secs(5));
     }
-    // Keepalives let the database notice a vanished server (its locks, above all
-    // the background leader's, are then released) and let us notice a vanished
-    // database.
     // Short statements only: the JIT's compile time (a quarter of a second
     // measured on a listing) costs far more than it could save.
     let options = match cfg.get_options() {
@@ -61,10 +59,42 @@ pub fn config(url: &str) -> Result<tokio_postgres::Config> {
         _ => "-c jit=off".to_string(),
     };
     cfg.options(options);
+    // Keepalives let the database notice a vanished server (its locks, above all
+    // the background leader's, are then released) and let us notice a vanished
+    // database.
     cfg.keepalives(true)
         .keepalives_idle(Duration::from_secs(10))
         .application_name("coffer");
     Ok(cfg)
+}
+
+/// Where to connect, and how: the settings, and verified TLS when the URL says
+/// `sslmode=require` (see [`tls`]); otherwise plain.
+#[derive(Clone)]
+pub struct Target {
+    config: tokio_postgres::Config,
+    tls: Option<tls::Rustls>,
+}
+
+impl Target {
+    /// `ca_file`: PEM certificates to trust besides the system's roots.
+    pub fn new(url: &str, ca_file: Option<&std::path::Path>) -> Result<Target> {
+        use tokio_postgres::config::SslMode;
+        let mut config = config(url)?;
+        let tls = if config.get_ssl_mode() == SslMode::Require {
+            Some(tls::Rustls::new(ca_file).map_err(StoreError::Backend)?)
+        } else {
+            if ca_file.is_some() {
+                return Err(StoreError::Backend(
+                    "a database CA file is given, but the URL does not say sslmode=require".into(),
+                ));
+            }
+            // `prefer` would take any certificate: plain, and said so.
+            config.ssl_mode(SslMode::Disable);
+            None
+        };
+        Ok(Target { config, tls })
+    }
 }
 
 /// The URL with any password replaced, for logs and messages.
@@ -91,7 +121,12 @@ impl PgStore {
     /// Connects, runs migrations, and starts listening for other servers' changes.
     /// New audit links are keyed with `key`.
     pub async fn open(url: &str, key: Option<ChainKey>) -> Result<Self> {
-        let cfg = config(url)?;
+        Self::open_with(&Target::new(url, None)?, key).await
+    }
+
+    /// Opens the database `target` names (see [`Self::open`]).
+    pub async fn open_with(target: &Target, key: Option<ChainKey>) -> Result<Self> {
+        let cfg = target.clone();
         let mut first = pool::connect(&cfg).await?;
         schema::migrate(&mut first).await?;
         drop(first);
@@ -105,8 +140,8 @@ impl PgStore {
 
     /// Opens a database for reading only (audit verification): no migration
     /// runs, and a schema of another version than this build's is refused.
-    pub async fn open_existing(url: &str) -> Result<Self> {
-        let cfg = config(url)?;
+    pub async fn open_existing(target: &Target) -> Result<Self> {
+        let cfg = target.clone();
         let first = pool::connect(&cfg).await?;
         let found = schema::current_version(&first).await?;
         if found != SCHEMA_VERSION {
@@ -489,7 +524,7 @@ pub mod testing {
     /// Creates an empty database and returns its URL.
     pub async fn fresh_database() -> String {
         let admin = server_url();
-        let cfg = super::config(&admin).expect("COFFER_TEST_DATABASE_URL parses");
+        let cfg = super::Target::new(&admin, None).expect("COFFER_TEST_DATABASE_URL parses");
         let client = pool::connect(&cfg)
             .await
             .unwrap_or_else(|e| panic!("tests need PostgreSQL at {}: {e}", super::redact(&admin)));
@@ -506,7 +541,7 @@ pub mod testing {
 
     /// Drops a database made by [`fresh_database`] (its connections are ended).
     pub async fn drop_database(url: &str) {
-        let cfg = super::config(&server_url()).expect("URL parses");
+        let cfg = super::Target::new(&server_url(), None).expect("URL parses");
         let Some(name) = url.rsplit(['/', '=']).next() else {
             return;
         };

@@ -5,17 +5,18 @@
 //! pool heals by itself, with no reconnect loop to tune.
 
 use super::error::pg_err;
+use super::Target;
 use crate::{Result, StoreError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, NoTls};
 
 /// How long a request waits for a connection before it answers "unavailable".
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Pool {
-    config: Config,
+    config: Target,
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
 }
@@ -53,7 +54,7 @@ impl Drop for Conn<'_> {
 }
 
 impl Pool {
-    pub fn new(config: Config, size: usize) -> Pool {
+    pub fn new(config: Target, size: usize) -> Pool {
         Pool {
             config,
             idle: Mutex::new(Vec::new()),
@@ -97,12 +98,24 @@ fn poisoned() -> StoreError {
     StoreError::Backend("connection pool lock poisoned".into())
 }
 
-pub async fn connect(config: &Config) -> Result<Client> {
-    let (client, conn) = config.connect(NoTls).await.map_err(pg_err)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "database connection ended");
-        }
-    });
+/// A new connection, driven by a task of its own until it closes.
+pub async fn connect(target: &Target) -> Result<Client> {
+    let client = if let Some(tls) = &target.tls {
+        let (client, conn) = target.config.connect(tls.clone()).await.map_err(pg_err)?;
+        tokio::spawn(drive(conn));
+        client
+    } else {
+        let (client, conn) = target.config.connect(NoTls).await.map_err(pg_err)?;
+        tokio::spawn(drive(conn));
+        client
+    };
     Ok(client)
+}
+
+async fn drive(
+    conn: impl std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>,
+) {
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "database connection ended");
+    }
 }

@@ -9,10 +9,12 @@
 use super::error::pg_err;
 use super::pool;
 use super::write::CHANNEL;
+use super::Target;
 use crate::Result;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Mutex};
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::{AsyncMessage, Client, Connection, NoTls};
 
 /// The advisory lock whose holder runs background work.
 const LEAD_LOCK: i64 = 0x636f_6666_6572_0003;
@@ -20,7 +22,7 @@ const LEAD_LOCK: i64 = 0x636f_6666_6572_0003;
 const RECONNECT: Duration = Duration::from_secs(1);
 
 pub struct Signal {
-    config: Config,
+    config: Target,
     changes: watch::Sender<u64>,
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The connection that holds (or last tried for) the leader's lock, and
@@ -29,7 +31,7 @@ pub struct Signal {
 }
 
 impl Signal {
-    pub fn start(config: Config) -> Signal {
+    pub fn start(config: Target) -> Signal {
         let changes = watch::Sender::new(0u64);
         let listener = tokio::spawn(listen(config.clone(), changes.clone()));
         Signal {
@@ -90,37 +92,60 @@ impl Signal {
 }
 
 /// Listens until aborted, reconnecting after the database comes back.
-async fn listen(config: Config, changes: watch::Sender<u64>) {
+async fn listen(target: Target, changes: watch::Sender<u64>) {
     loop {
-        match config.connect(NoTls).await {
-            Ok((client, mut conn)) => {
-                let bump = changes.clone();
-                let pump = tokio::spawn(async move {
-                    loop {
-                        match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
-                            Some(Ok(AsyncMessage::Notification(_))) => {
-                                bump.send_modify(|n| *n = n.wrapping_add(1));
-                            }
-                            Some(Ok(_)) => {}
-                            Some(Err(_)) | None => break,
-                        }
-                    }
-                });
-                if client
-                    .batch_execute(&format!("LISTEN {CHANNEL}"))
-                    .await
-                    .is_ok()
-                {
-                    // Whatever was committed while we were not listening.
-                    changes.send_modify(|n| *n = n.wrapping_add(1));
-                    let _ = pump.await;
-                } else {
-                    pump.abort();
+        let connected = match &target.tls {
+            Some(tls) => match target.config.connect(tls.clone()).await {
+                Ok((client, conn)) => {
+                    listen_on(&client, conn, &changes).await;
+                    Ok(())
                 }
-                tracing::warn!("lost the database's change notifications; reconnecting");
-            }
+                Err(e) => Err(e),
+            },
+            None => match target.config.connect(NoTls).await {
+                Ok((client, conn)) => {
+                    listen_on(&client, conn, &changes).await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match connected {
+            Ok(()) => tracing::warn!("lost the database's change notifications; reconnecting"),
             Err(e) => tracing::debug!(error = %e, "cannot listen for changes yet"),
         }
         tokio::time::sleep(RECONNECT).await;
+    }
+}
+
+/// LISTENs on one connection, bumping `changes` for each notification, until
+/// the connection ends.
+async fn listen_on<S, T>(client: &Client, mut conn: Connection<S, T>, changes: &watch::Sender<u64>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let bump = changes.clone();
+    let pump = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(_))) => {
+                    bump.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            }
+        }
+    });
+    if client
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .is_ok()
+    {
+        // Whatever was committed while we were not listening.
+        changes.send_modify(|n| *n = n.wrapping_add(1));
+        let _ = pump.await;
+    } else {
+        pump.abort();
     }
 }

@@ -19,7 +19,9 @@ async fn schema_is_versioned_and_newer_is_refused() {
     // Opening again finds the schema current and changes nothing.
     let store = PgStore::open(&url, None).await.unwrap();
     store.close().await.unwrap();
-    let c = pool::connect(&config(&url).unwrap()).await.unwrap();
+    let c = pool::connect(&Target::new(&url, None).unwrap())
+        .await
+        .unwrap();
     assert_eq!(schema::current_version(&c).await.unwrap(), SCHEMA_VERSION);
     c.execute(
         "UPDATE coffer_meta SET value = $1 WHERE key = 'schema_version'",

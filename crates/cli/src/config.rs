@@ -46,6 +46,10 @@
 //! # it holds credentials of its own):
 //! # [rotation_functions.my-lambda]
 //! # url = "http://127.0.0.1:9001"
+//! # The built-in PostgreSQL rotators connect over TLS when a secret says
+//! # "ssl": true, verifying the database's certificate (chain and host name)
+//! # against the system's roots and this PEM file; set, every rotator uses TLS.
+//! # rotation_database_ca_file = "/etc/coffer/rds-ca.pem"
 //! # TLS: a PEM certificate chain (the server's certificate first) and its PEM
 //! # private key. Both are read again on SIGHUP: new handshakes present the new
 //! # pair, open connections go on, and a pair that fails to load is not taken.
@@ -85,6 +89,7 @@ pub struct FileConfig {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub database_ca_file: Option<PathBuf>,
+    pub rotation_database_ca_file: Option<PathBuf>,
     pub regions: Vec<String>,
     pub account_id: Option<String>,
     pub max_connections: usize,
@@ -133,6 +138,7 @@ impl Default for FileConfig {
             data_dir: PathBuf::from("./coffer-data"),
             database_url: None,
             database_ca_file: None,
+            rotation_database_ca_file: None,
             regions: vec!["us-east-1".into()],
             account_id: None,
             max_connections: 1024,

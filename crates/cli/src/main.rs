@@ -214,6 +214,10 @@ struct ServerArgs {
     /// Seconds between sweeps for secrets past their recovery window [default: 60].
     #[arg(long, env = "COFFER_SWEEP_INTERVAL_SECS")]
     sweep_interval_secs: Option<u64>,
+    /// PEM roots the built-in PostgreSQL rotators trust for the databases they
+    /// rotate; given, they connect over TLS (verify-full) [default: none].
+    #[arg(long, env = "COFFER_ROTATION_DATABASE_CA_FILE")]
+    rotation_database_ca_file: Option<PathBuf>,
     /// Seconds between looks for rotations that are due [default: 60].
     #[arg(long, env = "COFFER_ROTATION_INTERVAL_SECS")]
     rotation_interval_secs: Option<u64>,
@@ -424,6 +428,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.database_ca_file {
         cfg.database_ca_file = Some(v);
     }
+    if let Some(v) = args.rotation_database_ca_file {
+        cfg.rotation_database_ca_file = Some(v);
+    }
     if args.dev && cfg.database_url.is_some() {
         // Each dev server would otherwise make a root key of its own in its
         // temporary directory, and none could read what the others wrote.
@@ -480,6 +487,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         database: None,
         database_url: cfg.database_url.clone(),
         database_ca_file: cfg.database_ca_file.clone(),
+        rotation_database_ca_file: cfg.rotation_database_ca_file.clone(),
         listen,
         http: HttpConfig {
             max_connections: cfg.max_connections,

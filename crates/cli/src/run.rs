@@ -31,6 +31,8 @@ pub struct StartOptions {
     pub database_url: Option<String>,
     /// PEM roots for the database's certificate (with `sslmode=require`).
     pub database_ca_file: Option<PathBuf>,
+    /// PEM roots for the built-in database rotators.
+    pub rotation_database_ca_file: Option<PathBuf>,
     pub listen: SocketAddr,
     pub http: HttpConfig,
     pub sweep_interval: Duration,
@@ -128,6 +130,7 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
             sweep_interval: opts.sweep_interval,
             rotation_interval: opts.rotation_interval,
             rotation_functions: opts.rotation_functions.clone(),
+            rotation_database_ca_file: opts.rotation_database_ca_file.clone(),
             ship_audit_as: match opts.database_url {
                 Some(_) => Some(server_id(&opts.data_dir)?),
                 None => None,

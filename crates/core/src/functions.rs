@@ -48,6 +48,9 @@ impl Function {
 pub struct Functions {
     /// External functions by name, from the configuration.
     pub external: HashMap<String, ExternalFunction>,
+    /// PEM roots the built-in database rotators trust for the databases'
+    /// certificates; set, they always connect over TLS.
+    pub database_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Functions {

@@ -31,6 +31,8 @@ pub struct ServiceOptions {
     /// Set when servers share the store: the audit file's lines are copied
     /// into it under this server's id.
     pub ship_audit_as: Option<String>,
+    /// PEM roots for the built-in database rotators (TLS to the databases).
+    pub rotation_database_ca_file: Option<PathBuf>,
 }
 
 pub struct Service {
@@ -69,6 +71,7 @@ impl Service {
         let outbox = Arc::new(Outbox::new(store.clone()));
         let functions = Arc::new(Functions {
             external: opts.rotation_functions,
+            database_ca_file: opts.rotation_database_ca_file,
         });
         let identity = Arc::new(Identity::new(
             store.clone(),

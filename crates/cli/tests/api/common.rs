@@ -25,6 +25,7 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
         database: None,
         database_url: None,
         database_ca_file: None,
+        rotation_database_ca_file: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         http: HttpConfig {
             max_body_bytes: 256 * 1024,

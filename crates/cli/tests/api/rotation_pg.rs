@@ -16,6 +16,7 @@ struct Pg {
     bin: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
+    ssl: bool,
 }
 
 fn run(cmd: &mut Command) {
@@ -65,7 +66,35 @@ impl Pg {
             .args(["-o", &opts, "-w", "-l"])
             .arg(dir.path().join("log"))
             .arg("start"));
-        Pg { bin, dir, port }
+        Pg {
+            bin,
+            dir,
+            port,
+            ssl: false,
+        }
+    }
+
+    /// Serves TLS with a certificate for 127.0.0.1 from a throwaway CA (whose
+    /// PEM file it returns), and refuses `app` on plain connections: a login
+    /// as `app` that works went over TLS.
+    fn with_tls(&mut self) -> PathBuf {
+        let set = coffer::devtls::DevTls::ensure(&self.dir.path().join("certs")).unwrap();
+        let data = self.data();
+        std::fs::copy(&set.cert_file, data.join("server.crt")).unwrap();
+        std::fs::copy(&set.key_file, data.join("server.key")).unwrap();
+        let hba = std::fs::read_to_string(data.join("pg_hba.conf")).unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!("hostnossl all app 0.0.0.0/0 reject\n{hba}"),
+        )
+        .unwrap();
+        run(Command::new("chown").args(["-R", "postgres"]).arg(&data));
+        run(Command::new("chmod")
+            .arg("600")
+            .arg(data.join("server.key")));
+        self.ssl = true;
+        self.ctl("restart");
+        set.ca_file
     }
 
     fn data(&self) -> PathBuf {
@@ -73,11 +102,14 @@ impl Pg {
     }
 
     fn ctl(&self, action: &str) {
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1",
             self.port,
             self.dir.path().display()
         );
+        if self.ssl {
+            opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         run(Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(self.bin.join("pg_ctl"))
@@ -348,5 +380,53 @@ async fn postgres_alternating_users_switch_between_two_real_users() {
         pg.login("app2_clone", first["password"].as_str().unwrap()),
         "AWSPREVIOUS still logs in"
     );
+    srv.stop().await;
+}
+
+/// A secret that asks for TLS (`"ssl": true`) is rotated over TLS, the
+/// database's certificate verified against the CA the server is given
+/// (`rotation_database_ca_file`); the database refuses `app` on plain
+/// connections, so the rotation succeeding shows it used TLS.
+#[tokio::test]
+async fn postgres_rotation_over_verified_tls() {
+    let mut pg = Pg::start();
+    let ca = pg.with_tls();
+    assert!(psql(
+        pg.port,
+        "postgres",
+        SUPER,
+        "CREATE USER app WITH PASSWORD 'first-password'"
+    ));
+    let srv = TestServer::start_with(|o| o.rotation_database_ca_file = Some(ca.clone())).await;
+    let c = srv.client();
+    let secret = serde_json::json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port,
+        "username": "app", "password": "first-password", "dbname": "postgres", "ssl": true});
+    c.create_secret()
+        .name("db/app")
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap();
+    let rules = RotationRulesType::builder()
+        .automatically_after_days(7)
+        .build();
+    c.rotate_secret()
+        .secret_id("db/app")
+        .rotation_lambda_arn(FUNCTION)
+        .rotation_rules(rules)
+        .client_request_token(token(1))
+        .send()
+        .await
+        .unwrap();
+    assert!(wait_done(&c, &token(1)).await, "rotation over TLS finished");
+    let new_password = value(&c, "AWSCURRENT").await["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        pg.login("app", &new_password),
+        "AWSCURRENT logs in (over TLS)"
+    );
+    assert!(!pg.login("app", "first-password"));
     srv.stop().await;
 }

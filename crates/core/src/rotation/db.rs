@@ -15,6 +15,11 @@ pub struct Login {
     pub user: String,
     pub password: String,
     pub dbname: Option<String>,
+    /// TLS asked for by the secret (`"ssl": true`, or `"ssl": "require"`).
+    pub ssl: bool,
+    /// PEM roots for the database's certificate, from the server's
+    /// configuration (`rotation_database_ca_file`); set, it asks for TLS too.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Reads a login; `default_port` when the secret names none.
@@ -33,6 +38,12 @@ pub fn login(v: &Value, default_port: u16) -> Result<Login, String> {
         user: s("username").ok_or("the secret has no username")?,
         password: s("password").ok_or("the secret has no password")?,
         dbname: s("dbname"),
+        ssl: match &v["ssl"] {
+            Value::Bool(b) => *b,
+            Value::String(m) => matches!(m.as_str(), "true" | "require" | "verify-full"),
+            _ => false,
+        },
+        ca_file: None,
     })
 }
 

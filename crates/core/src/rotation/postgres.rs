@@ -13,11 +13,17 @@ use super::db::{login, switch_user, Login, EXCLUDED};
 use serde_json::Value;
 use std::time::Duration;
 
-/// A PostgreSQL login (port 5432 unless named).
-fn login_pg(v: &Value) -> Result<Login, String> {
-    login(v, 5432)
+/// A PostgreSQL login (port 5432 unless named), with the server's CA file for
+/// the rotators.
+fn login_pg(rc: &RotationCall<'_>, v: &Value) -> Result<Login, String> {
+    let mut l = login(v, 5432)?;
+    l.ca_file.clone_from(&rc.svc.functions.database_ca_file);
+    Ok(l)
 }
 
+/// Logs in, over TLS when the secret or the server's configuration asks for it:
+/// then the certificate must chain to the system's roots or the CA file and
+/// name the host (verify-full), and the errors say so.
 async fn connect(l: &Login) -> Result<tokio_postgres::Client, String> {
     let mut cfg = tokio_postgres::Config::new();
     cfg.host(&l.host)
@@ -27,14 +33,52 @@ async fn connect(l: &Login) -> Result<tokio_postgres::Client, String> {
         .dbname(l.dbname.as_deref().unwrap_or("postgres"))
         .connect_timeout(Duration::from_secs(5));
     // The error text names the server and the reason, never the password.
+    let failed = |how: &str, e: &dyn std::fmt::Display| {
+        format!(
+            "cannot log in as {} on {}:{}{how}: {e}",
+            l.user, l.host, l.port
+        )
+    };
+    if l.ssl || l.ca_file.is_some() {
+        let how = match &l.ca_file {
+            Some(ca) => format!(
+                " over TLS (certificate checked against the system's roots and {})",
+                ca.display()
+            ),
+            None => " over TLS (certificate checked against the system's roots)".to_string(),
+        };
+        let tls = coffer_store::postgres::tls::Rustls::new(l.ca_file.as_deref())
+            .map_err(|e| failed(&how, &e))?;
+        cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
+        let (client, conn) = cfg
+            .connect(tls)
+            .await
+            .map_err(|e| failed(&how, &error_chain(&e)))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        return Ok(client);
+    }
     let (client, conn) = cfg
         .connect(tokio_postgres::NoTls)
         .await
-        .map_err(|e| format!("cannot log in as {} on {}:{}: {e}", l.user, l.host, l.port))?;
+        .map_err(|e| failed("", &e))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
     Ok(client)
+}
+
+/// An error with its causes (a TLS failure's reason is in its source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 fn code(e: &tokio_postgres::Error) -> &str {
@@ -45,15 +89,15 @@ fn code(e: &tokio_postgres::Error) -> &str {
 /// user.
 async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
     let pending_v = rc.value_of("AWSPENDING").await?;
-    let pending = login_pg(&pending_v)?;
+    let pending = login_pg(rc, &pending_v)?;
     if connect(&pending).await.is_ok() {
         return Ok(());
     }
-    let current = login_pg(&rc.value_of("AWSCURRENT").await?)?;
+    let current = login_pg(rc, &rc.value_of("AWSCURRENT").await?)?;
     let master_arn = pending_v["masterarn"]
         .as_str()
         .ok_or("the secret has no masterarn")?;
-    let master = login_pg(&rc.value_of_secret(master_arn).await?)?;
+    let master = login_pg(rc, &rc.value_of_secret(master_arn).await?)?;
     let db = Login {
         dbname: current.dbname.clone(),
         ..master
@@ -99,7 +143,7 @@ pub(crate) async fn step(rc: &RotationCall<'_>, step: &str) -> Result<(), String
     match step {
         "createSecret" => rc.create_pending(EXCLUDED).await,
         "setSecret" => {
-            let pending = login_pg(&rc.value_of("AWSPENDING").await?)?;
+            let pending = login_pg(rc, &rc.value_of("AWSPENDING").await?)?;
             if connect(&pending).await.is_ok() {
                 return Ok(()); // set by an earlier attempt
             }
@@ -108,7 +152,7 @@ pub(crate) async fn step(rc: &RotationCall<'_>, step: &str) -> Result<(), String
                 let Ok(v) = rc.value_of(stage).await else {
                     continue;
                 };
-                let l = login_pg(&v)?;
+                let l = login_pg(rc, &v)?;
                 if l.user != pending.user || l.host != pending.host {
                     return Err("the pending secret names another user or host".into());
                 }
@@ -143,7 +187,7 @@ pub(crate) async fn step(rc: &RotationCall<'_>, step: &str) -> Result<(), String
             Ok(())
         }
         "testSecret" => {
-            let pending = login_pg(&rc.value_of("AWSPENDING").await?)?;
+            let pending = login_pg(rc, &rc.value_of("AWSPENDING").await?)?;
             let client = connect(&pending).await?;
             client
                 .simple_query("SELECT NOW()")

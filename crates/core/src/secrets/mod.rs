@@ -47,7 +47,7 @@ pub struct Secrets {
     audit: Arc<AuditLog>,
     outbox: Arc<Outbox>,
     access: AccessTracker,
-    functions: Arc<Functions>,
+    pub(crate) functions: Arc<Functions>,
     /// Rotations RotateSecret asks for, run by the rotation component.
     rotations: tokio::sync::mpsc::UnboundedSender<RotationRequest>,
 }

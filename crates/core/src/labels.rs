@@ -13,9 +13,8 @@ pub const CURRENT: &str = "AWSCURRENT";
 pub const PREVIOUS: &str = "AWSPREVIOUS";
 pub const PENDING: &str = "AWSPENDING";
 
-/// AWS keeps at most this many versions of a secret.
-pub const MAX_VERSIONS: usize = 100;
-/// Deprecated versions younger than this are not pruned (AWS's rule).
+/// Deprecated versions younger than this are not pruned (AWS's rule; the store
+/// keeps the newest `coffer_store::KEEP_VERSIONS` whatever their age).
 pub const PRUNE_MIN_AGE_MS: i64 = 86_400_000;
 /// At most this many labels on one version.
 pub const MAX_LABELS_PER_VERSION: usize = 20;
@@ -94,27 +93,6 @@ impl LabelMap {
         }
         Ok(())
     }
-}
-
-/// Which deprecated versions to drop so at most [`MAX_VERSIONS`] remain: oldest
-/// first, never one younger than a day. `created` gives (version id, created ms),
-/// oldest first.
-pub fn prune(labels: &LabelMap, created: &[(String, i64)], now_ms: i64) -> Vec<String> {
-    let mut excess = created.len().saturating_sub(MAX_VERSIONS);
-    let mut out = Vec::new();
-    for (v, at) in created {
-        if excess == 0 {
-            break;
-        }
-        let unlabeled = labels
-            .labels_of(v)
-            .is_none_or(<[std::string::String]>::is_empty);
-        if unlabeled && now_ms - at >= PRUNE_MIN_AGE_MS {
-            out.push(v.clone());
-            excess -= 1;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -197,23 +175,5 @@ mod tests {
         let mut m = map(&[("v1", &["AWSPREVIOUS"]), ("v2", &["AWSCURRENT"])]);
         m.put("v2", CURRENT);
         assert_eq!(m, map(&[("v1", &["AWSPREVIOUS"]), ("v2", &["AWSCURRENT"])]));
-    }
-
-    #[test]
-    fn prune_drops_oldest_deprecated_older_than_a_day() {
-        let day = PRUNE_MIN_AGE_MS;
-        let mut entries: Vec<(String, Vec<String>)> =
-            (0..102).map(|i| (format!("v{i}"), vec![])).collect();
-        entries[101].1 = vec![CURRENT.into()];
-        entries[0].1 = vec!["KEEP".into()];
-        let labels = LabelMap(entries);
-        let created: Vec<(String, i64)> =
-            (0..102).map(|i| (format!("v{i}"), i64::from(i))).collect();
-        assert_eq!(
-            prune(&labels, &created, day + 2),
-            vec!["v1".to_string(), "v2".to_string()]
-        );
-        // Nothing is old enough: nothing is pruned.
-        assert!(prune(&labels, &created, 50).is_empty());
     }
 }

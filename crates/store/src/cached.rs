@@ -14,7 +14,7 @@
 use crate::{
     async_trait, AccessTouch, AccountRow, Arc, AuditRow, Committed, CredentialRow, EventRow, IamOp,
     IamRow, KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent, Result,
-    Scope, Secret, SecretRow, ShippedLine, Store,
+    Scope, Secret, SecretRow, ShippedLine, Store, VersionRow,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,6 +135,14 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn list_page(&self, scope: &Scope, q: &ListQuery, keep: ListFilter) -> Result<ListPage> {
         self.inner.list_page(scope, q, keep).await
+    }
+
+    async fn version(&self, secret_id: i64, version_id: &str) -> Result<Option<VersionRow>> {
+        self.inner.version(secret_id, version_id).await
+    }
+
+    async fn all_versions(&self, secret_id: i64) -> Result<Vec<VersionRow>> {
+        self.inner.all_versions(secret_id).await
     }
 
     async fn commit(&self, m: Mutation) -> Result<Committed> {

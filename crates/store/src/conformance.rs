@@ -69,6 +69,7 @@ fn mutation(op: MutationOp, secret: SecretRow, versions: Vec<VersionRow>) -> Mut
         insert_versions: versions,
         relabel: vec![],
         delete_versions: vec![],
+        prune_before_ms: None,
     }
 }
 
@@ -103,6 +104,71 @@ pub async fn run_all(store: Arc<dyn Store>) {
     names_sort_bytewise(&*store).await;
     root_key_fingerprint(&*store).await;
     listing_pages(&*store).await;
+    versions_and_pruning(&*store).await;
+}
+
+/// A secret carries its labelled versions; the others are read by id or all
+/// together; pruning drops versions without a label older than the cut-off
+/// beyond the newest `KEEP_VERSIONS`, and nothing else.
+async fn versions_and_pruning(store: &dyn Store) {
+    let account = "666666666666";
+    let mut row = secret_row(account, "history");
+    let mut h0 = version("h0", &["AWSCURRENT"]);
+    h0.created_ms = 0;
+    let c = store
+        .commit(mutation(MutationOp::Create, row.clone(), vec![h0]))
+        .await
+        .unwrap();
+    row.id = c.secret_id;
+    let mut rev = c.revision;
+    // 110 more versions, created at 1..=110 ms; each takes AWSCURRENT, the one
+    // before keeps "KEEP" for h5 only.
+    for i in 1..=110i64 {
+        let mut v = version(&format!("h{i}"), &["AWSCURRENT"]);
+        v.created_ms = i;
+        let prev = format!("h{}", i - 1);
+        let prev_labels = if i - 1 == 5 {
+            vec!["KEEP".to_string()]
+        } else {
+            vec![]
+        };
+        let mut m = mutation(
+            MutationOp::Update {
+                expected_revision: rev,
+            },
+            row.clone(),
+            vec![v],
+        );
+        m.relabel = vec![(prev, prev_labels)];
+        m.prune_before_ms = Some(50);
+        rev = store.commit(m).await.unwrap().revision;
+    }
+    let s = store.secret_by_arn(&row.arn).await.unwrap().unwrap();
+    let carried: Vec<&str> = s.versions.iter().map(|v| v.version_id.as_str()).collect();
+    assert_eq!(
+        carried,
+        ["h5", "h110"],
+        "only labelled versions are carried"
+    );
+    let h7 = store.version(row.id, "h7").await.unwrap();
+    assert!(
+        h7.is_none(),
+        "old, unlabelled and beyond the newest 100: pruned"
+    );
+    let h60 = store
+        .version(row.id, "h60")
+        .await
+        .unwrap()
+        .expect("young: kept");
+    assert!(h60.labels.is_empty());
+    let all = store.all_versions(row.id).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|v| v.version_id.as_str()).collect();
+    // Kept: h5 (labelled), h11..h110 (the newest 100); h0..h10 but h5 were
+    // older than 50 ms and beyond the newest 100.
+    assert_eq!(ids.len(), 101, "{ids:?}");
+    assert_eq!(ids[0], "h5");
+    assert_eq!(ids[1], "h11");
+    assert_eq!(*ids.last().unwrap(), "h110");
 }
 
 /// Every page of a listing, walked with positions, in `q`'s order.
@@ -477,7 +543,7 @@ async fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
         t.await.unwrap();
     }
     let s = store.secret_by_name(&sc, "hot").await.unwrap().unwrap();
-    assert_eq!(s.versions.len(), 17);
+    assert_eq!(store.all_versions(s.row.id).await.unwrap().len(), 17);
     let currents = s
         .versions
         .iter()

@@ -48,6 +48,9 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Versions a secret keeps before pruning (AWS: "more than 100").
+pub const KEEP_VERSIONS: i64 = 100;
+
 fn not_shared() -> StoreError {
     StoreError::Backend("this store is not shared by servers and keeps no audit files".into())
 }
@@ -71,6 +74,10 @@ pub trait Store: Send + Sync + 'static {
     /// `q.after`, holding only secrets `keep` accepts: the store walks its index
     /// for that order and loads versions for the page's secrets only.
     async fn list_page(&self, scope: &Scope, q: &ListQuery, keep: ListFilter) -> Result<ListPage>;
+    /// One version of a secret, labelled or not.
+    async fn version(&self, secret_id: i64, version_id: &str) -> Result<Option<VersionRow>>;
+    /// Every version of a secret, labelled or not, oldest first.
+    async fn all_versions(&self, secret_id: i64) -> Result<Vec<VersionRow>>;
     /// Applies a mutation atomically; see [`Mutation`].
     async fn commit(&self, m: Mutation) -> Result<Committed>;
     /// Records last-accessed days; best effort, no revision change, no audit row

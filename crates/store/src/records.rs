@@ -47,7 +47,10 @@ pub struct VersionRow {
     pub ciphertext: Vec<u8>,
 }
 
-/// A secret with its versions, oldest version first.
+/// A secret with its labelled versions, oldest first. Versions without a label
+/// (deprecated) are read one at a time ([`crate::Store::version`]) or all
+/// together ([`crate::Store::all_versions`]): a secret written a hundred
+/// thousand times costs a read what its labelled versions cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Secret {
     pub row: SecretRow,
@@ -138,6 +141,9 @@ pub struct Mutation {
     /// (version id, full new label set) for versions that already exist.
     pub relabel: Vec<(String, Vec<String>)>,
     pub delete_versions: Vec<String>,
+    /// Prunes as AWS does: versions without a label created before this
+    /// time, beyond the newest [`crate::KEEP_VERSIONS`], are deleted.
+    pub prune_before_ms: Option<i64>,
     pub audit: NewAudit,
     pub event: Option<NewEvent>,
 }

@@ -293,3 +293,76 @@ async fn old_deprecated_versions_are_pruned() {
     assert_eq!(all[&token(103)], ["AWSPREVIOUS"]);
     srv.stop().await;
 }
+
+/// A version without labels is not carried with its secret but read from the
+/// store: GetSecretValue by its id, a label moved onto it, and a put repeating
+/// its token (the same value is a retry, another is refused).
+#[tokio::test]
+async fn deprecated_versions_stay_reachable_by_id() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    c.create_secret()
+        .name("old")
+        .secret_string("S1")
+        .client_request_token(token(1))
+        .send()
+        .await
+        .unwrap();
+    for (t, v) in [(2, "S2"), (3, "S3")] {
+        c.put_secret_value()
+            .secret_id("old")
+            .secret_string(v)
+            .client_request_token(token(t))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        stages(&c, "old", true).await,
+        map(&[(1, &[]), (2, &["AWSPREVIOUS"]), (3, &["AWSCURRENT"])])
+    );
+    let v1 = c
+        .get_secret_value()
+        .secret_id("old")
+        .version_id(token(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.secret_string(), Some("S1"));
+    assert!(v1.version_stages().is_empty());
+
+    // A retry of the first version's put is answered as done; another value
+    // under its token is refused.
+    c.put_secret_value()
+        .secret_id("old")
+        .secret_string("S1")
+        .client_request_token(token(1))
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = err(c
+        .put_secret_value()
+        .secret_id("old")
+        .secret_string("other")
+        .client_request_token(token(1))
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "ResourceExistsException");
+
+    c.update_secret_version_stage()
+        .secret_id("old")
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(token(1))
+        .remove_from_version_id(token(3))
+        .send()
+        .await
+        .unwrap();
+    let now = c.get_secret_value().secret_id("old").send().await.unwrap();
+    assert_eq!(now.secret_string(), Some("S1"));
+    assert_eq!(
+        stages(&c, "old", true).await,
+        map(&[(1, &["AWSCURRENT"]), (2, &[]), (3, &["AWSPREVIOUS"])])
+    );
+    srv.stop().await;
+}

@@ -110,6 +110,7 @@ impl Secrets {
                 insert_versions: versions,
                 relabel: vec![],
                 delete_versions: vec![],
+                prune_before_ms: None,
             };
             match self.store.commit(m).await {
                 Ok(_) => {
@@ -144,8 +145,8 @@ impl Secrets {
             ));
         }
         if let (Some(t), Some(v)) = (token, value) {
-            if let Some(ver) = existing.versions.iter().find(|x| x.version_id == t) {
-                let plain = self.decrypt(&existing, ver).await?;
+            if let Some(ver) = self.version_of(&existing, t).await? {
+                let plain = self.decrypt(&existing, &ver).await?;
                 if v.same_as(&ver.value_kind, &plain) {
                     return respond(&CreateSecretResponse {
                         arn: existing.row.arn.clone(),

@@ -155,6 +155,7 @@ impl Secrets {
             insert_versions: vec![],
             relabel: vec![],
             delete_versions: vec![],
+            prune_before_ms: None,
         };
         match self.store.commit(m).await {
             Ok(_) => {

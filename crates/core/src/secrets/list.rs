@@ -324,8 +324,15 @@ impl Secrets {
         validate::optional(req.next_token.as_deref(), "nextToken", 1, 4096)?;
         let s = g.secret()?;
         let include_deprecated = req.include_deprecated.unwrap_or(false);
-        let entries: Vec<SecretVersionsListEntry> = s
-            .versions
+        // The secret carries its labelled versions; the others are in the store.
+        let all;
+        let versions = if include_deprecated {
+            all = self.store.all_versions(s.row.id).await.map_err(internal)?;
+            &all
+        } else {
+            &s.versions
+        };
+        let entries: Vec<SecretVersionsListEntry> = versions
             .iter()
             .filter(|v| include_deprecated || !v.labels.is_empty())
             .map(|v| SecretVersionsListEntry {

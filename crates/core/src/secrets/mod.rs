@@ -186,6 +186,7 @@ pub(crate) fn row_change(
         insert_versions: vec![],
         relabel: vec![],
         delete_versions: vec![],
+        prune_before_ms: None,
     }
 }
 
@@ -202,6 +203,24 @@ pub(crate) fn not_deleted(s: &Secret) -> Result<(), ApiError> {
         return Err(ApiError::marked_for_deletion());
     }
     Ok(())
+}
+
+impl Secrets {
+    /// A version of `s` by id: one of its labelled versions, or (deprecated)
+    /// read from the store.
+    pub(crate) async fn version_of(
+        &self,
+        s: &Secret,
+        version_id: &str,
+    ) -> Result<Option<VersionRow>, ApiError> {
+        if let Some(v) = s.versions.iter().find(|v| v.version_id == version_id) {
+            return Ok(Some(v.clone()));
+        }
+        self.store
+            .version(s.row.id, version_id)
+            .await
+            .map_err(internal)
+    }
 }
 
 pub(crate) fn label_map(s: &Secret) -> LabelMap {

@@ -52,10 +52,12 @@ impl Secrets {
     ) -> Result<SecretValueEntry, ApiError> {
         not_deleted(s)?;
         let version = if let Some(id) = version_id {
-            let v = s.versions.iter().find(|v| v.version_id == id).ok_or_else(|| {
+            let v = self.version_of(s, id).await?.ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::ResourceNotFound,
-                    format!("Secrets Manager can't find the specified secret value for VersionId: {id}"),
+                    format!(
+                        "Secrets Manager can't find the specified secret value for VersionId: {id}"
+                    ),
                 )
             })?;
             if let Some(st) = stage {
@@ -65,15 +67,17 @@ impl Secrets {
                     ));
                 }
             }
-            v
+            std::borrow::Cow::Owned(v)
         } else {
             let st = stage.unwrap_or(CURRENT);
-            s.versions
-                .iter()
-                .find(|v| v.labels.iter().any(|l| l == st))
-                .ok_or_else(|| no_value_for_stage(st))?
+            std::borrow::Cow::Borrowed(
+                s.versions
+                    .iter()
+                    .find(|v| v.labels.iter().any(|l| l == st))
+                    .ok_or_else(|| no_value_for_stage(st))?,
+            )
         };
-        let plain = self.decrypt(s, version).await?;
+        let plain = self.decrypt(s, &version).await?;
         self.access.record(
             s.row.id,
             &version.version_id,

@@ -30,6 +30,15 @@ impl Secrets {
                 "You must specify RemoveFromVersionId, MoveToVersionId, or both.",
             ));
         }
+        // A version without a label is not among those a secret carries: one
+        // the label moves to is looked up in the store.
+        let s0 = g.secret()?;
+        let deprecated = match &move_to {
+            Some(v) if !s0.versions.iter().any(|x| &x.version_id == v) => {
+                self.version_of(s0, v).await?.map(|x| x.version_id)
+            }
+            _ => None,
+        };
         let (s, _) = self
             .commit_with_retry(g, |s, now| {
                 plan(
@@ -39,6 +48,7 @@ impl Secrets {
                     &stage,
                     remove_from.as_deref(),
                     move_to.as_deref(),
+                    deprecated.as_deref(),
                 )
             })
             .await?;
@@ -56,9 +66,15 @@ fn plan(
     stage: &str,
     remove_from: Option<&str>,
     move_to: Option<&str>,
+    deprecated: Option<&str>,
 ) -> Result<Option<Mutation>, ApiError> {
     not_deleted(s)?;
-    let before = label_map(s);
+    let mut before = label_map(s);
+    if let Some(d) = deprecated {
+        if before.labels_of(d).is_none() {
+            before.add_version(d);
+        }
+    }
     let exists = |v: &str| before.labels_of(v).is_some();
     for v in [remove_from, move_to].into_iter().flatten() {
         if !exists(v) {

@@ -6,7 +6,7 @@ use crate::call::Call;
 use crate::events;
 use crate::identity::Grant;
 use crate::keyring::KmsKey;
-use crate::labels::{prune, CURRENT};
+use crate::labels::{CURRENT, PRUNE_MIN_AGE_MS};
 use crate::secrets::Secrets;
 use coffer_api::types::{
     ArnNameResponse, CreateSecretResponse, PutSecretValueRequest, PutSecretValueResponse,
@@ -76,12 +76,12 @@ impl Secrets {
         token: &str,
         value: &NewValue,
     ) -> Result<Option<VersionRow>, ApiError> {
-        let Some(v) = s.versions.iter().find(|v| v.version_id == token) else {
+        let Some(v) = self.version_of(s, token).await? else {
             return Ok(None);
         };
-        let plain = self.decrypt(s, v).await?;
+        let plain = self.decrypt(s, &v).await?;
         if value.same_as(&v.value_kind, &plain) {
-            Ok(Some(v.clone()))
+            Ok(Some(v))
         } else {
             Err(version_exists_error())
         }
@@ -109,6 +109,7 @@ impl Secrets {
             insert_versions: vec![],
             relabel: vec![],
             delete_versions: vec![],
+            prune_before_ms: None,
         };
         let mut detail = json!({});
         if let Some(nv) = nv {
@@ -123,13 +124,8 @@ impl Secrets {
                 after.put(nv.token, stage);
             }
             after.check_label_limit()?;
-            let mut created: Vec<(String, i64)> = s
-                .versions
-                .iter()
-                .map(|v| (v.version_id.clone(), v.created_ms))
-                .collect();
-            created.push((nv.token.to_string(), now));
-            m.delete_versions = prune(&after, &created, now);
+            // The store prunes as AWS does, in the same transaction.
+            m.prune_before_ms = Some(now - PRUNE_MIN_AGE_MS);
             let mut version = seal_version(&nv.kms, &s.row.arn, nv.token, nv.value, now)?;
             version.labels = after.labels_of(nv.token).unwrap_or_default().to_vec();
             detail = json!({ "versionId": nv.token, "versionStages": version.labels });

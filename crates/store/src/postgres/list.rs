@@ -90,7 +90,8 @@ pub async fn page(
     matched.truncate(q.limit);
     let ids: Vec<i64> = matched.iter().map(|r| r.id).collect();
     let sql = format!(
-        "SELECT {VERSION_COLS} FROM versions v WHERE v.secret_id = ANY($1) ORDER BY v.secret_id, v.seq"
+        "SELECT {VERSION_COLS} FROM versions v WHERE v.secret_id = ANY($1) AND v.labels <> '[]'
+         ORDER BY v.secret_id, v.seq"
     );
     let vrows = conn.query(&sql, &[&ids]).await.map_err(pg_err)?;
     let mut by_id: std::collections::HashMap<i64, Vec<crate::VersionRow>> =

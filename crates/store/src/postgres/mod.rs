@@ -25,7 +25,7 @@ pub use schema::SCHEMA_VERSION;
 use crate::{
     AccessTouch, AccountRow, AuditRow, ChainKey, Committed, CredentialRow, EventRow, IamOp, IamRow,
     KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent, Result, Scope,
-    Secret, ShippedLine, Store, StoreError,
+    Secret, ShippedLine, Store, StoreError, VersionRow,
 };
 use async_trait::async_trait;
 use error::pg_err;
@@ -164,7 +164,7 @@ impl PgStore {
     ) -> Result<Vec<Secret>> {
         let sql = format!(
             "SELECT {SECRET_COLS}, {VERSION_COLS} FROM secrets s
-             LEFT JOIN versions v ON v.secret_id = s.id
+             LEFT JOIN versions v ON v.secret_id = s.id AND v.labels <> '[]'
              WHERE {where_sql} ORDER BY s.name, s.id, v.seq"
         );
         let conn = self.pool.get().await?;
@@ -222,6 +222,33 @@ impl Store for PgStore {
 
     async fn list_page(&self, scope: &Scope, q: &ListQuery, keep: ListFilter) -> Result<ListPage> {
         list::page(&self.pool, scope, q, &keep).await
+    }
+
+    async fn version(&self, secret_id: i64, version_id: &str) -> Result<Option<VersionRow>> {
+        let conn = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {VERSION_COLS} FROM versions v WHERE v.secret_id = $1 AND v.version_id = $2"
+        );
+        let row = conn
+            .query_opt(&sql, &[&secret_id, &version_id])
+            .await
+            .map_err(pg_err)?;
+        Ok(match row {
+            Some(r) => rows::version_at(&r, 0)?,
+            None => None,
+        })
+    }
+
+    async fn all_versions(&self, secret_id: i64) -> Result<Vec<VersionRow>> {
+        let conn = self.pool.get().await?;
+        let sql =
+            format!("SELECT {VERSION_COLS} FROM versions v WHERE v.secret_id = $1 ORDER BY v.seq");
+        let found = conn.query(&sql, &[&secret_id]).await.map_err(pg_err)?;
+        let mut out = Vec::with_capacity(found.len());
+        for r in &found {
+            out.extend(rows::version_at(r, 0)?);
+        }
+        Ok(out)
     }
 
     async fn commit(&self, m: Mutation) -> Result<Committed> {

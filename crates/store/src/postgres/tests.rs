@@ -102,6 +102,7 @@ async fn a_commit_on_one_server_signals_the_others() {
         insert_versions: vec![conformance::version("v1", &["AWSCURRENT"])],
         relabel: vec![],
         delete_versions: vec![],
+        prune_before_ms: None,
         audit: NewAudit {
             at_ms: 1,
             body: "{}".into(),

@@ -13,7 +13,7 @@ pub use schema::SCHEMA_VERSION;
 use crate::{
     AccessTouch, AccountRow, AuditRow, ChainKey, Committed, CredentialRow, EventRow, IamOp, IamRow,
     KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent, Result, Scope,
-    Secret, Store, StoreError,
+    Secret, Store, StoreError, VersionRow,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -172,6 +172,16 @@ impl Store for SqliteStore {
         let (a, r, q) = (scope.account_id.clone(), scope.region.clone(), q.clone());
         self.read(move |c| rows::load_page(c, &a, &r, &q, &keep))
             .await
+    }
+
+    async fn version(&self, secret_id: i64, version_id: &str) -> Result<Option<VersionRow>> {
+        let vid = version_id.to_string();
+        self.read(move |c| rows::load_version(c, secret_id, &vid))
+            .await
+    }
+
+    async fn all_versions(&self, secret_id: i64) -> Result<Vec<VersionRow>> {
+        self.read(move |c| rows::load_versions(c, secret_id)).await
     }
 
     async fn commit(&self, m: Mutation) -> Result<Committed> {

@@ -10,6 +10,10 @@ use std::collections::HashMap;
 pub const SECRET_COLS: &str = "id, account_id, region, name, arn, description, kms_key_id, kind, \
      created_ms, last_changed_ms, last_accessed_ms, deleted_ms, purge_after_ms, tags, attrs, revision";
 
+/// Versions a secret carries in memory: those with a label (the partial index
+/// `versions_labelled` finds them without reading the rest).
+pub const LABELLED: &str = "labels <> '[]'";
+
 pub const VERSION_COLS: &str = "secret_id, version_id, created_ms, last_accessed_ms, labels, \
      value_kind, kms_key_id, wrapped_data_key, ciphertext";
 
@@ -80,7 +84,9 @@ pub fn load_one(
         .query_row(params, secret_row)
         .optional()?;
     let Some(row) = row else { return Ok(None) };
-    let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 ORDER BY seq");
+    let sql = format!(
+        "SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 AND {LABELLED} ORDER BY seq"
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     let versions = stmt
         .query_map([row.id], version_row)?
@@ -100,7 +106,7 @@ pub fn load_scope(conn: &Connection, account: &str, region: &str) -> rusqlite::R
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let sql = format!(
         "SELECT {} FROM versions v JOIN secrets s ON s.id = v.secret_id \
-         WHERE s.account_id = ?1 AND s.region = ?2 ORDER BY v.secret_id, v.seq",
+         WHERE s.account_id = ?1 AND s.region = ?2 AND v.{LABELLED} ORDER BY v.secret_id, v.seq",
         VERSION_COLS
             .split(", ")
             .map(|c| format!("v.{c}"))
@@ -260,7 +266,9 @@ pub fn load_page(
     }
     let more = matched.len() > q.limit;
     matched.truncate(q.limit);
-    let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 ORDER BY seq");
+    let sql = format!(
+        "SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 AND {LABELLED} ORDER BY seq"
+    );
     let mut versions = conn.prepare_cached(&sql)?;
     let secrets = matched
         .into_iter()
@@ -273,4 +281,27 @@ pub fn load_page(
         })
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(ListPage { secrets, more })
+}
+
+/// One version by id, labelled or not.
+pub fn load_version(
+    conn: &Connection,
+    secret_id: i64,
+    version_id: &str,
+) -> rusqlite::Result<Option<VersionRow>> {
+    let sql =
+        format!("SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 AND version_id = ?2");
+    conn.prepare_cached(&sql)?
+        .query_row(rusqlite::params![secret_id, version_id], version_row)
+        .optional()
+        .map(|v| v.map(|(_, v)| v))
+}
+
+/// Every version of a secret, oldest first.
+pub fn load_versions(conn: &Connection, secret_id: i64) -> rusqlite::Result<Vec<VersionRow>> {
+    let sql = format!("SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 ORDER BY seq");
+    conn.prepare_cached(&sql)?
+        .query_map([secret_id], version_row)?
+        .map(|r| r.map(|(_, v)| v))
+        .collect()
 }

@@ -117,6 +117,13 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX secret_words_by_secret ON secret_words (secret_id);
     ",
+    // 4 -> 5: a secret's labelled versions found without reading the others,
+    // and its oldest versions by age, for pruning.
+    r"
+    CREATE INDEX versions_labelled ON versions (secret_id, seq) WHERE labels <> '[]';
+    CREATE INDEX versions_by_age ON versions (secret_id, created_ms);
+    CREATE INDEX versions_by_seq ON versions (secret_id, seq);
+    ",
 ];
 
 /// The step after which the word index is filled from Rust.

@@ -280,6 +280,22 @@ fn write_versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
             .and_then(|mut st| st.execute(params![secret_id, vid]))
             .map_err(backend)?;
     }
+    if let Some(before) = m.prune_before_ms {
+        prune(tx, secret_id, before)?;
+    }
+    Ok(())
+}
+
+/// Deletes versions without a label created before `before_ms`, except the
+/// newest `KEEP_VERSIONS`. The age index bounds the walk to old versions: a
+/// secret written constantly does not rescan its young ones on every write.
+fn prune(tx: &Transaction<'_>, secret_id: i64, before_ms: i64) -> Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM versions WHERE secret_id = ?1 AND created_ms < ?2 AND labels = '[]'
+           AND seq < (SELECT seq FROM versions WHERE secret_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+    )
+    .and_then(|mut st| st.execute(params![secret_id, before_ms, crate::KEEP_VERSIONS - 1]))
+    .map_err(backend)?;
     Ok(())
 }
 

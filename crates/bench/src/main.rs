@@ -10,6 +10,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod history;
 mod list;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -88,6 +89,27 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: String,
+    },
+    /// PutSecretValue on one new secret COUNT times with WRITERS concurrent
+    /// writers; print writes/s and the server's anonymous memory (with --pid)
+    /// per WINDOW versions.
+    History {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value = "bench/history")]
+        secret_id: String,
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        #[arg(long, default_value_t = 2_000)]
+        window: usize,
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        #[arg(long)]
+        pid: Option<u32>,
         #[arg(long, env = "AWS_ACCESS_KEY_ID")]
         access_key_id: String,
         #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
@@ -216,6 +238,23 @@ fn main() -> anyhow::Result<()> {
             seconds,
             &access_key_id,
             &secret_access_key,
+        )),
+        Cmd::History {
+            endpoint,
+            secret_id,
+            count,
+            window,
+            writers,
+            pid,
+            access_key_id,
+            secret_access_key,
+        } => rt.block_on(history::history(
+            &client(&endpoint, &access_key_id, &secret_access_key),
+            &secret_id,
+            count,
+            window,
+            writers,
+            pid,
         )),
         Cmd::ListLatency {
             endpoint,

@@ -147,10 +147,11 @@ async fn versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
         .map_err(pg_err)?;
     }
     if let Some(before) = m.prune_before_ms {
-        // As in SQLite: unlabelled, older than `before`, not among the newest.
+        // As in SQLite: unlabelled, older than `before`, not among the newest;
+        // `seq + 0` keeps the walk on the age index.
         tx.execute(
             "DELETE FROM versions WHERE secret_id = $1 AND created_ms < $2 AND labels = '[]'
-               AND seq < (SELECT seq FROM versions WHERE secret_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $3)",
+               AND seq + 0 < (SELECT seq FROM versions WHERE secret_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $3)",
             &[&secret_id, &before, &(crate::KEEP_VERSIONS - 1)],
         )
         .await

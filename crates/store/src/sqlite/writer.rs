@@ -291,8 +291,10 @@ fn write_versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
 /// secret written constantly does not rescan its young ones on every write.
 fn prune(tx: &Transaction<'_>, secret_id: i64, before_ms: i64) -> Result<()> {
     tx.prepare_cached(
+        // `+seq`: not an index term, so the walk is over the age index (old
+        // versions only), not over every version below the newest 100.
         "DELETE FROM versions WHERE secret_id = ?1 AND created_ms < ?2 AND labels = '[]'
-           AND seq < (SELECT seq FROM versions WHERE secret_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+           AND +seq < (SELECT seq FROM versions WHERE secret_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
     )
     .and_then(|mut st| st.execute(params![secret_id, before_ms, crate::KEEP_VERSIONS - 1]))
     .map_err(backend)?;

@@ -23,7 +23,7 @@ DB_URL="${ADMIN_URL%/*}/coffer_bench_history"
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"
-  [ "$STORE" = postgres ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS coffer_bench_history WITH (FORCE)" >/dev/null 2>&1
+  [ "$STORE" = postgres ] && [ -z "${KEEP_DB:-}" ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS coffer_bench_history WITH (FORCE)" >/dev/null 2>&1
   true
 }
 trap cleanup EXIT

@@ -169,6 +169,52 @@ async fn versions_and_pruning(store: &dyn Store) {
     assert_eq!(ids[0], "h5");
     assert_eq!(ids[1], "h11");
     assert_eq!(*ids.last().unwrap(), "h110");
+
+    // The word index follows a new description, and keeps it through a write
+    // that changes only versions.
+    let probe = |word: &str| ListQuery {
+        sort: ListSort::Name,
+        descending: false,
+        after: None,
+        limit: 10,
+        include_deleted: false,
+        probe: Some(WordProbe {
+            fields: vec![crate::words::DESCRIPTION],
+            prefixes: vec![word.into()],
+        }),
+    };
+    let all: ListFilter = Arc::new(|_| true);
+    let found = |q: ListQuery| {
+        let all = all.clone();
+        async move {
+            let page = store.list_page(&scope(account), &q, all).await.unwrap();
+            page.secrets.len()
+        }
+    };
+    row.description = Some("Fresh words".into());
+    let m = mutation(
+        MutationOp::Update {
+            expected_revision: rev,
+        },
+        row.clone(),
+        vec![],
+    );
+    rev = store.commit(m).await.unwrap().revision;
+    assert_eq!(found(probe("fresh")).await, 1);
+    let m = mutation(
+        MutationOp::Update {
+            expected_revision: rev,
+        },
+        row.clone(),
+        vec![version("h111", &[])],
+    );
+    store.commit(m).await.unwrap();
+    assert_eq!(
+        found(probe("words")).await,
+        1,
+        "kept through a value-only write"
+    );
+    row.description = None;
 }
 
 /// Every page of a listing, walked with positions, in `q`'s order.

@@ -50,6 +50,9 @@ pub async fn mutation(
     let s = &m.secret;
     let tags = tags_json(s.tags.as_ref());
     let attrs = s.attrs.to_string();
+    // Whether the texts the word index holds changed (a new value alone leaves
+    // them: rewriting their entries on every write only made dead rows).
+    let mut texts_changed = true;
     let (secret_id, revision) = match m.op {
         MutationOp::Create => {
             let row = tx
@@ -67,20 +70,25 @@ pub async fn mutation(
             (row.get::<_, i64>(0), 1)
         }
         MutationOp::Update { expected_revision } => {
-            let n = tx
-                .execute(
-                    "UPDATE secrets SET description = $1, kms_key_id = $2, kind = $3, last_changed_ms = $4,
+            // `old` is the row as this statement found it: RETURNING compares.
+            let row = tx
+                .query_opt(
+                    "UPDATE secrets s SET description = $1, kms_key_id = $2, kind = $3, last_changed_ms = $4,
                         last_accessed_ms = $5, deleted_ms = $6, purge_after_ms = $7, tags = $8,
-                        attrs = $9::text::jsonb, revision = revision + 1
-                     WHERE id = $10 AND revision = $11",
+                        attrs = $9::text::jsonb, revision = s.revision + 1
+                     FROM secrets old
+                     WHERE s.id = $10 AND s.revision = $11 AND old.id = s.id
+                     RETURNING old.description IS DISTINCT FROM s.description
+                            OR old.tags IS DISTINCT FROM s.tags",
                     &[&s.description, &s.kms_key_id, &s.kind, &s.last_changed_ms, &s.last_accessed_ms,
                       &s.deleted_ms, &s.purge_after_ms, &tags, &attrs, &s.id, &expected_revision],
                 )
                 .await
                 .map_err(pg_err)?;
-            if n != 1 {
+            let Some(row) = row else {
                 return Err(StoreError::Conflict);
-            }
+            };
+            texts_changed = row.try_get(0).map_err(pg_err)?;
             (s.id, expected_revision + 1)
         }
         MutationOp::Purge { expected_revision } => {
@@ -107,7 +115,8 @@ pub async fn mutation(
     };
     match m.op {
         MutationOp::Purge { .. } => delete_words(tx, secret_id).await?,
-        _ => words(tx, secret_id, s).await?,
+        _ if texts_changed => words(tx, secret_id, s).await?,
+        _ => {}
     }
     versions(tx, secret_id, m).await?;
     append(tx, &m.audit, m.event.as_ref(), key).await?;

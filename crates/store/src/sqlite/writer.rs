@@ -164,6 +164,9 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 fn apply_mutation(tx: &Transaction<'_>, m: &Mutation, key: Option<&ChainKey>) -> Result<Committed> {
     let s = &m.secret;
+    // Whether the texts the word index holds changed (a new value alone leaves
+    // them: their entries are not rewritten on every write).
+    let mut texts_changed = true;
     let (secret_id, revision) = match m.op {
         MutationOp::Create => {
             let r = tx.execute(
@@ -181,6 +184,15 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation, key: Option<&ChainKey>) ->
             }
         }
         MutationOp::Update { expected_revision } => {
+            let old: Option<(Option<String>, Option<String>)> = tx
+                .prepare_cached("SELECT description, tags FROM secrets WHERE id = ?1")
+                .and_then(|mut st| {
+                    st.query_row([s.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(backend)?;
+            texts_changed =
+                old.is_none_or(|(d, t)| d != s.description || t != tags_json(s.tags.as_ref()));
             let n = tx
                 .execute(
                     "UPDATE secrets SET description = ?1, kms_key_id = ?2, kind = ?3, last_changed_ms = ?4,
@@ -216,7 +228,8 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation, key: Option<&ChainKey>) ->
     };
     match m.op {
         MutationOp::Purge { .. } => delete_words(tx, secret_id)?,
-        _ => write_words(tx, secret_id, s)?,
+        _ if texts_changed => write_words(tx, secret_id, s)?,
+        _ => {}
     }
     write_versions(tx, secret_id, m)?;
     append_audit(tx, &m.audit, key)?;

@@ -10,6 +10,7 @@ use crate::{
     WordProbe,
 };
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Client;
 
 /// Rows read in the first round trip while looking for a page's secrets; each
 /// further one reads twice as many (a sparse filter needs few round trips).
@@ -31,20 +32,41 @@ pub async fn page(
     keep: &ListFilter,
 ) -> Result<ListPage> {
     let conn = pool.get().await?;
-    let mut matched: Vec<SecretRow> = Vec::new();
-    // The probe's candidates, when few: the batches then fetch them by id.
-    let mut ids: Option<Vec<i64>> = None;
-    if let Some(p) = &q.probe {
-        let (sql, extra) = candidates(p);
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &scope.region];
-        params.extend(extra.iter().map(|x| x as &(dyn ToSql + Sync)));
-        let rows = conn.query(&sql, &params).await.map_err(pg_err)?;
-        if (rows.len() as i64) < words::CANDIDATES_MAX {
-            let found: std::result::Result<Vec<i64>, _> =
-                rows.iter().map(|r| r.try_get(0)).collect();
-            ids = Some(found.map_err(pg_err)?);
-        }
+    let ids = match &q.probe {
+        Some(p) => few_candidates(&conn, scope, p).await?,
+        None => None,
+    };
+    let mut matched = walk(&conn, scope, q, keep, ids.as_ref()).await?;
+    let more = matched.len() > q.limit;
+    matched.truncate(q.limit);
+    let secrets = with_versions(&conn, matched).await?;
+    Ok(ListPage { secrets, more })
+}
+
+/// The probe's candidates, when fewer than `CANDIDATES_MAX`: the walk then
+/// fetches them by id. None: too many to be worth it, walk the order's index.
+async fn few_candidates(conn: &Client, scope: &Scope, p: &WordProbe) -> Result<Option<Vec<i64>>> {
+    let (sql, extra) = candidates(p);
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &scope.region];
+    params.extend(extra.iter().map(|x| x as &(dyn ToSql + Sync)));
+    let rows = conn.query(&sql, &params).await.map_err(pg_err)?;
+    if rows.len() as i64 >= words::CANDIDATES_MAX {
+        return Ok(None);
     }
+    let found: std::result::Result<Vec<i64>, _> = rows.iter().map(|r| r.try_get(0)).collect();
+    Ok(Some(found.map_err(pg_err)?))
+}
+
+/// Walks the order's index from the position in growing batches until one
+/// more secret than the page holds is kept (or the walk ends).
+async fn walk(
+    conn: &Client,
+    scope: &Scope,
+    q: &ListQuery,
+    keep: &ListFilter,
+    ids: Option<&Vec<i64>>,
+) -> Result<Vec<SecretRow>> {
+    let mut matched = Vec::new();
     let mut after = q.after.clone();
     let mut batch_size = BATCH;
     loop {
@@ -77,17 +99,19 @@ pub async fn page(
             if keep(&row) {
                 matched.push(row);
                 if matched.len() > q.limit {
-                    break;
+                    return Ok(matched);
                 }
             }
         }
-        if matched.len() > q.limit || !full {
-            break;
+        if !full {
+            return Ok(matched);
         }
         batch_size = (batch_size * 2).min(8192);
     }
-    let more = matched.len() > q.limit;
-    matched.truncate(q.limit);
+}
+
+/// The page's secrets with their labelled versions, in one query.
+async fn with_versions(conn: &Client, matched: Vec<SecretRow>) -> Result<Vec<Secret>> {
     let ids: Vec<i64> = matched.iter().map(|r| r.id).collect();
     let sql = format!(
         "SELECT {VERSION_COLS} FROM versions v WHERE v.secret_id = ANY($1) AND v.labels <> '[]'
@@ -102,14 +126,13 @@ pub async fn page(
             by_id.entry(sid).or_default().push(v);
         }
     }
-    let secrets = matched
+    Ok(matched
         .into_iter()
         .map(|row| {
             let versions = by_id.remove(&row.id).unwrap_or_default();
             Secret { row, versions }
         })
-        .collect();
-    Ok(ListPage { secrets, more })
+        .collect())
 }
 
 /// The word-index lookup of a probe, with its parameters after $1 account and

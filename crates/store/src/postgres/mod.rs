@@ -555,6 +555,7 @@ pub mod testing {
         let client = pool::connect(&cfg)
             .await
             .unwrap_or_else(|e| panic!("tests need PostgreSQL at {}: {e}", super::redact(&admin)));
+        drop_orphans(&client).await;
         let name = format!("coffer_test_{}", uuid_like());
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
@@ -576,6 +577,34 @@ pub mod testing {
             let _ = client
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .await;
+        }
+    }
+
+    /// Drops the databases of test processes that are gone (a failed test
+    /// leaves its database behind): names carry the process id that made them.
+    async fn drop_orphans(client: &tokio_postgres::Client) {
+        let Ok(rows) = client
+            .query(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'coffer_test_%'",
+                &[],
+            )
+            .await
+        else {
+            return;
+        };
+        for r in rows {
+            let name: String = r.get(0);
+            let pid = name
+                .trim_start_matches("coffer_test_")
+                .split('_')
+                .next()
+                .and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
         }
     }
 

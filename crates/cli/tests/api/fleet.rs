@@ -6,10 +6,10 @@
 use crate::access::{iam, user};
 use crate::agent::{get, json, start_agent_at, PUSH_DEADLINE};
 use crate::common::*;
+use crate::pgcluster::{Auth, Cluster};
 use aws_sdk_secretsmanager as sm;
 use coffer_store::postgres::testing::{drop_database, fresh_database};
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -402,177 +402,12 @@ async fn acknowledged_writes_survive_kill_9_of_any_server() {
     drop_database(&url).await;
 }
 
-/// A PostgreSQL server of this test's own (initdb in a temporary directory), so
-/// that stopping it disturbs no other test.
-struct PrivatePg {
-    dir: tempfile::TempDir,
-    port: u16,
-    bin: std::path::PathBuf,
-    tls: bool,
-}
-
-impl PrivatePg {
-    fn start() -> PrivatePg {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL's server binaries in /usr/lib/postgresql")
-            .filter_map(Result::ok)
-            .map(|e| e.path().join("bin"))
-            .max()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        // The server refuses to run as root: as root, run it as `postgres`.
-        if is_root() {
-            assert!(Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap()
-                .success());
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let pg = PrivatePg {
-            dir,
-            port,
-            bin,
-            tls: false,
-        };
-        let data = pg.dir.path().join("data");
-        pg.run(
-            "initdb",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
-        pg.up();
-        pg
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let exe = self.bin.join(tool);
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        let out = cmd.args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{tool} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Serves TLS too, with a certificate for 127.0.0.1 and localhost from a
-    /// throwaway CA; returns the CA's PEM file.
-    fn with_tls(&mut self) -> std::path::PathBuf {
-        let certs = self.dir.path().join("certs");
-        let set = coffer::devtls::DevTls::ensure(&certs).unwrap();
-        let data = self.dir.path().join("data");
-        std::fs::copy(&set.cert_file, data.join("server.crt")).unwrap();
-        std::fs::copy(&set.key_file, data.join("server.key")).unwrap();
-        std::fs::set_permissions(
-            data.join("server.key"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .unwrap();
-        if is_root() {
-            for f in ["server.crt", "server.key"] {
-                assert!(Command::new("chown")
-                    .arg("postgres:postgres")
-                    .arg(data.join(f))
-                    .status()
-                    .unwrap()
-                    .success());
-            }
-        }
-        self.tls = true;
-        self.down();
-        self.up();
-        set.ca_file
-    }
-
-    fn up(&self) {
-        let d = self.dir.path();
-        let mut opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1",
-            self.port,
-            d.display()
-        );
-        if self.tls {
-            opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
-        }
-        let (data, log) = (d.join("data"), d.join("pg.log"));
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-l",
-                log.to_str().unwrap(),
-                "-o",
-                &opts,
-                "-w",
-                "start",
-            ],
-        );
-    }
-
-    /// A fast shutdown: clients are disconnected, as when a database goes away.
-    fn down(&self) {
-        let data = self.dir.path().join("data");
-        self.run(
-            "pg_ctl",
-            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for PrivatePg {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let exe = self.bin.join("pg_ctl");
-        let args = ["-D", data.to_str().unwrap_or(""), "-m", "immediate", "stop"];
-        let _ = if is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(exe)
-                .args(args)
-                .output()
-        } else {
-            Command::new(exe).args(args).output()
-        };
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// The database stopped under a write load and started again: while it is down,
 /// writes answer ServiceUnavailableException (never a 500); once it is back the
 /// server serves again by itself; no acknowledged write is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_unavailable_and_heals_without_losing_writes() {
-    let pg = PrivatePg::start();
+    let pg = Cluster::start(Auth::Trust);
     let srv = Server::start(&pg.url());
     let c = srv.client();
     c.create_secret()
@@ -842,8 +677,8 @@ async fn migrate_store_copies_sqlite_into_postgres() {
 /// `sslmode=require`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_to_the_database_is_verified() {
-    let mut pg = PrivatePg::start();
-    let ca = pg.with_tls();
+    let mut pg = Cluster::start(Auth::Trust);
+    let ca = pg.with_tls(None);
     let url = format!("{}?sslmode=require", pg.url());
     let Err(log) = Server::try_start(&url, ROOT_KEY) else {
         panic!("a server trusting no CA for the database started");

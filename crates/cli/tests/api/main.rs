@@ -20,6 +20,7 @@ mod fleet;
 mod labels;
 mod lifecycle;
 mod listing;
+mod pgcluster;
 mod quota;
 mod raw;
 mod rotation;

@@ -3,139 +3,17 @@
 //! wrong password is really refused; logins are checked with psql.
 
 use crate::common::*;
+use crate::pgcluster::{Auth, Cluster};
 use aws_sdk_secretsmanager::types::RotationRulesType;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:coffer-postgres-single-user";
 const SUPER: &str = "super-password-for-tests";
 
-/// A throwaway PostgreSQL cluster, stopped when dropped.
-struct Pg {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-    ssl: bool,
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Pg {
-    fn start() -> Pg {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .expect("PostgreSQL server binaries under /usr/lib/postgresql")
-            .filter_map(std::result::Result::ok)
-            .map(|e| e.path().join("bin"))
-            .find(|p| p.join("initdb").exists())
-            .expect("initdb");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pw"), SUPER).unwrap();
-        run(Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(dir.path()));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let data = dir.path().join("data");
-        run(Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(bin.join("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args(["--auth=scram-sha-256", "-U", "postgres"])
-            .arg(format!("--pwfile={}", dir.path().join("pw").display())));
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1",
-            dir.path().display()
-        );
-        run(Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-o", &opts, "-w", "-l"])
-            .arg(dir.path().join("log"))
-            .arg("start"));
-        Pg {
-            bin,
-            dir,
-            port,
-            ssl: false,
-        }
-    }
-
-    /// Serves TLS with a certificate for 127.0.0.1 from a throwaway CA (whose
-    /// PEM file it returns), and refuses `app` on plain connections: a login
-    /// as `app` that works went over TLS.
-    fn with_tls(&mut self) -> PathBuf {
-        let set = coffer::devtls::DevTls::ensure(&self.dir.path().join("certs")).unwrap();
-        let data = self.data();
-        std::fs::copy(&set.cert_file, data.join("server.crt")).unwrap();
-        std::fs::copy(&set.key_file, data.join("server.key")).unwrap();
-        let hba = std::fs::read_to_string(data.join("pg_hba.conf")).unwrap();
-        std::fs::write(
-            data.join("pg_hba.conf"),
-            format!("hostnossl all app 0.0.0.0/0 reject\n{hba}"),
-        )
-        .unwrap();
-        run(Command::new("chown").args(["-R", "postgres"]).arg(&data));
-        run(Command::new("chmod")
-            .arg("600")
-            .arg(data.join("server.key")));
-        self.ssl = true;
-        self.ctl("restart");
-        set.ca_file
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn ctl(&self, action: &str) {
-        let mut opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1",
-            self.port,
-            self.dir.path().display()
-        );
-        if self.ssl {
-            opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
-        }
-        run(Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(self.data())
-            .args(["-o", &opts, "-w", "-m", "fast", "-l"])
-            .arg(self.dir.path().join("log"))
-            .arg(action));
-    }
-
-    /// Can `user` log in with `password` (psql over TCP, scram)?
-    fn login(&self, user: &str, password: &str) -> bool {
-        psql(self.port, user, password, "SELECT 1")
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(self.data())
-            .args(["-m", "immediate", "stop"])
-            .output();
-    }
+/// Can `user` log in with `password` (psql over TCP, scram)?
+fn login(pg: &Cluster, user: &str, password: &str) -> bool {
+    psql(pg.port, user, password, "SELECT 1")
 }
 
 fn psql(port: u16, user: &str, password: &str, sql: &str) -> bool {
@@ -193,16 +71,16 @@ async fn wait_done_on(c: &aws_sdk_secretsmanager::Client, id: &str, token: &str)
 
 #[tokio::test]
 async fn postgres_single_user_rotation_changes_the_real_password() {
-    let pg = Pg::start();
+    let pg = Cluster::start(Auth::Password(SUPER));
     assert!(psql(
         pg.port,
         "postgres",
         SUPER,
         "CREATE USER app WITH PASSWORD 'first-password'"
     ));
-    assert!(pg.login("app", "first-password"));
+    assert!(login(&pg, "app", "first-password"));
     assert!(
-        !pg.login("app", "not-the-password"),
+        !login(&pg, "app", "not-the-password"),
         "this server really checks passwords"
     );
     let srv = TestServer::start().await;
@@ -234,15 +112,15 @@ async fn postgres_single_user_rotation_changes_the_real_password() {
         !new_password.contains(['/', '@', '"', '\'', '\\']),
         "AWS's excluded characters"
     );
-    assert!(pg.login("app", new_password), "AWSCURRENT logs in");
+    assert!(login(&pg, "app", new_password), "AWSCURRENT logs in");
     assert!(
-        !pg.login("app", "first-password"),
+        !login(&pg, "app", "first-password"),
         "the old password is refused"
     );
     assert_eq!(value(&c, "AWSPREVIOUS").await["password"], "first-password");
 
     // The database is down: setSecret fails, AWSCURRENT still matches the database.
-    pg.ctl("stop");
+    pg.down();
     c.rotate_secret()
         .secret_id("db/app")
         .client_request_token(token(2))
@@ -283,9 +161,9 @@ async fn postgres_single_user_rotation_changes_the_real_password() {
         "no secret value in the failure"
     );
     assert_eq!(value(&c, "AWSCURRENT").await["password"], new_password);
-    pg.ctl("start");
+    pg.up();
     assert!(
-        pg.login("app", new_password),
+        login(&pg, "app", new_password),
         "database and secret still agree"
     );
     // The next attempt is refused as AWS does and resumes the same token.
@@ -302,8 +180,8 @@ async fn postgres_single_user_rotation_changes_the_real_password() {
         "the resumed rotation finished"
     );
     let newest = value(&c, "AWSCURRENT").await;
-    assert!(pg.login("app", newest["password"].as_str().unwrap()));
-    assert!(!pg.login("app", new_password));
+    assert!(login(&pg, "app", newest["password"].as_str().unwrap()));
+    assert!(!login(&pg, "app", new_password));
     srv.stop().await;
 }
 
@@ -314,7 +192,7 @@ fn rotating(srv: &TestServer) -> bool {
 
 #[tokio::test]
 async fn postgres_alternating_users_switch_between_two_real_users() {
-    let pg = Pg::start();
+    let pg = Cluster::start(Auth::Password(SUPER));
     assert!(psql(
         pg.port,
         "postgres",
@@ -359,8 +237,12 @@ async fn postgres_alternating_users_switch_between_two_real_users() {
     assert!(wait_done_on(&c, "db/app2", &token(1)).await);
     let first = value_of(&c, "db/app2", "AWSCURRENT").await;
     assert_eq!(first["username"], "app2_clone", "the other user is current");
-    assert!(pg.login("app2_clone", first["password"].as_str().unwrap()));
-    assert!(pg.login("app2", "p0"), "the previous user keeps working");
+    assert!(login(
+        &pg,
+        "app2_clone",
+        first["password"].as_str().unwrap()
+    ));
+    assert!(login(&pg, "app2", "p0"), "the previous user keeps working");
     assert_eq!(
         value_of(&c, "db/app2", "AWSPREVIOUS").await["username"],
         "app2"
@@ -374,10 +256,10 @@ async fn postgres_alternating_users_switch_between_two_real_users() {
     assert!(wait_done_on(&c, "db/app2", &token(2)).await);
     let second = value_of(&c, "db/app2", "AWSCURRENT").await;
     assert_eq!(second["username"], "app2", "back to the first user");
-    assert!(pg.login("app2", second["password"].as_str().unwrap()));
-    assert!(!pg.login("app2", "p0"), "with a new password");
+    assert!(login(&pg, "app2", second["password"].as_str().unwrap()));
+    assert!(!login(&pg, "app2", "p0"), "with a new password");
     assert!(
-        pg.login("app2_clone", first["password"].as_str().unwrap()),
+        login(&pg, "app2_clone", first["password"].as_str().unwrap()),
         "AWSPREVIOUS still logs in"
     );
     srv.stop().await;
@@ -389,8 +271,8 @@ async fn postgres_alternating_users_switch_between_two_real_users() {
 /// connections, so the rotation succeeding shows it used TLS.
 #[tokio::test]
 async fn postgres_rotation_over_verified_tls() {
-    let mut pg = Pg::start();
-    let ca = pg.with_tls();
+    let mut pg = Cluster::start(Auth::Password(SUPER));
+    let ca = pg.with_tls(Some("hostnossl all app 0.0.0.0/0 reject"));
     assert!(psql(
         pg.port,
         "postgres",
@@ -424,9 +306,9 @@ async fn postgres_rotation_over_verified_tls() {
         .unwrap()
         .to_string();
     assert!(
-        pg.login("app", &new_password),
+        login(&pg, "app", &new_password),
         "AWSCURRENT logs in (over TLS)"
     );
-    assert!(!pg.login("app", "first-password"));
+    assert!(!login(&pg, "app", "first-password"));
     srv.stop().await;
 }

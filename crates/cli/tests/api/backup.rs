@@ -5,20 +5,6 @@
 use crate::common::*;
 use crate::durability::{sigterm, spawn_binary};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
-
-fn coffer(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_backup_and_restore() {
@@ -58,7 +44,7 @@ async fn online_backup_and_restore() {
     let b = backup.to_str().unwrap().to_string();
     let (ok, text) = tokio::task::spawn_blocking({
         let data = data.clone();
-        move || coffer(&["backup", "--out", &b], &data)
+        move || coffer_in(&["backup", "--out", &b], &data)
     })
     .await
     .unwrap();
@@ -67,7 +53,7 @@ async fn online_backup_and_restore() {
     writer.await.unwrap();
     let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the copy is as private as the store");
-    let (ok, text) = coffer(&["backup", "--out", backup.to_str().unwrap()], &data);
+    let (ok, text) = coffer_in(&["backup", "--out", backup.to_str().unwrap()], &data);
     assert!(!ok && text.contains("exists"), "never overwrites: {text}");
 
     // After the backup: a change the restore will take back.
@@ -78,15 +64,15 @@ async fn online_backup_and_restore() {
         .await
         .unwrap();
     let from = backup.to_str().unwrap();
-    let (ok, text) = coffer(&["restore", "--from", from, "--replace"], &data);
+    let (ok, text) = coffer_in(&["restore", "--from", from, "--replace"], &data);
     assert!(
         !ok && text.contains("is using"),
         "refused while the server runs: {text}"
     );
     sigterm(&mut srv);
-    let (ok, text) = coffer(&["restore", "--from", from], &data);
+    let (ok, text) = coffer_in(&["restore", "--from", from], &data);
     assert!(!ok && text.contains("--replace"), "{text}");
-    let (ok, text) = coffer(&["restore", "--from", from, "--replace"], &data);
+    let (ok, text) = coffer_in(&["restore", "--from", from, "--replace"], &data);
     assert!(ok, "{text}");
     assert!(
         std::fs::read_dir(&data).unwrap().any(|e| e
@@ -126,6 +112,6 @@ async fn online_backup_and_restore() {
         std::fs::Permissions::from_mode(0o600),
     )
     .unwrap();
-    let (ok, text) = coffer(&["restore", "--from", from], &other);
+    let (ok, text) = coffer_in(&["restore", "--from", from], &other);
     assert!(!ok && text.contains("another root key"), "{text}");
 }

@@ -168,3 +168,17 @@ pub fn dev_endpoint(child: &mut std::process::Child) -> String {
     }
     endpoint
 }
+
+/// Runs the `coffer` binary with `args` and `--data-dir DIR`: whether it
+/// succeeded, and what it printed (stdout, then stderr).
+pub fn coffer_in(args: &[&str], dir: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}

@@ -602,17 +602,7 @@ async fn migrate_store_copies_sqlite_into_postgres() {
     sigterm(&mut old);
 
     let url = fresh_database().await;
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.success(), text)
-    };
+    let run = |args: &[&str]| coffer_in(args, &data);
     let (ok, text) = run(&["migrate-store", "--to", &url]);
     assert!(ok && text.contains("compared every table"), "{text}");
     let (ok, text) = run(&["migrate-store", "--to", &url]);

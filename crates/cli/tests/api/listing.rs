@@ -292,3 +292,49 @@ async fn tokens_stay_exact_while_secrets_are_created() {
     assert_eq!(code, "InvalidNextTokenException");
     srv.stop().await;
 }
+
+/// A NextToken is the caller's to forge: one whose key does not fit its
+/// order is refused as invalid (it reached PostgreSQL as a mistyped parameter
+/// and answered InternalServiceError), on both stores.
+#[tokio::test]
+async fn forged_tokens_are_invalid_not_server_errors() {
+    use base64::Engine as _;
+    let forge = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    let url = coffer_store::postgres::testing::fresh_database().await;
+    for pg in [false, true] {
+        let srv = TestServer::start_with(|o| {
+            if pg {
+                o.database_url = Some(url.clone());
+            }
+        })
+        .await;
+        let c = srv.client();
+        c.create_secret()
+            .name("x")
+            .secret_string("v")
+            .send()
+            .await
+            .unwrap();
+        for (sort, json) in [
+            (
+                sm::types::SortByType::CreatedDate,
+                r#"{"sort":"created-date","desc":false,"key":{"Text":"zzz"},"id":1}"#,
+            ),
+            (
+                sm::types::SortByType::Name,
+                r#"{"sort":"name","desc":false,"key":{"Int":5},"id":1}"#,
+            ),
+        ] {
+            let (code, _) = err(c
+                .list_secrets()
+                .sort_by(sort)
+                .next_token(forge(json))
+                .send()
+                .await
+                .unwrap_err());
+            assert_eq!(code, "InvalidNextTokenException", "postgres: {pg}, {json}");
+        }
+        srv.stop().await;
+    }
+    coffer_store::postgres::testing::drop_database(&url).await;
+}

@@ -228,7 +228,13 @@ pub(crate) fn decode_position(
         .decode(t)
         .map_err(|_| bad_token())?;
     let p: Position = serde_json::from_slice(&raw).map_err(|_| bad_token())?;
-    if p.sort != sort || p.desc != desc {
+    // The key must be of the order's type (a name, or a time): the store
+    // compares it with that column, and a forged token must not reach it.
+    let key_fits = matches!(
+        (&p.key, sort == "name"),
+        (ListKey::Text(_), true) | (ListKey::Int(_), false)
+    );
+    if p.sort != sort || p.desc != desc || !key_fits {
         return Err(bad_token());
     }
     Ok(Some((p.key, p.id)))

@@ -72,8 +72,11 @@ impl Outbox {
                 match outbox.follow_once(after, &apply).await {
                     Ok(seq) if seq > after => {
                         after = seq;
-                        // Wakes change streams for changes other servers made.
+                        // Wakes change streams for changes other servers made;
+                        // the follower itself has seen them, and marks its own
+                        // bump seen so it does not read the outbox once more for it.
                         outbox.committed();
+                        commits.borrow_and_update();
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),

@@ -109,6 +109,20 @@ impl Drop for Server {
     }
 }
 
+/// Every acknowledged (version id, value) of `id` reads back with its value.
+async fn all_readable(c: &sm::Client, id: &str, acked: &[(String, String)]) {
+    for (tok, value) in acked {
+        let got = c
+            .get_secret_value()
+            .secret_id(id)
+            .version_id(tok)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged version {tok} lost: {e:?}"));
+        assert_eq!(got.secret_string(), Some(value.as_str()), "version {tok}");
+    }
+}
+
 async fn read(c: &sm::Client, id: &str) -> Result<String, String> {
     match c.get_secret_value().secret_id(id).send().await {
         Ok(v) => Ok(v.secret_string().unwrap_or("").to_string()),
@@ -387,17 +401,7 @@ async fn acknowledged_writes_survive_kill_9_of_any_server() {
         "the writers got through ({} writes)",
         acked.len()
     );
-    let reader = servers[1].client();
-    for (tok, value) in &acked {
-        let got = reader
-            .get_secret_value()
-            .secret_id("hammered")
-            .version_id(tok)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("acknowledged version {tok} lost: {e:?}"));
-        assert_eq!(got.secret_string(), Some(value.as_str()), "version {tok}");
-    }
+    all_readable(&servers[1].client(), "hammered", &acked).await;
     drop(servers);
     drop_database(&url).await;
 }
@@ -463,16 +467,7 @@ async fn a_database_outage_is_unavailable_and_heals_without_losing_writes() {
         put(i, &mut acked).await.is_none()
     })
     .await;
-    for (tok, value) in &acked {
-        let got = c
-            .get_secret_value()
-            .secret_id("outage")
-            .version_id(tok)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("acknowledged version {tok} lost: {e:?}"));
-        assert_eq!(got.secret_string(), Some(value.as_str()));
-    }
+    all_readable(&c, "outage", &acked).await;
     drop(srv);
     drop(pg);
 }

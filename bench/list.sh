@@ -14,41 +14,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT="${1:-100000}"
 STORE="${2:-sqlite}"
-PROFILE="${PROFILE:-bench-release}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --profile "$PROFILE" -q -p coffer -p coffer-bench
-case "$PROFILE" in dev) BIN="$CARGO_TARGET_DIR/debug" ;; *) BIN="$CARGO_TARGET_DIR/$PROFILE" ;; esac
-WORK="$(mktemp -d)"
 PORT=18870
-export AWS_ACCESS_KEY_ID=AKIABENCHLISTBENCH00 AWS_SECRET_ACCESS_KEY=bench-list-secret AWS_REGION=us-east-1
-export COFFER_ROOT_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-ADMIN_URL="${COFFER_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-DB_URL="${ADMIN_URL%/*}/coffer_bench_list"
-PID=""
-cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"
-  # KEEP_DB=1 keeps the PostgreSQL database for a look at query plans.
-  [ "$STORE" = postgres ] && [ -z "${KEEP_DB:-}" ] && psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS coffer_bench_list WITH (FORCE)" >/dev/null 2>&1
-  true
-}
-trap cleanup EXIT
+DB=coffer_bench_list
+export AWS_ACCESS_KEY_ID=AKIABENCHLISTBENCH00 AWS_SECRET_ACCESS_KEY=bench-list-secret
+. bench/lib.sh
 
-start() {
-  local args=(server --dev --log-level warn --root-key env --data-dir "$WORK/data" --listen 127.0.0.1:$PORT)
-  [ "$STORE" = postgres ] && args+=(--database-url "$DB_URL")
-  COFFER_DEV_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID COFFER_DEV_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-    "$BIN/coffer" "${args[@]}" > "$WORK/env" 2>"$WORK/log" &
-  PID=$!
-  until grep -q AWS_DEFAULT_REGION "$WORK/env" 2>/dev/null; do sleep 0.2; done
-}
-stop() { kill "$PID"; wait "$PID" || true; PID=""; }
-
-if [ "$STORE" = postgres ]; then
-  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS coffer_bench_list WITH (FORCE)" -c "CREATE DATABASE coffer_bench_list" >/dev/null
-fi
-start
+start_server
 "$BIN/coffer-bench" seed --endpoint "http://127.0.0.1:$PORT" --name template --value "$(head -c 150 /dev/urandom | base64 -w0)"
-stop
+stop_server
 
 # Copies of the template: name app/svc-I/db, tag team=team-(I mod 10),
 # description "database of shard sNNNx" with NNN = I mod 1000.
@@ -96,12 +69,8 @@ ANALYZE;
 SQL
 fi
 FILLED=$(echo "$(date +%s.%N) - $T0" | bc)
-start
+start_server
 
-case "$PROFILE" in
-  dev) BUILD="\`dev\` (debug build: opt-level 1, dependencies opt-level 2)" ;;
-  *) BUILD="\`$PROFILE\`" ;;
-esac
 {
   echo
   echo "## $(date -u +%Y-%m-%d) — $COUNT secrets, $STORE store, build $BUILD"

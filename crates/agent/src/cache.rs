@@ -100,6 +100,14 @@ impl Cache {
             .unwrap_or_default()
     }
 
+    /// Every cached key.
+    pub fn keys(&self) -> Vec<Key> {
+        self.entries
+            .read()
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Drops every answer read through `role` (when the role is evicted).
     pub fn remove_role(&self, role: &str) {
         if let Ok(mut e) = self.entries.write() {

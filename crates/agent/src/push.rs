@@ -119,12 +119,23 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 async fn on_event(agent: &Agent, block: &[u8], last_id: &mut Option<i64>) {
     let text = String::from_utf8_lossy(block);
     let mut data = String::new();
+    let mut kind = "";
     for line in text.lines() {
         if let Some(id) = line.strip_prefix("id: ") {
             *last_id = id.trim().parse().ok().or(*last_id);
         } else if let Some(d) = line.strip_prefix("data: ") {
             data.push_str(d);
+        } else if let Some(k) = line.strip_prefix("event: ") {
+            kind = k.trim();
         }
+    }
+    if kind == "reset" {
+        // The server no longer holds the changes since our last event: any
+        // cached answer may be stale, so every one is read afresh.
+        tracing::warn!("the change stream lost its place; refreshing every cached secret");
+        agent.metrics.pushes.fetch_add(1, Relaxed);
+        agent.refresh_all().await;
+        return;
     }
     if data.is_empty() {
         return; // comments and keep-alives

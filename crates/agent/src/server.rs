@@ -119,7 +119,16 @@ impl Agent {
     /// `ids`). A definite error (deleted, gone) drops the entry so the next caller
     /// gets it from the upstream; a transient one keeps the old value.
     pub async fn refresh(&self, ids: &[&str]) {
-        for key in self.cache.keys_for(ids) {
+        self.refresh_keys(self.cache.keys_for(ids)).await;
+    }
+
+    /// Re-reads every cached answer (the change stream lost its place).
+    pub async fn refresh_all(&self) {
+        self.refresh_keys(self.cache.keys()).await;
+    }
+
+    async fn refresh_keys(&self, keys: Vec<crate::cache::Key>) {
+        for key in keys {
             let role_upstream;
             let upstream = match &key.3 {
                 None => &self.upstream,

@@ -31,6 +31,16 @@
 //! sweep_interval_secs = 60
 //! # How often the scheduler looks for rotations that are due.
 //! rotation_interval_secs = 60
+//! # How long change events stay in the outbox (the change stream, and the
+//! # caches of servers sharing a database, read them). An agent that was
+//! # disconnected for longer is told it missed changes and refreshes every
+//! # cached secret. 0 keeps them for ever. Default: 7 days.
+//! event_retention_secs = 604800
+//! # How long audit records (mutations, and the servers' copies of their audit
+//! # files in a shared store) stay in the store; pruning leaves a keyed record
+//! # that `coffer audit verify` checks. 0 keeps them for ever. Default: 365 days.
+//! # The server's own audit.log file is not pruned (rotate it as any log).
+//! audit_retention_secs = 31536000
 //! # External rotation functions, by the function name a RotationLambdaARN ends
 //! # with. Each runs as a program that reads the Lambda event (Step, SecretId,
 //! # ClientRequestToken) as JSON on stdin and exits 0 on success; it gets
@@ -98,6 +108,8 @@ pub struct FileConfig {
     pub max_change_streams_per_key: usize,
     pub sweep_interval_secs: u64,
     pub rotation_interval_secs: u64,
+    pub event_retention_secs: u64,
+    pub audit_retention_secs: u64,
     pub rotation_functions: std::collections::BTreeMap<String, FunctionConfig>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
@@ -147,6 +159,8 @@ impl Default for FileConfig {
             max_body_bytes: 256 * 1024,
             sweep_interval_secs: 60,
             rotation_interval_secs: 60,
+            event_retention_secs: 7 * 24 * 3600,
+            audit_retention_secs: 365 * 24 * 3600,
             rotation_functions: std::collections::BTreeMap::default(),
             tls_cert_file: None,
             tls_key_file: None,

@@ -221,6 +221,14 @@ struct ServerArgs {
     /// Seconds between looks for rotations that are due [default: 60].
     #[arg(long, env = "COFFER_ROTATION_INTERVAL_SECS")]
     rotation_interval_secs: Option<u64>,
+    /// Seconds change events stay in the outbox; an agent disconnected for
+    /// longer refreshes everything it cached. 0: for ever [default: 604800, 7 days].
+    #[arg(long, env = "COFFER_EVENT_RETENTION_SECS")]
+    event_retention_secs: Option<u64>,
+    /// Seconds audit records stay in the store; 0: for ever
+    /// [default: 31536000, 365 days].
+    #[arg(long, env = "COFFER_AUDIT_RETENTION_SECS")]
+    audit_retention_secs: Option<u64>,
     /// Seconds shutdown waits for in-flight requests [default: 30].
     #[arg(long, env = "COFFER_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
@@ -404,6 +412,12 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.rotation_interval_secs {
         cfg.rotation_interval_secs = v;
     }
+    if let Some(v) = args.event_retention_secs {
+        cfg.event_retention_secs = v;
+    }
+    if let Some(v) = args.audit_retention_secs {
+        cfg.audit_retention_secs = v;
+    }
     if let Some(v) = args.drain_timeout_secs {
         cfg.drain_timeout_secs = v;
     }
@@ -509,6 +523,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         },
         sweep_interval: Duration::from_secs(cfg.sweep_interval_secs),
         rotation_interval: Duration::from_secs(cfg.rotation_interval_secs),
+        event_retention: retention(cfg.event_retention_secs),
+        audit_retention: retention(cfg.audit_retention_secs),
         rotation_functions: cfg
             .rotation_functions
             .iter()
@@ -692,4 +708,9 @@ async fn migrate_store(
         summary.join(", ")
     );
     Ok(())
+}
+
+/// A retention window from its setting (0: for ever).
+fn retention(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
 }

@@ -37,6 +37,9 @@ pub struct StartOptions {
     pub http: HttpConfig,
     pub sweep_interval: Duration,
     pub rotation_interval: Duration,
+    /// How long change events and audit records stay in the store (None: for ever).
+    pub event_retention: Option<Duration>,
+    pub audit_retention: Option<Duration>,
     pub rotation_functions:
         std::collections::HashMap<String, coffer_core::functions::ExternalFunction>,
     pub root_key: RootKeySource,
@@ -131,6 +134,8 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
             rotation_interval: opts.rotation_interval,
             rotation_functions: opts.rotation_functions.clone(),
             rotation_database_ca_file: opts.rotation_database_ca_file.clone(),
+            event_retention: opts.event_retention,
+            audit_retention: opts.audit_retention,
             ship_audit_as: match opts.database_url {
                 Some(_) => Some(server_id(&opts.data_dir)?),
                 None => None,

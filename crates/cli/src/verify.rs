@@ -4,7 +4,7 @@
 //! root key.
 
 use anyhow::Context;
-use coffer_store::{ChainCheck, ChainKey, ChainReport, Store};
+use coffer_store::{Anchor, AuditAnchors, ChainCheck, ChainKey, ChainReport, Store};
 use std::path::PathBuf;
 
 pub struct VerifyOptions {
@@ -70,8 +70,16 @@ pub fn root_key(
     })
 }
 
+/// Each chain of the store from where retention left it (its anchor), and the
+/// anchors themselves against the newest keyed record of pruning: a head cut
+/// by someone without the root key has no such record to show for it.
 async fn verify_store(store: &dyn Store, key: ChainKey, o: &VerifyOptions) -> anyhow::Result<()> {
-    let mut check = ChainCheck::new(key, o.allow_unkeyed);
+    let anchors = store.audit_anchors().await?;
+    let mut check = match &anchors.records {
+        Some(a) => ChainCheck::resume(key, o.allow_unkeyed, &a.hash),
+        None => ChainCheck::new(key, o.allow_unkeyed),
+    };
+    let mut stated = AuditAnchors::default();
     let mut after = 0;
     loop {
         let batch = store.audit_records(after, 1000).await?;
@@ -84,28 +92,52 @@ async fn verify_store(store: &dyn Store, key: ChainKey, o: &VerifyOptions) -> an
                 "store audit record {} breaks the hash chain",
                 r.seq
             );
+            if let Some(s) = AuditAnchors::stated_by(&r.body) {
+                stated = s;
+            }
             after = r.seq;
         }
     }
+    anyhow::ensure!(
+        stated == anchors,
+        "the store's audit trail starts where no record of pruning says it does: records were removed outside retention"
+    );
     report("store (mutations)", check.report);
+    pruned_note("store (mutations)", anchors.records.as_ref());
     if o.database_url.is_some() {
         for server in store.shipped_servers().await? {
-            let r = verify_shipped(store, &server, key, o.allow_unkeyed).await?;
-            report(&format!("store (audit file of server {server})"), r);
+            let anchor = anchors.servers.get(&server);
+            let r = verify_shipped(store, &server, key, o.allow_unkeyed, anchor).await?;
+            let what = format!("store (audit file of server {server})");
+            report(&what, r);
+            pruned_note(&what, anchor);
         }
     }
     Ok(())
 }
 
-/// One server's copy of its audit file: links intact and no line missing.
+fn pruned_note(what: &str, anchor: Option<&Anchor>) {
+    if let Some(a) = anchor {
+        println!(
+            "{what}: {} older records pruned by retention; the chain resumes after record {}",
+            a.pruned, a.through
+        );
+    }
+}
+
+/// One server's copy of its audit file: links intact and no line missing
+/// after its anchor.
 async fn verify_shipped(
     store: &dyn Store,
     server: &str,
     key: ChainKey,
     allow_unkeyed: bool,
+    anchor: Option<&Anchor>,
 ) -> anyhow::Result<ChainReport> {
-    let mut check = ChainCheck::new(key, allow_unkeyed);
-    let mut after = 0;
+    let (mut check, mut after) = match anchor {
+        Some(a) => (ChainCheck::resume(key, allow_unkeyed, &a.hash), a.through),
+        None => (ChainCheck::new(key, allow_unkeyed), 0),
+    };
     loop {
         let batch = store.shipped_lines(server, after, 1000).await?;
         if batch.is_empty() {

@@ -115,6 +115,10 @@ impl Service {
                         if n > 0 {
                             tracing::info!(purged = n, "sweeper purged secrets past their recovery window");
                         }
+                        let p = svc.prune_history().await;
+                        if p != coffer_store::Pruned::default() {
+                            tracing::info!(events = p.events, audit_records = p.audit, server_audit_lines = p.shipped, "pruned history past its retention");
+                        }
                     }
                     _ = flush.tick() => {
                         svc.secrets.flush_access().await;

@@ -139,6 +139,16 @@ impl Outbox {
         ))
     }
 
+    /// Whether a subscriber resuming after `after` missed changes: the events
+    /// after it were pruned (it is below the horizon), or the outbox never got
+    /// that far (a restored or another database). Then the newest sequence
+    /// number, to go on from once the subscriber has started over.
+    pub async fn gap(&self, after: i64) -> Result<Option<i64>, ApiError> {
+        let latest = self.store.latest_event_seq().await.map_err(internal)?;
+        let horizon = self.store.event_horizon().await.map_err(internal)?;
+        Ok((after < horizon || after > latest).then_some(latest))
+    }
+
     pub(crate) fn committed(&self) {
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }

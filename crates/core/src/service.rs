@@ -33,6 +33,10 @@ pub struct ServiceOptions {
     pub ship_audit_as: Option<String>,
     /// PEM roots for the built-in database rotators (TLS to the databases).
     pub rotation_database_ca_file: Option<PathBuf>,
+    /// How long change events stay in the outbox (None: for ever).
+    pub event_retention: Option<Duration>,
+    /// How long audit records stay in the store (None: for ever).
+    pub audit_retention: Option<Duration>,
 }
 
 pub struct Service {
@@ -46,6 +50,8 @@ pub struct Service {
     pub(crate) rotation: Arc<Rotation>,
     pub(crate) sweep_interval: Duration,
     pub(crate) rotation_interval: Duration,
+    pub(crate) event_retention: Option<Duration>,
+    pub(crate) audit_retention: Option<Duration>,
     /// Hands RotateSecret's rotations to the engine; taken when the background
     /// work starts.
     rotation_requests: std::sync::Mutex<
@@ -109,6 +115,8 @@ impl Service {
             rotation,
             sweep_interval: opts.sweep_interval,
             rotation_interval: opts.rotation_interval,
+            event_retention: opts.event_retention,
+            audit_retention: opts.audit_retention,
             rotation_requests: std::sync::Mutex::new(Some(requests)),
         }))
     }
@@ -212,6 +220,20 @@ impl Service {
         self.outbox.events_for(account_id, after_seq).await
     }
 
+    /// The newest change event's sequence number (where a new subscriber starts).
+    pub async fn latest_event_seq(&self) -> Result<i64, ApiError> {
+        self.store
+            .latest_event_seq()
+            .await
+            .map_err(crate::errors::internal)
+    }
+
+    /// Where a change stream resuming after `after` must start over, if it
+    /// missed changes (see [`Outbox::gap`]).
+    pub async fn resume_gap(&self, after: i64) -> Result<Option<i64>, ApiError> {
+        self.outbox.gap(after).await
+    }
+
     /// Changes when a mutation commits (the change stream waits on it).
     pub fn commit_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.outbox.commit_signal()
@@ -242,6 +264,41 @@ impl Service {
     /// Purges every secret whose recovery window has ended; returns how many.
     pub async fn sweep_once(&self) -> usize {
         self.secrets.sweep_once().await
+    }
+
+    /// Drops change events and audit records past their retention, batch by
+    /// batch; returns what went.
+    pub async fn prune_history(&self) -> coffer_store::Pruned {
+        let now = self.clock.now_ms();
+        let cut = |d: Option<Duration>| {
+            d.map(|d| now.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+        };
+        let r = coffer_store::Retention {
+            events_before_ms: cut(self.event_retention),
+            audit_before_ms: cut(self.audit_retention),
+            now_ms: now,
+            event_time: crate::clock::rfc3339(now),
+        };
+        let mut all = coffer_store::Pruned::default();
+        if r.events_before_ms.is_none() && r.audit_before_ms.is_none() {
+            return all;
+        }
+        loop {
+            match self.store.prune_history(&r).await {
+                Ok(p) => {
+                    all.events += p.events;
+                    all.audit += p.audit;
+                    all.shipped += p.shipped;
+                    if !p.full() {
+                        return all;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning history past its retention failed; will retry");
+                    return all;
+                }
+            }
+        }
     }
 
     /// Writes queued last-accessed dates now (tests and shutdown).

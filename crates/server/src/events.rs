@@ -3,7 +3,10 @@
 //! Authenticated by SigV4 like every API call; a caller sees the events of its own
 //! account only, and of those only the secrets it may describe. Each event carries its outbox sequence number as the SSE `id`, so
 //! a client resumes with `Last-Event-ID` (or `?after=SEQ`) and misses nothing; a
-//! new subscriber without one starts from now. A subscriber wakes when this
+//! new subscriber without one starts from now. A client resuming from a point
+//! the server no longer holds (pruned by retention, or ahead of its database)
+//! gets `event: reset` with the id to go on from: it has missed changes, and
+//! must drop what it cached. A subscriber wakes when this
 //! process commits a mutation, and polls the outbox once a second besides.
 
 use crate::body::Body;
@@ -39,14 +42,13 @@ pub fn subscribe(
     tokio::spawn(async move {
         // Held for as long as the stream is open.
         let _slot = slot;
-        if tx
-            .send(Bytes::from_static(b"retry: 1000\n: connected\n\n"))
-            .await
-            .is_err()
-        {
+        let Some((start, first)) = start_point(&svc, after).await else {
+            return;
+        };
+        if tx.send(Bytes::from(first)).await.is_err() {
             return;
         }
-        let mut after = after;
+        let mut after = Some(start);
         let mut quiet_since = Instant::now();
         loop {
             // An error is logged by the service; the client reconnects.
@@ -82,6 +84,30 @@ pub fn subscribe(
         }
     });
     Body::Stream(rx)
+}
+
+/// Where the stream starts, and its first message. It carries the starting
+/// point as its `id`, so a client that reconnects before any change arrived
+/// resumes from there instead of from "now" (missing what happened between).
+/// A resume point the server no longer holds makes it a `reset`: the changes
+/// in between are gone, and the client must drop what it cached.
+async fn start_point(svc: &Service, after: Option<i64>) -> Option<(i64, String)> {
+    let Some(a) = after else {
+        let latest = svc.latest_event_seq().await.ok()?;
+        return Some((
+            latest,
+            format!("retry: 1000\nid: {latest}\n: connected\n\n"),
+        ));
+    };
+    match svc.resume_gap(a).await.ok()? {
+        None => Some((a, format!("retry: 1000\nid: {a}\n: connected\n\n"))),
+        Some(latest) => Some((
+            latest,
+            format!(
+                "retry: 1000\nid: {latest}\nevent: reset\ndata: {{\"reason\":\"missed changes: resume point {a} is outside the retained change history\"}}\n\n"
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]

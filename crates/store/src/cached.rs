@@ -12,9 +12,9 @@
 //! same lock it inserts with, makes the reader drop such a stale result.
 
 use crate::{
-    async_trait, AccessTouch, AccountRow, Arc, AuditRow, Committed, CredentialRow, EventRow, IamOp,
-    IamRow, KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent, Result,
-    Scope, Secret, SecretRow, ShippedLine, Store, VersionRow,
+    async_trait, AccessTouch, AccountRow, Arc, AuditAnchors, AuditRow, Committed, CredentialRow,
+    EventRow, IamOp, IamRow, KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit,
+    NewEvent, Pruned, Result, Retention, Scope, Secret, SecretRow, ShippedLine, Store, VersionRow,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -207,6 +207,15 @@ impl<S: Store> Store for CachedStore<S> {
     }
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
         self.inner.audit_records(after_seq, limit).await
+    }
+    async fn prune_history(&self, r: &Retention) -> Result<Pruned> {
+        self.inner.prune_history(r).await
+    }
+    async fn event_horizon(&self) -> Result<i64> {
+        self.inner.event_horizon().await
+    }
+    async fn audit_anchors(&self) -> Result<AuditAnchors> {
+        self.inner.audit_anchors().await
     }
     async fn ship_audit(&self, server_id: &str, lines: Vec<ShippedLine>) -> Result<()> {
         self.inner.ship_audit(server_id, lines).await

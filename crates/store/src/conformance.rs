@@ -105,6 +105,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     root_key_fingerprint(&*store).await;
     listing_pages(&*store).await;
     versions_and_pruning(&*store).await;
+    // Last: it cuts the history the tests above look at.
+    history_retention(&*store).await;
 }
 
 /// A secret carries its labelled versions; the others are read by id or all
@@ -910,4 +912,104 @@ async fn iam_entities(store: &dyn Store) {
         store.iam_get("111111111111", "user", "bob").await.unwrap(),
         None
     );
+}
+
+fn retention(before_ms: Option<i64>) -> crate::Retention {
+    crate::Retention {
+        events_before_ms: before_ms,
+        audit_before_ms: before_ms,
+        now_ms: 20_000,
+        event_time: "1970-01-01T00:00:20Z".into(),
+    }
+}
+
+/// The chain of mutations from its anchor, checked link by link; returns the
+/// anchors its newest pruning record states.
+async fn check_from_anchor(store: &dyn Store) -> Option<crate::AuditAnchors> {
+    let anchors = store.audit_anchors().await.unwrap();
+    let start = anchors.records.as_ref().map_or(GENESIS_HASH, |a| &a.hash);
+    let mut check = crate::ChainCheck::resume(crate::ChainKey([0; 32]), true, start);
+    let mut stated = None;
+    for r in store.audit_records(0, 100_000).await.unwrap() {
+        assert!(
+            check.next(&r.prev_hash, &r.body, &r.hash),
+            "record {}",
+            r.seq
+        );
+        stated = crate::AuditAnchors::stated_by(&r.body).or(stated);
+    }
+    assert_eq!(
+        stated.as_ref(),
+        Some(&anchors),
+        "the newest pruning record states the anchors"
+    );
+    stated
+}
+
+/// Old events and audit records go as a prefix, the newest of each always
+/// stays, and the chain of mutations starts at an anchor that its own newest
+/// record states.
+async fn history_retention(store: &dyn Store) {
+    let nothing = store.prune_history(&retention(None)).await.unwrap();
+    assert_eq!(nothing, crate::Pruned::default());
+    let old_events = store.events_after(0, 100_000).await.unwrap();
+    let old_audit = store.audit_records(0, 100_000).await.unwrap();
+    assert_eq!(store.event_horizon().await.unwrap(), 0);
+    for i in 0..3 {
+        let mut m = mutation(
+            MutationOp::Create,
+            secret_row("333333333333", &format!("kept-{i}")),
+            vec![version(&format!("v{i}"), &["AWSCURRENT"])],
+        );
+        m.audit.at_ms = 10_000;
+        m.event.as_mut().unwrap().at_ms = 10_000;
+        store.commit(m).await.unwrap();
+    }
+    let latest = store.latest_event_seq().await.unwrap();
+
+    let pruned = store.prune_history(&retention(Some(5_000))).await.unwrap();
+    assert_eq!(pruned.events, old_events.len());
+    assert_eq!(pruned.audit, old_audit.len());
+    assert_eq!(
+        store.event_horizon().await.unwrap(),
+        old_events.last().unwrap().seq
+    );
+    assert_eq!(store.events_after(0, 100).await.unwrap().len(), 3);
+    assert_eq!(store.latest_event_seq().await.unwrap(), latest);
+    let anchors = check_from_anchor(store).await.unwrap();
+    let a = anchors.records.unwrap();
+    let last_old = old_audit.last().unwrap();
+    assert_eq!(
+        (a.through, a.hash.as_str()),
+        (last_old.seq, last_old.hash.as_str())
+    );
+    assert_eq!(a.pruned, old_audit.len() as u64);
+    assert_eq!(
+        store.audit_records(0, 100).await.unwrap().len(),
+        4,
+        "3 kept and the pruning record"
+    );
+
+    let again = store.prune_history(&retention(Some(5_000))).await.unwrap();
+    assert_eq!(
+        again,
+        crate::Pruned::default(),
+        "nothing more is old enough"
+    );
+
+    store
+        .prune_history(&retention(Some(i64::MAX)))
+        .await
+        .unwrap();
+    let events = store.events_after(0, 100).await.unwrap();
+    assert_eq!(events.len(), 1, "the newest event stays");
+    assert_eq!(events[0].seq, latest);
+    assert_eq!(store.latest_event_seq().await.unwrap(), latest);
+    assert_eq!(
+        store.audit_records(0, 100).await.unwrap().len(),
+        2,
+        "the newest record stays, and the new pruning record"
+    );
+    let anchors = check_from_anchor(store).await.unwrap();
+    assert_eq!(anchors.records.unwrap().pruned, old_audit.len() as u64 + 3);
 }

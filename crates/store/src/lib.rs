@@ -14,11 +14,13 @@ mod cached;
 pub mod conformance;
 pub mod postgres;
 mod records;
+pub mod retention;
 pub mod sqlite;
 pub mod words;
 
 pub use cached::CachedStore;
 pub use records::*;
+pub use retention::{Anchor, AuditAnchors, Pruned, Retention};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -117,6 +119,17 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>>;
     /// The mutation audit records, oldest first.
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>>;
+
+    /// Drops history older than `r` allows: change events, and audit records
+    /// (with servers' audit lines, in a shared store), at most a batch of each
+    /// kind per call. See [`retention`] for what always stays and how pruning
+    /// is told apart from tampering.
+    async fn prune_history(&self, r: &Retention) -> Result<Pruned>;
+    /// The newest change event pruned (0: none): a change stream resuming
+    /// before it has missed changes.
+    async fn event_horizon(&self) -> Result<i64>;
+    /// Where each audit chain starts after pruning.
+    async fn audit_anchors(&self) -> Result<AuditAnchors>;
 
     /// Drops any cached copy of the secret `arn`: a change committed by another
     /// server, heard of through the outbox. Backends without a cache do nothing.

@@ -310,6 +310,14 @@ impl ChainCheck {
         }
     }
 
+    /// A chain whose head was pruned: its first record follows `prev`.
+    pub fn resume(key: ChainKey, allow_unkeyed: bool, prev: &str) -> Self {
+        ChainCheck {
+            prev: prev.into(),
+            ..Self::new(key, allow_unkeyed)
+        }
+    }
+
     /// Takes the next link; false if it does not follow from the one before.
     /// An unkeyed link after a keyed one is refused: otherwise anyone could
     /// rewrite a keyed chain's tail unkeyed.

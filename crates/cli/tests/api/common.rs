@@ -34,6 +34,8 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
         sweep_interval: Duration::from_hours(1),
         // Tests drive the scheduler themselves (`rotate_due`) with the manual clock.
         rotation_interval: Duration::from_hours(1),
+        event_retention: None,
+        audit_retention: None,
         rotation_functions: std::collections::HashMap::default(),
         root_key: RootKeySource::File,
         clock: Arc::new(clock),

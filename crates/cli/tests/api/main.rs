@@ -23,6 +23,7 @@ mod listing;
 mod pgcluster;
 mod quota;
 mod raw;
+mod retention;
 mod rotation;
 mod rotation_mysql;
 mod rotation_pg;

@@ -11,6 +11,7 @@ mod error;
 pub mod import;
 mod list;
 mod pool;
+mod prune;
 mod rows;
 mod schema;
 mod signal;
@@ -23,9 +24,9 @@ mod tests;
 pub use schema::SCHEMA_VERSION;
 
 use crate::{
-    AccessTouch, AccountRow, AuditRow, ChainKey, Committed, CredentialRow, EventRow, IamOp, IamRow,
-    KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent, Result, Scope,
-    Secret, ShippedLine, Store, StoreError, VersionRow,
+    AccessTouch, AccountRow, AuditAnchors, AuditRow, ChainKey, Committed, CredentialRow, EventRow,
+    IamOp, IamRow, KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent,
+    Pruned, Result, Retention, Scope, Secret, ShippedLine, Store, StoreError, VersionRow,
 };
 use async_trait::async_trait;
 use error::pg_err;
@@ -501,6 +502,22 @@ impl Store for PgStore {
             .await
             .map_err(pg_err)?;
         rows.iter().map(|r| r.try_get(0).map_err(pg_err)).collect()
+    }
+
+    async fn prune_history(&self, r: &Retention) -> Result<Pruned> {
+        let key = self.key;
+        transact!(self, |tx| prune::prune(&tx, r, key.as_ref()))
+    }
+
+    async fn event_horizon(&self) -> Result<i64> {
+        let conn = self.pool.get().await?;
+        let v = prune::meta(&*conn, "event_horizon").await?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    async fn audit_anchors(&self) -> Result<AuditAnchors> {
+        let conn = self.pool.get().await?;
+        AuditAnchors::from_json(prune::meta(&*conn, "audit_anchors").await?.as_deref())
     }
 
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {

@@ -148,6 +148,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE versions SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 200);
     ALTER TABLE secret_words SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 200);
     ",
+    // 6 -> 7: when each server's audit line was kept, for retention. Lines
+    // kept before this step count from the migration.
+    r"
+    ALTER TABLE audit_shipped ADD COLUMN at_ms BIGINT NOT NULL
+        DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
+    ",
 ];
 
 /// The step after which the word index is filled from Rust.

@@ -165,6 +165,31 @@ async fn audit_files_are_kept_per_server_and_a_line_once() {
     assert_eq!(store.shipped_servers().await.unwrap(), ["a", "b"]);
     let got = store.shipped_lines("a", 1, 10).await.unwrap();
     assert_eq!(got, vec![line(2), line(3)]);
+
+    // Retention: each file keeps its newest line (the shipper resumes after
+    // it), and its anchor is stated by a pruning record in the chain.
+    let all = crate::Retention {
+        events_before_ms: None,
+        audit_before_ms: Some(i64::MAX),
+        now_ms: 1,
+        event_time: "1970-01-01T00:00:00Z".into(),
+    };
+    let pruned = store.prune_history(&all).await.unwrap();
+    assert_eq!(pruned.shipped, 2, "a's lines 1 and 2; b has one line only");
+    assert_eq!(store.shipped_upto("a").await.unwrap(), 3);
+    assert_eq!(
+        store.shipped_lines("a", 0, 10).await.unwrap(),
+        vec![line(3)]
+    );
+    let anchors = store.audit_anchors().await.unwrap();
+    let a = &anchors.servers["a"];
+    assert_eq!((a.through, a.hash.as_str(), a.pruned), (2, "h2", 2));
+    assert!(!anchors.servers.contains_key("b"));
+    let records = store.audit_records(0, 10).await.unwrap();
+    assert_eq!(
+        crate::AuditAnchors::stated_by(&records.last().unwrap().body),
+        Some(anchors)
+    );
     store.close().await.unwrap();
     drop_database(&url).await;
 }

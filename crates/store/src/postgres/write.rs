@@ -22,7 +22,7 @@ use crate::{
 use tokio_postgres::Transaction;
 
 /// The advisory lock that orders the audit chain and the outbox.
-const APPEND_LOCK: i64 = 0x636f_6666_6572_0002;
+pub(super) const APPEND_LOCK: i64 = 0x636f_6666_6572_0002;
 /// Where committed changes are announced (LISTEN/NOTIFY).
 pub const CHANNEL: &str = "coffer_changes";
 
@@ -171,7 +171,7 @@ async fn versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
 
 /// Appends the audit record and the change event, in commit order (see above),
 /// and announces the event to listening servers when the transaction commits.
-async fn append(
+pub(super) async fn append(
     tx: &Transaction<'_>,
     audit: &NewAudit,
     event: Option<&NewEvent>,

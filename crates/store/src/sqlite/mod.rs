@@ -4,6 +4,7 @@
 //! groups; reads use a small pool of read-only connections on the blocking pool. WAL
 //! lets readers proceed while the writer commits.
 
+mod prune;
 mod rows;
 mod schema;
 mod writer;
@@ -11,9 +12,9 @@ mod writer;
 pub use schema::SCHEMA_VERSION;
 
 use crate::{
-    AccessTouch, AccountRow, AuditRow, ChainKey, Committed, CredentialRow, EventRow, IamOp, IamRow,
-    KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent, Result, Scope,
-    Secret, Store, StoreError, VersionRow,
+    AccessTouch, AccountRow, AuditAnchors, AuditRow, ChainKey, Committed, CredentialRow, EventRow,
+    IamOp, IamRow, KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent,
+    Pruned, Result, Retention, Scope, Secret, Store, StoreError, VersionRow,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -387,6 +388,21 @@ impl Store for SqliteStore {
             .collect()
         })
         .await
+    }
+
+    async fn prune_history(&self, r: &Retention) -> Result<Pruned> {
+        let r = r.clone();
+        self.write(|tx| Job::Prune(r, tx)).await
+    }
+
+    async fn event_horizon(&self) -> Result<i64> {
+        let v = self.read(|c| prune::meta(c, "event_horizon")).await?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    async fn audit_anchors(&self) -> Result<AuditAnchors> {
+        let v = self.read(|c| prune::meta(c, "audit_anchors")).await?;
+        AuditAnchors::from_json(v.as_deref())
     }
 
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {

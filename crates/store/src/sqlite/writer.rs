@@ -25,12 +25,17 @@ pub enum Job {
     InsertAccount(AccountRow, oneshot::Sender<Result<()>>),
     Iam(Vec<IamOp>, NewEvent, NewAudit, oneshot::Sender<Result<()>>),
     RootKeyCheck(String, oneshot::Sender<Result<bool>>),
+    Prune(crate::Retention, oneshot::Sender<Result<crate::Pruned>>),
 }
 
 enum Reply {
     Committed(oneshot::Sender<Result<Committed>>, Result<Committed>),
     Unit(oneshot::Sender<Result<()>>, Result<()>),
     Bool(oneshot::Sender<Result<bool>>, Result<bool>),
+    Pruned(
+        oneshot::Sender<Result<crate::Pruned>>,
+        Result<crate::Pruned>,
+    ),
 }
 
 impl Reply {
@@ -40,6 +45,7 @@ impl Reply {
             Reply::Committed(tx, _) => Reply::Committed(tx, Err(err())),
             Reply::Unit(tx, _) => Reply::Unit(tx, Err(err())),
             Reply::Bool(tx, _) => Reply::Bool(tx, Err(err())),
+            Reply::Pruned(tx, _) => Reply::Pruned(tx, Err(err())),
         }
     }
 
@@ -49,6 +55,7 @@ impl Reply {
             Reply::Committed(tx, r) => drop(tx.send(r)),
             Reply::Unit(tx, r) => drop(tx.send(r)),
             Reply::Bool(tx, r) => drop(tx.send(r)),
+            Reply::Pruned(tx, r) => drop(tx.send(r)),
         }
     }
 }
@@ -112,6 +119,7 @@ fn unapplied(job: Job) -> Reply {
         | Job::InsertAccount(_, tx)
         | Job::Iam(_, _, _, tx) => Reply::Unit(tx, Err(never())),
         Job::RootKeyCheck(_, tx) => Reply::Bool(tx, Err(never())),
+        Job::Prune(_, tx) => Reply::Pruned(tx, Err(never())),
     }
 }
 
@@ -133,6 +141,11 @@ fn apply_in_savepoint(tx: &Transaction<'_>, job: Job, key: Option<&ChainKey>) ->
             let r = root_key_check(tx, &fp);
             let ok = r.is_ok();
             (Reply::Bool(reply, r), ok)
+        }
+        Job::Prune(r, reply) => {
+            let out = super::prune::prune(tx, &r, key);
+            let ok = out.is_ok();
+            (Reply::Pruned(reply, out), ok)
         }
         Job::Iam(ops, event, audit, reply) => {
             let r = ops.iter().try_for_each(|op| apply_iam(tx, op));
@@ -314,7 +327,11 @@ fn prune(tx: &Transaction<'_>, secret_id: i64, before_ms: i64) -> Result<()> {
     Ok(())
 }
 
-fn append_audit(tx: &Transaction<'_>, a: &NewAudit, key: Option<&ChainKey>) -> Result<()> {
+pub(super) fn append_audit(
+    tx: &Transaction<'_>,
+    a: &NewAudit,
+    key: Option<&ChainKey>,
+) -> Result<()> {
     let prev: String = tx
         .query_row(
             "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",

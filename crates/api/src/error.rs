@@ -27,6 +27,9 @@ pub enum ErrorCode {
     IamLimitExceeded,
     PackedPolicyTooLarge,
     ConcurrentModification,
+    // EventBridge's own codes.
+    InvalidEventPattern,
+    EventsConcurrentModification,
     // Authentication and protocol errors shared by every JSON 1.1 service.
     MissingAuthenticationToken,
     IncompleteSignature,
@@ -55,10 +58,10 @@ impl ErrorCode {
     fn entry(self) -> (&'static str, u16) {
         use ErrorCode::{
             AccessDenied, ConcurrentModification, DecryptionFailure, DeleteConflict,
-            EncryptionFailure, EntityAlreadyExists, ExpiredToken, IamLimitExceeded,
-            IncompleteSignature, InternalServiceError, InvalidInput, InvalidNextToken,
-            InvalidParameter, InvalidRequest, InvalidSignature, LimitExceeded,
-            MalformedPolicyDocument, MissingAuthenticationToken, NoSuchEntity,
+            EncryptionFailure, EntityAlreadyExists, EventsConcurrentModification, ExpiredToken,
+            IamLimitExceeded, IncompleteSignature, InternalServiceError, InvalidEventPattern,
+            InvalidInput, InvalidNextToken, InvalidParameter, InvalidRequest, InvalidSignature,
+            LimitExceeded, MalformedPolicyDocument, MissingAuthenticationToken, NoSuchEntity,
             PackedPolicyTooLarge, PublicPolicy, RequestEntityTooLarge, RequestTimeout,
             ResourceExists, ResourceNotFound, SerializationException, ServiceUnavailable,
             Throttling, UnknownOperation, UnrecognizedClient, Validation,
@@ -84,6 +87,8 @@ impl ErrorCode {
             IamLimitExceeded => ("LimitExceeded", 409),
             PackedPolicyTooLarge => ("PackedPolicyTooLarge", 400),
             ConcurrentModification => ("ConcurrentModification", 409),
+            InvalidEventPattern => ("InvalidEventPatternException", 400),
+            EventsConcurrentModification => ("ConcurrentModificationException", 400),
             MissingAuthenticationToken => ("MissingAuthenticationTokenException", 400),
             IncompleteSignature => ("IncompleteSignatureException", 400),
             InvalidSignature => ("InvalidSignatureException", 400),

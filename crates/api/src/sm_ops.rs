@@ -304,7 +304,7 @@ impl Keys {
 }
 
 /// A request body: a JSON object (an empty body is an empty object).
-fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -354,7 +354,7 @@ fn audit_value<T: Serialize>(request: &T) -> Value {
 
 /// `SecretId` → `secretId` at every level (CloudTrail's member names), leaving
 /// out members the request did not carry.
-fn camel_case(v: Value) -> Value {
+pub(crate) fn camel_case(v: Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.into_iter()

@@ -271,8 +271,32 @@ pub fn rejected(r: &RejectedCall<'_>, at_ms: i64, error: &ApiError) -> Value {
     })
 }
 
-/// One CloudTrail-shaped record.
+/// `eventSource` of Secrets Manager's records.
+pub const SECRETS_MANAGER: &str = "secretsmanager.amazonaws.com";
+
+/// One CloudTrail-shaped record of a Secrets Manager call.
 pub fn record(
+    caller: &Caller,
+    event_name: &str,
+    at_ms: i64,
+    params: Value,
+    error: Option<&ApiError>,
+    read_only: bool,
+) -> Value {
+    record_from(
+        SECRETS_MANAGER,
+        caller,
+        event_name,
+        at_ms,
+        params,
+        error,
+        read_only,
+    )
+}
+
+/// One CloudTrail-shaped record of a call to the service `source`.
+pub fn record_from(
+    source: &str,
     caller: &Caller,
     event_name: &str,
     at_ms: i64,
@@ -283,7 +307,7 @@ pub fn record(
     let mut r = json!({
         "eventVersion": "1.08",
         "eventTime": rfc3339(at_ms),
-        "eventSource": "secretsmanager.amazonaws.com",
+        "eventSource": source,
         "eventName": event_name,
         "awsRegion": caller.region,
         "sourceIPAddress": caller.source_ip,

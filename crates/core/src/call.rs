@@ -16,6 +16,8 @@ pub(crate) struct Call<'a> {
     pub caller: &'a Caller,
     pub name: &'static str,
     pub params: Value,
+    /// The service the record names as `eventSource`.
+    pub source: &'static str,
     audited: AtomicBool,
 }
 
@@ -27,6 +29,7 @@ impl<'a> Call<'a> {
             caller,
             name,
             params: Value::Null,
+            source: audit::SECRETS_MANAGER,
             audited: AtomicBool::new(false),
         }
     }
@@ -38,6 +41,7 @@ impl<'a> Call<'a> {
             caller,
             name,
             params,
+            source: audit::SECRETS_MANAGER,
             audited: AtomicBool::new(false),
         }
     }
@@ -49,13 +53,21 @@ impl<'a> Call<'a> {
             caller,
             name,
             params: Value::Object(serde_json::Map::default()),
+            source: audit::SECRETS_MANAGER,
             audited: AtomicBool::new(true),
         }
     }
 
+    /// The same call, audited as one of `source` (`iam.amazonaws.com`).
+    pub(crate) fn audited_as(mut self, source: &'static str) -> Self {
+        self.source = source;
+        self
+    }
+
     /// The audit record to commit with a mutation.
     pub fn audit(&self, at_ms: i64) -> NewAudit {
-        let body = audit::record(
+        let body = audit::record_from(
+            self.source,
             self.caller,
             self.name,
             at_ms,

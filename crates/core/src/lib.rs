@@ -19,6 +19,7 @@ mod attrs;
 pub mod audit;
 mod audit_ship;
 mod background;
+pub mod bus;
 mod call;
 pub mod clock;
 pub mod context;

@@ -27,6 +27,14 @@ impl QueryService {
         names.iter().find(|n| **n == action).copied()
     }
 
+    /// The audit records' `eventSource`.
+    pub fn source(self) -> &'static str {
+        match self {
+            QueryService::Iam => "iam.amazonaws.com",
+            QueryService::Sts => "sts.amazonaws.com",
+        }
+    }
+
     /// The XML namespace of the service's answers.
     pub fn namespace(self) -> &'static str {
         match self {
@@ -66,7 +74,8 @@ impl Service {
         let (audited, result) = match service {
             QueryService::Iam => match IamOperation::parse(params) {
                 Ok(op) => {
-                    let call = Call::with_params(caller, op.name(), op.audit_parameters());
+                    let call = Call::with_params(caller, op.name(), op.audit_parameters())
+                        .audited_as(service.source());
                     let read_only = op.read_only();
                     let r = self.run_iam(&call, op).await;
                     // A committed change carried its record in its own transaction.
@@ -95,7 +104,8 @@ impl Service {
                 Err(e) => (unparsed(service, params), Err(e)),
             },
         };
-        let rec = audit::record(
+        let rec = audit::record_from(
+            service.source(),
             caller,
             audited.name,
             self.clock.now_ms(),

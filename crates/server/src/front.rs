@@ -146,6 +146,7 @@ impl Handler {
         let source = match service {
             "iam" => "iam.amazonaws.com",
             "sts" => "sts.amazonaws.com",
+            "events" => "events.amazonaws.com",
             _ => "secretsmanager.amazonaws.com",
         };
         let record = RejectedCall {

@@ -49,21 +49,29 @@ impl Handler {
         if req.method() == Method::POST && !req.headers().contains_key("x-amz-target") {
             return self.query(req, peer, &request_id).await;
         }
-        let target = req
+        let header = req
             .headers()
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
-            .and_then(|t| t.strip_prefix("secretsmanager."))
-            .unwrap_or("")
-            .to_string();
+            .unwrap_or("");
+        let (service, target) = match header.strip_prefix("AWSEvents.") {
+            Some(t) => (JsonService::Events, t.to_string()),
+            None => (
+                JsonService::SecretsManager,
+                header
+                    .strip_prefix("secretsmanager.")
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+        };
         // Metrics and logs name only operations of the model, never what a
         // client made up.
-        let known = SecretsManagerOperation::known(&target);
+        let known = service.known(&target);
         let op = known.unwrap_or("unknown");
         let span = tracing::info_span!("request", request_id = %request_id, operation = %op);
         let started = Instant::now();
         let result = self
-            .api(req, peer, &target, known, &request_id)
+            .api(req, peer, service, &target, known, &request_id)
             .instrument(span.clone())
             .await;
         let (resp, code) = match result {
@@ -89,6 +97,7 @@ impl Handler {
         &self,
         req: Request<Incoming>,
         peer: SocketAddr,
+        service: JsonService,
         target: &str,
         // The model's name for `target`, if it has one (looked up by the caller).
         known: Option<&'static str>,
@@ -97,20 +106,61 @@ impl Handler {
         let (parts, body) = self.read_body(req).await?;
         let op = known.unwrap_or("");
         let verified = self
-            .authenticate(&parts, &body, &["secretsmanager"], op, peer, request_id)
+            .authenticate(
+                &parts,
+                &body,
+                &[service.signing_name()],
+                op,
+                peer,
+                request_id,
+            )
             .await?;
         if parts.method != Method::POST {
             return Err(ApiError::new(ErrorCode::UnknownOperation, ""));
         }
         let caller = Self::caller(verified, &parts, peer, request_id);
-        let family = if SecretsManagerOperation::is_read_only(target) {
+        let family = if service.is_read_only(target) {
             Family::Read
         } else {
             Family::Write
         };
         self.quotas
             .take(family, &caller.principal_arn, &caller.account_id)?;
-        self.svc.call(&caller, target, &body).await
+        match service {
+            JsonService::SecretsManager => self.svc.call(&caller, target, &body).await,
+            JsonService::Events => self.svc.call_events(&caller, target, &body).await,
+        }
+    }
+}
+
+/// The AWS JSON 1.1 services on this endpoint, told apart by `X-Amz-Target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonService {
+    SecretsManager,
+    Events,
+}
+
+impl JsonService {
+    /// The service name requests are signed for (SigV4's credential scope).
+    fn signing_name(self) -> &'static str {
+        match self {
+            JsonService::SecretsManager => "secretsmanager",
+            JsonService::Events => "events",
+        }
+    }
+
+    fn known(self, target: &str) -> Option<&'static str> {
+        match self {
+            JsonService::SecretsManager => SecretsManagerOperation::known(target),
+            JsonService::Events => coffer_api::events_ops::known(target),
+        }
+    }
+
+    fn is_read_only(self, target: &str) -> bool {
+        match self {
+            JsonService::SecretsManager => SecretsManagerOperation::is_read_only(target),
+            JsonService::Events => coffer_api::events_ops::is_read_only(target),
+        }
     }
 }
 

@@ -176,6 +176,33 @@ impl Identity {
         Ok(Grant::new(self, call, keys, Granted::Account))
     }
 
+    /// Authorizes an EventBridge operation: `events:ACTION` on `resource` (a
+    /// rule's ARN, or `*`) in the caller's account, with the request's
+    /// condition keys (tags).
+    pub(crate) async fn authorize_events(
+        &self,
+        call: &Call<'_>,
+        resource: &str,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<(), ApiError> {
+        let caller = call.caller;
+        let id = self.identity(caller).await?;
+        let mut ctx = self.base_context(caller, &id);
+        for (k, v) in keys {
+            ctx.set_many(k, v.clone());
+        }
+        let action = format!("events:{}", call.name);
+        Self::decide(
+            &id,
+            &action,
+            resource,
+            &caller.account_id,
+            None,
+            &ctx,
+            ErrorCode::AccessDenied,
+        )
+    }
+
     /// The ARN to authorize: an existing user or role with its stored path (so
     /// path-scoped statements match), one to create with the path requested.
     async fn resource_arn(&self, account: &str, target: Resource) -> Result<String, ApiError> {

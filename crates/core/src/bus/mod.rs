@@ -1,0 +1,128 @@
+//! The account's default event bus, EventBridge-compatible: rules that match
+//! change events by pattern (`pattern`), managed through the `AWSEvents.*`
+//! operations (`rules`).
+//!
+//! Every call takes the path IAM's take: parse the typed operation, refuse
+//! what is not served, check the bus, authorize `events:ACTION` on the rule's
+//! ARN, run, audit as `events.amazonaws.com`.
+
+pub mod pattern;
+mod rules;
+
+use crate::audit;
+use crate::call::Call;
+use crate::context::Caller;
+use crate::service::Service;
+use coffer_api::events_ops::{self, EventsOperation, EventsTarget};
+use coffer_api::{ApiError, ErrorCode};
+use serde_json::Value;
+
+/// `eventSource` of EventBridge's audit records.
+pub const SOURCE: &str = "events.amazonaws.com";
+
+/// The ARN of a rule on the default bus.
+pub fn rule_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:events:{region}:{account}:rule/{name}")
+}
+
+impl Service {
+    /// Parses and runs one EventBridge call (`target` without `AWSEvents.`);
+    /// the answer is the JSON body.
+    pub async fn call_events(
+        &self,
+        caller: &Caller,
+        target: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ApiError> {
+        let (name, params, read_only, result) = match EventsOperation::parse(target, body) {
+            Ok(op) => {
+                let call =
+                    Call::with_params(caller, op.name(), op.audit_parameters()).audited_as(SOURCE);
+                let r = self.run_events(&call, op).await;
+                if call.audited() {
+                    return r.map(|v| v.to_string().into_bytes());
+                }
+                let read_only = events_ops::is_read_only(call.name);
+                (call.name, call.params.clone(), read_only, r)
+            }
+            Err(e) => (
+                events_ops::known(target).unwrap_or("UnknownOperation"),
+                Value::Object(serde_json::Map::default()),
+                false,
+                Err(e),
+            ),
+        };
+        let rec = audit::record_from(
+            SOURCE,
+            caller,
+            name,
+            self.clock.now_ms(),
+            params,
+            result.as_ref().err(),
+            read_only,
+        );
+        // Fail closed: no audit record, no answer.
+        self.audit.append(rec).await?;
+        result.map(|v| v.to_string().into_bytes())
+    }
+
+    async fn run_events(&self, call: &Call<'_>, op: EventsOperation) -> Result<Value, ApiError> {
+        let caller = call.caller;
+        if let Some(bus) = op.event_bus() {
+            default_bus(bus, &caller.region, &caller.account_id)?;
+        }
+        let resource = match op.target() {
+            EventsTarget::Rule(name) => rule_arn(&caller.region, &caller.account_id, name),
+            EventsTarget::Arn(arn) => arn.to_string(),
+            EventsTarget::Account => "*".to_string(),
+        };
+        let keys = self.events_keys(caller, &op).await?;
+        self.identity
+            .authorize_events(call, &resource, &keys)
+            .await?;
+        self.dispatch_events(call, op).await
+    }
+
+    /// The request's tag condition keys, and the tags of the rule it names.
+    async fn events_keys(
+        &self,
+        caller: &Caller,
+        op: &EventsOperation,
+    ) -> Result<Vec<(String, Vec<String>)>, ApiError> {
+        let (tag_keys, tags) = op.request_tags();
+        let mut keys = Vec::new();
+        if !tag_keys.is_empty() {
+            keys.push(("aws:TagKeys".to_string(), tag_keys));
+        }
+        for (k, v) in tags {
+            keys.push((format!("aws:RequestTag/{k}"), vec![v]));
+        }
+        let name = match op.target() {
+            EventsTarget::Rule(n) => Some(n.to_string()),
+            EventsTarget::Arn(arn) => rules::name_in_arn(arn, &caller.region, &caller.account_id),
+            EventsTarget::Account => None,
+        };
+        if let Some(name) = name {
+            if let Some((rule, _)) = self.load_rule(caller, &name).await? {
+                for (k, v) in rule.tags {
+                    keys.push((format!("aws:ResourceTag/{k}"), vec![v]));
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// Only the default bus exists: by name, or by its ARN in the caller's account
+/// and region.
+fn default_bus(bus: &str, region: &str, account: &str) -> Result<(), ApiError> {
+    let arn = format!("arn:aws:events:{region}:{account}:event-bus/default");
+    if bus == "default" || bus == arn {
+        return Ok(());
+    }
+    let name = bus.rsplit('/').next().unwrap_or(bus);
+    Err(ApiError::new(
+        ErrorCode::ResourceNotFound,
+        format!("Event bus {name} does not exist."),
+    ))
+}

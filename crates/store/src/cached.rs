@@ -217,6 +217,26 @@ impl<S: Store> Store for CachedStore<S> {
     async fn audit_anchors(&self) -> Result<AuditAnchors> {
         self.inner.audit_anchors().await
     }
+    async fn delivery_cursor(&self, target: &str) -> Result<Option<i64>> {
+        self.inner.delivery_cursor(target).await
+    }
+    async fn advance_delivery(
+        &self,
+        target: &str,
+        after: i64,
+        dead: Option<crate::NewDeadLetter>,
+    ) -> Result<()> {
+        self.inner.advance_delivery(target, after, dead).await
+    }
+    async fn dead_letters(&self, q: &crate::DeadLetterQuery) -> Result<Vec<crate::DeadLetter>> {
+        self.inner.dead_letters(q).await
+    }
+    async fn redrive_dead_letters(&self, account_id: &str, ids: &[i64]) -> Result<usize> {
+        self.inner.redrive_dead_letters(account_id, ids).await
+    }
+    async fn settle_dead_letter(&self, id: i64, failure: Option<String>) -> Result<()> {
+        self.inner.settle_dead_letter(id, failure).await
+    }
     async fn ship_audit(&self, server_id: &str, lines: Vec<ShippedLine>) -> Result<()> {
         self.inner.ship_audit(server_id, lines).await
     }

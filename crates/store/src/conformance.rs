@@ -105,6 +105,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     root_key_fingerprint(&*store).await;
     listing_pages(&*store).await;
     versions_and_pruning(&*store).await;
+    delivery_bookkeeping(&*store).await;
     // Last: it cuts the history the tests above look at.
     history_retention(&*store).await;
 }
@@ -1012,4 +1013,53 @@ async fn history_retention(store: &dyn Store) {
     );
     let anchors = check_from_anchor(store).await.unwrap();
     assert_eq!(anchors.records.unwrap().pruned, old_audit.len() as u64 + 3);
+}
+
+/// Cursors only move forward; a dead letter commits with its cursor; letters
+/// are listed per account, redriven and settled.
+async fn delivery_bookkeeping(store: &dyn Store) {
+    use crate::{DeadLetterQuery, NewDeadLetter};
+    assert_eq!(store.delivery_cursor("a/r/rule/t1").await.unwrap(), None);
+    store.advance_delivery("a/r/rule/t1", 5, None).await.unwrap();
+    store.advance_delivery("a/r/rule/t1", 3, None).await.unwrap();
+    assert_eq!(store.delivery_cursor("a/r/rule/t1").await.unwrap(), Some(5));
+    let dead = |account: &str, seq: i64| NewDeadLetter {
+        account_id: account.into(),
+        target: format!("{account}/r/rule/t1"),
+        event_seq: seq,
+        event: format!("{{\"seq\":{seq}}}"),
+        error: "HTTP 500".into(),
+        attempts: 3,
+        at_ms: 7,
+    };
+    store.advance_delivery("a/r/rule/t1", 6, Some(dead("a", 6))).await.unwrap();
+    store.advance_delivery("a/r/rule/t1", 7, Some(dead("a", 7))).await.unwrap();
+    store.advance_delivery("b/r/rule/t1", 8, Some(dead("b", 8))).await.unwrap();
+    assert_eq!(store.delivery_cursor("a/r/rule/t1").await.unwrap(), Some(7));
+    let q = |account: &str| DeadLetterQuery {
+        account_id: Some(account.into()),
+        limit: 10,
+        ..DeadLetterQuery::default()
+    };
+    let a = store.dead_letters(&q("a")).await.unwrap();
+    assert_eq!(a.iter().map(|d| d.event_seq).collect::<Vec<_>>(), [6, 7]);
+    assert!(a.iter().all(|d| !d.redrive && d.attempts == 3 && d.error == "HTTP 500"));
+    assert_eq!(store.redrive_dead_letters("b", &[a[0].id]).await.unwrap(), 0, "not b's letter");
+    assert_eq!(store.redrive_dead_letters("a", &[a[0].id]).await.unwrap(), 1);
+    let redrive = DeadLetterQuery {
+        target: Some("a/r/rule/t1".into()),
+        redrive_only: true,
+        limit: 10,
+        ..DeadLetterQuery::default()
+    };
+    let pending = store.dead_letters(&redrive).await.unwrap();
+    assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), [a[0].id]);
+    store.settle_dead_letter(a[0].id, Some("HTTP 503".into())).await.unwrap();
+    assert!(store.dead_letters(&redrive).await.unwrap().is_empty());
+    let again = &store.dead_letters(&q("a")).await.unwrap()[0];
+    assert_eq!((again.attempts, again.error.as_str()), (4, "HTTP 503"));
+    assert_eq!(store.redrive_dead_letters("a", &[]).await.unwrap(), 2, "all of a's");
+    store.settle_dead_letter(a[0].id, None).await.unwrap();
+    assert_eq!(store.dead_letters(&q("a")).await.unwrap().len(), 1);
+    assert_eq!(store.dead_letters(&q("b")).await.unwrap().len(), 1);
 }

@@ -8,6 +8,7 @@
 //! must pass.
 
 mod cached;
+pub mod delivery;
 /// Compiled for this crate's tests, and for other crates' tests through the
 /// `conformance` feature; never into a release build.
 #[cfg(any(test, feature = "conformance"))]
@@ -19,6 +20,7 @@ pub mod sqlite;
 pub mod words;
 
 pub use cached::CachedStore;
+pub use delivery::{DeadLetter, DeadLetterQuery, NewDeadLetter};
 pub use records::*;
 pub use retention::{Anchor, AuditAnchors, Pruned, Retention};
 
@@ -130,6 +132,24 @@ pub trait Store: Send + Sync + 'static {
     async fn event_horizon(&self) -> Result<i64>;
     /// Where each audit chain starts after pruning.
     async fn audit_anchors(&self) -> Result<AuditAnchors>;
+
+    /// The last outbox event target `target` handled (None: it never started).
+    async fn delivery_cursor(&self, target: &str) -> Result<Option<i64>>;
+    /// Moves `target`'s cursor to `after`, keeping `dead` (an event it gave up
+    /// on) in the same transaction.
+    async fn advance_delivery(
+        &self,
+        target: &str,
+        after: i64,
+        dead: Option<NewDeadLetter>,
+    ) -> Result<()>;
+    /// Dead letters, oldest first.
+    async fn dead_letters(&self, q: &DeadLetterQuery) -> Result<Vec<DeadLetter>>;
+    /// Marks dead letters of `account_id` for delivery again (`ids` empty: all
+    /// of them); returns how many.
+    async fn redrive_dead_letters(&self, account_id: &str, ids: &[i64]) -> Result<usize>;
+    /// A redriven letter delivered (`failure` None: it goes) or refused again.
+    async fn settle_dead_letter(&self, id: i64, failure: Option<String>) -> Result<()>;
 
     /// Drops any cached copy of the secret `arn`: a change committed by another
     /// server, heard of through the outbox. Backends without a cache do nothing.

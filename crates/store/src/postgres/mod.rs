@@ -7,6 +7,7 @@
 //! [`signal`] listens, and elects the one server that runs fleet-wide background
 //! work.
 
+mod delivery;
 mod error;
 pub mod import;
 mod list;
@@ -518,6 +519,31 @@ impl Store for PgStore {
     async fn audit_anchors(&self) -> Result<AuditAnchors> {
         let conn = self.pool.get().await?;
         AuditAnchors::from_json(prune::meta(&*conn, "audit_anchors").await?.as_deref())
+    }
+
+    async fn delivery_cursor(&self, target: &str) -> Result<Option<i64>> {
+        self.cursor(target).await
+    }
+
+    async fn advance_delivery(
+        &self,
+        target: &str,
+        after: i64,
+        dead: Option<crate::NewDeadLetter>,
+    ) -> Result<()> {
+        self.advance(target, after, dead).await
+    }
+
+    async fn dead_letters(&self, q: &crate::DeadLetterQuery) -> Result<Vec<crate::DeadLetter>> {
+        self.letters(q).await
+    }
+
+    async fn redrive_dead_letters(&self, account_id: &str, ids: &[i64]) -> Result<usize> {
+        self.redrive(account_id, ids).await
+    }
+
+    async fn settle_dead_letter(&self, id: i64, failure: Option<String>) -> Result<()> {
+        self.settle(id, failure).await
     }
 
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {

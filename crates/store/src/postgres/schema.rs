@@ -154,6 +154,23 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit_shipped ADD COLUMN at_ms BIGINT NOT NULL
         DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
     ",
+    // 7 -> 8: the event bus's delivery (see SQLite's 5 -> 6).
+    r"
+    CREATE TABLE delivery_cursors (target TEXT PRIMARY KEY, after_seq BIGINT NOT NULL);
+    CREATE TABLE dead_letters (
+        id BIGSERIAL PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        event_seq BIGINT NOT NULL,
+        event TEXT NOT NULL,
+        error TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        redrive BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX dead_letters_by_account ON dead_letters (account_id, id);
+    CREATE INDEX dead_letters_by_target ON dead_letters (target, id);
+    ",
 ];
 
 /// The step after which the word index is filled from Rust.

@@ -4,6 +4,7 @@
 //! groups; reads use a small pool of read-only connections on the blocking pool. WAL
 //! lets readers proceed while the writer commits.
 
+mod delivery;
 mod prune;
 mod rows;
 mod schema;
@@ -403,6 +404,43 @@ impl Store for SqliteStore {
     async fn audit_anchors(&self) -> Result<AuditAnchors> {
         let v = self.read(|c| prune::meta(c, "audit_anchors")).await?;
         AuditAnchors::from_json(v.as_deref())
+    }
+
+    async fn delivery_cursor(&self, target: &str) -> Result<Option<i64>> {
+        let t = target.to_string();
+        self.read(move |c| delivery::cursor(c, &t)).await
+    }
+
+    async fn advance_delivery(
+        &self,
+        target: &str,
+        after: i64,
+        dead: Option<crate::NewDeadLetter>,
+    ) -> Result<()> {
+        let w = delivery::DeliveryWrite::Advance {
+            target: target.to_string(),
+            after,
+            dead,
+        };
+        self.write(|tx| Job::Delivery(w, tx)).await.map(|_| ())
+    }
+
+    async fn dead_letters(&self, q: &crate::DeadLetterQuery) -> Result<Vec<crate::DeadLetter>> {
+        let q = q.clone();
+        self.read(move |c| delivery::dead_letters(c, &q)).await
+    }
+
+    async fn redrive_dead_letters(&self, account_id: &str, ids: &[i64]) -> Result<usize> {
+        let w = delivery::DeliveryWrite::Redrive {
+            account_id: account_id.to_string(),
+            ids: ids.to_vec(),
+        };
+        self.write(|tx| Job::Delivery(w, tx)).await
+    }
+
+    async fn settle_dead_letter(&self, id: i64, failure: Option<String>) -> Result<()> {
+        let w = delivery::DeliveryWrite::Settle { id, failure };
+        self.write(|tx| Job::Delivery(w, tx)).await.map(|_| ())
     }
 
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {

@@ -124,6 +124,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX versions_by_age ON versions (secret_id, created_ms);
     CREATE INDEX versions_by_seq ON versions (secret_id, seq);
     ",
+    // 5 -> 6: the event bus's delivery: each target's place in the outbox,
+    // and the events targets gave up on.
+    r"
+    CREATE TABLE delivery_cursors (target TEXT PRIMARY KEY, after_seq INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        event_seq INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        error TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL,
+        redrive INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX dead_letters_by_account ON dead_letters (account_id, id);
+    CREATE INDEX dead_letters_by_target ON dead_letters (target, id);
+    ",
 ];
 
 /// The step after which the word index is filled from Rust.

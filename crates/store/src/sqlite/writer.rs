@@ -26,6 +26,7 @@ pub enum Job {
     Iam(Vec<IamOp>, NewEvent, NewAudit, oneshot::Sender<Result<()>>),
     RootKeyCheck(String, oneshot::Sender<Result<bool>>),
     Prune(crate::Retention, oneshot::Sender<Result<crate::Pruned>>),
+    Delivery(super::delivery::DeliveryWrite, oneshot::Sender<Result<usize>>),
 }
 
 enum Reply {
@@ -36,6 +37,7 @@ enum Reply {
         oneshot::Sender<Result<crate::Pruned>>,
         Result<crate::Pruned>,
     ),
+    Count(oneshot::Sender<Result<usize>>, Result<usize>),
 }
 
 impl Reply {
@@ -46,6 +48,7 @@ impl Reply {
             Reply::Unit(tx, _) => Reply::Unit(tx, Err(err())),
             Reply::Bool(tx, _) => Reply::Bool(tx, Err(err())),
             Reply::Pruned(tx, _) => Reply::Pruned(tx, Err(err())),
+            Reply::Count(tx, _) => Reply::Count(tx, Err(err())),
         }
     }
 
@@ -56,6 +59,7 @@ impl Reply {
             Reply::Unit(tx, r) => drop(tx.send(r)),
             Reply::Bool(tx, r) => drop(tx.send(r)),
             Reply::Pruned(tx, r) => drop(tx.send(r)),
+            Reply::Count(tx, r) => drop(tx.send(r)),
         }
     }
 }
@@ -120,6 +124,7 @@ fn unapplied(job: Job) -> Reply {
         | Job::Iam(_, _, _, tx) => Reply::Unit(tx, Err(never())),
         Job::RootKeyCheck(_, tx) => Reply::Bool(tx, Err(never())),
         Job::Prune(_, tx) => Reply::Pruned(tx, Err(never())),
+        Job::Delivery(_, tx) => Reply::Count(tx, Err(never())),
     }
 }
 
@@ -141,6 +146,11 @@ fn apply_in_savepoint(tx: &Transaction<'_>, job: Job, key: Option<&ChainKey>) ->
             let r = root_key_check(tx, &fp);
             let ok = r.is_ok();
             (Reply::Bool(reply, r), ok)
+        }
+        Job::Delivery(w, reply) => {
+            let out = super::delivery::write(tx, &w);
+            let ok = out.is_ok();
+            (Reply::Count(reply, out), ok)
         }
         Job::Prune(r, reply) => {
             let out = super::prune::prune(tx, &r, key);

@@ -30,6 +30,7 @@ pub enum ErrorCode {
     // EventBridge's own codes.
     InvalidEventPattern,
     EventsConcurrentModification,
+    ResourceAlreadyExists,
     // Authentication and protocol errors shared by every JSON 1.1 service.
     MissingAuthenticationToken,
     IncompleteSignature,
@@ -63,8 +64,8 @@ impl ErrorCode {
             InvalidInput, InvalidNextToken, InvalidParameter, InvalidRequest, InvalidSignature,
             LimitExceeded, MalformedPolicyDocument, MissingAuthenticationToken, NoSuchEntity,
             PackedPolicyTooLarge, PublicPolicy, RequestEntityTooLarge, RequestTimeout,
-            ResourceExists, ResourceNotFound, SerializationException, ServiceUnavailable,
-            Throttling, UnknownOperation, UnrecognizedClient, Validation,
+            ResourceAlreadyExists, ResourceExists, ResourceNotFound, SerializationException,
+            ServiceUnavailable, Throttling, UnknownOperation, UnrecognizedClient, Validation,
         };
         match self {
             ResourceNotFound => ("ResourceNotFoundException", 400),
@@ -89,6 +90,7 @@ impl ErrorCode {
             ConcurrentModification => ("ConcurrentModification", 409),
             InvalidEventPattern => ("InvalidEventPatternException", 400),
             EventsConcurrentModification => ("ConcurrentModificationException", 400),
+            ResourceAlreadyExists => ("ResourceAlreadyExistsException", 400),
             MissingAuthenticationToken => ("MissingAuthenticationTokenException", 400),
             IncompleteSignature => ("IncompleteSignatureException", 400),
             InvalidSignature => ("InvalidSignatureException", 400),

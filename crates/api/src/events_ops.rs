@@ -4,6 +4,7 @@
 //! every other operation of the model is known by name and refused clearly.
 
 use crate::error::{ApiError, ErrorCode};
+pub use crate::events_types::*;
 use crate::validate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -167,6 +168,17 @@ pub enum EventsOperation {
     TagResource(TagResourceRequest),
     UntagResource(UntagResourceRequest),
     ListTagsForResource(ResourceRequest),
+    PutTargets(PutTargetsRequest),
+    RemoveTargets(RemoveTargetsRequest),
+    ListTargetsByRule(ListTargetsByRuleRequest),
+    CreateConnection(CreateConnectionRequest),
+    DescribeConnection(NameRequest),
+    DeleteConnection(NameRequest),
+    ListConnections(ListConnectionsRequest),
+    CreateApiDestination(CreateApiDestinationRequest),
+    DescribeApiDestination(NameRequest),
+    DeleteApiDestination(NameRequest),
+    ListApiDestinations(ListApiDestinationsRequest),
 }
 
 /// What an operation acts on, for authorization.
@@ -176,6 +188,10 @@ pub enum EventsTarget<'a> {
     Rule(&'a str),
     /// A resource by ARN (tagging).
     Arn(&'a str),
+    /// A connection, by name.
+    Connection(&'a str),
+    /// An API destination, by name.
+    ApiDestination(&'a str),
     /// The account (`*`).
     Account,
 }
@@ -194,6 +210,19 @@ impl EventsOperation {
             "TagResource" => Self::TagResource(crate::sm_ops::from_body(body)?),
             "UntagResource" => Self::UntagResource(crate::sm_ops::from_body(body)?),
             "ListTagsForResource" => Self::ListTagsForResource(crate::sm_ops::from_body(body)?),
+            "PutTargets" => Self::PutTargets(crate::sm_ops::from_body(body)?),
+            "RemoveTargets" => Self::RemoveTargets(crate::sm_ops::from_body(body)?),
+            "ListTargetsByRule" => Self::ListTargetsByRule(crate::sm_ops::from_body(body)?),
+            "CreateConnection" => Self::CreateConnection(crate::sm_ops::from_body(body)?),
+            "DescribeConnection" => Self::DescribeConnection(crate::sm_ops::from_body(body)?),
+            "DeleteConnection" => Self::DeleteConnection(crate::sm_ops::from_body(body)?),
+            "ListConnections" => Self::ListConnections(crate::sm_ops::from_body(body)?),
+            "CreateApiDestination" => Self::CreateApiDestination(crate::sm_ops::from_body(body)?),
+            "DescribeApiDestination" => {
+                Self::DescribeApiDestination(crate::sm_ops::from_body(body)?)
+            }
+            "DeleteApiDestination" => Self::DeleteApiDestination(crate::sm_ops::from_body(body)?),
+            "ListApiDestinations" => Self::ListApiDestinations(crate::sm_ops::from_body(body)?),
             other if known(other).is_some() => {
                 return Err(ApiError::new(
                     ErrorCode::UnknownOperation,
@@ -218,6 +247,17 @@ impl EventsOperation {
             Self::TagResource(_) => "TagResource",
             Self::UntagResource(_) => "UntagResource",
             Self::ListTagsForResource(_) => "ListTagsForResource",
+            Self::PutTargets(_) => "PutTargets",
+            Self::RemoveTargets(_) => "RemoveTargets",
+            Self::ListTargetsByRule(_) => "ListTargetsByRule",
+            Self::CreateConnection(_) => "CreateConnection",
+            Self::DescribeConnection(_) => "DescribeConnection",
+            Self::DeleteConnection(_) => "DeleteConnection",
+            Self::ListConnections(_) => "ListConnections",
+            Self::CreateApiDestination(_) => "CreateApiDestination",
+            Self::DescribeApiDestination(_) => "DescribeApiDestination",
+            Self::DeleteApiDestination(_) => "DeleteApiDestination",
+            Self::ListApiDestinations(_) => "ListApiDestinations",
         }
     }
 
@@ -234,7 +274,21 @@ impl EventsOperation {
             Self::TagResource(r) => EventsTarget::Arn(name(r.resource_arn.as_ref())),
             Self::UntagResource(r) => EventsTarget::Arn(name(r.resource_arn.as_ref())),
             Self::ListTagsForResource(r) => EventsTarget::Arn(name(r.resource_arn.as_ref())),
-            Self::ListRules(_) | Self::TestEventPattern(_) => EventsTarget::Account,
+            Self::PutTargets(r) => EventsTarget::Rule(name(r.rule.as_ref())),
+            Self::RemoveTargets(r) => EventsTarget::Rule(name(r.rule.as_ref())),
+            Self::ListTargetsByRule(r) => EventsTarget::Rule(name(r.rule.as_ref())),
+            Self::CreateConnection(r) => EventsTarget::Connection(name(r.name.as_ref())),
+            Self::DescribeConnection(r) | Self::DeleteConnection(r) => {
+                EventsTarget::Connection(name(r.name.as_ref()))
+            }
+            Self::CreateApiDestination(r) => EventsTarget::ApiDestination(name(r.name.as_ref())),
+            Self::DescribeApiDestination(r) | Self::DeleteApiDestination(r) => {
+                EventsTarget::ApiDestination(name(r.name.as_ref()))
+            }
+            Self::ListRules(_)
+            | Self::TestEventPattern(_)
+            | Self::ListConnections(_)
+            | Self::ListApiDestinations(_) => EventsTarget::Account,
         }
     }
 
@@ -247,6 +301,9 @@ impl EventsOperation {
             }
             Self::DeleteRule(r) => r.event_bus_name.as_deref(),
             Self::ListRules(r) => r.event_bus_name.as_deref(),
+            Self::PutTargets(r) => r.event_bus_name.as_deref(),
+            Self::RemoveTargets(r) => r.event_bus_name.as_deref(),
+            Self::ListTargetsByRule(r) => r.event_bus_name.as_deref(),
             _ => None,
         }
     }
@@ -286,6 +343,17 @@ impl EventsOperation {
             Self::TagResource(r) => serde_json::to_value(r),
             Self::UntagResource(r) => serde_json::to_value(r),
             Self::ListTagsForResource(r) => serde_json::to_value(r),
+            Self::PutTargets(r) => serde_json::to_value(r),
+            Self::RemoveTargets(r) => serde_json::to_value(r),
+            Self::ListTargetsByRule(r) => serde_json::to_value(r),
+            Self::CreateConnection(r) => serde_json::to_value(r),
+            Self::DescribeConnection(r)
+            | Self::DeleteConnection(r)
+            | Self::DescribeApiDestination(r)
+            | Self::DeleteApiDestination(r) => serde_json::to_value(r),
+            Self::ListConnections(r) => serde_json::to_value(r),
+            Self::CreateApiDestination(r) => serde_json::to_value(r),
+            Self::ListApiDestinations(r) => serde_json::to_value(r),
         };
         crate::sm_ops::camel_case(v.unwrap_or_default())
     }
@@ -354,8 +422,144 @@ impl EventsOperation {
             Self::ListTagsForResource(r) => {
                 validate::required(r.resource_arn.as_deref(), "resourceARN", 1, 1600).map(|_| ())
             }
+            Self::PutTargets(r) => {
+                rule_name(r.rule.as_deref())?;
+                bus(r.event_bus_name.as_deref())?;
+                let t = r.targets.as_ref().ok_or_else(|| null("targets"))?;
+                list_size(t.len(), "targets", 1, 100)?;
+                t.iter().try_for_each(target)
+            }
+            Self::RemoveTargets(r) => {
+                rule_name(r.rule.as_deref())?;
+                bus(r.event_bus_name.as_deref())?;
+                let ids = r.ids.as_ref().ok_or_else(|| null("ids"))?;
+                list_size(ids.len(), "ids", 1, 100)?;
+                ids.iter().try_for_each(|i| id_chars(i, "ids.member"))
+            }
+            Self::ListTargetsByRule(r) => {
+                rule_name(r.rule.as_deref())?;
+                bus(r.event_bus_name.as_deref())?;
+                page(r.next_token.as_deref(), r.limit)
+            }
+            Self::CreateConnection(r) => {
+                rule_name(r.name.as_deref())?;
+                validate::optional(r.description.as_deref(), "description", 0, 512)?;
+                let t = r
+                    .authorization_type
+                    .as_deref()
+                    .ok_or_else(|| null("authorizationType"))?;
+                validate::one_of(
+                    t,
+                    "authorizationType",
+                    &["BASIC", "OAUTH_CLIENT_CREDENTIALS", "API_KEY"],
+                )?;
+                r.auth_parameters
+                    .as_ref()
+                    .ok_or_else(|| null("authParameters"))?;
+                Ok(())
+            }
+            Self::DescribeConnection(r)
+            | Self::DeleteConnection(r)
+            | Self::DescribeApiDestination(r)
+            | Self::DeleteApiDestination(r) => rule_name(r.name.as_deref()),
+            Self::ListConnections(r) => {
+                if let Some(p) = &r.name_prefix {
+                    name_chars(p, "namePrefix")?;
+                }
+                page(r.next_token.as_deref(), r.limit)
+            }
+            Self::CreateApiDestination(r) => {
+                rule_name(r.name.as_deref())?;
+                validate::optional(r.description.as_deref(), "description", 0, 512)?;
+                validate::required(r.connection_arn.as_deref(), "connectionArn", 1, 1600)?;
+                validate::required(
+                    r.invocation_endpoint.as_deref(),
+                    "invocationEndpoint",
+                    1,
+                    2048,
+                )?;
+                let m = r.http_method.as_deref().ok_or_else(|| null("httpMethod"))?;
+                validate::one_of(
+                    m,
+                    "httpMethod",
+                    &["POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"],
+                )?;
+                if let Some(n) = r.invocation_rate_limit_per_second {
+                    validate::range(n, "invocationRateLimitPerSecond", 1, i64::from(i32::MAX))?;
+                }
+                Ok(())
+            }
+            Self::ListApiDestinations(r) => {
+                if let Some(p) = &r.name_prefix {
+                    name_chars(p, "namePrefix")?;
+                }
+                validate::optional(r.connection_arn.as_deref(), "connectionArn", 1, 1600)?;
+                page(r.next_token.as_deref(), r.limit)
+            }
         }
     }
+}
+
+fn page(token: Option<&str>, limit: Option<i64>) -> Result<(), ApiError> {
+    validate::optional(token, "nextToken", 1, 2048)?;
+    if let Some(l) = limit {
+        validate::range(l, "limit", 1, 100)?;
+    }
+    Ok(())
+}
+
+fn list_size(n: usize, field: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    if n < min || n > max {
+        return Err(ApiError::new(
+            ErrorCode::Validation,
+            format!("1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length between {min} and {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn id_chars(v: &str, field: &str) -> Result<(), ApiError> {
+    validate::length(v, field, 1, 64)?;
+    name_chars(v, field)
+}
+
+/// One target's members against the model.
+fn target(t: &Target) -> Result<(), ApiError> {
+    id_chars(
+        t.id.as_deref().ok_or_else(|| null("targets.member.id"))?,
+        "targets.member.id",
+    )?;
+    validate::required(t.arn.as_deref(), "targets.member.arn", 1, 1600)?;
+    validate::optional(t.input.as_deref(), "targets.member.input", 0, 8192)?;
+    validate::optional(t.input_path.as_deref(), "targets.member.inputPath", 0, 256)?;
+    if let Some(x) = &t.input_transformer {
+        validate::required(
+            x.input_template.as_deref(),
+            "targets.member.inputTransformer.inputTemplate",
+            1,
+            8192,
+        )?;
+        if x.input_paths_map.len() > 100 {
+            return Err(ApiError::new(
+                ErrorCode::Validation,
+                "1 validation error detected: Value at 'targets.member.inputTransformer.inputPathsMap' failed to satisfy constraint: Member must have length less than or equal to 100",
+            ));
+        }
+    }
+    if let Some(p) = &t.retry_policy {
+        if let Some(n) = p.maximum_retry_attempts {
+            validate::range(n, "targets.member.retryPolicy.maximumRetryAttempts", 0, 185)?;
+        }
+        if let Some(n) = p.maximum_event_age_in_seconds {
+            validate::range(
+                n,
+                "targets.member.retryPolicy.maximumEventAgeInSeconds",
+                60,
+                86400,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn null(field: &str) -> ApiError {

@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod events_ops;
+pub mod events_types;
 pub mod iam_ops;
 pub mod query;
 pub mod sm_ops;

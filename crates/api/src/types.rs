@@ -66,7 +66,7 @@ pub const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 /// [`HIDDEN`], never as its value. (serde's `serialize_with` hands a reference
 /// to the field itself.)
 #[allow(clippy::ref_option)]
-fn hidden<T, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn hidden<T, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(_) => s.serialize_str(HIDDEN),
         None => s.serialize_none(),

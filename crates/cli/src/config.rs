@@ -41,6 +41,9 @@
 //! # that `coffer audit verify` checks. 0 keeps them for ever. Default: 365 days.
 //! # The server's own audit.log file is not pruned (rotate it as any log).
 //! audit_retention_secs = 31536000
+//! # PEM roots that API destinations (EventBridge webhooks) are verified
+//! # against, besides the system's.
+//! # events_ca_file = "/etc/coffer/webhooks-ca.pem"
 //! # External rotation functions, by the function name a RotationLambdaARN ends
 //! # with. Each runs as a program that reads the Lambda event (Step, SecretId,
 //! # ClientRequestToken) as JSON on stdin and exits 0 on success; it gets
@@ -110,6 +113,7 @@ pub struct FileConfig {
     pub rotation_interval_secs: u64,
     pub event_retention_secs: u64,
     pub audit_retention_secs: u64,
+    pub events_ca_file: Option<PathBuf>,
     pub rotation_functions: std::collections::BTreeMap<String, FunctionConfig>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
@@ -161,6 +165,7 @@ impl Default for FileConfig {
             rotation_interval_secs: 60,
             event_retention_secs: 7 * 24 * 3600,
             audit_retention_secs: 365 * 24 * 3600,
+            events_ca_file: None,
             rotation_functions: std::collections::BTreeMap::default(),
             tls_cert_file: None,
             tls_key_file: None,
@@ -259,6 +264,10 @@ impl FileConfig {
             ),
             (None, None) => {}
             _ => anyhow::bail!("tls_cert_file and tls_key_file go together: set both or neither"),
+        }
+        if let Some(p) = &self.events_ca_file {
+            coffer_core::bus::check_ca_file(p)
+                .map_err(|e| anyhow::anyhow!("events_ca_file: {e}"))?;
         }
         anyhow::ensure!(
             !self.regions.is_empty(),

@@ -229,6 +229,10 @@ struct ServerArgs {
     /// [default: 31536000, 365 days].
     #[arg(long, env = "COFFER_AUDIT_RETENTION_SECS")]
     audit_retention_secs: Option<u64>,
+    /// PEM roots API destinations (EventBridge webhooks) are verified against,
+    /// besides the system's [default: none].
+    #[arg(long, env = "COFFER_EVENTS_CA_FILE")]
+    events_ca_file: Option<PathBuf>,
     /// Seconds shutdown waits for in-flight requests [default: 30].
     #[arg(long, env = "COFFER_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
@@ -418,6 +422,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.audit_retention_secs {
         cfg.audit_retention_secs = v;
     }
+    if let Some(v) = args.events_ca_file {
+        cfg.events_ca_file = Some(v);
+    }
     if let Some(v) = args.drain_timeout_secs {
         cfg.drain_timeout_secs = v;
     }
@@ -525,6 +532,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         rotation_interval: Duration::from_secs(cfg.rotation_interval_secs),
         event_retention: retention(cfg.event_retention_secs),
         audit_retention: retention(cfg.audit_retention_secs),
+        events_ca_file: cfg.events_ca_file.clone(),
         rotation_functions: cfg
             .rotation_functions
             .iter()

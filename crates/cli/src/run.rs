@@ -40,6 +40,8 @@ pub struct StartOptions {
     /// How long change events and audit records stay in the store (None: for ever).
     pub event_retention: Option<Duration>,
     pub audit_retention: Option<Duration>,
+    /// PEM roots API destinations are trusted by, besides the system's.
+    pub events_ca_file: Option<PathBuf>,
     pub rotation_functions:
         std::collections::HashMap<String, coffer_core::functions::ExternalFunction>,
     pub root_key: RootKeySource,
@@ -136,6 +138,7 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
             rotation_database_ca_file: opts.rotation_database_ca_file.clone(),
             event_retention: opts.event_retention,
             audit_retention: opts.audit_retention,
+            events_ca_file: opts.events_ca_file.clone(),
             ship_audit_as: match opts.database_url {
                 Some(_) => Some(server_id(&opts.data_dir)?),
                 None => None,

@@ -91,6 +91,7 @@ impl Service {
             },
             stop.clone(),
         );
+        let delivery = self.spawn_delivery(stop.clone());
         let runner = self
             .take_rotation_requests()
             .map(|rx| self.rotation.spawn_runner(rx));
@@ -143,6 +144,7 @@ impl Service {
                 }
             }
             let _ = follower.await;
+            let _ = delivery.await;
             if let Some(r) = runner {
                 r.abort();
             }

@@ -37,6 +37,8 @@ pub struct ServiceOptions {
     pub event_retention: Option<Duration>,
     /// How long audit records stay in the store (None: for ever).
     pub audit_retention: Option<Duration>,
+    /// PEM roots API destinations are trusted by, besides the system's.
+    pub events_ca_file: Option<PathBuf>,
 }
 
 pub struct Service {
@@ -52,6 +54,7 @@ pub struct Service {
     pub(crate) rotation_interval: Duration,
     pub(crate) event_retention: Option<Duration>,
     pub(crate) audit_retention: Option<Duration>,
+    pub(crate) events_ca_file: Option<PathBuf>,
     /// Hands RotateSecret's rotations to the engine; taken when the background
     /// work starts.
     rotation_requests: std::sync::Mutex<
@@ -117,6 +120,7 @@ impl Service {
             rotation_interval: opts.rotation_interval,
             event_retention: opts.event_retention,
             audit_retention: opts.audit_retention,
+            events_ca_file: opts.events_ca_file,
             rotation_requests: std::sync::Mutex::new(Some(requests)),
         }))
     }

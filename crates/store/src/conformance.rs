@@ -1020,8 +1020,14 @@ async fn history_retention(store: &dyn Store) {
 async fn delivery_bookkeeping(store: &dyn Store) {
     use crate::{DeadLetterQuery, NewDeadLetter};
     assert_eq!(store.delivery_cursor("a/r/rule/t1").await.unwrap(), None);
-    store.advance_delivery("a/r/rule/t1", 5, None).await.unwrap();
-    store.advance_delivery("a/r/rule/t1", 3, None).await.unwrap();
+    store
+        .advance_delivery("a/r/rule/t1", 5, None)
+        .await
+        .unwrap();
+    store
+        .advance_delivery("a/r/rule/t1", 3, None)
+        .await
+        .unwrap();
     assert_eq!(store.delivery_cursor("a/r/rule/t1").await.unwrap(), Some(5));
     let dead = |account: &str, seq: i64| NewDeadLetter {
         account_id: account.into(),
@@ -1032,9 +1038,18 @@ async fn delivery_bookkeeping(store: &dyn Store) {
         attempts: 3,
         at_ms: 7,
     };
-    store.advance_delivery("a/r/rule/t1", 6, Some(dead("a", 6))).await.unwrap();
-    store.advance_delivery("a/r/rule/t1", 7, Some(dead("a", 7))).await.unwrap();
-    store.advance_delivery("b/r/rule/t1", 8, Some(dead("b", 8))).await.unwrap();
+    store
+        .advance_delivery("a/r/rule/t1", 6, Some(dead("a", 6)))
+        .await
+        .unwrap();
+    store
+        .advance_delivery("a/r/rule/t1", 7, Some(dead("a", 7)))
+        .await
+        .unwrap();
+    store
+        .advance_delivery("b/r/rule/t1", 8, Some(dead("b", 8)))
+        .await
+        .unwrap();
     assert_eq!(store.delivery_cursor("a/r/rule/t1").await.unwrap(), Some(7));
     let q = |account: &str| DeadLetterQuery {
         account_id: Some(account.into()),
@@ -1043,9 +1058,18 @@ async fn delivery_bookkeeping(store: &dyn Store) {
     };
     let a = store.dead_letters(&q("a")).await.unwrap();
     assert_eq!(a.iter().map(|d| d.event_seq).collect::<Vec<_>>(), [6, 7]);
-    assert!(a.iter().all(|d| !d.redrive && d.attempts == 3 && d.error == "HTTP 500"));
-    assert_eq!(store.redrive_dead_letters("b", &[a[0].id]).await.unwrap(), 0, "not b's letter");
-    assert_eq!(store.redrive_dead_letters("a", &[a[0].id]).await.unwrap(), 1);
+    assert!(a
+        .iter()
+        .all(|d| !d.redrive && d.attempts == 3 && d.error == "HTTP 500"));
+    assert_eq!(
+        store.redrive_dead_letters("b", &[a[0].id]).await.unwrap(),
+        0,
+        "not b's letter"
+    );
+    assert_eq!(
+        store.redrive_dead_letters("a", &[a[0].id]).await.unwrap(),
+        1
+    );
     let redrive = DeadLetterQuery {
         target: Some("a/r/rule/t1".into()),
         redrive_only: true,
@@ -1054,11 +1078,18 @@ async fn delivery_bookkeeping(store: &dyn Store) {
     };
     let pending = store.dead_letters(&redrive).await.unwrap();
     assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), [a[0].id]);
-    store.settle_dead_letter(a[0].id, Some("HTTP 503".into())).await.unwrap();
+    store
+        .settle_dead_letter(a[0].id, Some("HTTP 503".into()))
+        .await
+        .unwrap();
     assert!(store.dead_letters(&redrive).await.unwrap().is_empty());
     let again = &store.dead_letters(&q("a")).await.unwrap()[0];
     assert_eq!((again.attempts, again.error.as_str()), (4, "HTTP 503"));
-    assert_eq!(store.redrive_dead_letters("a", &[]).await.unwrap(), 2, "all of a's");
+    assert_eq!(
+        store.redrive_dead_letters("a", &[]).await.unwrap(),
+        2,
+        "all of a's"
+    );
     store.settle_dead_letter(a[0].id, None).await.unwrap();
     assert_eq!(store.dead_letters(&q("a")).await.unwrap().len(), 1);
     assert_eq!(store.dead_letters(&q("b")).await.unwrap().len(), 1);

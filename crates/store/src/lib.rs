@@ -8,11 +8,11 @@
 //! must pass.
 
 mod cached;
-pub mod delivery;
 /// Compiled for this crate's tests, and for other crates' tests through the
 /// `conformance` feature; never into a release build.
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod delivery;
 pub mod postgres;
 mod records;
 pub mod retention;

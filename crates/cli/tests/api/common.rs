@@ -36,6 +36,7 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
         rotation_interval: Duration::from_hours(1),
         event_retention: None,
         audit_retention: None,
+        events_ca_file: None,
         rotation_functions: std::collections::HashMap::default(),
         root_key: RootKeySource::File,
         clock: Arc::new(clock),

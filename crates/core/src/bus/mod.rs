@@ -6,8 +6,14 @@
 //! what is not served, check the bus, authorize `events:ACTION` on the rule's
 //! ARN, run, audit as `events.amazonaws.com`.
 
+mod connections;
+mod deliver;
+mod http;
+mod input;
 pub mod pattern;
 mod rules;
+mod store;
+mod targets;
 
 use crate::audit;
 use crate::call::Call;
@@ -19,6 +25,11 @@ use serde_json::Value;
 
 /// `eventSource` of EventBridge's audit records.
 pub const SOURCE: &str = "events.amazonaws.com";
+
+/// Checks a CA bundle for API destinations (`events_ca_file`) at start-up.
+pub fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
+    http::Webhooks::new(Some(path)).map(|_| ())
+}
 
 /// The ARN of a rule on the default bus.
 pub fn rule_arn(region: &str, account: &str, name: &str) -> String {
@@ -74,6 +85,26 @@ impl Service {
         let resource = match op.target() {
             EventsTarget::Rule(name) => rule_arn(&caller.region, &caller.account_id, name),
             EventsTarget::Arn(arn) => arn.to_string(),
+            EventsTarget::Connection(name) => {
+                self.entity_arn::<connections::ConnectionDoc>(
+                    caller,
+                    store::CONNECTION,
+                    "connection",
+                    name,
+                    |d| d.arn.clone(),
+                )
+                .await?
+            }
+            EventsTarget::ApiDestination(name) => {
+                self.entity_arn::<connections::DestinationDoc>(
+                    caller,
+                    store::DESTINATION,
+                    "api-destination",
+                    name,
+                    |d| d.arn.clone(),
+                )
+                .await?
+            }
             EventsTarget::Account => "*".to_string(),
         };
         let keys = self.events_keys(caller, &op).await?;
@@ -81,6 +112,25 @@ impl Service {
             .authorize_events(call, &resource, &keys)
             .await?;
         self.dispatch_events(call, op).await
+    }
+
+    /// The ARN to authorize for a connection or API destination: its own
+    /// (with its id) when it exists, else `…:KIND/NAME` (one to create).
+    async fn entity_arn<T: store::Entity>(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        what: &str,
+        name: &str,
+        arn: impl Fn(&T) -> String,
+    ) -> Result<String, ApiError> {
+        Ok(match self.load_entity::<T>(caller, kind, name).await? {
+            Some((d, _)) => arn(&d),
+            None => format!(
+                "arn:aws:events:{}:{}:{what}/{name}",
+                caller.region, caller.account_id
+            ),
+        })
     }
 
     /// The request's tag condition keys, and the tags of the rule it names.
@@ -100,7 +150,9 @@ impl Service {
         let name = match op.target() {
             EventsTarget::Rule(n) => Some(n.to_string()),
             EventsTarget::Arn(arn) => rules::name_in_arn(arn, &caller.region, &caller.account_id),
-            EventsTarget::Account => None,
+            EventsTarget::Account
+            | EventsTarget::Connection(_)
+            | EventsTarget::ApiDestination(_) => None,
         };
         if let Some(name) = name {
             if let Some((rule, _)) = self.load_rule(caller, &name).await? {

@@ -4,17 +4,15 @@
 
 use super::pattern::Pattern;
 use super::rule_arn;
+use super::store::{Entity, RULE};
 use crate::call::Call;
 use crate::context::Caller;
-use crate::errors::internal;
 use crate::service::Service;
 use coffer_api::events_ops::{EventsOperation, PutRuleRequest, Tag};
 use coffer_api::{ApiError, ErrorCode};
-use coffer_store::{IamOp, IamRow, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-const KIND: &str = "events-rule";
 /// Rules per bus (AWS's default quota).
 const MAX_RULES: usize = 300;
 /// The fields TestEventPattern requires of an event.
@@ -41,8 +39,10 @@ pub(crate) struct RuleDoc {
     pub created_ms: i64,
     /// Targets (PutTargets), kept as the API shaped them.
     #[serde(default)]
-    pub targets: Vec<Value>,
+    pub targets: Vec<coffer_api::events_ops::Target>,
 }
+
+impl Entity for RuleDoc {}
 
 impl RuleDoc {
     fn arn(&self, account: &str) -> String {
@@ -70,12 +70,7 @@ impl RuleDoc {
     }
 }
 
-/// Rules are regional; the store's entities are not: the key holds both.
-fn key(region: &str, name: &str) -> String {
-    format!("{region}/{name}")
-}
-
-fn not_found(name: &str) -> ApiError {
+pub(super) fn not_found(name: &str) -> ApiError {
     ApiError::new(
         ErrorCode::ResourceNotFound,
         format!("Rule {name} does not exist on EventBus default."),
@@ -95,13 +90,7 @@ impl Service {
         caller: &Caller,
         name: &str,
     ) -> Result<Option<(RuleDoc, i64)>, ApiError> {
-        let row = self
-            .store
-            .iam_get(&caller.account_id, KIND, &key(&caller.region, name))
-            .await
-            .map_err(internal)?;
-        row.map(|r| Ok((serde_json::from_str(&r.body).map_err(internal)?, r.revision)))
-            .transpose()
+        self.load_entity(caller, RULE, name).await
     }
 
     async fn require_rule(&self, caller: &Caller, name: &str) -> Result<(RuleDoc, i64), ApiError> {
@@ -110,64 +99,18 @@ impl Service {
             .ok_or_else(|| not_found(name))
     }
 
-    /// The rules of the caller's account and region, by name.
     async fn rules(&self, caller: &Caller) -> Result<Vec<RuleDoc>, ApiError> {
-        let prefix = format!("{}/", caller.region);
-        let rows = self
-            .store
-            .iam_list(&caller.account_id, KIND)
-            .await
-            .map_err(internal)?;
-        rows.iter()
-            .filter(|r| r.name.starts_with(&prefix))
-            .map(|r| serde_json::from_str(&r.body).map_err(internal))
-            .collect()
+        self.entities(caller, RULE).await
     }
 
-    /// Writes (or with `doc` None, deletes) a rule, with its audit record.
-    async fn save_rule(
+    pub(super) async fn save_rule(
         &self,
         call: &Call<'_>,
         name: &str,
         doc: Option<&RuleDoc>,
         expected: Option<i64>,
     ) -> Result<(), ApiError> {
-        let caller = call.caller;
-        let (account, k) = (caller.account_id.clone(), key(&caller.region, name));
-        let op = match (doc, expected) {
-            (Some(d), _) => IamOp::Put {
-                row: IamRow {
-                    account_id: account.clone(),
-                    kind: KIND.into(),
-                    name: k,
-                    body: serde_json::to_string(d).map_err(internal)?,
-                    revision: expected.map_or(1, |r| r + 1),
-                },
-                expected_revision: expected,
-            },
-            (None, Some(r)) => IamOp::Delete {
-                account_id: account.clone(),
-                kind: KIND.into(),
-                name: k,
-                expected_revision: r,
-            },
-            (None, None) => return Ok(()),
-        };
-        let now = self.clock.now_ms();
-        let ops = vec![op];
-        let event = crate::events::iam_change(&account, now, &ops);
-        match self.store.iam_write(ops, event, call.audit(now)).await {
-            Ok(()) => {
-                call.mark_audited();
-                self.outbox.committed();
-                Ok(())
-            }
-            Err(StoreError::Conflict | StoreError::Duplicate) => Err(ApiError::new(
-                ErrorCode::EventsConcurrentModification,
-                format!("Rule {name} was modified concurrently; retry."),
-            )),
-            Err(e) => Err(internal(e)),
-        }
+        self.save_entity(call, RULE, name, doc, expected).await
     }
 
     pub(super) async fn dispatch_events(
@@ -220,6 +163,19 @@ impl Service {
                 })
                 .await
             }
+            Op::PutTargets(r) => self.put_targets(call, r).await,
+            Op::RemoveTargets(r) => self.remove_targets(call, r).await,
+            Op::ListTargetsByRule(r) => self.list_targets(caller, r).await,
+            Op::CreateConnection(r) => self.create_connection(call, r).await,
+            Op::DescribeConnection(r) => self.describe_connection(caller, &name(&r.name)).await,
+            Op::DeleteConnection(r) => self.delete_connection(call, &name(&r.name)).await,
+            Op::ListConnections(r) => self.list_connections(caller, r).await,
+            Op::CreateApiDestination(r) => self.create_api_destination(call, r).await,
+            Op::DescribeApiDestination(r) => {
+                self.describe_api_destination(caller, &name(&r.name)).await
+            }
+            Op::DeleteApiDestination(r) => self.delete_api_destination(call, &name(&r.name)).await,
+            Op::ListApiDestinations(r) => self.list_api_destinations(caller, r).await,
             Op::ListTagsForResource(r) => {
                 let arn = name(&r.resource_arn);
                 let (rule, _) = self.rule_by_arn(caller, &arn).await?;

@@ -57,7 +57,13 @@ impl PgStore {
                  WHERE id > $1 AND ($2::text IS NULL OR account_id = $2)
                    AND ($3::text IS NULL OR target = $3) AND (NOT $4 OR redrive)
                  ORDER BY id LIMIT $5",
-                &[&q.after_id, &q.account_id, &q.target, &q.redrive_only, &(q.limit as i64)],
+                &[
+                    &q.after_id,
+                    &q.account_id,
+                    &q.target,
+                    &q.redrive_only,
+                    &(q.limit as i64),
+                ],
             )
             .await
             .map_err(pg_err)?;

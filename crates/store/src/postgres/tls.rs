@@ -26,6 +26,12 @@ pub struct Rustls {
 impl Rustls {
     /// Trusts the system's roots and, when given, every certificate in `ca_file`.
     pub fn new(ca_file: Option<&Path>) -> Result<Rustls, String> {
+        Self::trusting(ca_file, "database CA file")
+    }
+
+    /// The same, with `what` naming the CA file in errors (other clients
+    /// that verify servers the same way: the event bus's webhooks).
+    pub fn trusting(ca_file: Option<&Path>, what: &str) -> Result<Rustls, String> {
         let mut roots = rustls::RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
         for cert in native.certs {
@@ -34,19 +40,18 @@ impl Rustls {
         }
         if let Some(path) = ca_file {
             let pem = std::fs::read(path)
-                .map_err(|e| format!("reading the database CA file {}: {e}", path.display()))?;
+                .map_err(|e| format!("reading the {what} {}: {e}", path.display()))?;
             let mut count = 0;
             for der in CertificateDer::pem_slice_iter(&pem) {
-                let der =
-                    der.map_err(|e| format!("the database CA file {}: {e}", path.display()))?;
+                let der = der.map_err(|e| format!("the {what} {}: {e}", path.display()))?;
                 roots
                     .add(der)
-                    .map_err(|e| format!("the database CA file {}: {e}", path.display()))?;
+                    .map_err(|e| format!("the {what} {}: {e}", path.display()))?;
                 count += 1;
             }
             if count == 0 {
                 return Err(format!(
-                    "the database CA file {} holds no PEM certificate",
+                    "the {what} {} holds no PEM certificate",
                     path.display()
                 ));
             }
@@ -60,6 +65,11 @@ impl Rustls {
         Ok(Rustls {
             config: Arc::new(config),
         })
+    }
+
+    /// The rustls client configuration, for connections made by hand.
+    pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        self.config.clone()
     }
 }
 

@@ -91,7 +91,10 @@ pub(super) fn cursor(c: &Connection, target: &str) -> rusqlite::Result<Option<i6
     .optional()
 }
 
-pub(super) fn dead_letters(c: &Connection, q: &DeadLetterQuery) -> rusqlite::Result<Vec<DeadLetter>> {
+pub(super) fn dead_letters(
+    c: &Connection,
+    q: &DeadLetterQuery,
+) -> rusqlite::Result<Vec<DeadLetter>> {
     let mut st = c.prepare_cached(
         "SELECT id, account_id, target, event_seq, event, error, attempts, at_ms, redrive FROM dead_letters
          WHERE id > ?1 AND (?2 IS NULL OR account_id = ?2) AND (?3 IS NULL OR target = ?3)

@@ -26,7 +26,10 @@ pub enum Job {
     Iam(Vec<IamOp>, NewEvent, NewAudit, oneshot::Sender<Result<()>>),
     RootKeyCheck(String, oneshot::Sender<Result<bool>>),
     Prune(crate::Retention, oneshot::Sender<Result<crate::Pruned>>),
-    Delivery(super::delivery::DeliveryWrite, oneshot::Sender<Result<usize>>),
+    Delivery(
+        super::delivery::DeliveryWrite,
+        oneshot::Sender<Result<usize>>,
+    ),
 }
 
 enum Reply {

@@ -1,0 +1,117 @@
+//! The HTTP client of API destinations: one request per delivery over HTTP/1.1,
+//! TLS verified against the system's roots and the configured CA bundle
+//! (`events_ca_file`), plain only to loopback (checked when the destination is
+//! made), 5 seconds per attempt.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one attempt may take, connection and answer included.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub(crate) struct Webhooks {
+    tls: Arc<rustls::ClientConfig>,
+}
+
+/// What an endpoint answered.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<Duration>,
+}
+
+impl Webhooks {
+    pub(crate) fn new(ca_file: Option<&Path>) -> Result<Self, String> {
+        let tls = coffer_store::postgres::tls::Rustls::trusting(ca_file, "events CA bundle")?;
+        Ok(Webhooks {
+            tls: tls.client_config(),
+        })
+    }
+
+    /// Sends one request; an error is a failure to get any answer (refused,
+    /// TLS, timeout).
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        match tokio::time::timeout(TIMEOUT, self.exchange(method, url, headers, body)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        let uri: hyper::Uri = url.parse().map_err(|_| "not a URL".to_string())?;
+        let host = uri.host().ok_or("no host")?.to_string();
+        let tls = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let tcp = tokio::net::TcpStream::connect((bare.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        let mut req = hyper::Request::builder().method(method).uri(path).header(
+            "host",
+            uri.authority().map_or(host.as_str(), |a| a.as_str()),
+        );
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        if tls {
+            let name = rustls::pki_types::ServerName::try_from(bare)
+                .map_err(|e| format!("{host}: {e}"))?;
+            let stream = tokio_rustls::TlsConnector::from(self.tls.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS with {host}: {e}"))?;
+            Self::roundtrip(TokioIo::new(stream), req).await
+        } else {
+            Self::roundtrip(TokioIo::new(tcp), req).await
+        }
+    }
+
+    async fn roundtrip<I>(io: I, req: hyper::Request<Full<Bytes>>) -> Result<Answer, String>
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        // Drain the answer (bounded by the timeout) so the connection closes cleanly.
+        let _ = resp.into_body().collect().await;
+        Ok(Answer {
+            status,
+            retry_after,
+        })
+    }
+}

@@ -1,0 +1,156 @@
+"""Secret changes reach a webhook: EventBridge rules with API destination
+targets, driven with boto3, delivered to a receiver run by the test."""
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from conftest import ACCOUNT, wait_until
+from test_access import client
+
+VALUE = "s3cr3t-value-never-in-events"
+
+
+class Receiver:
+    """An HTTP receiver on a fixed port that records what it is sent, or
+    answers `status` to everything; it can stop and start again."""
+
+    def __init__(self, port=None, status=200):
+        if port is None:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()
+        self.port, self.status, self.got = port, status, []
+        self.server = None
+
+    def start(self):
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body.decode()))
+                self.send_response(outer.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def events(self):
+        return [json.loads(b) for _, b in self.got]
+
+
+def destination(ev, name, url):
+    conn = ev.create_connection(Name=f"{name}-conn", AuthorizationType="API_KEY", AuthParameters={
+        "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "key-123"}})
+    dest = ev.create_api_destination(Name=name, ConnectionArn=conn["ConnectionArn"],
+                                     InvocationEndpoint=url, HttpMethod="POST")
+    return conn["ConnectionArn"], dest["ApiDestinationArn"]
+
+
+PATTERN = {"source": ["aws.secretsmanager"],
+           "detail": {"eventName": ["PutSecretValue"], "name": [{"prefix": "app/"}]}}
+
+
+def names_and_versions(receiver):
+    return [(e["detail"]["name"], e["detail"].get("versionId")) for e in receiver.events()]
+
+
+def test_a_change_reaches_the_webhook_signed_and_without_its_value(server, sm):
+    ev = client(server, "events")
+    r = Receiver().start()
+    conn_arn, dest_arn = destination(ev, "hook", r.url)
+    ev.put_rule(Name="app-changes", EventPattern=json.dumps(PATTERN))
+    ev.put_targets(Rule="app-changes", Targets=[{"Id": "hook", "Arn": dest_arn}])
+    assert ev.list_targets_by_rule(Rule="app-changes")["Targets"][0]["Arn"] == dest_arn
+    sm.create_secret(Name="app/db", SecretString="v1")
+    sm.create_secret(Name="other/db", SecretString="v1")
+    sm.put_secret_value(SecretId="other/db", SecretString=VALUE)
+    put = sm.put_secret_value(SecretId="app/db", SecretString=VALUE)
+    headers, body = wait_until("the webhook got the change", lambda: r.got and r.got[0])
+    event = json.loads(body)
+    assert event["detail"]["name"] == "app/db" and event["detail"]["eventName"] == "PutSecretValue"
+    assert event["account"] == ACCOUNT and event["detail-type"] == "AWS API Call via CloudTrail"
+    assert VALUE not in body and "v1" not in json.dumps(event["detail"])
+    assert headers["x-api-key"] == "key-123"
+    assert headers["coffer-event-id"] == event["id"]
+    # The signature checks out under the key in the connection's secret.
+    secret_arn = ev.describe_connection(Name="hook-conn")["SecretArn"]
+    assert "events!connection/hook-conn/" in secret_arn
+    key = json.loads(sm.get_secret_value(SecretId=secret_arn)["SecretString"])["signing_key"]
+    t, v1 = (p.split("=", 1)[1] for p in headers["coffer-signature"].split(","))
+    want = hmac.new(bytes.fromhex(key), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(v1, want)
+    assert abs(int(t) - time.time()) < 60
+    # The pattern kept other/db out (it changed first, so it would have come first).
+    time.sleep(0.5)
+    assert [e["detail"]["name"] for e in r.events()] == ["app/db"]
+    assert put["VersionId"] == event["detail"].get("versionId", put["VersionId"])
+    r.stop()
+
+
+def test_a_receiver_that_was_down_gets_everything_in_order(server, sm):
+    ev = client(server, "events")
+    r = Receiver().start()
+    _, dest_arn = destination(ev, "down", r.url)
+    ev.put_rule(Name="all-app", EventPattern=json.dumps(PATTERN))
+    ev.put_targets(Rule="all-app", Targets=[{"Id": "t", "Arn": dest_arn}])
+    sm.create_secret(Name="app/a", SecretString="0")
+    sm.put_secret_value(SecretId="app/a", SecretString="1")
+    wait_until("the first change arrived", lambda: len(r.got) == 1)
+    r.stop()
+    versions = [sm.put_secret_value(SecretId="app/a", SecretString=str(i))["VersionId"] for i in range(2, 6)]
+    time.sleep(1.5)  # the target is retrying against a closed port
+    r2 = Receiver(port=r.port).start()
+    wait_until("every missed change arrived", lambda: len(r2.got) >= 4)
+    got = [e["detail"]["versionId"] for e in r2.events()]
+    assert got == versions, "in order, none lost"
+    r2.stop()
+
+
+def test_a_receiver_that_always_fails_fills_the_dead_letters(server, sm):
+    ev = client(server, "events")
+    bad = Receiver(status=500).start()
+    _, dest_arn = destination(ev, "failing", bad.url)
+    ev.put_rule(Name="to-failing", EventPattern=json.dumps(PATTERN))
+    ev.put_targets(Rule="to-failing", Targets=[{"Id": "t", "Arn": dest_arn,
+                                                 "RetryPolicy": {"MaximumRetryAttempts": 1}}])
+    sm.create_secret(Name="app/f", SecretString="0")
+    sm.put_secret_value(SecretId="app/f", SecretString="1")
+    db = os.path.join(server.data_dir, "coffer.db")
+
+    def letters():
+        c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return c.execute("SELECT target, attempts, error, event FROM dead_letters").fetchall()
+        finally:
+            c.close()
+
+    got = wait_until("the event went to the dead letters", letters)
+    target, attempts, error, event = got[0]
+    assert target == f"{ACCOUNT}/us-east-1/to-failing/t"
+    assert attempts == 2 and "HTTP 500" in error
+    assert json.loads(event)["detail"]["name"] == "app/f"
+    assert len(bad.got) == 2, "one try and one retry"
+    bad.stop()

@@ -11,7 +11,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import ACCOUNT, wait_until
+import subprocess
+
+from conftest import ACCOUNT, BIN, wait_until
 from test_access import client
 
 VALUE = "s3cr3t-value-never-in-events"
@@ -153,4 +155,35 @@ def test_a_receiver_that_always_fails_fills_the_dead_letters(server, sm):
     assert attempts == 2 and "HTTP 500" in error
     assert json.loads(event)["detail"]["name"] == "app/f"
     assert len(bad.got) == 2, "one try and one retry"
+
+    # `coffer events dlq` lists them and redrives them once the receiver is well.
+    listed = dlq(server, "list", "--json")
+    letters_out = [json.loads(line) for line in listed.splitlines()]
+    assert [(d["Rule"], d["TargetId"], d["Attempts"]) for d in letters_out] == [("to-failing", "t", 2)]
+    assert "dead letters will be delivered again" in dlq(server, "redrive", "--all")
+    wait_until("the redriven letter was refused again", lambda: len(bad.got) == 3)
+    wait_until("the refused letter stays", lambda: letters() and letters()[0][1] == 3)
+    bad.status = 200
+    dlq(server, "redrive", "--id", str(letters_out[0]["Id"]))
+    wait_until("the redriven letter was delivered", lambda: len(bad.got) == 4)
+    assert json.loads(bad.got[3][1])["id"] == json.loads(event)["id"], "the same event, the same id"
+    wait_until("the delivered letter is gone", lambda: not letters())
+    assert "to-failing" not in dlq(server, "list")
     bad.stop()
+
+
+def dlq(server, *args):
+    p = subprocess.run([BIN, "events", "dlq", *args], env=server.cli_env(), capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_dead_letters_are_the_accounts_own_and_need_permission(server):
+    iam = client(server, "iam")
+    from test_access import new_user
+    key, secret = new_user(iam, "no-dlq", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "events:DescribeRule", "Resource": "*"}]})
+    env = {**server.cli_env(), "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    p = subprocess.run([BIN, "events", "dlq", "list"], env=env, capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "AccessDeniedException" in p.stderr and "events:ListDeadLetters" in p.stderr

@@ -70,9 +70,17 @@ pub const NAMES: &[&str] = &[
     "UpdateEventBus",
 ];
 
-/// The model's name for `name`, if it has such an operation.
+/// Coffer's own operations on the bus (its dead letters), authorized as
+/// `events:ACTION` like the model's.
+pub const COFFER_NAMES: &[&str] = &["ListDeadLetters", "RedriveDeadLetters"];
+
+/// The model's (or Coffer's) name for `name`, if it has such an operation.
 pub fn known(name: &str) -> Option<&'static str> {
-    NAMES.iter().find(|n| **n == name).copied()
+    NAMES
+        .iter()
+        .chain(COFFER_NAMES)
+        .find(|n| **n == name)
+        .copied()
 }
 
 /// Whether the operation only reads.
@@ -179,6 +187,8 @@ pub enum EventsOperation {
     DescribeApiDestination(NameRequest),
     DeleteApiDestination(NameRequest),
     ListApiDestinations(ListApiDestinationsRequest),
+    ListDeadLetters(ListDeadLettersRequest),
+    RedriveDeadLetters(RedriveDeadLettersRequest),
 }
 
 /// What an operation acts on, for authorization.
@@ -223,6 +233,8 @@ impl EventsOperation {
             }
             "DeleteApiDestination" => Self::DeleteApiDestination(crate::sm_ops::from_body(body)?),
             "ListApiDestinations" => Self::ListApiDestinations(crate::sm_ops::from_body(body)?),
+            "ListDeadLetters" => Self::ListDeadLetters(crate::sm_ops::from_body(body)?),
+            "RedriveDeadLetters" => Self::RedriveDeadLetters(crate::sm_ops::from_body(body)?),
             other if known(other).is_some() => {
                 return Err(ApiError::new(
                     ErrorCode::UnknownOperation,
@@ -258,6 +270,8 @@ impl EventsOperation {
             Self::DescribeApiDestination(_) => "DescribeApiDestination",
             Self::DeleteApiDestination(_) => "DeleteApiDestination",
             Self::ListApiDestinations(_) => "ListApiDestinations",
+            Self::ListDeadLetters(_) => "ListDeadLetters",
+            Self::RedriveDeadLetters(_) => "RedriveDeadLetters",
         }
     }
 
@@ -288,7 +302,9 @@ impl EventsOperation {
             Self::ListRules(_)
             | Self::TestEventPattern(_)
             | Self::ListConnections(_)
-            | Self::ListApiDestinations(_) => EventsTarget::Account,
+            | Self::ListApiDestinations(_)
+            | Self::ListDeadLetters(_)
+            | Self::RedriveDeadLetters(_) => EventsTarget::Account,
         }
     }
 
@@ -354,6 +370,8 @@ impl EventsOperation {
             Self::ListConnections(r) => serde_json::to_value(r),
             Self::CreateApiDestination(r) => serde_json::to_value(r),
             Self::ListApiDestinations(r) => serde_json::to_value(r),
+            Self::ListDeadLetters(r) => serde_json::to_value(r),
+            Self::RedriveDeadLetters(r) => serde_json::to_value(r),
         };
         crate::sm_ops::camel_case(v.unwrap_or_default())
     }
@@ -495,6 +513,21 @@ impl EventsOperation {
                 }
                 validate::optional(r.connection_arn.as_deref(), "connectionArn", 1, 1600)?;
                 page(r.next_token.as_deref(), r.limit)
+            }
+            Self::ListDeadLetters(r) => {
+                if let Some(n) = &r.rule {
+                    rule_name(Some(n))?;
+                }
+                page(r.next_token.as_deref(), r.limit)
+            }
+            Self::RedriveDeadLetters(r) => {
+                if r.ids.is_empty() != r.all {
+                    return Err(ApiError::new(
+                        ErrorCode::Validation,
+                        "Give either Ids or All (true), not both.",
+                    ));
+                }
+                list_size(r.ids.len(), "ids", 0, 100)
             }
         }
     }

@@ -163,3 +163,22 @@ pub struct ListConnectionsRequest {
     pub next_token: Option<String>,
     pub limit: Option<i64>,
 }
+
+/// Coffer's own: the dead letters of the caller's account and region.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDeadLettersRequest {
+    pub rule: Option<String>,
+    pub next_token: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Coffer's own: deliver dead letters again (`Ids`, or `All`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RedriveDeadLettersRequest {
+    #[serde(default)]
+    pub ids: Vec<i64>,
+    #[serde(default)]
+    pub all: bool,
+}

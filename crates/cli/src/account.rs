@@ -1,7 +1,8 @@
 //! `coffer account create NAME`: asks a running server for a new account, signed
 //! with the credentials in the usual AWS environment variables, and prints the new
 //! account's root credential as `export` lines. An `https://` server is trusted
-//! by the system's roots and `AWS_CA_BUNDLE`, as the aws CLI trusts it.
+//! by the system's roots and `AWS_CA_BUNDLE`, as the aws CLI trusts it. [`call`]
+//! is the signed request every such command makes.
 
 use anyhow::{anyhow, bail, Context};
 use aws_credential_types::Credentials;
@@ -17,8 +18,15 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Creates the account and returns the lines to print.
-pub async fn create(name: &str) -> anyhow::Result<String> {
+/// One request to the server in `AWS_ENDPOINT_URL`, SigV4-signed for
+/// `service` with the environment's credentials: the JSON answer, or the
+/// server's error as `Code: message`.
+pub async fn call(
+    service: &str,
+    path: &str,
+    extra_headers: &[(&str, &str)],
+    body: String,
+) -> anyhow::Result<serde_json::Value> {
     let endpoint = env("AWS_ENDPOINT_URL")
         .ok_or_else(|| anyhow!("set AWS_ENDPOINT_URL to the Coffer server's address"))?;
     let (scheme, host) = coffer_agent::trust::origin(&endpoint)
@@ -34,21 +42,22 @@ pub async fn create(name: &str) -> anyhow::Result<String> {
         None,
         "environment",
     );
-    let body = serde_json::json!({ "Name": name }).to_string();
     let identity = creds.into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(&region)
-        .name("secretsmanager")
+        .name(service)
         .time(SystemTime::now())
         .settings(SigningSettings::default())
         .build()?
         .into();
-    let mut headers = vec![
-        ("host".to_string(), host.to_string()),
-        ("content-type".to_string(), "application/json".to_string()),
-    ];
-    let url = format!("{scheme}://{host}{PATH}");
+    let mut headers = vec![("host".to_string(), host.to_string())];
+    headers.extend(
+        extra_headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let url = format!("{scheme}://{host}{path}");
     let signable = SignableRequest::new(
         "POST",
         &url,
@@ -81,6 +90,19 @@ pub async fn create(name: &str) -> anyhow::Result<String> {
                 .unwrap_or("the server refused the request")
         );
     }
+    Ok(v)
+}
+
+/// Creates the account and returns the lines to print.
+pub async fn create(name: &str) -> anyhow::Result<String> {
+    let body = serde_json::json!({ "Name": name }).to_string();
+    let v = call(
+        "secretsmanager",
+        PATH,
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await?;
     let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
     Ok(format!(
         "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\nexport COFFER_ACCOUNT_ID={}\n",

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod config;
 pub mod credentials;
 pub mod devtls;
+pub mod dlq;
 pub mod logging;
 pub mod progress;
 pub mod run;

@@ -45,6 +45,10 @@ enum Command {
     /// Accounts of a running server.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// The event bus of a running server (signed with the credentials in the
+    /// usual AWS variables, against AWS_ENDPOINT_URL).
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Write a consistent copy of the SQLite store while the server runs
     /// (sealed values only: back the root key up apart from it). For a
     /// PostgreSQL store, use PostgreSQL's own backups (pg_dump, WAL archiving).
@@ -102,6 +106,35 @@ enum AccountCommand {
     Create {
         /// A name for the account (1 to 50 characters, unique).
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Events that targets gave up on (after their retry policy, or refused).
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List the dead letters of this account and region, oldest first.
+    List {
+        /// Only those of this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// One JSON object per line (with the event) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver dead letters again, once each (refused again, they stay).
+    Redrive {
+        /// The letters' ids (from `list`); repeat for several.
+        #[arg(long = "id", required_unless_present = "all")]
+        ids: Vec<i64>,
+        /// Every dead letter of this account and region.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
     },
 }
 
@@ -353,6 +386,19 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(migrate_store(&data_dir, &to, database_ca_file.as_deref())),
+        Command::Events(EventsCommand::Dlq(c)) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let out = match c {
+                    DlqCommand::List { rule, json } => {
+                        coffer::dlq::list(rule.as_deref(), json).await?
+                    }
+                    DlqCommand::Redrive { ids, all } => coffer::dlq::redrive(&ids, all).await?,
+                };
+                print!("{out}");
+                Ok(())
+            }),
         Command::Account(AccountCommand::Create { name }) => {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()

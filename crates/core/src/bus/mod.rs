@@ -7,6 +7,7 @@
 //! ARN, run, audit as `events.amazonaws.com`.
 
 mod connections;
+mod dead;
 mod deliver;
 mod http;
 mod input;

@@ -176,6 +176,8 @@ impl Service {
             }
             Op::DeleteApiDestination(r) => self.delete_api_destination(call, &name(&r.name)).await,
             Op::ListApiDestinations(r) => self.list_api_destinations(caller, r).await,
+            Op::ListDeadLetters(r) => self.list_dead_letters(caller, r).await,
+            Op::RedriveDeadLetters(r) => self.redrive_dead_letters(caller, r).await,
             Op::ListTagsForResource(r) => {
                 let arn = name(&r.resource_arn);
                 let (rule, _) = self.rule_by_arn(caller, &arn).await?;

@@ -23,6 +23,18 @@ if [ -z "${COFFER_TEST_DATABASE_URL:-}" ] && ! pg_isready -q -h 127.0.0.1 -p 543
   pg_isready -h 127.0.0.1 -p 5432
 fi
 
+# The NATS targets' test needs a NATS server with JetStream on 127.0.0.1:4222:
+# start the local one if none listens, install it if there is none.
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+if ! nats_up; then
+  command -v nats-server >/dev/null || { apt-get update -qq && apt-get install -y -qq nats-server >/dev/null; }
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  for _ in $(seq 1 30); do nats_up && break; sleep 1; done
+  nats_up
+fi
+
 cargo build --quiet -p coffer --bin coffer
 cargo test --workspace
 COFFER_BIN="$CARGO_TARGET_DIR/debug/coffer" PATH="$PWD/.venv/bin:$PATH" .venv/bin/pytest -q e2e

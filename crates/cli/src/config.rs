@@ -44,6 +44,9 @@
 //! # PEM roots that API destinations (EventBridge webhooks) are verified
 //! # against, besides the system's.
 //! # events_ca_file = "/etc/coffer/webhooks-ca.pem"
+//! # The NATS server that rule targets `nats:SUBJECT` publish to (JetStream
+//! # stores what a stream captures). `nats://[user:pass@|token@]host:port`.
+//! # nats_url = "nats://127.0.0.1:4222"
 //! # External rotation functions, by the function name a RotationLambdaARN ends
 //! # with. Each runs as a program that reads the Lambda event (Step, SecretId,
 //! # ClientRequestToken) as JSON on stdin and exits 0 on success; it gets
@@ -114,6 +117,7 @@ pub struct FileConfig {
     pub event_retention_secs: u64,
     pub audit_retention_secs: u64,
     pub events_ca_file: Option<PathBuf>,
+    pub nats_url: Option<String>,
     pub rotation_functions: std::collections::BTreeMap<String, FunctionConfig>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
@@ -166,6 +170,7 @@ impl Default for FileConfig {
             event_retention_secs: 7 * 24 * 3600,
             audit_retention_secs: 365 * 24 * 3600,
             events_ca_file: None,
+            nats_url: None,
             rotation_functions: std::collections::BTreeMap::default(),
             tls_cert_file: None,
             tls_key_file: None,
@@ -264,6 +269,9 @@ impl FileConfig {
             ),
             (None, None) => {}
             _ => anyhow::bail!("tls_cert_file and tls_key_file go together: set both or neither"),
+        }
+        if let Some(u) = &self.nats_url {
+            coffer_core::bus::check_nats_url(u).map_err(|e| anyhow::anyhow!("nats_url: {e}"))?;
         }
         if let Some(p) = &self.events_ca_file {
             coffer_core::bus::check_ca_file(p)

@@ -266,6 +266,10 @@ struct ServerArgs {
     /// besides the system's [default: none].
     #[arg(long, env = "COFFER_EVENTS_CA_FILE")]
     events_ca_file: Option<PathBuf>,
+    /// NATS server for rule targets `nats:SUBJECT`
+    /// (`nats://[user:pass@|token@]host:port`) [default: none].
+    #[arg(long, env = "COFFER_NATS_URL")]
+    nats_url: Option<String>,
     /// Seconds shutdown waits for in-flight requests [default: 30].
     #[arg(long, env = "COFFER_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<u64>,
@@ -471,6 +475,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.events_ca_file {
         cfg.events_ca_file = Some(v);
     }
+    if let Some(v) = args.nats_url {
+        cfg.nats_url = Some(v);
+    }
     if let Some(v) = args.drain_timeout_secs {
         cfg.drain_timeout_secs = v;
     }
@@ -579,6 +586,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         event_retention: retention(cfg.event_retention_secs),
         audit_retention: retention(cfg.audit_retention_secs),
         events_ca_file: cfg.events_ca_file.clone(),
+        nats_url: cfg.nats_url.clone(),
         rotation_functions: cfg
             .rotation_functions
             .iter()

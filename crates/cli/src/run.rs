@@ -42,6 +42,8 @@ pub struct StartOptions {
     pub audit_retention: Option<Duration>,
     /// PEM roots API destinations are trusted by, besides the system's.
     pub events_ca_file: Option<PathBuf>,
+    /// The NATS server rule targets `nats:SUBJECT` publish to.
+    pub nats_url: Option<String>,
     pub rotation_functions:
         std::collections::HashMap<String, coffer_core::functions::ExternalFunction>,
     pub root_key: RootKeySource,
@@ -139,6 +141,7 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
             event_retention: opts.event_retention,
             audit_retention: opts.audit_retention,
             events_ca_file: opts.events_ca_file.clone(),
+            nats_url: opts.nats_url.clone(),
             ship_audit_as: match opts.database_url {
                 Some(_) => Some(server_id(&opts.data_dir)?),
                 None => None,

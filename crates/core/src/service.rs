@@ -39,6 +39,8 @@ pub struct ServiceOptions {
     pub audit_retention: Option<Duration>,
     /// PEM roots API destinations are trusted by, besides the system's.
     pub events_ca_file: Option<PathBuf>,
+    /// The NATS server targets `nats:SUBJECT` publish to.
+    pub nats_url: Option<String>,
 }
 
 pub struct Service {
@@ -55,6 +57,7 @@ pub struct Service {
     pub(crate) event_retention: Option<Duration>,
     pub(crate) audit_retention: Option<Duration>,
     pub(crate) events_ca_file: Option<PathBuf>,
+    pub(crate) nats_url: Option<String>,
     /// Hands RotateSecret's rotations to the engine; taken when the background
     /// work starts.
     rotation_requests: std::sync::Mutex<
@@ -121,6 +124,7 @@ impl Service {
             event_retention: opts.event_retention,
             audit_retention: opts.audit_retention,
             events_ca_file: opts.events_ca_file,
+            nats_url: opts.nats_url,
             rotation_requests: std::sync::Mutex::new(Some(requests)),
         }))
     }

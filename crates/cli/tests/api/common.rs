@@ -37,6 +37,7 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
         event_retention: None,
         audit_retention: None,
         events_ca_file: None,
+        nats_url: None,
         rotation_functions: std::collections::HashMap::default(),
         root_key: RootKeySource::File,
         clock: Arc::new(clock),

@@ -51,23 +51,28 @@ struct Spec {
     region: String,
     rule: RuleDoc,
     target: Target,
-    destination: DestinationDoc,
-    connection: ConnectionDoc,
+    sink: Sink,
+}
+
+/// Where a target's events go.
+#[derive(Clone)]
+enum Sink {
+    Api(Box<(DestinationDoc, ConnectionDoc)>),
+    /// The server's NATS (`nats_url`) and a subject.
+    Nats(String, String),
 }
 
 impl Spec {
     /// Changes when anything a running worker was started with changes.
     fn fingerprint(&self) -> String {
-        serde_json::json!([
-            self.rule,
-            self.target,
-            self.destination.arn,
-            self.destination.endpoint,
-            self.destination.method,
-            self.destination.rate,
-            self.connection.arn
-        ])
-        .to_string()
+        let sink = match &self.sink {
+            Sink::Api(dc) => {
+                let (d, c) = &**dc;
+                serde_json::json!([d.arn, d.endpoint, d.method, d.rate, c.arn])
+            }
+            Sink::Nats(url, subject) => serde_json::json!([url, subject]),
+        };
+        serde_json::json!([self.rule, self.target, sink]).to_string()
     }
 }
 
@@ -185,11 +190,18 @@ impl Service {
                     self.entities(&caller, CONNECTION).await.ok()?;
                 for t in &rule.targets {
                     let arn = t.arn.as_deref().unwrap_or_default();
-                    let Some(d) = destinations.iter().find(|d| d.arn == arn) else {
-                        continue;
-                    };
-                    let Some(c) = connections.iter().find(|c| c.arn == d.connection_arn) else {
-                        continue;
+                    let sink = if let Some(subject) = arn.strip_prefix(super::targets::NATS_PREFIX)
+                    {
+                        let Some(url) = &self.nats_url else { continue };
+                        Sink::Nats(url.clone(), subject.to_string())
+                    } else {
+                        let Some(d) = destinations.iter().find(|d| d.arn == arn) else {
+                            continue;
+                        };
+                        let Some(c) = connections.iter().find(|c| c.arn == d.connection_arn) else {
+                            continue;
+                        };
+                        Sink::Api(Box::new((d.clone(), c.clone())))
                     };
                     out.push(Spec {
                         key: target_key(
@@ -202,8 +214,7 @@ impl Service {
                         region: rule.region.clone(),
                         rule: rule.clone(),
                         target: t.clone(),
-                        destination: d.clone(),
-                        connection: c.clone(),
+                        sink,
                     });
                 }
             }
@@ -392,37 +403,51 @@ impl Worker {
 
     async fn attempt(&self, event: &Value) -> Outcome {
         let s = &self.spec;
-        let secret = match self
-            .svc
-            .connection_credentials(&s.connection, &s.account, &s.region)
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                return Outcome::Retry(format!("the connection's secret: {}", e.message), None)
-            }
-        };
         let rule_arn = super::rule_arn(&s.region, &s.account, &s.rule.name);
         let body = input::body(&s.target, event, &s.rule.name, &rule_arn);
-        let headers = self.headers(&secret, event, &body);
-        let wait = self.limits.take(&s.destination.arn, s.destination.rate);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        let id = event["id"].as_str().unwrap_or_default().to_string();
+        match &s.sink {
+            Sink::Nats(url, subject) => {
+                let headers = [
+                    ("Coffer-Event-Id".to_string(), id.clone()),
+                    ("Nats-Msg-Id".to_string(), id),
+                ];
+                match super::nats::publish(url, subject, &headers, body.as_bytes()).await {
+                    Ok(_) => Outcome::Delivered,
+                    Err(e) => Outcome::Retry(e, None),
+                }
+            }
+            Sink::Api(dc) => {
+                let (destination, connection) = &**dc;
+                let secret = match self
+                    .svc
+                    .connection_credentials(connection, &s.account, &s.region)
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return Outcome::Retry(
+                            format!("the connection's secret: {}", e.message),
+                            None,
+                        )
+                    }
+                };
+                let headers = self.headers(&secret, &id, &body);
+                let wait = self.limits.take(&destination.arn, destination.rate);
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                let url = self.url(&destination.endpoint);
+                outcome(
+                    self.hooks
+                        .send(&destination.method, &url, &headers, body.into_bytes())
+                        .await,
+                )
+            }
         }
-        let url = self.url();
-        outcome(
-            self.hooks
-                .send(&s.destination.method, &url, &headers, body.into_bytes())
-                .await,
-        )
     }
 
-    fn headers(
-        &self,
-        secret: &ConnectionSecret,
-        event: &Value,
-        body: &str,
-    ) -> Vec<(String, String)> {
+    fn headers(&self, secret: &ConnectionSecret, id: &str, body: &str) -> Vec<(String, String)> {
         use base64::Engine as _;
         let unix = self.svc.clock.now_ms() / 1000;
         let mut h = vec![
@@ -431,10 +456,7 @@ impl Worker {
                 "application/json; charset=utf-8".to_string(),
             ),
             ("user-agent".to_string(), "Coffer-Events/1.0".to_string()),
-            (
-                "coffer-event-id".to_string(),
-                event["id"].as_str().unwrap_or_default().to_string(),
-            ),
+            ("coffer-event-id".to_string(), id.to_string()),
             (
                 "coffer-signature".to_string(),
                 signature(&secret.signing_key, unix, body),
@@ -459,8 +481,8 @@ impl Worker {
 
     /// The endpoint with the target's path parameters (each `*` in turn) and
     /// query string.
-    fn url(&self) -> String {
-        let mut url = self.spec.destination.endpoint.clone();
+    fn url(&self, endpoint: &str) -> String {
+        let mut url = endpoint.to_string();
         let Some(p) = &self.spec.target.http_parameters else {
             return url;
         };

@@ -11,6 +11,7 @@ mod dead;
 mod deliver;
 mod http;
 mod input;
+mod nats;
 pub mod pattern;
 mod rules;
 mod store;
@@ -30,6 +31,11 @@ pub const SOURCE: &str = "events.amazonaws.com";
 /// Checks a CA bundle for API destinations (`events_ca_file`) at start-up.
 pub fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
     http::Webhooks::new(Some(path)).map(|_| ())
+}
+
+/// Checks `nats_url` at start-up.
+pub fn check_nats_url(url: &str) -> Result<(), String> {
+    nats::check_url(url)
 }
 
 /// The ARN of a rule on the default bus.

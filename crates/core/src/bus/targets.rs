@@ -15,6 +15,9 @@ use coffer_api::events_ops::{
 use coffer_api::{ApiError, ErrorCode};
 use serde_json::{json, Value};
 
+/// Targets `nats:SUBJECT` publish to the server's NATS.
+pub(crate) const NATS_PREFIX: &str = "nats:";
+
 /// Targets per rule (AWS's quota).
 const MAX_TARGETS: usize = 5;
 
@@ -73,9 +76,21 @@ impl Service {
         Ok(json!({ "FailedEntryCount": 0, "FailedEntries": [] }))
     }
 
-    /// A target must be an API destination of the caller's account and region.
+    /// A target is an API destination of the caller's account and region, or
+    /// a NATS subject when the server has a NATS.
     async fn check_target(&self, caller: &Caller, t: &Target) -> Result<(), ApiError> {
         let arn = t.arn.as_deref().unwrap_or_default();
+        if let Some(subject) = arn.strip_prefix(NATS_PREFIX) {
+            let bad =
+                |why: &str| ApiError::new(ErrorCode::Validation, format!("Target {arn}: {why}"));
+            if self.nats_url.is_none() {
+                return Err(bad("this server has no NATS (set nats_url)."));
+            }
+            if !super::nats::valid_subject(subject) {
+                return Err(bad("not a subject to publish to (tokens of letters, digits, - and _, joined by dots)."));
+            }
+            return Ok(());
+        }
         let prefix = format!(
             "arn:aws:events:{}:{}:api-destination/",
             caller.region, caller.account_id
@@ -83,7 +98,7 @@ impl Service {
         let unsupported = || {
             ApiError::new(
                 ErrorCode::Validation,
-                format!("Target {} has ARN {arn}: Coffer delivers to API destinations of this account and region only.", t.id.as_deref().unwrap_or_default()),
+                format!("Target {} has ARN {arn}: Coffer delivers to API destinations of this account and region, and to nats:SUBJECT.", t.id.as_deref().unwrap_or_default()),
             )
         };
         let name = arn

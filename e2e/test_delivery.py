@@ -187,3 +187,26 @@ def test_dead_letters_are_the_accounts_own_and_need_permission(server):
     p = subprocess.run([BIN, "events", "dlq", "list"], env=env, capture_output=True, text=True)
     assert p.returncode != 0
     assert "AccessDeniedException" in p.stderr and "events:ListDeadLetters" in p.stderr
+
+
+def test_rotation_reaches_the_webhook_as_service_events(server, sm):
+    ev = client(server, "events")
+    r = Receiver().start()
+    _, dest_arn = destination(ev, "rotations", r.url)
+    pattern = {"source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
+               "detail": {"eventName": ["RotationSucceeded", "RotationFailed"]}}
+    ev.put_rule(Name="rotations", EventPattern=json.dumps(pattern))
+    ev.put_targets(Rule="rotations", Targets=[{"Id": "t", "Arn": dest_arn}])
+    sm.create_secret(Name="rot/db", SecretString="initial")
+    lambda_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:coffer-random-password"
+    sm.rotate_secret(SecretId="rot/db", RotationLambdaARN=lambda_arn,
+                     RotationRules={"AutomaticallyAfterDays": 30})
+    wait_until("the rotation's success arrived", lambda: r.got)
+    names = [e["detail"]["eventName"] for e in r.events()]
+    assert names == ["RotationSucceeded"], names
+    done = r.events()[0]
+    assert done["detail"]["eventType"] == "AwsServiceEvent"
+    assert done["detail"]["additionalEventData"]["SecretId"].startswith(f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rot/db-")
+    new_value = sm.get_secret_value(SecretId="rot/db")["SecretString"]
+    assert all(new_value not in body and "initial" not in body for _, body in r.got)
+    r.stop()

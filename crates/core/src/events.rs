@@ -45,10 +45,27 @@ pub fn iam_change(account: &str, at_ms: i64, ops: &[IamOp]) -> NewEvent {
     }
 }
 
+/// What Secrets Manager itself does (rotation steps, the end of a deletion
+/// window): AWS reports these as service events, not API calls.
+const SERVICE_EVENTS: &[&str] = &[
+    "RotationStarted",
+    "RotationSucceeded",
+    "RotationFailed",
+    "RotationAbandoned",
+    "EndSecretDeletion",
+    "ReplicationStarted",
+    "ReplicationSucceeded",
+    "ReplicationFailed",
+];
+
 /// The event for one change to one secret, filed under the secret's own
 /// account and region (a change made from another account through a resource
-/// policy belongs to the owner's stream). `detail` adds operation-specific,
-/// non-secret fields (version id, stages, deletion date).
+/// policy belongs to the owner's stream). Shaped as EventBridge delivers
+/// CloudTrail's record of it: `detail-type` "AWS API Call via CloudTrail" for a
+/// caller's call, "AWS Service Event via CloudTrail" for the service's own
+/// work, and `detail` the record's fields. `detail` adds operation-specific,
+/// non-secret fields (version id, stages, deletion date) besides `name` and
+/// `secretId`, which are Coffer's (so a pattern can match a secret by name).
 pub fn change(
     caller: &Caller,
     at_ms: i64,
@@ -57,24 +74,47 @@ pub fn change(
     detail: Value,
 ) -> NewEvent {
     let (arn, name) = (&secret.arn, &secret.name);
+    let service = SERVICE_EVENTS.contains(&event_name);
+    let time = rfc3339(at_ms);
     let mut d = json!({
+        "eventVersion": "1.08",
+        "eventTime": time,
         "eventSource": "secretsmanager.amazonaws.com",
         "eventName": event_name,
+        "awsRegion": secret.region,
+        "eventID": uuid::Uuid::new_v4().to_string(),
+        "readOnly": false,
+        "managementEvent": true,
+        "eventCategory": "Management",
+        "recipientAccountId": secret.account_id,
         "secretId": arn,
         "name": name,
-        "userIdentity": { "arn": caller.principal_arn, "accountId": caller.account_id },
         "requestID": caller.request_id,
     });
+    if service {
+        d["eventType"] = json!("AwsServiceEvent");
+        d["userIdentity"] =
+            json!({ "accountId": secret.account_id, "invokedBy": "secretsmanager.amazonaws.com" });
+        d["sourceIPAddress"] = json!("secretsmanager.amazonaws.com");
+        d["userAgent"] = json!("secretsmanager.amazonaws.com");
+        d["additionalEventData"] = json!({ "SecretId": arn });
+    } else {
+        d["eventType"] = json!("AwsApiCall");
+        d["userIdentity"] = json!({ "arn": caller.principal_arn, "accountId": caller.account_id });
+        d["sourceIPAddress"] = json!(caller.source_ip);
+        d["userAgent"] = json!(caller.user_agent);
+        d["requestParameters"] = json!({ "secretId": arn });
+    }
     if let (Value::Object(base), Value::Object(extra)) = (&mut d, detail) {
         base.extend(extra);
     }
     let body = json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": "AWS API Call via CloudTrail",
+        "detail-type": if service { "AWS Service Event via CloudTrail" } else { "AWS API Call via CloudTrail" },
         "source": SECRETS_SOURCE,
         "account": secret.account_id,
-        "time": rfc3339(at_ms),
+        "time": time,
         "region": secret.region,
         "resources": [arn],
         "detail": d,
@@ -84,5 +124,61 @@ pub fn change(
         account_id: secret.account_id.clone(),
         region: secret.region.clone(),
         body: body.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> SecretRow {
+        coffer_store::conformance::secret_row("123456789012", "prod/db")
+    }
+
+    fn body(caller: &Caller, name: &str) -> Value {
+        let e = change(caller, 0, name, &secret(), json!({"versionId": "v1"}));
+        serde_json::from_str(&e.body).unwrap()
+    }
+
+    /// A caller's call is an API call; the service's own work (rotation, the
+    /// end of a deletion window) a service event, as EventBridge gets them
+    /// from CloudTrail.
+    #[test]
+    fn api_calls_and_service_events_are_told_apart() {
+        let caller = Caller::service(
+            "123456789012",
+            "us-east-1",
+            "arn:aws:iam::123456789012:user/u",
+            "t",
+        );
+        let put = body(&caller, "PutSecretValue");
+        assert_eq!(put["detail-type"], "AWS API Call via CloudTrail");
+        assert_eq!(put["detail"]["eventType"], "AwsApiCall");
+        assert_eq!(
+            put["detail"]["userIdentity"]["arn"],
+            "arn:aws:iam::123456789012:user/u"
+        );
+        assert_eq!(put["detail"]["versionId"], "v1");
+        assert_eq!(put["detail"]["requestParameters"]["secretId"], secret().arn);
+        for name in [
+            "RotationSucceeded",
+            "RotationFailed",
+            "RotationStarted",
+            "EndSecretDeletion",
+        ] {
+            let e = body(&caller, name);
+            assert_eq!(
+                e["detail-type"], "AWS Service Event via CloudTrail",
+                "{name}"
+            );
+            assert_eq!(e["detail"]["eventType"], "AwsServiceEvent");
+            assert_eq!(
+                e["detail"]["userIdentity"]["invokedBy"],
+                "secretsmanager.amazonaws.com"
+            );
+            assert_eq!(e["detail"]["additionalEventData"]["SecretId"], secret().arn);
+        }
+        assert_eq!(put["detail"]["eventSource"], "secretsmanager.amazonaws.com");
+        assert_eq!(put["resources"][0], secret().arn);
     }
 }

@@ -88,6 +88,25 @@ impl AuditLog {
         })
     }
 
+    /// Every record in the file (complete lines), oldest first.
+    pub async fn records(&self) -> io::Result<Vec<Value>> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(e),
+            };
+            Ok(text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .map(|mut v| v["record"].take())
+                .collect())
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
     /// Appends a record; returns once it is in the file.
     ///
     /// Concurrent appenders batch themselves: whoever finds no write in progress
@@ -271,6 +290,51 @@ pub fn rejected(r: &RejectedCall<'_>, at_ms: i64, error: &ApiError) -> Value {
     })
 }
 
+/// CloudTrail's `userIdentity`: Root, IAMUser, or AssumedRole with the
+/// session's context (the role that issued it and when).
+fn user_identity(caller: &Caller) -> Value {
+    let arn = &caller.principal_arn;
+    let mut id = json!({
+        "type": if arn.ends_with(":root") { "Root" } else { "IAMUser" },
+        "principalId": caller.access_key_id,
+        "arn": arn,
+        "accountId": caller.account_id,
+        "accessKeyId": caller.access_key_id,
+    });
+    if let Some(name) = arn
+        .rsplit_once(":user/")
+        .map(|(_, p)| p.rsplit('/').next().unwrap_or(p))
+    {
+        id["userName"] = json!(name);
+    }
+    if let Some(s) = caller.session.as_ref().filter(|s| s.role.is_some()) {
+        let role = s.role.as_ref().expect("filtered");
+        id["type"] = json!("AssumedRole");
+        id["principalId"] = json!(format!(
+            "{}:{}",
+            role.id,
+            s.session_name.as_deref().unwrap_or_default()
+        ));
+        id["sessionContext"] = json!({
+            "sessionIssuer": {
+                "type": "Role",
+                "arn": role.arn,
+                "accountId": s.account,
+                "userName": role.name,
+                "principalId": role.id,
+            },
+            "attributes": {
+                "creationDate": rfc3339(s.issued_ms),
+                "mfaAuthenticated": "false",
+            },
+        });
+        if let Some(si) = &s.source_identity {
+            id["sessionContext"]["sourceIdentity"] = json!(si);
+        }
+    }
+    id
+}
+
 /// `eventSource` of Secrets Manager's records.
 pub const SECRETS_MANAGER: &str = "secretsmanager.amazonaws.com";
 
@@ -312,12 +376,7 @@ pub fn record_from(
         "awsRegion": caller.region,
         "sourceIPAddress": caller.source_ip,
         "userAgent": caller.user_agent,
-        "userIdentity": {
-            "type": if caller.principal_arn.ends_with(":root") { "Root" } else { "IAMUser" },
-            "arn": caller.principal_arn,
-            "accountId": caller.account_id,
-            "accessKeyId": caller.access_key_id,
-        },
+        "userIdentity": user_identity(caller),
         "requestParameters": params,
         "requestID": caller.request_id,
         "eventID": uuid::Uuid::new_v4().to_string(),

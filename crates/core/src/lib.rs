@@ -37,6 +37,7 @@ pub mod rotation;
 pub mod schedule;
 pub mod secrets;
 mod service;
+pub mod trail;
 
 pub use audit::RejectedCall;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -147,6 +147,7 @@ impl Handler {
             "iam" => "iam.amazonaws.com",
             "sts" => "sts.amazonaws.com",
             "events" => "events.amazonaws.com",
+            "cloudtrail" => "cloudtrail.amazonaws.com",
             _ => "secretsmanager.amazonaws.com",
         };
         let record = RejectedCall {

@@ -54,15 +54,18 @@ impl Handler {
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let (service, target) = match header.strip_prefix("AWSEvents.") {
-            Some(t) => (JsonService::Events, t.to_string()),
-            None => (
+        let (service, target) = if let Some(t) = header.strip_prefix("AWSEvents.") {
+            (JsonService::Events, t.to_string())
+        } else if let Some(t) = header.strip_prefix(coffer_core::trail::TARGET_PREFIX) {
+            (JsonService::CloudTrail, t.to_string())
+        } else {
+            (
                 JsonService::SecretsManager,
                 header
                     .strip_prefix("secretsmanager.")
                     .unwrap_or("")
                     .to_string(),
-            ),
+            )
         };
         // Metrics and logs name only operations of the model, never what a
         // client made up.
@@ -129,6 +132,7 @@ impl Handler {
         match service {
             JsonService::SecretsManager => self.svc.call(&caller, target, &body).await,
             JsonService::Events => self.svc.call_events(&caller, target, &body).await,
+            JsonService::CloudTrail => self.svc.call_cloudtrail(&caller, target, &body).await,
         }
     }
 }
@@ -138,6 +142,7 @@ impl Handler {
 enum JsonService {
     SecretsManager,
     Events,
+    CloudTrail,
 }
 
 impl JsonService {
@@ -146,6 +151,7 @@ impl JsonService {
         match self {
             JsonService::SecretsManager => "secretsmanager",
             JsonService::Events => "events",
+            JsonService::CloudTrail => "cloudtrail",
         }
     }
 
@@ -153,6 +159,7 @@ impl JsonService {
         match self {
             JsonService::SecretsManager => SecretsManagerOperation::known(target),
             JsonService::Events => coffer_api::events_ops::known(target),
+            JsonService::CloudTrail => (target == "LookupEvents").then_some("LookupEvents"),
         }
     }
 
@@ -160,6 +167,7 @@ impl JsonService {
         match self {
             JsonService::SecretsManager => SecretsManagerOperation::is_read_only(target),
             JsonService::Events => coffer_api::events_ops::is_read_only(target),
+            JsonService::CloudTrail => true,
         }
     }
 }

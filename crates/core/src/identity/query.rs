@@ -185,16 +185,28 @@ impl Identity {
         resource: &str,
         keys: &[(String, Vec<String>)],
     ) -> Result<(), ApiError> {
+        let action = format!("events:{}", call.name);
+        self.authorize_service(call, &action, resource, keys).await
+    }
+
+    /// Authorizes `action` (`service:Name`) on `resource` in the caller's own
+    /// account, by its identity policies alone.
+    pub(crate) async fn authorize_service(
+        &self,
+        call: &Call<'_>,
+        action: &str,
+        resource: &str,
+        keys: &[(String, Vec<String>)],
+    ) -> Result<(), ApiError> {
         let caller = call.caller;
         let id = self.identity(caller).await?;
         let mut ctx = self.base_context(caller, &id);
         for (k, v) in keys {
             ctx.set_many(k, v.clone());
         }
-        let action = format!("events:{}", call.name);
         Self::decide(
             &id,
-            &action,
+            action,
             resource,
             &caller.account_id,
             None,

@@ -1,0 +1,366 @@
+//! CloudTrail's `LookupEvents` over Coffer's audit trail: the store's chain of
+//! mutations and the read records and refused calls of the audit files (this
+//! server's file; in a fleet, every server's copy in the store), newest first,
+//! the caller's account only, authorized as `cloudtrail:LookupEvents`.
+//!
+//! Each lookup reads the trail from its start, filtering as it goes: its cost
+//! grows with the trail that retention keeps (see `audit_retention_secs`), as
+//! AWS's own LookupEvents is rate-limited and reaches back 90 days.
+
+use crate::audit;
+use crate::call::Call;
+use crate::context::Caller;
+use crate::errors::internal;
+use crate::service::Service;
+use coffer_api::{ApiError, ErrorCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The target prefix of CloudTrail's JSON 1.1 operations.
+pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
+/// `eventSource` of CloudTrail's own records.
+pub const SOURCE: &str = "cloudtrail.amazonaws.com";
+const KEYS: &[&str] = &[
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LookupEventsRequest {
+    #[serde(default)]
+    lookup_attributes: Vec<LookupAttribute>,
+    start_time: Option<f64>,
+    end_time: Option<f64>,
+    event_category: Option<String>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LookupAttribute {
+    attribute_key: Option<String>,
+    attribute_value: Option<String>,
+}
+
+fn err(code: ErrorCode, message: &str) -> ApiError {
+    ApiError::new(code, message)
+}
+
+/// One record as LookupEvents shows it, with what it sorts by.
+struct Found {
+    at_ms: i64,
+    id: String,
+    record: Value,
+}
+
+impl Service {
+    /// Runs one CloudTrail call (`target` without its prefix): LookupEvents.
+    pub async fn call_cloudtrail(
+        &self,
+        caller: &Caller,
+        target: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ApiError> {
+        let result = match target {
+            "LookupEvents" => self.lookup_events(caller, body).await,
+            _ => Err(ApiError::new(
+                ErrorCode::UnknownOperation,
+                format!("Coffer serves CloudTrail's LookupEvents only, not {target}."),
+            )),
+        };
+        let name = if target == "LookupEvents" {
+            "LookupEvents"
+        } else {
+            "UnknownOperation"
+        };
+        let rec = audit::record_from(
+            SOURCE,
+            caller,
+            name,
+            self.clock.now_ms(),
+            json!({}),
+            result.as_ref().err(),
+            true,
+        );
+        self.audit.append(rec).await?;
+        result.map(|v| v.to_string().into_bytes())
+    }
+
+    async fn lookup_events(&self, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+        let r: LookupEventsRequest = if body.iter().all(u8::is_ascii_whitespace) {
+            LookupEventsRequest::default()
+        } else {
+            serde_json::from_slice(body).map_err(|_| {
+                ApiError::new(
+                    ErrorCode::SerializationException,
+                    "The request body is not a valid LookupEvents request.",
+                )
+            })?
+        };
+        let call = Call::new(caller, "LookupEvents");
+        self.identity
+            .authorize_service(&call, "cloudtrail:LookupEvents", "*", &[])
+            .await?;
+        let filter = Filter::of(&r)?;
+        let limit = usize::try_from(r.max_results.unwrap_or(50)).unwrap_or(50);
+        let after = r.next_token.as_deref().map(parse_token).transpose()?;
+        let mut found = Vec::new();
+        for rec in self.trail_records().await? {
+            if filter.keeps(&rec, &caller.account_id) {
+                let at_ms = time_ms(&rec);
+                let id = rec["eventID"].as_str().unwrap_or_default().to_string();
+                if after
+                    .as_ref()
+                    .is_none_or(|(t, i)| (at_ms, id.as_str()) < (*t, i.as_str()))
+                {
+                    found.push(Found {
+                        at_ms,
+                        id,
+                        record: rec,
+                    });
+                }
+            }
+        }
+        found.sort_by(|a, b| (b.at_ms, &b.id).cmp(&(a.at_ms, &a.id)));
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let mut out = json!({ "Events": found.iter().map(shown).collect::<Vec<_>>() });
+        if more {
+            let last = found.last().expect("a full page");
+            out["NextToken"] = json!(format!("{}:{}", last.at_ms, last.id));
+        }
+        Ok(out)
+    }
+
+    /// Every audit record this server can see, in no particular order.
+    async fn trail_records(&self) -> Result<Vec<Value>, ApiError> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let batch = self
+                .store
+                .audit_records(after, 1000)
+                .await
+                .map_err(internal)?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            out.extend(
+                batch
+                    .iter()
+                    .filter_map(|r| serde_json::from_str(&r.body).ok()),
+            );
+        }
+        if self.shipper.is_some() {
+            for server in self.store.shipped_servers().await.map_err(internal)? {
+                let mut after = 0;
+                loop {
+                    let batch = self
+                        .store
+                        .shipped_lines(&server, after, 1000)
+                        .await
+                        .map_err(internal)?;
+                    let Some(last) = batch.last() else { break };
+                    after = last.line;
+                    out.extend(
+                        batch
+                            .iter()
+                            .filter_map(|l| serde_json::from_str(&l.body).ok()),
+                    );
+                }
+            }
+        } else {
+            out.extend(
+                self.audit
+                    .records()
+                    .await
+                    .map_err(|e| internal(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+struct Filter {
+    key: Option<(String, String)>,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+impl Filter {
+    fn of(r: &LookupEventsRequest) -> Result<Filter, ApiError> {
+        if r.event_category.is_some() {
+            return Err(err(
+                ErrorCode::InvalidEventCategory,
+                "Coffer records no Insights events.",
+            ));
+        }
+        if let Some(n) = r.max_results {
+            if !(1..=50).contains(&n) {
+                return Err(err(
+                    ErrorCode::InvalidMaxResults,
+                    "MaxResults must be between 1 and 50.",
+                ));
+            }
+        }
+        if r.lookup_attributes.len() > 1 {
+            return Err(err(
+                ErrorCode::InvalidLookupAttributes,
+                "You can specify at most one lookup attribute.",
+            ));
+        }
+        let key = match r.lookup_attributes.first() {
+            Some(a) => {
+                let k = a.attribute_key.clone().unwrap_or_default();
+                let v = a.attribute_value.clone().unwrap_or_default();
+                if !KEYS.contains(&k.as_str()) || v.is_empty() || v.len() > 2000 {
+                    return Err(err(
+                        ErrorCode::InvalidLookupAttributes,
+                        &format!("The lookup attribute {k} is not valid."),
+                    ));
+                }
+                Some((k, v))
+            }
+            None => None,
+        };
+        let ms = |t: Option<f64>| t.map(|s| (s * 1000.0) as i64);
+        let (start_ms, end_ms) = (
+            ms(r.start_time).unwrap_or(i64::MIN),
+            ms(r.end_time).unwrap_or(i64::MAX),
+        );
+        if start_ms > end_ms {
+            return Err(err(
+                ErrorCode::InvalidTimeRange,
+                "Start time must not be after end time.",
+            ));
+        }
+        Ok(Filter {
+            key,
+            start_ms,
+            end_ms,
+        })
+    }
+
+    fn keeps(&self, rec: &Value, account: &str) -> bool {
+        let source = rec["eventSource"].as_str().unwrap_or_default();
+        let mine = rec["recipientAccountId"].as_str() == Some(account)
+            || rec["userIdentity"]["accountId"].as_str() == Some(account);
+        let t = time_ms(rec);
+        if !mine || source == "coffer.internal" || t < self.start_ms || t > self.end_ms {
+            return false;
+        }
+        let Some((k, v)) = &self.key else {
+            return true;
+        };
+        match k.as_str() {
+            "EventId" => rec["eventID"] == *v,
+            "EventName" => rec["eventName"] == *v,
+            "EventSource" => source == v,
+            "ReadOnly" => {
+                rec["readOnly"].as_bool().map(|b| b.to_string()).as_deref() == Some(v.as_str())
+            }
+            "AccessKeyId" => rec["userIdentity"]["accessKeyId"] == *v,
+            "Username" => username(rec).as_deref() == Some(v.as_str()),
+            "ResourceName" => resources(rec).iter().any(|(_, n)| {
+                n == v || n.starts_with(&format!("{v}-")) || arn_name(n) == Some(v.as_str())
+            }),
+            "ResourceType" => resources(rec).iter().any(|(t, _)| t == v),
+            _ => false,
+        }
+    }
+}
+
+fn time_ms(rec: &Value) -> i64 {
+    rec["eventTime"]
+        .as_str()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map_or(0, |t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// CloudTrail's `Username`: the user's name, `root`, or a role session's name.
+fn username(rec: &Value) -> Option<String> {
+    let id = &rec["userIdentity"];
+    if let Some(n) = id["userName"].as_str() {
+        return Some(n.to_string());
+    }
+    let arn = id["arn"].as_str()?;
+    if arn.ends_with(":root") {
+        return Some("root".into());
+    }
+    arn.rsplit('/').next().map(str::to_string)
+}
+
+/// The name of a secret ARN (`…:secret:NAME-AbCdEf` → NAME).
+fn arn_name(arn: &str) -> Option<&str> {
+    let rest = arn.split(":secret:").nth(1)?;
+    Some(rest.rsplit_once('-').map_or(rest, |(n, _)| n))
+}
+
+/// (type, name) of what a record acts on.
+fn resources(rec: &Value) -> Vec<(String, String)> {
+    let p = &rec["requestParameters"];
+    let mut out = Vec::new();
+    let source = rec["eventSource"].as_str().unwrap_or_default();
+    for key in ["secretId", "name", "resourceArn", "resourceARN"] {
+        if let Some(v) = p[key].as_str() {
+            let kind = match source {
+                "events.amazonaws.com" => "AWS::Events::Rule",
+                "iam.amazonaws.com" => "AWS::IAM::User",
+                _ => "AWS::SecretsManager::Secret",
+            };
+            out.push((kind.to_string(), v.to_string()));
+        }
+    }
+    out
+}
+
+fn shown(f: &Found) -> Value {
+    let r = &f.record;
+    json!({
+        "EventId": r["eventID"],
+        "EventName": r["eventName"],
+        "ReadOnly": r["readOnly"].as_bool().unwrap_or(false).to_string(),
+        "AccessKeyId": r["userIdentity"]["accessKeyId"],
+        "EventTime": f.at_ms as f64 / 1000.0,
+        "EventSource": r["eventSource"],
+        "Username": username(r),
+        "Resources": resources(r).iter().map(|(t, n)| json!({"ResourceType": t, "ResourceName": n})).collect::<Vec<_>>(),
+        "CloudTrailEvent": r.to_string(),
+    })
+}
+
+fn parse_token(t: &str) -> Result<(i64, String), ApiError> {
+    t.split_once(':')
+        .and_then(|(ms, id)| Some((ms.parse().ok()?, id.to_string())))
+        .ok_or_else(|| err(ErrorCode::InvalidNextToken, "The NextToken is not valid."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_resources_of_records() {
+        let rec = json!({"eventTime": "2026-11-29T10:00:00Z", "eventSource": "secretsmanager.amazonaws.com",
+            "userIdentity": {"arn": "arn:aws:iam::123456789012:user/dev/ana"},
+            "requestParameters": {"secretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf"}});
+        assert_eq!(username(&rec).as_deref(), Some("ana"));
+        assert_eq!(
+            arn_name(rec["requestParameters"]["secretId"].as_str().unwrap()),
+            Some("prod/db")
+        );
+        assert_eq!(resources(&rec)[0].0, "AWS::SecretsManager::Secret");
+        assert_eq!(time_ms(&rec), 1_795_946_400_000);
+        assert!(parse_token("nope").is_err());
+        assert_eq!(parse_token("5:abc").unwrap(), (5, "abc".to_string()));
+    }
+}

@@ -73,3 +73,27 @@ def test_lookup_needs_its_own_permission(server, sm):
         client(server, "cloudtrail", key, secret).lookup_events()
     assert code(e) == "AccessDeniedException"
     assert "cloudtrail:LookupEvents" in e.value.response["Error"]["Message"]
+
+
+def test_audit_export_writes_json_lines_for_a_siem(server, sm):
+    from conftest import BIN
+    sm.create_secret(Name="export/db", SecretString="v1")
+    sm.get_secret_value(SecretId="export/db")
+
+    def export(*args):
+        p = subprocess.run([BIN, "audit", "export", "--data-dir", server.data_dir, *args],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        return [json.loads(line) for line in p.stdout.splitlines()]
+
+    records = export("--since", "1h")
+    names = [r["eventName"] for r in records]
+    assert names.index("CreateSecret") < names.index("GetSecretValue"), "oldest first"
+    times = [r["eventTime"] for r in records]
+    assert times == sorted(times)
+    assert all(r["eventSource"] != "coffer.internal" for r in records)
+    assert "v1" not in json.dumps([r for r in records if r["eventName"] in ("CreateSecret", "GetSecretValue")])
+    assert export("--since", "2099-01-01T00:00:00Z") == []
+    p = subprocess.run([BIN, "audit", "export", "--data-dir", server.data_dir, "--since", "yesterday"],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "RFC 3339" in p.stderr

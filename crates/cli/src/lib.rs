@@ -7,6 +7,7 @@ pub mod config;
 pub mod credentials;
 pub mod devtls;
 pub mod dlq;
+pub mod export;
 pub mod logging;
 pub mod progress;
 pub mod run;

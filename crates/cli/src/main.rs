@@ -177,6 +177,26 @@ enum AuditCommand {
         #[arg(long)]
         allow_unkeyed: bool,
     },
+    /// Write the audit trail as JSON lines (CloudTrail-shaped records, oldest
+    /// first) for a SIEM: mutations from the store, reads and refused calls
+    /// from the audit file (every server's copy, in a PostgreSQL store).
+    Export {
+        /// The server's data directory (its SQLite store and audit file).
+        #[arg(long, env = "COFFER_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// A PostgreSQL store (with every server's audit lines).
+        #[arg(long, env = "COFFER_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// PEM certificates to trust for the database (with `sslmode=require`).
+        #[arg(long, env = "COFFER_DATABASE_CA_FILE")]
+        database_ca_file: Option<PathBuf>,
+        /// Only records from then on: an RFC 3339 time or an age (90m, 24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Output format.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl"])]
+        format: String,
+    },
 }
 
 #[derive(Args)]
@@ -358,6 +378,27 @@ fn main() -> anyhow::Result<()> {
                 root_key_env,
                 allow_unkeyed,
             })),
+        Command::Audit(AuditCommand::Export {
+            data_dir,
+            database_url,
+            database_ca_file,
+            since,
+            format,
+        }) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let o = coffer::export::ExportOptions {
+                    data_dir,
+                    database_url,
+                    database_ca_file,
+                    since,
+                    format,
+                };
+                let n = coffer::export::export(&o, &mut std::io::stdout().lock()).await?;
+                eprintln!("{n} audit records exported");
+                Ok(())
+            }),
         Command::Backup { data_dir, out } => {
             let c = coffer::backup::backup(&data_dir, &out)?;
             println!(

@@ -5,7 +5,6 @@
 //! the server may be running.
 
 use anyhow::Context;
-use coffer_store::Store;
 use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
@@ -39,15 +38,6 @@ pub fn since_ms(since: &str, now_ms: i64) -> anyhow::Result<i64> {
     Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-fn time_ms(rec: &Value) -> i64 {
-    rec["eventTime"]
-        .as_str()
-        .and_then(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .map_or(0, |t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-}
-
 pub async fn export(o: &ExportOptions, out: &mut impl Write) -> anyhow::Result<usize> {
     anyhow::ensure!(o.format == "jsonl", "--format must be jsonl");
     let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
@@ -57,59 +47,23 @@ pub async fn export(o: &ExportOptions, out: &mut impl Write) -> anyhow::Result<u
         .map(|s| since_ms(s, now))
         .transpose()?
         .unwrap_or(i64::MIN);
-    let store: Box<dyn Store> = match (&o.database_url, &o.data_dir) {
-        (Some(url), _) => Box::new(
-            coffer_store::postgres::PgStore::open_existing(&coffer_store::postgres::Target::new(
-                url,
-                o.database_ca_file.as_deref(),
-            )?)
-            .await
-            .with_context(|| coffer_store::postgres::redact(url))?,
-        ),
-        (None, Some(dir)) => Box::new(coffer_store::sqlite::SqliteStore::open(
-            &dir.join("coffer.db"),
-        )?),
-        (None, None) => anyhow::bail!("give --data-dir, --database-url, or both"),
+    let store = crate::verify::open_store(
+        o.data_dir.as_deref(),
+        o.database_url.as_deref(),
+        o.database_ca_file.as_deref(),
+    )
+    .await?;
+    let shared = o.database_url.is_some();
+    let file = match (&o.data_dir, shared) {
+        (Some(dir), false) => coffer_core::audit::read_records(&dir.join("audit.log"))?,
+        _ => Vec::new(),
     };
-    let mut records = Vec::new();
-    let mut after = 0;
-    loop {
-        let batch = store.audit_records(after, 1000).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        records.extend(
-            batch
-                .iter()
-                .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok()),
-        );
-    }
-    if o.database_url.is_some() {
-        for server in store.shipped_servers().await? {
-            let mut after = 0;
-            loop {
-                let batch = store.shipped_lines(&server, after, 1000).await?;
-                let Some(last) = batch.last() else { break };
-                after = last.line;
-                records.extend(
-                    batch
-                        .iter()
-                        .filter_map(|l| serde_json::from_str::<Value>(&l.body).ok()),
-                );
-            }
-        }
-    } else if let Some(dir) = &o.data_dir {
-        let text = std::fs::read_to_string(dir.join("audit.log")).unwrap_or_default();
-        records.extend(
-            text.lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .map(|mut v| v["record"].take()),
-        );
-    }
+    let records = coffer_core::trail::collect(&*store, shared, file).await;
     store.close().await?;
-    let mut kept: Vec<(i64, Value)> = records
+    let mut kept: Vec<(i64, Value)> = records?
         .into_iter()
         .filter(|r| r["eventSource"] != "coffer.internal")
-        .map(|r| (time_ms(&r), r))
+        .map(|r| (coffer_core::trail::time_ms(&r), r))
         .filter(|(t, _)| *t >= from)
         .collect();
     kept.sort_by_key(|(t, _)| *t);

@@ -28,11 +28,29 @@ pub async fn verify(o: &VerifyOptions) -> anyhow::Result<()> {
             report(&path.display().to_string(), file);
         }
     }
-    let store: Box<dyn Store> = match (&o.database_url, &o.data_dir) {
+    let store = open_store(
+        o.data_dir.as_deref(),
+        o.database_url.as_deref(),
+        o.database_ca_file.as_deref(),
+    )
+    .await?;
+    let out = verify_store(&*store, key, o).await;
+    store.close().await?;
+    out
+}
+
+/// The store an audit command reads: the PostgreSQL database when given, else
+/// the data directory's SQLite file.
+pub async fn open_store(
+    data_dir: Option<&std::path::Path>,
+    database_url: Option<&str>,
+    database_ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<Box<dyn Store>> {
+    Ok(match (database_url, data_dir) {
         (Some(url), _) => Box::new(
             coffer_store::postgres::PgStore::open_existing(&coffer_store::postgres::Target::new(
                 url,
-                o.database_ca_file.as_deref(),
+                database_ca_file,
             )?)
             .await
             .with_context(|| coffer_store::postgres::redact(url))?,
@@ -41,10 +59,7 @@ pub async fn verify(o: &VerifyOptions) -> anyhow::Result<()> {
             &dir.join("coffer.db"),
         )?),
         (None, None) => anyhow::bail!("give --data-dir, --database-url, or both"),
-    };
-    let out = verify_store(&*store, key, o).await;
-    store.close().await?;
-    out
+    })
 }
 
 /// The root key as a command names it: `file` (DATA_DIR/root.key) or `env`

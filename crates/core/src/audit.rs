@@ -91,20 +91,9 @@ impl AuditLog {
     /// Every record in the file (complete lines), oldest first.
     pub async fn records(&self) -> io::Result<Vec<Value>> {
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-                Err(e) => return Err(e),
-            };
-            Ok(text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .map(|mut v| v["record"].take())
-                .collect())
-        })
-        .await
-        .map_err(io::Error::other)?
+        tokio::task::spawn_blocking(move || read_records(&path))
+            .await
+            .map_err(io::Error::other)?
     }
 
     /// Appends a record; returns once it is in the file.
@@ -288,6 +277,20 @@ pub fn rejected(r: &RejectedCall<'_>, at_ms: i64, error: &ApiError) -> Value {
         "errorCode": error.code.as_str(),
         "errorMessage": error.message,
     })
+}
+
+/// The records of the audit file at `path` (none if there is no file).
+pub fn read_records(path: &Path) -> io::Result<Vec<Value>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|mut v| v["record"].take())
+        .collect())
 }
 
 /// CloudTrail's `userIdentity`: Root, IAMUser, or AssumedRole with the

@@ -142,50 +142,55 @@ impl Service {
 
     /// Every audit record this server can see, in no particular order.
     async fn trail_records(&self) -> Result<Vec<Value>, ApiError> {
-        let mut out = Vec::new();
-        let mut after = 0;
-        loop {
-            let batch = self
-                .store
-                .audit_records(after, 1000)
-                .await
-                .map_err(internal)?;
-            let Some(last) = batch.last() else { break };
-            after = last.seq;
-            out.extend(
-                batch
-                    .iter()
-                    .filter_map(|r| serde_json::from_str(&r.body).ok()),
-            );
-        }
-        if self.shipper.is_some() {
-            for server in self.store.shipped_servers().await.map_err(internal)? {
-                let mut after = 0;
-                loop {
-                    let batch = self
-                        .store
-                        .shipped_lines(&server, after, 1000)
-                        .await
-                        .map_err(internal)?;
-                    let Some(last) = batch.last() else { break };
-                    after = last.line;
-                    out.extend(
-                        batch
-                            .iter()
-                            .filter_map(|l| serde_json::from_str(&l.body).ok()),
-                    );
-                }
-            }
+        let file = if self.shipper.is_some() {
+            Vec::new()
         } else {
-            out.extend(
-                self.audit
-                    .records()
-                    .await
-                    .map_err(|e| internal(e.to_string()))?,
-            );
-        }
-        Ok(out)
+            self.audit
+                .records()
+                .await
+                .map_err(|e| internal(e.to_string()))?
+        };
+        collect(&*self.store, self.shipper.is_some(), file)
+            .await
+            .map_err(internal)
     }
+}
+
+/// The trail's records: the store's mutations, the audit lines every server
+/// copied into it (`shared`), and `file`'s records (a lone server's audit file).
+pub async fn collect(
+    store: &dyn coffer_store::Store,
+    shared: bool,
+    file: Vec<Value>,
+) -> coffer_store::Result<Vec<Value>> {
+    let mut out = file;
+    let mut after = 0;
+    loop {
+        let batch = store.audit_records(after, 1000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        out.extend(
+            batch
+                .iter()
+                .filter_map(|r| serde_json::from_str(&r.body).ok()),
+        );
+    }
+    if shared {
+        for server in store.shipped_servers().await? {
+            let mut after = 0;
+            loop {
+                let batch = store.shipped_lines(&server, after, 1000).await?;
+                let Some(last) = batch.last() else { break };
+                after = last.line;
+                out.extend(
+                    batch
+                        .iter()
+                        .filter_map(|l| serde_json::from_str(&l.body).ok()),
+                );
+            }
+        }
+    }
+    Ok(out)
 }
 
 struct Filter {
@@ -277,7 +282,8 @@ impl Filter {
     }
 }
 
-fn time_ms(rec: &Value) -> i64 {
+/// A record's `eventTime` in epoch milliseconds (0 if it has none).
+pub fn time_ms(rec: &Value) -> i64 {
     rec["eventTime"]
         .as_str()
         .and_then(|t| {

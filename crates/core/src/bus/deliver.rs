@@ -20,6 +20,7 @@ use super::input;
 use super::pattern::Pattern;
 use super::rules::RuleDoc;
 use super::store::{CONNECTION, DESTINATION, RULE};
+use super::tail::Tail;
 use super::targets::target_key;
 use crate::context::Caller;
 use crate::events::SECRETS_SOURCE;
@@ -74,6 +75,13 @@ impl Spec {
         };
         serde_json::json!([self.rule, self.target, sink]).to_string()
     }
+}
+
+/// What every worker shares: the HTTP client, the rate limits, the outbox's tail.
+struct Shared {
+    hooks: Webhooks,
+    limits: Limits,
+    tail: Arc<Tail>,
 }
 
 /// A token bucket per API destination (`InvocationRateLimitPerSecond`).
@@ -138,7 +146,6 @@ impl Service {
     ) -> tokio::task::JoinHandle<()> {
         let svc = self.clone();
         let hooks = Webhooks::new(self.events_ca_file.as_deref());
-        let limits = Arc::new(Limits::default());
         tokio::spawn(async move {
             let hooks = match hooks {
                 Ok(h) => h,
@@ -147,6 +154,12 @@ impl Service {
                     return;
                 }
             };
+            let tail = Tail::start(svc.store.clone(), svc.commit_signal(), stop.clone()).await;
+            let shared = Arc::new(Shared {
+                hooks,
+                limits: Limits::default(),
+                tail,
+            });
             let mut workers: HashMap<String, (String, tokio::task::JoinHandle<()>)> =
                 HashMap::new();
             // Not woken by commits: a new target's cursor is set when it is
@@ -159,7 +172,7 @@ impl Service {
                     Some(Vec::new())
                 };
                 if let Some(specs) = specs {
-                    reconcile(&svc, &hooks, &limits, &mut workers, specs);
+                    reconcile(&svc, &shared, &mut workers, specs);
                 }
                 tokio::select! {
                     () = tokio::time::sleep(RECONCILE) => {}
@@ -225,8 +238,7 @@ impl Service {
 
 fn reconcile(
     svc: &Arc<Service>,
-    hooks: &Webhooks,
-    limits: &Arc<Limits>,
+    shared: &Arc<Shared>,
     workers: &mut HashMap<String, (String, tokio::task::JoinHandle<()>)>,
     specs: Vec<Spec>,
 ) {
@@ -245,8 +257,7 @@ fn reconcile(
         let fp = spec.fingerprint();
         let worker = Worker {
             svc: svc.clone(),
-            hooks: hooks.clone(),
-            limits: limits.clone(),
+            shared: shared.clone(),
             pattern: spec
                 .rule
                 .event_pattern
@@ -260,8 +271,7 @@ fn reconcile(
 
 struct Worker {
     svc: Arc<Service>,
-    hooks: Webhooks,
-    limits: Arc<Limits>,
+    shared: Arc<Shared>,
     pattern: Option<Pattern>,
     spec: Spec,
 }
@@ -269,7 +279,7 @@ struct Worker {
 impl Worker {
     async fn run(self) {
         let store = &self.svc.store;
-        let mut commits = self.svc.commit_signal();
+        let mut arrivals = self.shared.tail.subscribe();
         let mut after = match store.delivery_cursor(&self.spec.key).await {
             Ok(Some(c)) => c,
             Ok(None) => store.latest_event_seq().await.unwrap_or(0),
@@ -281,12 +291,12 @@ impl Worker {
         let (mut saved, mut saved_at) = (after, Instant::now());
         loop {
             self.redrive().await;
-            let rows = match store.events_after(after, BATCH).await {
-                Ok(r) => r,
-                Err(e) => {
+            let rows = match self.shared.tail.after(after, BATCH) {
+                Some(r) => r,
+                None => store.events_after(after, BATCH).await.unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "a target cannot read the outbox; will retry");
                     Vec::new()
-                }
+                }),
             };
             let last = rows.last().map_or(after, |r| r.seq);
             for row in &rows {
@@ -314,7 +324,7 @@ impl Worker {
             }
             if rows.len() < BATCH {
                 tokio::select! {
-                    _ = commits.changed() => {}
+                    _ = arrivals.changed() => {}
                     () = tokio::time::sleep(RECONCILE) => {}
                 }
             }
@@ -433,13 +443,14 @@ impl Worker {
                     }
                 };
                 let headers = self.headers(&secret, &id, &body);
-                let wait = self.limits.take(&destination.arn, destination.rate);
+                let wait = self.shared.limits.take(&destination.arn, destination.rate);
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
                 let url = self.url(&destination.endpoint);
                 outcome(
-                    self.hooks
+                    self.shared
+                        .hooks
                         .send(&destination.method, &url, &headers, body.into_bytes())
                         .await,
                 )

@@ -15,6 +15,7 @@ mod nats;
 pub mod pattern;
 mod rules;
 mod store;
+mod tail;
 mod targets;
 
 use crate::audit;

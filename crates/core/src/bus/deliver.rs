@@ -20,13 +20,12 @@ use super::input;
 use super::pattern::Pattern;
 use super::rules::RuleDoc;
 use super::store::{CONNECTION, DESTINATION, RULE};
-use super::tail::Tail;
+use super::tail::{Seen, Tail};
 use super::targets::target_key;
 use crate::context::Caller;
-use crate::events::SECRETS_SOURCE;
 use crate::service::Service;
 use coffer_api::events_ops::Target;
-use coffer_store::{DeadLetterQuery, EventRow, NewDeadLetter};
+use coffer_store::{DeadLetterQuery, NewDeadLetter};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -293,15 +292,18 @@ impl Worker {
             self.redrive().await;
             let rows = match self.shared.tail.after(after, BATCH) {
                 Some(r) => r,
-                None => store.events_after(after, BATCH).await.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "a target cannot read the outbox; will retry");
-                    Vec::new()
-                }),
+                None => store.events_after(after, BATCH).await.map_or_else(
+                    |e| {
+                        tracing::warn!(error = %e, "a target cannot read the outbox; will retry");
+                        Vec::new()
+                    },
+                    |rows| rows.into_iter().map(Seen::of).collect(),
+                ),
             };
             let last = rows.last().map_or(after, |r| r.seq);
             for row in &rows {
                 if let Some(event) = self.matching(row) {
-                    let dead = self.deliver(&event, row).await;
+                    let dead = self.deliver(event, row).await;
                     match store.advance_delivery(&self.spec.key, row.seq, dead).await {
                         Ok(()) => (saved, saved_at) = (row.seq, Instant::now()),
                         Err(e) => {
@@ -333,20 +335,17 @@ impl Worker {
 
     /// The event, if it is a change to a secret of the rule's account and
     /// region that the enabled rule's pattern matches.
-    fn matching(&self, row: &EventRow) -> Option<Value> {
+    fn matching<'e>(&self, row: &'e Seen) -> Option<&'e Value> {
         let s = &self.spec;
         if row.account_id != s.account || row.region != s.region || s.rule.state == "DISABLED" {
             return None;
         }
-        let event: Value = serde_json::from_str(&row.body).ok()?;
-        if event["source"] != SECRETS_SOURCE {
-            return None;
-        }
-        self.pattern.as_ref()?.matches(&event).then_some(event)
+        let event = row.event.as_ref()?;
+        self.pattern.as_ref()?.matches(event).then_some(event)
     }
 
     /// Delivers with the target's retry policy; the dead letter when it gives up.
-    async fn deliver(&self, event: &Value, row: &EventRow) -> Option<NewDeadLetter> {
+    async fn deliver(&self, event: &Value, row: &Seen) -> Option<NewDeadLetter> {
         let policy = self.spec.target.retry_policy.as_ref();
         let attempts_max = 1 + policy
             .and_then(|p| p.maximum_retry_attempts)

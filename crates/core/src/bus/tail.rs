@@ -4,10 +4,36 @@
 //! A target further behind than the tail holds reads the store as before.
 
 use coffer_store::{EventRow, Store};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// An outbox event, parsed once for every target that looks at it.
+pub(super) struct Seen {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub account_id: String,
+    pub region: String,
+    /// The event, if it is a change to a secret (None: IAM records, or unreadable).
+    pub event: Option<Value>,
+}
+
+impl Seen {
+    pub(super) fn of(row: EventRow) -> Arc<Seen> {
+        let event = serde_json::from_str::<Value>(&row.body)
+            .ok()
+            .filter(|e| e["source"] == crate::events::SECRETS_SOURCE);
+        Arc::new(Seen {
+            seq: row.seq,
+            at_ms: row.at_ms,
+            account_id: row.account_id,
+            region: row.region,
+            event,
+        })
+    }
+}
 
 /// Events kept in memory.
 const CAPACITY: usize = 10_000;
@@ -21,7 +47,7 @@ pub(super) struct Tail {
 struct Held {
     /// Every event after `base` is in `events`.
     base: i64,
-    events: VecDeque<EventRow>,
+    events: VecDeque<Arc<Seen>>,
 }
 
 impl Tail {
@@ -74,7 +100,7 @@ impl Tail {
             };
             let (n, newest) = (rows.len(), rows.last().map(|r| r.seq));
             if let Ok(mut h) = self.inner.write() {
-                h.events.extend(rows);
+                h.events.extend(rows.into_iter().map(Seen::of));
                 while h.events.len() > CAPACITY {
                     if let Some(old) = h.events.pop_front() {
                         h.base = old.seq;
@@ -98,7 +124,7 @@ impl Tail {
 
     /// Up to `limit` events after `seq`, if the tail holds all of them (None:
     /// read the store).
-    pub(super) fn after(&self, seq: i64, limit: usize) -> Option<Vec<EventRow>> {
+    pub(super) fn after(&self, seq: i64, limit: usize) -> Option<Vec<Arc<Seen>>> {
         let h = self.inner.read().ok()?;
         if seq < h.base || h.base == i64::MAX {
             return None;

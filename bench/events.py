@@ -64,6 +64,9 @@ def latency(count, matching, port):
         def log_message(self, *a):
             pass
 
+    # Ten deliveries arrive at once: a listen backlog of 5 (the default) would
+    # drop connections and time them by TCP's 1 s retransmission instead.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sm, _ = clients()

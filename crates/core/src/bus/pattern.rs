@@ -318,16 +318,29 @@ fn cidr(arg: &Value) -> Result<Matcher, Invalid> {
 impl Obj {
     fn matches(&self, here: &[&Value]) -> bool {
         self.fields.iter().all(|(k, f)| {
-            let values = children(here, k);
-            match f {
-                Field::Nested(o) => o.matches(&values),
-                Field::Leaf(ms) => ms.iter().any(|m| m.matches(&values)),
-            }
+            with_children(here, k, |values| match f {
+                Field::Nested(o) => o.matches(values),
+                Field::Leaf(ms) => ms.iter().any(|m| m.matches(values)),
+            })
         }) && self
             .ors
             .iter()
             .all(|alts| alts.iter().any(|a| a.matches(here)))
     }
+}
+
+/// Calls `f` with the values of field `k` in `here`. Every rule looks at every
+/// event, so the common case (one object, a field that is no array) borrows
+/// instead of collecting.
+fn with_children<R>(here: &[&Value], k: &str, f: impl FnOnce(&[&Value]) -> R) -> R {
+    if let [one] = here {
+        match one.get(k) {
+            None => return f(&[]),
+            Some(c) if !c.is_array() => return f(std::slice::from_ref(&c)),
+            Some(_) => {}
+        }
+    }
+    f(&children(here, k))
 }
 
 /// The values of field `k` of every object in `here`, arrays flattened.

@@ -1,0 +1,68 @@
+"""Delivery in a fleet: two servers on one PostgreSQL database deliver each
+change once, whichever server it went through, and the survivor takes over
+delivery when the one delivering is killed."""
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import ACCOUNT, AKID, SECRET, Server, wait_until
+from test_access import client
+from test_delivery import PATTERN, Receiver, destination
+
+ADMIN = os.environ.get("COFFER_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def database():
+    name = f"coffer_e2e_{uuid.uuid4().hex[:12]}"
+    subprocess.run(["psql", "-q", ADMIN, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    yield ADMIN.rsplit("/", 1)[0] + "/" + name
+    subprocess.run(["psql", "-q", ADMIN, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], capture_output=True)
+
+
+def member(workdir, name, url):
+    env = {"COFFER_DEV_ACCESS_KEY_ID": AKID, "COFFER_DEV_SECRET_ACCESS_KEY": SECRET,
+           "COFFER_DEV_ACCOUNT_ID": ACCOUNT, "COFFER_ROOT_KEY": "11" * 32}
+    return Server(os.path.join(workdir, name, "data"), ["--database-url", url, "--root-key", "env"], env=env)
+
+
+def test_each_change_is_delivered_once_across_the_fleet(workdir, database):
+    os.makedirs(os.path.join(workdir, "a"))
+    os.makedirs(os.path.join(workdir, "b"))
+    a, b = member(workdir, "a", database), member(workdir, "b", database)
+    r = Receiver().start()
+    try:
+        ev = client(a, "events")
+        _, dest_arn = destination(ev, "fleet", r.url)
+        ev.put_rule(Name="fleet", EventPattern=json.dumps(PATTERN))
+        ev.put_targets(Rule="fleet", Targets=[{"Id": "t", "Arn": dest_arn}])
+        sa, sb = a.client(), b.client()
+        sa.create_secret(Name="app/fleet", SecretString="0")
+        versions = []
+        for i in range(10):
+            c = sa if i % 2 else sb
+            versions.append(c.put_secret_value(SecretId="app/fleet", SecretString=str(i))["VersionId"])
+        wait_until("every change arrived", lambda: len(r.got) >= 10)
+        import time
+        time.sleep(2)  # a second deliverer would have sent its copies by now
+        got = [e["detail"]["versionId"] for e in r.events()]
+        assert got == versions, "each once, in order, whichever server took the write"
+
+        # A started first, so A leads the fleet's background work and delivers:
+        # killed, B takes over delivery within its lead check.
+        a.proc.kill()
+        a.proc.wait()
+        more = [sb.put_secret_value(SecretId="app/fleet", SecretString=f"m{i}")["VersionId"] for i in range(5)]
+        wait_until("the survivor delivered the later changes", lambda: len(r.got) >= 15)
+        assert [e["detail"]["versionId"] for e in r.events()][10:15] == more
+    finally:
+        r.stop()
+        for s in (a, b):
+            if s.proc.poll() is None:
+                s.stop()
+            else:
+                s.log.close()

@@ -190,16 +190,32 @@ impl Service {
         for account in self.store.accounts().await.ok()? {
             let a = account.account_id;
             let rules = self.store.iam_list(&a, RULE).await.ok()?;
+            if rules.is_empty() {
+                continue;
+            }
+            // Read once per account: rules are many, destinations few.
+            let (mut destinations, mut connections) = (Vec::new(), Vec::new());
+            for region in rules
+                .iter()
+                .filter_map(|r| r.name.split_once('/').map(|(g, _)| g))
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                let caller = Caller::service(&a, region, "events.amazonaws.com", "coffer-events");
+                destinations.extend(
+                    self.entities::<DestinationDoc>(&caller, DESTINATION)
+                        .await
+                        .ok()?,
+                );
+                connections.extend(
+                    self.entities::<ConnectionDoc>(&caller, CONNECTION)
+                        .await
+                        .ok()?,
+                );
+            }
             for row in rules {
                 let Ok(rule) = serde_json::from_str::<RuleDoc>(&row.body) else {
                     continue;
                 };
-                let caller =
-                    Caller::service(&a, &rule.region, "events.amazonaws.com", "coffer-events");
-                let destinations: Vec<DestinationDoc> =
-                    self.entities(&caller, DESTINATION).await.ok()?;
-                let connections: Vec<ConnectionDoc> =
-                    self.entities(&caller, CONNECTION).await.ok()?;
                 for t in &rule.targets {
                     let arn = t.arn.as_deref().unwrap_or_default();
                     let sink = if let Some(subject) = arn.strip_prefix(super::targets::NATS_PREFIX)

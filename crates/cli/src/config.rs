@@ -34,7 +34,8 @@
 //! # How long change events stay in the outbox (the change stream, and the
 //! # caches of servers sharing a database, read them). An agent that was
 //! # disconnected for longer is told it missed changes and refreshes every
-//! # cached secret. 0 keeps them for ever. Default: 7 days.
+//! # cached secret. 0 keeps them for ever, else at least 86400 (rule targets
+//! # retry an event for up to 24 hours). Default: 7 days.
 //! event_retention_secs = 604800
 //! # How long audit records (mutations, and the servers' copies of their audit
 //! # files in a shared store) stay in the store; pruning leaves a keyed record
@@ -270,6 +271,12 @@ impl FileConfig {
             (None, None) => {}
             _ => anyhow::bail!("tls_cert_file and tls_key_file go together: set both or neither"),
         }
+        // Rule targets read the outbox behind their cursors for as long as
+        // their retry policies allow (at most 24 hours): events must outlive that.
+        anyhow::ensure!(
+            self.event_retention_secs == 0 || self.event_retention_secs >= 86_400,
+            "event_retention_secs must be 0 (for ever) or at least 86400 (24 hours, the longest a rule target may retry an event)"
+        );
         if let Some(u) = &self.nats_url {
             coffer_core::bus::check_nats_url(u).map_err(|e| anyhow::anyhow!("nats_url: {e}"))?;
         }

@@ -210,3 +210,64 @@ def test_rotation_reaches_the_webhook_as_service_events(server, sm):
     new_value = sm.get_secret_value(SecretId="rot/db")["SecretString"]
     assert all(new_value not in body and "initial" not in body for _, body in r.got)
     r.stop()
+
+
+def test_oauth_client_credentials_connections_fetch_and_use_a_token(server, sm):
+    import base64
+    import urllib.parse
+    ev = client(server, "events")
+    tokens_asked = []
+
+    class OAuthReceiver(Receiver):
+        """Answers /token with a bearer token, records the rest."""
+
+        def start(self):
+            outer = self
+
+            class Handler(BaseHTTPRequestHandler):
+                def do_POST(self):
+                    body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    if self.path == "/token":
+                        tokens_asked.append((headers, body))
+                        answer = json.dumps({"access_token": f"tok-{len(tokens_asked)}", "expires_in": 3600}).encode()
+                        self.send_response(200)
+                        self.send_header("content-type", "application/json")
+                        self.send_header("content-length", str(len(answer)))
+                        self.end_headers()
+                        self.wfile.write(answer)
+                        return
+                    outer.got.append((headers, body))
+                    self.send_response(200)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+
+                def log_message(self, *a):
+                    pass
+
+            ThreadingHTTPServer.allow_reuse_address = True
+            self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+            return self
+
+    r = OAuthReceiver().start()
+    conn = ev.create_connection(Name="oauth", AuthorizationType="OAUTH_CLIENT_CREDENTIALS", AuthParameters={
+        "OAuthParameters": {"AuthorizationEndpoint": f"http://127.0.0.1:{r.port}/token", "HttpMethod": "POST",
+                            "ClientParameters": {"ClientID": "coffer-client", "ClientSecret": "client-secret-1"}}})
+    shown = ev.describe_connection(Name="oauth")
+    assert shown["AuthParameters"]["OAuthParameters"]["ClientParameters"] == {"ClientID": "coffer-client"}
+    assert "client-secret-1" not in json.dumps(shown, default=str)
+    dest = ev.create_api_destination(Name="oauth", ConnectionArn=conn["ConnectionArn"],
+                                     InvocationEndpoint=r.url, HttpMethod="POST")
+    ev.put_rule(Name="oauth", EventPattern=json.dumps(PATTERN))
+    ev.put_targets(Rule="oauth", Targets=[{"Id": "t", "Arn": dest["ApiDestinationArn"]}])
+    sm.create_secret(Name="app/oauth", SecretString="0")
+    for i in range(2):
+        sm.put_secret_value(SecretId="app/oauth", SecretString=str(i))
+    wait_until("both changes arrived", lambda: len(r.got) >= 2)
+    assert all(h["authorization"] == "Bearer tok-1" for h, _ in r.got), "one token, reused"
+    assert len(tokens_asked) == 1
+    headers, body = tokens_asked[0]
+    assert urllib.parse.parse_qs(body) == {"grant_type": ["client_credentials"]}
+    assert base64.b64decode(headers["authorization"].split()[1]).decode() == "coffer-client:client-secret-1"
+    r.stop()

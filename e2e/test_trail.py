@@ -89,7 +89,9 @@ def test_audit_export_writes_json_lines_for_a_siem(server, sm):
     records = export("--since", "1h")
     names = [r["eventName"] for r in records]
     assert names.index("CreateSecret") < names.index("GetSecretValue"), "oldest first"
-    times = [r["eventTime"] for r in records]
+    from datetime import datetime
+    # Times are compared as times: RFC 3339 text drops trailing zeros of fractions.
+    times = [datetime.fromisoformat(r["eventTime"].replace("Z", "+00:00")) for r in records]
     assert times == sorted(times)
     assert all(r["eventSource"] != "coffer.internal" for r in records)
     assert "v1" not in json.dumps([r for r in records if r["eventName"] in ("CreateSecret", "GetSecretValue")])

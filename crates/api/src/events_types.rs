@@ -104,6 +104,30 @@ pub struct BasicAuth {
     pub password: Option<Sensitive<String>>,
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OAuthClient {
+    #[serde(rename = "ClientID")]
+    pub client_id: Option<String>,
+    #[serde(rename = "ClientSecret", serialize_with = "hidden")]
+    pub client_secret: Option<Sensitive<String>>,
+}
+
+/// OAuth client credentials: the token endpoint and the client.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OAuthAuth {
+    pub client_parameters: Option<OAuthClient>,
+    pub authorization_endpoint: Option<String>,
+    pub http_method: Option<String>,
+    /// Extra parameters of the token request: not served yet (refused).
+    #[serde(
+        rename = "OAuthHttpParameters",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "hidden"
+    )]
+    pub o_auth_http_parameters: Option<serde_json::Value>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AuthParameters {
@@ -111,9 +135,8 @@ pub struct AuthParameters {
     pub api_key_auth_parameters: Option<ApiKeyAuth>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_auth_parameters: Option<BasicAuth>,
-    /// OAuth client credentials: not served yet (refused, never ignored).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "hidden")]
-    pub o_auth_parameters: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub o_auth_parameters: Option<OAuthAuth>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invocation_http_parameters: Option<HttpParameters>,
 }

@@ -29,6 +29,9 @@ pub(crate) struct ConnectionDoc {
     /// Shown back (never the key's value or the password).
     pub api_key_name: Option<String>,
     pub username: Option<String>,
+    /// OAuth client credentials: the token endpoint, its method, the client id.
+    #[serde(default)]
+    pub oauth: Option<(String, String, String)>,
     pub secret_arn: String,
     pub created_ms: i64,
 }
@@ -53,6 +56,14 @@ pub(crate) struct ConnectionSecret {
     pub api_key_value: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub oauth_method: Option<String>,
     /// Hex; signs every delivery through this connection.
     pub signing_key: String,
 }
@@ -63,9 +74,12 @@ fn secs(ms: i64) -> f64 {
 
 impl ConnectionDoc {
     fn shown(&self) -> Value {
-        let auth = match (&self.api_key_name, &self.username) {
-            (Some(k), _) => json!({"ApiKeyAuthParameters": {"ApiKeyName": k}}),
-            (_, Some(u)) => json!({"BasicAuthParameters": {"Username": u}}),
+        let auth = match (&self.api_key_name, &self.username, &self.oauth) {
+            (Some(k), _, _) => json!({"ApiKeyAuthParameters": {"ApiKeyName": k}}),
+            (_, Some(u), _) => json!({"BasicAuthParameters": {"Username": u}}),
+            (_, _, Some((endpoint, method, client))) => json!({"OAuthParameters": {
+                "AuthorizationEndpoint": endpoint, "HttpMethod": method,
+                "ClientParameters": {"ClientID": client}}}),
             _ => json!({}),
         };
         let mut v = json!({
@@ -161,20 +175,71 @@ impl Service {
             api_key_value: None,
             username: None,
             password: None,
+            client_id: None,
+            client_secret: None,
+            authorization_endpoint: None,
+            oauth_method: None,
             signing_key: hex::encode(rand::random::<[u8; 32]>()),
         };
         match kind.as_str() {
             "API_KEY" => {
-                let a = auth.api_key_auth_parameters.ok_or_else(|| bad("ApiKeyAuthParameters are required for API_KEY."))?;
-                secret.api_key_name = Some(a.api_key_name.ok_or_else(|| bad("ApiKeyName is required."))?);
-                secret.api_key_value = Some(a.api_key_value.ok_or_else(|| bad("ApiKeyValue is required."))?.0.clone());
+                let a = auth
+                    .api_key_auth_parameters
+                    .ok_or_else(|| bad("ApiKeyAuthParameters are required for API_KEY."))?;
+                secret.api_key_name = Some(
+                    a.api_key_name
+                        .ok_or_else(|| bad("ApiKeyName is required."))?,
+                );
+                secret.api_key_value = Some(
+                    a.api_key_value
+                        .ok_or_else(|| bad("ApiKeyValue is required."))?
+                        .0
+                        .clone(),
+                );
             }
             "BASIC" => {
-                let b = auth.basic_auth_parameters.ok_or_else(|| bad("BasicAuthParameters are required for BASIC."))?;
+                let b = auth
+                    .basic_auth_parameters
+                    .ok_or_else(|| bad("BasicAuthParameters are required for BASIC."))?;
                 secret.username = Some(b.username.ok_or_else(|| bad("Username is required."))?);
-                secret.password = Some(b.password.ok_or_else(|| bad("Password is required."))?.0.clone());
+                secret.password = Some(
+                    b.password
+                        .ok_or_else(|| bad("Password is required."))?
+                        .0
+                        .clone(),
+                );
             }
-            _ => return Err(bad("OAUTH_CLIENT_CREDENTIALS connections are not served by Coffer yet; use API_KEY or BASIC.")),
+            _ => {
+                let o = auth.o_auth_parameters.ok_or_else(|| {
+                    bad("OAuthParameters are required for OAUTH_CLIENT_CREDENTIALS.")
+                })?;
+                if o.o_auth_http_parameters.is_some() {
+                    return Err(bad("OAuthHttpParameters are not served by Coffer yet."));
+                }
+                let c = o
+                    .client_parameters
+                    .ok_or_else(|| bad("ClientParameters are required."))?;
+                let endpoint = o
+                    .authorization_endpoint
+                    .ok_or_else(|| bad("AuthorizationEndpoint is required."))?;
+                check_endpoint(&endpoint)
+                    .map_err(|why| bad(&format!("Invalid AuthorizationEndpoint: {why}.")))?;
+                let method = o
+                    .http_method
+                    .ok_or_else(|| bad("HttpMethod is required."))?;
+                if !matches!(method.as_str(), "GET" | "POST" | "PUT") {
+                    return Err(bad("HttpMethod must be GET, POST or PUT."));
+                }
+                secret.client_id = Some(c.client_id.ok_or_else(|| bad("ClientID is required."))?);
+                secret.client_secret = Some(
+                    c.client_secret
+                        .ok_or_else(|| bad("ClientSecret is required."))?
+                        .0
+                        .clone(),
+                );
+                secret.authorization_endpoint = Some(endpoint);
+                secret.oauth_method = Some(method);
+            }
         }
         if self
             .load_entity::<ConnectionDoc>(caller, CONNECTION, &name)
@@ -198,6 +263,13 @@ impl Service {
             authorization_type: kind,
             api_key_name: secret.api_key_name.clone(),
             username: secret.username.clone(),
+            oauth: secret.authorization_endpoint.clone().map(|e| {
+                (
+                    e,
+                    secret.oauth_method.clone().unwrap_or_default(),
+                    secret.client_id.clone().unwrap_or_default(),
+                )
+            }),
             secret_arn,
             created_ms: self.clock.now_ms(),
         };

@@ -81,6 +81,8 @@ struct Shared {
     hooks: Webhooks,
     limits: Limits,
     tail: Arc<Tail>,
+    /// OAuth connections' bearer tokens, by connection ARN, with their expiry.
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 /// A token bucket per API destination (`InvocationRateLimitPerSecond`).
@@ -158,6 +160,7 @@ impl Service {
                 hooks,
                 limits: Limits::default(),
                 tail,
+                tokens: Mutex::default(),
             });
             let mut workers: HashMap<String, (String, tokio::task::JoinHandle<()>)> =
                 HashMap::new();
@@ -457,20 +460,102 @@ impl Worker {
                         )
                     }
                 };
-                let headers = self.headers(&secret, &id, &body);
+                let bearer = match self.bearer(&connection.arn, &secret).await {
+                    Ok(b) => b,
+                    Err(e) => return Outcome::Retry(e, None),
+                };
+                let mut headers = self.headers(&secret, &id, &body);
+                if let Some(token) = bearer {
+                    headers.push(("authorization".to_string(), format!("Bearer {token}")));
+                }
                 let wait = self.shared.limits.take(&destination.arn, destination.rate);
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
                 let url = self.url(&destination.endpoint);
-                outcome(
-                    self.shared
-                        .hooks
-                        .send(&destination.method, &url, &headers, body.into_bytes())
-                        .await,
-                )
+                let answer = self
+                    .shared
+                    .hooks
+                    .send(&destination.method, &url, &headers, body.into_bytes())
+                    .await;
+                if matches!(&answer, Ok(a) if a.status == 401) {
+                    // The token may have been revoked: the next attempt gets another.
+                    if let Ok(mut t) = self.shared.tokens.lock() {
+                        t.remove(&connection.arn);
+                    }
+                }
+                outcome(answer)
             }
         }
+    }
+
+    /// The bearer token of an OAuth connection (None: not one), from the
+    /// cache or fetched with the client credentials.
+    async fn bearer(&self, arn: &str, secret: &ConnectionSecret) -> Result<Option<String>, String> {
+        use base64::Engine as _;
+        let Some(endpoint) = &secret.authorization_endpoint else {
+            return Ok(None);
+        };
+        if let Some((token, until)) = self
+            .shared
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|t| t.get(arn).cloned())
+        {
+            if until > Instant::now() {
+                return Ok(Some(token));
+            }
+        }
+        let method = secret.oauth_method.as_deref().unwrap_or("POST");
+        let client = format!(
+            "{}:{}",
+            secret.client_id.as_deref().unwrap_or_default(),
+            secret.client_secret.as_deref().unwrap_or_default()
+        );
+        let headers = vec![
+            (
+                "authorization".to_string(),
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(client)
+                ),
+            ),
+            (
+                "content-type".to_string(),
+                "application/x-www-form-urlencoded".to_string(),
+            ),
+            ("accept".to_string(), "application/json".to_string()),
+        ];
+        let grant = "grant_type=client_credentials";
+        let (url, body) = if method == "GET" {
+            let sep = if endpoint.contains('?') { '&' } else { '?' };
+            (format!("{endpoint}{sep}{grant}"), Vec::new())
+        } else {
+            (endpoint.clone(), grant.as_bytes().to_vec())
+        };
+        let a = self
+            .shared
+            .hooks
+            .send(method, &url, &headers, body)
+            .await
+            .map_err(|e| format!("OAuth token endpoint: {e}"))?;
+        if !(200..300).contains(&a.status) {
+            return Err(format!("OAuth token endpoint: HTTP {}", a.status));
+        }
+        let v: Value = serde_json::from_slice(&a.body).unwrap_or_default();
+        let token = v["access_token"]
+            .as_str()
+            .ok_or("OAuth token endpoint: no access_token in its answer")?
+            .to_string();
+        let life = v["expires_in"].as_u64().unwrap_or(3600).saturating_sub(30);
+        if let Ok(mut t) = self.shared.tokens.lock() {
+            t.insert(
+                arn.to_string(),
+                (token.clone(), Instant::now() + Duration::from_secs(life)),
+            );
+        }
+        Ok(Some(token))
     }
 
     fn headers(&self, secret: &ConnectionSecret, id: &str, body: &str) -> Vec<(String, String)> {
@@ -561,6 +646,7 @@ mod tests {
             Ok(Answer {
                 status,
                 retry_after: None,
+                body: Vec::new(),
             })
         };
         assert!(matches!(outcome(a(204)), Outcome::Delivered));

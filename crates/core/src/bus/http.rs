@@ -24,6 +24,8 @@ pub(crate) struct Answer {
     pub status: u16,
     /// `Retry-After`, in seconds.
     pub retry_after: Option<Duration>,
+    /// The answer's first 64 KiB (an OAuth token endpoint's JSON).
+    pub body: Vec<u8>,
 }
 
 impl Webhooks {
@@ -107,11 +109,18 @@ impl Webhooks {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        // Drain the answer (bounded by the timeout) so the connection closes cleanly.
-        let _ = resp.into_body().collect().await;
+        // Read the answer (bounded by the timeout) so the connection closes cleanly.
+        let mut body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default();
+        body.truncate(64 * 1024);
         Ok(Answer {
             status,
             retry_after,
+            body,
         })
     }
 }

@@ -30,6 +30,8 @@ class Receiver:
             port = s.getsockname()[1]
             s.close()
         self.port, self.status, self.got = port, status, []
+        # Requests to /token (an OAuth token endpoint), answered with a token.
+        self.tokens_asked = []
         self.server = None
 
     def start(self):
@@ -37,8 +39,18 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body.decode()))
+                body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if self.path == "/token":
+                    outer.tokens_asked.append((headers, body))
+                    answer = json.dumps({"access_token": f"tok-{len(outer.tokens_asked)}", "expires_in": 3600}).encode()
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
+                outer.got.append((headers, body))
                 self.send_response(outer.status)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -216,41 +228,7 @@ def test_oauth_client_credentials_connections_fetch_and_use_a_token(server, sm):
     import base64
     import urllib.parse
     ev = client(server, "events")
-    tokens_asked = []
-
-    class OAuthReceiver(Receiver):
-        """Answers /token with a bearer token, records the rest."""
-
-        def start(self):
-            outer = self
-
-            class Handler(BaseHTTPRequestHandler):
-                def do_POST(self):
-                    body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
-                    headers = {k.lower(): v for k, v in self.headers.items()}
-                    if self.path == "/token":
-                        tokens_asked.append((headers, body))
-                        answer = json.dumps({"access_token": f"tok-{len(tokens_asked)}", "expires_in": 3600}).encode()
-                        self.send_response(200)
-                        self.send_header("content-type", "application/json")
-                        self.send_header("content-length", str(len(answer)))
-                        self.end_headers()
-                        self.wfile.write(answer)
-                        return
-                    outer.got.append((headers, body))
-                    self.send_response(200)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-
-                def log_message(self, *a):
-                    pass
-
-            ThreadingHTTPServer.allow_reuse_address = True
-            self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-            threading.Thread(target=self.server.serve_forever, daemon=True).start()
-            return self
-
-    r = OAuthReceiver().start()
+    r = Receiver().start()
     conn = ev.create_connection(Name="oauth", AuthorizationType="OAUTH_CLIENT_CREDENTIALS", AuthParameters={
         "OAuthParameters": {"AuthorizationEndpoint": f"http://127.0.0.1:{r.port}/token", "HttpMethod": "POST",
                             "ClientParameters": {"ClientID": "coffer-client", "ClientSecret": "client-secret-1"}}})
@@ -266,8 +244,8 @@ def test_oauth_client_credentials_connections_fetch_and_use_a_token(server, sm):
         sm.put_secret_value(SecretId="app/oauth", SecretString=str(i))
     wait_until("both changes arrived", lambda: len(r.got) >= 2)
     assert all(h["authorization"] == "Bearer tok-1" for h, _ in r.got), "one token, reused"
-    assert len(tokens_asked) == 1
-    headers, body = tokens_asked[0]
+    assert len(r.tokens_asked) == 1
+    headers, body = r.tokens_asked[0]
     assert urllib.parse.parse_qs(body) == {"grant_type": ["client_credentials"]}
     assert base64.b64decode(headers["authorization"].split()[1]).decode() == "coffer-client:client-secret-1"
     r.stop()

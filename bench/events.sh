@@ -29,6 +29,7 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT"
 start_server
 put() { "$BIN/coffer-bench" put --endpoint "$AWS_ENDPOINT_URL" --concurrency 64 --secrets-per-writer 16 --seconds "$SECS" | sed -n 's/.*writes_per_sec=\([0-9.]*\).*/\1/p'; }
 NONE=$(put)
+ANON0=$(awk '/^RssAnon/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
 SETUP_START=$(date +%s)
 .venv/bin/python bench/events.py rules --rules "$RULES" --matching "$MATCHING" --port "$HOOK"
 SETUP=$(( $(date +%s) - SETUP_START ))
@@ -54,7 +55,7 @@ $COUNT changes, one at a time; from the acknowledged PutSecretValue to the webho
 |---|---|---|---|
 | $(j first_p50_ms) ms | $(j first_p99_ms) ms | $(j all_p50_ms) ms | $(j all_p99_ms) ms |
 
-Setting up the $RULES rules and targets through the API took ${SETUP} s; the server's
-anonymous memory afterwards: ${ANON} MB.
+Setting up the $RULES rules and targets through the API took ${SETUP} s. The server's
+anonymous memory: ${ANON0} MB after the run without rules, ${ANON} MB at the end.
 MD
 tail -n 16 bench/EVENTS_RESULTS.md

@@ -17,6 +17,7 @@
 use super::connections::{ConnectionDoc, ConnectionSecret, DestinationDoc};
 use super::http::{Answer, Webhooks};
 use super::input;
+use super::matcher::{Interest, Matcher};
 use super::pattern::Pattern;
 use super::rules::RuleDoc;
 use super::store::{CONNECTION, DESTINATION, RULE};
@@ -76,13 +77,13 @@ impl Spec {
     }
 }
 
-/// What every worker shares: the HTTP client, the rate limits, the outbox's tail.
+/// What every worker shares: the HTTP client, the rate limits, the matcher.
 struct Shared {
     hooks: Webhooks,
     limits: Limits,
-    tail: Arc<Tail>,
     /// OAuth connections' bearer tokens, by connection ARN, with their expiry.
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+    matcher: Arc<Matcher>,
 }
 
 /// A token bucket per API destination (`InvocationRateLimitPerSecond`).
@@ -156,11 +157,12 @@ impl Service {
                 }
             };
             let tail = Tail::start(svc.store.clone(), svc.commit_signal(), stop.clone()).await;
+            let matcher = Matcher::start(svc.store.clone(), tail, stop.clone()).await;
             let shared = Arc::new(Shared {
                 hooks,
                 limits: Limits::default(),
-                tail,
                 tokens: Mutex::default(),
+                matcher,
             });
             let mut workers: HashMap<String, (String, tokio::task::JoinHandle<()>)> =
                 HashMap::new();
@@ -265,6 +267,7 @@ fn reconcile(
         let keep = wanted.get(key).is_some_and(|s| s.fingerprint() == *fp) && !w.is_finished();
         if !keep {
             w.abort();
+            shared.matcher.unregister(key);
         }
         keep
     });
@@ -297,8 +300,8 @@ struct Worker {
 impl Worker {
     async fn run(self) {
         let store = &self.svc.store;
-        let mut arrivals = self.shared.tail.subscribe();
-        let mut after = match store.delivery_cursor(&self.spec.key).await {
+        let key = self.spec.key.clone();
+        let mut cursor = match store.delivery_cursor(&key).await {
             Ok(Some(c)) => c,
             Ok(None) => store.latest_event_seq().await.unwrap_or(0),
             Err(e) => {
@@ -306,61 +309,84 @@ impl Worker {
                 return;
             }
         };
-        let (mut saved, mut saved_at) = (after, Instant::now());
+        let interest = Arc::new(Interest {
+            account: self.spec.account.clone(),
+            region: self.spec.region.clone(),
+            enabled: self.spec.rule.state != "DISABLED",
+            pattern: self.pattern.clone(),
+        });
+        let (mut queue, start) = self.shared.matcher.register(&key, interest.clone());
+        // What happened between the stored cursor and the matcher's position
+        // (while this target was stopped, or before this server led) is read here.
+        while cursor < start {
+            let rows: Vec<Arc<Seen>> = match store.events_after(cursor, BATCH).await {
+                Ok(r) => r.into_iter().map(Seen::of).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a target cannot read the outbox; will retry");
+                    tokio::time::sleep(RECONCILE).await;
+                    continue;
+                }
+            };
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows.iter().take_while(|r| r.seq <= start) {
+                if interest.wants(row) {
+                    self.handle(row).await;
+                }
+                cursor = row.seq;
+            }
+            if rows.last().is_some_and(|r| r.seq >= start) {
+                break;
+            }
+        }
+        cursor = cursor.max(start);
+        let _ = store.advance_delivery(&key, cursor, None).await;
+        let (mut saved, mut saved_at) = (cursor, Instant::now());
         loop {
             self.redrive().await;
-            let rows = match self.shared.tail.after(after, BATCH) {
-                Some(r) => r,
-                None => store.events_after(after, BATCH).await.map_or_else(
-                    |e| {
-                        tracing::warn!(error = %e, "a target cannot read the outbox; will retry");
-                        Vec::new()
-                    },
-                    |rows| rows.into_iter().map(Seen::of).collect(),
-                ),
-            };
-            let last = rows.last().map_or(after, |r| r.seq);
-            for row in &rows {
-                if let Some(event) = self.matching(row) {
-                    let dead = self.deliver(event, row).await;
-                    match store.advance_delivery(&self.spec.key, row.seq, dead).await {
-                        Ok(()) => (saved, saved_at) = (row.seq, Instant::now()),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "a target could not record a delivery; it may repeat");
-                        }
+            match tokio::time::timeout(RECONCILE, queue.recv()).await {
+                Ok(Some(row)) => {
+                    if row.seq > cursor {
+                        self.handle(&row).await;
+                        cursor = row.seq;
+                        (saved, saved_at) = (cursor, Instant::now());
                     }
                 }
-            }
-            // Events passed over are recorded now and then, not each time: a
-            // restart reads a few seconds of them again, which costs nothing.
-            after = last;
-            if after > saved
-                && saved_at.elapsed() >= SAVE_SKIPPED
-                && store
-                    .advance_delivery(&self.spec.key, after, None)
-                    .await
-                    .is_ok()
-            {
-                (saved, saved_at) = (after, Instant::now());
-            }
-            if rows.len() < BATCH {
-                tokio::select! {
-                    _ = arrivals.changed() => {}
-                    () = tokio::time::sleep(RECONCILE) => {}
+                Ok(None) => return,
+                // Idle: what the matcher passed over is this target's too. The
+                // position is read before the queue is seen empty, so every
+                // match up to it has been taken. Recorded now and then: a
+                // restart reads a few seconds of events again, which costs nothing.
+                Err(_) => {
+                    let pos = self.shared.matcher.position();
+                    if queue.is_empty()
+                        && pos > saved
+                        && saved_at.elapsed() >= SAVE_SKIPPED
+                        && store.advance_delivery(&key, pos, None).await.is_ok()
+                    {
+                        cursor = cursor.max(pos);
+                        (saved, saved_at) = (pos, Instant::now());
+                    }
                 }
             }
         }
     }
 
-    /// The event, if it is a change to a secret of the rule's account and
-    /// region that the enabled rule's pattern matches.
-    fn matching<'e>(&self, row: &'e Seen) -> Option<&'e Value> {
-        let s = &self.spec;
-        if row.account_id != s.account || row.region != s.region || s.rule.state == "DISABLED" {
-            return None;
+    /// Delivers one matching event and records it (or its dead letter).
+    async fn handle(&self, row: &Seen) {
+        let Some(event) = row.event.as_ref() else {
+            return;
+        };
+        let dead = self.deliver(event, row).await;
+        if let Err(e) = self
+            .svc
+            .store
+            .advance_delivery(&self.spec.key, row.seq, dead)
+            .await
+        {
+            tracing::warn!(error = %e, "a target could not record a delivery; it may repeat");
         }
-        let event = row.event.as_ref()?;
-        self.pattern.as_ref()?.matches(event).then_some(event)
     }
 
     /// Delivers with the target's retry policy; the dead letter when it gives up.

@@ -11,6 +11,7 @@ mod dead;
 mod deliver;
 mod http;
 mod input;
+mod matcher;
 mod nats;
 pub mod pattern;
 mod rules;

@@ -1,0 +1,142 @@
+//! One matcher per server: each new outbox event is matched against every
+//! registered target's rule once, here, and handed only to the targets it
+//! matches. Before it, every target was a task woken for every change to
+//! match it itself; with a thousand rules that was a thousand wake-ups per
+//! commit (bench/EVENTS_RESULTS.md).
+//!
+//! A target registers when its worker starts and learns the matcher's
+//! position then: events after it come through its queue; events between its
+//! stored cursor and that position it reads from the store itself.
+
+use super::pattern::Pattern;
+use super::tail::{Seen, Tail};
+use coffer_store::Store;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const POLL: Duration = Duration::from_millis(250);
+
+/// What the matcher needs of a target.
+pub(super) struct Interest {
+    pub account: String,
+    pub region: String,
+    pub enabled: bool,
+    pub pattern: Option<Pattern>,
+}
+
+impl Interest {
+    pub(super) fn wants(&self, e: &Seen) -> bool {
+        self.enabled
+            && e.account_id == self.account
+            && e.region == self.region
+            && e.event
+                .as_ref()
+                .is_some_and(|ev| self.pattern.as_ref().is_some_and(|p| p.matches(ev)))
+    }
+}
+
+type Queue = mpsc::UnboundedSender<Arc<Seen>>;
+
+pub(super) struct Matcher {
+    targets: Mutex<HashMap<String, (Arc<Interest>, Queue)>>,
+    /// Every event up to here has been handed to the targets it matches.
+    pos: AtomicI64,
+}
+
+impl Matcher {
+    /// Starts matching after the outbox's newest event; ends with `stop`.
+    pub(super) async fn start(
+        store: Arc<dyn Store>,
+        tail: Arc<Tail>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Arc<Matcher> {
+        let pos = loop {
+            if let Ok(p) = store.latest_event_seq().await {
+                break p;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        let m = Arc::new(Matcher {
+            targets: Mutex::default(),
+            pos: AtomicI64::new(pos),
+        });
+        let me = m.clone();
+        tokio::spawn(async move {
+            let mut arrivals = tail.subscribe();
+            loop {
+                me.pass(&*store, &tail).await;
+                tokio::select! {
+                    _ = arrivals.changed() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+        m
+    }
+
+    async fn pass(&self, store: &dyn Store, tail: &Tail) {
+        loop {
+            let after = self.pos.load(Ordering::SeqCst);
+            let events = match tail.after(after, 1000) {
+                Some(e) => e,
+                None => match store.events_after(after, 1000).await {
+                    Ok(rows) => rows.into_iter().map(Seen::of).collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the event matcher cannot read the outbox; will retry");
+                        return;
+                    }
+                },
+            };
+            let Some(last) = events.last().map(|e| e.seq) else {
+                return;
+            };
+            if let Ok(targets) = self.targets.lock() {
+                for e in events.iter().filter(|e| e.event.is_some()) {
+                    for (interest, queue) in targets.values() {
+                        if interest.wants(e) {
+                            // A worker gone is unregistered by the supervisor.
+                            let _ = queue.send(e.clone());
+                        }
+                    }
+                }
+                // Under the lock, after the sends: a worker that reads this
+                // position and then finds its queue empty has had every match.
+                self.pos.store(last, Ordering::SeqCst);
+            }
+            if events.len() < 1000 {
+                return;
+            }
+        }
+    }
+
+    /// Registers a target: its queue, and the position from which the queue
+    /// has every match (events up to it are the worker's to read).
+    pub(super) fn register(
+        &self,
+        key: &str,
+        interest: Arc<Interest>,
+    ) -> (mpsc::UnboundedReceiver<Arc<Seen>>, i64) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut t = self
+            .targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        t.insert(key.to_string(), (interest, tx));
+        (rx, self.pos.load(Ordering::SeqCst))
+    }
+
+    pub(super) fn unregister(&self, key: &str) {
+        if let Ok(mut t) = self.targets.lock() {
+            t.remove(key);
+        }
+    }
+
+    /// Where matching stands (read before checking a queue is empty).
+    pub(super) fn position(&self) -> i64 {
+        self.pos.load(Ordering::SeqCst)
+    }
+}

@@ -36,7 +36,7 @@ impl Seen {
 }
 
 /// Events kept in memory.
-const CAPACITY: usize = 10_000;
+const CAPACITY: usize = 2_000;
 const POLL: Duration = Duration::from_millis(250);
 
 pub(super) struct Tail {

@@ -121,7 +121,19 @@ def test_a_change_reaches_the_webhook_signed_and_without_its_value(server, sm):
     time.sleep(0.5)
     assert [e["detail"]["name"] for e in r.events()] == ["app/db"]
     assert put["VersionId"] == event["detail"].get("versionId", put["VersionId"])
+    assert metric(server, 'coffer_event_deliveries_total{sink="api_destination",outcome="delivered"}') >= 1
     r.stop()
+
+
+def metric(server, name):
+    """A counter's value on the server's /metrics (0 if absent)."""
+    import urllib.request
+    with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0
 
 
 def test_a_receiver_that_was_down_gets_everything_in_order(server, sm):
@@ -167,6 +179,8 @@ def test_a_receiver_that_always_fails_fills_the_dead_letters(server, sm):
     assert attempts == 2 and "HTTP 500" in error
     assert json.loads(event)["detail"]["name"] == "app/f"
     assert len(bad.got) == 2, "one try and one retry"
+    assert metric(server, 'coffer_event_deliveries_total{sink="api_destination",outcome="dead_lettered"}') >= 1
+    assert metric(server, 'coffer_event_deliveries_total{sink="api_destination",outcome="retried"}') >= 2
 
     # `coffer events dlq` lists them and redrives them once the receiver is well.
     listed = dlq(server, "list", "--json")

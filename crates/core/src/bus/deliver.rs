@@ -404,9 +404,19 @@ impl Worker {
         let error = loop {
             attempts += 1;
             let (why, wait) = match self.attempt(event).await {
-                Outcome::Delivered => return None,
+                Outcome::Delivered => {
+                    self.count("delivered");
+                    // From the commit to the receiver's answer, retries included.
+                    let lag = (self.svc.clock.now_ms() - row.at_ms).max(0) as f64 / 1000.0;
+                    metrics::histogram!("coffer_event_delivery_lag_seconds", "sink" => self.sink_kind())
+                        .record(lag);
+                    return None;
+                }
                 Outcome::Refused(why) => break why,
-                Outcome::Retry(why, wait) => (why, wait),
+                Outcome::Retry(why, wait) => {
+                    self.count("retried");
+                    (why, wait)
+                }
             };
             let age = self.svc.clock.now_ms() - row.at_ms;
             if attempts >= attempts_max || age >= max_age_ms {
@@ -420,6 +430,7 @@ impl Worker {
             .await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         };
+        self.count("dead_lettered");
         tracing::warn!(target = %self.spec.key, event_seq = row.seq, %error, "an event went to the dead letters");
         Some(NewDeadLetter {
             account_id: self.spec.account.clone(),
@@ -430,6 +441,19 @@ impl Worker {
             attempts,
             at_ms: self.svc.clock.now_ms(),
         })
+    }
+
+    /// Counts one outcome of an attempt (`coffer_event_deliveries_total`).
+    fn count(&self, outcome: &'static str) {
+        metrics::counter!("coffer_event_deliveries_total", "sink" => self.sink_kind(), "outcome" => outcome)
+            .increment(1);
+    }
+
+    fn sink_kind(&self) -> &'static str {
+        match self.spec.sink {
+            Sink::Api(_) => "api_destination",
+            Sink::Nats(..) => "nats",
+        }
     }
 
     /// Redriven dead letters of this target, once each.

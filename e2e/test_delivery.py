@@ -220,17 +220,17 @@ def test_rotation_reaches_the_webhook_as_service_events(server, sm):
     r = Receiver().start()
     _, dest_arn = destination(ev, "rotations", r.url)
     pattern = {"source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
-               "detail": {"eventName": ["RotationSucceeded", "RotationFailed"]}}
+               "detail": {"eventName": ["RotationStarted", "RotationSucceeded", "RotationFailed"]}}
     ev.put_rule(Name="rotations", EventPattern=json.dumps(pattern))
     ev.put_targets(Rule="rotations", Targets=[{"Id": "t", "Arn": dest_arn}])
     sm.create_secret(Name="rot/db", SecretString="initial")
     lambda_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:coffer-random-password"
     sm.rotate_secret(SecretId="rot/db", RotationLambdaARN=lambda_arn,
                      RotationRules={"AutomaticallyAfterDays": 30})
-    wait_until("the rotation's success arrived", lambda: r.got)
+    wait_until("the rotation's start and success arrived", lambda: len(r.got) >= 2)
     names = [e["detail"]["eventName"] for e in r.events()]
-    assert names == ["RotationSucceeded"], names
-    done = r.events()[0]
+    assert names == ["RotationStarted", "RotationSucceeded"], names
+    done = r.events()[1]
     assert done["detail"]["eventType"] == "AwsServiceEvent"
     assert done["detail"]["additionalEventData"]["SecretId"].startswith(f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rot/db-")
     new_value = sm.get_secret_value(SecretId="rot/db")["SecretString"]

@@ -54,6 +54,7 @@ pub fn version(id: &str, labels: &[&str]) -> VersionRow {
 
 fn mutation(op: MutationOp, secret: SecretRow, versions: Vec<VersionRow>) -> Mutation {
     Mutation {
+        also: Vec::new(),
         op,
         audit: NewAudit {
             at_ms: 1,
@@ -106,6 +107,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     listing_pages(&*store).await;
     versions_and_pruning(&*store).await;
     delivery_bookkeeping(&*store).await;
+    one_change_many_events(&*store).await;
     // Last: it cuts the history the tests above look at.
     history_retention(&*store).await;
 }
@@ -1093,4 +1095,26 @@ async fn delivery_bookkeeping(store: &dyn Store) {
     store.settle_dead_letter(a[0].id, None).await.unwrap();
     assert_eq!(store.dead_letters(&q("a")).await.unwrap().len(), 1);
     assert_eq!(store.dead_letters(&q("b")).await.unwrap().len(), 1);
+}
+
+/// A change that causes several events appends them all, in order, with it.
+async fn one_change_many_events(store: &dyn Store) {
+    let before = store.latest_event_seq().await.unwrap();
+    let mut m = mutation(
+        MutationOp::Create,
+        secret_row("444444444444", "several-events"),
+        vec![version("v1", &["AWSCURRENT"])],
+    );
+    for name in ["second", "third"] {
+        m.also.push(NewEvent {
+            at_ms: 1,
+            account_id: "444444444444".into(),
+            region: "us-east-1".into(),
+            body: format!("{{\"n\":\"{name}\"}}"),
+        });
+    }
+    store.commit(m).await.unwrap();
+    let events = store.events_after(before, 10).await.unwrap();
+    let bodies: Vec<&str> = events.iter().map(|e| e.body.as_str()).collect();
+    assert_eq!(bodies, ["{}", r#"{"n":"second"}"#, r#"{"n":"third"}"#]);
 }

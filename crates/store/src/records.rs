@@ -146,6 +146,9 @@ pub struct Mutation {
     pub prune_before_ms: Option<i64>,
     pub audit: NewAudit,
     pub event: Option<NewEvent>,
+    /// Further events the same change causes (RotateSecret also starts a
+    /// rotation: AWS reports both), in order after `event`.
+    pub also: Vec<NewEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -97,6 +97,7 @@ impl Secrets {
             };
             let version_id = versions.first().map(|v| v.version_id.clone());
             let m = Mutation {
+                also: Vec::new(),
                 op: MutationOp::Create,
                 event: Some(events::change(
                     call.caller,

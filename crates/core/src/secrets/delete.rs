@@ -137,6 +137,7 @@ impl Secrets {
         let params = json!({ "secretId": arn });
         let body = crate::audit::record(&system, "EndSecretDeletion", now, params, None, false);
         let m = Mutation {
+            also: Vec::new(),
             op: MutationOp::Purge {
                 expected_revision: s.row.revision,
             },

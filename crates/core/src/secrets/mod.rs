@@ -179,6 +179,7 @@ pub(crate) fn row_change(
     detail: Value,
 ) -> Mutation {
     Mutation {
+        also: Vec::new(),
         op,
         event: Some(events::change(call.caller, now, call.name, &row, detail)),
         audit: call.audit(now),

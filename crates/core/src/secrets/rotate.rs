@@ -120,7 +120,19 @@ impl Secrets {
                     state.store(&mut row.attrs);
                     row.last_changed_ms = now;
                 };
-                Ok(Some(row_update(g.call(), s, now, json!({}), edit)))
+                let mut m = row_update(g.call(), s, now, json!({}), edit);
+                if immediately {
+                    // AWS reports the call, then the rotation it starts.
+                    let started = crate::events::change(
+                        g.caller(),
+                        now,
+                        "RotationStarted",
+                        &m.secret,
+                        json!({}),
+                    );
+                    m.also.push(started);
+                }
+                Ok(Some(m))
             })
             .await
             .inspect_err(|e| {

@@ -124,6 +124,7 @@ fn plan(
         expected_revision: s.row.revision,
     };
     Ok(Some(Mutation {
+        also: Vec::new(),
         relabel,
         ..row_change(call, op, row, now, detail)
     }))

@@ -100,6 +100,7 @@ impl Secrets {
         edit.apply(&mut row);
         row.last_changed_ms = now;
         let mut m = Mutation {
+            also: Vec::new(),
             op: MutationOp::Update {
                 expected_revision: s.row.revision,
             },

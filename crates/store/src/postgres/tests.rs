@@ -97,6 +97,7 @@ async fn a_commit_on_one_server_signals_the_others() {
         .expect("listener connects")
         .unwrap();
     let m = Mutation {
+        also: Vec::new(),
         op: crate::MutationOp::Create,
         secret: conformance::secret_row("111111111111", "signalled"),
         insert_versions: vec![conformance::version("v1", &["AWSCURRENT"])],

@@ -119,7 +119,8 @@ pub async fn mutation(
         _ => {}
     }
     versions(tx, secret_id, m).await?;
-    append(tx, &m.audit, m.event.as_ref(), key).await?;
+    let events: Vec<&NewEvent> = m.event.iter().chain(&m.also).collect();
+    append(tx, &m.audit, &events, key).await?;
     Ok(Committed {
         secret_id,
         revision,
@@ -174,7 +175,7 @@ async fn versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
 pub(super) async fn append(
     tx: &Transaction<'_>,
     audit: &NewAudit,
-    event: Option<&NewEvent>,
+    events: &[&NewEvent],
     key: Option<&ChainKey>,
 ) -> Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
@@ -192,7 +193,7 @@ pub(super) async fn append(
     )
     .await
     .map_err(pg_err)?;
-    if let Some(ev) = event {
+    for ev in events {
         tx.execute(
             "WITH e AS (INSERT INTO events (at_ms, account_id, region, body) VALUES ($1, $2, $3, $4) RETURNING seq)
              SELECT pg_notify($5, seq::text) FROM e",
@@ -214,7 +215,7 @@ pub async fn iam(
     for op in ops {
         iam_op(tx, op).await?;
     }
-    append(tx, audit, Some(event), key).await
+    append(tx, audit, &[event], key).await
 }
 
 async fn iam_op(tx: &Transaction<'_>, op: &IamOp) -> Result<()> {

@@ -16,6 +16,7 @@ async fn data_survives_reopen() {
     let path = dir.path().join("coffer.db");
     let store = SqliteStore::open(&path).unwrap();
     let m = Mutation {
+        also: Vec::new(),
         op: MutationOp::Create,
         secret: conformance::secret_row("111111111111", "kept"),
         insert_versions: vec![conformance::version("v1", &["AWSCURRENT"])],

@@ -259,7 +259,7 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation, key: Option<&ChainKey>) ->
     }
     write_versions(tx, secret_id, m)?;
     append_audit(tx, &m.audit, key)?;
-    if let Some(ev) = &m.event {
+    for ev in m.event.iter().chain(&m.also) {
         insert_event(tx, ev)?;
     }
     Ok(Committed {

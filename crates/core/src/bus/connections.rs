@@ -142,10 +142,7 @@ pub(crate) fn check_endpoint(url: &str) -> Result<(), String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip = host.parse::<std::net::IpAddr>().ok();
     let loopback = host == "localhost" || ip.is_some_and(|i| i.is_loopback());
-    if ip.is_some_and(|i| match i {
-        std::net::IpAddr::V4(v) => v.is_link_local(),
-        std::net::IpAddr::V6(v) => (v.segments()[0] & 0xffc0) == 0xfe80,
-    }) {
+    if ip.is_some_and(super::http::link_local) {
         return Err("link-local addresses are refused".into());
     }
     match uri.scheme_str() {
@@ -529,5 +526,17 @@ mod tests {
         assert!(check_endpoint("https://169.254.169.254/latest/meta-data").is_err());
         assert!(check_endpoint("ftp://example.com/").is_err());
         assert!(check_endpoint("not a url").is_err());
+    }
+
+    /// What a name resolves to is checked at delivery too (see `http`).
+    #[test]
+    fn link_local_addresses_in_every_spelling() {
+        use super::super::http::link_local;
+        for ip in ["169.254.169.254", "fe80::1", "::ffff:169.254.1.1"] {
+            assert!(link_local(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["10.0.0.1", "127.0.0.1", "::1", "2001:db8::1"] {
+            assert!(!link_local(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

@@ -13,6 +13,18 @@ use std::time::Duration;
 /// How long one attempt may take, connection and answer included.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Link-local addresses (169.254.0.0/16, fe80::/10), where cloud metadata
+/// services answer.
+pub(crate) fn link_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v) => v.is_link_local(),
+        std::net::IpAddr::V6(v) => {
+            (v.segments()[0] & 0xffc0) == 0xfe80
+                || v.to_ipv4_mapped().is_some_and(|m| m.is_link_local())
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Webhooks {
     tls: Arc<rustls::ClientConfig>,
@@ -69,6 +81,18 @@ impl Webhooks {
         let tcp = tokio::net::TcpStream::connect((bare.as_str(), port))
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        // The name was checked when the destination was made; what it resolves
+        // to is checked now, so a name pointing at a link-local address (a cloud
+        // metadata service) or plain HTTP leaving the machine is refused.
+        let peer = tcp.peer_addr().map_err(|e| e.to_string())?.ip();
+        if link_local(peer) {
+            return Err(format!("{host} resolves to a link-local address; refused"));
+        }
+        if !tls && !peer.is_loopback() {
+            return Err(format!(
+                "plain http:// to {host} leaves this machine; refused"
+            ));
+        }
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
         let mut req = hyper::Request::builder().method(method).uri(path).header(
             "host",

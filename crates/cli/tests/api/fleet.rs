@@ -595,6 +595,15 @@ async fn migrate_store_copies_sqlite_into_postgres() {
     let policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#;
     let (akid, key) = user(addr, "reader", &[], policy).await;
     sigterm(&mut old);
+    // Delivery bookkeeping comes along too (its own check compares every row).
+    let db = rusqlite::Connection::open(data.join("coffer.db")).unwrap();
+    db.execute_batch(
+        "INSERT INTO delivery_cursors VALUES ('123456789012/us-east-1/r/t', 7);
+         INSERT INTO dead_letters (account_id, target, event_seq, event, error, attempts, at_ms, redrive)
+           VALUES ('123456789012', '123456789012/us-east-1/r/t', 7, '{}', 'HTTP 500', 3, 1, 1);",
+    )
+    .unwrap();
+    drop(db);
 
     let url = fresh_database().await;
     let run = |args: &[&str]| coffer_in(args, &data);

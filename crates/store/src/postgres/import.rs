@@ -19,6 +19,8 @@ enum Col {
     Bytes,
     /// Text in SQLite, JSONB in PostgreSQL: compared as parsed JSON.
     Json,
+    /// 0/1 in SQLite, BOOLEAN in PostgreSQL.
+    Bool,
 }
 
 struct Table {
@@ -31,7 +33,7 @@ struct Table {
     serial: Option<&'static str>,
 }
 
-use Col::{Bytes, Int, Json, Text};
+use Col::{Bool, Bytes, Int, Json, Text};
 
 /// In the order foreign keys need.
 const TABLES: &[Table] = &[
@@ -44,6 +46,8 @@ const TABLES: &[Table] = &[
     Table { name: "secret_words", cols: "account_id, region, field, word, secret_id", types: &[Text, Text, Text, Text, Int], order: "account_id, region, field, word, secret_id", serial: None },
     Table { name: "audit", cols: "seq, at_ms, body, prev_hash, hash", types: &[Int, Int, Text, Text, Text], order: "seq", serial: Some("seq") },
     Table { name: "events", cols: "seq, at_ms, account_id, region, body", types: &[Int, Int, Text, Text, Text], order: "seq", serial: Some("seq") },
+    Table { name: "delivery_cursors", cols: "target, after_seq", types: &[Text, Int], order: "target", serial: None },
+    Table { name: "dead_letters", cols: "id, account_id, target, event_seq, event, error, attempts, at_ms, redrive", types: &[Int, Text, Text, Int, Text, Text, Int, Int, Bool], order: "id", serial: Some("id") },
 ];
 
 /// Rows copied and checked, per table.
@@ -101,17 +105,16 @@ pub async fn copy_sqlite(
     // copy is of one moment, and lands whole or not at all.
     src.execute_batch("BEGIN").map_err(sqlite_err)?;
     let tx = pg.transaction().await.map_err(pg_err)?;
-    let fp: Option<String> = src
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'root_key_check'",
-            [],
-            |r| r.get(0),
-        )
-        .ok();
-    if let Some(fp) = fp {
+    // The root key's fingerprint, and where retention left the outbox and the
+    // audit chains.
+    for key in ["root_key_check", "event_horizon", "audit_anchors"] {
+        let value: Option<String> = src
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .ok();
+        let Some(value) = value else { continue };
         tx.execute(
-            "INSERT INTO coffer_meta (key, value) VALUES ('root_key_check', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[&fp],
+            "INSERT INTO coffer_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&key, &value],
         )
         .await
         .map_err(pg_err)?;
@@ -155,6 +158,8 @@ fn param(v: Value, col: Col) -> Box<dyn ToSql + Sync + Send> {
         (Text | Json, _) => Box::new(None::<String>),
         (Bytes, Value::Blob(b)) => Box::new(Some(b)),
         (Bytes, _) => Box::new(None::<Vec<u8>>),
+        (Bool, Value::Integer(n)) => Box::new(Some(n != 0)),
+        (Bool, _) => Box::new(None::<bool>),
     }
 }
 
@@ -191,6 +196,7 @@ async fn copy_table(
             Int => Type::INT8,
             Text | Json => Type::TEXT,
             Bytes => Type::BYTEA,
+            Bool => Type::BOOL,
         })
         .collect();
     let sink = tx
@@ -237,7 +243,7 @@ async fn copy_table(
 /// (PostgreSQL normalises JSONB), bytes in hex.
 fn canonical(col: Col, text: Option<String>, int: Option<i64>, bytes: Option<Vec<u8>>) -> String {
     match col {
-        Int => int.map_or("-".into(), |n| n.to_string()),
+        Int | Bool => int.map_or("-".into(), |n| n.to_string()),
         Text => text.map_or("-".into(), |s| format!("{}:{s}", s.len())),
         Json => text
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
@@ -313,6 +319,10 @@ async fn digest_pg(pg: &tokio_postgres::Client, t: &Table) -> Result<(usize, Vec
                 Int => canonical(*col, None, r.try_get(i).map_err(pg_err)?, None),
                 Text | Json => canonical(*col, r.try_get(i).map_err(pg_err)?, None, None),
                 Bytes => canonical(*col, None, None, r.try_get(i).map_err(pg_err)?),
+                Bool => {
+                    let b: Option<bool> = r.try_get(i).map_err(pg_err)?;
+                    canonical(*col, None, b.map(i64::from), None)
+                }
             };
             h.update(s.as_bytes());
             h.update(b"\x1f");

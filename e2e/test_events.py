@@ -127,3 +127,25 @@ def test_calls_are_audited_under_their_own_services(server):
     describe = [r for r in reads if r["eventName"] == "DescribeRule"]
     assert describe and describe[0]["eventSource"] == "events.amazonaws.com"
     assert describe[0]["readOnly"] is True
+
+
+def test_a_rule_arn_spelled_another_way_meets_the_same_statements(server):
+    """rule/default/NAME is the rule NAME: a Deny on rule/NAME holds for it too."""
+    ev = client(server, "events")
+    ev.put_rule(Name="guarded", EventPattern=json.dumps(PATTERN))
+    arn = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/guarded"
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "events:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "events:*", "Resource": arn}]}
+    key, secret = new_user(client(server, "iam"), "sneaky-tagger", policy)
+    mine = client(server, "events", key, secret)
+    for spelled in (arn, f"arn:aws:events:us-east-1:{ACCOUNT}:rule/default/guarded"):
+        for call in (lambda: mine.tag_resource(ResourceARN=spelled, Tags=[{"Key": "k", "Value": "v"}]),
+                     lambda: mine.list_tags_for_resource(ResourceARN=spelled)):
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                call()
+            assert code(e) == "AccessDeniedException", spelled
+    # Another account's rule ARN names nothing here.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ev.list_tags_for_resource(ResourceARN="arn:aws:events:us-east-1:999999999999:rule/guarded")
+    assert code(e) == "ResourceNotFoundException"

@@ -93,7 +93,15 @@ impl Service {
         }
         let resource = match op.target() {
             EventsTarget::Rule(name) => rule_arn(&caller.region, &caller.account_id, name),
-            EventsTarget::Arn(arn) => arn.to_string(),
+            // Authorized as the rule it names, in its canonical form: a
+            // `rule/default/NAME` spelling must meet the statements about
+            // `rule/NAME`, since the handler acts on that rule.
+            EventsTarget::Arn(arn) => {
+                rules::name_in_arn(arn, &caller.region, &caller.account_id).map_or_else(
+                    || arn.to_string(),
+                    |name| rule_arn(&caller.region, &caller.account_id, &name),
+                )
+            }
             EventsTarget::Connection(name) => {
                 self.entity_arn::<connections::ConnectionDoc>(
                     caller,

@@ -149,3 +149,25 @@ def test_a_rule_arn_spelled_another_way_meets_the_same_statements(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ev.list_tags_for_resource(ResourceARN="arn:aws:events:us-east-1:999999999999:rule/guarded")
     assert code(e) == "ResourceNotFoundException"
+
+
+def test_a_lower_case_twin_of_a_member_has_no_meaning(server):
+    """Authorization and the handler read the same typed request: a `name` beside
+    `Name` changes nothing (serde takes `Name`)."""
+    import urllib.error
+    import urllib.request
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from conftest import AKID, SECRET
+    client(server, "events").put_rule(Name="twin", EventPattern=json.dumps(PATTERN))
+    body = json.dumps({"Name": "absent", "name": "twin"}).encode()
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSEvents.DescribeRule"})
+    SigV4Auth(Credentials(AKID, SECRET), "events", "us-east-1").add_auth(req)
+    r = urllib.request.Request(server.endpoint + "/", data=body, headers=dict(req.headers.items()), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(r, timeout=10)
+    answer = json.loads(e.value.read())
+    assert answer["__type"] == "ResourceNotFoundException"
+    assert "Rule absent does not exist" in answer["message"]

@@ -17,11 +17,11 @@
 use super::connections::{ConnectionDoc, ConnectionSecret, DestinationDoc};
 use super::http::{Answer, Webhooks};
 use super::input;
+use super::matcher::Seen;
 use super::matcher::{Interest, Matcher};
 use super::pattern::Pattern;
 use super::rules::RuleDoc;
 use super::store::{CONNECTION, DESTINATION, RULE};
-use super::tail::{Seen, Tail};
 use super::targets::target_key;
 use crate::context::Caller;
 use crate::service::Service;
@@ -156,8 +156,8 @@ impl Service {
                     return;
                 }
             };
-            let tail = Tail::start(svc.store.clone(), svc.commit_signal(), stop.clone()).await;
-            let matcher = Matcher::start(svc.store.clone(), tail, stop.clone()).await;
+            let matcher =
+                Matcher::start(svc.store.clone(), svc.commit_signal(), stop.clone()).await;
             let shared = Arc::new(Shared {
                 hooks,
                 limits: Limits::default(),

@@ -1,6 +1,6 @@
-//! One matcher per server: each new outbox event is matched against every
-//! registered target's rule once, here, and handed only to the targets it
-//! matches. Before it, every target was a task woken for every change to
+//! One matcher per server: each new outbox event is read once, parsed once,
+//! matched against every registered target's rule here, and handed only to
+//! the targets it matches. Before it, every target was a task woken for every change to
 //! match it itself; with a thousand rules that was a thousand wake-ups per
 //! commit (bench/EVENTS_RESULTS.md).
 //!
@@ -9,8 +9,8 @@
 //! stored cursor and that position it reads from the store itself.
 
 use super::pattern::Pattern;
-use super::tail::{Seen, Tail};
-use coffer_store::Store;
+use coffer_store::{EventRow, Store};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,32 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 const POLL: Duration = Duration::from_millis(250);
+const BATCH: usize = 1000;
+
+/// An outbox event, parsed once for every target that looks at it.
+pub(super) struct Seen {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub account_id: String,
+    pub region: String,
+    /// The event, if it is a change to a secret (None: IAM records, or unreadable).
+    pub event: Option<Value>,
+}
+
+impl Seen {
+    pub(super) fn of(row: EventRow) -> Arc<Seen> {
+        let event = serde_json::from_str::<Value>(&row.body)
+            .ok()
+            .filter(|e| e["source"] == crate::events::SECRETS_SOURCE);
+        Arc::new(Seen {
+            seq: row.seq,
+            at_ms: row.at_ms,
+            account_id: row.account_id,
+            region: row.region,
+            event,
+        })
+    }
+}
 
 /// What the matcher needs of a target.
 pub(super) struct Interest {
@@ -47,10 +73,11 @@ pub(super) struct Matcher {
 }
 
 impl Matcher {
-    /// Starts matching after the outbox's newest event; ends with `stop`.
+    /// Starts matching after the outbox's newest event, woken by `wake` (this
+    /// server's commits and those it hears of) and a poll; ends with `stop`.
     pub(super) async fn start(
         store: Arc<dyn Store>,
-        tail: Arc<Tail>,
+        mut wake: tokio::sync::watch::Receiver<u64>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> Arc<Matcher> {
         let pos = loop {
@@ -65,11 +92,10 @@ impl Matcher {
         });
         let me = m.clone();
         tokio::spawn(async move {
-            let mut arrivals = tail.subscribe();
             loop {
-                me.pass(&*store, &tail).await;
+                me.pass(&*store).await;
                 tokio::select! {
-                    _ = arrivals.changed() => {}
+                    _ = wake.changed() => {}
                     () = tokio::time::sleep(POLL) => {}
                     _ = stop.changed() => return,
                 }
@@ -78,18 +104,17 @@ impl Matcher {
         m
     }
 
-    async fn pass(&self, store: &dyn Store, tail: &Tail) {
+    /// Reads the outbox once past its position and hands each event to the
+    /// targets it matches.
+    async fn pass(&self, store: &dyn Store) {
         loop {
             let after = self.pos.load(Ordering::SeqCst);
-            let events = match tail.after(after, 1000) {
-                Some(e) => e,
-                None => match store.events_after(after, 1000).await {
-                    Ok(rows) => rows.into_iter().map(Seen::of).collect(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the event matcher cannot read the outbox; will retry");
-                        return;
-                    }
-                },
+            let events: Vec<Arc<Seen>> = match store.events_after(after, BATCH).await {
+                Ok(rows) => rows.into_iter().map(Seen::of).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the event matcher cannot read the outbox; will retry");
+                    return;
+                }
             };
             let Some(last) = events.last().map(|e| e.seq) else {
                 return;
@@ -107,7 +132,7 @@ impl Matcher {
                 // position and then finds its queue empty has had every match.
                 self.pos.store(last, Ordering::SeqCst);
             }
-            if events.len() < 1000 {
+            if events.len() < BATCH {
                 return;
             }
         }

@@ -16,7 +16,6 @@ mod nats;
 pub mod pattern;
 mod rules;
 mod store;
-mod tail;
 mod targets;
 
 use crate::audit;
@@ -96,12 +95,11 @@ impl Service {
             // Authorized as the rule it names, in its canonical form: a
             // `rule/default/NAME` spelling must meet the statements about
             // `rule/NAME`, since the handler acts on that rule.
-            EventsTarget::Arn(arn) => {
-                rules::name_in_arn(arn, &caller.region, &caller.account_id).map_or_else(
+            EventsTarget::Arn(arn) => rules::name_in_arn(arn, &caller.region, &caller.account_id)
+                .map_or_else(
                     || arn.to_string(),
                     |name| rule_arn(&caller.region, &caller.account_id, &name),
-                )
-            }
+                ),
             EventsTarget::Connection(name) => {
                 self.entity_arn::<connections::ConnectionDoc>(
                     caller,

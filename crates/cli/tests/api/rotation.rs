@@ -127,6 +127,10 @@ async fn schedules_fire_once_when_due_on_the_manual_clock() {
     let srv = TestServer::start().await;
     let c = srv.client();
     let svc = srv.running().service.clone();
+    // Start on a 2nd of the month at noon: the cron window (1st or 15th) is then 13
+    // days away, whatever the date the test runs on, so only the two-day schedule is
+    // due after two days.
+    srv.clock.advance_ms(ms_to_next_second_of_month(&srv.clock));
     for (name, rules) in [
         (
             "rate",
@@ -187,6 +191,21 @@ async fn schedules_fire_once_when_due_on_the_manual_clock() {
     let d = c.describe_secret().secret_id("cron").send().await.unwrap();
     assert!(d.last_rotated_date().is_some());
     srv.stop().await;
+}
+
+fn ms_to_next_second_of_month(clock: &coffer_core::clock::ManualClock) -> i64 {
+    use coffer_core::clock::Clock;
+    let now = clock.now_ms();
+    let mut day = time::OffsetDateTime::from_unix_timestamp(now / 1000)
+        .unwrap()
+        .date()
+        .next_day()
+        .unwrap();
+    while day.day() != 2 {
+        day = day.next_day().unwrap();
+    }
+    let noon = day.with_hms(12, 0, 0).unwrap().assume_utc();
+    noon.unix_timestamp() * 1000 - now
 }
 
 #[tokio::test]

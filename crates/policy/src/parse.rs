@@ -194,7 +194,13 @@ fn statement(v: &Value, kind: Kind) -> Result<Statement, ParseError> {
     }
     let sid = match obj.get("Sid") {
         None => None,
-        Some(Value::String(s)) if s.chars().all(|c| c.is_ascii_alphanumeric()) => Some(s.clone()),
+        // IAM wants alphanumeric ids; resource policies (a KMS key's default
+        // policy says "Enable IAM User Permissions") take any text.
+        Some(Value::String(s))
+            if kind != Kind::Identity || s.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            Some(s.clone())
+        }
         Some(_) => return err("Statement IDs (SID) must be alpha-numeric."),
     };
     let effect = match obj.get("Effect").and_then(Value::as_str) {

@@ -530,3 +530,46 @@ fn adding_a_deny_never_grants() {
         );
     }
 }
+
+/// A KMS key policy: it must allow, and naming the account hands the decision
+/// to the account's identity policies (root holds them all).
+#[test]
+fn key_policy_must_allow_and_account_root_delegates() {
+    let key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let delegate = res(
+        json!({"Version": "2012-10-17", "Id": "key-default-1", "Statement": [{
+        "Sid": "Enable IAM User Permissions", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCT}:root")},
+        "Action": "kms:*", "Resource": "*"}]}),
+    );
+    let root = Principal {
+        arn: format!("arn:aws:iam::{ACCT}:root"),
+        account: ACCT.into(),
+        role_arn: None,
+    };
+    let ctx = Context::new();
+    let ask = |who: &Principal, identity: &[Policy], policy: &Policy| {
+        evaluate(&Request {
+            principal: who,
+            action: "kms:Decrypt",
+            resource: key,
+            resource_account: ACCT,
+            context: &ctx,
+            identity,
+            session: &[],
+            resource_policy: Some(policy),
+            resource_must_allow: true,
+        })
+    };
+    assert!(ask(&root, &[], &delegate).allowed());
+    let alice = user("alice", ACCT);
+    assert!(!ask(&alice, &[], &delegate).allowed(), "IAM does not allow");
+    let allow =
+        id(json!({"Version": "2012-10-17", "Statement": [stmt("Allow", "kms:Decrypt", "*")]}));
+    assert!(ask(&alice, &[allow], &delegate).allowed());
+    let only_bob = res(json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCT}:user/bob")},
+        "Action": "kms:*", "Resource": "*"}]}));
+    assert!(!ask(&root, &[], &only_bob).allowed(), "root is locked out");
+    assert!(ask(&user("bob", ACCT), &[], &only_bob).allowed());
+}

@@ -149,7 +149,9 @@ def test_cross_account_read_through_resource_policy_and_assumed_role(server, sm)
     r = aws(server, "iam", "create-role", "--role-name", "Reader",
             "--assume-role-policy-document", json.dumps(trust), env=b_env)
     assert r.returncode == 0, r.stderr
-    read = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
+    # Across accounts the secret's key must be shared too: the role may decrypt.
+    read = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "kms:Decrypt"], "Resource": "*"}]}
     r = aws(server, "iam", "put-role-policy", "--role-name", "Reader", "--policy-name", "read",
             "--policy-document", json.dumps(read), env=b_env)
     assert r.returncode == 0, r.stderr
@@ -158,8 +160,16 @@ def test_cross_account_read_through_resource_policy_and_assumed_role(server, sm)
     assert r.returncode == 0, r.stderr
     creds = json.loads(r.stdout)["Credentials"]
     reader = client(server, "secretsmanager", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
-    # In account A: the shared secret.
-    arn = sm.create_secret(Name="shared/db", SecretString="shared-value")["ARN"]
+    # In account A: the shared secret, under a key whose policy shares it with B
+    # (the default key never crosses accounts).
+    kms = client(server, "kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    key_policy = json.loads(kms.get_key_policy(KeyId=key)["Policy"])
+    key_policy["Statement"].append({"Sid": "TeamB", "Effect": "Allow",
+                                    "Principal": {"AWS": f"arn:aws:iam::{b_account}:root"},
+                                    "Action": "kms:Decrypt", "Resource": "*"})
+    kms.put_key_policy(KeyId=key, Policy=json.dumps(key_policy))
+    arn = sm.create_secret(Name="shared/db", SecretString="shared-value", KmsKeyId=key)["ARN"]
     with pytest.raises(ClientError) as e:
         reader.get_secret_value(SecretId=arn)
     assert code(e) == "AccessDeniedException"

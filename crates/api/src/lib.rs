@@ -1,5 +1,5 @@
 //! Wire shapes, constraints, error codes and typed operations of the APIs Coffer
-//! speaks: Secrets Manager and EventBridge (JSON 1.1), and IAM and STS (the AWS Query protocol).
+//! speaks: Secrets Manager, EventBridge and KMS (JSON 1.1), and IAM and STS (the AWS Query protocol).
 //!
 //! Everything here follows the published service models
 //! (`secretsmanager/2017-10-17/service-2.json` and IAM's and STS's). AWS clients
@@ -13,6 +13,7 @@ pub mod error;
 pub mod events_ops;
 pub mod events_types;
 pub mod iam_ops;
+pub mod kms_ops;
 pub mod query;
 pub mod sm_ops;
 pub mod sts_ops;

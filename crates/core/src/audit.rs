@@ -362,6 +362,38 @@ pub fn record(
 }
 
 /// One CloudTrail-shaped record of a call to the service `source`.
+/// What the audit record of a call says about it, besides its caller and outcome.
+pub(crate) struct Audited {
+    pub source: &'static str,
+    pub name: &'static str,
+    pub params: Value,
+    pub read_only: bool,
+}
+
+impl AuditLog {
+    /// Records a call no committed mutation carried, then lets its answer go.
+    /// Fail closed: no audit record, no answer.
+    pub(crate) async fn settle<T>(
+        &self,
+        caller: &Caller,
+        at_ms: i64,
+        a: Audited,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let rec = record_from(
+            a.source,
+            caller,
+            a.name,
+            at_ms,
+            a.params,
+            result.as_ref().err(),
+            a.read_only,
+        );
+        self.append(rec).await?;
+        result
+    }
+}
+
 pub fn record_from(
     source: &str,
     caller: &Caller,

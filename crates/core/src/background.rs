@@ -116,6 +116,10 @@ impl Service {
                         if n > 0 {
                             tracing::info!(purged = n, "sweeper purged secrets past their recovery window");
                         }
+                        let k = svc.sweep_keys().await;
+                        if k > 0 {
+                            tracing::info!(keys = k, "sweeper deleted or rotated KMS keys whose time came");
+                        }
                         let p = svc.prune_history().await;
                         if p != coffer_store::Pruned::default() {
                             tracing::info!(events = p.events, audit_records = p.audit, server_audit_lines = p.shipped, "pruned history past its retention");

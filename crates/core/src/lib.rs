@@ -29,6 +29,7 @@ pub mod functions;
 pub mod identity;
 pub mod ids;
 pub mod keyring;
+pub mod kms;
 pub mod labels;
 mod outbox;
 pub mod password;

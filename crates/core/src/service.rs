@@ -50,6 +50,7 @@ pub struct Service {
     pub(crate) shipper: Option<crate::audit_ship::Shipper>,
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) identity: Arc<Identity>,
+    pub(crate) keys: Arc<Keyring>,
     pub(crate) secrets: Arc<Secrets>,
     pub(crate) rotation: Arc<Rotation>,
     pub(crate) sweep_interval: Duration,
@@ -95,7 +96,7 @@ impl Service {
         let (rotations, requests) = tokio::sync::mpsc::unbounded_channel();
         let secrets = Arc::new(Secrets::new(SecretsParts {
             store: store.clone(),
-            keys,
+            keys: keys.clone(),
             clock: clock.clone(),
             identity: identity.clone(),
             audit: audit.clone(),
@@ -117,6 +118,7 @@ impl Service {
             shipper,
             outbox,
             identity,
+            keys,
             secrets,
             rotation,
             sweep_interval: opts.sweep_interval,

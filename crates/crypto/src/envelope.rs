@@ -84,6 +84,36 @@ pub fn open_value(
     )
 }
 
+/// Seals a value under a data key its caller made and wraps itself (a
+/// customer-managed key's data key is wrapped as a KMS blob).
+pub fn seal_with_data_key(
+    data_key: &Key256,
+    secret_arn: &str,
+    version_id: &str,
+    kind: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    seal(
+        data_key,
+        &value_aad(secret_arn, version_id, kind),
+        plaintext,
+    )
+}
+
+pub fn open_with_data_key(
+    data_key: &Key256,
+    secret_arn: &str,
+    version_id: &str,
+    kind: &str,
+    ciphertext: &[u8],
+) -> Result<SecretBytes, CryptoError> {
+    open(
+        data_key,
+        &value_aad(secret_arn, version_id, kind),
+        ciphertext,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,16 @@
 //! [`Key256`] and plaintext in [`SecretBytes`]; both zeroize on drop and redact in
 //! `Debug`.
 
+mod blob;
 mod envelope;
 mod root;
 mod seal;
 
-pub use envelope::{open_value, seal_value, unwrap_kms_key, wrap_kms_key, SealedValue};
+pub use blob::{blob_header, open_blob, seal_blob, BlobHeader};
+pub use envelope::{
+    open_value, open_with_data_key, seal_value, seal_with_data_key, unwrap_kms_key, wrap_kms_key,
+    SealedValue,
+};
 pub use root::{load_or_create_key_file, root_key_from_env, RootKeyError};
 pub use seal::{open, seal, CryptoError};
 

@@ -148,6 +148,7 @@ impl Handler {
             "sts" => "sts.amazonaws.com",
             "events" => "events.amazonaws.com",
             "cloudtrail" => "cloudtrail.amazonaws.com",
+            "kms" => "kms.amazonaws.com",
             _ => "secretsmanager.amazonaws.com",
         };
         let record = RejectedCall {

@@ -56,6 +56,8 @@ impl Handler {
             .unwrap_or("");
         let (service, target) = if let Some(t) = header.strip_prefix("AWSEvents.") {
             (JsonService::Events, t.to_string())
+        } else if let Some(t) = header.strip_prefix("TrentService.") {
+            (JsonService::Kms, t.to_string())
         } else if let Some(t) = header.strip_prefix(coffer_core::trail::TARGET_PREFIX) {
             (JsonService::CloudTrail, t.to_string())
         } else {
@@ -133,6 +135,7 @@ impl Handler {
             JsonService::SecretsManager => self.svc.call(&caller, target, &body).await,
             JsonService::Events => self.svc.call_events(&caller, target, &body).await,
             JsonService::CloudTrail => self.svc.call_cloudtrail(&caller, target, &body).await,
+            JsonService::Kms => self.svc.call_kms(&caller, target, &body).await,
         }
     }
 }
@@ -143,6 +146,7 @@ enum JsonService {
     SecretsManager,
     Events,
     CloudTrail,
+    Kms,
 }
 
 impl JsonService {
@@ -152,6 +156,7 @@ impl JsonService {
             JsonService::SecretsManager => "secretsmanager",
             JsonService::Events => "events",
             JsonService::CloudTrail => "cloudtrail",
+            JsonService::Kms => "kms",
         }
     }
 
@@ -160,6 +165,7 @@ impl JsonService {
             JsonService::SecretsManager => SecretsManagerOperation::known(target),
             JsonService::Events => coffer_api::events_ops::known(target),
             JsonService::CloudTrail => (target == "LookupEvents").then_some("LookupEvents"),
+            JsonService::Kms => coffer_api::kms_ops::known(target),
         }
     }
 
@@ -168,6 +174,7 @@ impl JsonService {
             JsonService::SecretsManager => SecretsManagerOperation::is_read_only(target),
             JsonService::Events => coffer_api::events_ops::is_read_only(target),
             JsonService::CloudTrail => true,
+            JsonService::Kms => coffer_api::kms_ops::is_read_only(target),
         }
     }
 }

@@ -265,7 +265,6 @@ async fn inactive_and_deleted_keys_are_refused() {
 async fn another_account_reads_through_a_resource_policy() {
     let srv = TestServer::start().await;
     let addr = srv.running().addr;
-    let arn = secret(&srv, "shared/db", "Dev").await;
     // Account B, created by the first account's root.
     let body = br#"{"Name":"team-b"}"#;
     let headers = signed_for(
@@ -286,6 +285,20 @@ async fn another_account_reads_through_a_resource_policy() {
         b["SecretAccessKey"].as_str().unwrap().to_string(),
     );
     let b_root = (b_key.as_str(), b_secret.as_str(), None);
+    // The secret is under a key shared with B: the default key never crosses accounts.
+    let key = key_shared_with(&srv.kms(), &b_account).await;
+    let arn = srv
+        .client()
+        .create_secret()
+        .name("shared/db")
+        .secret_string("value-of-shared/db")
+        .kms_key_id(&key)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
     // B's root cannot create accounts.
     let headers = signed_for(
         addr,
@@ -314,7 +327,7 @@ async fn another_account_reads_through_a_resource_policy() {
             ("PolicyName", "r"),
             (
                 "PolicyDocument",
-                r#"{"Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
+                r#"{"Statement":{"Effect":"Allow","Action":["secretsmanager:GetSecretValue","kms:Decrypt"],"Resource":"*"}}"#,
             ),
         ],
     ] {

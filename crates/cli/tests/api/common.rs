@@ -79,6 +79,10 @@ impl TestServer {
         self.client_in("us-east-1")
     }
 
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        kms_client_for(&self.endpoint(), AKID, SECRET)
+    }
+
     pub fn client_in(&self, region: &str) -> sm::Client {
         client_for(&self.endpoint(), region, AKID, SECRET)
     }
@@ -109,6 +113,49 @@ pub fn client_for(endpoint: &str, region: &str, akid: &str, secret: &str) -> sm:
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
     sm::Client::from_conf(conf)
+}
+
+/// A KMS client of the AWS SDK for Rust, pointed at the server.
+pub fn kms_client_for(endpoint: &str, akid: &str, secret: &str) -> aws_sdk_kms::Client {
+    let creds = aws_credential_types::Credentials::new(akid, secret, None, None, "test");
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_kms::Client::from_conf(conf)
+}
+
+/// A new key whose policy also lets `account` decrypt with it; its ARN.
+pub async fn key_shared_with(kms: &aws_sdk_kms::Client, account: &str) -> String {
+    let arn = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let policy = kms.get_key_policy().key_id(&arn).send().await.unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    doc["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+        "Sid": "Shared", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"}));
+    kms.put_key_policy()
+        .key_id(&arn)
+        .policy(doc.to_string())
+        .send()
+        .await
+        .unwrap();
+    arn
 }
 
 /// The AWS error code and message of a failed call.

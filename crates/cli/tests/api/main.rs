@@ -17,6 +17,7 @@ mod deletion;
 mod durability;
 mod errors;
 mod fleet;
+mod kms;
 mod labels;
 mod lifecycle;
 mod listing;

@@ -251,10 +251,6 @@ async fn session_tags_and_source_identity_need_their_own_permission() {
 async fn a_cross_account_write_belongs_to_the_owner() {
     let mut srv = TestServer::start().await;
     let addr = srv.running().addr;
-    let create = json!({"Name": "shared/db", "SecretString": "v1", "ClientRequestToken": token(1)});
-    let (_, c, out) = sm_call(addr, (AKID, SECRET), "CreateSecret", &create).await;
-    assert_eq!(c, "OK");
-    let arn = out["ARN"].as_str().unwrap().to_string();
     let body = br#"{"Name":"team-b"}"#;
     let headers = signed_for(
         addr,
@@ -272,6 +268,12 @@ async fn a_cross_account_write_belongs_to_the_owner() {
         b["AccessKeyId"].as_str().unwrap().to_string(),
         b["SecretAccessKey"].as_str().unwrap().to_string(),
     );
+    // Under a key shared with B (the default key never crosses accounts).
+    let key = key_shared_with(&srv.kms(), &b_account).await;
+    let create = json!({"Name": "shared/db", "SecretString": "v1", "ClientRequestToken": token(1), "KmsKeyId": key});
+    let (_, c, out) = sm_call(addr, (AKID, SECRET), "CreateSecret", &create).await;
+    assert_eq!(c, "OK", "{out}");
+    let arn = out["ARN"].as_str().unwrap().to_string();
     let policy = json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow",
         "Principal": {"AWS": format!("arn:aws:iam::{b_account}:root")},
         "Action": ["secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue"], "Resource": "*"}});

@@ -15,10 +15,10 @@ mod matcher;
 mod nats;
 pub mod pattern;
 mod rules;
-mod store;
+pub(crate) mod store;
 mod targets;
 
-use crate::audit;
+use crate::audit::Audited;
 use crate::call::Call;
 use crate::context::Caller;
 use crate::service::Service;
@@ -53,7 +53,7 @@ impl Service {
         target: &str,
         body: &[u8],
     ) -> Result<Vec<u8>, ApiError> {
-        let (name, params, read_only, result) = match EventsOperation::parse(target, body) {
+        let (audited, result) = match EventsOperation::parse(target, body) {
             Ok(op) => {
                 let call =
                     Call::with_params(caller, op.name(), op.audit_parameters()).audited_as(SOURCE);
@@ -61,28 +61,27 @@ impl Service {
                 if call.audited() {
                     return r.map(|v| v.to_string().into_bytes());
                 }
-                let read_only = events_ops::is_read_only(call.name);
-                (call.name, call.params.clone(), read_only, r)
+                let a = Audited {
+                    source: SOURCE,
+                    name: call.name,
+                    read_only: events_ops::is_read_only(call.name),
+                    params: call.params,
+                };
+                (a, r)
             }
-            Err(e) => (
-                events_ops::known(target).unwrap_or("UnknownOperation"),
-                Value::Object(serde_json::Map::default()),
-                false,
-                Err(e),
-            ),
+            Err(e) => {
+                let a = Audited {
+                    source: SOURCE,
+                    name: events_ops::known(target).unwrap_or("UnknownOperation"),
+                    params: Value::Object(serde_json::Map::default()),
+                    read_only: false,
+                };
+                (a, Err(e))
+            }
         };
-        let rec = audit::record_from(
-            SOURCE,
-            caller,
-            name,
-            self.clock.now_ms(),
-            params,
-            result.as_ref().err(),
-            read_only,
-        );
-        // Fail closed: no audit record, no answer.
-        self.audit.append(rec).await?;
-        result.map(|v| v.to_string().into_bytes())
+        let now = self.clock.now_ms();
+        let answer = self.audit.settle(caller, now, audited, result).await?;
+        Ok(answer.to_string().into_bytes())
     }
 
     async fn run_events(&self, call: &Call<'_>, op: EventsOperation) -> Result<Value, ApiError> {

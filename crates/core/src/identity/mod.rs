@@ -12,6 +12,7 @@ mod accounts;
 mod credentials;
 mod grant;
 pub(crate) mod iam;
+pub(crate) mod kms;
 mod query;
 mod secrets;
 mod session;
@@ -360,7 +361,9 @@ impl Identity {
             resource_policy,
             // A role is assumed, and its session tagged or given a source
             // identity, only if its trust policy says so.
-            resource_must_allow: action.starts_with("sts:"),
+            // A KMS key's policy works the same way: it must allow, by
+            // naming the caller or its account (which defers to IAM).
+            resource_must_allow: action.starts_with("sts:") || action.starts_with("kms:"),
         });
         if d.allowed() {
             return Ok(());

@@ -10,9 +10,12 @@ use coffer_store::{KmsKeyRow, Scope, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+pub mod customer;
+
+pub use customer::{KeyDoc, KeyState, Named};
+
 pub const DEFAULT_ALIAS: &str = "alias/aws/secretsmanager";
 
-/// An unwrapped KMS key.
 /// A one-way digest of the root key that a store records, so a server started
 /// with another root key is refused before it writes anything no other server
 /// could read (HMAC with a label of its own: no other key of the hierarchy).
@@ -23,9 +26,12 @@ pub fn root_fingerprint(root: &Key256) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
+/// An unwrapped KMS key: the account's default key, or one material of a
+/// customer-managed key (its number in `material`).
 pub struct KmsKey {
     pub arn: String,
     pub key: Key256,
+    pub material: Option<u32>,
 }
 
 pub struct Keyring {
@@ -77,23 +83,37 @@ impl Keyring {
         let k = Arc::new(KmsKey {
             arn: row.arn.clone(),
             key,
+            material: None,
         });
         self.remember(row, k.clone());
         Ok(k)
     }
 
     /// The key to encrypt new versions with: the one the caller named, else the
-    /// scope's default key (created if absent).
+    /// scope's default key (created if absent). A customer-managed key comes
+    /// with its document, for the caller to be authorized against its policy;
+    /// one that is disabled or pending deletion is refused as AWS refuses it.
     pub async fn for_encrypt(
         &self,
         scope: &Scope,
         named: Option<&str>,
-    ) -> Result<Arc<KmsKey>, ApiError> {
-        let alias = match named {
-            None => DEFAULT_ALIAS.to_string(),
-            Some("aws/secretsmanager") => DEFAULT_ALIAS.to_string(),
-            Some(id) => id.to_string(),
-        };
+    ) -> Result<(Arc<KmsKey>, Option<KeyDoc>), ApiError> {
+        match named {
+            None | Some("aws/secretsmanager") => Ok((self.default_key(scope).await?, None)),
+            Some(id) => match self.resolve(scope, id).await.map_err(kms_to_secrets)? {
+                Named::Default => Ok((self.default_key(scope).await?, None)),
+                Named::Customer(doc, _) => {
+                    doc.usable().map_err(kms_to_secrets)?;
+                    let k = self.material(&doc, doc.current())?;
+                    Ok((k, Some(*doc)))
+                }
+            },
+        }
+    }
+
+    /// The scope's `aws/secretsmanager` key, created the first time it is needed.
+    pub async fn default_key(&self, scope: &Scope) -> Result<Arc<KmsKey>, ApiError> {
+        let alias = DEFAULT_ALIAS.to_string();
         let cache_key = (
             scope.account_id.clone(),
             scope.region.clone(),
@@ -109,11 +129,6 @@ impl Keyring {
         }
         if let Some(row) = self.store.kms_key(scope, &alias).await.map_err(internal)? {
             return self.unwrap_row(&row);
-        }
-        if alias != DEFAULT_ALIAS {
-            // Customer-managed keys arrive with the KMS API; until then only the
-            // default key exists, and naming another is the caller's error.
-            return Err(encryption_failure());
         }
         self.create_default(scope).await
     }
@@ -136,7 +151,11 @@ impl Keyring {
         };
         match self.store.insert_kms_key(row.clone()).await {
             Ok(()) => {
-                let k = Arc::new(KmsKey { arn, key });
+                let k = Arc::new(KmsKey {
+                    arn,
+                    key,
+                    material: None,
+                });
                 self.remember(&row, k.clone());
                 Ok(k)
             }
@@ -152,6 +171,54 @@ impl Keyring {
             },
             Err(e) => Err(internal(e)),
         }
+    }
+
+    /// The customer-managed key a stored version names (None: the default key).
+    pub async fn customer_for_decrypt(&self, arn: &str) -> Result<Option<KeyDoc>, ApiError> {
+        let Some(tail) = arn.strip_prefix("arn:aws:kms:") else {
+            return Ok(None);
+        };
+        let mut parts = tail.splitn(3, ':');
+        let (Some(region), Some(account), Some(key)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(None);
+        };
+        let key_id = key.strip_prefix("key/").unwrap_or(key);
+        Ok(self.key_doc(account, region, key_id).await?.map(|(d, _)| d))
+    }
+
+    /// Opens a version's data key wrapped by a customer-managed key.
+    pub fn open_data_key(
+        &self,
+        doc: &KeyDoc,
+        secret_arn: &str,
+        version_id: &str,
+        wrapped: &[u8],
+    ) -> Result<Key256, ApiError> {
+        let ctx = customer::secret_context(secret_arn, version_id);
+        let raw = self
+            .decrypt_blob(doc, Some(&ctx), wrapped)
+            .map_err(kms_to_secrets_read)?;
+        Key256::from_bytes(raw.as_slice()).ok_or_else(ApiError::internal)
+    }
+
+    /// Wraps a version's data key under a customer-managed key's material.
+    pub fn wrap_data_key(
+        &self,
+        kms: &KmsKey,
+        secret_arn: &str,
+        version_id: &str,
+        data_key: &Key256,
+    ) -> Result<Vec<u8>, ApiError> {
+        let ctx = customer::secret_context(secret_arn, version_id);
+        coffer_crypto::seal_blob(
+            &kms.key,
+            &kms.arn,
+            kms.material.unwrap_or(0),
+            &customer::canonical_context(Some(&ctx)),
+            data_key.as_bytes(),
+        )
+        .map_err(internal)
     }
 
     /// The key a stored version names, for decryption.
@@ -197,6 +264,36 @@ impl Keyring {
     pub fn open_root(&self, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, ApiError> {
         // A forged token is the caller's error, not ours: no internal log line.
         coffer_crypto::open(&self.root, aad, sealed).map_err(|_| ApiError::internal())
+    }
+}
+
+/// How Secrets Manager reports a KMS key it cannot use for a write: a key
+/// that is missing, disabled or pending deletion fails the operation with
+/// AWS's `EncryptionFailure`, KMS's own reason appended.
+fn kms_to_secrets(e: ApiError) -> ApiError {
+    match e.code {
+        ErrorCode::KmsNotFound
+        | ErrorCode::InvalidArn
+        | ErrorCode::Disabled
+        | ErrorCode::KmsInvalidState => ApiError::new(
+            ErrorCode::EncryptionFailure,
+            format!("{} {}", encryption_failure().message, e.message),
+        ),
+        _ => e,
+    }
+}
+
+/// The same for a read: AWS's `DecryptionFailure`.
+fn kms_to_secrets_read(e: ApiError) -> ApiError {
+    let base =
+        "Secrets Manager can't decrypt the protected secret text using the provided KMS key.";
+    match e.code {
+        ErrorCode::Disabled | ErrorCode::KmsInvalidState => ApiError::new(
+            ErrorCode::DecryptionFailure,
+            format!("{base} {}", e.message),
+        ),
+        ErrorCode::InvalidCiphertext => ApiError::new(ErrorCode::DecryptionFailure, base),
+        _ => e,
     }
 }
 

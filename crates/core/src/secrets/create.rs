@@ -44,10 +44,10 @@ impl Secrets {
             None => token.map(str::to_string),
         };
         let scope = call.caller.scope();
-        let kms = self
-            .keys
-            .for_encrypt(&scope, req.kms_key_id.as_deref().filter(|k| !k.is_empty()))
-            .await?;
+        let named = req.kms_key_id.as_deref().filter(|k| !k.is_empty());
+        // Found (or refused) before anything else; the caller's right to use
+        // it is checked once the secret's ARN is known.
+        let (kms, customer) = self.keys.for_encrypt(&scope, named).await?;
 
         for _ in 0..2 {
             if let Some(existing) = self
@@ -62,6 +62,10 @@ impl Secrets {
             }
             let now = self.clock.now_ms();
             let arn = secret_arn(&scope.region, &scope.account_id, &name, &random_suffix());
+            if let Some(doc) = &customer {
+                self.authorize_key_use(call.caller, "kms:GenerateDataKey", doc, &arn)
+                    .await?;
+            }
             let mut versions = Vec::new();
             if let (Some(v), Some(t)) = (&value, &token) {
                 let mut row = seal_version(&kms, &arn, t, v, now)?;

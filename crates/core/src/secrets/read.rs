@@ -2,6 +2,7 @@
 
 use super::not_deleted;
 use crate::call::respond;
+use crate::context::Caller;
 use crate::errors::internal;
 use crate::identity::Grant;
 use crate::labels::CURRENT;
@@ -23,11 +24,49 @@ fn no_value_for_stage(stage: &str) -> ApiError {
 }
 
 impl Secrets {
+    /// A version's value, for the service's own use (replays, rotation).
     pub(crate) async fn decrypt(
         &self,
         s: &Secret,
         v: &VersionRow,
     ) -> Result<SecretBytes, ApiError> {
+        self.decrypt_as(s, v, None).await
+    }
+
+    /// A version's value; under a customer-managed key, `caller` (if any) must
+    /// be allowed `kms:Decrypt` on it, and the key must be enabled.
+    pub(crate) async fn decrypt_as(
+        &self,
+        s: &Secret,
+        v: &VersionRow,
+        caller: Option<&Caller>,
+    ) -> Result<SecretBytes, ApiError> {
+        if let Some(doc) = self.keys.customer_for_decrypt(&v.kms_key_id).await? {
+            if let Some(c) = caller {
+                self.authorize_key_use(c, "kms:Decrypt", &doc, &s.row.arn)
+                    .await?;
+            }
+            let data_key =
+                self.keys
+                    .open_data_key(&doc, &s.row.arn, &v.version_id, &v.wrapped_data_key)?;
+            return coffer_crypto::open_with_data_key(
+                &data_key,
+                &s.row.arn,
+                &v.version_id,
+                &v.value_kind,
+                &v.ciphertext,
+            )
+            .map_err(|e| {
+                tracing::error!(arn = %s.row.arn, version = %v.version_id, error = %e, "stored value failed to decrypt");
+                ApiError::new(
+                    ErrorCode::DecryptionFailure,
+                    "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+                )
+            });
+        }
+        if let Some(c) = caller {
+            super::kms::default_key_is_own(c, &s.row.account_id)?;
+        }
         let scope = super::write::owner_scope(s);
         let kms = self.keys.for_decrypt(&scope, &v.kms_key_id).await?;
         let sealed = coffer_crypto::SealedValue {
@@ -46,6 +85,7 @@ impl Secrets {
     /// Picks the version a read asks for, decrypts it, and notes the access.
     async fn read_value(
         &self,
+        caller: &Caller,
         s: &Secret,
         version_id: Option<&str>,
         stage: Option<&str>,
@@ -77,7 +117,7 @@ impl Secrets {
                     .ok_or_else(|| no_value_for_stage(st))?,
             )
         };
-        let plain = self.decrypt(s, &version).await?;
+        let plain = self.decrypt_as(s, &version, Some(caller)).await?;
         self.access.record(
             s.row.id,
             &version.version_id,
@@ -108,7 +148,11 @@ impl Secrets {
     ) -> Result<Vec<u8>, ApiError> {
         let vid = validate::version_id(req.version_id.as_deref(), "versionId")?;
         let stage = validate::optional(req.version_stage.as_deref(), "versionStage", 1, 256)?;
-        respond(&self.read_value(g.secret()?, vid, stage).await?)
+        respond(
+            &self
+                .read_value(g.call().caller, g.secret()?, vid, stage)
+                .await?,
+        )
     }
 
     pub(crate) async fn batch_get_secret_value(
@@ -135,7 +179,7 @@ impl Secrets {
                 }
                 for id in ids {
                     let got = match g.resolve(action::GET_SECRET_VALUE, id).await {
-                        Ok(s) => self.read_value(&s, None, None).await,
+                        Ok(s) => self.read_value(g.call().caller, &s, None, None).await,
                         Err(e) => Err(e),
                     };
                     push(&mut out, id, got);
@@ -162,7 +206,7 @@ impl Secrets {
                 let page = page.secrets;
                 for s in &page {
                     let got = match g.permits(action::GET_SECRET_VALUE, s).await {
-                        Ok(()) => self.read_value(s, None, None).await,
+                        Ok(()) => self.read_value(g.call().caller, s, None, None).await,
                         Err(e) => Err(e),
                     };
                     push(&mut out, &s.row.arn, got);

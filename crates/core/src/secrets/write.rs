@@ -160,7 +160,9 @@ impl Secrets {
         let key_id = edit.kms_key_id.as_deref().or(s.row.kms_key_id.as_deref());
         // The owner's key, whoever writes: a value sealed under the writer's own
         // (another account's) key could not be opened in the owner's scope.
-        let kms = self.keys.for_encrypt(&owner_scope(&s), key_id).await?;
+        let kms = self
+            .sealing_key(g.call().caller, &owner_scope(&s), key_id, &s.row.arn)
+            .await?;
         let nv = NewVersion {
             token,
             value,
@@ -244,8 +246,8 @@ impl Secrets {
         };
         if let Some(k) = &edit.kms_key_id {
             // Fails early, before anything is written, if the key does not exist.
-            self.keys
-                .for_encrypt(&owner_scope(g.secret()?), Some(k))
+            let s = g.secret()?;
+            self.sealing_key(g.call().caller, &owner_scope(s), Some(k), &s.row.arn)
                 .await?;
         }
         if let (Some(v), Some(t)) = (value, token) {

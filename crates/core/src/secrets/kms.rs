@@ -1,0 +1,73 @@
+//! Secrets Manager's use of KMS keys, as AWS's: a customer-managed key is used
+//! on the caller's behalf, so the caller needs `kms:GenerateDataKey` (to write)
+//! or `kms:Decrypt` (to read) on it, through its key policy or its identity,
+//! with `kms:ViaService` naming Secrets Manager and the encryption context
+//! binding the secret's ARN. The default key needs nothing beyond the secret's
+//! own permissions.
+
+use super::Secrets;
+use crate::context::Caller;
+use crate::identity::kms::KmsKeys;
+use crate::keyring::{KeyDoc, KmsKey};
+use coffer_api::{ApiError, ErrorCode};
+use coffer_store::Scope;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// AWS refuses another account the secrets its default key protects: only a
+/// customer-managed key's policy can share it.
+pub(crate) fn default_key_is_own(caller: &Caller, owner: &str) -> Result<(), ApiError> {
+    if caller.account_id == owner {
+        return Ok(());
+    }
+    Err(ApiError::invalid_request(
+        "You can't access a secret from a different AWS account if you encrypt the secret with the default KMS service key.",
+    ))
+}
+
+impl Secrets {
+    /// The key to seal a secret's new versions with; the caller must be allowed
+    /// to generate data keys under it.
+    pub(crate) async fn sealing_key(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        named: Option<&str>,
+        secret_arn: &str,
+    ) -> Result<Arc<KmsKey>, ApiError> {
+        let (key, doc) = self.keys.for_encrypt(scope, named).await?;
+        match doc {
+            Some(doc) => {
+                self.authorize_key_use(caller, "kms:GenerateDataKey", &doc, secret_arn)
+                    .await?;
+            }
+            None => default_key_is_own(caller, &scope.account_id)?,
+        }
+        Ok(key)
+    }
+
+    pub(crate) async fn authorize_key_use(
+        &self,
+        caller: &Caller,
+        action: &str,
+        doc: &KeyDoc,
+        secret_arn: &str,
+    ) -> Result<(), ApiError> {
+        let ctx = BTreeMap::from([("SecretARN".to_string(), secret_arn.to_string())]);
+        let keys = KmsKeys {
+            via_service: Some(format!("secretsmanager.{}.amazonaws.com", caller.region)),
+            encryption_context: Some(&ctx),
+            extra: Vec::new(),
+        };
+        self.identity
+            .authorize_kms(caller, action, doc, &keys)
+            .await
+            .map_err(|e| {
+                if e.code == ErrorCode::AccessDenied {
+                    ApiError::new(ErrorCode::AccessDenied, "Access to KMS is not allowed")
+                } else {
+                    e
+                }
+            })
+    }
+}

@@ -1,0 +1,235 @@
+"""Customer-managed keys with real clients: the aws CLI and boto3's kms client
+against Coffer's KMS API, and Secrets Manager using those keys as AWS does."""
+
+import base64
+import json
+import os
+import subprocess
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ACCOUNT
+from test_access import client, code, new_user
+
+
+def aws(server, *args, env=None):
+    out = subprocess.run(
+        ["aws", *args, "--output", "json"], env={**server.cli_env(), **(env or {})},
+        capture_output=True, text=True, timeout=60,
+    )
+    return out
+
+
+def ok(out):
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+def message(excinfo):
+    return excinfo.value.response["Error"]["Message"]
+
+
+READ_SECRETS = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
+
+
+def test_secret_under_a_customer_key_follows_the_key_policy_and_state(server, sm):
+    key = ok(aws(server, "kms", "create-key", "--description", "app key"))["KeyMetadata"]
+    assert key["KeyManager"] == "CUSTOMER" and key["KeyState"] == "Enabled"
+    key_id, key_arn = key["KeyId"], key["Arn"]
+    ok(aws(server, "kms", "create-alias", "--alias-name", "alias/app", "--target-key-id", key_id))
+    created = ok(aws(server, "secretsmanager", "create-secret", "--name", "app/db",
+                     "--secret-string", "s3cr3t", "--kms-key-id", "alias/app"))
+    assert sm.get_secret_value(SecretId="app/db")["SecretString"] == "s3cr3t"
+    versions = sm.list_secret_version_ids(SecretId=created["ARN"])["Versions"]
+    assert versions[0]["KmsKeyIds"] == ["alias/app"]
+
+    # A user whom IAM lets read secrets, but whom neither IAM nor the key policy
+    # lets use the key, is refused as AWS refuses it.
+    iam = client(server, "iam")
+    akid, secret = new_user(iam, "reader", READ_SECRETS)
+    reader = client(server, "secretsmanager", akid, secret)
+    with pytest.raises(ClientError) as e:
+        reader.get_secret_value(SecretId="app/db")
+    assert code(e) == "AccessDeniedException"
+    assert message(e) == "Access to KMS is not allowed"
+
+    # A key-policy statement naming the user, only through Secrets Manager.
+    policy = json.loads(ok(aws(server, "kms", "get-key-policy", "--key-id", key_id))["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    policy["Statement"].append({
+        "Sid": "Let the reader decrypt through Secrets Manager", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/reader"},
+        "Action": "kms:Decrypt", "Resource": "*",
+        "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}},
+    })
+    ok(aws(server, "kms", "put-key-policy", "--key-id", key_id, "--policy-name", "default",
+           "--policy", json.dumps(policy)))
+    assert reader.get_secret_value(SecretId="app/db")["SecretString"] == "s3cr3t"
+    # The same statement does not let the reader call KMS directly.
+    kms_reader = client(server, "kms", akid, secret)
+    blob = client(server, "kms").encrypt(KeyId=key_arn, Plaintext=b"x")["CiphertextBlob"]
+    with pytest.raises(ClientError) as e:
+        kms_reader.decrypt(CiphertextBlob=blob)
+    assert code(e) == "AccessDeniedException"
+
+    # A disabled key stops reads and writes; enabled again, both work.
+    ok(aws(server, "kms", "disable-key", "--key-id", key_id))
+    with pytest.raises(ClientError) as e:
+        sm.get_secret_value(SecretId="app/db")
+    assert code(e) == "DecryptionFailure"
+    assert f"{key_arn} is disabled." in message(e)
+    with pytest.raises(ClientError) as e:
+        sm.put_secret_value(SecretId="app/db", SecretString="next")
+    assert code(e) == "EncryptionFailure"
+    ok(aws(server, "kms", "enable-key", "--key-id", key_id))
+    assert sm.get_secret_value(SecretId="app/db")["SecretString"] == "s3cr3t"
+
+    # Rotating the key keeps every version readable; new versions use the new material.
+    before = client(server, "kms").describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+    ok(aws(server, "kms", "rotate-key-on-demand", "--key-id", key_id))
+    after = client(server, "kms").describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+    assert before != after
+    sm.put_secret_value(SecretId="app/db", SecretString="after-rotation")
+    assert sm.get_secret_value(SecretId="app/db", VersionStage="AWSPREVIOUS")["SecretString"] == "s3cr3t"
+    assert sm.get_secret_value(SecretId="app/db")["SecretString"] == "after-rotation"
+
+    # Pending deletion: reads fail with KMS's reason; cancelled, the key is disabled.
+    kms = client(server, "kms")
+    with pytest.raises(ClientError) as e:
+        kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=3)
+    assert message(e) == "PendingWindowInDays must be between 7 and 30"
+    sched = kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    assert sched["KeyId"] == key_arn and sched["KeyState"] == "PendingDeletion"
+    with pytest.raises(ClientError) as e:
+        sm.get_secret_value(SecretId="app/db")
+    assert code(e) == "DecryptionFailure" and "is pending deletion." in message(e)
+    kms.cancel_key_deletion(KeyId=key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+def test_kms_api_shapes_and_errors(server, sm):
+    kms = client(server, "kms")
+    meta = kms.create_key(Tags=[{"TagKey": "team", "TagValue": "dev"}])["KeyMetadata"]
+    key_id, arn = meta["KeyId"], meta["Arn"]
+    assert meta["Description"] == "" and meta["EncryptionAlgorithms"] == ["SYMMETRIC_DEFAULT"]
+    assert kms.list_resource_tags(KeyId=key_id)["Tags"] == [{"TagKey": "team", "TagValue": "dev"}]
+
+    # Encrypt/Decrypt bind the encryption context; Decrypt finds the key in the blob.
+    out = kms.encrypt(KeyId=arn, Plaintext=b"top-secret-plaintext", EncryptionContext={"app": "x"})
+    assert out["KeyId"] == arn
+    back = kms.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"app": "x"})
+    assert back["Plaintext"] == b"top-secret-plaintext" and back["KeyId"] == arn
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"app": "y"})
+    assert code(e) == "InvalidCiphertextException"
+    tampered = bytearray(out["CiphertextBlob"])
+    tampered[-1] ^= 1
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=bytes(tampered), EncryptionContext={"app": "x"})
+    assert code(e) == "InvalidCiphertextException"
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"app": "x"}, KeyId=other)
+    assert code(e) == "IncorrectKeyException"
+    moved = kms.re_encrypt(CiphertextBlob=out["CiphertextBlob"], SourceEncryptionContext={"app": "x"},
+                           DestinationKeyId=other)
+    assert kms.decrypt(CiphertextBlob=moved["CiphertextBlob"])["Plaintext"] == b"top-secret-plaintext"
+
+    # Data keys, random bytes, and the model's constraints with AWS's messages.
+    dk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+    assert len(dk["Plaintext"]) == 32
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"])["Plaintext"] == dk["Plaintext"]
+    assert "Plaintext" not in kms.generate_data_key_without_plaintext(KeyId=key_id, NumberOfBytes=16)
+    assert len(kms.generate_random(NumberOfBytes=44)["Plaintext"]) == 44
+    with pytest.raises(ClientError) as e:
+        kms.generate_random(NumberOfBytes=1025)
+    assert message(e) == ("1 validation error detected: Value '1025' at 'numberOfBytes' failed to "
+                          "satisfy constraint: Member must have value less than or equal to 1024")
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=key_id, Plaintext=b"x" * 4097)
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        kms.create_key(KeySpec="RSA_2048")
+    assert code(e) == "UnsupportedOperationException"
+
+    # Keys that do not exist, aliases, and the AWS-managed key.
+    missing = "11111111-2222-3333-4444-555555555555"
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId=missing)
+    assert code(e) == "NotFoundException"
+    assert message(e) == f"Key 'arn:aws:kms:us-east-1:{ACCOUNT}:key/{missing}' does not exist"
+    with pytest.raises(ClientError) as e:
+        kms.create_alias(AliasName="app", TargetKeyId=key_id)
+    assert message(e).startswith('Alias must start with the prefix "alias/".')
+    kms.create_alias(AliasName="alias/one", TargetKeyId=key_id)
+    with pytest.raises(ClientError) as e:
+        kms.create_alias(AliasName="alias/one", TargetKeyId=key_id)
+    assert code(e) == "AlreadyExistsException"
+    assert message(e) == f"An alias with the name arn:aws:kms:us-east-1:{ACCOUNT}:alias/one already exists"
+    kms.update_alias(AliasName="alias/one", TargetKeyId=other)
+    assert kms.describe_key(KeyId="alias/one")["KeyMetadata"]["KeyId"] == other
+    kms.delete_alias(AliasName="alias/one")
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId="alias/one")
+    assert message(e) == f"Alias arn:aws:kms:us-east-1:{ACCOUNT}:alias/one is not found."
+    sm.create_secret(Name="plain", SecretString="v")
+    names = [a["AliasName"] for a in kms.list_aliases()["Aliases"]]
+    assert "alias/aws/secretsmanager" in names
+    managed = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
+    assert managed["KeyManager"] == "AWS"
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId="alias/aws/secretsmanager", Plaintext=b"x")
+    assert code(e) == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        kms.disable_key(KeyId=managed["KeyId"])
+    assert code(e) == "AccessDeniedException"
+
+    # Rotation status, and listing with markers.
+    kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
+    status = kms.get_key_rotation_status(KeyId=key_id)
+    assert status["KeyRotationEnabled"] and status["RotationPeriodInDays"] == 90
+    first = kms.list_keys(Limit=1)
+    assert first["Truncated"] and len(first["Keys"]) == 1
+    rest = kms.list_keys(Marker=first["NextMarker"])
+    assert {k["KeyId"] for k in first["Keys"] + rest["Keys"]} >= {key_id, other, managed["KeyId"]}
+
+    # The audit trail names KMS, and never holds the plaintext.
+    audit = open(os.path.join(server.data_dir, "audit.log")).read()
+    assert '"eventSource":"kms.amazonaws.com"' in audit
+    assert "top-secret-plaintext" not in audit
+    assert base64.b64encode(b"top-secret-plaintext").decode() not in audit
+
+
+def test_the_default_key_does_not_cross_accounts_but_a_shared_key_does(server, sm):
+    from conftest import BIN
+    out = subprocess.run([BIN, "account", "create", "team-b"], env=server.cli_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    b = dict(line[len("export "):].split("=", 1) for line in out.stdout.splitlines())
+    b_account = b["COFFER_ACCOUNT_ID"]
+    b_sm = client(server, "secretsmanager", b["AWS_ACCESS_KEY_ID"], b["AWS_SECRET_ACCESS_KEY"])
+    grant = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{b_account}:root"},
+             "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
+    plain = sm.create_secret(Name="shared/plain", SecretString="v")["ARN"]
+    sm.put_resource_policy(SecretId=plain, ResourcePolicy=json.dumps(grant))
+    with pytest.raises(ClientError) as e:
+        b_sm.get_secret_value(SecretId=plain)
+    assert code(e) == "InvalidRequestException"
+    assert message(e) == ("You can't access a secret from a different AWS account if you encrypt "
+                          "the secret with the default KMS service key.")
+    kms = client(server, "kms")
+    key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+    shared = sm.create_secret(Name="shared/cmk", SecretString="shared-value", KmsKeyId=key_arn)["ARN"]
+    sm.put_resource_policy(SecretId=shared, ResourcePolicy=json.dumps(grant))
+    with pytest.raises(ClientError) as e:
+        b_sm.get_secret_value(SecretId=shared)
+    assert message(e) == "Access to KMS is not allowed"
+    policy = json.loads(kms.get_key_policy(KeyId=key_arn)["Policy"])
+    policy["Statement"].append({"Sid": "TeamB", "Effect": "Allow",
+                                "Principal": {"AWS": f"arn:aws:iam::{b_account}:root"},
+                                "Action": "kms:Decrypt", "Resource": "*"})
+    kms.put_key_policy(KeyId=key_arn, Policy=json.dumps(policy))
+    assert b_sm.get_secret_value(SecretId=shared)["SecretString"] == "shared-value"

@@ -1,6 +1,5 @@
 //! AWS error codes and the one table that maps each to its HTTP status.
 
-use serde::Serialize;
 use std::fmt;
 
 /// Every error code Coffer answers with. The names are AWS's, verbatim.
@@ -147,6 +146,29 @@ impl ErrorCode {
 }
 
 impl ErrorCode {
+    /// Authentication and protocol errors, raised before any service's handler.
+    pub fn is_protocol(self) -> bool {
+        use ErrorCode::{
+            ExpiredToken, IncompleteSignature, InvalidSignature, MissingAuthenticationToken,
+            RequestEntityTooLarge, RequestTimeout, SerializationException, ServiceUnavailable,
+            Throttling, UnknownOperation, UnrecognizedClient,
+        };
+        matches!(
+            self,
+            MissingAuthenticationToken
+                | IncompleteSignature
+                | InvalidSignature
+                | UnrecognizedClient
+                | ExpiredToken
+                | SerializationException
+                | UnknownOperation
+                | RequestEntityTooLarge
+                | RequestTimeout
+                | Throttling
+                | ServiceUnavailable
+        )
+    }
+
     /// The code and status in the Query protocol (IAM, STS), where AWS names the
     /// shared errors differently from the JSON services.
     pub fn query(self) -> (&'static str, u16) {
@@ -230,17 +252,24 @@ impl ApiError {
     /// The JSON 1.1 error body: `{"__type": ..., "message": ...}`. Built with serde
     /// so a quote or a backslash in the message cannot break it.
     pub fn to_body(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            #[serde(rename = "__type")]
-            kind: &'a str,
-            message: &'a str,
+        self.body_with("message")
+    }
+
+    /// The body as Secrets Manager's own errors carry it: `Message`, capital M
+    /// (its authentication and protocol errors keep `message`, as AWS's do).
+    pub fn to_secrets_manager_body(&self) -> Vec<u8> {
+        if self.code.is_protocol() {
+            self.to_body()
+        } else {
+            self.body_with("Message")
         }
-        serde_json::to_vec(&Body {
-            kind: self.code.as_str(),
-            message: &self.message,
-        })
-        .unwrap_or_default()
+    }
+
+    fn body_with(&self, member: &str) -> Vec<u8> {
+        let mut m = serde_json::Map::new();
+        m.insert("__type".into(), self.code.as_str().into());
+        m.insert(member.into(), self.message.clone().into());
+        serde_json::to_vec(&m).unwrap_or_default()
     }
 }
 
@@ -262,6 +291,11 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&e.to_body()).unwrap();
         assert_eq!(v["__type"], "InvalidParameterException");
         assert_eq!(v["message"], "bad \"name\"\\");
+        let v: serde_json::Value = serde_json::from_slice(&e.to_secrets_manager_body()).unwrap();
+        assert_eq!(v["Message"], "bad \"name\"\\");
+        let auth = ApiError::new(ErrorCode::UnrecognizedClient, "no");
+        let v: serde_json::Value = serde_json::from_slice(&auth.to_secrets_manager_body()).unwrap();
+        assert_eq!(v["message"], "no");
     }
 
     #[test]

@@ -89,8 +89,25 @@ pub fn one_of(v: &str, field: &str, allowed: &[&str]) -> Result<(), ApiError> {
 }
 
 /// `SecretId`: a name or an ARN, 1–2048 characters.
+/// A name is held to the name's characters, as AWS does on every operation.
 pub fn secret_id(v: Option<&str>) -> Result<&str, ApiError> {
-    required(v, "secretId", 1, 2048)
+    let id = required(v, "secretId", 1, 2048)?;
+    if !id.starts_with("arn:") && !name_chars(id) {
+        return Err(invalid_name());
+    }
+    Ok(id)
+}
+
+fn name_chars(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-!".contains(c))
+}
+
+fn invalid_name() -> ApiError {
+    ApiError::new(
+        ErrorCode::Validation,
+        "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
+    )
 }
 
 /// `ClientRequestToken` / `VersionId`: 32–64 characters.
@@ -101,14 +118,8 @@ pub fn version_id<'a>(v: Option<&'a str>, field: &str) -> Result<Option<&'a str>
 /// Secret names: 1–512 characters of letters, digits and `/_+=.@-!`.
 pub fn secret_name(v: Option<&str>) -> Result<&str, ApiError> {
     let name = required(v, "name", 1, 512)?;
-    let ok = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-!".contains(c));
-    if !ok {
-        return Err(ApiError::new(
-            ErrorCode::Validation,
-            "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
-        ));
+    if !name_chars(name) {
+        return Err(invalid_name());
     }
     Ok(name)
 }

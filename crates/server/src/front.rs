@@ -62,7 +62,11 @@ pub(crate) fn with_body(
 }
 
 pub(crate) fn error_response(e: &ApiError, request_id: &str) -> Response<Body> {
-    let mut r = response(e.code.status(), JSON_11, request_id, e.to_body());
+    error_response_with(e, request_id, e.to_body())
+}
+
+pub(crate) fn error_response_with(e: &ApiError, request_id: &str, body: Vec<u8>) -> Response<Body> {
+    let mut r = response(e.code.status(), JSON_11, request_id, body);
     if let Ok(v) = hyper::header::HeaderValue::from_str(e.code.as_str()) {
         r.headers_mut().insert("x-amzn-errortype", v);
     }

@@ -1,7 +1,7 @@
 //! One request: route, cap the body, authenticate, call the service, answer.
 
 use crate::body::Body;
-use crate::front::{error_response, response, with_body, Handler, JSON_11};
+use crate::front::{error_response, error_response_with, response, with_body, Handler, JSON_11};
 use crate::metrics;
 use crate::quota::Family;
 use coffer_api::{ApiError, ErrorCode, SecretsManagerOperation};
@@ -83,7 +83,12 @@ impl Handler {
             Ok(body) => (response(200, JSON_11, &request_id, body), "OK"),
             Err(e) => {
                 span.in_scope(|| tracing::info!(code = e.code.as_str(), "request refused"));
-                (error_response(&e, &request_id), e.code.as_str())
+                let body = if service == JsonService::SecretsManager {
+                    e.to_secrets_manager_body()
+                } else {
+                    e.to_body()
+                };
+                (error_response_with(&e, &request_id, body), e.code.as_str())
             }
         };
         let elapsed = started.elapsed().as_secs_f64();

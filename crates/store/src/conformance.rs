@@ -70,6 +70,7 @@ fn mutation(op: MutationOp, secret: SecretRow, versions: Vec<VersionRow>) -> Mut
         insert_versions: versions,
         relabel: vec![],
         delete_versions: vec![],
+        reseal: vec![],
         prune_before_ms: None,
     }
 }
@@ -213,12 +214,33 @@ async fn versions_and_pruning(store: &dyn Store) {
         row.clone(),
         vec![version("h111", &[])],
     );
-    store.commit(m).await.unwrap();
+    rev = store.commit(m).await.unwrap().revision;
     assert_eq!(
         found(probe("words")).await,
         1,
         "kept through a value-only write"
     );
+    // Resealing replaces a version's key and sealed bytes, and nothing else.
+    let mut resealed = version("h110", &["IGNORED"]);
+    resealed.kms_key_id = "arn:new-key".into();
+    resealed.wrapped_data_key = b"new-wrapped".to_vec();
+    resealed.ciphertext = b"new-ciphertext".to_vec();
+    let mut m = mutation(
+        MutationOp::Update {
+            expected_revision: rev,
+        },
+        row.clone(),
+        vec![],
+    );
+    m.reseal = vec![resealed];
+    store.commit(m).await.unwrap();
+    let h110 = store.version(row.id, "h110").await.unwrap().unwrap();
+    assert_eq!(
+        (h110.kms_key_id.as_str(), h110.ciphertext.as_slice()),
+        ("arn:new-key", b"new-ciphertext".as_slice())
+    );
+    assert_eq!(h110.wrapped_data_key, b"new-wrapped");
+    assert_eq!(h110.labels, ["AWSCURRENT"], "labels untouched");
     row.description = None;
 }
 

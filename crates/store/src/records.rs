@@ -141,6 +141,9 @@ pub struct Mutation {
     /// (version id, full new label set) for versions that already exist.
     pub relabel: Vec<(String, Vec<String>)>,
     pub delete_versions: Vec<String>,
+    /// Existing versions sealed anew (a new KMS key): their key id, wrapped data
+    /// key and ciphertext are replaced; nothing else of them changes.
+    pub reseal: Vec<VersionRow>,
     /// Prunes as AWS does: versions without a label created before this
     /// time, beyond the newest [`crate::KEEP_VERSIONS`], are deleted.
     pub prune_before_ms: Option<i64>,

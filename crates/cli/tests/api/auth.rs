@@ -210,7 +210,7 @@ async fn protocol_errors() {
     .await;
     assert_eq!((r.status, r.error_type()), (400, "InvalidRequestException"));
     assert_eq!(
-        r.body["message"],
+        r.body["Message"],
         "You must provide a ClientRequestToken value. We recommend a UUID-type value."
     );
 

@@ -153,7 +153,7 @@ async fn every_operation_allowed_denied_and_missing() {
         assert_eq!(code, denied_answer, "{op} denied: {body}");
         if !unserved {
             assert_eq!(status, 400, "{op}");
-            let msg = body["message"].as_str().unwrap_or("");
+            let msg = body["Message"].as_str().unwrap_or("");
             assert!(
                 msg.starts_with(&format!(
                     "User: arn:aws:iam::{ACCOUNT}:user/nobody is not authorized to perform: secretsmanager:{op} on resource: "

@@ -159,3 +159,75 @@ async fn a_deleted_key_takes_its_aliases_and_leaves_its_secrets_unreadable() {
     assert_eq!(code, "DecryptionFailure");
     srv.stop().await;
 }
+
+/// UpdateSecret with a new key re-encrypts AWSCURRENT, AWSPENDING and
+/// AWSPREVIOUS under it (as AWS does); older versions keep the old key, so
+/// with the old key disabled only those three stay readable.
+#[tokio::test]
+async fn changing_a_secrets_key_reseals_its_labelled_versions() {
+    let srv = TestServer::start().await;
+    let kms = srv.kms();
+    let (old, new) = (new_key(&kms).await, new_key(&kms).await);
+    let c = srv.client();
+    c.create_secret()
+        .name("s")
+        .secret_string("v1")
+        .kms_key_id(&old)
+        .send()
+        .await
+        .unwrap();
+    let first = c
+        .get_secret_value()
+        .secret_id("s")
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string();
+    for v in ["v2", "v3"] {
+        c.put_secret_value()
+            .secret_id("s")
+            .secret_string(v)
+            .send()
+            .await
+            .unwrap();
+    }
+    c.update_secret()
+        .secret_id("s")
+        .kms_key_id(&new)
+        .send()
+        .await
+        .unwrap();
+    kms.disable_key().key_id(&old).send().await.unwrap();
+    let value = |stage: &'static str| {
+        let c = c.clone();
+        async move {
+            c.get_secret_value()
+                .secret_id("s")
+                .version_stage(stage)
+                .send()
+                .await
+                .unwrap()
+                .secret_string()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(value("AWSCURRENT").await, "v3");
+    assert_eq!(value("AWSPREVIOUS").await, "v2");
+    let (code, _) = err(c
+        .get_secret_value()
+        .secret_id("s")
+        .version_id(&first)
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(
+        code, "DecryptionFailure",
+        "an unlabelled version keeps the old key"
+    );
+    let d = c.describe_secret().secret_id("s").send().await.unwrap();
+    assert_eq!(d.kms_key_id(), Some(new.as_str()));
+    srv.stop().await;
+}

@@ -680,7 +680,7 @@ async fn rotation_reads_only_what_its_configurer_may() {
         "a rotator reading master/db for a user who may not: {out}"
     );
     assert!(
-        out["message"].as_str().unwrap_or("").contains(&master_arn),
+        out["Message"].as_str().unwrap_or("").contains(&master_arn),
         "{out}"
     );
     // Without lambda:InvokeFunction, no function at all.
@@ -696,7 +696,7 @@ async fn rotation_reads_only_what_its_configurer_may() {
     .await;
     assert_eq!(c, "AccessDeniedException", "{out}");
     assert!(
-        out["message"]
+        out["Message"]
             .as_str()
             .unwrap_or("")
             .contains("lambda:InvokeFunction"),

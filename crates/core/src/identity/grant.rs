@@ -70,6 +70,11 @@ impl<'a> Grant<'a> {
 
     /// The secret the operation acts on, as it was when authorized. A secret the
     /// caller may see but which does not exist is AWS's ResourceNotFound.
+    /// The request named a secret that does not exist (and the caller may know it).
+    pub fn missing(&self) -> bool {
+        matches!(self.target, Granted::Missing)
+    }
+
     pub fn secret(&self) -> Result<&Arc<Secret>, ApiError> {
         match &self.target {
             Granted::Secret(s) => Ok(s),

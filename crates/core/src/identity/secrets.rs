@@ -127,6 +127,10 @@ impl Identity {
                 let found =
                     if let Some(s) = self.store.secret_by_arn(arn).await.map_err(internal)? {
                         Some(s)
+                    } else if looks_complete(resource) {
+                        // As AWS reads it: a name ending in `-` and six characters
+                        // is a complete ARN's, so no partial-ARN lookup follows.
+                        None
                     } else {
                         let owner = Scope {
                             account_id: account.to_string(),
@@ -315,4 +319,11 @@ fn secret_keys(s: &Secret, ctx: &mut Context) {
     if let Some(l) = crate::attrs::RotationState::of(s).and_then(|r| r.lambda_arn) {
         ctx.set("secretsmanager:resource/AllowRotationLambdaArn", l);
     }
+}
+
+/// Whether an ARN's resource part ends as a complete secret ARN's does (`-`
+/// and the six characters of its suffix).
+fn looks_complete(resource: &str) -> bool {
+    let b = resource.as_bytes();
+    b.len() > 7 && b[b.len() - 7] == b'-' && b[b.len() - 6..].iter().all(u8::is_ascii_alphanumeric)
 }

@@ -12,6 +12,8 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct AccessTracker {
     seen: Mutex<HashMap<(i64, String), i64>>,
+    /// The newest day recorded per secret: answers show it before the flush.
+    by_secret: Mutex<HashMap<i64, i64>>,
     pending: Mutex<Vec<AccessTouch>>,
 }
 
@@ -33,12 +35,42 @@ impl AccessTracker {
             return;
         }
         *slot = day;
+        if let Ok(mut b) = self.by_secret.lock() {
+            let d = b.entry(secret_id).or_insert(day);
+            *d = (*d).max(day);
+        }
         if let Ok(mut p) = self.pending.lock() {
             p.push(AccessTouch {
                 secret_id,
                 version_id: Some(version_id.to_string()),
                 day_ms: day,
             });
+        }
+    }
+
+    /// LastAccessedDate as a read on this server left it, flushed or not: AWS
+    /// shows the date right after the read. `version` None: the secret's.
+    pub fn last_day(
+        &self,
+        secret_id: i64,
+        version: Option<&str>,
+        stored: Option<i64>,
+    ) -> Option<i64> {
+        let seen = match version {
+            Some(v) => self
+                .seen
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&(secret_id, v.to_string())).copied()),
+            None => self
+                .by_secret
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&secret_id).copied()),
+        };
+        match (stored, seen.filter(|d| *d != i64::MIN)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
         }
     }
 

@@ -78,7 +78,8 @@ impl Secrets {
                 region: scope.region.clone(),
                 name: name.clone(),
                 arn: arn.clone(),
-                description: req.description.clone(),
+                // AWS keeps no empty description: DescribeSecret omits it.
+                description: req.description.clone().filter(|d| !d.is_empty()),
                 kms_key_id: req.kms_key_id.clone().filter(|k| !k.is_empty()),
                 kind: req.kind.clone(),
                 created_ms: now,
@@ -115,6 +116,7 @@ impl Secrets {
                 insert_versions: versions,
                 relabel: vec![],
                 delete_versions: vec![],
+                reseal: vec![],
                 prune_before_ms: None,
             };
             match self.store.commit(m).await {

@@ -35,6 +35,13 @@ impl Secrets {
                 "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).",
             ));
         }
+        if force && g.missing() {
+            return Self::deleted_already(
+                call.caller,
+                req.secret_id.as_deref().unwrap_or_default(),
+                self.clock.now_ms(),
+            );
+        }
         let mut deletion = 0;
         let (s, _) = self
             .commit_with_retry(g, |s, now| {
@@ -64,6 +71,28 @@ impl Secrets {
             arn: s.row.arn.clone(),
             name: s.row.name.clone(),
             deletion_date: Timestamp(deletion),
+        })
+    }
+
+    /// A forced delete of a secret that does not exist succeeds, as AWS's does:
+    /// the answer names what was asked for, as if it had just been deleted.
+    fn deleted_already(caller: &Caller, id: &str, now: i64) -> Result<Vec<u8>, ApiError> {
+        let (arn, name) = if id.starts_with("arn:") {
+            let name = id.rsplit_once(":secret:").map_or(id, |(_, n)| n);
+            (id.to_string(), name.to_string())
+        } else {
+            let arn = crate::arn::secret_arn(
+                &caller.region,
+                &caller.account_id,
+                id,
+                &crate::arn::random_suffix(),
+            );
+            (arn, id.to_string())
+        };
+        respond(&DeleteSecretResponse {
+            arn,
+            name,
+            deletion_date: Timestamp(now),
         })
     }
 
@@ -156,6 +185,7 @@ impl Secrets {
             insert_versions: vec![],
             relabel: vec![],
             delete_versions: vec![],
+            reseal: vec![],
             prune_before_ms: None,
         };
         match self.store.commit(m).await {

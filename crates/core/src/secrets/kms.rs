@@ -5,12 +5,13 @@
 //! binding the secret's ARN. The default key needs nothing beyond the secret's
 //! own permissions.
 
-use super::Secrets;
+use super::{seal_version, NewValue, Secrets};
 use crate::context::Caller;
 use crate::identity::kms::KmsKeys;
 use crate::keyring::{KeyDoc, KmsKey};
+use coffer_api::types::Sensitive;
 use coffer_api::{ApiError, ErrorCode};
-use coffer_store::Scope;
+use coffer_store::{Scope, Secret, VersionRow};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -69,5 +70,54 @@ impl Secrets {
                     e
                 }
             })
+    }
+}
+
+/// The versions AWS re-encrypts when a secret's key changes.
+const RESEALED: [&str; 3] = ["AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"];
+
+impl Secrets {
+    /// The AWSCURRENT, AWSPENDING and AWSPREVIOUS versions of `s` sealed anew
+    /// under `kms`, as UpdateSecret does when it changes the key. A version the
+    /// caller may not decrypt stays as it is (AWS does the same); older versions
+    /// keep their key, so disabling the old key leaves only these readable.
+    pub(crate) async fn reseal_under(
+        &self,
+        caller: &Caller,
+        s: &Secret,
+        kms: &KmsKey,
+    ) -> Result<Vec<VersionRow>, ApiError> {
+        let mut out = Vec::new();
+        for v in &s.versions {
+            if v.kms_key_id == kms.arn || !v.labels.iter().any(|l| RESEALED.contains(&l.as_str())) {
+                continue;
+            }
+            let plain = match self.decrypt_as(s, v, Some(caller)).await {
+                Ok(p) => p,
+                Err(e)
+                    if matches!(
+                        e.code,
+                        ErrorCode::AccessDenied | ErrorCode::DecryptionFailure
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let value = if v.value_kind == "binary" {
+                NewValue::Binary(Sensitive(plain.into_vec()))
+            } else {
+                let text = String::from_utf8(plain.into_vec()).map_err(crate::errors::internal)?;
+                NewValue::String(Sensitive(text))
+            };
+            let sealed = seal_version(kms, &s.row.arn, &v.version_id, &value, v.created_ms)?;
+            out.push(VersionRow {
+                kms_key_id: sealed.kms_key_id,
+                wrapped_data_key: sealed.wrapped_data_key,
+                ciphertext: sealed.ciphertext,
+                ..v.clone()
+            });
+        }
+        Ok(out)
     }
 }

@@ -81,10 +81,12 @@ fn filter_matches(row: &SecretRow, key: &str, value: &str) -> bool {
     let tags = row.tags.as_deref().unwrap_or_default();
     match key {
         "name" => prefix_match(&row.name, value, true),
-        "description" => row
-            .description
-            .as_deref()
-            .is_some_and(|d| prefix_match(d, value, false)),
+        // Every word of the value must start a word of the description:
+        // "a secret" finds "an secret" (AWS's recorded answer).
+        "description" => row.description.as_deref().is_some_and(|d| {
+            let mut words = value.split_whitespace().peekable();
+            words.peek().is_some() && words.all(|w| prefix_match(d, w, false))
+        }),
         "tag-key" => tags.iter().any(|(k, _)| prefix_match(k, value, true)),
         "tag-value" => tags.iter().any(|(_, v)| prefix_match(v, value, true)),
         "primary-region" => prefix_match(&row.region, value, true),
@@ -182,7 +184,7 @@ fn word_probe(checked: &[(String, Vec<String>, Vec<String>)]) -> Option<WordProb
         let prefixes: Option<Vec<String>> = pos
             .iter()
             .map(|v| {
-                let v = if key == "all" {
+                let v = if key == "all" || key == "description" {
                     v.split_whitespace().next()?
                 } else {
                     v.as_str()
@@ -258,8 +260,13 @@ impl Secrets {
         _req: SecretIdRequest,
     ) -> Result<Vec<u8>, ApiError> {
         let s = g.secret()?;
+        let mut meta = metadata(&s.row);
+        meta.last_accessed_date = self
+            .access
+            .last_day(s.row.id, None, s.row.last_accessed_ms)
+            .map(Timestamp);
         respond(&DescribeSecretResponse {
-            meta: metadata(&s.row),
+            meta,
             version_ids_to_stages: versions_to_stages(s),
         })
     }
@@ -309,9 +316,16 @@ impl Secrets {
         let page = page.secrets;
         let secret_list = page
             .iter()
-            .map(|s| SecretListEntry {
-                meta: metadata(&s.row),
-                secret_versions_to_stages: versions_to_stages(s),
+            .map(|s| {
+                let mut meta = metadata(&s.row);
+                meta.last_accessed_date = self
+                    .access
+                    .last_day(s.row.id, None, s.row.last_accessed_ms)
+                    .map(Timestamp);
+                SecretListEntry {
+                    meta,
+                    secret_versions_to_stages: versions_to_stages(s),
+                }
             })
             .collect();
         respond(&ListSecretsResponse {
@@ -344,7 +358,10 @@ impl Secrets {
             .map(|v| SecretVersionsListEntry {
                 version_id: v.version_id.clone(),
                 version_stages: (!v.labels.is_empty()).then(|| v.labels.clone()),
-                last_accessed_date: v.last_accessed_ms.map(Timestamp),
+                last_accessed_date: self
+                    .access
+                    .last_day(s.row.id, Some(&v.version_id), v.last_accessed_ms)
+                    .map(Timestamp),
                 created_date: Timestamp(v.created_ms),
                 kms_key_ids: vec![display_key_id(s.row.kms_key_id.as_deref())],
             })

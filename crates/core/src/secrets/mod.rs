@@ -188,6 +188,7 @@ pub(crate) fn row_change(
         insert_versions: vec![],
         relabel: vec![],
         delete_versions: vec![],
+        reseal: vec![],
         prune_before_ms: None,
     }
 }

@@ -6,7 +6,7 @@ use crate::call::Call;
 use crate::events;
 use crate::identity::Grant;
 use crate::keyring::KmsKey;
-use crate::labels::{CURRENT, PRUNE_MIN_AGE_MS};
+use crate::labels::{CURRENT, PENDING, PRUNE_MIN_AGE_MS};
 use crate::secrets::Secrets;
 use coffer_api::types::{
     ArnNameResponse, CreateSecretResponse, PutSecretValueRequest, PutSecretValueResponse,
@@ -47,6 +47,8 @@ struct MetaEdit {
     description: Option<String>,
     kms_key_id: Option<String>,
     kind: Option<String>,
+    /// Existing versions sealed under a new `kms_key_id`.
+    reseal: Vec<VersionRow>,
 }
 
 impl MetaEdit {
@@ -56,7 +58,8 @@ impl MetaEdit {
 
     fn apply(&self, row: &mut SecretRow) {
         if let Some(d) = &self.description {
-            row.description = Some(d.clone());
+            // An empty description clears it (AWS then omits it).
+            row.description = Some(d.clone()).filter(|d| !d.is_empty());
         }
         if let Some(k) = &self.kms_key_id {
             row.kms_key_id = Some(k.clone());
@@ -110,6 +113,7 @@ impl Secrets {
             insert_versions: vec![],
             relabel: vec![],
             delete_versions: vec![],
+            reseal: edit.reseal.clone(),
             prune_before_ms: None,
         };
         let mut detail = json!({});
@@ -123,6 +127,17 @@ impl Secrets {
             after.add_version(nv.token);
             for stage in nv.stages {
                 after.put(nv.token, stage);
+            }
+            // A version that was both current and pending (a rotation that
+            // finished) loses AWSPENDING when a write takes AWSCURRENT from it,
+            // as AWS's recorded answers show.
+            if let Some(old) = before.holder(CURRENT).filter(|o| *o != nv.token) {
+                let was_pending = before
+                    .labels_of(old)
+                    .is_some_and(|ls| ls.iter().any(|l| l == PENDING));
+                if was_pending && after.holder(CURRENT) == Some(nv.token) {
+                    after.remove(old, PENDING);
+                }
             }
             after.check_label_limit()?;
             // The store prunes as AWS does, in the same transaction.
@@ -239,16 +254,20 @@ impl Secrets {
             Some(_) => Some(require_token(token)?),
             None => None,
         };
-        let edit = MetaEdit {
+        let mut edit = MetaEdit {
             description: req.description.clone(),
             kms_key_id: req.kms_key_id.clone().filter(|k| !k.is_empty()),
             kind: req.kind.clone(),
+            reseal: Vec::new(),
         };
         if let Some(k) = &edit.kms_key_id {
-            // Fails early, before anything is written, if the key does not exist.
+            // Fails early, before anything is written, if the key cannot be used.
             let s = g.secret()?;
-            self.sealing_key(g.call().caller, &owner_scope(s), Some(k), &s.row.arn)
+            let caller = g.call().caller;
+            let kms = self
+                .sealing_key(caller, &owner_scope(s), Some(k), &s.row.arn)
                 .await?;
+            edit.reseal = self.reseal_under(caller, s, &kms).await?;
         }
         if let (Some(v), Some(t)) = (value, token) {
             let stages = [CURRENT.to_string()];

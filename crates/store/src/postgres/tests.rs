@@ -103,6 +103,7 @@ async fn a_commit_on_one_server_signals_the_others() {
         insert_versions: vec![conformance::version("v1", &["AWSCURRENT"])],
         relabel: vec![],
         delete_versions: vec![],
+        reseal: vec![],
         prune_before_ms: None,
         audit: NewAudit {
             at_ms: 1,

@@ -140,6 +140,21 @@ async fn versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
         .await
         .map_err(|e| map_unique(e, StoreError::Conflict))?;
     }
+    for v in &m.reseal {
+        tx.execute(
+            "UPDATE versions SET kms_key_id = $1, wrapped_data_key = $2, ciphertext = $3
+             WHERE secret_id = $4 AND version_id = $5",
+            &[
+                &v.kms_key_id,
+                &v.wrapped_data_key,
+                &v.ciphertext,
+                &secret_id,
+                &v.version_id,
+            ],
+        )
+        .await
+        .map_err(pg_err)?;
+    }
     for (vid, labels) in &m.relabel {
         tx.execute(
             "UPDATE versions SET labels = $1 WHERE secret_id = $2 AND version_id = $3",

@@ -22,6 +22,7 @@ async fn data_survives_reopen() {
         insert_versions: vec![conformance::version("v1", &["AWSCURRENT"])],
         relabel: vec![],
         delete_versions: vec![],
+        reseal: vec![],
         prune_before_ms: None,
         audit: NewAudit {
             at_ms: 1,

@@ -314,6 +314,22 @@ fn write_versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
         .and_then(|mut st| st.execute(params![labels_json(labels), secret_id, vid]))
         .map_err(backend)?;
     }
+    for v in &m.reseal {
+        tx.prepare_cached(
+            "UPDATE versions SET kms_key_id = ?1, wrapped_data_key = ?2, ciphertext = ?3
+             WHERE secret_id = ?4 AND version_id = ?5",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                v.kms_key_id,
+                v.wrapped_data_key,
+                v.ciphertext,
+                secret_id,
+                v.version_id
+            ])
+        })
+        .map_err(backend)?;
+    }
     for vid in &m.delete_versions {
         tx.prepare_cached("DELETE FROM versions WHERE secret_id = ?1 AND version_id = ?2")
             .and_then(|mut st| st.execute(params![secret_id, vid]))

@@ -199,3 +199,17 @@ def test_account_create_needs_the_first_root(server):
     out = subprocess.run([BIN, "account", "create", "nope"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "AccessDeniedException" in out.stderr
+
+
+def test_get_user_without_a_name_answers_for_the_caller(server):
+    # The dev server's first key is the root's: `aws iam get-user` must work for it.
+    r = aws(server, "iam", "get-user", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    root = json.loads(r.stdout)["User"]
+    assert root["Arn"] == f"arn:aws:iam::{ACCOUNT}:root" and root["UserId"] == ACCOUNT
+    assert "UserName" not in root
+    iam = client(server, "iam")
+    akid, secret = new_user(iam, "self", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}]})
+    me = client(server, "iam", akid, secret).get_user()["User"]
+    assert me["UserName"] == "self" and me["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/self"

@@ -1,6 +1,7 @@
 """boto3 against a real coffer binary."""
 
 import base64
+import json
 import uuid
 
 import pytest
@@ -148,3 +149,58 @@ def test_binary_base64_on_the_wire(server, sm):
     raw = base64.b64decode("+/+/AAEC")
     sm.create_secret(Name="b64", SecretBinary=raw)
     assert sm.get_secret_value(SecretId="b64")["SecretBinary"] == raw
+
+
+def test_resource_policies_by_name(sm):
+    # The 2026 model's policy names: a secret has one policy, "default".
+    arn = sm.create_secret(Name="policied", SecretString="v")["ARN"]
+    assert sm.list_resource_policies(SecretId=arn)["ResourcePolicies"] == []
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                      "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                      "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+    put = sm.put_resource_policy(SecretId=arn, ResourcePolicy=doc, PolicyName="default")
+    assert put["PolicyName"] == "default"
+    assert sm.list_resource_policies(SecretId=arn)["ResourcePolicies"] == [{"PolicyName": "default"}]
+    with pytest.raises(ClientError) as e:
+        sm.put_resource_policy(SecretId=arn, ResourcePolicy=doc, PolicyName="other")
+    assert code_of(e)[0] == "InvalidParameterException"
+    with pytest.raises(ClientError) as e:
+        sm.get_resource_policy(SecretId=arn, PolicyName="other")
+    assert code_of(e)[0] == "ResourceNotFoundException"
+    assert sm.get_resource_policy(SecretId=arn, PolicyName="default")["ResourcePolicy"] == doc
+    sm.delete_resource_policy(SecretId=arn)
+    assert sm.list_resource_policies(SecretId=arn)["ResourcePolicies"] == []
+
+
+def test_members_coffer_cannot_honour_are_refused(sm):
+    with pytest.raises(ClientError) as e:
+        sm.create_secret(Name="replica", SecretString="v",
+                         CrossAccountPrimaryARN=f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:p-AbCdEf")
+    assert code_of(e)[0] == "InvalidRequestException"
+    sm.create_secret(Name="ext", SecretString="v")
+    with pytest.raises(ClientError) as e:
+        sm.rotate_secret(SecretId="ext", ExternalSecretRotationRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r")
+    assert code_of(e)[0] == "InvalidRequestException"
+
+
+def test_list_filters_match_words_as_aws_does(sm):
+    sm.create_secret(Name="MyApplication/prod-db", SecretString="v", Description="Team database",
+                     Tags=[{"Key": "costCenter", "Value": "ops.east"}])
+    sm.create_secret(Name="other", SecretString="v", Description="an app")
+
+    def names(*filters):
+        out = sm.list_secrets(Filters=[{"Key": k, "Values": v} for k, v in filters])
+        return sorted(s["Name"] for s in out["SecretList"])
+
+    # name and tags: case-sensitive prefixes of the whole text (AWS's documentation).
+    assert names(("name", ["MyApp"])) == ["MyApplication/prod-db"]
+    assert names(("name", ["myapp"])) == names(("name", ["application"])) == []
+    assert names(("tag-key", ["cost"])) == ["MyApplication/prod-db"]
+    assert names(("tag-key", ["Center"])) == []
+    assert names(("tag-value", ["ops"])) == ["MyApplication/prod-db"]
+    # description and all: every word starts a word, case aside; all spans every text.
+    assert names(("description", ["team DATA"])) == ["MyApplication/prod-db"]
+    assert names(("all", ["application"])) == ["MyApplication/prod-db"]
+    assert names(("all", ["app"])) == ["MyApplication/prod-db", "other"]
+    assert names(("all", ["app team"])) == ["MyApplication/prod-db"]
+    assert names(("all", ["!team"])) == ["other"]

@@ -195,3 +195,16 @@ def test_function_behind_the_lambda_invoke_api(workdir):
         lam.kill()
         if server and server.proc.poll() is None:
             assert server.stop() == 0
+
+
+def test_rotating_a_json_secret_keeps_its_keys_in_order(server, sm):
+    # Applications and diffs read these documents; rotation changes the password only.
+    value = '{"username": "app", "password": "old", "host": "db", "port": 5432, "engine": "postgres"}'
+    sm.create_secret(Name="json/db", SecretString=value)
+    out = sm.rotate_secret(SecretId="json/db", RotationLambdaARN=(
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:coffer-random-password"),
+        RotateImmediately=True)
+    wait_current(sm, "json/db", out["VersionId"])
+    rotated = json.loads(sm.get_secret_value(SecretId="json/db")["SecretString"])
+    assert list(rotated) == ["username", "password", "host", "port", "engine"]
+    assert rotated["password"] != "old" and rotated["port"] == 5432

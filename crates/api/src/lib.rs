@@ -21,6 +21,8 @@ pub mod types;
 pub mod validate;
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod query_ops_tests;
 
 pub use error::{ApiError, ErrorCode};

@@ -15,10 +15,10 @@ use crate::error::{ApiError, ErrorCode};
 use crate::query::lower_first;
 use crate::types::{
     BatchGetSecretValueRequest, CreateSecretRequest, DeleteSecretRequest, GetRandomPasswordRequest,
-    GetSecretValueRequest, ListSecretVersionIdsRequest, ListSecretsRequest,
-    PutResourcePolicyRequest, PutSecretValueRequest, RotateSecretRequest, SecretIdRequest, Tag,
-    TagResourceRequest, Unserved, UntagResourceRequest, UpdateSecretRequest,
-    UpdateSecretVersionStageRequest, ValidateResourcePolicyRequest,
+    GetSecretValueRequest, ListResourcePoliciesRequest, ListSecretVersionIdsRequest,
+    ListSecretsRequest, PutResourcePolicyRequest, PutSecretValueRequest, ResourcePolicyRequest,
+    RotateSecretRequest, SecretIdRequest, Tag, TagResourceRequest, Unserved, UntagResourceRequest,
+    UpdateSecretRequest, UpdateSecretVersionStageRequest, ValidateResourcePolicyRequest,
 };
 use crate::validate;
 use serde::de::DeserializeOwned;
@@ -119,14 +119,14 @@ operations! {
     BatchGetSecretValue(BatchGetSecretValueRequest) read,
     CancelRotateSecret(SecretIdRequest) write,
     CreateSecret(CreateSecretRequest) write,
-    DeleteResourcePolicy(SecretIdRequest) write,
+    DeleteResourcePolicy(ResourcePolicyRequest) write,
     DeleteSecret(DeleteSecretRequest) write,
     DescribeSecret(SecretIdRequest) read,
     DisassociateCrossAccountReplica(Unserved) write,
     GetRandomPassword(GetRandomPasswordRequest) read,
-    GetResourcePolicy(SecretIdRequest) read,
+    GetResourcePolicy(ResourcePolicyRequest) read,
     GetSecretValue(GetSecretValueRequest) read,
-    ListResourcePolicies(Unserved) read,
+    ListResourcePolicies(ListResourcePoliciesRequest) read,
     ListSecretVersionIds(ListSecretVersionIdsRequest) read,
     ListSecrets(ListSecretsRequest) read,
     PutResourcePolicy(PutResourcePolicyRequest) write,
@@ -160,11 +160,11 @@ impl SecretsManagerOperation {
                 Some(_) => id(r.secret_id.as_ref()),
                 None => Ok(Target::Account),
             },
-            Op::CancelRotateSecret(r)
-            | Op::DeleteResourcePolicy(r)
-            | Op::DescribeSecret(r)
-            | Op::GetResourcePolicy(r)
-            | Op::RestoreSecret(r) => id(r.secret_id.as_ref()),
+            Op::CancelRotateSecret(r) | Op::DescribeSecret(r) | Op::RestoreSecret(r) => {
+                id(r.secret_id.as_ref())
+            }
+            Op::DeleteResourcePolicy(r) | Op::GetResourcePolicy(r) => id(r.secret_id.as_ref()),
+            Op::ListResourcePolicies(r) => id(r.secret_id.as_ref()),
             Op::DeleteSecret(r) => id(r.secret_id.as_ref()),
             Op::GetSecretValue(r) => id(r.secret_id.as_ref()),
             Op::ListSecretVersionIds(r) => id(r.secret_id.as_ref()),
@@ -177,7 +177,6 @@ impl SecretsManagerOperation {
             Op::UpdateSecretVersionStage(r) => id(r.secret_id.as_ref()),
             Op::AssociateCrossAccountReplica(_)
             | Op::DisassociateCrossAccountReplica(_)
-            | Op::ListResourcePolicies(_)
             | Op::RemoveRegionsFromReplication(_)
             | Op::ReplicateSecretToRegions(_)
             | Op::StopReplicationToReplica(_) => Ok(Target::Unserved),

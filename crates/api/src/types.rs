@@ -120,6 +120,9 @@ pub struct CreateSecretRequest {
     pub force_overwrite_replica_secret: Option<bool>,
     #[serde(rename = "Type")]
     pub kind: Option<String>,
+    /// A cross-account replica's primary (refused: replication is not served).
+    #[serde(rename = "CrossAccountPrimaryARN")]
+    pub cross_account_primary_arn: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -462,6 +465,9 @@ pub struct RotateSecretRequest {
     pub rotation_lambda_arn: Option<String>,
     pub rotation_rules: Option<RotationRules>,
     pub rotate_immediately: Option<bool>,
+    /// Managed external-secret rotation (refused: Coffer rotates with functions).
+    pub external_secret_rotation_metadata: Option<serde_json::Value>,
+    pub external_secret_rotation_role_arn: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -480,6 +486,23 @@ pub struct PutResourcePolicyRequest {
     pub secret_id: Option<String>,
     pub resource_policy: Option<String>,
     pub block_public_policy: Option<bool>,
+    pub policy_name: Option<String>,
+}
+
+/// GetResourcePolicy and DeleteResourcePolicy: a secret and a policy name.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicyRequest {
+    pub secret_id: Option<String>,
+    pub policy_name: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourcePoliciesRequest {
+    pub secret_id: Option<String>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -499,6 +522,10 @@ pub struct ResourcePolicyResponse {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<String>,
+    /// Echoed when the request named it (the 2026 model's member; AWS's
+    /// answers recorded before it carry none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<&'static str>,
 }
 
 /// The request of an operation Coffer does not serve yet: whatever it carries is

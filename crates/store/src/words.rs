@@ -1,11 +1,16 @@
 //! The word index behind ListSecrets' filters.
 //!
-//! AWS matches a filter value against the start of a name, description or tag
-//! (key or value), or against the start of any of its words. Each secret's
+//! AWS's `all` and `description` filters split texts into words — at every
+//! character that is not a letter or digit, where a lower-case letter meets an
+//! upper-case one and where letters meet digits (`credsDatabase#892` is
+//! `creds`, `database`, `892`) — and match when each word of the value starts
+//! a word of the text, case aside ([`words`]); `name` and the tag filters are
+//! case-sensitive prefixes of the whole text. Each secret's
 //! texts and their words are kept lowercased in `secret_words`, so a filter
 //! becomes a range lookup (`word >= v AND word < v + U+10FFFF`) giving the
-//! secrets that may match; the caller's exact filter (case and all) then
-//! decides. The index answers a superset, never less.
+//! secrets that may match; the caller's exact filter then decides. The index
+//! answers a superset, never less: a probe is cut at its first character that
+//! is not a letter or digit ([`probe_term`]), and every word is indexed.
 
 use crate::SecretRow;
 use std::collections::BTreeSet;
@@ -40,18 +45,51 @@ fn cut(s: &str) -> &str {
     &s[..end]
 }
 
-/// A probe value as the index holds terms: lowercased and cut.
+/// A probe for a filter word, as the index holds terms: lowercased, up to its
+/// first character that is not a letter or digit (a word holding `!` or `:`
+/// still finds every term it may start), and cut.
 pub fn probe_term(value: &str) -> String {
-    cut(&value.to_lowercase()).to_string()
+    let lower = value.to_lowercase();
+    let head = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    cut(head).to_string()
+}
+
+/// The words AWS's ListSecrets filters see in a text, lowercased.
+pub fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            prev = None;
+            continue;
+        }
+        let boundary = prev.is_some_and(|p| {
+            (p.is_lowercase() && c.is_uppercase()) || (p.is_numeric() != c.is_numeric())
+        });
+        if boundary && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        prev = Some(c);
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 fn add(out: &mut BTreeSet<(&'static str, String)>, field: &'static str, text: &str) {
     let lower = text.to_lowercase();
     out.insert((field, cut(&lower).to_string()));
-    for w in lower.split(|c: char| !c.is_alphanumeric()) {
-        if !w.is_empty() {
-            out.insert((field, cut(w).to_string()));
-        }
+    for w in words(text) {
+        out.insert((field, cut(&w).to_string()));
     }
 }
 
@@ -95,6 +133,12 @@ mod tests {
                 "{want:?} in {t:?}"
             );
         }
+        assert_eq!(
+            words("MyApp/prod-DB_main.v2+x=y@z q"),
+            ["my", "app", "prod", "db", "main", "v", "2", "x", "y", "z", "q"]
+        );
+        assert_eq!(words("credsDatabase#892"), ["creds", "database", "892"]);
+        assert_eq!(probe_term("Db!x"), "db");
         let long = "é".repeat(300);
         assert!(probe_term(&long).len() <= MAX_TERM);
         assert!(long.to_lowercase().starts_with(&probe_term(&long)));

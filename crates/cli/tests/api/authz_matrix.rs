@@ -26,7 +26,6 @@ const UNSERVED: &str = "UnknownOperationException";
 const NOT_SERVED: &[&str] = &[
     "AssociateCrossAccountReplica",
     "DisassociateCrossAccountReplica",
-    "ListResourcePolicies",
     "RemoveRegionsFromReplication",
     "ReplicateSecretToRegions",
     "StopReplicationToReplica",

@@ -194,12 +194,17 @@ async fn racing_creates_with_one_token() {
     let outcomes = race_creates(&c, "conflict", |i| (format!("value-{i}"), Some(token(8)))).await;
     let winners: Vec<_> = outcomes.iter().filter(|o| o.result.is_ok()).collect();
     assert_eq!(winners.len(), 1, "exactly one create wins: {outcomes:?}");
+    let winner_arn = &winners[0].result.as_ref().unwrap().0;
     for o in outcomes.iter().filter(|o| o.result.is_err()) {
+        // AWS names the token and the secret whose version holds it.
         assert_eq!(
             o.result.as_ref().unwrap_err(),
             &(
                 "ResourceExistsException".to_string(),
-                "The operation failed because the secret conflict already exists.".to_string()
+                format!(
+                    "You can't use ClientRequestToken {} because that value is already in use for a version of secret {winner_arn}.",
+                    token(8)
+                )
             ),
             "racer {} (same token, another value) lost with AWS's code and message",
             o.racer

@@ -207,9 +207,13 @@ async fn put_is_idempotent_per_token() {
         .await
         .unwrap_err());
     assert_eq!(code, "ResourceExistsException");
+    let arn = a.arn().unwrap();
     assert_eq!(
         msg,
-        "You can't modify an existing version, you can only create a new version."
+        format!(
+            "You can't use ClientRequestToken {} because that value is already in use for a version of secret {arn}.",
+            token(2)
+        )
     );
     // A binary value under a string version's token is another value.
     let (code, _) = err(c

@@ -168,7 +168,7 @@ impl Service {
             Op::PutTargets(r) => self.put_targets(call, r).await,
             Op::RemoveTargets(r) => self.remove_targets(call, r).await,
             Op::ListTargetsByRule(r) => self.list_targets(caller, r).await,
-            Op::CreateConnection(r) => self.create_connection(call, r).await,
+            Op::CreateConnection(r) => self.create_connection(call, *r).await,
             Op::DescribeConnection(r) => self.describe_connection(caller, &name(&r.name)).await,
             Op::DeleteConnection(r) => self.delete_connection(call, &name(&r.name)).await,
             Op::ListConnections(r) => self.list_connections(caller, r).await,

@@ -38,6 +38,11 @@ impl Secrets {
                 "Replication to other regions is not available on this server yet.",
             ));
         }
+        if req.cross_account_primary_arn.is_some() {
+            return Err(ApiError::invalid_request(
+                "Cross-account replicas are not available on this server yet.",
+            ));
+        }
         let value = NewValue::from_request(req.secret_string, req.secret_binary)?;
         let token = match &value {
             Some(_) => Some(require_token(token)?.to_string()),
@@ -161,6 +166,7 @@ impl Secrets {
                         version_id: Some(t.to_string()),
                     });
                 }
+                return Err(super::write::version_exists_error(t, &existing.row.arn));
             }
         }
         Err(ApiError::new(

@@ -64,51 +64,45 @@ pub(crate) fn paginate<T>(
     Ok((items.into_iter().skip(start).take(max).collect(), next))
 }
 
-/// Does `text` match `value` as AWS's list filters do: a prefix of the whole
-/// attribute or of one of its words.
-fn prefix_match(text: &str, value: &str, case_sensitive: bool) -> bool {
-    let (t, v) = if case_sensitive {
-        (text.to_string(), value.to_string())
-    } else {
-        (text.to_lowercase(), value.to_lowercase())
-    };
-    t.starts_with(&v)
-        || t.split(|c: char| !c.is_alphanumeric())
-            .any(|w| !w.is_empty() && w.starts_with(&v))
+/// Does `text` match `value` as AWS's list filters do: every word of the value
+/// starts a word of the text (see [`coffer_store::words`]), case aside. A value
+/// without words matches nothing.
+fn words_match(text: &str, value: &[String]) -> bool {
+    let have = coffer_store::words::words(text);
+    !value.is_empty()
+        && value
+            .iter()
+            .all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
 }
 
 fn filter_matches(row: &SecretRow, key: &str, value: &str) -> bool {
     let tags = row.tags.as_deref().unwrap_or_default();
+    let want = coffer_store::words::words(value);
     match key {
-        "name" => prefix_match(&row.name, value, true),
-        // Every word of the value must start a word of the description:
-        // "a secret" finds "an secret" (AWS's recorded answer).
-        "description" => row.description.as_deref().is_some_and(|d| {
-            let mut words = value.split_whitespace().peekable();
-            words.peek().is_some() && words.all(|w| prefix_match(d, w, false))
-        }),
-        "tag-key" => tags.iter().any(|(k, _)| prefix_match(k, value, true)),
-        "tag-value" => tags.iter().any(|(_, v)| prefix_match(v, value, true)),
-        "primary-region" => prefix_match(&row.region, value, true),
+        // AWS: "Matches the beginning of secret names; case-sensitive"; tags alike.
+        "name" => row.name.starts_with(value),
+        "description" => row
+            .description
+            .as_deref()
+            .is_some_and(|d| words_match(d, &want)),
+        "tag-key" => tags.iter().any(|(k, _)| k.starts_with(value)),
+        "tag-value" => tags.iter().any(|(_, v)| v.starts_with(value)),
+        "primary-region" => row.region.starts_with(value),
         "owning-service" => false,
+        // `all`: each word in any of the texts.
         _ => {
-            let words = value.split_whitespace();
-            let mut any = false;
-            for w in words {
-                any = true;
-                let hit = prefix_match(&row.name, w, false)
-                    || row
-                        .description
-                        .as_deref()
-                        .is_some_and(|d| prefix_match(d, w, false))
-                    || tags
-                        .iter()
-                        .any(|(k, v)| prefix_match(k, w, false) || prefix_match(v, w, false));
-                if !hit {
-                    return false;
-                }
-            }
-            any
+            !want.is_empty()
+                && want.iter().all(|w| {
+                    let one = std::slice::from_ref(w);
+                    words_match(&row.name, one)
+                        || row
+                            .description
+                            .as_deref()
+                            .is_some_and(|d| words_match(d, one))
+                        || tags
+                            .iter()
+                            .any(|(k, v)| words_match(k, one) || words_match(v, one))
+                })
         }
     }
 }
@@ -184,12 +178,14 @@ fn word_probe(checked: &[(String, Vec<String>, Vec<String>)]) -> Option<WordProb
         let prefixes: Option<Vec<String>> = pos
             .iter()
             .map(|v| {
-                let v = if key == "all" || key == "description" {
-                    v.split_whitespace().next()?
+                // Every match has a term starting with this: a word of the
+                // text (`all`, `description`) or the text itself.
+                let first = if key == "all" || key == "description" {
+                    words::words(v).into_iter().next()?
                 } else {
-                    v.as_str()
+                    v.clone()
                 };
-                Some(words::probe_term(v))
+                Some(words::probe_term(&first))
             })
             .collect();
         Some(WordProbe {
@@ -397,11 +393,20 @@ mod tests {
     }
 
     #[test]
-    fn prefix_matching() {
-        assert!(prefix_match("prod/db/main", "prod", true));
-        assert!(prefix_match("prod/db/main", "db", true));
-        assert!(!prefix_match("prod/db/main", "Prod", true));
-        assert!(prefix_match("Team database", "DATA", false));
-        assert!(!prefix_match("prod", "rod", true));
+    fn word_matching() {
+        let w = |v: &str| coffer_store::words::words(v);
+        assert!(words_match("prod/db/main", &w("prod")));
+        assert!(words_match("prod/db/main", &w("Prod db")));
+        assert!(words_match("prod/db/main", &w("prod/d")));
+        assert!(words_match("credsDatabase#892", &w("DATA 89")));
+        assert!(words_match("Team database", &w("DATA")));
+        assert!(words_match("MyApplication", &w("app")));
+        assert!(words_match("an secret", &w("a secret")));
+        assert!(!words_match("prod", &w("rod")));
+        assert!(!words_match("asecret", &w("a secret")));
+        assert!(
+            !words_match("prod", &w("/")),
+            "a value without words matches nothing"
+        );
     }
 }

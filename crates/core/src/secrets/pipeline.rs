@@ -131,6 +131,7 @@ impl Secrets {
             Op::DescribeSecret(r) => self.describe_secret(g, r).await,
             Op::GetRandomPassword(r) => self.get_random_password(g, r),
             Op::GetResourcePolicy(r) => self.get_resource_policy(g, r).await,
+            Op::ListResourcePolicies(r) => self.list_resource_policies(g, r).await,
             Op::GetSecretValue(r) => self.get_secret_value(g, r).await,
             Op::ListSecretVersionIds(r) => self.list_secret_version_ids(g, r).await,
             Op::ListSecrets(r) => self.list_secrets(g, r).await,
@@ -147,7 +148,6 @@ impl Secrets {
             // clear answer; reaching here would be a bug.
             Op::AssociateCrossAccountReplica(_)
             | Op::DisassociateCrossAccountReplica(_)
-            | Op::ListResourcePolicies(_)
             | Op::RemoveRegionsFromReplication(_)
             | Op::ReplicateSecretToRegions(_)
             | Op::StopReplicationToReplica(_) => Err(ApiError::internal()),

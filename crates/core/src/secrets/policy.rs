@@ -7,8 +7,8 @@ use crate::call::respond;
 use crate::identity::Grant;
 use crate::secrets::Secrets;
 use coffer_api::types::{
-    PutResourcePolicyRequest, ResourcePolicyResponse, SecretIdRequest,
-    ValidateResourcePolicyRequest,
+    ListResourcePoliciesRequest, PutResourcePolicyRequest, ResourcePolicyRequest,
+    ResourcePolicyResponse, ValidateResourcePolicyRequest,
 };
 use coffer_api::{validate, ApiError, ErrorCode};
 use coffer_policy::{Base, Condition, Effect, Kind, Policy, PrincipalSpec};
@@ -92,12 +92,47 @@ fn policy_text(p: Option<&str>) -> Result<&str, ApiError> {
     Ok(p)
 }
 
-fn named(s: &Secret, resource_policy: Option<String>) -> Result<Vec<u8>, ApiError> {
+fn named(
+    s: &Secret,
+    resource_policy: Option<String>,
+    asked: Option<&String>,
+) -> Result<Vec<u8>, ApiError> {
     respond(&ResourcePolicyResponse {
         arn: s.row.arn.clone(),
         name: s.row.name.clone(),
         resource_policy,
+        policy_name: asked.map(|_| DEFAULT_POLICY),
     })
+}
+
+/// A secret has one resource policy, `default`, as in AWS.
+const DEFAULT_POLICY: &str = "default";
+
+/// `PolicyName`: the model's constraints, then whether it names the one policy.
+fn policy_name(name: Option<&str>) -> Result<bool, ApiError> {
+    let Some(n) = name else { return Ok(true) };
+    validate::length(n, "policyName", 1, 64)?;
+    if !n
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::new(
+            ErrorCode::Validation,
+            "1 validation error detected: Value at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9A-Za-z\\-\\_]+",
+        ));
+    }
+    Ok(n == DEFAULT_POLICY)
+}
+
+/// Put and Delete change only `default`: AWS refuses any other name.
+fn only_default(name: Option<&str>) -> Result<(), ApiError> {
+    if policy_name(name)? {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_param(
+            "You can only attach or delete the default resource policy.",
+        ))
+    }
 }
 
 impl Secrets {
@@ -106,6 +141,7 @@ impl Secrets {
         g: &Grant<'_>,
         req: PutResourcePolicyRequest,
     ) -> Result<Vec<u8>, ApiError> {
+        only_default(req.policy_name.as_deref())?;
         let text = policy_text(req.resource_policy.as_deref())?;
         let policy = Policy::parse(text, Kind::Resource).map_err(|_| malformed())?;
         let block = req.block_public_policy.unwrap_or(false);
@@ -126,14 +162,15 @@ impl Secrets {
                 Ok(Some(row_update(g.call(), s, now, detail, edit)))
             })
             .await?;
-        named(&s, None)
+        named(&s, None, req.policy_name.as_ref())
     }
 
     pub(crate) async fn delete_resource_policy(
         &self,
         g: &Grant<'_>,
-        _req: SecretIdRequest,
+        req: ResourcePolicyRequest,
     ) -> Result<Vec<u8>, ApiError> {
+        only_default(req.policy_name.as_deref())?;
         let (s, _) = self
             .commit_with_retry(g, |s, now| {
                 if s.row.attrs.get(POLICY_ATTR).is_none() {
@@ -147,17 +184,44 @@ impl Secrets {
                 Ok(Some(row_update(g.call(), s, now, detail, edit)))
             })
             .await?;
-        named(&s, None)
+        named(&s, None, req.policy_name.as_ref())
     }
 
     pub(crate) async fn get_resource_policy(
         &self,
         g: &Grant<'_>,
-        _req: SecretIdRequest,
+        req: ResourcePolicyRequest,
     ) -> Result<Vec<u8>, ApiError> {
         let s = g.secret()?;
+        if !policy_name(req.policy_name.as_deref())? {
+            return Err(ApiError::new(
+                ErrorCode::ResourceNotFound,
+                "Secrets Manager can't find the specified resource policy.",
+            ));
+        }
         let policy = s.row.attrs.get(POLICY_ATTR).and_then(Value::as_str);
-        named(s, policy.map(str::to_string))
+        named(s, policy.map(str::to_string), req.policy_name.as_ref())
+    }
+
+    /// ListResourcePolicies: `default` when the secret has a policy.
+    pub(crate) async fn list_resource_policies(
+        &self,
+        g: &Grant<'_>,
+        req: ListResourcePoliciesRequest,
+    ) -> Result<Vec<u8>, ApiError> {
+        if let Some(m) = req.max_results {
+            validate::range(m, "maxResults", 1, 100)?;
+        }
+        validate::optional(req.next_token.as_deref(), "nextToken", 1, 4096)?;
+        let s = g.secret()?;
+        let names: Vec<Value> = s
+            .row
+            .attrs
+            .get(POLICY_ATTR)
+            .map(|_| json!({ "PolicyName": DEFAULT_POLICY }))
+            .into_iter()
+            .collect();
+        respond(&json!({ "ResourcePolicies": names }))
     }
 
     pub(crate) async fn validate_resource_policy(

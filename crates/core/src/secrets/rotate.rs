@@ -57,6 +57,13 @@ impl Secrets {
         g: &Grant<'_>,
         req: RotateSecretRequest,
     ) -> Result<Vec<u8>, ApiError> {
+        if req.external_secret_rotation_metadata.is_some()
+            || req.external_secret_rotation_role_arn.is_some()
+        {
+            return Err(ApiError::invalid_request(
+                "Managed external secret rotation is not available on this server; rotate with a RotationLambdaARN.",
+            ));
+        }
         let immediately = req.rotate_immediately.unwrap_or(true);
         let token =
             match req.client_request_token.as_deref() {

@@ -26,10 +26,11 @@ pub(super) fn owner_scope(s: &Secret) -> Scope {
     }
 }
 
-fn version_exists_error() -> ApiError {
+/// A token reused with another value: AWS's answer names both.
+pub(crate) fn version_exists_error(token: &str, arn: &str) -> ApiError {
     ApiError::new(
         ErrorCode::ResourceExists,
-        "You can't modify an existing version, you can only create a new version.",
+        format!("You can't use ClientRequestToken {token} because that value is already in use for a version of secret {arn}."),
     )
 }
 
@@ -86,7 +87,7 @@ impl Secrets {
         if value.same_as(&v.value_kind, &plain) {
             Ok(Some(v))
         } else {
-            Err(version_exists_error())
+            Err(version_exists_error(token, &s.row.arn))
         }
     }
 
@@ -200,7 +201,7 @@ impl Secrets {
             let s = g.reload().await?;
             return match self.replay(&s, token, value).await? {
                 Some(v) => Ok((s, v.labels)),
-                None => Err(version_exists_error()),
+                None => Err(version_exists_error(token, &s.row.arn)),
             };
         }
         Ok((s, labels))

@@ -171,10 +171,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX dead_letters_by_account ON dead_letters (account_id, id);
     CREATE INDEX dead_letters_by_target ON dead_letters (target, id);
     ",
+    // 8 -> 9: see SQLite's 6 -> 7 (words split as AWS splits them).
+    r"
+    DELETE FROM secret_words;
+    ",
 ];
 
 /// The step after which the word index is filled from Rust.
-const WORDS_VERSION: i64 = 4;
+const WORDS_VERSIONS: [i64; 2] = [4, 9];
 
 async fn backfill_words(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
     let sql = format!("SELECT {} FROM secrets s", super::rows::SECRET_COLS);
@@ -230,7 +234,7 @@ async fn migrate_locked(c: &mut Client) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = c.transaction().await.map_err(pg_err)?;
         tx.batch_execute(sql).await.map_err(pg_err)?;
-        if i as i64 + 1 == WORDS_VERSION {
+        if WORDS_VERSIONS.contains(&(i as i64 + 1)) {
             backfill_words(&tx).await?;
         }
         tx.execute(

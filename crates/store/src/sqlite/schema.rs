@@ -142,10 +142,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX dead_letters_by_account ON dead_letters (account_id, id);
     CREATE INDEX dead_letters_by_target ON dead_letters (target, id);
     ",
+    // 6 -> 7: words split as AWS splits them (also at `lower→Upper` changes);
+    // the index is filled again from Rust.
+    r"
+    DELETE FROM secret_words;
+    ",
 ];
 
-/// The step after which the word index is filled from Rust.
-const WORDS_VERSION: i64 = 4;
+/// The steps after which the word index is filled from Rust.
+const WORDS_VERSIONS: [i64; 2] = [4, 7];
 
 fn backfill_words(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     let sql = format!("SELECT {} FROM secrets", super::rows::SECRET_COLS);
@@ -196,7 +201,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction().map_err(backend)?;
         tx.execute_batch(sql).map_err(backend)?;
-        if i as i64 + 1 == WORDS_VERSION {
+        if WORDS_VERSIONS.contains(&(i as i64 + 1)) {
             backfill_words(&tx)?;
         }
         tx.execute(

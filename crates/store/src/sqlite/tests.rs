@@ -96,3 +96,51 @@ async fn cached_sqlite_passes_the_conformance_suite() {
     conformance::run_all(store.clone()).await;
     store.close().await.unwrap();
 }
+
+/// A store written before words were split as AWS splits them gets its word
+/// index filled again on upgrade: a camel-case word finds its secret.
+#[tokio::test]
+async fn upgrading_refills_the_word_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coffer.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut m = conformance::secret_row("111111111111", "MyApplication");
+    m.description = None;
+    let mutation = Mutation {
+        also: Vec::new(),
+        op: MutationOp::Create,
+        secret: m,
+        insert_versions: vec![],
+        relabel: vec![],
+        delete_versions: vec![],
+        reseal: vec![],
+        prune_before_ms: None,
+        audit: NewAudit {
+            at_ms: 1,
+            body: "{}".into(),
+        },
+        event: None,
+    };
+    store.commit(mutation).await.unwrap();
+    store.close().await.unwrap();
+    // As an older build left it: no "application" term, schema one step back.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute("DELETE FROM secret_words WHERE word = 'application'", [])
+        .unwrap();
+    c.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [(SCHEMA_VERSION - 1).to_string()],
+    )
+    .unwrap();
+    drop(c);
+    let _ = SqliteStore::open(&path).unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM secret_words WHERE word = 'application'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}

@@ -68,6 +68,24 @@ impl Identity {
         user_name: Option<String>,
     ) -> Result<Vec<Node>, ApiError> {
         let account = caller.account_id.as_str();
+        let root_arn = format!("arn:aws:iam::{account}:root");
+        if user_name.is_none() && caller.principal_arn == root_arn {
+            // The account's root answers for itself, as in AWS: no name or path.
+            let created = self
+                .store
+                .account(account)
+                .await
+                .map_err(internal)?
+                .map_or(0, |a| a.created_ms);
+            return Ok(vec![Node::Parent(
+                "User",
+                vec![
+                    Node::text("UserId", account),
+                    Node::text("Arn", root_arn),
+                    Node::text("CreateDate", iso(created)),
+                ],
+            )]);
+        }
         let name = user_named(caller, user_name)?;
         let (doc, _) = self.iam_require::<UserDoc>(account, USER, &name).await?;
         Ok(vec![user_node(account, &name, &doc)])

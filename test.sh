@@ -25,6 +25,8 @@ fi
 
 # The NATS targets' test needs a NATS server with JetStream on 127.0.0.1:4222:
 # start the local one if none listens, install it if there is none.
+# openssl makes the TLS NATS test's certificates.
+command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
 nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
 if ! nats_up; then
   command -v nats-server >/dev/null || { apt-get update -qq && apt-get install -y -qq nats-server >/dev/null; }

@@ -3,7 +3,10 @@ each matching change; a subject a JetStream stream captures keeps it."""
 
 import json
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import uuid
 
 from conftest import ACCOUNT, AKID, SECRET, Server, wait_until
@@ -15,10 +18,13 @@ NATS = ("127.0.0.1", 4222)
 class Nats:
     """Just enough of the NATS client protocol for a test."""
 
-    def __init__(self):
-        self.s = socket.create_connection(NATS, timeout=10)
+    def __init__(self, addr=NATS, ca=None):
+        self.s = socket.create_connection(addr, timeout=10)
         self.buf = b""
         assert self.line().startswith(b"INFO")
+        if ca:
+            # The protocol's upgrade: TLS right after the plain INFO.
+            self.s = ssl.create_default_context(cafile=ca).wrap_socket(self.s, server_hostname=addr[0])
         self.send(b'CONNECT {"verbose":false,"headers":true}\r\nPING\r\n')
         assert self.line() == b"PONG"
 
@@ -109,3 +115,55 @@ def test_nats_targets_need_a_nats_and_a_valid_subject(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ev.put_targets(Rule="r", Targets=[{"Id": "n", "Arn": "nats:coffer.x"}])
     assert "no NATS" in e.value.response["Error"]["Message"]
+
+
+def make_tls_files(d):
+    """A CA and a certificate for 127.0.0.1 it signed, made with openssl."""
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", "server.key", "-out", "server.csr")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-days", "1", "-extfile", "ext.cnf", "-out", "server.pem")
+    return [os.path.join(d, f) for f in ("ca.pem", "server.pem", "server.key")]
+
+
+def test_events_reach_a_nats_that_requires_tls(workdir):
+    ca, cert, key = make_tls_files(workdir)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nats = subprocess.Popen([shutil.which("nats-server"), "-a", "127.0.0.1", "-p", str(port),
+                             "--tls", "--tlscert", cert, "--tlskey", key],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    srv = None
+    try:
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_until("the TLS NATS server listens", listening)
+        srv = Server(os.path.join(workdir, "data"),
+                     ["--nats-url", f"tls://127.0.0.1:{port}", "--events-ca-file", ca],
+                     env={"COFFER_DEV_ACCESS_KEY_ID": AKID, "COFFER_DEV_SECRET_ACCESS_KEY": SECRET,
+                          "COFFER_DEV_ACCOUNT_ID": ACCOUNT})
+        sub = Nats(("127.0.0.1", port), ca=ca)
+        sub.send(b"SUB coffer.tls 1\r\nPING\r\n")
+        assert sub.line() == b"PONG"
+        ev = client(srv, "events")
+        ev.put_rule(Name="to-tls-nats", EventPattern=json.dumps({"source": ["aws.secretsmanager"]}))
+        ev.put_targets(Rule="to-tls-nats", Targets=[{"Id": "t", "Arn": "nats:coffer.tls"}])
+        srv.client().create_secret(Name="tls/db", SecretString="v1")
+        _, payload = sub.next_msg()
+        assert json.loads(payload)["detail"]["name"] == "tls/db"
+    finally:
+        if srv:
+            assert srv.stop() == 0
+        nats.terminate()
+        nats.wait(timeout=10)

@@ -42,11 +42,12 @@
 //! # that `coffer audit verify` checks. 0 keeps them for ever. Default: 365 days.
 //! # The server's own audit.log file is not pruned (rotate it as any log).
 //! audit_retention_secs = 31536000
-//! # PEM roots that API destinations (EventBridge webhooks) are verified
-//! # against, besides the system's.
+//! # PEM roots that API destinations (EventBridge webhooks) and a TLS NATS
+//! # server are verified against, besides the system's.
 //! # events_ca_file = "/etc/coffer/webhooks-ca.pem"
 //! # The NATS server that rule targets `nats:SUBJECT` publish to (JetStream
-//! # stores what a stream captures). `nats://[user:pass@|token@]host:port`.
+//! # stores what a stream captures). `nats://[user:pass@|token@]host:port`;
+//! # `tls://…` for TLS (also used whenever the server requires it).
 //! # nats_url = "nats://127.0.0.1:4222"
 //! # External rotation functions, by the function name a RotationLambdaARN ends
 //! # with. Each runs as a program that reads the Lambda event (Step, SecretId,

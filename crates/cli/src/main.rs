@@ -287,7 +287,8 @@ struct ServerArgs {
     #[arg(long, env = "COFFER_EVENTS_CA_FILE")]
     events_ca_file: Option<PathBuf>,
     /// NATS server for rule targets `nats:SUBJECT`
-    /// (`nats://[user:pass@|token@]host:port`) [default: none].
+    /// (`nats://[user:pass@|token@]host:port`, or `tls://…` for TLS, verified
+    /// against the system's roots and `--events-ca-file`) [default: none].
     #[arg(long, env = "COFFER_NATS_URL")]
     nats_url: Option<String>,
     /// Seconds shutdown waits for in-flight requests [default: 30].

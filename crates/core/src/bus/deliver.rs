@@ -490,7 +490,8 @@ impl Worker {
                     ("Coffer-Event-Id".to_string(), id.clone()),
                     ("Nats-Msg-Id".to_string(), id),
                 ];
-                match super::nats::publish(url, subject, &headers, body.as_bytes()).await {
+                let tls = self.shared.hooks.tls();
+                match super::nats::publish(url, &tls, subject, &headers, body.as_bytes()).await {
                     Ok(_) => Outcome::Delivered,
                     Err(e) => Outcome::Retry(e, None),
                 }

@@ -41,6 +41,11 @@ pub(crate) struct Answer {
 }
 
 impl Webhooks {
+    /// The TLS trust of API destinations, which NATS shares.
+    pub(crate) fn tls(&self) -> Arc<rustls::ClientConfig> {
+        self.tls.clone()
+    }
+
     pub(crate) fn new(ca_file: Option<&Path>) -> Result<Self, String> {
         let tls = coffer_store::postgres::tls::Rustls::trusting(ca_file, "events CA bundle")?;
         Ok(Webhooks {

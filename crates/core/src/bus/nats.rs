@@ -4,9 +4,14 @@
 //! acknowledgement, which is awaited (the event is stored); otherwise the
 //! server's PONG after the publish says it took the message. `Nats-Msg-Id` is
 //! the event's id, so JetStream drops a repeat within its duplicate window.
+//!
+//! TLS: `tls://host:port`, or a server whose INFO says `tls_required`, gets a
+//! TLS session right after INFO (the protocol's upgrade), verified against the
+//! system's roots and `events_ca_file`, the same trust as API destinations.
 
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use super::http::TIMEOUT;
 
@@ -35,15 +40,26 @@ pub(crate) fn valid_subject(s: &str) -> bool {
         })
 }
 
-/// host:port, user, password, token.
-type Server = (String, Option<String>, Option<String>, Option<String>);
+/// Where and how to reach a NATS server.
+#[derive(Debug, PartialEq, Eq)]
+struct Server {
+    /// host:port
+    addr: String,
+    user: Option<String>,
+    pass: Option<String>,
+    token: Option<String>,
+    /// `tls://`: TLS whatever the server's INFO says.
+    tls: bool,
+}
 
-/// `nats://[user:pass@|token@]host:port` → (host:port, user, pass, token).
+/// `nats://` or `tls://`, then `[user:pass@|token@]host[:port]`.
 fn parse_url(url: &str) -> Result<Server, String> {
-    let rest = url
-        .strip_prefix("nats://")
-        .ok_or("nats_url must start with nats://")?
-        .trim_end_matches('/');
+    let (rest, tls) = match (url.strip_prefix("nats://"), url.strip_prefix("tls://")) {
+        (Some(r), _) => (r, false),
+        (_, Some(r)) => (r, true),
+        _ => return Err("nats_url must start with nats:// or tls://".into()),
+    };
+    let rest = rest.trim_end_matches('/');
     let (auth, host) = match rest.rsplit_once('@') {
         Some((a, h)) => (Some(a), h),
         None => (None, rest),
@@ -53,11 +69,48 @@ fn parse_url(url: &str) -> Result<Server, String> {
     } else {
         format!("{host}:4222")
     };
-    Ok(match auth.map(|a| a.split_once(':')) {
-        Some(Some((u, p))) => (host, Some(u.into()), Some(p.into()), None),
-        Some(None) => (host, None, None, auth.map(str::to_string)),
-        None => (host, None, None, None),
+    let (user, pass, token) = match auth.map(|a| a.split_once(':')) {
+        Some(Some((u, p))) => (Some(u.into()), Some(p.into()), None),
+        Some(None) => (None, None, auth.map(str::to_string)),
+        None => (None, None, None),
+    };
+    Ok(Server {
+        addr: host,
+        user,
+        pass,
+        token,
+        tls,
     })
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Connects, reads INFO, and upgrades to TLS when the URL or the server asks.
+async fn connect(server: &Server, tls: &Arc<rustls::ClientConfig>) -> Result<Box<dyn Io>, String> {
+    let addr = &server.addr;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("NATS at {addr}: {e}"))?;
+    // The server says nothing more until the client speaks: nothing past INFO
+    // is buffered when the stream is taken back for TLS.
+    let mut plain = BufReader::new(tcp);
+    let info = line(&mut plain).await?;
+    let Some(json) = info.strip_prefix("INFO ") else {
+        return Err(format!("NATS at {addr} did not greet with INFO"));
+    };
+    let info: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    if !(server.tls || info["tls_required"] == true) {
+        return Ok(Box::new(plain));
+    }
+    let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+        .map_err(|e| format!("NATS at {addr}: {e}"))?;
+    let stream = tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(name, plain.into_inner())
+        .await
+        .map_err(|e| format!("NATS at {addr}: TLS: {e}"))?;
+    Ok(Box::new(stream))
 }
 
 /// Checks `nats_url` at start-up.
@@ -67,11 +120,12 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
 
 pub(crate) async fn publish(
     url: &str,
+    tls: &Arc<rustls::ClientConfig>,
     subject: &str,
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<Published, String> {
-    match tokio::time::timeout(TIMEOUT, exchange(url, subject, headers, body)).await {
+    match tokio::time::timeout(TIMEOUT, exchange(url, tls, subject, headers, body)).await {
         Ok(r) => r,
         Err(_) => Err(format!("NATS: no answer within {} s", TIMEOUT.as_secs())),
     }
@@ -79,24 +133,18 @@ pub(crate) async fn publish(
 
 async fn exchange(
     url: &str,
+    tls: &Arc<rustls::ClientConfig>,
     subject: &str,
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<Published, String> {
-    let (addr, user, pass, token) = parse_url(url)?;
-    let tcp = tokio::net::TcpStream::connect(&addr)
-        .await
-        .map_err(|e| format!("NATS at {addr}: {e}"))?;
-    let (r, mut w) = tcp.into_split();
+    let server = parse_url(url)?;
+    let (r, mut w) = tokio::io::split(connect(&server, tls).await?);
     let mut r = BufReader::new(r);
-    let info = line(&mut r).await?;
-    if !info.starts_with("INFO ") {
-        return Err(format!("NATS at {addr} did not greet with INFO"));
-    }
     let connect = serde_json::json!({
         "verbose": false, "pedantic": false, "lang": "rust", "version": "coffer",
-        "protocol": 1, "headers": true, "no_responders": true,
-        "user": user, "pass": pass, "auth_token": token,
+        "protocol": 1, "headers": true, "no_responders": true, "tls_required": server.tls,
+        "user": server.user, "pass": server.pass, "auth_token": server.token,
     });
     let inbox = format!("_INBOX.coffer.{}", uuid::Uuid::new_v4().simple());
     let mut hdr = String::from("NATS/1.0\r\n");
@@ -191,19 +239,20 @@ mod tests {
             assert!(!valid_subject(bad), "{bad}");
         }
         assert_eq!(
-            parse_url("nats://127.0.0.1:4222").unwrap().0,
+            parse_url("nats://127.0.0.1:4222").unwrap().addr,
             "127.0.0.1:4222"
         );
-        assert_eq!(parse_url("nats://host").unwrap().0, "host:4222");
-        let (_, u, p, t) = parse_url("nats://me:pw@host:4222").unwrap();
+        assert_eq!(parse_url("nats://host").unwrap().addr, "host:4222");
+        let s = parse_url("nats://me:pw@host:4222").unwrap();
         assert_eq!(
-            (u.as_deref(), p.as_deref(), t),
-            (Some("me"), Some("pw"), None)
+            (s.user.as_deref(), s.pass.as_deref(), s.token, s.tls),
+            (Some("me"), Some("pw"), None, false)
         );
         assert_eq!(
-            parse_url("nats://tok@host:1").unwrap().3.as_deref(),
+            parse_url("nats://tok@host:1").unwrap().token.as_deref(),
             Some("tok")
         );
+        assert!(parse_url("tls://host:4443").unwrap().tls);
         assert!(parse_url("http://host").is_err());
     }
 }

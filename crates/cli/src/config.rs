@@ -87,8 +87,11 @@
 //! quota_iam_per_second = 50
 //! # How long shutdown waits for in-flight requests.
 //! drain_timeout_secs = 30
-//! # Where the root key comes from: "file" (data_dir/root.key, created 0600) or
-//! # "env" (the variable named by root_key_env, 32 bytes in hex or base64).
+//! # Where the root key comes from: "file" (data_dir/root.key, created 0600),
+//! # "env" (the variable named by root_key_env, 32 bytes in hex or base64) or
+//! # "passphrase" (that variable holds a passphrase of 12 or more characters;
+//! # the key is derived with Argon2id and data_dir/root.salt, which every server
+//! # sharing a database needs a copy of).
 //! root_key = "file"
 //! root_key_env = "COFFER_ROOT_KEY"
 //! log_level = "info"
@@ -208,8 +211,8 @@ impl FileConfig {
             anyhow::bail!("database_ca_file is set but database_url is not");
         }
         anyhow::ensure!(
-            matches!(self.root_key.as_str(), "file" | "env"),
-            "root_key must be \"file\" or \"env\""
+            matches!(self.root_key.as_str(), "file" | "env" | "passphrase"),
+            "root_key must be \"file\", \"env\" or \"passphrase\""
         );
         anyhow::ensure!(
             matches!(self.log_format.as_str(), "json" | "text"),

@@ -310,10 +310,13 @@ struct ServerArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     tls_disable: Option<bool>,
-    /// Root key source: `file` (DATA_DIR/root.key) or `env` [default: file].
+    /// Root key source: `file` (DATA_DIR/root.key), `env` (the key itself in a
+    /// variable) or `passphrase` (a passphrase in that variable, stretched with
+    /// Argon2id and DATA_DIR/root.salt: the disk alone opens nothing) [default: file].
     #[arg(long, env = "COFFER_ROOT_KEY_SOURCE")]
     root_key: Option<String>,
-    /// With `--root-key env`: the variable holding the key [default: COFFER_ROOT_KEY].
+    /// With `--root-key env` or `passphrase`: the variable holding the key or the
+    /// passphrase (read once, then removed) [default: COFFER_ROOT_KEY].
     #[arg(long, env = "COFFER_ROOT_KEY_ENV")]
     root_key_env: Option<String>,
     /// Log level or filter (RUST_LOG overrides) [default: info].
@@ -642,10 +645,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 (name.clone(), ext)
             })
             .collect(),
-        root_key: if cfg.root_key == "env" {
-            RootKeySource::Env(cfg.root_key_env.clone())
-        } else {
-            RootKeySource::File
+        root_key: match cfg.root_key.as_str() {
+            "env" => RootKeySource::Env(cfg.root_key_env.clone()),
+            "passphrase" => RootKeySource::Passphrase(cfg.root_key_env.clone()),
+            _ => RootKeySource::File,
         },
         clock: Arc::new(SystemClock),
         account_id: if args.dev {

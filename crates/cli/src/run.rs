@@ -21,6 +21,9 @@ pub enum RootKeySource {
     File,
     /// An environment variable holding 32 bytes in hex or base64.
     Env(String),
+    /// An environment variable holding a passphrase; the key is derived with
+    /// Argon2id and `DATA_DIR/root.salt`.
+    Passphrase(String),
 }
 
 pub struct StartOptions {
@@ -107,6 +110,14 @@ fn load_root_key(opts: &StartOptions) -> anyhow::Result<coffer_crypto::Key256> {
             // starts later (rotation programs) can inherit it.
             std::env::remove_var(var);
             coffer_crypto::root_key_from_env(var, &value)?
+        }
+        RootKeySource::Passphrase(var) => {
+            let value = zeroize::Zeroizing::new(
+                std::env::var(var)
+                    .with_context(|| format!("root key passphrase variable {var} is not set"))?,
+            );
+            std::env::remove_var(var);
+            coffer_crypto::root_key_from_passphrase(var, &value, &opts.data_dir.join("root.salt"))?
         }
     })
 }

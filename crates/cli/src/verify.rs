@@ -81,7 +81,12 @@ pub fn root_key(
             let value = std::env::var(var).with_context(|| format!("{var} is not set"))?;
             coffer_crypto::root_key_from_env(var, &value)?
         }
-        other => anyhow::bail!("--root-key must be file or env, not {other:?}"),
+        "passphrase" => {
+            let dir = data_dir.context("--root-key passphrase needs --data-dir (its root.salt)")?;
+            let value = std::env::var(var).with_context(|| format!("{var} is not set"))?;
+            coffer_crypto::root_key_from_passphrase(var, &value, &dir.join("root.salt"))?
+        }
+        other => anyhow::bail!("--root-key must be file, env or passphrase, not {other:?}"),
     })
 }
 

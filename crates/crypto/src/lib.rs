@@ -17,7 +17,10 @@ pub use envelope::{
     open_value, open_with_data_key, seal_value, seal_with_data_key, unwrap_kms_key, wrap_kms_key,
     SealedValue,
 };
-pub use root::{load_or_create_key_file, root_key_from_env, RootKeyError};
+pub use root::{
+    load_or_create_key_file, root_key_from_env, root_key_from_passphrase, RootKeyError,
+    MIN_PASSPHRASE,
+};
 pub use seal::{open, seal, CryptoError};
 
 use rand::RngCore;

@@ -1,5 +1,6 @@
-//! Root-key providers: a key file created 0600 at first start, or an environment
-//! variable holding the key in base64 or hex.
+//! Root-key providers: a key file created 0600 at first start, an environment
+//! variable holding the key in base64 or hex, or a passphrase the key is derived
+//! from with Argon2id (so the disk alone opens nothing).
 
 use crate::Key256;
 use base64::Engine as _;
@@ -19,6 +20,70 @@ pub enum RootKeyError {
     Permissive(String),
     #[error("root key in {0} is not 32 bytes of base64 or hex")]
     Malformed(String),
+    #[error("the passphrase in {0} is shorter than {MIN_PASSPHRASE} characters")]
+    WeakPassphrase(String),
+    #[error("root key salt file {0} is malformed")]
+    BadSalt(String),
+}
+
+/// The shortest passphrase accepted.
+pub const MIN_PASSPHRASE: usize = 12;
+
+/// Argon2id's cost: 64 MiB and three passes (OWASP's suggestion is 19 MiB and
+/// two; a server derives its key once per start, so it can afford more).
+const ARGON_MEMORY_KIB: u32 = 64 * 1024;
+const ARGON_PASSES: u32 = 3;
+
+/// Derives the root key from `passphrase` with Argon2id and the salt in
+/// `salt_path`: 16 random bytes made at first start (not secret; every server
+/// sharing a database needs the same file).
+pub fn root_key_from_passphrase(
+    var: &str,
+    passphrase: &str,
+    salt_path: &Path,
+) -> Result<Key256, RootKeyError> {
+    if passphrase.chars().count() < MIN_PASSPHRASE {
+        return Err(RootKeyError::WeakPassphrase(var.to_string()));
+    }
+    let shown = salt_path.display().to_string();
+    let salt = match fs::read_to_string(salt_path) {
+        Ok(text) => hex::decode(text.trim())
+            .ok()
+            .filter(|s| s.len() == 16)
+            .ok_or(RootKeyError::BadSalt(shown))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut salt = vec![0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+            let io = |source| RootKeyError::Io {
+                path: shown.clone(),
+                source,
+            };
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(salt_path)
+                .map_err(io)?;
+            f.write_all(format!("{}\n", hex::encode(&salt)).as_bytes())
+                .map_err(io)?;
+            f.sync_all().map_err(io)?;
+            salt
+        }
+        Err(source) => {
+            return Err(RootKeyError::Io {
+                path: shown,
+                source,
+            })
+        }
+    };
+    let params = argon2::Params::new(ARGON_MEMORY_KIB, ARGON_PASSES, 1, Some(32))
+        .expect("valid Argon2 parameters");
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = zeroize::Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(passphrase.as_bytes(), &salt, out.as_mut())
+        .map_err(|_| RootKeyError::Malformed(var.to_string()))?;
+    Key256::from_bytes(out.as_ref()).ok_or_else(|| RootKeyError::Malformed(var.to_string()))
 }
 
 fn decode(text: &str) -> Option<Key256> {
@@ -95,6 +160,24 @@ mod tests {
         assert!(matches!(
             load_or_create_key_file(&p),
             Err(RootKeyError::Permissive(_))
+        ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_passphrase_and_its_salt_make_one_key() {
+        let dir = std::env::temp_dir().join(format!("coffer-pass-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let salt = dir.join("root.salt");
+        let k1 = root_key_from_passphrase("V", "correct horse battery", &salt).unwrap();
+        let k2 = root_key_from_passphrase("V", "correct horse battery", &salt).unwrap();
+        assert_eq!(k1.as_bytes(), k2.as_bytes());
+        let other = root_key_from_passphrase("V", "correct horse battery!", &salt).unwrap();
+        assert_ne!(k1.as_bytes(), other.as_bytes());
+        assert!(matches!(
+            root_key_from_passphrase("V", "short", &salt),
+            Err(RootKeyError::WeakPassphrase(_))
         ));
         fs::remove_dir_all(&dir).unwrap();
     }

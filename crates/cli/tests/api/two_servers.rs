@@ -235,3 +235,63 @@ async fn caches_follow_changes(a: &TestServer, b: &Running) {
     })
     .await;
 }
+
+/// Customer-managed keys on two servers sharing PostgreSQL: material made on
+/// one opens on the other, and a key disabled through one server is disabled
+/// on the other at once (key documents are read on every use, never cached).
+#[tokio::test]
+async fn a_key_changed_through_one_server_holds_on_the_other_postgres() {
+    let url = coffer_store::postgres::testing::fresh_database().await;
+    let a = TestServer::start_with(|o| o.database_url = Some(url.clone())).await;
+    let (b, _b_dir) = second_server(&a, Some(&url)).await;
+    let key = a
+        .kms()
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    a.client()
+        .create_secret()
+        .name("shared/key")
+        .secret_string("v1")
+        .kms_key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let on_b = client_for(&b.endpoint(), "us-east-1", AKID, SECRET);
+    let read = || async {
+        on_b.get_secret_value()
+            .secret_id("shared/key")
+            .send()
+            .await
+            .map(|o| o.secret_string().unwrap_or_default().to_string())
+            .map_err(err)
+    };
+    assert_eq!(read().await.unwrap(), "v1");
+    a.kms().disable_key().key_id(&key).send().await.unwrap();
+    assert_eq!(read().await.unwrap_err().0, "DecryptionFailure");
+    // Enabled and rotated through the other server, then written through the first.
+    let kms_b = kms_client_for(&b.endpoint(), AKID, SECRET);
+    kms_b.enable_key().key_id(&key).send().await.unwrap();
+    kms_b
+        .rotate_key_on_demand()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    a.client()
+        .put_secret_value()
+        .secret_id("shared/key")
+        .secret_string("v2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read().await.unwrap(), "v2");
+    b.stop().await.unwrap();
+    a.stop().await;
+    coffer_store::postgres::testing::drop_database(&url).await;
+}

@@ -170,12 +170,14 @@ pub fn known(name: &str) -> Option<&'static str> {
     NAMES.iter().find(|n| **n == name).copied()
 }
 
-/// Whether the operation only reads (for quotas).
+/// Whether the operation changes nothing (quotas; the audit record's
+/// `readOnly`): as in CloudTrail, the cryptographic operations only read.
 pub fn is_read_only(name: &str) -> bool {
     name.starts_with("Describe")
         || name.starts_with("List")
         || name.starts_with("Get")
-        || matches!(name, "Decrypt" | "GenerateRandom")
+        || name.starts_with("Generate")
+        || matches!(name, "Encrypt" | "Decrypt" | "ReEncrypt")
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -658,6 +660,28 @@ mod tests {
 
     fn parse(name: &str, body: &str) -> Result<KmsOperation, ApiError> {
         KmsOperation::parse(name, body.as_bytes())
+    }
+
+    #[test]
+    fn cryptography_only_reads() {
+        for n in [
+            "Encrypt",
+            "Decrypt",
+            "ReEncrypt",
+            "GenerateDataKey",
+            "GenerateRandom",
+            "ListKeys",
+        ] {
+            assert!(is_read_only(n), "{n}");
+        }
+        for n in [
+            "CreateKey",
+            "DisableKey",
+            "PutKeyPolicy",
+            "RotateKeyOnDemand",
+        ] {
+            assert!(!is_read_only(n), "{n}");
+        }
     }
 
     #[test]

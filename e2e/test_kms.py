@@ -67,6 +67,15 @@ def test_secret_under_a_customer_key_follows_the_key_policy_and_state(server, sm
     ok(aws(server, "kms", "put-key-policy", "--key-id", key_id, "--policy-name", "default",
            "--policy", json.dumps(policy)))
     assert reader.get_secret_value(SecretId="app/db")["SecretString"] == "s3cr3t"
+    # KMS's own trail names the reader, the key and the secret, refused or not.
+    uses = [json.loads(line)["record"] for line in open(os.path.join(server.data_dir, "audit.log"))
+            if '"eventName":"Decrypt"' in line]
+    by_reader = [u for u in uses if u["userIdentity"].get("arn", "").endswith(":user/reader")]
+    assert [u.get("errorCode") for u in by_reader] == ["AccessDeniedException", None]
+    assert all(u["eventSource"] == "kms.amazonaws.com" for u in by_reader)
+    assert by_reader[-1]["userIdentity"]["invokedBy"] == "secretsmanager.amazonaws.com"
+    assert by_reader[-1]["requestParameters"] == {
+        "keyId": key_arn, "encryptionContext": {"SecretARN": created["ARN"]}}
     # The same statement does not let the reader call KMS directly.
     kms_reader = client(server, "kms", akid, secret)
     blob = client(server, "kms").encrypt(KeyId=key_arn, Plaintext=b"x")["CiphertextBlob"]

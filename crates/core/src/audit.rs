@@ -340,6 +340,8 @@ fn user_identity(caller: &Caller) -> Value {
 
 /// `eventSource` of Secrets Manager's records.
 pub const SECRETS_MANAGER: &str = "secretsmanager.amazonaws.com";
+/// `eventSource` of KMS's records (its API, and its use by Secrets Manager).
+pub const KMS: &str = "kms.amazonaws.com";
 
 /// One CloudTrail-shaped record of a Secrets Manager call.
 pub fn record(

@@ -29,7 +29,7 @@ impl crate::bus::store::Entity for KeyDoc {}
 impl crate::bus::store::Entity for customer::AliasDoc {}
 
 /// `eventSource` of KMS's audit records.
-pub const SOURCE: &str = "kms.amazonaws.com";
+pub const SOURCE: &str = crate::audit::KMS;
 
 /// The key an operation acts on, once found and authorized.
 pub(crate) struct Target {

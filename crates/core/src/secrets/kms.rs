@@ -60,16 +60,40 @@ impl Secrets {
             encryption_context: Some(&ctx),
             extra: Vec::new(),
         };
-        self.identity
+        let decided = self
+            .identity
             .authorize_kms(caller, action, doc, &keys)
-            .await
-            .map_err(|e| {
-                if e.code == ErrorCode::AccessDenied {
-                    ApiError::new(ErrorCode::AccessDenied, "Access to KMS is not allowed")
-                } else {
-                    e
-                }
-            })
+            .await;
+        self.audit_key_use(caller, action, doc, &ctx, decided.as_ref().err())
+            .await?;
+        decided.map_err(|e| {
+            if e.code == ErrorCode::AccessDenied {
+                ApiError::new(ErrorCode::AccessDenied, "Access to KMS is not allowed")
+            } else {
+                e
+            }
+        })
+    }
+
+    /// KMS's own record of the use, as CloudTrail keeps one when Secrets
+    /// Manager calls KMS for a caller: the key's owner sees who used its key,
+    /// for which secret, and whether the key policy let them.
+    async fn audit_key_use(
+        &self,
+        caller: &Caller,
+        action: &str,
+        doc: &KeyDoc,
+        ctx: &BTreeMap<String, String>,
+        refused: Option<&ApiError>,
+    ) -> Result<(), ApiError> {
+        let name = action.trim_start_matches("kms:");
+        let params = serde_json::json!({ "keyId": doc.arn, "encryptionContext": ctx });
+        let now = self.clock.now_ms();
+        let mut rec =
+            crate::audit::record_from(crate::audit::KMS, caller, name, now, params, refused, true);
+        rec["userIdentity"]["invokedBy"] = "secretsmanager.amazonaws.com".into();
+        rec["resources"] = serde_json::json!([{ "ARN": doc.arn, "type": "AWS::KMS::Key" }]);
+        self.audit.append(rec).await
     }
 }
 

@@ -39,3 +39,28 @@ def test_a_passphrase_opens_the_store_and_nothing_else_does(workdir):
     out = subprocess.run([BIN, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", data,
                           "--root-key", "passphrase"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "shorter than 12 characters" in out.stderr
+
+
+def test_a_backup_carries_the_salt_a_passphrase_needs(workdir):
+    data = os.path.join(workdir, "data")
+    s = start(data, PASSPHRASE)
+    try:
+        s.client().create_secret(Name="pp/kept", SecretString="kept")
+        backup = os.path.join(workdir, "coffer.backup")
+        out = subprocess.run([BIN, "backup", "--data-dir", data, "--out", backup],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    finally:
+        assert s.stop() == 0
+    assert os.path.exists(backup + ".root.salt")
+    # On a new machine: the backup and the passphrase are enough.
+    fresh = os.path.join(workdir, "fresh")
+    out = subprocess.run([BIN, "restore", "--data-dir", fresh, "--from", backup, "--root-key", "passphrase"],
+                         env={**os.environ, "COFFER_ROOT_KEY": PASSPHRASE},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    s = start(fresh, PASSPHRASE)
+    try:
+        assert s.client().get_secret_value(SecretId="pp/kept")["SecretString"] == "kept"
+    finally:
+        assert s.stop() == 0

@@ -98,7 +98,33 @@ pub fn backup(data_dir: &Path, out: &Path) -> anyhow::Result<Contents> {
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, out).with_context(|| format!("moving the copy to {}", out.display()))?;
+    // A passphrase-derived root key needs its salt (not secret) to be derived
+    // again: it travels beside the copy.
+    let salt = data_dir.join("root.salt");
+    if salt.exists() {
+        std::fs::copy(&salt, salt_beside(out))
+            .with_context(|| format!("copying {}", salt.display()))?;
+    }
     inspect(out)
+}
+
+/// Where a backup's root-key salt is kept: `OUT.root.salt`.
+pub fn salt_beside(backup: &Path) -> std::path::PathBuf {
+    let mut p = backup.as_os_str().to_owned();
+    p.push(".root.salt");
+    p.into()
+}
+
+/// Before a restore: the backup's salt into an empty data directory, so a
+/// passphrase derives the key the backup was written under.
+pub fn restore_salt(data_dir: &Path, from: &Path) -> anyhow::Result<()> {
+    let (src, dst) = (salt_beside(from), data_dir.join("root.salt"));
+    if src.exists() && !dst.exists() {
+        std::fs::create_dir_all(data_dir)?;
+        std::fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// Puts a backup in place as `DATA_DIR/coffer.db`. Refused while a server uses

@@ -88,10 +88,11 @@ enum Command {
         /// Set a database already there aside (renamed, kept) and restore.
         #[arg(long)]
         replace: bool,
-        /// Where the root key is: "file" (DATA_DIR/root.key) or "env".
+        /// Where the root key is: "file" (DATA_DIR/root.key), "env", or
+        /// "passphrase" (with DATA_DIR/root.salt; a restore takes the backup's).
         #[arg(long, default_value = "file")]
         root_key: String,
-        /// The variable holding the root key with `--root-key env`.
+        /// The variable holding the root key (`env`) or passphrase (`passphrase`).
         #[arg(long, default_value = "COFFER_ROOT_KEY")]
         root_key_env: String,
     },
@@ -166,10 +167,11 @@ enum AuditCommand {
         /// PEM certificates to trust for the database (with `sslmode=require`).
         #[arg(long, env = "COFFER_DATABASE_CA_FILE")]
         database_ca_file: Option<PathBuf>,
-        /// Where the root key is: "file" (DATA_DIR/root.key) or "env".
+        /// Where the root key is: "file" (DATA_DIR/root.key), "env", or
+        /// "passphrase" (with DATA_DIR/root.salt; a restore takes the backup's).
         #[arg(long, default_value = "file")]
         root_key: String,
-        /// The variable holding the root key with `--root-key env`.
+        /// The variable holding the root key (`env`) or passphrase (`passphrase`).
         #[arg(long, default_value = "COFFER_ROOT_KEY")]
         root_key_env: String,
         /// Accept chains that begin with unkeyed (plain SHA-256) links, written by
@@ -418,6 +420,9 @@ fn main() -> anyhow::Result<()> {
             root_key,
             root_key_env,
         } => {
+            if root_key == "passphrase" {
+                coffer::backup::restore_salt(&data_dir, &from)?;
+            }
             let root = coffer::verify::root_key(&root_key, &root_key_env, Some(&data_dir))?;
             let c = coffer::backup::restore(&data_dir, &from, &root, replace)?;
             println!(

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT
+from conftest import ACCOUNT, wait_until
 from test_access import client, code, new_user
 
 
@@ -103,6 +103,16 @@ def test_secret_under_a_customer_key_follows_the_key_policy_and_state(server, sm
     sm.put_secret_value(SecretId="app/db", SecretString="after-rotation")
     assert sm.get_secret_value(SecretId="app/db", VersionStage="AWSPREVIOUS")["SecretString"] == "s3cr3t"
     assert sm.get_secret_value(SecretId="app/db")["SecretString"] == "after-rotation"
+
+    # A built-in rotator rotates a secret under a customer-managed key.
+    rot = sm.rotate_secret(SecretId="app/db", RotateImmediately=True, RotationLambdaARN=(
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:coffer-random-password"))
+
+    def rotated():
+        d = sm.describe_secret(SecretId="app/db")
+        return d["VersionIdsToStages"].get(rot["VersionId"]) == ["AWSCURRENT"] and "LastRotatedDate" in d
+    wait_until("the rotation under the customer key finished", rotated)
+    assert sm.list_secret_version_ids(SecretId="app/db")["Versions"]
 
     # Pending deletion: reads fail with KMS's reason; cancelled, the key is disabled.
     kms = client(server, "kms")

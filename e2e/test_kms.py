@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, wait_until
+from conftest import ACCOUNT, BIN, wait_until
 from test_access import client, code, new_user
 
 
@@ -252,3 +252,71 @@ def test_the_default_key_does_not_cross_accounts_but_a_shared_key_does(server, s
                                 "Action": "kms:Decrypt", "Resource": "*"})
     kms.put_key_policy(KeyId=key_arn, Policy=json.dumps(policy))
     assert b_sm.get_secret_value(SecretId=shared)["SecretString"] == "shared-value"
+
+
+def kms_raw(server, target, payload, key, secret):
+    """One signed KMS call as a client that sends what it likes: (status, body)."""
+    import urllib.error
+    import urllib.request
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=json.dumps(payload).encode(),
+                     headers={"Content-Type": "application/x-amz-json-1.1",
+                              "X-Amz-Target": f"TrentService.{target}"})
+    SigV4Auth(Credentials(key, secret), "kms", "us-east-1").add_auth(req)
+    r = urllib.request.Request(server.endpoint + "/", data=req.body, headers=dict(req.headers.items()),
+                               method="POST")
+    try:
+        with urllib.request.urlopen(r, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_attacks_on_the_fields_a_caller_controls(server, sm):
+    kms = client(server, "kms")
+    mine = kms.create_key()["KeyMetadata"]
+    theirs = kms.create_key()["KeyMetadata"]
+    iam = client(server, "iam")
+    akid, secret = new_user(iam, "limited", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["kms:DisableKey", "kms:DescribeKey"], "Resource": mine["Arn"]}]})
+
+    # A lower-case twin of KeyId is not a second key: what is authorized is what is disabled.
+    status, body = kms_raw(server, "DisableKey", {"KeyId": theirs["KeyId"], "keyId": mine["KeyId"]},
+                           akid, secret)
+    assert (status, body["__type"]) == (400, "AccessDeniedException"), body
+    status, _ = kms_raw(server, "DisableKey", {"KeyId": mine["KeyId"], "keyId": theirs["KeyId"]},
+                        akid, secret)
+    assert status == 200
+    assert kms.describe_key(KeyId=theirs["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.describe_key(KeyId=mine["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled"
+
+    # A path in a key ARN or an alias names nothing.
+    for bad in (f"{mine['Arn']}/../{theirs['KeyId']}", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/../key/{theirs['KeyId']}"):
+        status, body = kms_raw(server, "DescribeKey", {"KeyId": bad}, akid, secret)
+        assert body["__type"] == "NotFoundException", (bad, body)
+    with pytest.raises(ClientError) as e:
+        kms.create_alias(AliasName="alias/../x", TargetKeyId=theirs["KeyId"])
+    assert code(e) == "ValidationException"
+
+    # Another account's key: not managed from here, and used only if its policy says so.
+    out = subprocess.run([BIN, "account", "create", "other"], env=server.cli_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    b = dict(line[len("export "):].split("=", 1) for line in out.stdout.splitlines())
+    b_kms = client(server, "kms", b["AWS_ACCESS_KEY_ID"], b["AWS_SECRET_ACCESS_KEY"])
+    b_key = b_kms.create_key()["KeyMetadata"]["Arn"]
+    for call in (lambda: kms.disable_key(KeyId=b_key),
+                 lambda: kms.create_alias(AliasName="alias/theirs", TargetKeyId=b_key),
+                 lambda: kms.put_key_policy(KeyId=b_key, Policy="{}")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "NotFoundException"
+    with pytest.raises(ClientError) as e:
+        kms.encrypt(KeyId=b_key, Plaintext=b"x")
+    assert code(e) == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        sm.create_secret(Name="under-their-key", SecretString="v", KmsKeyId=b_key)
+    assert message(e) == "Access to KMS is not allowed"
+    assert b_kms.describe_key(KeyId=b_key)["KeyMetadata"]["KeyState"] == "Enabled"

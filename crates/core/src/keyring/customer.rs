@@ -142,6 +142,12 @@ pub fn secret_context(secret_arn: &str, version_id: &str) -> BTreeMap<String, St
     ])
 }
 
+/// `arn:aws:kms:REGION:ACCOUNT:RESOURCE` → (region, account, resource).
+pub fn split_kms_arn(id: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = id.strip_prefix("arn:aws:kms:")?.splitn(3, ':');
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
+
 fn not_found_key(arn: &str) -> ApiError {
     ApiError::new(
         ErrorCode::KmsNotFound,
@@ -190,17 +196,13 @@ impl Keyring {
 
     /// The key `id` names, seen from `scope` (an ARN may name another account's).
     pub async fn resolve(&self, scope: &Scope, id: &str) -> Result<Named, ApiError> {
-        let (account, region, rest) = match id.strip_prefix("arn:aws:kms:") {
-            Some(tail) => {
-                let mut parts = tail.splitn(3, ':');
-                let (Some(r), Some(a), Some(rest)) = (parts.next(), parts.next(), parts.next())
-                else {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidArn,
-                        format!("Invalid arn {id}"),
-                    ));
-                };
-                (a.to_string(), r.to_string(), rest.to_string())
+        let (account, region, rest) = match split_kms_arn(id) {
+            Some((r, a, rest)) => (a.to_string(), r.to_string(), rest.to_string()),
+            None if id.starts_with("arn:") => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidArn,
+                    format!("Invalid arn {id}"),
+                ))
             }
             None => (
                 scope.account_id.clone(),
@@ -347,6 +349,25 @@ impl Keyring {
         coffer_crypto::open_blob(&k.key, &header, &canonical_context(context), sealed)
             .map_err(|_| invalid())
     }
+}
+
+/// A version's data key wrapped under a customer-managed key's material, as
+/// KMS's GenerateDataKey would with Secrets Manager's encryption context.
+pub fn wrap_data_key(
+    kms: &KmsKey,
+    secret_arn: &str,
+    version_id: &str,
+    data_key: &Key256,
+) -> Result<Vec<u8>, ApiError> {
+    let ctx = secret_context(secret_arn, version_id);
+    coffer_crypto::seal_blob(
+        &kms.key,
+        &kms.arn,
+        kms.material.unwrap_or(0),
+        &canonical_context(Some(&ctx)),
+        data_key.as_bytes(),
+    )
+    .map_err(internal)
 }
 
 /// The key ARN a blob names, if it is one of ours.

@@ -175,12 +175,13 @@ impl Keyring {
 
     /// The customer-managed key a stored version names (None: the default key).
     pub async fn customer_for_decrypt(&self, arn: &str) -> Result<Option<KeyDoc>, ApiError> {
-        let Some(tail) = arn.strip_prefix("arn:aws:kms:") else {
+        // Most versions are under a default key, cached by its ARN once read:
+        // those reads cost no store lookup (customer materials are cached
+        // under another name, and their documents are read every time).
+        if self.by_arn.read().is_ok_and(|m| m.contains_key(arn)) {
             return Ok(None);
-        };
-        let mut parts = tail.splitn(3, ':');
-        let (Some(region), Some(account), Some(key)) = (parts.next(), parts.next(), parts.next())
-        else {
+        }
+        let Some((region, account, key)) = customer::split_kms_arn(arn) else {
             return Ok(None);
         };
         let key_id = key.strip_prefix("key/").unwrap_or(key);
@@ -200,25 +201,6 @@ impl Keyring {
             .decrypt_blob(doc, Some(&ctx), wrapped)
             .map_err(kms_to_secrets_read)?;
         Key256::from_bytes(raw.as_slice()).ok_or_else(ApiError::internal)
-    }
-
-    /// Wraps a version's data key under a customer-managed key's material.
-    pub fn wrap_data_key(
-        &self,
-        kms: &KmsKey,
-        secret_arn: &str,
-        version_id: &str,
-        data_key: &Key256,
-    ) -> Result<Vec<u8>, ApiError> {
-        let ctx = customer::secret_context(secret_arn, version_id);
-        coffer_crypto::seal_blob(
-            &kms.key,
-            &kms.arn,
-            kms.material.unwrap_or(0),
-            &customer::canonical_context(Some(&ctx)),
-            data_key.as_bytes(),
-        )
-        .map_err(internal)
     }
 
     /// The key a stored version names, for decryption.

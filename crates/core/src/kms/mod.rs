@@ -198,16 +198,12 @@ impl Service {
 
 /// The scope an id names: an ARN's own account and region, else the caller's.
 fn owner_scope(scope: &Scope, id: &str) -> Scope {
-    let Some(tail) = id.strip_prefix("arn:aws:kms:") else {
-        return scope.clone();
-    };
-    let mut parts = tail.splitn(3, ':');
-    match (parts.next(), parts.next()) {
-        (Some(r), Some(a)) => Scope {
+    match customer::split_kms_arn(id) {
+        Some((r, a, _)) => Scope {
             account_id: a.to_string(),
             region: r.to_string(),
         },
-        _ => scope.clone(),
+        None => scope.clone(),
     }
 }
 

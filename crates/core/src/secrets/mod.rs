@@ -253,32 +253,25 @@ pub(crate) fn seal_version(
     value: &NewValue,
     now: i64,
 ) -> Result<VersionRow, ApiError> {
-    let sealed = match kms.material {
-        None => coffer_crypto::seal_value(&kms.key, arn, version_id, value.kind(), value.bytes())
-            .map_err(internal)?,
+    let sealed = if kms.material.is_none() {
+        coffer_crypto::seal_value(&kms.key, arn, version_id, value.kind(), value.bytes())
+            .map_err(internal)?
+    } else {
         // A customer-managed key wraps the data key as KMS's GenerateDataKey
         // would, with Secrets Manager's encryption context.
-        Some(material) => {
-            let data_key = coffer_crypto::Key256::random();
-            let ctx = crate::keyring::customer::secret_context(arn, version_id);
-            coffer_crypto::SealedValue {
-                wrapped_data_key: coffer_crypto::seal_blob(
-                    &kms.key,
-                    &kms.arn,
-                    material,
-                    &crate::keyring::customer::canonical_context(Some(&ctx)),
-                    data_key.as_bytes(),
-                )
-                .map_err(internal)?,
-                ciphertext: coffer_crypto::seal_with_data_key(
-                    &data_key,
-                    arn,
-                    version_id,
-                    value.kind(),
-                    value.bytes(),
-                )
-                .map_err(internal)?,
-            }
+        let data_key = coffer_crypto::Key256::random();
+        coffer_crypto::SealedValue {
+            wrapped_data_key: crate::keyring::customer::wrap_data_key(
+                kms, arn, version_id, &data_key,
+            )?,
+            ciphertext: coffer_crypto::seal_with_data_key(
+                &data_key,
+                arn,
+                version_id,
+                value.kind(),
+                value.bytes(),
+            )
+            .map_err(internal)?,
         }
     };
     Ok(VersionRow {

@@ -50,6 +50,8 @@ struct MetaEdit {
     kind: Option<String>,
     /// Existing versions sealed under a new `kms_key_id`.
     reseal: Vec<VersionRow>,
+    /// That key, already found and its use authorized (and audited).
+    sealing: Option<Arc<KmsKey>>,
 }
 
 impl MetaEdit {
@@ -173,12 +175,15 @@ impl Secrets {
         if let Some(v) = self.replay(&s, token, value).await? {
             return Ok((s, v.labels));
         }
-        let key_id = edit.kms_key_id.as_deref().or(s.row.kms_key_id.as_deref());
-        // The owner's key, whoever writes: a value sealed under the writer's own
-        // (another account's) key could not be opened in the owner's scope.
-        let kms = self
-            .sealing_key(g.call().caller, &owner_scope(&s), key_id, &s.row.arn)
-            .await?;
+        let kms = if let Some(k) = &edit.sealing {
+            k.clone()
+        } else {
+            let key_id = edit.kms_key_id.as_deref().or(s.row.kms_key_id.as_deref());
+            // The owner's key, whoever writes: a value sealed under the writer's
+            // own (another account's) key could not be opened in the owner's scope.
+            self.sealing_key(g.call().caller, &owner_scope(&s), key_id, &s.row.arn)
+                .await?
+        };
         let nv = NewVersion {
             token,
             value,
@@ -260,6 +265,7 @@ impl Secrets {
             kms_key_id: req.kms_key_id.clone().filter(|k| !k.is_empty()),
             kind: req.kind.clone(),
             reseal: Vec::new(),
+            sealing: None,
         };
         if let Some(k) = &edit.kms_key_id {
             // Fails early, before anything is written, if the key cannot be used.
@@ -269,6 +275,7 @@ impl Secrets {
                 .sealing_key(caller, &owner_scope(s), Some(k), &s.row.arn)
                 .await?;
             edit.reseal = self.reseal_under(caller, s, &kms).await?;
+            edit.sealing = Some(kms);
         }
         if let (Some(v), Some(t)) = (value, token) {
             let stages = [CURRENT.to_string()];

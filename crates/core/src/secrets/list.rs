@@ -64,45 +64,52 @@ pub(crate) fn paginate<T>(
     Ok((items.into_iter().skip(start).take(max).collect(), next))
 }
 
-/// Does `text` match `value` as AWS's list filters do: every word of the value
-/// starts a word of the text (see [`coffer_store::words`]), case aside. A value
-/// without words matches nothing.
-fn words_match(text: &str, value: &[String]) -> bool {
-    let have = coffer_store::words::words(text);
-    !value.is_empty()
-        && value
+/// A filter value, with its words split once (not once per secret).
+struct Wanted {
+    text: String,
+    words: Vec<String>,
+}
+
+impl Wanted {
+    fn new(text: String) -> Self {
+        let words = coffer_store::words::words(&text);
+        Wanted { text, words }
+    }
+}
+
+/// Does every wanted word start one of `have` (words of a text, see
+/// [`coffer_store::words`]), case aside? A value without words matches nothing.
+fn words_match(have: &[String], want: &[String]) -> bool {
+    !want.is_empty()
+        && want
             .iter()
             .all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
 }
 
-fn filter_matches(row: &SecretRow, key: &str, value: &str) -> bool {
+fn filter_matches(row: &SecretRow, key: &str, v: &Wanted) -> bool {
+    use coffer_store::words::words;
     let tags = row.tags.as_deref().unwrap_or_default();
-    let want = coffer_store::words::words(value);
+    let value = v.text.as_str();
     match key {
         // AWS: "Matches the beginning of secret names; case-sensitive"; tags alike.
         "name" => row.name.starts_with(value),
         "description" => row
             .description
             .as_deref()
-            .is_some_and(|d| words_match(d, &want)),
+            .is_some_and(|d| words_match(&words(d), &v.words)),
         "tag-key" => tags.iter().any(|(k, _)| k.starts_with(value)),
         "tag-value" => tags.iter().any(|(_, v)| v.starts_with(value)),
         "primary-region" => row.region.starts_with(value),
         "owning-service" => false,
         // `all`: each word in any of the texts.
         _ => {
-            !want.is_empty()
-                && want.iter().all(|w| {
-                    let one = std::slice::from_ref(w);
-                    words_match(&row.name, one)
-                        || row
-                            .description
-                            .as_deref()
-                            .is_some_and(|d| words_match(d, one))
-                        || tags
-                            .iter()
-                            .any(|(k, v)| words_match(k, one) || words_match(v, one))
-                })
+            let mut have = words(&row.name);
+            have.extend(row.description.as_deref().map(words).unwrap_or_default());
+            for (k, t) in tags {
+                have.extend(words(k));
+                have.extend(words(t));
+            }
+            words_match(&have, &v.words)
         }
     }
 }
@@ -135,18 +142,20 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<(ListFilter, Option<Word
         }
         let (neg, pos): (Vec<String>, Vec<String>) =
             values.iter().cloned().partition(|v| v.starts_with('!'));
-        let neg = neg.into_iter().map(|v| v[1..].to_string()).collect();
+        let neg = neg
+            .into_iter()
+            .map(|v| Wanted::new(v[1..].to_string()))
+            .collect();
+        let pos = pos.into_iter().map(Wanted::new).collect();
         checked.push((key.to_string(), pos, neg));
     }
     let probe = word_probe(&checked);
     let keep: ListFilter = Arc::new(move |row: &SecretRow| {
-        checked
-            .iter()
-            .all(|(key, pos, neg): &(String, Vec<String>, Vec<String>)| {
-                let excluded = neg.iter().any(|v| filter_matches(row, key, v));
-                let included = pos.is_empty() || pos.iter().any(|v| filter_matches(row, key, v));
-                included && !excluded
-            })
+        checked.iter().all(|(key, pos, neg): &Checked| {
+            let excluded = neg.iter().any(|v| filter_matches(row, key, v));
+            let included = pos.is_empty() || pos.iter().any(|v| filter_matches(row, key, v));
+            included && !excluded
+        })
     });
     Ok((keep, probe))
 }
@@ -156,7 +165,10 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<(ListFilter, Option<Word
 /// starting with one of its values (lowercased), so the probe finds a superset
 /// and the exact filter decides. For `all`, a secret must match every word of a
 /// value; its first word is enough to narrow.
-fn word_probe(checked: &[(String, Vec<String>, Vec<String>)]) -> Option<WordProbe> {
+/// One filter: its key, its values, its negated values.
+type Checked = (String, Vec<Wanted>, Vec<Wanted>);
+
+fn word_probe(checked: &[Checked]) -> Option<WordProbe> {
     use coffer_store::words;
     checked.iter().find_map(|(key, pos, neg)| {
         if !neg.is_empty() || pos.is_empty() {
@@ -181,11 +193,11 @@ fn word_probe(checked: &[(String, Vec<String>, Vec<String>)]) -> Option<WordProb
                 // Every match has a term starting with this: a word of the
                 // text (`all`, `description`) or the text itself.
                 let first = if key == "all" || key == "description" {
-                    words::words(v).into_iter().next()?
+                    v.words.first()?
                 } else {
-                    v.clone()
+                    &v.text
                 };
-                Some(words::probe_term(&first))
+                Some(words::probe_term(first))
             })
             .collect();
         Some(WordProbe {
@@ -395,6 +407,7 @@ mod tests {
     #[test]
     fn word_matching() {
         let w = |v: &str| coffer_store::words::words(v);
+        let words_match = |text: &str, want: &[String]| words_match(&w(text), want);
         assert!(words_match("prod/db/main", &w("prod")));
         assert!(words_match("prod/db/main", &w("Prod db")));
         assert!(words_match("prod/db/main", &w("prod/d")));

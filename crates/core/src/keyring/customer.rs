@@ -164,19 +164,30 @@ fn material_aad(arn: &str, n: u32) -> String {
 }
 
 impl Keyring {
+    /// A document of the store, kept per account under `region/name`.
+    async fn doc<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<(T, i64)>, ApiError> {
+        let row = self
+            .store
+            .iam_get(account, kind, &format!("{region}/{name}"))
+            .await
+            .map_err(internal)?;
+        row.map(|r| Ok((serde_json::from_str(&r.body).map_err(internal)?, r.revision)))
+            .transpose()
+    }
+
     pub(crate) async fn key_doc(
         &self,
         account: &str,
         region: &str,
         key_id: &str,
     ) -> Result<Option<(KeyDoc, i64)>, ApiError> {
-        let row = self
-            .store
-            .iam_get(account, KEY, &format!("{region}/{key_id}"))
-            .await
-            .map_err(internal)?;
-        row.map(|r| Ok((serde_json::from_str(&r.body).map_err(internal)?, r.revision)))
-            .transpose()
+        self.doc(KEY, account, region, key_id).await
     }
 
     pub(crate) async fn alias_doc(
@@ -185,13 +196,7 @@ impl Keyring {
         region: &str,
         name: &str,
     ) -> Result<Option<(AliasDoc, i64)>, ApiError> {
-        let row = self
-            .store
-            .iam_get(account, ALIAS, &format!("{region}/{name}"))
-            .await
-            .map_err(internal)?;
-        row.map(|r| Ok((serde_json::from_str(&r.body).map_err(internal)?, r.revision)))
-            .transpose()
+        self.doc(ALIAS, account, region, name).await
     }
 
     /// The key `id` names, seen from `scope` (an ARN may name another account's).

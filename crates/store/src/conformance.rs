@@ -52,7 +52,8 @@ pub fn version(id: &str, labels: &[&str]) -> VersionRow {
     }
 }
 
-fn mutation(op: MutationOp, secret: SecretRow, versions: Vec<VersionRow>) -> Mutation {
+/// A mutation of `secret` with `versions`, its audit record and its event.
+pub fn mutation(op: MutationOp, secret: SecretRow, versions: Vec<VersionRow>) -> Mutation {
     Mutation {
         also: Vec::new(),
         op,

@@ -96,26 +96,11 @@ async fn a_commit_on_one_server_signals_the_others() {
         .await
         .expect("listener connects")
         .unwrap();
-    let m = Mutation {
-        also: Vec::new(),
-        op: crate::MutationOp::Create,
-        secret: conformance::secret_row("111111111111", "signalled"),
-        insert_versions: vec![conformance::version("v1", &["AWSCURRENT"])],
-        relabel: vec![],
-        delete_versions: vec![],
-        reseal: vec![],
-        prune_before_ms: None,
-        audit: NewAudit {
-            at_ms: 1,
-            body: "{}".into(),
-        },
-        event: Some(NewEvent {
-            at_ms: 1,
-            account_id: "111111111111".into(),
-            region: "us-east-1".into(),
-            body: "{}".into(),
-        }),
-    };
+    let m = conformance::mutation(
+        crate::MutationOp::Create,
+        conformance::secret_row("111111111111", "signalled"),
+        vec![conformance::version("v1", &["AWSCURRENT"])],
+    );
     a.commit(m).await.unwrap();
     tokio::time::timeout(Duration::from_secs(2), heard.changed())
         .await

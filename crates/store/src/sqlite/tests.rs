@@ -1,6 +1,6 @@
 use super::*;
 use crate::conformance;
-use crate::{MutationOp, NewAudit};
+use crate::MutationOp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_passes_the_conformance_suite() {
@@ -15,21 +15,11 @@ async fn data_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("coffer.db");
     let store = SqliteStore::open(&path).unwrap();
-    let m = Mutation {
-        also: Vec::new(),
-        op: MutationOp::Create,
-        secret: conformance::secret_row("111111111111", "kept"),
-        insert_versions: vec![conformance::version("v1", &["AWSCURRENT"])],
-        relabel: vec![],
-        delete_versions: vec![],
-        reseal: vec![],
-        prune_before_ms: None,
-        audit: NewAudit {
-            at_ms: 1,
-            body: "{}".into(),
-        },
-        event: None,
-    };
+    let m = conformance::mutation(
+        MutationOp::Create,
+        conformance::secret_row("111111111111", "kept"),
+        vec![conformance::version("v1", &["AWSCURRENT"])],
+    );
     store.commit(m).await.unwrap();
     store.close().await.unwrap();
     assert!(store.commit_after_close_fails().await);
@@ -104,23 +94,9 @@ async fn upgrading_refills_the_word_index() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("coffer.db");
     let store = SqliteStore::open(&path).unwrap();
-    let mut m = conformance::secret_row("111111111111", "MyApplication");
-    m.description = None;
-    let mutation = Mutation {
-        also: Vec::new(),
-        op: MutationOp::Create,
-        secret: m,
-        insert_versions: vec![],
-        relabel: vec![],
-        delete_versions: vec![],
-        reseal: vec![],
-        prune_before_ms: None,
-        audit: NewAudit {
-            at_ms: 1,
-            body: "{}".into(),
-        },
-        event: None,
-    };
+    let mut row = conformance::secret_row("111111111111", "MyApplication");
+    row.description = None;
+    let mutation = conformance::mutation(MutationOp::Create, row, vec![]);
     store.commit(mutation).await.unwrap();
     store.close().await.unwrap();
     // As an older build left it: no "application" term, schema one step back.

@@ -30,6 +30,18 @@ struct Cli {
     command: Command,
 }
 
+/// Where an offline command finds the root key (as the server would).
+#[derive(clap::Args)]
+struct RootKeyArgs {
+    /// Where the root key is: "file" (DATA_DIR/root.key), "env", or
+    /// "passphrase" (with DATA_DIR/root.salt; a restore takes the backup's).
+    #[arg(long, default_value = "file")]
+    root_key: String,
+    /// The variable holding the root key (`env`) or passphrase (`passphrase`).
+    #[arg(long, default_value = "COFFER_ROOT_KEY")]
+    root_key_env: String,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the secrets service.
@@ -88,13 +100,8 @@ enum Command {
         /// Set a database already there aside (renamed, kept) and restore.
         #[arg(long)]
         replace: bool,
-        /// Where the root key is: "file" (DATA_DIR/root.key), "env", or
-        /// "passphrase" (with DATA_DIR/root.salt; a restore takes the backup's).
-        #[arg(long, default_value = "file")]
-        root_key: String,
-        /// The variable holding the root key (`env`) or passphrase (`passphrase`).
-        #[arg(long, default_value = "COFFER_ROOT_KEY")]
-        root_key_env: String,
+        #[command(flatten)]
+        key: RootKeyArgs,
     },
 }
 
@@ -167,13 +174,8 @@ enum AuditCommand {
         /// PEM certificates to trust for the database (with `sslmode=require`).
         #[arg(long, env = "COFFER_DATABASE_CA_FILE")]
         database_ca_file: Option<PathBuf>,
-        /// Where the root key is: "file" (DATA_DIR/root.key), "env", or
-        /// "passphrase" (with DATA_DIR/root.salt; a restore takes the backup's).
-        #[arg(long, default_value = "file")]
-        root_key: String,
-        /// The variable holding the root key (`env`) or passphrase (`passphrase`).
-        #[arg(long, default_value = "COFFER_ROOT_KEY")]
-        root_key_env: String,
+        #[command(flatten)]
+        key: RootKeyArgs,
         /// Accept chains that begin with unkeyed (plain SHA-256) links, written by
         /// Coffer before its chains were keyed. Anyone could have written those.
         #[arg(long)]
@@ -370,8 +372,7 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             database_url,
             database_ca_file,
-            root_key,
-            root_key_env,
+            key,
             allow_unkeyed,
         }) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -380,8 +381,8 @@ fn main() -> anyhow::Result<()> {
                 data_dir,
                 database_url,
                 database_ca_file,
-                root_key,
-                root_key_env,
+                root_key: key.root_key,
+                root_key_env: key.root_key_env,
                 allow_unkeyed,
             })),
         Command::Audit(AuditCommand::Export {
@@ -417,13 +418,12 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             from,
             replace,
-            root_key,
-            root_key_env,
+            key,
         } => {
-            if root_key == "passphrase" {
+            if key.root_key == "passphrase" {
                 coffer::backup::restore_salt(&data_dir, &from)?;
             }
-            let root = coffer::verify::root_key(&root_key, &root_key_env, Some(&data_dir))?;
+            let root = coffer::verify::root_key(&key.root_key, &key.root_key_env, Some(&data_dir))?;
             let c = coffer::backup::restore(&data_dir, &from, &root, replace)?;
             println!(
                 "restored {} into {}: {c}",

@@ -202,16 +202,25 @@ pub fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File
         .write(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "another coffer server (or coffer restore) is using {}; stop it first",
-            data_dir.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
+    // A process this one forks holds a copy of the lock until it execs: a
+    // server restarted in that instant would see its own old lock. A real
+    // other server holds it far longer than the second tried here.
+    for attempt in 0..20 {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if attempt < 19 => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => break,
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()))
+            }
         }
     }
+    bail!(
+        "another coffer server (or coffer restore) is using {}; stop it first",
+        data_dir.display()
+    )
 }
 
 /// This server's id among those sharing a store (its audit file's name there):

@@ -281,8 +281,9 @@ def test_not_yet_implemented_operations_say_so(sm):
 
     sm.create_secret(Name="rot", SecretString="v")
     try:
-        sm.replicate_secret_to_regions(SecretId="rot", AddReplicaRegions=[{"Region": "us-west-2"}])
-        raise AssertionError("ReplicateSecretToRegions is not implemented yet")
+        sm.associate_cross_account_replica(
+            SecretId="rot", CrossAccountReplicaARN="arn:aws:secretsmanager:us-east-1:111122223333:secret:x")
+        raise AssertionError("AssociateCrossAccountReplica is not implemented yet")
     except ClientError as e:
         assert "not implemented" in e.response["Error"]["Message"]
 

@@ -16,7 +16,8 @@ use crate::query::lower_first;
 use crate::types::{
     BatchGetSecretValueRequest, CreateSecretRequest, DeleteSecretRequest, GetRandomPasswordRequest,
     GetSecretValueRequest, ListResourcePoliciesRequest, ListSecretVersionIdsRequest,
-    ListSecretsRequest, PutResourcePolicyRequest, PutSecretValueRequest, ResourcePolicyRequest,
+    ListSecretsRequest, PutResourcePolicyRequest, PutSecretValueRequest,
+    RemoveRegionsFromReplicationRequest, ReplicateSecretToRegionsRequest, ResourcePolicyRequest,
     RotateSecretRequest, SecretIdRequest, Tag, TagResourceRequest, Unserved, UntagResourceRequest,
     UpdateSecretRequest, UpdateSecretVersionStageRequest, ValidateResourcePolicyRequest,
 };
@@ -131,11 +132,11 @@ operations! {
     ListSecrets(ListSecretsRequest) read,
     PutResourcePolicy(PutResourcePolicyRequest) write,
     PutSecretValue(PutSecretValueRequest) write,
-    RemoveRegionsFromReplication(Unserved) write,
-    ReplicateSecretToRegions(Unserved) write,
+    RemoveRegionsFromReplication(RemoveRegionsFromReplicationRequest) write,
+    ReplicateSecretToRegions(ReplicateSecretToRegionsRequest) write,
     RestoreSecret(SecretIdRequest) write,
     RotateSecret(RotateSecretRequest) write,
-    StopReplicationToReplica(Unserved) write,
+    StopReplicationToReplica(SecretIdRequest) write,
     TagResource(TagResourceRequest) write,
     UntagResource(UntagResourceRequest) write,
     UpdateSecret(UpdateSecretRequest) write,
@@ -175,11 +176,12 @@ impl SecretsManagerOperation {
             Op::UntagResource(r) => id(r.secret_id.as_ref()),
             Op::UpdateSecret(r) => id(r.secret_id.as_ref()),
             Op::UpdateSecretVersionStage(r) => id(r.secret_id.as_ref()),
-            Op::AssociateCrossAccountReplica(_)
-            | Op::DisassociateCrossAccountReplica(_)
-            | Op::RemoveRegionsFromReplication(_)
-            | Op::ReplicateSecretToRegions(_)
-            | Op::StopReplicationToReplica(_) => Ok(Target::Unserved),
+            Op::RemoveRegionsFromReplication(r) => id(r.secret_id.as_ref()),
+            Op::ReplicateSecretToRegions(r) => id(r.secret_id.as_ref()),
+            Op::StopReplicationToReplica(r) => id(r.secret_id.as_ref()),
+            Op::AssociateCrossAccountReplica(_) | Op::DisassociateCrossAccountReplica(_) => {
+                Ok(Target::Unserved)
+            }
         }
     }
 
@@ -213,6 +215,18 @@ impl SecretsManagerOperation {
                     regions.filter_map(|x| x.region.clone()),
                 );
                 k.tags(r.tags.as_deref());
+            }
+            Op::ReplicateSecretToRegions(r) => {
+                let overwrite = r.force_overwrite_replica_secret.unwrap_or(false);
+                k.flag(
+                    "secretsmanager:ForceOverwriteReplicaSecret",
+                    Some(overwrite),
+                );
+                let regions = r.add_replica_regions.iter().flatten();
+                k.many(
+                    "secretsmanager:AddReplicaRegions",
+                    regions.filter_map(|x| x.region.clone()),
+                );
             }
             Op::UpdateSecret(r) => {
                 k.one("secretsmanager:Description", r.description.as_deref());
@@ -503,7 +517,7 @@ mod tests {
             Ok(Target::Account)
         );
         assert_eq!(
-            op("ReplicateSecretToRegions", json!({})).target(),
+            op("AssociateCrossAccountReplica", json!({})).target(),
             Ok(Target::Unserved)
         );
         assert_eq!(SecretsManagerOperation::NAMES.len(), 26);

@@ -97,11 +97,49 @@ pub struct Filter {
     pub values: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ReplicaRegion {
     pub region: Option<String>,
     pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicateSecretToRegionsRequest {
+    pub secret_id: Option<String>,
+    pub add_replica_regions: Option<Vec<ReplicaRegion>>,
+    pub force_overwrite_replica_secret: Option<bool>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RemoveRegionsFromReplicationRequest {
+    pub secret_id: Option<String>,
+    pub remove_replica_regions: Option<Vec<String>>,
+}
+
+/// One replica of a primary secret, as DescribeSecret and the replication
+/// operations report it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicationStatus {
+    pub region: String,
+    pub kms_key_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_accessed_date: Option<Timestamp>,
+}
+
+/// ReplicateSecretToRegions' and RemoveRegionsFromReplication's answer.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicationResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub replication_status: Vec<ReplicationStatus>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -120,7 +158,8 @@ pub struct CreateSecretRequest {
     pub force_overwrite_replica_secret: Option<bool>,
     #[serde(rename = "Type")]
     pub kind: Option<String>,
-    /// A cross-account replica's primary (refused: replication is not served).
+    /// A cross-account replica's primary (refused: cross-account replicas are
+    /// not served).
     #[serde(rename = "CrossAccountPrimaryARN")]
     pub cross_account_primary_arn: Option<String>,
 }
@@ -305,6 +344,8 @@ pub struct DescribeSecretResponse {
     pub meta: SecretMetadata,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_ids_to_stages: Option<BTreeMap<String, Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<Vec<ReplicationStatus>>,
 }
 
 #[derive(Debug, Serialize)]

@@ -92,6 +92,7 @@ impl Service {
             stop.clone(),
         );
         let delivery = self.spawn_delivery(stop.clone());
+        let replicator = self.secrets.spawn_replicator(stop.clone());
         let runner = self
             .take_rotation_requests()
             .map(|rx| self.rotation.spawn_runner(rx));
@@ -149,6 +150,7 @@ impl Service {
             }
             let _ = follower.await;
             let _ = delivery.await;
+            let _ = replicator.await;
             if let Some(r) = runner {
                 r.abort();
             }

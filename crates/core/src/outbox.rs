@@ -160,7 +160,7 @@ impl Outbox {
 }
 
 /// Resolves when the signal changes; never, without one (or once it is gone).
-async fn changed(signal: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+pub(crate) async fn changed(signal: &mut Option<tokio::sync::watch::Receiver<u64>>) {
     if let Some(rx) = signal {
         if rx.changed().await.is_ok() {
             return;

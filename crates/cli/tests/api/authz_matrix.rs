@@ -26,9 +26,6 @@ const UNSERVED: &str = "UnknownOperationException";
 const NOT_SERVED: &[&str] = &[
     "AssociateCrossAccountReplica",
     "DisassociateCrossAccountReplica",
-    "RemoveRegionsFromReplication",
-    "ReplicateSecretToRegions",
-    "StopReplicationToReplica",
 ];
 
 /// One signed JSON 1.1 call: (HTTP status, error type or "OK", body).
@@ -75,6 +72,12 @@ fn request(op: &str, id: &str, n: u32) -> Value {
         "TagResource" => json!({"SecretId": id, "Tags": [{"Key": "k", "Value": "v"}]}),
         "UntagResource" => json!({"SecretId": id, "TagKeys": ["k"]}),
         "UpdateSecret" => json!({"SecretId": id, "Description": "d"}),
+        "ReplicateSecretToRegions" => {
+            json!({"SecretId": id, "AddReplicaRegions": [{"Region": "eu-west-1"}]})
+        }
+        "RemoveRegionsFromReplication" => {
+            json!({"SecretId": id, "RemoveReplicaRegions": ["eu-west-1"]})
+        }
         "UpdateSecretVersionStage" => {
             json!({"SecretId": id, "VersionStage": "STAGE", "MoveToVersionId": token(1)})
         }
@@ -87,6 +90,8 @@ fn allowed_answer(op: &str) -> &'static str {
     match op {
         // Rotation is neither configured nor configurable without a function.
         "CancelRotateSecret" | "RotateSecret" => "InvalidRequestException",
+        // The secret is not a replica: there is nothing to promote.
+        "StopReplicationToReplica" => "InvalidRequestException",
         // The table names the secret itself: it exists.
         "CreateSecret" => "ResourceExistsException",
         o if NOT_SERVED.contains(&o) => UNSERVED,

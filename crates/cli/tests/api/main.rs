@@ -24,6 +24,7 @@ mod listing;
 mod pgcluster;
 mod quota;
 mod raw;
+mod replication;
 mod retention;
 mod rotation;
 mod rotation_mysql;

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 /// A second server on the first one's database (and root key), with its own
 /// data directory for its audit log and credential file: the first's SQLite
 /// file, or the PostgreSQL database at `url`.
-async fn second_server(first: &TestServer, url: Option<&str>) -> (Running, tempfile::TempDir) {
+pub(crate) async fn second_server(
+    first: &TestServer,
+    url: Option<&str>,
+) -> (Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         first.dir.path().join("root.key"),

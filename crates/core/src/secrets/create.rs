@@ -7,6 +7,7 @@ use crate::errors::internal;
 use crate::events;
 use crate::identity::Grant;
 use crate::labels::CURRENT;
+use crate::secrets::replication::{replicas_for_create, set_replicas};
 use crate::secrets::Secrets;
 use coffer_api::types::{CreateSecretRequest, CreateSecretResponse};
 use coffer_api::{validate, ApiError, ErrorCode};
@@ -29,15 +30,12 @@ impl Secrets {
         if let Some(tags) = &req.tags {
             validate::tags(tags)?;
         }
-        if req
-            .add_replica_regions
-            .as_ref()
-            .is_some_and(|r| !r.is_empty())
-        {
-            return Err(ApiError::invalid_request(
-                "Replication to other regions is not available on this server yet.",
-            ));
-        }
+        let scope = call.caller.scope();
+        let replicas = replicas_for_create(
+            &scope.region,
+            req.add_replica_regions.as_ref(),
+            req.force_overwrite_replica_secret.unwrap_or(false),
+        )?;
         if req.cross_account_primary_arn.is_some() {
             return Err(ApiError::invalid_request(
                 "Cross-account replicas are not available on this server yet.",
@@ -48,7 +46,6 @@ impl Secrets {
             Some(_) => Some(require_token(token)?.to_string()),
             None => token.map(str::to_string),
         };
-        let scope = call.caller.scope();
         let named = req.kms_key_id.as_deref().filter(|k| !k.is_empty());
         // Found (or refused) before anything else; the caller's right to use
         // it is checked once the secret's ARN is known.
@@ -71,6 +68,8 @@ impl Secrets {
                 self.authorize_key_use(call.caller, "kms:GenerateDataKey", doc, &arn)
                     .await?;
             }
+            self.authorize_replica_keys(g, &arn, &scope.account_id, &replicas)
+                .await?;
             let mut versions = Vec::new();
             if let (Some(v), Some(t)) = (&value, &token) {
                 let mut row = seal_version(&kms, &arn, t, v, now)?;
@@ -105,6 +104,8 @@ impl Secrets {
                 attrs: json!({}),
                 revision: 0,
             };
+            let mut row = row;
+            set_replicas(&mut row, &replicas);
             let version_id = versions.first().map(|v| v.version_id.clone());
             let m = Mutation {
                 also: Vec::new(),

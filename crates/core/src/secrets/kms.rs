@@ -9,7 +9,6 @@ use super::{seal_version, NewValue, Secrets};
 use crate::context::Caller;
 use crate::identity::kms::KmsKeys;
 use crate::keyring::{KeyDoc, KmsKey};
-use coffer_api::types::Sensitive;
 use coffer_api::{ApiError, ErrorCode};
 use coffer_store::{Scope, Secret, VersionRow};
 use std::collections::BTreeMap;
@@ -134,12 +133,7 @@ impl Secrets {
                 }
                 Err(e) => return Err(e),
             };
-            let value = if v.value_kind == "binary" {
-                NewValue::Binary(Sensitive(plain.into_vec()))
-            } else {
-                let text = String::from_utf8(plain.into_vec()).map_err(crate::errors::internal)?;
-                NewValue::String(Sensitive(text))
-            };
+            let value = NewValue::of_stored(&v.value_kind, plain)?;
             let sealed = seal_version(kms, &s.row.arn, &v.version_id, &value, v.created_ms)?;
             out.push(VersionRow {
                 kms_key_id: sealed.kms_key_id,

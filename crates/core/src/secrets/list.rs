@@ -99,7 +99,10 @@ fn filter_matches(row: &SecretRow, key: &str, v: &Wanted) -> bool {
             .is_some_and(|d| words_match(&words(d), &v.words)),
         "tag-key" => tags.iter().any(|(k, _)| k.starts_with(value)),
         "tag-value" => tags.iter().any(|(_, v)| v.starts_with(value)),
-        "primary-region" => row.region.starts_with(value),
+        // Only replicated secrets have a primary region (AWS's answer).
+        "primary-region" => {
+            super::replication::primary_region(row).is_some_and(|p| p.starts_with(value))
+        }
         "owning-service" => false,
         // `all`: each word in any of the texts.
         _ => {
@@ -273,9 +276,11 @@ impl Secrets {
             .access
             .last_day(s.row.id, None, s.row.last_accessed_ms)
             .map(Timestamp);
+        let replication = self.replication_statuses(s).await?;
         respond(&DescribeSecretResponse {
             meta,
             version_ids_to_stages: versions_to_stages(s),
+            replication_status: (!replication.is_empty()).then_some(replication),
         })
     }
 

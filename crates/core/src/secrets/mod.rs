@@ -12,6 +12,7 @@ mod pipeline;
 mod policy;
 mod random;
 mod read;
+pub(crate) mod replication;
 mod rotate;
 mod stage;
 mod tags;
@@ -131,6 +132,16 @@ impl NewValue {
             }
             (None, None) => Ok(None),
         }
+    }
+
+    /// A stored value, decrypted, as a new value to seal again (another key,
+    /// another region).
+    pub fn of_stored(kind: &str, plain: SecretBytes) -> Result<NewValue, ApiError> {
+        if kind == "binary" {
+            return Ok(NewValue::Binary(Sensitive(plain.into_vec())));
+        }
+        let text = String::from_utf8(plain.into_vec()).map_err(internal)?;
+        Ok(NewValue::String(Sensitive(text)))
     }
 
     pub fn kind(&self) -> &'static str {
@@ -342,6 +353,6 @@ pub(crate) fn metadata(row: &SecretRow) -> SecretMetadata {
         tags: tags_out(row),
         owning_service: None,
         created_date: Some(Timestamp(row.created_ms)),
-        primary_region: None,
+        primary_region: replication::primary_region(row),
     }
 }

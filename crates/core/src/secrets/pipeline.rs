@@ -50,7 +50,10 @@ impl Secrets {
         let call = Call::with_params(caller, op.name(), op.audit_parameters());
         let read_only = op.read_only();
         let result = match self.identity.authorize_operation(&call, &op).await {
-            Ok(grant) => self.dispatch(&grant, op).await,
+            Ok(grant) => match replica_guard(&grant, &op) {
+                Ok(()) => self.dispatch(&grant, op).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         if !call.audited() {
@@ -146,11 +149,27 @@ impl Secrets {
             Op::ValidateResourcePolicy(r) => self.validate_resource_policy(g, r).await,
             // Not served: authorization refuses these before dispatch, with a
             // clear answer; reaching here would be a bug.
-            Op::AssociateCrossAccountReplica(_)
-            | Op::DisassociateCrossAccountReplica(_)
-            | Op::RemoveRegionsFromReplication(_)
-            | Op::ReplicateSecretToRegions(_)
-            | Op::StopReplicationToReplica(_) => Err(ApiError::internal()),
+            Op::RemoveRegionsFromReplication(r) => self.remove_regions_from_replication(g, r).await,
+            Op::ReplicateSecretToRegions(r) => self.replicate_secret_to_regions(g, r).await,
+            Op::StopReplicationToReplica(r) => self.stop_replication_to_replica(g, r).await,
+            Op::AssociateCrossAccountReplica(_) | Op::DisassociateCrossAccountReplica(_) => {
+                Err(ApiError::internal())
+            }
         }
+    }
+}
+
+/// A replica changes only through its primary: every write to it is refused
+/// before its handler runs, but the one that promotes it.
+fn replica_guard(g: &Grant<'_>, op: &SecretsManagerOperation) -> Result<(), ApiError> {
+    use SecretsManagerOperation as Op;
+    if op.read_only() || matches!(op, Op::StopReplicationToReplica(_)) {
+        return Ok(());
+    }
+    match g.secret() {
+        Ok(s) if super::replication::replica_of(&s.row).is_some() => {
+            Err(super::replication::replica_is_read_only())
+        }
+        _ => Ok(()),
     }
 }

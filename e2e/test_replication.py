@@ -1,0 +1,182 @@
+"""Multi-Region secrets with boto3, as AWS's: a primary replicated to other
+regions of the same server, every change copied, replicas read-only until
+promoted, and AWS's answers where a call is refused."""
+
+import time
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import wait_until
+from test_access import code
+
+PRIMARY, WEST, EU = "us-east-1", "us-west-2", "eu-west-1"
+
+
+def message(e):
+    return e.value.response["Error"]["Message"]
+
+
+def statuses(sm, secret_id):
+    return {r["Region"]: r for r in sm.describe_secret(SecretId=secret_id).get("ReplicationStatus", [])}
+
+
+def in_sync(sm, secret_id, regions):
+    s = statuses(sm, secret_id)
+    return all(s.get(r, {}).get("Status") == "InSync" for r in regions) and s
+
+
+def test_replicas_follow_their_primary_and_refuse_writes(server):
+    sm, west, eu = server.client(PRIMARY), server.client(WEST), server.client(EU)
+    created = sm.create_secret(
+        Name="app/db", SecretString="v1", Description="the database",
+        Tags=[{"Key": "team", "Value": "core"}],
+        AddReplicaRegions=[{"Region": WEST}, {"Region": EU}],
+    )
+    arn = created["ARN"]
+    s = wait_until("both replicas are in sync", lambda: in_sync(sm, arn, [WEST, EU]))
+    assert s[WEST]["KmsKeyId"] == "alias/aws/secretsmanager"
+    assert s[WEST]["StatusMessage"] == "Replication succeeded"
+    primary = sm.describe_secret(SecretId=arn)
+    assert primary["PrimaryRegion"] == PRIMARY
+
+    # The replica: same name, same ARN but for the region, same versions.
+    replica = west.describe_secret(SecretId="app/db")
+    assert replica["ARN"] == arn.replace(f":{PRIMARY}:", f":{WEST}:")
+    assert replica["PrimaryRegion"] == PRIMARY
+    assert "ReplicationStatus" not in replica
+    assert replica["Description"] == "the database"
+    assert replica["Tags"] == [{"Key": "team", "Value": "core"}]
+    assert replica["VersionIdsToStages"] == primary["VersionIdsToStages"]
+    assert west.get_secret_value(SecretId="app/db")["SecretString"] == "v1"
+
+    # A new value reaches both replicas.
+    put = sm.put_secret_value(SecretId=arn, SecretString="v2")
+    for region_client in (west, eu):
+        wait_until("the replica has the new value", lambda c=region_client: (
+            c.get_secret_value(SecretId="app/db")["SecretString"] == "v2"))
+        assert region_client.get_secret_value(SecretId="app/db")["VersionId"] == put["VersionId"]
+        previous = region_client.get_secret_value(SecretId="app/db", VersionStage="AWSPREVIOUS")
+        assert previous["SecretString"] == "v1"
+    sm.update_secret(SecretId=arn, Description="moved")
+    sm.tag_resource(SecretId=arn, Tags=[{"Key": "tier", "Value": "1"}])
+    wait_until("metadata reaches the replica", lambda: (
+        eu.describe_secret(SecretId="app/db").get("Description") == "moved"
+        and {"Key": "tier", "Value": "1"} in eu.describe_secret(SecretId="app/db")["Tags"]))
+    wait_until("the primary reports its replicas in sync", lambda: in_sync(sm, arn, [WEST, EU]))
+
+    # The replica is read-only: every write is refused with AWS's answer.
+    writes = [
+        lambda: west.put_secret_value(SecretId="app/db", SecretString="x"),
+        lambda: west.update_secret(SecretId="app/db", Description="x"),
+        lambda: west.tag_resource(SecretId="app/db", Tags=[{"Key": "k", "Value": "v"}]),
+        lambda: west.delete_secret(SecretId="app/db"),
+        lambda: west.put_resource_policy(SecretId="app/db", ResourcePolicy="{}"),
+        lambda: west.replicate_secret_to_regions(SecretId="app/db", AddReplicaRegions=[{"Region": "ap-south-1"}]),
+    ]
+    for write in writes:
+        with pytest.raises(ClientError) as e:
+            write()
+        assert code(e) == "InvalidParameterException"
+        assert message(e) == ("Operation not permitted on a replica secret. "
+                              "Call must be made in primary secret's region.")
+    assert west.get_secret_value(SecretId="app/db")["SecretString"] == "v2"
+
+    # A primary with replicas cannot be deleted: the replicas go first.
+    with pytest.raises(ClientError) as e:
+        sm.delete_secret(SecretId=arn)
+    assert code(e) == "InvalidParameterException"
+    assert message(e) == f"You can't delete secret {arn} that still has replica regions [{WEST}, {EU}]."
+
+
+def test_promotion_removal_and_refusals(server):
+    sm, west, eu = server.client(PRIMARY), server.client(WEST), server.client(EU)
+    arn = sm.create_secret(Name="svc", SecretString="one")["ARN"]
+    assert "PrimaryRegion" not in sm.describe_secret(SecretId=arn)
+
+    with pytest.raises(ClientError) as e:
+        sm.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": PRIMARY}])
+    assert (code(e), message(e)) == ("InvalidParameterException", "Invalid replica region.")
+    with pytest.raises(ClientError) as e:
+        sm.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": "Mars"}])
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        sm.stop_replication_to_replica(SecretId=arn)
+    assert code(e) == "InvalidRequestException"
+
+    # A secret of the same name in the region: the replica fails, with AWS's
+    # message, until the caller asks to overwrite it.
+    eu.create_secret(Name="svc", SecretString="someone else's")
+    out = sm.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": WEST}, {"Region": EU}])
+    assert out["ARN"] == arn
+    assert {r["Region"]: r["Status"] for r in out["ReplicationStatus"]} == {WEST: "InProgress", EU: "InProgress"}
+    wait_until("the blocked replica fails", lambda: statuses(sm, arn)[EU]["Status"] == "Failed")
+    assert statuses(sm, arn)[EU]["StatusMessage"] == (
+        f"Replication failed: Secret name svc already exists in region {EU}.")
+    assert eu.get_secret_value(SecretId="svc")["SecretString"] == "someone else's"
+    sm.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": EU}],
+                                   ForceOverwriteReplicaSecret=True)
+    wait_until("the overwritten replica is in sync", lambda: in_sync(sm, arn, [WEST, EU]))
+    assert eu.get_secret_value(SecretId="svc")["SecretString"] == "one"
+
+    # Promoting the west replica: it becomes a standalone, writable secret,
+    # the primary forgets it and stops copying to it.
+    promoted = west.stop_replication_to_replica(SecretId="svc")
+    assert promoted["ARN"] == arn.replace(f":{PRIMARY}:", f":{WEST}:")
+    assert "PrimaryRegion" not in west.describe_secret(SecretId="svc")
+    assert set(statuses(sm, arn)) == {EU}
+    west.put_secret_value(SecretId="svc", SecretString="west's own")
+    sm.put_secret_value(SecretId=arn, SecretString="two")
+    wait_until("the remaining replica follows", lambda: eu.get_secret_value(SecretId="svc")["SecretString"] == "two")
+    time.sleep(0.5)
+    assert west.get_secret_value(SecretId="svc")["SecretString"] == "west's own"
+
+    # Removing the last replica deletes it; the primary is no longer replicated.
+    out = sm.remove_regions_from_replication(SecretId=arn, RemoveReplicaRegions=[EU])
+    assert out == {**out, "ARN": arn, "ReplicationStatus": []}
+    wait_until("the replica is gone", lambda: not eu.list_secrets(
+        Filters=[{"Key": "name", "Values": ["svc"]}])["SecretList"])
+    described = sm.describe_secret(SecretId=arn)
+    assert "ReplicationStatus" not in described and "PrimaryRegion" not in described
+    sm.remove_regions_from_replication(SecretId=arn, RemoveReplicaRegions=[EU])
+    sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+
+def test_replica_keys_and_primary_region_filter(server):
+    sm, west = server.client(PRIMARY), server.client(WEST)
+    kms = boto3.client("kms", endpoint_url=server.endpoint, region_name=WEST,
+                       aws_access_key_id=server.exports["AWS_ACCESS_KEY_ID"],
+                       aws_secret_access_key=server.exports["AWS_SECRET_ACCESS_KEY"])
+    key = kms.create_key(Description="west key")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/west", TargetKeyId=key["KeyId"])
+    arn = sm.create_secret(Name="keyed", SecretString="k",
+                           AddReplicaRegions=[{"Region": WEST, "KmsKeyId": "alias/west"}])["ARN"]
+    sm.create_secret(Name="plain", SecretString="p")
+    wait_until("the replica is in sync", lambda: in_sync(sm, arn, [WEST]))
+    assert statuses(sm, arn)[WEST]["KmsKeyId"] == "alias/west"
+    assert west.describe_secret(SecretId="keyed")["KmsKeyId"] == "alias/west"
+    assert west.list_secret_version_ids(SecretId="keyed")["Versions"][0]["KmsKeyIds"] == ["alias/west"]
+
+    # The replica's key rules its reads there: disabled, the replica cannot be read.
+    kms.disable_key(KeyId=key["KeyId"])
+    with pytest.raises(ClientError) as e:
+        west.get_secret_value(SecretId="keyed")
+    assert code(e) == "DecryptionFailure"
+    kms.enable_key(KeyId=key["KeyId"])
+    assert west.get_secret_value(SecretId="keyed")["SecretString"] == "k"
+
+    # A replica key that does not exist is refused before anything is written.
+    with pytest.raises(ClientError) as e:
+        sm.replicate_secret_to_regions(SecretId="plain", AddReplicaRegions=[
+            {"Region": "eu-central-1", "KmsKeyId": "alias/none"}])
+    assert code(e) == "EncryptionFailure"  # as CreateSecret answers for such a key
+    assert "ReplicationStatus" not in sm.describe_secret(SecretId="plain")
+
+    names = lambda c, v: [s["Name"] for s in c.list_secrets(
+        Filters=[{"Key": "primary-region", "Values": [v]}])["SecretList"]]
+    assert names(sm, PRIMARY) == ["keyed"]
+    assert names(west, PRIMARY) == ["keyed"]
+    assert names(sm, WEST) == []
+    listed = {s["Name"]: s for s in west.list_secrets()["SecretList"]}
+    assert listed["keyed"]["PrimaryRegion"] == PRIMARY

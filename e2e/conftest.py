@@ -80,12 +80,12 @@ def raw_call(endpoint, target, payload, key=AKID, secret=SECRET):
 class Server:
     """A `coffer server --dev` process and the environment its export lines give."""
 
-    def __init__(self, data_dir, extra_args=(), env=None):
+    def __init__(self, data_dir, extra_args=(), env=None, listen="127.0.0.1:0"):
         self.data_dir = data_dir
         self.log_path = os.path.join(os.path.dirname(data_dir), "server.log")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [BIN, "server", "--dev", "--listen", "127.0.0.1:0", "--data-dir", data_dir, *extra_args],
+            [BIN, "server", "--dev", "--listen", listen, "--data-dir", data_dir, *extra_args],
             stdout=subprocess.PIPE,
             stderr=self.log,
             env={**os.environ, **(env or {})},

@@ -180,3 +180,155 @@ def test_replica_keys_and_primary_region_filter(server):
     assert names(sm, WEST) == []
     listed = {s["Name"]: s for s in west.list_secrets()["SecretList"]}
     assert listed["keyed"]["PrimaryRegion"] == PRIMARY
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+REMOTE = "eu-central-1"
+
+
+def test_replica_in_a_remote_deployment_outlives_its_primary(workdir):
+    """A second `coffer server` process, configured in the first as the remote
+    region eu-central-1, keeps the replica in its own store: it follows the
+    primary, catches up after being down, and serves (and can promote) the
+    replica while the primary's process is stopped."""
+    import os
+    from conftest import ACCOUNT, Server
+
+    remote_env = {"COFFER_DEV_ACCESS_KEY_ID": "AKIAREMOTEREGION0001",
+                  "COFFER_DEV_SECRET_ACCESS_KEY": "remote-secret-key",
+                  "COFFER_DEV_ACCOUNT_ID": ACCOUNT}
+    port = free_port()
+    remote_dir = os.path.join(workdir, "remote")
+    remote = Server(remote_dir, env=remote_env, listen=f"127.0.0.1:{port}")
+    config = os.path.join(workdir, "primary.toml")
+    with open(config, "w") as f:
+        f.write(f"""
+[[remote_regions]]
+region = "{REMOTE}"
+endpoint = "http://127.0.0.1:{port}"
+access_key_id = "AKIAREMOTEREGION0001"
+secret_access_key_env = "EU_SECRET"
+""")
+    primary = Server(os.path.join(workdir, "primary"), extra_args=["--config", config],
+                     env={"COFFER_DEV_ACCOUNT_ID": ACCOUNT, "EU_SECRET": "remote-secret-key"})
+    try:
+        sm = primary.client(PRIMARY)
+        arn = sm.create_secret(Name="dr/db", SecretString="v1",
+                               AddReplicaRegions=[{"Region": REMOTE}])["ARN"]
+        wait_until("the remote replica is in sync", lambda: in_sync(sm, arn, [REMOTE]))
+        far = remote.client(REMOTE)
+        assert far.get_secret_value(SecretId="dr/db")["SecretString"] == "v1"
+        described = far.describe_secret(SecretId="dr/db")
+        assert described["ARN"] == arn.replace(f":{PRIMARY}:", f":{REMOTE}:")
+        assert described["PrimaryRegion"] == PRIMARY
+        with pytest.raises(ClientError) as e:
+            far.put_secret_value(SecretId="dr/db", SecretString="x")
+        assert code(e) == "InvalidParameterException"
+
+        sm.put_secret_value(SecretId=arn, SecretString="v2")
+        wait_until("the remote replica follows", lambda: far.get_secret_value(SecretId="dr/db")["SecretString"] == "v2")
+
+        # The remote is down: the primary says so, and catches up when it returns.
+        assert remote.stop() == 0
+        sm.put_secret_value(SecretId=arn, SecretString="v3")
+        failed = wait_until("the primary reports the remote failing",
+                            lambda: statuses(sm, arn)[REMOTE]["Status"] == "Failed" and statuses(sm, arn)[REMOTE])
+        assert f"127.0.0.1:{port}" in failed["StatusMessage"]
+        remote = Server(remote_dir, env=remote_env, listen=f"127.0.0.1:{port}")
+        far = remote.client(REMOTE)
+        wait_until("the remote catches up", lambda: in_sync(sm, arn, [REMOTE]))
+        assert far.get_secret_value(SecretId="dr/db")["SecretString"] == "v3"
+
+        # The primary's process stops: the remote goes on serving the replica,
+        # and promoting it makes it writable there.
+        assert primary.stop() == 0
+        assert far.get_secret_value(SecretId="dr/db")["SecretString"] == "v3"
+        far.stop_replication_to_replica(SecretId="dr/db")
+        far.put_secret_value(SecretId="dr/db", SecretString="failed over")
+        assert far.get_secret_value(SecretId="dr/db")["SecretString"] == "failed over"
+    finally:
+        primary.stop()
+        remote.stop()
+
+
+def replica_call(server, op, payload, key, secret, region=REMOTE):
+    """A `CofferReplication.*` call, as another deployment's replicator makes it."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method="POST", url=server.endpoint + "/", data=json.dumps(payload).encode(),
+                     headers={"Content-Type": "application/x-amz-json-1.1",
+                              "X-Amz-Target": f"CofferReplication.{op}"})
+    SigV4Auth(Credentials(key, secret), "secretsmanager", region).add_auth(req)
+    http = urllib.request.Request(server.endpoint + "/", data=req.body,
+                                  headers=dict(req.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(http, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_pushed_replicas_are_authorized_and_sanitized(server):
+    """What a remote deployment's replicator sends is a caller's request like
+    any other: it needs the replication permission here, cannot bring a policy
+    without PutResourcePolicy, and cannot smuggle in attributes."""
+    from conftest import ACCOUNT
+    from test_access import client, new_user
+
+    iam = client(server, "iam")
+    reader = new_user(iam, "reader", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+    replicator = new_user(iam, "replicator", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "secretsmanager:ReplicateSecretToRegions", "Resource": "*"}]})
+    primary_arn = f"arn:aws:secretsmanager:{PRIMARY}:{ACCOUNT}:secret:pushed-AbCdEf"
+    state = {
+        "PrimaryArn": primary_arn, "PrimaryRegion": PRIMARY, "Name": "pushed",
+        "CreatedMs": 1_700_000_000_000, "LastChangedMs": 1_700_000_000_000,
+        "ForceOverwrite": False,
+        "Attrs": {"Replicas": [{"Region": "ap-south-1", "Status": "InSync"}],
+                  "Rotation": {"Enabled": True, "DueMs": 0, "Pending": "t"}},
+        "Versions": [{"VersionId": "v" * 32, "Labels": ["AWSCURRENT"], "CreatedMs": 1,
+                      "SecretString": "pushed value"}],
+    }
+    status, body = replica_call(server, "PutReplica", state, *reader)
+    assert (status, body["__type"]) == (400, "AccessDeniedException"), body
+    with_policy = {**state, "Attrs": {"ResourcePolicy": "{}"}}
+    status, body = replica_call(server, "PutReplica", with_policy, *replicator)
+    assert (status, body["__type"]) == (400, "AccessDeniedException"), body
+    mismatched = {**state, "Name": "other"}
+    status, body = replica_call(server, "PutReplica", mismatched, *replicator)
+    assert (status, body["__type"]) == (400, "SerializationException"), body
+
+    status, body = replica_call(server, "PutReplica", state, *replicator)
+    assert (status, body) == (200, {"Status": "InSync"})
+    far = server.client(REMOTE)
+    got = far.get_secret_value(SecretId="pushed")
+    assert got["SecretString"] == "pushed value"
+    assert got["ARN"] == f"arn:aws:secretsmanager:{REMOTE}:{ACCOUNT}:secret:pushed-AbCdEf"
+    described = far.describe_secret(SecretId="pushed")
+    # Its own replicas and a due rotation were dropped: it is only a replica.
+    assert described["PrimaryRegion"] == PRIMARY
+    assert "ReplicationStatus" not in described
+    with pytest.raises(ClientError) as e:
+        far.rotate_secret(SecretId="pushed")
+    assert code(e) == "InvalidParameterException"
+
+    # Removing takes the same kind of permission.
+    status, body = replica_call(server, "DeleteReplica", {"PrimaryArn": primary_arn}, *replicator)
+    assert (status, body["__type"]) == (400, "AccessDeniedException"), body
+    status, _ = replica_call(server, "DeleteReplica", {"PrimaryArn": primary_arn},
+                             server.exports["AWS_ACCESS_KEY_ID"], server.exports["AWS_SECRET_ACCESS_KEY"])
+    assert status == 200
+    assert not far.list_secrets()["SecretList"]

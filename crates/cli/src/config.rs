@@ -68,6 +68,21 @@
 //! # "ssl": true, verifying the database's certificate (chain and host name)
 //! # against the system's roots and this PEM file; set, every rotator uses TLS.
 //! # rotation_database_ca_file = "/etc/coffer/rds-ca.pem"
+//! # Regions served by another Coffer deployment, that secrets may be
+//! # replicated to (ReplicateSecretToRegions, AddReplicaRegions). The
+//! # replicator signs its calls with an access key of a principal there, who
+//! # needs secretsmanager:ReplicateSecretToRegions (and PutResourcePolicy for
+//! # secrets with a policy, RemoveRegionsFromReplication to remove replicas)
+//! # on the replicas; they live in that principal's account. The secret key
+//! # comes from the variable secret_access_key_env names, or the file
+//! # secret_access_key_file names; never from this file. https:// is verified
+//! # against the system's roots and ca_file; http:// only to loopback.
+//! # [[remote_regions]]
+//! # region = "eu-central-1"
+//! # endpoint = "https://coffer.eu.internal:8750"
+//! # access_key_id = "AKIA…"
+//! # secret_access_key_env = "COFFER_EU_SECRET_ACCESS_KEY"
+//! # ca_file = "/etc/coffer/eu-ca.pem"
 //! # TLS: a PEM certificate chain (the server's certificate first) and its PEM
 //! # private key. Both are read again on SIGHUP: new handshakes present the new
 //! # pair, open connections go on, and a pair that fails to load is not taken.
@@ -124,6 +139,7 @@ pub struct FileConfig {
     pub events_ca_file: Option<PathBuf>,
     pub nats_url: Option<String>,
     pub rotation_functions: std::collections::BTreeMap<String, FunctionConfig>,
+    pub remote_regions: Vec<RemoteRegionFile>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
     pub tls_disable: bool,
@@ -156,6 +172,56 @@ pub struct FunctionConfig {
     pub url: Option<String>,
 }
 
+/// A region served by another Coffer deployment (see the file's header).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteRegionFile {
+    pub region: String,
+    pub endpoint: String,
+    pub access_key_id: String,
+    #[serde(default)]
+    pub secret_access_key_env: Option<String>,
+    #[serde(default)]
+    pub secret_access_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl RemoteRegionFile {
+    /// The configuration with its secret key read from where it says.
+    pub fn resolve(
+        &self,
+    ) -> anyhow::Result<coffer_core::secrets::replication::remote::RemoteRegionConfig> {
+        let name = &self.region;
+        let secret = match (&self.secret_access_key_env, &self.secret_access_key_file) {
+            (Some(var), None) => std::env::var(var).map_err(|_| {
+                anyhow::anyhow!("remote region {name}: the variable {var} is not set")
+            })?,
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("remote region {name}: {}: {e}", path.display()))?
+                .trim()
+                .to_string(),
+            _ => anyhow::bail!(
+                "remote region {name}: give exactly one of secret_access_key_env and secret_access_key_file"
+            ),
+        };
+        let scheme_ok =
+            self.endpoint.starts_with("https://") || self.endpoint.starts_with("http://");
+        if !scheme_ok {
+            anyhow::bail!("remote region {name}: endpoint must be an http:// or https:// URL");
+        }
+        Ok(
+            coffer_core::secrets::replication::remote::RemoteRegionConfig {
+                region: self.region.clone(),
+                endpoint: self.endpoint.clone(),
+                access_key_id: self.access_key_id.clone(),
+                secret_access_key: coffer_api::types::Sensitive(secret),
+                ca_file: self.ca_file.clone(),
+            },
+        )
+    }
+}
+
 impl Default for FileConfig {
     fn default() -> Self {
         FileConfig {
@@ -177,6 +243,7 @@ impl Default for FileConfig {
             events_ca_file: None,
             nats_url: None,
             rotation_functions: std::collections::BTreeMap::default(),
+            remote_regions: Vec::new(),
             tls_cert_file: None,
             tls_key_file: None,
             tls_disable: false,

@@ -637,6 +637,11 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         audit_retention: retention(cfg.audit_retention_secs),
         events_ca_file: cfg.events_ca_file.clone(),
         nats_url: cfg.nats_url.clone(),
+        remote_regions: cfg
+            .remote_regions
+            .iter()
+            .map(coffer::config::RemoteRegionFile::resolve)
+            .collect::<anyhow::Result<_>>()?,
         rotation_functions: cfg
             .rotation_functions
             .iter()

@@ -47,6 +47,8 @@ pub struct StartOptions {
     pub events_ca_file: Option<PathBuf>,
     /// The NATS server rule targets `nats:SUBJECT` publish to.
     pub nats_url: Option<String>,
+    /// Regions served by other Coffer deployments, for replicas.
+    pub remote_regions: Vec<coffer_core::secrets::replication::remote::RemoteRegionConfig>,
     pub rotation_functions:
         std::collections::HashMap<String, coffer_core::functions::ExternalFunction>,
     pub root_key: RootKeySource,
@@ -153,6 +155,8 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
             audit_retention: opts.audit_retention,
             events_ca_file: opts.events_ca_file.clone(),
             nats_url: opts.nats_url.clone(),
+            remote_regions: opts.remote_regions.clone(),
+            local_regions: opts.http.regions.clone(),
             ship_audit_as: match opts.database_url {
                 Some(_) => Some(server_id(&opts.data_dir)?),
                 None => None,

@@ -26,6 +26,7 @@ pub mod context;
 mod errors;
 pub mod events;
 pub mod functions;
+pub(crate) mod http;
 pub mod identity;
 pub mod ids;
 pub mod keyring;

@@ -41,6 +41,11 @@ pub struct ServiceOptions {
     pub events_ca_file: Option<PathBuf>,
     /// The NATS server targets `nats:SUBJECT` publish to.
     pub nats_url: Option<String>,
+    /// Regions served by other Coffer deployments, that replicas may go to.
+    pub remote_regions: Vec<crate::secrets::replication::remote::RemoteRegionConfig>,
+    /// The regions this deployment serves (None: any); replicas go to these or
+    /// to a remote region.
+    pub local_regions: Option<Vec<String>>,
 }
 
 pub struct Service {
@@ -103,6 +108,9 @@ impl Service {
             outbox: outbox.clone(),
             functions: functions.clone(),
             rotations,
+            remotes: crate::secrets::replication::remote::Remotes::new(opts.remote_regions)
+                .map_err(std::io::Error::other)?,
+            local_regions: opts.local_regions,
         }));
         let rotation = Rotation::new(
             store.clone(),
@@ -140,6 +148,17 @@ impl Service {
         body: &[u8],
     ) -> Result<Vec<u8>, ApiError> {
         self.secrets.call(caller, operation, body).await
+    }
+
+    /// Runs one call of another deployment's replicator (`target` without
+    /// `CofferReplication.`).
+    pub async fn call_replication(
+        &self,
+        caller: &Caller,
+        target: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ApiError> {
+        self.secrets.call_replication(caller, target, body).await
     }
 
     /// Runs one typed Secrets Manager operation.

@@ -60,6 +60,8 @@ impl Handler {
             (JsonService::Kms, t.to_string())
         } else if let Some(t) = header.strip_prefix(coffer_core::trail::TARGET_PREFIX) {
             (JsonService::CloudTrail, t.to_string())
+        } else if let Some(t) = header.strip_prefix(REPLICATION_PREFIX) {
+            (JsonService::Replication, t.to_string())
         } else {
             (
                 JsonService::SecretsManager,
@@ -141,6 +143,7 @@ impl Handler {
             JsonService::Events => self.svc.call_events(&caller, target, &body).await,
             JsonService::CloudTrail => self.svc.call_cloudtrail(&caller, target, &body).await,
             JsonService::Kms => self.svc.call_kms(&caller, target, &body).await,
+            JsonService::Replication => self.svc.call_replication(&caller, target, &body).await,
         }
     }
 }
@@ -152,7 +155,13 @@ enum JsonService {
     Events,
     CloudTrail,
     Kms,
+    /// Coffer's own: another deployment's replicator keeping replicas here.
+    Replication,
 }
+
+const REPLICATION_PREFIX: &str = coffer_core::secrets::replication::remote::TARGET_PREFIX;
+/// The calls between deployments.
+const REPLICATION_OPS: [&str; 2] = ["PutReplica", "DeleteReplica"];
 
 impl JsonService {
     /// The service name requests are signed for (SigV4's credential scope).
@@ -162,6 +171,7 @@ impl JsonService {
             JsonService::Events => "events",
             JsonService::CloudTrail => "cloudtrail",
             JsonService::Kms => "kms",
+            JsonService::Replication => "secretsmanager",
         }
     }
 
@@ -171,6 +181,7 @@ impl JsonService {
             JsonService::Events => coffer_api::events_ops::known(target),
             JsonService::CloudTrail => (target == "LookupEvents").then_some("LookupEvents"),
             JsonService::Kms => coffer_api::kms_ops::known(target),
+            JsonService::Replication => REPLICATION_OPS.iter().find(|o| **o == target).copied(),
         }
     }
 
@@ -180,6 +191,7 @@ impl JsonService {
             JsonService::Events => coffer_api::events_ops::is_read_only(target),
             JsonService::CloudTrail => true,
             JsonService::Kms => coffer_api::kms_ops::is_read_only(target),
+            JsonService::Replication => false,
         }
     }
 }

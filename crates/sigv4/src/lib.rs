@@ -8,7 +8,7 @@ mod canonical;
 mod parse;
 
 pub use canonical::{canonical_request, CanonicalInput};
-pub use parse::{parse_amz_date, parse_authorization, Authorization};
+pub use parse::{format_amz_date, parse_amz_date, parse_authorization, Authorization};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};

@@ -38,6 +38,7 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
         audit_retention: None,
         events_ca_file: None,
         nats_url: None,
+        remote_regions: Vec::new(),
         rotation_functions: std::collections::HashMap::default(),
         root_key: RootKeySource::File,
         clock: Arc::new(clock),

@@ -142,7 +142,7 @@ pub(crate) fn check_endpoint(url: &str) -> Result<(), String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip = host.parse::<std::net::IpAddr>().ok();
     let loopback = host == "localhost" || ip.is_some_and(|i| i.is_loopback());
-    if ip.is_some_and(super::http::link_local) {
+    if ip.is_some_and(crate::http::link_local) {
         return Err("link-local addresses are refused".into());
     }
     match uri.scheme_str() {
@@ -531,7 +531,7 @@ mod tests {
     /// What a name resolves to is checked at delivery too (see `http`).
     #[test]
     fn link_local_addresses_in_every_spelling() {
-        use super::super::http::link_local;
+        use crate::http::link_local;
         for ip in ["169.254.169.254", "fe80::1", "::ffff:169.254.1.1"] {
             assert!(link_local(ip.parse().unwrap()), "{ip}");
         }

@@ -15,7 +15,6 @@
 //! `UNIX.BODY`. A receiver recomputes it and refuses stale `t`.
 
 use super::connections::{ConnectionDoc, ConnectionSecret, DestinationDoc};
-use super::http::{Answer, Webhooks};
 use super::input;
 use super::matcher::Seen;
 use super::matcher::{Interest, Matcher};
@@ -24,6 +23,7 @@ use super::rules::RuleDoc;
 use super::store::{CONNECTION, DESTINATION, RULE};
 use super::targets::target_key;
 use crate::context::Caller;
+use crate::http::{Answer, Webhooks};
 use crate::service::Service;
 use coffer_api::events_ops::Target;
 use coffer_store::{DeadLetterQuery, NewDeadLetter};

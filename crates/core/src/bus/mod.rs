@@ -9,7 +9,6 @@
 mod connections;
 mod dead;
 mod deliver;
-mod http;
 mod input;
 mod matcher;
 mod nats;
@@ -31,7 +30,7 @@ pub const SOURCE: &str = "events.amazonaws.com";
 
 /// Checks a CA bundle for API destinations (`events_ca_file`) at start-up.
 pub fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
-    http::Webhooks::new(Some(path)).map(|_| ())
+    crate::http::Webhooks::new(Some(path)).map(|_| ())
 }
 
 /// Checks `nats_url` at start-up.

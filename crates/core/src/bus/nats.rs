@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
-use super::http::TIMEOUT;
+use crate::http::TIMEOUT;
 
 /// How long to wait for a JetStream acknowledgement after the PONG before
 /// taking the subject as one no stream captures.

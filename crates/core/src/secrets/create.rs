@@ -7,7 +7,7 @@ use crate::errors::internal;
 use crate::events;
 use crate::identity::Grant;
 use crate::labels::CURRENT;
-use crate::secrets::replication::{replicas_for_create, set_replicas};
+use crate::secrets::replication::set_replicas;
 use crate::secrets::Secrets;
 use coffer_api::types::{CreateSecretRequest, CreateSecretResponse};
 use coffer_api::{validate, ApiError, ErrorCode};
@@ -31,7 +31,7 @@ impl Secrets {
             validate::tags(tags)?;
         }
         let scope = call.caller.scope();
-        let replicas = replicas_for_create(
+        let replicas = self.replicas_for_create(
             &scope.region,
             req.add_replica_regions.as_ref(),
             req.force_overwrite_replica_secret.unwrap_or(false),

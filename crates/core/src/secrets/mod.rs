@@ -12,7 +12,7 @@ mod pipeline;
 mod policy;
 mod random;
 mod read;
-pub(crate) mod replication;
+pub mod replication;
 mod rotate;
 mod stage;
 mod tags;
@@ -52,6 +52,10 @@ pub struct Secrets {
     pub(crate) functions: Arc<Functions>,
     /// Rotations RotateSecret asks for, run by the rotation component.
     rotations: tokio::sync::mpsc::UnboundedSender<RotationRequest>,
+    /// Regions other deployments serve, that replicas may go to.
+    remotes: replication::remote::Remotes,
+    /// The regions this deployment serves (None: any).
+    local_regions: Option<Vec<String>>,
 }
 
 /// What the secrets component is built from.
@@ -64,6 +68,8 @@ pub struct SecretsParts {
     pub outbox: Arc<Outbox>,
     pub functions: Arc<Functions>,
     pub rotations: tokio::sync::mpsc::UnboundedSender<RotationRequest>,
+    pub remotes: replication::remote::Remotes,
+    pub local_regions: Option<Vec<String>>,
 }
 
 impl Secrets {
@@ -78,6 +84,8 @@ impl Secrets {
             access: AccessTracker::default(),
             functions: p.functions,
             rotations: p.rotations,
+            remotes: p.remotes,
+            local_regions: p.local_regions,
         }
     }
 

@@ -6,10 +6,13 @@
 //! each replica what its primary is, and reports how that went in the
 //! primary's replication status.
 
+mod inbound;
 mod ops;
+mod plan;
+pub mod remote;
 mod sync;
 
-pub(crate) use ops::{no_replicas_left, replica_is_read_only, replicas_for_create};
+pub(crate) use ops::{no_replicas_left, replica_is_read_only};
 
 use coffer_api::types::{ReplicaRegion, ReplicationStatus, Timestamp};
 use coffer_api::{validate, ApiError};
@@ -140,6 +143,7 @@ pub(crate) fn new_replicas(
     existing: &[Replica],
     asked: &[ReplicaRegion],
     overwrite: bool,
+    served: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Replica>, ApiError> {
     let mut out: Vec<Replica> = Vec::new();
     for (i, r) in asked.iter().enumerate() {
@@ -148,6 +152,11 @@ pub(crate) fn new_replicas(
             region,
             &format!("addReplicaRegions.{}.member.region", i + 1),
         )?;
+        if !served(region) && region != own_region {
+            return Err(ApiError::invalid_param(format!(
+                "Invalid replica region. This deployment neither serves {region} nor has it configured as a remote region."
+            )));
+        }
         if let Some(k) = &r.kms_key_id {
             validate::optional(Some(k), "kmsKeyId", 0, 2048)?;
         }

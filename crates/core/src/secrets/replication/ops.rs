@@ -46,7 +46,8 @@ impl Secrets {
         not_a_replica(&s)?;
         not_deleted(&s)?;
         let overwrite = req.force_overwrite_replica_secret.unwrap_or(false);
-        let added = new_replicas(&s.row.region, &replicas(&s.row), &asked, overwrite)?;
+        let served = |r: &str| self.serves_region(r);
+        let added = new_replicas(&s.row.region, &replicas(&s.row), &asked, overwrite, &served)?;
         self.authorize_replica_keys(g, &s.row.arn, &s.row.account_id, &added)
             .await?;
         let call = g.call();
@@ -56,7 +57,7 @@ impl Secrets {
                 not_a_replica(s)?;
                 not_deleted(s)?;
                 let mut list = replicas(&s.row);
-                let fresh = new_replicas(&s.row.region, &list, &asked, overwrite)?;
+                let fresh = new_replicas(&s.row.region, &list, &asked, overwrite, &served)?;
                 // An entry being removed is replaced: the replicator finishes
                 // the removal before it copies again.
                 list.retain(|r| !fresh.iter().any(|f| f.region == r.region));
@@ -85,7 +86,7 @@ impl Secrets {
         account: &str,
         added: &[Replica],
     ) -> Result<(), ApiError> {
-        for r in added {
+        for r in added.iter().filter(|r| !self.remotes.serves(&r.region)) {
             let scope = Scope {
                 account_id: account.to_string(),
                 region: r.region.clone(),
@@ -191,7 +192,7 @@ impl Secrets {
     ) -> Result<Vec<coffer_api::types::ReplicationStatus>, ApiError> {
         let mut accessed = std::collections::HashMap::new();
         for r in replicas(&s.row) {
-            if r.removing {
+            if r.removing || self.remotes.serves(&r.region) {
                 continue;
             }
             let arn = replica_arn(&s.row.arn, &r.region);
@@ -208,18 +209,29 @@ impl Secrets {
     }
 }
 
-/// CreateSecret's AddReplicaRegions, checked before the secret exists.
-pub(crate) fn replicas_for_create(
-    own_region: &str,
-    asked: Option<&Vec<ReplicaRegion>>,
-    overwrite: bool,
-) -> Result<Vec<Replica>, ApiError> {
-    new_replicas(
-        own_region,
-        &[],
-        asked.map_or(&[][..], Vec::as_slice),
-        overwrite,
-    )
+impl Secrets {
+    /// CreateSecret's AddReplicaRegions, checked before the secret exists.
+    pub(crate) fn replicas_for_create(
+        &self,
+        own_region: &str,
+        asked: Option<&Vec<ReplicaRegion>>,
+        overwrite: bool,
+    ) -> Result<Vec<Replica>, ApiError> {
+        let asked = asked.map_or(&[][..], Vec::as_slice);
+        new_replicas(own_region, &[], asked, overwrite, &|r| {
+            self.serves_region(r)
+        })
+    }
+
+    /// Whether replicas may go to `region`: one this deployment serves, or a
+    /// remote region.
+    fn serves_region(&self, region: &str) -> bool {
+        self.remotes.serves(region)
+            || self
+                .local_regions
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|r| r == region))
+    }
 }
 
 fn missing(member: &str) -> ApiError {

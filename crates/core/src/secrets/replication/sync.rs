@@ -5,19 +5,17 @@
 //! makes it idempotent: a change seen twice, or after a crash, copies nothing
 //! the second time. The outcome goes to the primary's replication status.
 
-use super::{replica_arn, replica_of, replicas, set_replica_of, set_replicas, Replica, ReplicaOf};
-use super::{FAILED, IN_SYNC};
-use crate::audit;
-use crate::context::Caller;
-use crate::errors::internal;
-use crate::events;
-use crate::outbox::{changed, FOLLOW_INTERVAL};
-use crate::secrets::{seal_version, NewValue, Secrets};
-use coffer_api::ApiError;
-use coffer_store::{
-    Mutation, MutationOp, NewAudit, Scope, Secret, SecretRow, StoreError, VersionRow,
+use super::plan::{
+    apply_outcome, may_overwrite, plan, replica_attrs, service_mutation, Desired, DesiredVersion,
+    Outcome,
 };
-use serde_json::{json, Value};
+use super::{replica_arn, replica_of, replicas, set_replicas, Replica, ReplicaOf, FAILED};
+use crate::errors::internal;
+use crate::outbox::{changed, FOLLOW_INTERVAL};
+use crate::secrets::{NewValue, Secrets};
+use coffer_api::ApiError;
+use coffer_store::{MutationOp, Scope, Secret, StoreError};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,34 +26,6 @@ const CURSOR: &str = "coffer:replication";
 const BATCH: usize = 500;
 /// How often copies that failed are tried again.
 const RETRY: Duration = Duration::from_secs(5);
-/// Who the replicator is in the audit trail.
-const REPLICATOR: &str = "secretsmanager.amazonaws.com";
-
-/// How copying to one replica went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Synced,
-    Failed(String),
-    /// The replica was promoted to a standalone secret: the primary forgets it.
-    Detached,
-    /// Removed as RemoveRegionsFromReplication asked: the entry goes.
-    Removed,
-}
-
-/// What a replica should be: its primary's state. Values are carried only for
-/// versions the replica lacks.
-pub(crate) struct Desired {
-    pub of: ReplicaOf,
-    pub row: SecretRow,
-    pub versions: Vec<DesiredVersion>,
-}
-
-pub(crate) struct DesiredVersion {
-    pub version_id: String,
-    pub labels: Vec<String>,
-    pub created_ms: i64,
-    pub value: Option<NewValue>,
-}
 
 impl Secrets {
     /// Runs the replicator until `stop` turns true.
@@ -177,6 +147,9 @@ impl Secrets {
 
     /// Makes the replica in `r.region` what `primary` is.
     async fn copy_to(&self, primary: &Secret, r: &Replica) -> Outcome {
+        if let Some(o) = self.push_remote(primary, r).await {
+            return o;
+        }
         let scope = Scope {
             account_id: primary.row.account_id.clone(),
             region: r.region.clone(),
@@ -186,7 +159,7 @@ impl Secrets {
                 Ok(d) => d,
                 Err(o) => return o,
             };
-            match self.apply_replica(&scope, desired, r.overwrite).await {
+            match self.apply_replica(&scope, &desired, r.overwrite).await {
                 Err(StoreError::Conflict | StoreError::NameTaken) => {}
                 Ok(o) => return o,
                 Err(e) => return Outcome::Failed(format!("Replication failed: {e}")),
@@ -254,7 +227,7 @@ impl Secrets {
     pub(crate) async fn apply_replica(
         &self,
         scope: &Scope,
-        d: Desired,
+        d: &Desired,
         overwrite: bool,
     ) -> Result<Outcome, StoreError> {
         let existing = self.store.secret_by_arn(&d.row.arn).await?;
@@ -290,7 +263,7 @@ impl Secrets {
     }
 
     /// Deletes a secret a replica with `ForceOverwriteReplicaSecret` replaces.
-    async fn purge_for_replica(&self, other: &Secret) -> Result<(), StoreError> {
+    pub(crate) async fn purge_for_replica(&self, other: &Secret) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let m = service_mutation(
             &other.row,
@@ -307,6 +280,9 @@ impl Secrets {
 
     /// Deletes the replica in `r.region`, if it is still `primary`'s.
     async fn remove_replica(&self, primary: &Secret, r: &Replica) -> Outcome {
+        if let Some(o) = self.remove_remote(primary, r).await {
+            return o;
+        }
         let arn = replica_arn(&primary.row.arn, &r.region);
         for _ in 0..8 {
             let rep = match self.store.secret_by_arn(&arn).await {
@@ -383,155 +359,6 @@ impl Secrets {
             return Ok(());
         };
         self.record_outcomes(arn, &[(r, Outcome::Detached)]).await
-    }
-}
-
-/// The entry `asked` was copied for takes the outcome, unless the entry changed
-/// meanwhile (removed, or asked for anew): that change is copied next.
-fn apply_outcome(list: &mut Vec<Replica>, asked: &Replica, o: &Outcome) {
-    let Some(i) = list.iter().position(|r| r.region == asked.region) else {
-        return;
-    };
-    if list[i].removing != asked.removing || list[i].kms_key_id != asked.kms_key_id {
-        return;
-    }
-    match o {
-        Outcome::Synced => {
-            list[i].status = IN_SYNC.into();
-            list[i].message = Some("Replication succeeded".into());
-        }
-        Outcome::Failed(m) => {
-            list[i].status = FAILED.into();
-            list[i].message = Some(m.clone());
-        }
-        Outcome::Detached | Outcome::Removed => {
-            list.remove(i);
-        }
-    }
-}
-
-/// Why a secret of the replica's name in its region may not be replaced
-/// (None: it may), in AWS's words.
-fn may_overwrite(other: &SecretRow, overwrite: bool) -> Option<String> {
-    let (name, region) = (&other.name, &other.region);
-    if !overwrite {
-        return Some(format!(
-            "Replication failed: Secret name {name} already exists in region {region}."
-        ));
-    }
-    if !replicas(other).is_empty() {
-        return Some(format!(
-            "Replication failed: Can't overwrite secret {name} that is currently replicated to other region(s)."
-        ));
-    }
-    replica_of(other).map(|o| {
-        format!(
-            "Replication failed: Can't overwrite secret {name} that is currently replicated from {}.",
-            o.primary_region
-        )
-    })
-}
-
-/// A replica's attributes: its primary's resource policy and rotation
-/// configuration (shown, never run: only a primary rotates), no replicas.
-fn replica_attrs(primary: &Value) -> Value {
-    let mut out = json!({});
-    if let Some(p) = primary.get(crate::attrs::POLICY_ATTR) {
-        out[crate::attrs::POLICY_ATTR] = p.clone();
-    }
-    if let Some(r) = primary.get(crate::attrs::ATTR) {
-        let mut r = r.clone();
-        if let Some(m) = r.as_object_mut() {
-            for k in ["DueMs", "Pending", "LastFailure"] {
-                m.remove(k);
-            }
-        }
-        out[crate::attrs::ATTR] = r;
-    }
-    out
-}
-
-/// The mutation that makes `existing` (None: nothing yet) what `d` says; None
-/// if it is so already.
-fn plan(
-    existing: Option<&Secret>,
-    d: Desired,
-    key: &crate::keyring::KmsKey,
-    now: i64,
-) -> Result<Option<Mutation>, StoreError> {
-    let mut row = d.row;
-    set_replica_of(&mut row.attrs, Some(&d.of));
-    let have: &[VersionRow] = existing.map_or(&[], |e| e.versions.as_slice());
-    let mut m = service_mutation(&row, MutationOp::Create, now, "ReplicationSucceeded");
-    for v in &d.versions {
-        match have.iter().find(|h| h.version_id == v.version_id) {
-            Some(h) if h.labels == v.labels => {}
-            Some(_) => m.relabel.push((v.version_id.clone(), v.labels.clone())),
-            None => {
-                // Gone from the replica since its state was read: the next
-                // round reads it again.
-                let Some(value) = &v.value else {
-                    return Err(StoreError::Conflict);
-                };
-                let mut sealed = seal_version(key, &row.arn, &v.version_id, value, v.created_ms)
-                    .map_err(|e| StoreError::Backend(e.message))?;
-                sealed.labels.clone_from(&v.labels);
-                m.insert_versions.push(sealed);
-            }
-        }
-    }
-    m.delete_versions = have
-        .iter()
-        .filter(|h| !d.versions.iter().any(|v| v.version_id == h.version_id))
-        .map(|h| h.version_id.clone())
-        .collect();
-    if let Some(e) = existing {
-        row.id = e.row.id;
-        row.revision = e.row.revision;
-        row.last_accessed_ms = e.row.last_accessed_ms;
-        let same = row == e.row;
-        if same
-            && m.relabel.is_empty()
-            && m.insert_versions.is_empty()
-            && m.delete_versions.is_empty()
-        {
-            return Ok(None);
-        }
-        m.op = MutationOp::Update {
-            expected_revision: e.row.revision,
-        };
-    } else {
-        row.last_accessed_ms = None;
-    }
-    m.secret = row;
-    Ok(Some(m))
-}
-
-/// A change the service makes on its own (Secrets Manager's replication), with
-/// its audit record and change event named `event_name`.
-fn service_mutation(row: &SecretRow, op: MutationOp, now: i64, event_name: &str) -> Mutation {
-    let system = Caller::service(
-        &row.account_id,
-        &row.region,
-        REPLICATOR,
-        "coffer-replicator",
-    );
-    let params = json!({ "secretId": row.arn });
-    let body = audit::record(&system, event_name, now, params, None, false);
-    Mutation {
-        also: Vec::new(),
-        op,
-        event: Some(events::change(&system, now, event_name, row, json!({}))),
-        audit: NewAudit {
-            at_ms: now,
-            body: body.to_string(),
-        },
-        secret: row.clone(),
-        insert_versions: vec![],
-        relabel: vec![],
-        delete_versions: vec![],
-        reseal: vec![],
-        prune_before_ms: None,
     }
 }
 

@@ -1,7 +1,6 @@
-//! The HTTP client of API destinations: one request per delivery over HTTP/1.1,
-//! TLS verified against the system's roots and the configured CA bundle
-//! (`events_ca_file`), plain only to loopback (checked when the destination is
-//! made), 5 seconds per attempt.
+//! The server's outbound HTTP client (API destinations, remote regions): one
+//! request per exchange over HTTP/1.1, TLS verified against the system's roots
+//! and a configured CA bundle, plain only to loopback, 5 seconds per attempt.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -47,7 +46,12 @@ impl Webhooks {
     }
 
     pub(crate) fn new(ca_file: Option<&Path>) -> Result<Self, String> {
-        let tls = coffer_store::postgres::tls::Rustls::trusting(ca_file, "events CA bundle")?;
+        Self::trusting(ca_file, "events CA bundle")
+    }
+
+    /// A client trusting the system's roots and `ca_file` (`what` names it in errors).
+    pub(crate) fn trusting(ca_file: Option<&Path>, what: &str) -> Result<Self, String> {
+        let tls = coffer_store::postgres::tls::Rustls::trusting(ca_file, what)?;
         Ok(Webhooks {
             tls: tls.client_config(),
         })

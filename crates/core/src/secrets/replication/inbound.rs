@@ -1,0 +1,138 @@
+//! The receiving end of a remote region: another deployment's replicator
+//! pushing a replica's state here (`PutReplica`) or taking it away
+//! (`DeleteReplica`). The caller is a principal of this deployment, and needs
+//! the actions a replica's owner would: `secretsmanager:ReplicateSecretToRegions`
+//! (and `PutResourcePolicy` to bring a policy, `DeleteSecret` on a secret it
+//! overwrites), or `secretsmanager:RemoveRegionsFromReplication`.
+
+use super::plan::Outcome;
+use super::remote::{is_replica_of, local_arn, WireReplica};
+use crate::audit;
+use crate::call::Call;
+use crate::context::Caller;
+use crate::errors::internal;
+use crate::secrets::Secrets;
+use coffer_api::{validate, ApiError, ErrorCode};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteReplicaRequest {
+    primary_arn: String,
+}
+
+fn malformed() -> ApiError {
+    ApiError::new(
+        ErrorCode::SerializationException,
+        "The request body is not a valid replication request.",
+    )
+}
+
+impl Secrets {
+    /// Runs one `CofferReplication.*` call and audits it.
+    pub async fn call_replication(
+        &self,
+        caller: &Caller,
+        target: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ApiError> {
+        let (name, result) = match target {
+            "PutReplica" => ("PutReplica", self.put_replica(caller, body).await),
+            "DeleteReplica" => ("DeleteReplica", self.delete_replica(caller, body).await),
+            _ => (
+                "UnknownOperation",
+                Err(ApiError::new(ErrorCode::UnknownOperation, "")),
+            ),
+        };
+        let now = self.clock.now_ms();
+        let rec = audit::record(caller, name, now, json!({}), result.as_ref().err(), false);
+        self.audit.append(rec).await?;
+        result
+    }
+
+    async fn put_replica(&self, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let wire: WireReplica = serde_json::from_slice(body).map_err(|_| malformed())?;
+        let arn = local_arn(&wire.primary_arn, &caller.account_id, &caller.region)
+            .ok_or_else(malformed)?;
+        validate::secret_name(Some(&wire.name))?;
+        if !arn.contains(&format!(":secret:{}-", wire.name)) {
+            return Err(malformed());
+        }
+        validate::optional(wire.description.as_deref(), "description", 0, 2048)?;
+        let call = Call::new(caller, "PutReplica");
+        let overwrite = wire.force_overwrite.to_string();
+        let keys = [(
+            "secretsmanager:ForceOverwriteReplicaSecret".to_string(),
+            vec![overwrite],
+        )];
+        let id = &self.identity;
+        id.authorize_service(
+            &call,
+            "secretsmanager:ReplicateSecretToRegions",
+            &arn,
+            &keys,
+        )
+        .await?;
+        if wire.attrs.get(crate::attrs::POLICY_ATTR).is_some() {
+            id.authorize_service(&call, "secretsmanager:PutResourcePolicy", &arn, &[])
+                .await?;
+        }
+        let scope = caller.scope();
+        let (desired, overwrite) = wire.into_desired(&caller.account_id, &caller.region)?;
+        if overwrite {
+            let other = self.store.secret_by_name(&scope, &desired.row.name).await;
+            if let Some(other) = other.map_err(internal)?.filter(|o| o.row.arn != arn) {
+                id.authorize_service(&call, "secretsmanager:DeleteSecret", &other.row.arn, &[])
+                    .await?;
+            }
+        }
+        let mut outcome = Outcome::Failed("Replication failed: the replica kept changing".into());
+        for _ in 0..8 {
+            match self.apply_replica(&scope, &desired, overwrite).await {
+                Ok(o) => {
+                    outcome = o;
+                    break;
+                }
+                Err(coffer_store::StoreError::Conflict | coffer_store::StoreError::NameTaken) => {}
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        let answer = match outcome {
+            Outcome::Synced => json!({ "Status": super::IN_SYNC }),
+            Outcome::Detached => json!({ "Status": "Detached" }),
+            Outcome::Failed(m) => json!({ "Status": super::FAILED, "StatusMessage": m }),
+            Outcome::Removed => json!({}),
+        };
+        Ok(answer.to_string().into_bytes())
+    }
+
+    async fn delete_replica(&self, caller: &Caller, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let req: DeleteReplicaRequest = serde_json::from_slice(body).map_err(|_| malformed())?;
+        let arn = local_arn(&req.primary_arn, &caller.account_id, &caller.region)
+            .ok_or_else(malformed)?;
+        let call = Call::new(caller, "DeleteReplica");
+        self.identity
+            .authorize_service(
+                &call,
+                "secretsmanager:RemoveRegionsFromReplication",
+                &arn,
+                &[],
+            )
+            .await?;
+        for _ in 0..8 {
+            let Some(s) = self.store.secret_by_arn(&arn).await.map_err(internal)? else {
+                break;
+            };
+            if !is_replica_of(&s.row, &req.primary_arn) {
+                break;
+            }
+            match self.purge_for_replica(&s).await {
+                Ok(()) => break,
+                Err(coffer_store::StoreError::Conflict) => {}
+                Err(e) => return Err(internal(e)),
+            }
+        }
+        Ok(b"{}".to_vec())
+    }
+}

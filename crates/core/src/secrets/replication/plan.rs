@@ -1,0 +1,194 @@
+//! What a replica should be and the mutation that makes it so: planned from
+//! the primary's state, applied the same way whether the primary is in this
+//! deployment or pushed from another one.
+
+use super::{replica_of, replicas, set_replica_of, Replica, ReplicaOf, FAILED, IN_SYNC};
+use crate::audit;
+use crate::context::Caller;
+use crate::events;
+use crate::secrets::{seal_version, NewValue};
+use coffer_store::{Mutation, MutationOp, NewAudit, Secret, SecretRow, StoreError, VersionRow};
+use serde_json::{json, Value};
+
+/// Who the replicator is in the audit trail.
+const REPLICATOR: &str = "secretsmanager.amazonaws.com";
+
+/// How copying to one replica went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Synced,
+    Failed(String),
+    /// The replica was promoted to a standalone secret: the primary forgets it.
+    Detached,
+    /// Removed as RemoveRegionsFromReplication asked: the entry goes.
+    Removed,
+}
+
+/// What a replica should be: its primary's state. Values are carried only for
+/// versions the replica lacks.
+pub(crate) struct Desired {
+    pub of: ReplicaOf,
+    pub row: SecretRow,
+    pub versions: Vec<DesiredVersion>,
+}
+
+pub(crate) struct DesiredVersion {
+    pub version_id: String,
+    pub labels: Vec<String>,
+    pub created_ms: i64,
+    pub value: Option<NewValue>,
+}
+
+/// The entry `asked` was copied for takes the outcome, unless the entry changed
+/// meanwhile (removed, or asked for anew): that change is copied next.
+pub(crate) fn apply_outcome(list: &mut Vec<Replica>, asked: &Replica, o: &Outcome) {
+    let Some(i) = list.iter().position(|r| r.region == asked.region) else {
+        return;
+    };
+    if list[i].removing != asked.removing || list[i].kms_key_id != asked.kms_key_id {
+        return;
+    }
+    match o {
+        Outcome::Synced => {
+            list[i].status = IN_SYNC.into();
+            list[i].message = Some("Replication succeeded".into());
+        }
+        Outcome::Failed(m) => {
+            list[i].status = FAILED.into();
+            list[i].message = Some(m.clone());
+        }
+        Outcome::Detached | Outcome::Removed => {
+            list.remove(i);
+        }
+    }
+}
+
+/// Why a secret of the replica's name in its region may not be replaced
+/// (None: it may), in AWS's words.
+pub(crate) fn may_overwrite(other: &SecretRow, overwrite: bool) -> Option<String> {
+    let (name, region) = (&other.name, &other.region);
+    if !overwrite {
+        return Some(format!(
+            "Replication failed: Secret name {name} already exists in region {region}."
+        ));
+    }
+    if !replicas(other).is_empty() {
+        return Some(format!(
+            "Replication failed: Can't overwrite secret {name} that is currently replicated to other region(s)."
+        ));
+    }
+    replica_of(other).map(|o| {
+        format!(
+            "Replication failed: Can't overwrite secret {name} that is currently replicated from {}.",
+            o.primary_region
+        )
+    })
+}
+
+/// A replica's attributes: its primary's resource policy and rotation
+/// configuration (shown, never run: only a primary rotates), no replicas.
+pub(crate) fn replica_attrs(primary: &Value) -> Value {
+    let mut out = json!({});
+    if let Some(p) = primary.get(crate::attrs::POLICY_ATTR) {
+        out[crate::attrs::POLICY_ATTR] = p.clone();
+    }
+    if let Some(r) = primary.get(crate::attrs::ATTR) {
+        let mut r = r.clone();
+        if let Some(m) = r.as_object_mut() {
+            for k in ["DueMs", "Pending", "LastFailure"] {
+                m.remove(k);
+            }
+        }
+        out[crate::attrs::ATTR] = r;
+    }
+    out
+}
+
+/// The mutation that makes `existing` (None: nothing yet) what `d` says; None
+/// if it is so already.
+pub(crate) fn plan(
+    existing: Option<&Secret>,
+    d: &Desired,
+    key: &crate::keyring::KmsKey,
+    now: i64,
+) -> Result<Option<Mutation>, StoreError> {
+    let mut row = d.row.clone();
+    set_replica_of(&mut row.attrs, Some(&d.of));
+    let have: &[VersionRow] = existing.map_or(&[], |e| e.versions.as_slice());
+    let mut m = service_mutation(&row, MutationOp::Create, now, "ReplicationSucceeded");
+    for v in &d.versions {
+        match have.iter().find(|h| h.version_id == v.version_id) {
+            Some(h) if h.labels == v.labels => {}
+            Some(_) => m.relabel.push((v.version_id.clone(), v.labels.clone())),
+            None => {
+                // Gone from the replica since its state was read: the next
+                // round reads it again.
+                let Some(value) = &v.value else {
+                    return Err(StoreError::Conflict);
+                };
+                let mut sealed = seal_version(key, &row.arn, &v.version_id, value, v.created_ms)
+                    .map_err(|e| StoreError::Backend(e.message))?;
+                sealed.labels.clone_from(&v.labels);
+                m.insert_versions.push(sealed);
+            }
+        }
+    }
+    m.delete_versions = have
+        .iter()
+        .filter(|h| !d.versions.iter().any(|v| v.version_id == h.version_id))
+        .map(|h| h.version_id.clone())
+        .collect();
+    if let Some(e) = existing {
+        row.id = e.row.id;
+        row.revision = e.row.revision;
+        row.last_accessed_ms = e.row.last_accessed_ms;
+        let same = row == e.row;
+        if same
+            && m.relabel.is_empty()
+            && m.insert_versions.is_empty()
+            && m.delete_versions.is_empty()
+        {
+            return Ok(None);
+        }
+        m.op = MutationOp::Update {
+            expected_revision: e.row.revision,
+        };
+    } else {
+        row.last_accessed_ms = None;
+    }
+    m.secret = row;
+    Ok(Some(m))
+}
+
+/// A change the service makes on its own (Secrets Manager's replication), with
+/// its audit record and change event named `event_name`.
+pub(crate) fn service_mutation(
+    row: &SecretRow,
+    op: MutationOp,
+    now: i64,
+    event_name: &str,
+) -> Mutation {
+    let system = Caller::service(
+        &row.account_id,
+        &row.region,
+        REPLICATOR,
+        "coffer-replicator",
+    );
+    let params = json!({ "secretId": row.arn });
+    let body = audit::record(&system, event_name, now, params, None, false);
+    Mutation {
+        also: Vec::new(),
+        op,
+        event: Some(events::change(&system, now, event_name, row, json!({}))),
+        audit: NewAudit {
+            at_ms: now,
+            body: body.to_string(),
+        },
+        secret: row.clone(),
+        insert_versions: vec![],
+        relabel: vec![],
+        delete_versions: vec![],
+        reseal: vec![],
+        prune_before_ms: None,
+    }
+}

@@ -35,6 +35,8 @@ def test_replicas_follow_their_primary_and_refuse_writes(server):
         AddReplicaRegions=[{"Region": WEST}, {"Region": EU}],
     )
     arn = created["ARN"]
+    assert [(r["Region"], r["Status"]) for r in created["ReplicationStatus"]] == [
+        (WEST, "InProgress"), (EU, "InProgress")]
     s = wait_until("both replicas are in sync", lambda: in_sync(sm, arn, [WEST, EU]))
     assert s[WEST]["KmsKeyId"] == "alias/aws/secretsmanager"
     assert s[WEST]["StatusMessage"] == "Replication succeeded"

@@ -172,6 +172,9 @@ pub struct CreateSecretResponse {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    /// The replicas AddReplicaRegions asked for, as they start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<Vec<ReplicationStatus>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -112,6 +112,10 @@ impl<S: Store> Store for CachedStore<S> {
         Ok(found)
     }
 
+    async fn secret_by_arn_fresh(&self, arn: &str) -> Result<Option<Arc<Secret>>> {
+        self.inner.secret_by_arn(arn).await
+    }
+
     async fn secret_by_arn(&self, arn: &str) -> Result<Option<Arc<Secret>>> {
         if let Some(s) = self
             .maps

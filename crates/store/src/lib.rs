@@ -72,6 +72,12 @@ pub trait Store: Send + Sync + 'static {
     async fn secret_by_name(&self, scope: &Scope, name: &str) -> Result<Option<Arc<Secret>>>;
     /// A secret and all its versions, by full ARN.
     async fn secret_by_arn(&self, arn: &str) -> Result<Option<Arc<Secret>>>;
+    /// The same, read from the database itself, neither answered from nor
+    /// kept in a cache: background work (the replicator) that acts on another
+    /// server's commit must see it even before this server's cache hears of it.
+    async fn secret_by_arn_fresh(&self, arn: &str) -> Result<Option<Arc<Secret>>> {
+        self.secret_by_arn(arn).await
+    }
     /// Every secret of a scope with its versions, in name order.
     async fn list_secrets(&self, scope: &Scope) -> Result<Vec<Secret>>;
     /// One page of a scope's secrets in the order `q` names, starting after

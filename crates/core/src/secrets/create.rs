@@ -106,6 +106,7 @@ impl Secrets {
             };
             let mut row = row;
             set_replicas(&mut row, &replicas);
+            let started = super::replication::statuses(&row, |_| None);
             let version_id = versions.first().map(|v| v.version_id.clone());
             let m = Mutation {
                 also: Vec::new(),
@@ -133,6 +134,7 @@ impl Secrets {
                         arn,
                         name,
                         version_id,
+                        replication_status: (!started.is_empty()).then_some(started),
                     });
                 }
                 // Lost a race with another create: answer as the winner's replay.
@@ -165,6 +167,7 @@ impl Secrets {
                         arn: existing.row.arn.clone(),
                         name: existing.row.name.clone(),
                         version_id: Some(t.to_string()),
+                        replication_status: None,
                     });
                 }
                 return Err(super::write::version_exists_error(t, &existing.row.arn));

@@ -284,6 +284,7 @@ impl Secrets {
                 arn: s.row.arn.clone(),
                 name: s.row.name.clone(),
                 version_id: Some(t.to_string()),
+                replication_status: None,
             })
         } else {
             let (s, _) = self

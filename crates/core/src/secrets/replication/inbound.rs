@@ -121,7 +121,12 @@ impl Secrets {
             )
             .await?;
         for _ in 0..8 {
-            let Some(s) = self.store.secret_by_arn(&arn).await.map_err(internal)? else {
+            let Some(s) = self
+                .store
+                .secret_by_arn_fresh(&arn)
+                .await
+                .map_err(internal)?
+            else {
                 break;
             };
             if !is_replica_of(&s.row, &req.primary_arn) {

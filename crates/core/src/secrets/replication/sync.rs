@@ -114,7 +114,7 @@ impl Secrets {
 
     /// Brings every replica of `arn` up to date; false if one should be tried again.
     pub(crate) async fn replicate(&self, arn: &str) -> bool {
-        let s = match self.store.secret_by_arn(arn).await {
+        let s = match self.store.secret_by_arn_fresh(arn).await {
             Ok(Some(s)) => s,
             Ok(None) => return true,
             Err(e) => {
@@ -179,7 +179,7 @@ impl Secrets {
         let arn = replica_arn(&primary.row.arn, &scope.region);
         let existing = self
             .store
-            .secret_by_arn(&arn)
+            .secret_by_arn_fresh(&arn)
             .await
             .map_err(|e| Outcome::Failed(format!("Replication failed: {e}")))?;
         let has = |vid: &str| {
@@ -230,12 +230,15 @@ impl Secrets {
         d: &Desired,
         overwrite: bool,
     ) -> Result<Outcome, StoreError> {
-        let existing = self.store.secret_by_arn(&d.row.arn).await?;
+        let existing = self.store.secret_by_arn_fresh(&d.row.arn).await?;
         if let Some(e) = &existing {
             if replica_of(&e.row).as_ref() != Some(&d.of) {
                 return Ok(Outcome::Detached);
             }
-        } else if let Some(other) = self.store.secret_by_name(scope, &d.row.name).await? {
+        } else if let Some(named) = self.store.secret_by_name(scope, &d.row.name).await? {
+            let Some(other) = self.store.secret_by_arn_fresh(&named.row.arn).await? else {
+                return Err(StoreError::Conflict);
+            };
             if let Some(refused) = may_overwrite(&other.row, overwrite) {
                 return Ok(Outcome::Failed(refused));
             }
@@ -285,7 +288,7 @@ impl Secrets {
         }
         let arn = replica_arn(&primary.row.arn, &r.region);
         for _ in 0..8 {
-            let rep = match self.store.secret_by_arn(&arn).await {
+            let rep = match self.store.secret_by_arn_fresh(&arn).await {
                 Ok(Some(rep)) => rep,
                 Ok(None) => return Outcome::Removed,
                 Err(e) => return Outcome::Failed(format!("Replication failed: {e}")),
@@ -310,7 +313,12 @@ impl Secrets {
         outcomes: &[(Replica, Outcome)],
     ) -> Result<(), ApiError> {
         for _ in 0..8 {
-            let Some(s) = self.store.secret_by_arn(arn).await.map_err(internal)? else {
+            let Some(s) = self
+                .store
+                .secret_by_arn_fresh(arn)
+                .await
+                .map_err(internal)?
+            else {
                 return Ok(());
             };
             let before = replicas(&s.row);
@@ -352,7 +360,12 @@ impl Secrets {
 
     /// Drops `region` from the primary `arn`'s replicas (its replica was promoted).
     pub(crate) async fn forget_replica(&self, arn: &str, region: &str) -> Result<(), ApiError> {
-        let Some(s) = self.store.secret_by_arn(arn).await.map_err(internal)? else {
+        let Some(s) = self
+            .store
+            .secret_by_arn_fresh(arn)
+            .await
+            .map_err(internal)?
+        else {
             return Ok(());
         };
         let Some(r) = replicas(&s.row).into_iter().find(|r| r.region == region) else {

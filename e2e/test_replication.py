@@ -334,3 +334,91 @@ def test_pushed_replicas_are_authorized_and_sanitized(server):
                              server.exports["AWS_ACCESS_KEY_ID"], server.exports["AWS_SECRET_ACCESS_KEY"])
     assert status == 200
     assert not far.list_secrets()["SecretList"]
+
+
+def test_cross_account_replica_needs_both_accounts_and_follows_its_primary(server):
+    """The 2026 cross-account replicas: account B creates a replica naming A's
+    primary (under B's own customer-managed key); A links it, which B's
+    resource policy must allow; the replica then follows the primary, is
+    read-only, and ends Detached on either side."""
+    import json
+    import subprocess
+
+    from conftest import ACCOUNT, BIN
+
+    out = subprocess.run([BIN, "account", "create", "replica-owner"], env=server.cli_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    b_env = dict(line[len("export "):].split("=", 1) for line in out.stdout.splitlines()
+                 if line.startswith("export "))
+    b_key = (b_env["AWS_ACCESS_KEY_ID"], b_env["AWS_SECRET_ACCESS_KEY"])
+    sm_a = server.client(PRIMARY)
+    sm_b = server.client(PRIMARY, key=b_key[0], secret=b_key[1])
+    kms_b = boto3.client("kms", endpoint_url=server.endpoint, region_name=PRIMARY,
+                         aws_access_key_id=b_key[0], aws_secret_access_key=b_key[1])
+    b_account = boto3.client("sts", endpoint_url=server.endpoint, region_name=PRIMARY,
+                             aws_access_key_id=b_key[0], aws_secret_access_key=b_key[1]
+                             ).get_caller_identity()["Account"]
+
+    primary = sm_a.create_secret(Name="shared/db", SecretString="a1", Description="from A")["ARN"]
+    # AWS's rules for a cross-account replica: a customer key, no value of its own.
+    with pytest.raises(ClientError) as e:
+        sm_b.create_secret(Name="mirror", CrossAccountPrimaryARN=primary)
+    assert code(e) == "InvalidParameterException"
+    with pytest.raises(ClientError) as e:
+        sm_b.create_secret(Name="mirror", CrossAccountPrimaryARN=primary, SecretString="x")
+    assert code(e) == "InvalidParameterException"
+    key = kms_b.create_key()["KeyMetadata"]["Arn"]
+    replica = sm_b.create_secret(Name="mirror", CrossAccountPrimaryARN=primary, KmsKeyId=key)["ARN"]
+    assert sm_b.describe_secret(SecretId="mirror")["CrossAccountPrimary"] == {
+        "PrimarySecretARN": primary, "ReplicationStatus": "Pending"}
+
+    # A links it only once B's policy lets A in.
+    with pytest.raises(ClientError) as e:
+        sm_a.associate_cross_account_replica(SecretId=primary, CrossAccountReplicaARN=replica)
+    assert code(e) == "AccessDeniedException"
+    sm_b.put_resource_policy(SecretId="mirror", ResourcePolicy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "secretsmanager:AcceptCrossAccountReplication", "Resource": "*"}]}))
+    # Not a replica of this primary: refused.
+    other = sm_a.create_secret(Name="other", SecretString="o")["ARN"]
+    with pytest.raises(ClientError) as e:
+        sm_a.associate_cross_account_replica(SecretId=other, CrossAccountReplicaARN=replica)
+    assert code(e) == "InvalidRequestException"
+    out = sm_a.associate_cross_account_replica(SecretId=primary, CrossAccountReplicaARN=replica,
+                                               ReplicaRestriction="NoRestriction")
+    assert (out["ARN"], out["CrossAccountReplicaARN"], out["ReplicationStatus"]) == (
+        primary, replica, "InProgress")
+
+    wait_until("the replica has A's value", lambda: (
+        sm_b.describe_secret(SecretId="mirror")["CrossAccountPrimary"]["ReplicationStatus"] == "InSync"))
+    assert sm_b.get_secret_value(SecretId="mirror")["SecretString"] == "a1"
+    assert sm_b.describe_secret(SecretId="mirror")["Description"] == "from A"
+    assert sm_b.list_secret_version_ids(SecretId="mirror")["Versions"][0]["KmsKeyIds"] == [key]
+    wait_until("A sees it in sync", lambda: (
+        sm_a.describe_secret(SecretId=primary)["CrossAccountReplicas"][0]["ReplicationStatus"] == "InSync"))
+    assert sm_a.describe_secret(SecretId=primary)["CrossAccountReplicas"][0]["ReplicaSecretARN"] == replica
+    assert b_account != ACCOUNT
+
+    sm_a.put_secret_value(SecretId=primary, SecretString="a2")
+    wait_until("the replica follows", lambda: sm_b.get_secret_value(SecretId="mirror")["SecretString"] == "a2")
+    with pytest.raises(ClientError) as e:
+        sm_b.put_secret_value(SecretId="mirror", SecretString="mine")
+    assert code(e) == "InvalidParameterException"
+    with pytest.raises(ClientError) as e:
+        sm_a.delete_secret(SecretId=primary)
+    assert code(e) == "InvalidParameterException"
+
+    # B promotes it: A reads Detached and stops copying; B may write.
+    sm_b.stop_replication_to_replica(SecretId="mirror")
+    assert "CrossAccountPrimary" not in sm_b.describe_secret(SecretId="mirror")
+    assert sm_a.describe_secret(SecretId=primary)["CrossAccountReplicas"][0]["ReplicationStatus"] == "Detached"
+    sm_b.put_secret_value(SecretId="mirror", SecretString="b's own")
+    sm_a.put_secret_value(SecretId=primary, SecretString="a3")
+    time.sleep(0.5)
+    assert sm_b.get_secret_value(SecretId="mirror")["SecretString"] == "b's own"
+    out = sm_a.disassociate_cross_account_replica(SecretId=primary, CrossAccountReplicaARN=replica)
+    assert out["CrossAccountReplicaARN"] == replica
+    assert "CrossAccountReplicas" not in sm_a.describe_secret(SecretId=primary)
+    sm_a.delete_secret(SecretId=primary, ForceDeleteWithoutRecovery=True)

@@ -14,11 +14,12 @@
 use crate::error::{ApiError, ErrorCode};
 use crate::query::lower_first;
 use crate::types::{
-    BatchGetSecretValueRequest, CreateSecretRequest, DeleteSecretRequest, GetRandomPasswordRequest,
+    AssociateCrossAccountReplicaRequest, BatchGetSecretValueRequest, CreateSecretRequest,
+    DeleteSecretRequest, DisassociateCrossAccountReplicaRequest, GetRandomPasswordRequest,
     GetSecretValueRequest, ListResourcePoliciesRequest, ListSecretVersionIdsRequest,
     ListSecretsRequest, PutResourcePolicyRequest, PutSecretValueRequest,
     RemoveRegionsFromReplicationRequest, ReplicateSecretToRegionsRequest, ResourcePolicyRequest,
-    RotateSecretRequest, SecretIdRequest, Tag, TagResourceRequest, Unserved, UntagResourceRequest,
+    RotateSecretRequest, SecretIdRequest, Tag, TagResourceRequest, UntagResourceRequest,
     UpdateSecretRequest, UpdateSecretVersionStageRequest, ValidateResourcePolicyRequest,
 };
 use crate::validate;
@@ -116,14 +117,14 @@ macro_rules! operations {
 }
 
 operations! {
-    AssociateCrossAccountReplica(Unserved) write,
+    AssociateCrossAccountReplica(AssociateCrossAccountReplicaRequest) write,
     BatchGetSecretValue(BatchGetSecretValueRequest) read,
     CancelRotateSecret(SecretIdRequest) write,
     CreateSecret(CreateSecretRequest) write,
     DeleteResourcePolicy(ResourcePolicyRequest) write,
     DeleteSecret(DeleteSecretRequest) write,
     DescribeSecret(SecretIdRequest) read,
-    DisassociateCrossAccountReplica(Unserved) write,
+    DisassociateCrossAccountReplica(DisassociateCrossAccountReplicaRequest) write,
     GetRandomPassword(GetRandomPasswordRequest) read,
     GetResourcePolicy(ResourcePolicyRequest) read,
     GetSecretValue(GetSecretValueRequest) read,
@@ -179,9 +180,8 @@ impl SecretsManagerOperation {
             Op::RemoveRegionsFromReplication(r) => id(r.secret_id.as_ref()),
             Op::ReplicateSecretToRegions(r) => id(r.secret_id.as_ref()),
             Op::StopReplicationToReplica(r) => id(r.secret_id.as_ref()),
-            Op::AssociateCrossAccountReplica(_) | Op::DisassociateCrossAccountReplica(_) => {
-                Ok(Target::Unserved)
-            }
+            Op::AssociateCrossAccountReplica(r) => id(r.secret_id.as_ref()),
+            Op::DisassociateCrossAccountReplica(r) => id(r.secret_id.as_ref()),
         }
     }
 
@@ -517,8 +517,8 @@ mod tests {
             Ok(Target::Account)
         );
         assert_eq!(
-            op("AssociateCrossAccountReplica", json!({})).target(),
-            Ok(Target::Unserved)
+            op("AssociateCrossAccountReplica", json!({"SecretId": "p"})).target(),
+            Ok(Target::Secret("p"))
         );
         assert_eq!(SecretsManagerOperation::NAMES.len(), 26);
     }

@@ -133,6 +133,61 @@ pub struct ReplicationStatus {
     pub last_accessed_date: Option<Timestamp>,
 }
 
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssociateCrossAccountReplicaRequest {
+    pub secret_id: Option<String>,
+    #[serde(rename = "CrossAccountReplicaARN")]
+    pub cross_account_replica_arn: Option<String>,
+    pub replica_restriction: Option<String>,
+    #[serde(rename = "ReplicationRoleARN")]
+    pub replication_role_arn: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DisassociateCrossAccountReplicaRequest {
+    pub secret_id: Option<String>,
+    #[serde(rename = "CrossAccountReplicaARN")]
+    pub cross_account_replica_arn: Option<String>,
+}
+
+/// AssociateCrossAccountReplica's and DisassociateCrossAccountReplica's answer.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CrossAccountReplicaResponse {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    #[serde(rename = "CrossAccountReplicaARN")]
+    pub cross_account_replica_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<String>,
+}
+
+/// A cross-account replica's primary, as DescribeSecret shows it on the replica.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CrossAccountPrimary {
+    #[serde(rename = "PrimarySecretARN")]
+    pub primary_secret_arn: String,
+    pub replication_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+}
+
+/// A primary's cross-account replica, as DescribeSecret shows it on the primary.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CrossAccountReplicaEntry {
+    #[serde(rename = "ReplicaSecretARN")]
+    pub replica_secret_arn: String,
+    #[serde(rename = "ReplicationRoleARN", skip_serializing_if = "Option::is_none")]
+    pub replication_role_arn: Option<String>,
+    pub replication_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+}
+
 /// ReplicateSecretToRegions' and RemoveRegionsFromReplication's answer.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -158,8 +213,7 @@ pub struct CreateSecretRequest {
     pub force_overwrite_replica_secret: Option<bool>,
     #[serde(rename = "Type")]
     pub kind: Option<String>,
-    /// A cross-account replica's primary (refused: cross-account replicas are
-    /// not served).
+    /// Makes the new secret a cross-account replica of this primary.
     #[serde(rename = "CrossAccountPrimaryARN")]
     pub cross_account_primary_arn: Option<String>,
 }
@@ -349,6 +403,10 @@ pub struct DescribeSecretResponse {
     pub version_ids_to_stages: Option<BTreeMap<String, Vec<String>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication_status: Option<Vec<ReplicationStatus>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_account_primary: Option<CrossAccountPrimary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_account_replicas: Option<Vec<CrossAccountReplicaEntry>>,
 }
 
 #[derive(Debug, Serialize)]

@@ -23,10 +23,7 @@ const NOT_FOUND: &str = "ResourceNotFoundException";
 const UNSERVED: &str = "UnknownOperationException";
 
 /// The operations of `secretsmanager/2017-10-17` that Coffer does not serve yet.
-const NOT_SERVED: &[&str] = &[
-    "AssociateCrossAccountReplica",
-    "DisassociateCrossAccountReplica",
-];
+const NOT_SERVED: &[&str] = &[];
 
 /// One signed JSON 1.1 call: (HTTP status, error type or "OK", body).
 pub(crate) async fn sm_call(
@@ -72,6 +69,10 @@ fn request(op: &str, id: &str, n: u32) -> Value {
         "TagResource" => json!({"SecretId": id, "Tags": [{"Key": "k", "Value": "v"}]}),
         "UntagResource" => json!({"SecretId": id, "TagKeys": ["k"]}),
         "UpdateSecret" => json!({"SecretId": id, "Description": "d"}),
+        "AssociateCrossAccountReplica" | "DisassociateCrossAccountReplica" => json!({
+            "SecretId": id,
+            "CrossAccountReplicaARN": "arn:aws:secretsmanager:us-east-1:111122223333:secret:r-AbCdEf",
+        }),
         "ReplicateSecretToRegions" => {
             json!({"SecretId": id, "AddReplicaRegions": [{"Region": "eu-west-1"}]})
         }
@@ -92,6 +93,9 @@ fn allowed_answer(op: &str) -> &'static str {
         "CancelRotateSecret" | "RotateSecret" => "InvalidRequestException",
         // The secret is not a replica: there is nothing to promote.
         "StopReplicationToReplica" => "InvalidRequestException",
+        // The replica named does not exist; the secret has no such replica.
+        "AssociateCrossAccountReplica" => NOT_FOUND,
+        "DisassociateCrossAccountReplica" => "InvalidParameterException",
         // The table names the secret itself: it exists.
         "CreateSecret" => "ResourceExistsException",
         o if NOT_SERVED.contains(&o) => UNSERVED,

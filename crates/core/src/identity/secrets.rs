@@ -172,6 +172,18 @@ impl Identity {
         Ok(Some(p))
     }
 
+    /// Authorizes `secretsmanager:{operation}` on a second secret an operation
+    /// acts on (a cross-account replica it links), with that secret's policy.
+    pub(crate) async fn authorize_on(
+        &self,
+        call: &Call<'_>,
+        operation: &str,
+        s: &Secret,
+    ) -> Result<(), ApiError> {
+        self.authorize(call, operation, &[], Some(s), &s.row.arn, &s.row.account_id)
+            .await
+    }
+
     /// Authorizes `secretsmanager:{operation}` on `resource` (a secret's ARN, or
     /// `*`) owned by `owner`, with the request's condition keys.
     pub(super) async fn authorize(

@@ -7,7 +7,7 @@ use crate::errors::internal;
 use crate::events;
 use crate::identity::Grant;
 use crate::labels::CURRENT;
-use crate::secrets::replication::set_replicas;
+use crate::secrets::replication::{set_replica_of, set_replicas};
 use crate::secrets::Secrets;
 use coffer_api::types::{CreateSecretRequest, CreateSecretResponse};
 use coffer_api::{validate, ApiError, ErrorCode};
@@ -36,11 +36,7 @@ impl Secrets {
             req.add_replica_regions.as_ref(),
             req.force_overwrite_replica_secret.unwrap_or(false),
         )?;
-        if req.cross_account_primary_arn.is_some() {
-            return Err(ApiError::invalid_request(
-                "Cross-account replicas are not available on this server yet.",
-            ));
-        }
+        let mark = super::replication::cross::replica_mark(&req, &scope)?;
         let value = NewValue::from_request(req.secret_string, req.secret_binary)?;
         let token = match &value {
             Some(_) => Some(require_token(token)?.to_string()),
@@ -50,6 +46,11 @@ impl Secrets {
         // Found (or refused) before anything else; the caller's right to use
         // it is checked once the secret's ARN is known.
         let (kms, customer) = self.keys.for_encrypt(&scope, named).await?;
+        if mark.is_some() && customer.is_none() {
+            return Err(ApiError::invalid_param(
+                "You must specify a customer managed KMS key in KmsKeyId to create a cross-account replica.",
+            ));
+        }
 
         for _ in 0..2 {
             if let Some(existing) = self
@@ -106,6 +107,7 @@ impl Secrets {
             };
             let mut row = row;
             set_replicas(&mut row, &replicas);
+            set_replica_of(&mut row.attrs, mark.as_ref());
             let started = super::replication::statuses(&row, |_| None);
             let version_id = versions.first().map(|v| v.version_id.clone());
             let m = Mutation {

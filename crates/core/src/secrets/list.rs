@@ -277,10 +277,14 @@ impl Secrets {
             .last_day(s.row.id, None, s.row.last_accessed_ms)
             .map(Timestamp);
         let replication = self.replication_statuses(s).await?;
+        let (cross_account_primary, cross_account_replicas) =
+            super::replication::cross::describe(&s.row);
         respond(&DescribeSecretResponse {
             meta,
             version_ids_to_stages: versions_to_stages(s),
             replication_status: (!replication.is_empty()).then_some(replication),
+            cross_account_primary,
+            cross_account_replicas,
         })
     }
 

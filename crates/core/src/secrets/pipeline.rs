@@ -152,24 +152,39 @@ impl Secrets {
             Op::RemoveRegionsFromReplication(r) => self.remove_regions_from_replication(g, r).await,
             Op::ReplicateSecretToRegions(r) => self.replicate_secret_to_regions(g, r).await,
             Op::StopReplicationToReplica(r) => self.stop_replication_to_replica(g, r).await,
-            Op::AssociateCrossAccountReplica(_) | Op::DisassociateCrossAccountReplica(_) => {
-                Err(ApiError::internal())
+            Op::AssociateCrossAccountReplica(r) => self.associate_cross_account_replica(g, r).await,
+            Op::DisassociateCrossAccountReplica(r) => {
+                self.disassociate_cross_account_replica(g, r).await
             }
         }
     }
 }
 
 /// A replica changes only through its primary: every write to it is refused
-/// before its handler runs, but the one that promotes it.
+/// before its handler runs, but the one that promotes it (and, on a
+/// cross-account replica, its own policy and tags).
 fn replica_guard(g: &Grant<'_>, op: &SecretsManagerOperation) -> Result<(), ApiError> {
     use SecretsManagerOperation as Op;
     if op.read_only() || matches!(op, Op::StopReplicationToReplica(_)) {
         return Ok(());
     }
-    match g.secret() {
-        Ok(s) if super::replication::replica_of(&s.row).is_some() => {
-            Err(super::replication::replica_is_read_only())
+    let Ok(s) = g.secret() else { return Ok(()) };
+    match super::replication::replica_of(&s.row) {
+        // A cross-account replica's policy and tags are its own account's:
+        // the policy is how that account lets the primary's owner link it.
+        Some(of)
+            if of.cross_account
+                && matches!(
+                    op,
+                    Op::PutResourcePolicy(_)
+                        | Op::DeleteResourcePolicy(_)
+                        | Op::TagResource(_)
+                        | Op::UntagResource(_)
+                ) =>
+        {
+            Ok(())
         }
-        _ => Ok(()),
+        Some(_) => Err(super::replication::replica_is_read_only()),
+        None => Ok(()),
     }
 }

@@ -6,6 +6,8 @@
 //! each replica what its primary is, and reports how that went in the
 //! primary's replication status.
 
+pub(crate) mod cross;
+mod cross_sync;
 mod inbound;
 mod ops;
 mod plan;
@@ -54,6 +56,28 @@ pub(crate) struct Replica {
 pub(crate) struct ReplicaOf {
     pub primary_arn: String,
     pub primary_region: String,
+    /// A cross-account replica (same region, another account), created by its
+    /// own account and followed once the primary's owner associates it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cross_account: bool,
+    /// A cross-account replica's status (`Pending` until associated) and message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl ReplicaOf {
+    /// A cross-region replica's mark.
+    pub(crate) fn region(primary_arn: &str, primary_region: &str) -> ReplicaOf {
+        ReplicaOf {
+            primary_arn: primary_arn.to_string(),
+            primary_region: primary_region.to_string(),
+            cross_account: false,
+            status: None,
+            message: None,
+        }
+    }
 }
 
 pub(crate) fn replicas(row: &SecretRow) -> Vec<Replica> {
@@ -95,7 +119,7 @@ fn set_attr(attrs: &mut Value, key: &str, v: Option<Value>) {
 /// The region of the secret's primary, for a secret that is replicated (a
 /// primary with replicas, or a replica); None for one that is not, as AWS.
 pub(crate) fn primary_region(row: &SecretRow) -> Option<String> {
-    if let Some(of) = replica_of(row) {
+    if let Some(of) = replica_of(row).filter(|o| !o.cross_account) {
         return Some(of.primary_region);
     }
     replicas(row)

@@ -25,7 +25,7 @@ pub(crate) fn replica_is_read_only() -> ApiError {
     )
 }
 
-fn not_a_replica(s: &Secret) -> Result<(), ApiError> {
+pub(super) fn not_a_replica(s: &Secret) -> Result<(), ApiError> {
     match replica_of(&s.row) {
         Some(_) => Err(replica_is_read_only()),
         None => Ok(()),
@@ -159,9 +159,15 @@ impl Secrets {
             })
             .await?;
         if let Some(of) = primary {
-            // The primary forgets the replica now; should this fail, the
-            // replicator finds the replica promoted and forgets it then.
-            if let Err(e) = self.forget_replica(&of.primary_arn, &s.row.region).await {
+            // The primary forgets the replica now (a cross-account one reads
+            // Detached); should this fail, the replicator finds the replica
+            // promoted and does it then.
+            let told = if of.cross_account {
+                self.detach_cross(&of.primary_arn, &s.row.arn).await
+            } else {
+                self.forget_replica(&of.primary_arn, &s.row.region).await
+            };
+            if let Err(e) = told {
                 tracing::warn!(error = %e, primary = %of.primary_arn, "a promoted replica's primary still lists it");
             }
         }
@@ -245,6 +251,18 @@ fn missing(member: &str) -> ApiError {
 
 /// AWS refuses to delete a primary that has replicas: they go first.
 pub(crate) fn no_replicas_left(s: &Secret) -> Result<(), ApiError> {
+    let cross: Vec<String> = super::cross::cross_replicas(&s.row)
+        .into_iter()
+        .filter(|c| c.status != super::cross::DETACHED)
+        .map(|c| c.replica_arn)
+        .collect();
+    if !cross.is_empty() {
+        return Err(ApiError::invalid_param(format!(
+            "You can't delete secret {} that still has cross-account replicas [{}]. Disassociate them first.",
+            s.row.arn,
+            cross.join(", ")
+        )));
+    }
     let list = replicas(&s.row);
     if list.is_empty() {
         return Ok(());

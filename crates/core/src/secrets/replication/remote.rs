@@ -306,10 +306,7 @@ impl WireReplica {
         };
         Ok((
             Desired {
-                of: ReplicaOf {
-                    primary_arn: self.primary_arn,
-                    primary_region: self.primary_region,
-                },
+                of: ReplicaOf::region(&self.primary_arn, &self.primary_region),
                 row,
                 versions,
             },

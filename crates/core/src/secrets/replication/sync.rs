@@ -14,7 +14,7 @@ use crate::errors::internal;
 use crate::outbox::{changed, FOLLOW_INTERVAL};
 use crate::secrets::{NewValue, Secrets};
 use coffer_api::ApiError;
-use coffer_store::{MutationOp, Scope, Secret, StoreError};
+use coffer_store::{MutationOp, Scope, Secret, SecretRow, StoreError};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -122,6 +122,15 @@ impl Secrets {
                 return false;
             }
         };
+        let regional = self.replicate_regions(&s).await;
+        let cross = self.replicate_cross(&s).await;
+        regional && cross
+    }
+
+    /// Brings the replicas of `s` in other regions up to date; false if one
+    /// should be tried again.
+    async fn replicate_regions(&self, s: &Secret) -> bool {
+        let arn = &s.row.arn;
         let list = replicas(&s.row);
         if list.is_empty() {
             return true;
@@ -129,9 +138,9 @@ impl Secrets {
         let mut outcomes = Vec::new();
         for r in &list {
             let o = if r.removing {
-                self.remove_replica(&s, r).await
+                self.remove_replica(s, r).await
             } else {
-                self.copy_to(&s, r).await
+                self.copy_to(s, r).await
             };
             outcomes.push((r.clone(), o));
         }
@@ -213,10 +222,7 @@ impl Secrets {
         row.kms_key_id.clone_from(&r.kms_key_id);
         row.attrs = replica_attrs(&primary.row.attrs);
         Ok(Desired {
-            of: ReplicaOf {
-                primary_arn: primary.row.arn.clone(),
-                primary_region: primary.row.region.clone(),
-            },
+            of: ReplicaOf::region(&primary.row.arn, &primary.row.region),
             row,
             versions,
         })
@@ -312,50 +318,53 @@ impl Secrets {
         arn: &str,
         outcomes: &[(Replica, Outcome)],
     ) -> Result<(), ApiError> {
-        for _ in 0..8 {
-            let Some(s) = self
-                .store
-                .secret_by_arn_fresh(arn)
-                .await
-                .map_err(internal)?
-            else {
-                return Ok(());
-            };
-            let before = replicas(&s.row);
+        self.service_update(arn, |row| {
+            let before = replicas(row);
             let mut list = before.clone();
             for (asked, o) in outcomes {
                 apply_outcome(&mut list, asked, o);
             }
             if list == before {
-                return Ok(());
+                return None;
             }
             let failed = list.iter().any(|r| r.status == FAILED);
-            let name = if failed {
-                "ReplicationFailed"
-            } else {
-                "ReplicationSucceeded"
-            };
-            let mut row = s.row.clone();
+            let mut row = row.clone();
             set_replicas(&mut row, &list);
-            let now = self.clock.now_ms();
-            let m = service_mutation(
-                &row,
-                MutationOp::Update {
-                    expected_revision: s.row.revision,
-                },
-                now,
-                name,
-            );
+            Some((row, status_event(failed)))
+        })
+        .await
+        .map_err(internal)
+    }
+
+    /// Rewrites the secret `arn`'s row as `edit` says, as the service, reading
+    /// it again whenever another writer got there first. `edit` answers the
+    /// new row and the event's name, or None when nothing changes.
+    pub(crate) async fn service_update(
+        &self,
+        arn: &str,
+        edit: impl Fn(&SecretRow) -> Option<(SecretRow, &'static str)>,
+    ) -> Result<(), StoreError> {
+        for _ in 0..8 {
+            let Some(s) = self.store.secret_by_arn_fresh(arn).await? else {
+                return Ok(());
+            };
+            let Some((row, name)) = edit(&s.row) else {
+                return Ok(());
+            };
+            let op = MutationOp::Update {
+                expected_revision: s.row.revision,
+            };
+            let m = service_mutation(&row, op, self.clock.now_ms(), name);
             match self.store.commit(m).await {
                 Ok(_) => {
                     self.outbox.committed();
                     return Ok(());
                 }
                 Err(StoreError::Conflict) => {}
-                Err(e) => return Err(internal(e)),
+                Err(e) => return Err(e),
             }
         }
-        Err(ApiError::internal())
+        Err(StoreError::Conflict)
     }
 
     /// Drops `region` from the primary `arn`'s replicas (its replica was promoted).
@@ -372,6 +381,15 @@ impl Secrets {
             return Ok(());
         };
         self.record_outcomes(arn, &[(r, Outcome::Detached)]).await
+    }
+}
+
+/// The service event that reports a replication status.
+pub(crate) fn status_event(failed: bool) -> &'static str {
+    if failed {
+        "ReplicationFailed"
+    } else {
+        "ReplicationSucceeded"
     }
 }
 

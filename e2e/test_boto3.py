@@ -173,10 +173,12 @@ def test_resource_policies_by_name(sm):
 
 
 def test_members_coffer_cannot_honour_are_refused(sm):
+    # A cross-account replica takes no value of its own (the model's rule;
+    # test_replication.py has the rest of it).
     with pytest.raises(ClientError) as e:
         sm.create_secret(Name="replica", SecretString="v",
                          CrossAccountPrimaryARN=f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:p-AbCdEf")
-    assert code_of(e)[0] == "InvalidRequestException"
+    assert code_of(e)[0] == "InvalidParameterException"
     sm.create_secret(Name="ext", SecretString="v")
     with pytest.raises(ClientError) as e:
         sm.rotate_secret(SecretId="ext", ExternalSecretRotationRoleArn=f"arn:aws:iam::{ACCOUNT}:role/r")

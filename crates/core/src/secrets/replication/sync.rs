@@ -27,6 +27,26 @@ const BATCH: usize = 500;
 /// How often copies that failed are tried again.
 const RETRY: Duration = Duration::from_secs(5);
 
+/// How often the replicator asks whether this server leads (a query on
+/// PostgreSQL): not at every commit it wakes for.
+const LEAD_CHECK: Duration = Duration::from_secs(2);
+/// How often its place in the outbox is written down: copies are idempotent,
+/// so after a restart reading a second of events again costs nothing.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// What the replicator keeps between passes.
+struct Progress {
+    /// Its place in the outbox (None: read it from the store first).
+    cursor: Option<i64>,
+    /// The place last written down, and when.
+    saved: (i64, Instant),
+    /// Primaries whose copies failed, tried again every [`RETRY`].
+    retry: BTreeSet<String>,
+    retried: Instant,
+    leading: bool,
+    lead_checked: Option<Instant>,
+}
+
 impl Secrets {
     /// Runs the replicator until `stop` turns true.
     pub fn spawn_replicator(
@@ -37,43 +57,54 @@ impl Secrets {
         let mut commits = self.outbox.commit_signal();
         let mut remote = self.store.change_signal();
         tokio::spawn(async move {
-            let mut retry: BTreeSet<String> = BTreeSet::new();
-            let mut retried = Instant::now();
+            let mut p = Progress {
+                cursor: None,
+                saved: (0, Instant::now()),
+                retry: BTreeSet::new(),
+                retried: Instant::now(),
+                leading: false,
+                lead_checked: None,
+            };
             loop {
-                if me.store.lead().await.unwrap_or(false) {
-                    let due = retried.elapsed() >= RETRY;
-                    if let Err(e) = me.replicate_pending(&mut retry, due).await {
-                        tracing::warn!(error = %e, "the replicator cannot read the outbox; will retry");
+                if p.lead_checked.is_none_or(|t| t.elapsed() >= LEAD_CHECK) {
+                    p.leading = me.store.lead().await.unwrap_or(false);
+                    p.lead_checked = Some(Instant::now());
+                    if !p.leading {
+                        // Another server may move the cursor meanwhile.
+                        p.cursor = None;
                     }
-                    if due {
-                        retried = Instant::now();
+                }
+                if p.leading {
+                    if let Err(e) = me.replicate_pending(&mut p).await {
+                        tracing::warn!(error = %e, "the replicator cannot read the outbox; will retry");
                     }
                 }
                 tokio::select! {
                     _ = commits.changed() => {}
                     () = changed(&mut remote) => {}
                     () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
-                    _ = stop.changed() => return,
+                    _ = stop.changed() => {
+                        me.save_cursor(&mut p, true).await;
+                        return;
+                    }
                 }
             }
         })
     }
 
-    /// Copies every primary changed since the cursor (and, when `retry_due`,
-    /// those whose copies failed), then moves the cursor past them.
-    async fn replicate_pending(
-        &self,
-        retry: &mut BTreeSet<String>,
-        retry_due: bool,
-    ) -> Result<(), ApiError> {
+    /// Copies every primary changed since the cursor (and, now and then, those
+    /// whose copies failed).
+    async fn replicate_pending(&self, p: &mut Progress) -> Result<(), ApiError> {
         // A replicator that never ran starts at the beginning of the outbox:
         // a secret created with replicas a moment before must not be missed.
-        let mut cursor = self
-            .store
-            .delivery_cursor(CURSOR)
-            .await
-            .map_err(internal)?
-            .unwrap_or(0);
+        let mut cursor = if let Some(c) = p.cursor {
+            c
+        } else {
+            let c = self.store.delivery_cursor(CURSOR).await.map_err(internal)?;
+            let c = c.unwrap_or(0);
+            p.saved = (c, Instant::now());
+            c
+        };
         loop {
             let rows = self
                 .store
@@ -91,25 +122,40 @@ impl Secrets {
             }
             for arn in arns {
                 if self.replicate(&arn).await {
-                    retry.remove(&arn);
+                    p.retry.remove(&arn);
                 } else {
-                    retry.insert(arn);
+                    p.retry.insert(arn);
                 }
             }
             cursor = last;
-            self.store
-                .advance_delivery(CURSOR, cursor, None)
-                .await
-                .map_err(internal)?;
+            p.cursor = Some(cursor);
+            self.save_cursor(p, false).await;
         }
-        if retry_due {
-            for arn in retry.clone() {
+        if p.retried.elapsed() >= RETRY {
+            p.retried = Instant::now();
+            for arn in p.retry.clone() {
                 if self.replicate(&arn).await {
-                    retry.remove(&arn);
+                    p.retry.remove(&arn);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Writes the cursor down if it moved, at most every [`SAVE_EVERY`] (or now).
+    async fn save_cursor(&self, p: &mut Progress, now: bool) {
+        let Some(c) = p.cursor.filter(|c| *c > p.saved.0) else {
+            return;
+        };
+        if !now && p.saved.1.elapsed() < SAVE_EVERY {
+            return;
+        }
+        match self.store.advance_delivery(CURSOR, c, None).await {
+            Ok(()) => p.saved = (c, Instant::now()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the replicator cannot record its place; will retry");
+            }
+        }
     }
 
     /// Brings every replica of `arn` up to date; false if one should be tried again.

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod history;
 mod list;
+mod replication;
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Parser)]
@@ -89,6 +90,25 @@ enum Cmd {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        access_key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: String,
+    },
+    /// PutSecretValue writes per second on secrets replicated (or not) to
+    /// another region, and the replicas' catch-up after the last write.
+    ReplicatedPut {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 4)]
+        secrets_per_writer: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The region to replicate each secret to (none: not replicated).
+        #[arg(long)]
+        replicate_to: Option<String>,
         #[arg(long, env = "AWS_ACCESS_KEY_ID")]
         access_key_id: String,
         #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
@@ -239,6 +259,23 @@ fn main() -> anyhow::Result<()> {
             &access_key_id,
             &secret_access_key,
         )),
+        Cmd::ReplicatedPut {
+            endpoint,
+            concurrency,
+            secrets_per_writer,
+            seconds,
+            replicate_to,
+            access_key_id,
+            secret_access_key,
+        } => rt.block_on(replication::run(replication::Args {
+            endpoint,
+            access_key_id,
+            secret_access_key,
+            concurrency,
+            secrets_per_writer,
+            seconds,
+            replicate_to,
+        })),
         Cmd::History {
             endpoint,
             secret_id,

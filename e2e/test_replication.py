@@ -312,6 +312,16 @@ def test_pushed_replicas_are_authorized_and_sanitized(server):
     mismatched = {**state, "Name": "other"}
     status, body = replica_call(server, "PutReplica", mismatched, *replicator)
     assert (status, body["__type"]) == (400, "SerializationException"), body
+    # Nothing a primary's own operations could not have written: one label on
+    # two versions, or a policy that does not parse.
+    clash = {**state, "Versions": state["Versions"] + [
+        {"VersionId": "w" * 32, "Labels": ["AWSCURRENT"], "CreatedMs": 2, "SecretString": "x"}]}
+    status, body = replica_call(server, "PutReplica", clash, *replicator)
+    assert (status, body["__type"]) == (400, "InvalidParameterException"), body
+    root = (server.exports["AWS_ACCESS_KEY_ID"], server.exports["AWS_SECRET_ACCESS_KEY"])
+    bad_policy = {**state, "Attrs": {"ResourcePolicy": "{not json"}}
+    status, body = replica_call(server, "PutReplica", bad_policy, *root)
+    assert (status, body["__type"]) == (400, "MalformedPolicyDocumentException"), body
 
     status, body = replica_call(server, "PutReplica", state, *replicator)
     assert (status, body) == (200, {"Status": "InSync"})

@@ -29,6 +29,47 @@ fn malformed() -> ApiError {
     )
 }
 
+/// What a pushed state must be to be kept as a replica: what the primary's own
+/// operations would have let it be (so a replica never holds what no
+/// operation could write: clashing labels, a policy that does not parse).
+fn checked(w: &WireReplica) -> Result<(), ApiError> {
+    if w.versions.len() > usize::try_from(coffer_store::KEEP_VERSIONS).unwrap_or(100) {
+        return Err(ApiError::invalid_param(
+            "A replica carries too many versions.",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for v in &w.versions {
+        validate::version_id(Some(&v.version_id), "versionId")?;
+        validate::version_stages(&v.labels)?;
+        if !v.labels.iter().all(|l| seen.insert(l.as_str())) {
+            return Err(ApiError::invalid_param(
+                "A staging label is attached to more than one version.",
+            ));
+        }
+    }
+    let tags: Vec<coffer_api::types::Tag> = w
+        .tags
+        .iter()
+        .flatten()
+        .map(|(k, v)| coffer_api::types::Tag {
+            key: Some(k.clone()),
+            value: Some(v.clone()),
+        })
+        .collect();
+    validate::tags(&tags)?;
+    if let Some(p) = w.attrs.get(crate::attrs::POLICY_ATTR) {
+        let text = p.as_str().unwrap_or_default();
+        coffer_policy::Policy::parse(text, coffer_policy::Kind::Resource).map_err(|_| {
+            ApiError::new(
+                ErrorCode::MalformedPolicyDocument,
+                "This resource policy contains a syntax error.",
+            )
+        })?;
+    }
+    Ok(())
+}
+
 impl Secrets {
     /// Runs one `CofferReplication.*` call and audits it.
     pub async fn call_replication(
@@ -78,6 +119,9 @@ impl Secrets {
             id.authorize_service(&call, "secretsmanager:PutResourcePolicy", &arn, &[])
                 .await?;
         }
+        // Authorized first: a caller who may not push learns nothing of what
+        // a push would have said.
+        checked(&wire)?;
         let scope = caller.scope();
         let (desired, overwrite) = wire.into_desired(&caller.account_id, &caller.region)?;
         if overwrite {

@@ -432,3 +432,45 @@ def test_cross_account_replica_needs_both_accounts_and_follows_its_primary(serve
     assert out["CrossAccountReplicaARN"] == replica
     assert "CrossAccountReplicas" not in sm_a.describe_secret(SecretId=primary)
     sm_a.delete_secret(SecretId=primary, ForceDeleteWithoutRecovery=True)
+
+
+def test_overwriting_and_pushing_need_their_own_rights(server):
+    """ForceOverwriteReplicaSecret deletes a secret in the other region: the
+    caller needs DeleteSecret on it, as if deleting it themselves. And nobody
+    can push a state into a replica whose primary is in this deployment."""
+    from test_access import client, new_user
+
+    sm, eu = server.client(PRIMARY), server.client(EU)
+    iam = client(server, "iam")
+    key, secret = new_user(iam, "replicator", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Resource": "*", "Action": [
+            "secretsmanager:CreateSecret", "secretsmanager:ReplicateSecretToRegions",
+            "secretsmanager:DescribeSecret"]}]})
+    as_user = server.client(PRIMARY, key=key, secret=secret)
+    eu.create_secret(Name="victim", SecretString="keep me")
+    with pytest.raises(ClientError) as e:
+        as_user.create_secret(Name="victim", SecretString="mine", ForceOverwriteReplicaSecret=True,
+                              AddReplicaRegions=[{"Region": EU}])
+    assert code(e) == "AccessDeniedException"
+    assert "secretsmanager:DeleteSecret" in message(e)
+    as_user.create_secret(Name="victim", SecretString="mine")
+    with pytest.raises(ClientError) as e:
+        as_user.replicate_secret_to_regions(SecretId="victim", ForceOverwriteReplicaSecret=True,
+                                            AddReplicaRegions=[{"Region": EU}])
+    assert code(e) == "AccessDeniedException"
+    # Without the overwrite it is asked for, and fails on the name, as AWS.
+    as_user.replicate_secret_to_regions(SecretId="victim", AddReplicaRegions=[{"Region": EU}])
+    wait_until("the replica fails on the name", lambda: statuses(sm, "victim")[EU]["Status"] == "Failed")
+    assert eu.get_secret_value(SecretId="victim")["SecretString"] == "keep me"
+
+    # A state pushed for a primary of this deployment is refused, whoever pushes.
+    arn = sm.create_secret(Name="local", SecretString="real", AddReplicaRegions=[{"Region": WEST}])["ARN"]
+    wait_until("the replica is in sync", lambda: in_sync(sm, arn, [WEST]))
+    forged = {"PrimaryArn": arn, "PrimaryRegion": PRIMARY, "Name": "local", "CreatedMs": 1,
+              "LastChangedMs": 1, "ForceOverwrite": False, "Attrs": {},
+              "Versions": [{"VersionId": "f" * 32, "Labels": ["AWSCURRENT"], "CreatedMs": 1,
+                            "SecretString": "forged"}]}
+    root = (server.exports["AWS_ACCESS_KEY_ID"], server.exports["AWS_SECRET_ACCESS_KEY"])
+    status, body = replica_call(server, "PutReplica", forged, *root, region=WEST)
+    assert (status, body["__type"]) == (400, "InvalidRequestException"), body
+    assert server.client(WEST).get_secret_value(SecretId="local")["SecretString"] == "real"

@@ -184,6 +184,19 @@ impl Identity {
             .await
     }
 
+    /// Authorizes a further `secretsmanager:{operation}` on a secret the call
+    /// is creating, `arn`, in the caller's account.
+    pub(crate) async fn authorize_new(
+        &self,
+        call: &Call<'_>,
+        operation: &str,
+        arn: &str,
+    ) -> Result<(), ApiError> {
+        let owner = call.caller.account_id.clone();
+        self.authorize(call, operation, &[], None, arn, &owner)
+            .await
+    }
+
     /// Authorizes `secretsmanager:{operation}` on `resource` (a secret's ARN, or
     /// `*`) owned by `owner`, with the request's condition keys.
     pub(super) async fn authorize(

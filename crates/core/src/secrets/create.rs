@@ -69,8 +69,6 @@ impl Secrets {
                 self.authorize_key_use(call.caller, "kms:GenerateDataKey", doc, &arn)
                     .await?;
             }
-            self.authorize_replica_keys(g, &arn, &scope.account_id, &replicas)
-                .await?;
             let mut versions = Vec::new();
             if let (Some(v), Some(t)) = (&value, &token) {
                 let mut row = seal_version(&kms, &arn, t, v, now)?;
@@ -108,6 +106,18 @@ impl Secrets {
             let mut row = row;
             set_replicas(&mut row, &replicas);
             set_replica_of(&mut row.attrs, mark.as_ref());
+            // The further permissions AWS asks of these members.
+            if !replicas.is_empty() {
+                self.identity
+                    .authorize_new(call, "ReplicateSecretToRegions", &arn)
+                    .await?;
+                self.authorize_replicas(g, &row, &replicas).await?;
+            }
+            if mark.is_some() {
+                self.identity
+                    .authorize_new(call, "PutResourcePolicy", &arn)
+                    .await?;
+            }
             let started = super::replication::statuses(&row, |_| None);
             let version_id = versions.first().map(|v| v.version_id.clone());
             let m = Mutation {

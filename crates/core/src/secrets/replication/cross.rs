@@ -107,6 +107,7 @@ pub(crate) fn replica_mark(
         primary_arn: primary.to_string(),
         primary_region: region.to_string(),
         cross_account: true,
+        remote: false,
         status: Some(PENDING.into()),
         message: None,
     }))

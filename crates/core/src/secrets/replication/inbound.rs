@@ -6,7 +6,7 @@
 //! overwrites), or `secretsmanager:RemoveRegionsFromReplication`.
 
 use super::plan::Outcome;
-use super::remote::{is_replica_of, local_arn, WireReplica};
+use super::remote::{is_replica_of, local_arn, names, WireReplica};
 use crate::audit;
 use crate::call::Call;
 use crate::context::Caller;
@@ -20,6 +20,19 @@ use serde_json::json;
 #[serde(rename_all = "PascalCase")]
 struct DeleteReplicaRequest {
     primary_arn: String,
+}
+
+/// What the audit record keeps of a call: which primary, which secret, which
+/// versions; never a value.
+fn params(body: &[u8]) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let versions: Vec<&serde_json::Value> = v["Versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| &x["VersionId"])
+        .collect();
+    json!({ "primaryArn": v["PrimaryArn"], "name": v["Name"], "versionIds": versions })
 }
 
 fn malformed() -> ApiError {
@@ -87,7 +100,14 @@ impl Secrets {
             ),
         };
         let now = self.clock.now_ms();
-        let rec = audit::record(caller, name, now, json!({}), result.as_ref().err(), false);
+        let rec = audit::record(
+            caller,
+            name,
+            now,
+            params(body),
+            result.as_ref().err(),
+            false,
+        );
         self.audit.append(rec).await?;
         result
     }
@@ -97,8 +117,21 @@ impl Secrets {
         let arn = local_arn(&wire.primary_arn, &caller.account_id, &caller.region)
             .ok_or_else(malformed)?;
         validate::secret_name(Some(&wire.name))?;
-        if !arn.contains(&format!(":secret:{}-", wire.name)) {
+        if !names(&arn, &wire.name) {
             return Err(malformed());
+        }
+        // A primary of this deployment has its replicas kept by its own
+        // replicator; nobody may push a state for it from outside.
+        if self
+            .store
+            .secret_by_arn(&wire.primary_arn)
+            .await
+            .map_err(internal)?
+            .is_some()
+        {
+            return Err(ApiError::invalid_request(
+                "The primary secret is in this deployment: its replicas are kept by its own replicator.",
+            ));
         }
         validate::optional(wire.description.as_deref(), "description", 0, 2048)?;
         let call = Call::new(caller, "PutReplica");
@@ -108,13 +141,14 @@ impl Secrets {
             vec![overwrite],
         )];
         let id = &self.identity;
-        id.authorize_service(
-            &call,
-            "secretsmanager:ReplicateSecretToRegions",
-            &arn,
-            &keys,
-        )
-        .await?;
+        // An existing replica's own resource policy has its say (a deny wins).
+        if let Some(existing) = self.store.secret_by_arn(&arn).await.map_err(internal)? {
+            id.authorize_on(&call, "ReplicateSecretToRegions", &existing)
+                .await?;
+        } else {
+            let action = "secretsmanager:ReplicateSecretToRegions";
+            id.authorize_service(&call, action, &arn, &keys).await?;
+        }
         if wire.attrs.get(crate::attrs::POLICY_ATTR).is_some() {
             id.authorize_service(&call, "secretsmanager:PutResourcePolicy", &arn, &[])
                 .await?;
@@ -124,16 +158,20 @@ impl Secrets {
         checked(&wire)?;
         let scope = caller.scope();
         let (desired, overwrite) = wire.into_desired(&caller.account_id, &caller.region)?;
+        // The pusher seals under a key of this account it may use.
+        self.sealing_key(caller, &scope, desired.row.kms_key_id.as_deref(), &arn)
+            .await?;
         if overwrite {
             let other = self.store.secret_by_name(&scope, &desired.row.name).await;
             if let Some(other) = other.map_err(internal)?.filter(|o| o.row.arn != arn) {
-                id.authorize_service(&call, "secretsmanager:DeleteSecret", &other.row.arn, &[])
-                    .await?;
+                id.authorize_on(&call, "DeleteSecret", &other).await?;
             }
         }
         let mut outcome = Outcome::Failed("Replication failed: the replica kept changing".into());
         for _ in 0..8 {
-            match self.apply_replica(&scope, &desired, overwrite).await {
+            // The overwrite was authorized just now, for what exists now.
+            let limit = overwrite.then_some(self.clock.now_ms());
+            match self.apply_replica(&scope, &desired, limit).await {
                 Ok(o) => {
                     outcome = o;
                     break;

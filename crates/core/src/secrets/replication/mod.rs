@@ -44,6 +44,10 @@ pub(crate) struct Replica {
     /// Replace a secret of the same name in the region (ForceOverwriteReplicaSecret).
     #[serde(default)]
     pub overwrite: bool,
+    /// When it was asked for: only a secret that existed then, whose deletion
+    /// the caller was authorized for, may be overwritten.
+    #[serde(default)]
+    pub asked_ms: i64,
     /// RemoveRegionsFromReplication asked for it to go: the replicator deletes
     /// the replica, then the entry. Hidden from callers meanwhile.
     #[serde(default)]
@@ -60,6 +64,10 @@ pub(crate) struct ReplicaOf {
     /// own account and followed once the primary's owner associates it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cross_account: bool,
+    /// Pushed by another deployment's replicator (a remote region's replica),
+    /// which alone may change it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remote: bool,
     /// A cross-account replica's status (`Pending` until associated) and message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
@@ -74,6 +82,7 @@ impl ReplicaOf {
             primary_arn: primary_arn.to_string(),
             primary_region: primary_region.to_string(),
             cross_account: false,
+            remote: false,
             status: None,
             message: None,
         }
@@ -167,6 +176,7 @@ pub(crate) fn new_replicas(
     existing: &[Replica],
     asked: &[ReplicaRegion],
     overwrite: bool,
+    now: i64,
     served: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Replica>, ApiError> {
     let mut out: Vec<Replica> = Vec::new();
@@ -207,6 +217,7 @@ pub(crate) fn new_replicas(
             status: IN_PROGRESS.into(),
             message: None,
             overwrite,
+            asked_ms: now,
             removing: false,
         });
     }

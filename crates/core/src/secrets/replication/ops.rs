@@ -47,9 +47,19 @@ impl Secrets {
         not_deleted(&s)?;
         let overwrite = req.force_overwrite_replica_secret.unwrap_or(false);
         let served = |r: &str| self.serves_region(r);
-        let added = new_replicas(&s.row.region, &replicas(&s.row), &asked, overwrite, &served)?;
-        self.authorize_replica_keys(g, &s.row.arn, &s.row.account_id, &added)
-            .await?;
+        // Taken before authorizing: a secret created after it is not one the
+        // caller was authorized to overwrite.
+        let asked_at = self.clock.now_ms();
+        let existing = replicas(&s.row);
+        let added = new_replicas(
+            &s.row.region,
+            &existing,
+            &asked,
+            overwrite,
+            asked_at,
+            &served,
+        )?;
+        self.authorize_replicas(g, &s.row, &added).await?;
         let call = g.call();
         let mut after = Vec::new();
         let (s, _) = self
@@ -57,7 +67,8 @@ impl Secrets {
                 not_a_replica(s)?;
                 not_deleted(s)?;
                 let mut list = replicas(&s.row);
-                let fresh = new_replicas(&s.row.region, &list, &asked, overwrite, &served)?;
+                let fresh =
+                    new_replicas(&s.row.region, &list, &asked, overwrite, asked_at, &served)?;
                 // An entry being removed is replaced: the replicator finishes
                 // the removal before it copies again.
                 list.retain(|r| !fresh.iter().any(|f| f.region == r.region));
@@ -76,24 +87,34 @@ impl Secrets {
         self.respond_replication(&s, &after).await
     }
 
-    /// The keys replicas are sealed with: the caller must be allowed to use
-    /// each (AWS: `kms:GenerateDataKey` and `kms:Encrypt` on a customer key).
-    /// Regions served by other deployments resolve their own keys.
-    pub(crate) async fn authorize_replica_keys(
+    /// What else the caller needs for new replicas of `primary` in this
+    /// deployment: the use of each replica's key (AWS: `kms:GenerateDataKey`
+    /// on a customer key), and, to overwrite a secret of the same name there,
+    /// `secretsmanager:DeleteSecret` on it. Remote regions authorize their
+    /// own side when the replica is pushed.
+    pub(crate) async fn authorize_replicas(
         &self,
         g: &Grant<'_>,
-        primary_arn: &str,
-        account: &str,
+        primary: &coffer_store::SecretRow,
         added: &[Replica],
     ) -> Result<(), ApiError> {
         for r in added.iter().filter(|r| !self.remotes.serves(&r.region)) {
             let scope = Scope {
-                account_id: account.to_string(),
+                account_id: primary.account_id.clone(),
                 region: r.region.clone(),
             };
-            let arn = replica_arn(primary_arn, &r.region);
+            let arn = replica_arn(&primary.arn, &r.region);
             self.sealing_key(g.call().caller, &scope, r.kms_key_id.as_deref(), &arn)
                 .await?;
+            if !r.overwrite {
+                continue;
+            }
+            let named = self.store.secret_by_name(&scope, &primary.name).await;
+            if let Some(other) = named.map_err(internal)?.filter(|o| o.row.arn != arn) {
+                self.identity
+                    .authorize_on(g.call(), "DeleteSecret", &other)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -224,7 +245,8 @@ impl Secrets {
         overwrite: bool,
     ) -> Result<Vec<Replica>, ApiError> {
         let asked = asked.map_or(&[][..], Vec::as_slice);
-        new_replicas(own_region, &[], asked, overwrite, &|r| {
+        let now = self.clock.now_ms();
+        new_replicas(own_region, &[], asked, overwrite, now, &|r| {
             self.serves_region(r)
         })
     }

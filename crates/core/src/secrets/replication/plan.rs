@@ -64,15 +64,17 @@ pub(crate) fn apply_outcome(list: &mut Vec<Replica>, asked: &Replica, o: &Outcom
 }
 
 /// Why a secret of the replica's name in its region may not be replaced
-/// (None: it may), in AWS's words.
-pub(crate) fn may_overwrite(other: &SecretRow, overwrite: bool) -> Option<String> {
+/// (None: it may), in AWS's words. `overwrite` is when overwriting was asked
+/// for (None: it was not): a secret created since was not part of what the
+/// caller was authorized to delete, and stays.
+pub(crate) fn may_overwrite(other: &SecretRow, overwrite: Option<i64>) -> Option<String> {
     let (name, region) = (&other.name, &other.region);
-    if !overwrite {
+    if overwrite.is_none_or(|asked| other.created_ms > asked) {
         return Some(format!(
             "Replication failed: Secret name {name} already exists in region {region}."
         ));
     }
-    if !replicas(other).is_empty() {
+    if !replicas(other).is_empty() || !super::cross::cross_replicas(other).is_empty() {
         return Some(format!(
             "Replication failed: Can't overwrite secret {name} that is currently replicated to other region(s)."
         ));

@@ -214,7 +214,8 @@ impl Secrets {
                 Ok(d) => d,
                 Err(o) => return o,
             };
-            match self.apply_replica(&scope, &desired, r.overwrite).await {
+            let overwrite = r.overwrite.then_some(r.asked_ms);
+            match self.apply_replica(&scope, &desired, overwrite).await {
                 Err(StoreError::Conflict | StoreError::NameTaken) => {}
                 Ok(o) => return o,
                 Err(e) => return Outcome::Failed(format!("Replication failed: {e}")),
@@ -280,7 +281,7 @@ impl Secrets {
         &self,
         scope: &Scope,
         d: &Desired,
-        overwrite: bool,
+        overwrite: Option<i64>,
     ) -> Result<Outcome, StoreError> {
         let existing = self.store.secret_by_arn_fresh(&d.row.arn).await?;
         if let Some(e) = &existing {

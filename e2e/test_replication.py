@@ -90,6 +90,12 @@ def test_replicas_follow_their_primary_and_refuse_writes(server):
         sm.delete_secret(SecretId=arn)
     assert code(e) == "InvalidParameterException"
     assert message(e) == f"You can't delete secret {arn} that still has replica regions [{WEST}, {EU}]."
+    # Once their removal is asked for, the primary may wait out its recovery
+    # window while the replicas go.
+    sm.remove_regions_from_replication(SecretId=arn, RemoveReplicaRegions=[WEST, EU])
+    sm.delete_secret(SecretId=arn, RecoveryWindowInDays=7)
+    wait_until("the replicas are gone", lambda: not west.list_secrets()["SecretList"]
+               and not eu.list_secrets()["SecretList"])
 
 
 def test_promotion_removal_and_refusals(server):

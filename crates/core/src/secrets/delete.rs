@@ -48,7 +48,7 @@ impl Secrets {
                 if s.row.deleted_ms.is_some() && !force {
                     return Err(ApiError::marked_for_deletion());
                 }
-                super::replication::no_replicas_left(s)?;
+                super::replication::no_replicas_left(s, force)?;
                 let mut row = s.row.clone();
                 let op = if force {
                     deletion = now;

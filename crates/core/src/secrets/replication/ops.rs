@@ -271,8 +271,11 @@ fn missing(member: &str) -> ApiError {
     )
 }
 
-/// AWS refuses to delete a primary that has replicas: they go first.
-pub(crate) fn no_replicas_left(s: &Secret) -> Result<(), ApiError> {
+/// AWS refuses to delete a primary that has replicas: they go first. Replicas
+/// being removed do not count for a deletion with a recovery window (the
+/// replicator goes on removing them while the secret waits), but do for a
+/// forced one, which would leave them with no primary to remove them.
+pub(crate) fn no_replicas_left(s: &Secret, force: bool) -> Result<(), ApiError> {
     let cross: Vec<String> = super::cross::cross_replicas(&s.row)
         .into_iter()
         .filter(|c| c.status != super::cross::DETACHED)
@@ -286,10 +289,14 @@ pub(crate) fn no_replicas_left(s: &Secret) -> Result<(), ApiError> {
         )));
     }
     let list = replicas(&s.row);
-    if list.is_empty() {
+    let regions: Vec<&str> = list
+        .iter()
+        .filter(|r| force || !r.removing)
+        .map(|r| r.region.as_str())
+        .collect();
+    if regions.is_empty() {
         return Ok(());
     }
-    let regions: Vec<&str> = list.iter().map(|r| r.region.as_str()).collect();
     Err(ApiError::invalid_param(format!(
         "You can't delete secret {} that still has replica regions [{}].",
         s.row.arn,

@@ -140,6 +140,18 @@ def test_promotion_removal_and_refusals(server):
     time.sleep(0.5)
     assert west.get_secret_value(SecretId="svc")["SecretString"] == "west's own"
 
+    # Asking for the region again finds the promoted secret there: a secret of
+    # the replica's name, which stays unless overwriting is asked for.
+    sm.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": WEST}])
+    wait_until("the re-added replica fails on the name", lambda: statuses(sm, arn).get(WEST, {}).get("Status") == "Failed")
+    assert west.get_secret_value(SecretId="svc")["SecretString"] == "west's own"
+    sm.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": WEST}],
+                                   ForceOverwriteReplicaSecret=True)
+    wait_until("the overwritten region is in sync", lambda: in_sync(sm, arn, [WEST, EU]))
+    assert west.get_secret_value(SecretId="svc")["SecretString"] == "two"
+    assert west.describe_secret(SecretId="svc")["PrimaryRegion"] == PRIMARY
+    sm.remove_regions_from_replication(SecretId=arn, RemoveReplicaRegions=[WEST])
+
     # Removing the last replica deletes it; the primary is no longer replicated.
     out = sm.remove_regions_from_replication(SecretId=arn, RemoveReplicaRegions=[EU])
     assert out == {**out, "ARN": arn, "ReplicationStatus": []}

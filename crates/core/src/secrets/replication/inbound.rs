@@ -171,7 +171,8 @@ impl Secrets {
         for _ in 0..8 {
             // The overwrite was authorized just now, for what exists now.
             let limit = overwrite.then_some(self.clock.now_ms());
-            match self.apply_replica(&scope, &desired, limit).await {
+            // A replica promoted here stays promoted: its primary lets it go.
+            match self.apply_replica(&scope, &desired, limit, 0).await {
                 Ok(o) => {
                     outcome = o;
                     break;

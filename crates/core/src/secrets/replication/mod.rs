@@ -26,6 +26,8 @@ use serde_json::{json, Value};
 const REPLICAS_ATTR: &str = "Replicas";
 /// Where a replica names its primary.
 const REPLICA_OF_ATTR: &str = "ReplicaOf";
+/// When a replica was promoted to a standalone secret.
+const PROMOTED_ATTR: &str = "PromotedMs";
 
 pub(crate) const IN_PROGRESS: &str = "InProgress";
 pub(crate) const IN_SYNC: &str = "InSync";
@@ -111,6 +113,16 @@ pub(crate) fn replica_of(row: &SecretRow) -> Option<ReplicaOf> {
 
 pub(crate) fn set_replica_of(attrs: &mut Value, of: Option<&ReplicaOf>) {
     set_attr(attrs, REPLICA_OF_ATTR, of.map(|o| json!(o)));
+}
+
+/// Marks a replica promoted (StopReplicationToReplica) at `now`.
+pub(crate) fn set_promoted(attrs: &mut Value, now: i64) {
+    set_attr(attrs, PROMOTED_ATTR, Some(json!(now)));
+}
+
+/// When the secret was promoted from a replica (None: it never was).
+pub(crate) fn promoted_ms(row: &SecretRow) -> Option<i64> {
+    row.attrs.get(PROMOTED_ATTR).and_then(Value::as_i64)
 }
 
 fn set_attr(attrs: &mut Value, key: &str, v: Option<Value>) {

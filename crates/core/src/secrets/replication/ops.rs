@@ -109,8 +109,12 @@ impl Secrets {
             if !r.overwrite {
                 continue;
             }
+            // Any secret of the name but this primary's own replica: one
+            // promoted from it included.
             let named = self.store.secret_by_name(&scope, &primary.name).await;
-            if let Some(other) = named.map_err(internal)?.filter(|o| o.row.arn != arn) {
+            let ours =
+                |o: &Secret| replica_of(&o.row).is_some_and(|of| of.primary_arn == primary.arn);
+            if let Some(other) = named.map_err(internal)?.filter(|o| !ours(o)) {
                 self.identity
                     .authorize_on(g.call(), "DeleteSecret", &other)
                     .await?;
@@ -175,6 +179,7 @@ impl Secrets {
                 primary = Some(of);
                 Ok(Some(row_update(call, s, now, json!({}), |row| {
                     set_replica_of(&mut row.attrs, None);
+                    super::set_promoted(&mut row.attrs, now);
                     row.last_changed_ms = now;
                 })))
             })

@@ -215,7 +215,10 @@ impl Secrets {
                 Err(o) => return o,
             };
             let overwrite = r.overwrite.then_some(r.asked_ms);
-            match self.apply_replica(&scope, &desired, overwrite).await {
+            match self
+                .apply_replica(&scope, &desired, overwrite, r.asked_ms)
+                .await
+            {
                 Err(StoreError::Conflict | StoreError::NameTaken) => {}
                 Ok(o) => return o,
                 Err(e) => return Outcome::Failed(format!("Replication failed: {e}")),
@@ -282,11 +285,22 @@ impl Secrets {
         scope: &Scope,
         d: &Desired,
         overwrite: Option<i64>,
+        asked_ms: i64,
     ) -> Result<Outcome, StoreError> {
-        let existing = self.store.secret_by_arn_fresh(&d.row.arn).await?;
-        if let Some(e) = &existing {
+        let mut existing = self.store.secret_by_arn_fresh(&d.row.arn).await?;
+        if let Some(e) = existing.clone() {
             if replica_of(&e.row).as_ref() != Some(&d.of) {
-                return Ok(Outcome::Detached);
+                // Promoted since this replica was asked for: the primary lets
+                // it go. Promoted before (the region asked for again): a
+                // secret of the replica's name, like any other.
+                if super::promoted_ms(&e.row).is_none_or(|p| p >= asked_ms) {
+                    return Ok(Outcome::Detached);
+                }
+                if let Some(refused) = may_overwrite(&e.row, overwrite) {
+                    return Ok(Outcome::Failed(refused));
+                }
+                self.purge_for_replica(&e).await?;
+                existing = None;
             }
         } else if let Some(named) = self.store.secret_by_name(scope, &d.row.name).await? {
             let Some(other) = self.store.secret_by_arn_fresh(&named.row.arn).await? else {

@@ -193,6 +193,20 @@ def test_replica_keys_and_primary_region_filter(server):
     assert code(e) == "EncryptionFailure"  # as CreateSecret answers for such a key
     assert "ReplicationStatus" not in sm.describe_secret(SecretId="plain")
 
+    # The replica's key changes: with its key disabled the replica fails,
+    # and asking for the region again with another key reseals the versions
+    # it has under the new one (the old key stays disabled throughout).
+    key2 = kms.create_key(Description="west key 2")["KeyMetadata"]
+    kms.disable_key(KeyId=key["KeyId"])
+    sm.put_secret_value(SecretId=arn, SecretString="k2")
+    wait_until("the replica fails on its disabled key",
+               lambda: statuses(sm, arn)[WEST]["Status"] == "Failed")
+    sm.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": WEST, "KmsKeyId": key2["Arn"]}])
+    wait_until("the replica is in sync again", lambda: in_sync(sm, arn, [WEST]))
+    assert west.get_secret_value(SecretId="keyed")["SecretString"] == "k2"
+    assert west.get_secret_value(SecretId="keyed", VersionStage="AWSPREVIOUS")["SecretString"] == "k"
+    kms.enable_key(KeyId=key["KeyId"])
+
     names = lambda c, v: [s["Name"] for s in c.list_secrets(
         Filters=[{"Key": "primary-region", "Values": [v]}])["SecretList"]]
     assert names(sm, PRIMARY) == ["keyed"]

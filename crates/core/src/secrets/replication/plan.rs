@@ -119,20 +119,35 @@ pub(crate) fn plan(
     let have: &[VersionRow] = existing.map_or(&[], |e| e.versions.as_slice());
     let mut m = service_mutation(&row, MutationOp::Create, now, "ReplicationSucceeded");
     for v in &d.versions {
-        match have.iter().find(|h| h.version_id == v.version_id) {
-            Some(h) if h.labels == v.labels => {}
-            Some(_) => m.relabel.push((v.version_id.clone(), v.labels.clone())),
-            None => {
-                // Gone from the replica since its state was read: the next
-                // round reads it again.
-                let Some(value) = &v.value else {
-                    return Err(StoreError::Conflict);
-                };
-                let mut sealed = seal_version(key, &row.arn, &v.version_id, value, v.created_ms)
-                    .map_err(|e| StoreError::Backend(e.message))?;
-                sealed.labels.clone_from(&v.labels);
-                m.insert_versions.push(sealed);
-            }
+        let h = have.iter().find(|h| h.version_id == v.version_id);
+        if h.is_some_and(|h| h.labels == v.labels && h.kms_key_id == key.arn) {
+            continue;
+        }
+        if h.is_some_and(|h| h.labels != v.labels) {
+            m.relabel.push((v.version_id.clone(), v.labels.clone()));
+        }
+        if h.is_some_and(|h| h.kms_key_id == key.arn) {
+            continue;
+        }
+        // New to the replica, or under the key it had before: sealed under
+        // its key now. Without a value (the replica changed since its state
+        // was read), the next round reads it again.
+        let Some(value) = &v.value else {
+            return Err(StoreError::Conflict);
+        };
+        let created = h.map_or(v.created_ms, |h| h.created_ms);
+        let mut sealed = seal_version(key, &row.arn, &v.version_id, value, created)
+            .map_err(|e| StoreError::Backend(e.message))?;
+        if let Some(h) = h {
+            m.reseal.push(VersionRow {
+                kms_key_id: sealed.kms_key_id,
+                wrapped_data_key: sealed.wrapped_data_key,
+                ciphertext: sealed.ciphertext,
+                ..h.clone()
+            });
+        } else {
+            sealed.labels.clone_from(&v.labels);
+            m.insert_versions.push(sealed);
         }
     }
     m.delete_versions = have
@@ -147,6 +162,7 @@ pub(crate) fn plan(
         let same = row == e.row;
         if same
             && m.relabel.is_empty()
+            && m.reseal.is_empty()
             && m.insert_versions.is_empty()
             && m.delete_versions.is_empty()
         {

@@ -241,10 +241,23 @@ impl Secrets {
             .secret_by_arn_fresh(&arn)
             .await
             .map_err(|e| Outcome::Failed(format!("Replication failed: {e}")))?;
+        // A version the replica has under another key (its key changed) is
+        // sealed again, so it needs its value too.
+        let key = match self.keys.for_encrypt(scope, r.kms_key_id.as_deref()).await {
+            Ok((k, _)) => k,
+            Err(e) => {
+                return Err(Outcome::Failed(format!(
+                    "Replication failed: {}",
+                    e.message
+                )))
+            }
+        };
         let has = |vid: &str| {
-            existing
-                .as_ref()
-                .is_some_and(|e| e.versions.iter().any(|v| v.version_id == vid))
+            existing.as_ref().is_some_and(|e| {
+                e.versions
+                    .iter()
+                    .any(|v| v.version_id == vid && v.kms_key_id == key.arn)
+            })
         };
         let mut versions = Vec::new();
         for v in primary.versions.iter().filter(|v| !v.labels.is_empty()) {

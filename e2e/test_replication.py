@@ -506,3 +506,52 @@ def test_overwriting_and_pushing_need_their_own_rights(server):
     status, body = replica_call(server, "PutReplica", forged, *root, region=WEST)
     assert (status, body["__type"]) == (400, "InvalidRequestException"), body
     assert server.client(WEST).get_secret_value(SecretId="local")["SecretString"] == "real"
+
+
+def test_attacks_on_the_replication_fields(server):
+    """What a caller controls in the new operations: a lower-case twin of a
+    member, a path inside an ARN, another account's id."""
+    from conftest import ACCOUNT, raw_call
+    from test_access import client, new_user
+
+    sm = server.client(PRIMARY)
+    arn = sm.create_secret(Name="guarded", SecretString="v")["ARN"]
+    # Allowed to replicate to eu-west-1 only, through the condition key.
+    iam = client(server, "iam")
+    key, secret = new_user(iam, "eu-only", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "secretsmanager:ReplicateSecretToRegions", "Resource": "*",
+        "Condition": {"ForAllValues:StringEquals": {"secretsmanager:AddReplicaRegions": [EU]}}}]})
+    # A lower-case twin naming another region: what is authorized is what runs.
+    status, body = raw_call(server.endpoint, "ReplicateSecretToRegions", {
+        "SecretId": "guarded", "AddReplicaRegions": [{"Region": EU}],
+        "addReplicaRegions": [{"Region": "ap-south-1"}]}, key=key, secret=secret)
+    assert status == 200, body
+    assert [r["Region"] for r in body["ReplicationStatus"]] == [EU]
+    status, body = raw_call(server.endpoint, "ReplicateSecretToRegions", {
+        "SecretId": "guarded", "AddReplicaRegions": [{"Region": "ap-south-1"}]}, key=key, secret=secret)
+    assert (status, body["__type"]) == (400, "AccessDeniedException"), body
+    wait_until("only the allowed replica exists", lambda: in_sync(sm, arn, [EU]))
+    assert set(statuses(sm, arn)) == {EU}
+
+    # A path inside an ARN names nothing; this account's own secret is not a
+    # cross-account replica; another account's secret is not found by name.
+    for replica in [f"arn:aws:secretsmanager:{PRIMARY}:111122223333:secret:../guarded-AbCdEf",
+                    arn.replace("guarded", "../guarded")]:
+        with pytest.raises(ClientError) as e:
+            sm.associate_cross_account_replica(SecretId=arn, CrossAccountReplicaARN=replica)
+        assert code(e) in ("ResourceNotFoundException", "InvalidParameterException"), replica
+    with pytest.raises(ClientError) as e:
+        sm.associate_cross_account_replica(SecretId=arn, CrossAccountReplicaARN=arn)
+    assert code(e) == "InvalidParameterException"
+    with pytest.raises(ClientError) as e:
+        sm.create_secret(Name="mine", KmsKeyId="alias/aws/secretsmanager",
+                         CrossAccountPrimaryARN=arn.replace(ACCOUNT, "111122223333").replace(PRIMARY, EU))
+    assert code(e) == "InvalidParameterException"
+    # Another account's primary, named by an ARN with a path in it, for a push.
+    root = (server.exports["AWS_ACCESS_KEY_ID"], server.exports["AWS_SECRET_ACCESS_KEY"])
+    pushed = {"PrimaryArn": f"arn:aws:secretsmanager:{PRIMARY}:111122223333:secret:a:secret:guarded-AbCdEf",
+              "PrimaryRegion": PRIMARY, "Name": "guarded", "CreatedMs": 1, "LastChangedMs": 1,
+              "ForceOverwrite": True, "Attrs": {}, "Versions": []}
+    status, body = replica_call(server, "PutReplica", pushed, *root, region=PRIMARY)
+    assert (status, body["__type"]) == (400, "SerializationException"), body
+    assert sm.get_secret_value(SecretId="guarded")["SecretString"] == "v"

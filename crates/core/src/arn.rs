@@ -31,6 +31,34 @@ pub enum SecretRef<'a> {
     },
 }
 
+/// The same secret's ARN in another account and region (where its replica
+/// lives); None if `arn` is not a secret's full ARN.
+pub fn elsewhere(arn: &str, account: &str, region: &str) -> Option<String> {
+    match parse_secret_id(arn) {
+        SecretRef::Arn { resource, .. } if !resource.contains(':') => Some(format!(
+            "arn:aws:secretsmanager:{region}:{account}:secret:{resource}"
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a resource part ends in AWS's `-` and six letters or digits.
+pub fn has_suffix(resource: &str) -> bool {
+    let b = resource.as_bytes();
+    b.len() > 7 && b[b.len() - 7] == b'-' && b[b.len() - 6..].iter().all(u8::is_ascii_alphanumeric)
+}
+
+/// Whether `arn` is the full ARN of the secret `name`: its resource part is
+/// exactly the name and a suffix.
+pub fn names(arn: &str, name: &str) -> bool {
+    match parse_secret_id(arn) {
+        SecretRef::Arn { resource, .. } => {
+            resource.len() == name.len() + 7 && resource.starts_with(name) && has_suffix(resource)
+        }
+        SecretRef::Name(_) => false,
+    }
+}
+
 pub fn parse_secret_id(id: &str) -> SecretRef<'_> {
     if let Some(rest) = id.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(6, ':').collect();
@@ -68,6 +96,22 @@ mod tests {
             parse_secret_id("arn:aws:s3:::bucket"),
             SecretRef::Name("arn:aws:s3:::bucket")
         );
+    }
+
+    #[test]
+    fn an_arn_names_its_secret_exactly() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf";
+        assert!(names(arn, "app/db"));
+        assert!(!names(arn, "app"));
+        assert!(!names(
+            "arn:aws:secretsmanager:us-east-1:1:secret:x:secret:app/db-AbCdEf",
+            "app/db"
+        ));
+        assert_eq!(
+            elsewhere(arn, "210987654321", "eu-west-1").as_deref(),
+            Some("arn:aws:secretsmanager:eu-west-1:210987654321:secret:app/db-AbCdEf")
+        );
+        assert_eq!(elsewhere("app/db", "1", "eu-west-1"), None);
     }
 
     #[test]

@@ -349,6 +349,5 @@ fn secret_keys(s: &Secret, ctx: &mut Context) {
 /// Whether an ARN's resource part ends as a complete secret ARN's does (`-`
 /// and the six characters of its suffix).
 fn looks_complete(resource: &str) -> bool {
-    let b = resource.as_bytes();
-    b.len() > 7 && b[b.len() - 7] == b'-' && b[b.len() - 6..].iter().all(u8::is_ascii_alphanumeric)
+    crate::arn::has_suffix(resource)
 }

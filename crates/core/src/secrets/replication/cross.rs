@@ -59,17 +59,11 @@ pub(super) fn set_cross_replicas(row: &mut SecretRow, list: &[CrossReplica]) {
 
 /// (region, account) of a secret's full ARN.
 fn arn_parts(arn: &str) -> Option<(&str, &str)> {
-    let mut p = arn.split(':');
-    match (p.next(), p.next(), p.next(), p.next(), p.next(), p.next()) {
-        (
-            Some("arn"),
-            Some(_),
-            Some("secretsmanager"),
-            Some(region),
-            Some(account),
-            Some("secret"),
-        ) => Some((region, account)),
-        _ => None,
+    match crate::arn::parse_secret_id(arn) {
+        crate::arn::SecretRef::Arn {
+            region, account, ..
+        } => Some((region, account)),
+        crate::arn::SecretRef::Name(_) => None,
     }
 }
 

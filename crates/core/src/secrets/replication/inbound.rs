@@ -6,7 +6,8 @@
 //! overwrites), or `secretsmanager:RemoveRegionsFromReplication`.
 
 use super::plan::Outcome;
-use super::remote::{is_replica_of, local_arn, names, WireReplica};
+use super::remote::{is_replica_of, local_arn, WireReplica};
+use crate::arn::names;
 use crate::audit;
 use crate::call::Call;
 use crate::context::Caller;

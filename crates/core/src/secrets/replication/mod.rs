@@ -151,11 +151,11 @@ pub(crate) fn primary_region(row: &SecretRow) -> Option<String> {
 
 /// The ARN the replica of `primary_arn` has in `region`: the same but for the region.
 pub(crate) fn replica_arn(primary_arn: &str, region: &str) -> String {
-    let parts: Vec<&str> = primary_arn.splitn(5, ':').collect();
-    match parts.as_slice() {
-        [a, p, s, _, rest] => format!("{a}:{p}:{s}:{region}:{rest}"),
-        _ => primary_arn.to_string(),
-    }
+    let account = match crate::arn::parse_secret_id(primary_arn) {
+        crate::arn::SecretRef::Arn { account, .. } => account,
+        crate::arn::SecretRef::Name(_) => "",
+    };
+    crate::arn::elsewhere(primary_arn, account, region).unwrap_or_else(|| primary_arn.to_string())
 }
 
 /// The primary's replicas as callers see them; `accessed` gives a replica's
@@ -283,10 +283,10 @@ mod tests {
     fn replica_arns_differ_in_region_only() {
         assert_eq!(
             replica_arn(
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:a:b-AbCdEf",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:a/b-AbCdEf",
                 "eu-west-1"
             ),
-            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:a:b-AbCdEf"
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:a/b-AbCdEf"
         );
     }
 }

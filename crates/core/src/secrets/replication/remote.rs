@@ -259,24 +259,7 @@ impl RemoteRegion {
 /// The ARN a replica pushed by another deployment has here: the primary's
 /// name and suffix, in the caller's account and region.
 pub(crate) fn local_arn(primary_arn: &str, account: &str, region: &str) -> Option<String> {
-    let parts: Vec<&str> = primary_arn.split(':').collect();
-    let ["arn", "aws", "secretsmanager", _, _, "secret", tail] = parts.as_slice() else {
-        return None;
-    };
-    Some(format!(
-        "arn:aws:secretsmanager:{region}:{account}:secret:{tail}"
-    ))
-}
-
-/// Whether `arn` is the ARN of a secret named `name`: its last part is exactly
-/// the name, a hyphen and AWS's six random characters.
-pub(crate) fn names(arn: &str, name: &str) -> bool {
-    let Some(tail) = arn.rsplit(':').next() else {
-        return false;
-    };
-    tail.strip_prefix(name)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|s| s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+    crate::arn::elsewhere(primary_arn, account, region)
 }
 
 impl WireReplica {

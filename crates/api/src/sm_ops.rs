@@ -18,9 +18,10 @@ use crate::types::{
     DeleteSecretRequest, DisassociateCrossAccountReplicaRequest, GetRandomPasswordRequest,
     GetSecretValueRequest, ListResourcePoliciesRequest, ListSecretVersionIdsRequest,
     ListSecretsRequest, PutResourcePolicyRequest, PutSecretValueRequest,
-    RemoveRegionsFromReplicationRequest, ReplicateSecretToRegionsRequest, ResourcePolicyRequest,
-    RotateSecretRequest, SecretIdRequest, Tag, TagResourceRequest, UntagResourceRequest,
-    UpdateSecretRequest, UpdateSecretVersionStageRequest, ValidateResourcePolicyRequest,
+    RemoveRegionsFromReplicationRequest, ReplicaRegion, ReplicateSecretToRegionsRequest,
+    ResourcePolicyRequest, RotateSecretRequest, SecretIdRequest, Tag, TagResourceRequest,
+    UntagResourceRequest, UpdateSecretRequest, UpdateSecretVersionStageRequest,
+    ValidateResourcePolicyRequest,
 };
 use crate::validate;
 use serde::de::DeserializeOwned;
@@ -204,30 +205,16 @@ impl SecretsManagerOperation {
                 k.one("secretsmanager:Name", r.name.as_deref());
                 k.one("secretsmanager:Description", r.description.as_deref());
                 k.one("secretsmanager:KmsKeyId", r.kms_key_id.as_deref());
-                let overwrite = r.force_overwrite_replica_secret.unwrap_or(false);
-                k.flag(
-                    "secretsmanager:ForceOverwriteReplicaSecret",
-                    Some(overwrite),
-                );
-                let regions = r.add_replica_regions.iter().flatten();
-                k.many(
-                    "secretsmanager:AddReplicaRegions",
-                    regions.filter_map(|x| x.region.clone()),
+                k.replicas(
+                    r.add_replica_regions.as_deref(),
+                    r.force_overwrite_replica_secret,
                 );
                 k.tags(r.tags.as_deref());
             }
-            Op::ReplicateSecretToRegions(r) => {
-                let overwrite = r.force_overwrite_replica_secret.unwrap_or(false);
-                k.flag(
-                    "secretsmanager:ForceOverwriteReplicaSecret",
-                    Some(overwrite),
-                );
-                let regions = r.add_replica_regions.iter().flatten();
-                k.many(
-                    "secretsmanager:AddReplicaRegions",
-                    regions.filter_map(|x| x.region.clone()),
-                );
-            }
+            Op::ReplicateSecretToRegions(r) => k.replicas(
+                r.add_replica_regions.as_deref(),
+                r.force_overwrite_replica_secret,
+            ),
             Op::UpdateSecret(r) => {
                 k.one("secretsmanager:Description", r.description.as_deref());
                 k.one("secretsmanager:KmsKeyId", r.kms_key_id.as_deref());
@@ -300,6 +287,20 @@ impl Keys {
         if !vs.is_empty() {
             self.0.push((key.to_string(), vs));
         }
+    }
+
+    /// The regions asked for and whether overwriting is (absent: no).
+    fn replicas(&mut self, regions: Option<&[ReplicaRegion]>, overwrite: Option<bool>) {
+        let overwrite = overwrite.unwrap_or(false);
+        self.flag(
+            "secretsmanager:ForceOverwriteReplicaSecret",
+            Some(overwrite),
+        );
+        let regions = regions.unwrap_or_default().iter();
+        self.many(
+            "secretsmanager:AddReplicaRegions",
+            regions.filter_map(|x| x.region.clone()),
+        );
     }
 
     /// `aws:RequestTag/KEY` for each tag, and `aws:TagKeys`.

@@ -129,6 +129,19 @@ pub fn kms_client_for(endpoint: &str, akid: &str, secret: &str) -> aws_sdk_kms::
     aws_sdk_kms::Client::from_conf(conf)
 }
 
+/// A new customer-managed key; its id.
+pub async fn new_key(kms: &aws_sdk_kms::Client) -> String {
+    kms.create_key()
+        .description("test")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string()
+}
+
 /// A new key whose policy also lets `account` decrypt with it; its ARN.
 pub async fn key_shared_with(kms: &aws_sdk_kms::Client, account: &str) -> String {
     let arn = kms

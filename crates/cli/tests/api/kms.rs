@@ -5,18 +5,6 @@
 
 use crate::common::*;
 
-async fn new_key(kms: &aws_sdk_kms::Client) -> String {
-    kms.create_key()
-        .description("test")
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_string()
-}
-
 fn kms_code<E: aws_sdk_kms::error::ProvideErrorMetadata, R>(
     e: aws_sdk_kms::error::SdkError<E, R>,
 ) -> String {

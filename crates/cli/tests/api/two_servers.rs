@@ -247,16 +247,7 @@ async fn a_key_changed_through_one_server_holds_on_the_other_postgres() {
     let url = coffer_store::postgres::testing::fresh_database().await;
     let a = TestServer::start_with(|o| o.database_url = Some(url.clone())).await;
     let (b, _b_dir) = second_server(&a, Some(&url)).await;
-    let key = a
-        .kms()
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_string();
+    let key = new_key(&a.kms()).await;
     a.client()
         .create_secret()
         .name("shared/key")

@@ -10,11 +10,12 @@ use crate::call::respond;
 use crate::errors::internal;
 use crate::identity::Grant;
 use crate::secrets::{not_deleted, row_update, Secrets};
+use coffer_api::query::null_error;
 use coffer_api::types::{
     ArnNameResponse, RemoveRegionsFromReplicationRequest, ReplicaRegion,
     ReplicateSecretToRegionsRequest, ReplicationResponse, SecretIdRequest,
 };
-use coffer_api::{ApiError, ErrorCode};
+use coffer_api::ApiError;
 use coffer_store::{Scope, Secret};
 use serde_json::json;
 
@@ -40,7 +41,7 @@ impl Secrets {
     ) -> Result<Vec<u8>, ApiError> {
         let asked = req.add_replica_regions.unwrap_or_default();
         if asked.is_empty() {
-            return Err(missing("addReplicaRegions"));
+            return Err(null_error("addReplicaRegions"));
         }
         let s = g.secret()?.clone();
         not_a_replica(&s)?;
@@ -130,7 +131,7 @@ impl Secrets {
     ) -> Result<Vec<u8>, ApiError> {
         let asked = req.remove_replica_regions.unwrap_or_default();
         if asked.is_empty() {
-            return Err(missing("removeReplicaRegions"));
+            return Err(null_error("removeReplicaRegions"));
         }
         for (i, r) in asked.iter().enumerate() {
             region_code(r, &format!("removeReplicaRegions.{}.member", i + 1))?;
@@ -265,15 +266,6 @@ impl Secrets {
                 .as_ref()
                 .is_none_or(|l| l.iter().any(|r| r == region))
     }
-}
-
-fn missing(member: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::Validation,
-        format!(
-            "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
-        ),
-    )
 }
 
 /// AWS refuses to delete a primary that has replicas: they go first. Replicas

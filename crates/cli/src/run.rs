@@ -164,6 +164,9 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
         },
     )?;
     let (root_cred, created_root) = bootstrap_root(&svc, &opts).await?;
+    svc.prepare()
+        .await
+        .map_err(|e| anyhow::anyhow!("preparing the replicator: {}", e.message))?;
     let (listener, addr) = coffer_server::bind(opts.listen)
         .await
         .with_context(|| format!("binding {}", opts.listen))?;

@@ -161,6 +161,12 @@ impl Service {
         self.secrets.call_replication(caller, target, body).await
     }
 
+    /// Readies what must be in place before the first request (the
+    /// replicator's place in the outbox).
+    pub async fn prepare(&self) -> Result<(), ApiError> {
+        self.secrets.place_replicator().await
+    }
+
     /// Runs one typed Secrets Manager operation.
     pub async fn execute(
         &self,

@@ -95,8 +95,8 @@ impl Secrets {
     /// Copies every primary changed since the cursor (and, now and then, those
     /// whose copies failed).
     async fn replicate_pending(&self, p: &mut Progress) -> Result<(), ApiError> {
-        // A replicator that never ran starts at the beginning of the outbox:
-        // a secret created with replicas a moment before must not be missed.
+        // Placed at start-up (`place_replicator`); the beginning of the
+        // outbox only if that write was lost.
         let mut cursor = if let Some(c) = p.cursor {
             c
         } else {
@@ -140,6 +140,27 @@ impl Secrets {
             }
         }
         Ok(())
+    }
+
+    /// Gives a replicator that never ran its place: the outbox's end, before
+    /// this server serves a request. Nothing before it needs copying (a
+    /// secret gets replicas through a request, and every server places the
+    /// replicator before serving any); a place already set stays.
+    pub async fn place_replicator(&self) -> Result<(), ApiError> {
+        if self
+            .store
+            .delivery_cursor(CURSOR)
+            .await
+            .map_err(internal)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let latest = self.store.latest_event_seq().await.map_err(internal)?;
+        self.store
+            .advance_delivery(CURSOR, latest, None)
+            .await
+            .map_err(internal)
     }
 
     /// Writes the cursor down if it moved, at most every [`SAVE_EVERY`] (or now).

@@ -14,7 +14,8 @@
 use crate::{
     async_trait, AccessTouch, AccountRow, Arc, AuditAnchors, AuditRow, Committed, CredentialRow,
     EventRow, IamOp, IamRow, KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit,
-    NewEvent, Pruned, Result, Retention, Scope, Secret, SecretRow, ShippedLine, Store, VersionRow,
+    NewEvent, Pruned, Result, Retention, RootSealed, Scope, SealedRow, Secret, SecretRow,
+    ShippedLine, Store, VersionRow,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -260,6 +261,29 @@ impl<S: Store> Store for CachedStore<S> {
     }
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {
         self.inner.check_root_key(fingerprint).await
+    }
+    async fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        self.inner.meta_get(key).await
+    }
+    async fn meta_list(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        self.inner.meta_list(prefix).await
+    }
+    async fn meta_put(&self, key: &str, value: Option<&str>) -> Result<()> {
+        self.inner.meta_put(key, value).await
+    }
+    async fn meta_swap(&self, key: &str, from: &str, to: &str) -> Result<bool> {
+        self.inner.meta_swap(key, from, to).await
+    }
+    async fn root_sealed(
+        &self,
+        what: RootSealed,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<SealedRow>> {
+        self.inner.root_sealed(what, after, limit).await
+    }
+    async fn reseal(&self, what: RootSealed, id: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        self.inner.reseal(what, id, old, new).await
     }
     fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.inner.change_signal()

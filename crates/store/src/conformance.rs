@@ -3,8 +3,8 @@
 
 use crate::{
     chain_hash, AccessTouch, AccountRow, CredentialRow, IamOp, IamRow, KmsKeyRow, ListFilter,
-    ListQuery, ListSort, Mutation, MutationOp, NewAudit, NewEvent, Scope, SecretRow, Store,
-    StoreError, VersionRow, WordProbe, GENESIS_HASH,
+    ListQuery, ListSort, Mutation, MutationOp, NewAudit, NewEvent, RootSealed, Scope, SealedRow,
+    SecretRow, Store, StoreError, VersionRow, WordProbe, GENESIS_HASH,
 };
 use std::sync::Arc;
 
@@ -106,6 +106,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     rotation_schedule(&*store).await;
     names_sort_bytewise(&*store).await;
     root_key_fingerprint(&*store).await;
+    meta_settings(&*store).await;
+    root_sealed_values(&*store).await;
     listing_pages(&*store).await;
     versions_and_pruning(&*store).await;
     delivery_bookkeeping(&*store).await;
@@ -408,6 +410,166 @@ async fn root_key_fingerprint(store: &dyn Store) {
         store.check_root_key("fp-one").await.unwrap(),
         "and changed nothing"
     );
+}
+
+/// Settings: read, listed by prefix (literally: `_` is no wildcard), put,
+/// removed, and swapped only from the value they hold.
+async fn meta_settings(store: &dyn Store) {
+    assert_eq!(store.meta_get("t_a/1").await.unwrap(), None);
+    store.meta_put("t_a/1", Some("one")).await.unwrap();
+    store.meta_put("t_a/2", Some("two")).await.unwrap();
+    store.meta_put("tXa/3", Some("three")).await.unwrap();
+    store.meta_put("t_a/2", Some("deux")).await.unwrap();
+    assert_eq!(
+        store.meta_get("t_a/2").await.unwrap().as_deref(),
+        Some("deux")
+    );
+    assert_eq!(
+        store.meta_list("t_a/").await.unwrap(),
+        vec![
+            ("t_a/1".into(), "one".into()),
+            ("t_a/2".into(), "deux".into())
+        ]
+    );
+    assert!(!store.meta_swap("t_a/1", "uno", "eins").await.unwrap());
+    assert!(store.meta_swap("t_a/1", "one", "eins").await.unwrap());
+    assert_eq!(
+        store.meta_get("t_a/1").await.unwrap().as_deref(),
+        Some("eins")
+    );
+    assert!(
+        !store.meta_swap("t_a/9", "", "x").await.unwrap(),
+        "absent: no swap"
+    );
+    store.meta_put("t_a/1", None).await.unwrap();
+    assert_eq!(store.meta_get("t_a/1").await.unwrap(), None);
+}
+
+/// Root-sealed values page in id order and are replaced only from the bytes
+/// they hold; a document's revision moves on when it is.
+async fn root_sealed_values(store: &dyn Store) {
+    let account = "777777777777";
+    for n in 1..=3 {
+        store
+            .insert_credential(CredentialRow {
+                access_key_id: format!("AKIDSEAL{n}"),
+                account_id: account.into(),
+                principal_arn: format!("arn:aws:iam::{account}:root"),
+                wrapped_secret: vec![n; 8],
+                status: "Active".into(),
+                created_ms: 1,
+            })
+            .await
+            .unwrap();
+    }
+    let arn = format!("arn:aws:kms:us-east-1:{account}:key/seal");
+    store
+        .insert_kms_key(KmsKeyRow {
+            account_id: account.into(),
+            region: "us-east-1".into(),
+            key_id: "seal".into(),
+            arn: arn.clone(),
+            alias: "alias/aws/secretsmanager".into(),
+            wrapped: vec![5; 8],
+            created_ms: 1,
+        })
+        .await
+        .unwrap();
+    let doc = |name: &str| IamOp::Put {
+        row: IamRow {
+            account_id: account.into(),
+            kind: "sealed-doc".into(),
+            name: name.into(),
+            body: format!("{{\"n\":\"{name}\"}}"),
+            revision: 0,
+        },
+        expected_revision: None,
+    };
+    store
+        .iam_write(vec![doc("b"), doc("a")], iam_event(), iam_audit())
+        .await
+        .unwrap();
+
+    let mine = |rows: Vec<SealedRow>| -> Vec<String> {
+        rows.into_iter()
+            .map(|r| r.id)
+            .filter(|id| id.contains("SEAL") || id.starts_with(account))
+            .collect()
+    };
+    let first = store
+        .root_sealed(RootSealed::Credentials, "AKIDSEAL", 2)
+        .await
+        .unwrap();
+    assert_eq!(mine(first), vec!["AKIDSEAL1", "AKIDSEAL2"]);
+    let rest = store
+        .root_sealed(RootSealed::Credentials, "AKIDSEAL2", 10)
+        .await
+        .unwrap();
+    assert_eq!(mine(rest), vec!["AKIDSEAL3"]);
+    let docs = store
+        .root_sealed(RootSealed::IamDocs("sealed-doc"), "", 10)
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 2, "only that kind: {docs:?}");
+    assert_eq!(docs[0].id, format!("{account}/a"));
+    assert_eq!(docs[0].bytes, b"{\"n\":\"a\"}");
+    let after_a = store
+        .root_sealed(RootSealed::IamDocs("sealed-doc"), &docs[0].id, 10)
+        .await
+        .unwrap();
+    assert_eq!(after_a.len(), 1);
+    assert_eq!(after_a[0].id, format!("{account}/b"));
+
+    assert!(!store
+        .reseal(RootSealed::Credentials, "AKIDSEAL1", &[9; 8], &[0; 8])
+        .await
+        .unwrap());
+    assert!(store
+        .reseal(RootSealed::Credentials, "AKIDSEAL1", &[1; 8], &[0; 9])
+        .await
+        .unwrap());
+    let c = store.credential("AKIDSEAL1").await.unwrap().unwrap();
+    assert_eq!(c.wrapped_secret, vec![0; 9]);
+    assert!(store
+        .reseal(RootSealed::KmsKeys, &arn, &[5; 8], &[6; 8])
+        .await
+        .unwrap());
+    let k = store
+        .kms_key(&scope(account), "seal")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(k.wrapped, vec![6; 8]);
+    let before = store
+        .iam_get(account, "sealed-doc", "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .reseal(
+            RootSealed::IamDocs("sealed-doc"),
+            &docs[0].id,
+            b"{\"n\":\"a\"}",
+            b"{\"n\":\"A\"}"
+        )
+        .await
+        .unwrap());
+    let after = store
+        .iam_get(account, "sealed-doc", "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.body, "{\"n\":\"A\"}");
+    assert_eq!(after.revision, before.revision + 1);
+    assert!(!store
+        .reseal(
+            RootSealed::IamDocs("sealed-doc"),
+            &docs[0].id,
+            b"{\"n\":\"a\"}",
+            b"{}"
+        )
+        .await
+        .unwrap());
 }
 
 /// Due rotations by `Rotation.DueMs`, and interrupted ones by `Rotation.Pending`;

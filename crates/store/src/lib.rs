@@ -198,6 +198,34 @@ pub trait Store: Send + Sync + 'static {
     /// root key than the one the database was written with must not write to it.
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool>;
 
+    /// A value of the store's own settings (`root_key_check`, the sealed audit
+    /// chain key, servers' root-key heartbeats).
+    async fn meta_get(&self, key: &str) -> Result<Option<String>>;
+
+    /// The settings whose key starts with `prefix`, in key order.
+    async fn meta_list(&self, prefix: &str) -> Result<Vec<(String, String)>>;
+
+    /// Sets `key` to `value` (None: removes it), whatever it was.
+    async fn meta_put(&self, key: &str, value: Option<&str>) -> Result<()>;
+
+    /// Sets `key` to `to` only if it is `from` now; says whether it did.
+    async fn meta_swap(&self, key: &str, from: &str, to: &str) -> Result<bool>;
+
+    /// A page of the values sealed directly under the root key, in id order
+    /// after `after` ("" for the first page): what a root-key rotation re-seals.
+    async fn root_sealed(
+        &self,
+        what: RootSealed,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<SealedRow>>;
+
+    /// Replaces one root-sealed value if it still is `old` (compare-and-set,
+    /// so a value changed meanwhile is left to the next pass); says whether it
+    /// did. A document's revision moves on, so a writer holding the old one
+    /// conflicts instead of writing the old sealing back.
+    async fn reseal(&self, what: RootSealed, id: &str, old: &[u8], new: &[u8]) -> Result<bool>;
+
     /// Wakes when a change may have been committed by another server sharing
     /// the database (None: this backend has no such signal, and followers poll).
     fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {

@@ -179,6 +179,25 @@ pub struct KmsKeyRow {
     pub created_ms: i64,
 }
 
+/// Where the store keeps values sealed directly under the root key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSealed {
+    /// `aws/secretsmanager` keys: id the key's ARN, bytes the wrapped key.
+    KmsKeys,
+    /// Access keys: id the access key id, bytes the wrapped secret key.
+    Credentials,
+    /// Documents of one IAM kind that hold sealed values inside (customer
+    /// managed keys' materials): id `ACCOUNT/NAME`, bytes the document.
+    IamDocs(&'static str),
+}
+
+/// One root-sealed value, as [`RootSealed`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRow {
+    pub id: String,
+    pub bytes: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialRow {
     pub access_key_id: String,

@@ -15,6 +15,7 @@ mod pool;
 mod prune;
 mod rows;
 mod schema;
+mod sealed;
 mod signal;
 pub mod tls;
 mod write;
@@ -27,7 +28,8 @@ pub use schema::SCHEMA_VERSION;
 use crate::{
     AccessTouch, AccountRow, AuditAnchors, AuditRow, ChainKey, Committed, CredentialRow, EventRow,
     IamOp, IamRow, KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent,
-    Pruned, Result, Retention, Scope, Secret, ShippedLine, Store, StoreError, VersionRow,
+    Pruned, Result, Retention, RootSealed, Scope, SealedRow, Secret, ShippedLine, Store,
+    StoreError, VersionRow,
 };
 use async_trait::async_trait;
 use error::pg_err;
@@ -544,6 +546,35 @@ impl Store for PgStore {
 
     async fn settle_dead_letter(&self, id: i64, failure: Option<String>) -> Result<()> {
         self.settle(id, failure).await
+    }
+
+    async fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        self.meta_value(key).await
+    }
+
+    async fn meta_list(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        self.meta_prefixed(prefix).await
+    }
+
+    async fn meta_put(&self, key: &str, value: Option<&str>) -> Result<()> {
+        self.meta_write(key, value).await
+    }
+
+    async fn meta_swap(&self, key: &str, from: &str, to: &str) -> Result<bool> {
+        self.meta_cas(key, from, to).await
+    }
+
+    async fn root_sealed(
+        &self,
+        what: RootSealed,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<SealedRow>> {
+        self.sealed_page(what, after, limit).await
+    }
+
+    async fn reseal(&self, what: RootSealed, id: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        self.reseal_one(what, id, old, new).await
     }
 
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {

@@ -8,6 +8,7 @@ mod delivery;
 mod prune;
 mod rows;
 mod schema;
+mod sealed;
 mod writer;
 
 pub use schema::SCHEMA_VERSION;
@@ -15,7 +16,7 @@ pub use schema::SCHEMA_VERSION;
 use crate::{
     AccessTouch, AccountRow, AuditAnchors, AuditRow, ChainKey, Committed, CredentialRow, EventRow,
     IamOp, IamRow, KmsKeyRow, ListFilter, ListPage, ListQuery, Mutation, NewAudit, NewEvent,
-    Pruned, Result, Retention, Scope, Secret, Store, StoreError, VersionRow,
+    Pruned, Result, Retention, RootSealed, Scope, SealedRow, Secret, Store, StoreError, VersionRow,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -441,6 +442,42 @@ impl Store for SqliteStore {
     async fn settle_dead_letter(&self, id: i64, failure: Option<String>) -> Result<()> {
         let w = delivery::DeliveryWrite::Settle { id, failure };
         self.write(|tx| Job::Delivery(w, tx)).await.map(|_| ())
+    }
+
+    async fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        let key = key.to_string();
+        self.read(move |c| sealed::meta_get(c, &key)).await
+    }
+
+    async fn meta_list(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let prefix = prefix.to_string();
+        self.read(move |c| sealed::meta_list(c, &prefix)).await
+    }
+
+    async fn meta_put(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let w = sealed::SmallWrite::MetaPut(key.into(), value.map(str::to_string));
+        self.write(|tx| Job::Small(w, tx)).await.map(|_| ())
+    }
+
+    async fn meta_swap(&self, key: &str, from: &str, to: &str) -> Result<bool> {
+        let w = sealed::SmallWrite::MetaSwap(key.into(), from.into(), to.into());
+        self.write(|tx| Job::Small(w, tx)).await
+    }
+
+    async fn root_sealed(
+        &self,
+        what: RootSealed,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<SealedRow>> {
+        let after = after.to_string();
+        self.read(move |c| sealed::page(c, what, &after, limit))
+            .await
+    }
+
+    async fn reseal(&self, what: RootSealed, id: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        let w = sealed::SmallWrite::Reseal(what, id.into(), old.to_vec(), new.to_vec());
+        self.write(|tx| Job::Small(w, tx)).await
     }
 
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {

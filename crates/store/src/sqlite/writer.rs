@@ -25,6 +25,7 @@ pub enum Job {
     InsertAccount(AccountRow, oneshot::Sender<Result<()>>),
     Iam(Vec<IamOp>, NewEvent, NewAudit, oneshot::Sender<Result<()>>),
     RootKeyCheck(String, oneshot::Sender<Result<bool>>),
+    Small(super::sealed::SmallWrite, oneshot::Sender<Result<bool>>),
     Prune(crate::Retention, oneshot::Sender<Result<crate::Pruned>>),
     Delivery(
         super::delivery::DeliveryWrite,
@@ -125,7 +126,7 @@ fn unapplied(job: Job) -> Reply {
         | Job::InsertCredential(_, tx)
         | Job::InsertAccount(_, tx)
         | Job::Iam(_, _, _, tx) => Reply::Unit(tx, Err(never())),
-        Job::RootKeyCheck(_, tx) => Reply::Bool(tx, Err(never())),
+        Job::RootKeyCheck(_, tx) | Job::Small(_, tx) => Reply::Bool(tx, Err(never())),
         Job::Prune(_, tx) => Reply::Pruned(tx, Err(never())),
         Job::Delivery(_, tx) => Reply::Count(tx, Err(never())),
     }
@@ -147,6 +148,11 @@ fn apply_in_savepoint(tx: &Transaction<'_>, job: Job, key: Option<&ChainKey>) ->
         Job::InsertAccount(a, reply) => unit(reply, insert_account(tx, &a)),
         Job::RootKeyCheck(fp, reply) => {
             let r = root_key_check(tx, &fp);
+            let ok = r.is_ok();
+            (Reply::Bool(reply, r), ok)
+        }
+        Job::Small(w, reply) => {
+            let r = super::sealed::write(tx, &w);
             let ok = r.is_ok();
             (Reply::Bool(reply, r), ok)
         }

@@ -109,6 +109,13 @@
 //! # sharing a database needs a copy of).
 //! root_key = "file"
 //! root_key_env = "COFFER_ROOT_KEY"
+//! # The previous root key, held while `coffer key rotate` moves the store from
+//! # it to the current one: "auto" (data_dir/root.key.previous when that file
+//! # exists, as `coffer key new` leaves it), "none", "file", "env" (the variable
+//! # named by previous_root_key_env) or "passphrase" (with
+//! # data_dir/root.salt.previous). Remove it once the rotation has finished.
+//! previous_root_key = "auto"
+//! previous_root_key_env = "COFFER_PREVIOUS_ROOT_KEY"
 //! log_level = "info"
 //! # "json" for machines, "text" for people.
 //! log_format = "json"
@@ -149,6 +156,8 @@ pub struct FileConfig {
     pub quota_iam_per_second: f64,
     pub root_key: String,
     pub root_key_env: String,
+    pub previous_root_key: String,
+    pub previous_root_key_env: String,
     pub log_level: String,
     pub log_format: String,
 }
@@ -253,6 +262,8 @@ impl Default for FileConfig {
             quota_iam_per_second: 50.0,
             root_key: "file".into(),
             root_key_env: "COFFER_ROOT_KEY".into(),
+            previous_root_key: "auto".into(),
+            previous_root_key_env: "COFFER_PREVIOUS_ROOT_KEY".into(),
             log_level: "info".into(),
             log_format: "json".into(),
         }
@@ -280,6 +291,13 @@ impl FileConfig {
         anyhow::ensure!(
             matches!(self.root_key.as_str(), "file" | "env" | "passphrase"),
             "root_key must be \"file\", \"env\" or \"passphrase\""
+        );
+        anyhow::ensure!(
+            matches!(
+                self.previous_root_key.as_str(),
+                "auto" | "none" | "file" | "env" | "passphrase"
+            ),
+            "previous_root_key must be \"auto\", \"none\", \"file\", \"env\" or \"passphrase\""
         );
         anyhow::ensure!(
             matches!(self.log_format.as_str(), "json" | "text"),

@@ -8,8 +8,10 @@ pub mod credentials;
 pub mod devtls;
 pub mod dlq;
 pub mod export;
+pub mod keycmd;
 pub mod logging;
 pub mod progress;
+pub mod rootkey;
 pub mod run;
 pub mod verify;
 

@@ -57,6 +57,9 @@ enum Command {
     /// Accounts of a running server.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// The root key: make a new one, and move a store to it while it serves.
+    #[command(subcommand)]
+    Key(coffer::keycmd::KeyCommand),
     /// The event bus of a running server (signed with the credentials in the
     /// usual AWS variables, against AWS_ENDPOINT_URL).
     #[command(subcommand)]
@@ -323,6 +326,15 @@ struct ServerArgs {
     /// passphrase (read once, then removed) [default: COFFER_ROOT_KEY].
     #[arg(long, env = "COFFER_ROOT_KEY_ENV")]
     root_key_env: Option<String>,
+    /// The previous root key, held while `coffer key rotate` runs: `auto`
+    /// (DATA_DIR/root.key.previous if it exists), `none`, `file`, `env` or
+    /// `passphrase` (with DATA_DIR/root.salt.previous) [default: auto].
+    #[arg(long, env = "COFFER_PREVIOUS_ROOT_KEY_SOURCE")]
+    previous_root_key: Option<String>,
+    /// The variable holding the previous key or passphrase
+    /// [default: COFFER_PREVIOUS_ROOT_KEY].
+    #[arg(long, env = "COFFER_PREVIOUS_ROOT_KEY_ENV")]
+    previous_root_key_env: Option<String>,
     /// Log level or filter (RUST_LOG overrides) [default: info].
     #[arg(long, env = "COFFER_LOG_LEVEL")]
     log_level: Option<String>,
@@ -453,6 +465,7 @@ fn main() -> anyhow::Result<()> {
                 print!("{out}");
                 Ok(())
             }),
+        Command::Key(c) => coffer::keycmd::run(c),
         Command::Account(AccountCommand::Create { name }) => {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -545,6 +558,12 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.root_key_env {
         cfg.root_key_env = v;
+    }
+    if let Some(v) = args.previous_root_key {
+        cfg.previous_root_key = v;
+    }
+    if let Some(v) = args.previous_root_key_env {
+        cfg.previous_root_key_env = v;
     }
     if let Some(v) = args.database_url {
         cfg.database_url = Some(v);
@@ -655,11 +674,12 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 (name.clone(), ext)
             })
             .collect(),
-        root_key: match cfg.root_key.as_str() {
-            "env" => RootKeySource::Env(cfg.root_key_env.clone()),
-            "passphrase" => RootKeySource::Passphrase(cfg.root_key_env.clone()),
-            _ => RootKeySource::File,
-        },
+        root_key: RootKeySource::parse(&cfg.root_key, &cfg.root_key_env)?,
+        previous_root_key: RootKeySource::previous(
+            &cfg.previous_root_key,
+            &cfg.previous_root_key_env,
+            &data_dir,
+        )?,
         clock: Arc::new(SystemClock),
         account_id: if args.dev {
             args.dev_account_id

@@ -16,15 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub enum RootKeySource {
-    /// `DATA_DIR/root.key`, created 0600 on first start.
-    File,
-    /// An environment variable holding 32 bytes in hex or base64.
-    Env(String),
-    /// An environment variable holding a passphrase; the key is derived with
-    /// Argon2id and `DATA_DIR/root.salt`.
-    Passphrase(String),
-}
+pub use crate::rootkey::RootKeySource;
 
 pub struct StartOptions {
     pub data_dir: PathBuf,
@@ -52,6 +44,8 @@ pub struct StartOptions {
     pub rotation_functions:
         std::collections::HashMap<String, coffer_core::functions::ExternalFunction>,
     pub root_key: RootKeySource,
+    /// The previous root key, held while a root-key rotation is under way.
+    pub previous_root_key: Option<RootKeySource>,
     pub clock: Arc<dyn Clock>,
     /// The first account's id; dev mode defaults it, normal mode picks one at random.
     pub account_id: Option<String>,
@@ -100,50 +94,29 @@ fn endpoint(addr: SocketAddr, tls: bool) -> String {
     format!("{scheme}://{addr}")
 }
 
-fn load_root_key(opts: &StartOptions) -> anyhow::Result<coffer_crypto::Key256> {
-    Ok(match &opts.root_key {
-        RootKeySource::File => {
-            coffer_crypto::load_or_create_key_file(&opts.data_dir.join("root.key"))?
-        }
-        RootKeySource::Env(var) => {
-            let value = std::env::var(var)
-                .with_context(|| format!("root key variable {var} is not set"))?;
-            // Read once, then gone from the environment: nothing this process
-            // starts later (rotation programs) can inherit it.
-            std::env::remove_var(var);
-            coffer_crypto::root_key_from_env(var, &value)?
-        }
-        RootKeySource::Passphrase(var) => {
-            let value = zeroize::Zeroizing::new(
-                std::env::var(var)
-                    .with_context(|| format!("root key passphrase variable {var} is not set"))?,
-            );
-            std::env::remove_var(var);
-            coffer_crypto::root_key_from_passphrase(var, &value, &opts.data_dir.join("root.salt"))?
-        }
-    })
-}
-
 pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating {}", opts.data_dir.display()))?;
     std::fs::set_permissions(&opts.data_dir, std::fs::Permissions::from_mode(0o700))?;
     let lock = lock_data_dir(&opts.data_dir)?;
-    let root = load_root_key(&opts)?;
-    // The read cache is invalidated by this process's commits at once, and by
-    // other servers' (sharing the database) through the outbox follower.
-    let store = open_store(&opts, coffer_core::audit::chain_key(&root)).await?;
-    let fingerprint = coffer_core::keyring::root_fingerprint(&root);
-    if !store.check_root_key(&fingerprint).await? {
-        bail!(
-            "this database was written with a different root key; every server sharing a \
-             database needs the root key it was created with (root_key = \"env\" and the same \
-             COFFER_ROOT_KEY everywhere)"
-        );
-    }
+    let roots = Arc::new(crate::rootkey::load_roots(
+        &opts.root_key,
+        opts.previous_root_key.as_ref(),
+        &opts.data_dir,
+    )?);
+    // The audit chain key is read from the store (once a root-key rotation
+    // kept it there), and the store writes its chain with it: open it once to
+    // read, then for good.
+    let probe = open_store(&opts, None).await?;
+    let unlocked = roots.unlock(probe.store()).await;
+    probe.store().close().await?;
+    let chain_key = unlocked?;
+    let store = open_store(&opts, Some(chain_key)).await?.cached();
+    let id = server_id(&opts.data_dir)?;
     let svc = Service::new(
         store,
-        root,
+        roots,
+        chain_key,
         opts.clock.clone(),
         ServiceOptions {
             audit_path: opts.data_dir.join("audit.log"),
@@ -157,10 +130,8 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
             nats_url: opts.nats_url.clone(),
             remote_regions: opts.remote_regions.clone(),
             local_regions: opts.http.regions.clone(),
-            ship_audit_as: match opts.database_url {
-                Some(_) => Some(server_id(&opts.data_dir)?),
-                None => None,
-            },
+            ship_audit_as: opts.database_url.as_ref().map(|_| id.clone()),
+            server_id: Some(id),
         },
     )?;
     let (root_cred, created_root) = bootstrap_root(&svc, &opts).await?;
@@ -256,26 +227,52 @@ fn server_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
     Ok(id)
 }
 
-/// The store the options name, behind this process's read cache.
+/// A store as opened, before it goes behind the read cache.
+enum Opened {
+    Postgres(Box<coffer_store::postgres::PgStore>),
+    Sqlite(SqliteStore),
+}
+
+impl Opened {
+    fn store(&self) -> &dyn coffer_store::Store {
+        match self {
+            Opened::Postgres(s) => &**s,
+            Opened::Sqlite(s) => s,
+        }
+    }
+
+    /// Behind this process's read cache, which this process's commits
+    /// invalidate at once, and other servers' (sharing the database) through
+    /// the outbox follower.
+    fn cached(self) -> Arc<dyn coffer_store::Store> {
+        match self {
+            Opened::Postgres(s) => Arc::new(CachedStore::new(*s)),
+            Opened::Sqlite(s) => Arc::new(CachedStore::new(s)),
+        }
+    }
+}
+
+/// The store the options name.
 async fn open_store(
     opts: &StartOptions,
-    chain_key: coffer_store::ChainKey,
-) -> anyhow::Result<Arc<dyn coffer_store::Store>> {
+    chain_key: Option<coffer_store::ChainKey>,
+) -> anyhow::Result<Opened> {
     if let Some(url) = &opts.database_url {
         let shown = coffer_store::postgres::redact(url);
         let target = coffer_store::postgres::Target::new(url, opts.database_ca_file.as_deref())?;
-        let pg = coffer_store::postgres::PgStore::open_with(&target, Some(chain_key))
+        let pg = coffer_store::postgres::PgStore::open_with(&target, chain_key)
             .await
             .with_context(|| format!("opening the PostgreSQL store at {shown}"))?;
-        tracing::info!(database = %shown, "store: PostgreSQL");
-        return Ok(Arc::new(CachedStore::new(pg)));
+        if chain_key.is_some() {
+            tracing::info!(database = %shown, "store: PostgreSQL");
+        }
+        return Ok(Opened::Postgres(Box::new(pg)));
     }
     let db = opts
         .database
         .clone()
         .unwrap_or_else(|| opts.data_dir.join("coffer.db"));
-    let sqlite = SqliteStore::open_keyed(&db, Some(chain_key))?;
-    Ok(Arc::new(CachedStore::new(sqlite)))
+    Ok(Opened::Sqlite(SqliteStore::open_keyed(&db, chain_key)?))
 }
 
 /// Makes sure the first account and its root credential exist, and returns the

@@ -19,7 +19,23 @@ pub struct VerifyOptions {
 
 pub async fn verify(o: &VerifyOptions) -> anyhow::Result<()> {
     let root = root_key(&o.root_key, &o.root_key_env, o.data_dir.as_deref())?;
-    let key = coffer_core::audit::chain_key(&root);
+    let store = open_store(
+        o.data_dir.as_deref(),
+        o.database_url.as_deref(),
+        o.database_ca_file.as_deref(),
+    )
+    .await?;
+    // The chain key is kept in the store once the root key has been rotated.
+    let key = match coffer_core::keyring::Roots::new(root, None)
+        .unlock(&*store)
+        .await
+    {
+        Ok(k) => k,
+        Err(e) => {
+            store.close().await?;
+            return Err(e.into());
+        }
+    };
     if let Some(dir) = &o.data_dir {
         let path = dir.join("audit.log");
         if path.exists() || o.database_url.is_none() {
@@ -28,12 +44,6 @@ pub async fn verify(o: &VerifyOptions) -> anyhow::Result<()> {
             report(&path.display().to_string(), file);
         }
     }
-    let store = open_store(
-        o.data_dir.as_deref(),
-        o.database_url.as_deref(),
-        o.database_ca_file.as_deref(),
-    )
-    .await?;
     let out = verify_store(&*store, key, o).await;
     store.close().await?;
     out

@@ -93,6 +93,7 @@ impl Service {
         );
         let delivery = self.spawn_delivery(stop.clone());
         let replicator = self.secrets.spawn_replicator(stop.clone());
+        let root_watch = self.spawn_root_watch(stop.clone());
         let runner = self
             .take_rotation_requests()
             .map(|rx| self.rotation.spawn_runner(rx));
@@ -151,6 +152,9 @@ impl Service {
             let _ = follower.await;
             let _ = delivery.await;
             let _ = replicator.await;
+            if let Some(w) = root_watch {
+                let _ = w.await;
+            }
             if let Some(r) = runner {
                 r.abort();
             }

@@ -35,6 +35,7 @@ pub mod labels;
 mod outbox;
 pub mod password;
 pub mod query;
+pub mod root_watch;
 pub mod rotation;
 pub mod schedule;
 pub mod secrets;

@@ -46,6 +46,9 @@ pub struct ServiceOptions {
     /// The regions this deployment serves (None: any); replicas go to these or
     /// to a remote region.
     pub local_regions: Option<Vec<String>>,
+    /// This server's id among those sharing the store: it reports the root
+    /// keys it holds under it (see `watch_root`).
+    pub server_id: Option<String>,
 }
 
 pub struct Service {
@@ -66,6 +69,7 @@ pub struct Service {
     pub(crate) nats_url: Option<String>,
     /// Hands RotateSecret's rotations to the engine; taken when the background
     /// work starts.
+    pub(crate) server_id: Option<String>,
     rotation_requests: std::sync::Mutex<
         Option<tokio::sync::mpsc::UnboundedReceiver<crate::secrets::RotationRequest>>,
     >,
@@ -74,18 +78,16 @@ pub struct Service {
 impl Service {
     pub fn new(
         store: Arc<dyn Store>,
-        root: coffer_crypto::Key256,
+        roots: Arc<crate::keyring::Roots>,
+        chain_key: coffer_store::ChainKey,
         clock: Arc<dyn Clock>,
         opts: ServiceOptions,
     ) -> std::io::Result<Arc<Self>> {
-        let audit = Arc::new(AuditLog::open(
-            &opts.audit_path,
-            crate::audit::chain_key(&root),
-        )?);
+        let audit = Arc::new(AuditLog::open(&opts.audit_path, chain_key)?);
         let shipper = opts
             .ship_audit_as
             .map(|id| crate::audit_ship::Shipper::new(opts.audit_path.clone(), id, store.clone()));
-        let keys = Arc::new(Keyring::new(root, store.clone(), clock.clone()));
+        let keys = Arc::new(Keyring::new(roots, store.clone(), clock.clone()));
         let outbox = Arc::new(Outbox::new(store.clone()));
         let functions = Arc::new(Functions {
             external: opts.rotation_functions,
@@ -136,6 +138,7 @@ impl Service {
             events_ca_file: opts.events_ca_file,
             nats_url: opts.nats_url,
             rotation_requests: std::sync::Mutex::new(Some(requests)),
+            server_id: opts.server_id,
         }))
     }
 

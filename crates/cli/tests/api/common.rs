@@ -41,6 +41,7 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
         remote_regions: Vec::new(),
         rotation_functions: std::collections::HashMap::default(),
         root_key: RootKeySource::File,
+        previous_root_key: None,
         clock: Arc::new(clock),
         account_id: Some(ACCOUNT.into()),
         access_key_id: Some(AKID.into()),

@@ -26,6 +26,7 @@ mod quota;
 mod raw;
 mod replication;
 mod retention;
+mod root_rotation;
 mod rotation;
 mod rotation_mysql;
 mod rotation_pg;

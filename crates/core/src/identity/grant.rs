@@ -75,6 +75,14 @@ impl<'a> Grant<'a> {
         matches!(self.target, Granted::Missing)
     }
 
+    /// The secret the grant holds, if it holds one (CreateSecret's holds none).
+    pub fn held_secret(&self) -> Option<&Arc<Secret>> {
+        match &self.target {
+            Granted::Secret(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn secret(&self) -> Result<&Arc<Secret>, ApiError> {
         match &self.target {
             Granted::Secret(s) => Ok(s),

@@ -159,7 +159,7 @@ fn not_found_alias(arn: &str) -> ApiError {
     ApiError::new(ErrorCode::KmsNotFound, format!("Alias {arn} is not found."))
 }
 
-fn material_aad(arn: &str, n: u32) -> String {
+pub(super) fn material_aad(arn: &str, n: u32) -> String {
     format!("{arn}#material-{n}")
 }
 
@@ -280,7 +280,10 @@ impl Keyring {
         on_demand: bool,
     ) -> Result<Material, ApiError> {
         let key = Key256::random();
-        let wrapped = coffer_crypto::wrap_kms_key(&self.root, &material_aad(arn, n), &key)
+        let name = material_aad(arn, n);
+        let wrapped = self
+            .roots
+            .seal(|root| coffer_crypto::wrap_kms_key(root, &name, &key))
             .map_err(internal)?;
         let mut id = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
@@ -305,7 +308,10 @@ impl Keyring {
         let wrapped = base64::engine::general_purpose::STANDARD
             .decode(&m.wrapped)
             .map_err(internal)?;
-        let key = coffer_crypto::unwrap_kms_key(&self.root, &name, &wrapped).map_err(internal)?;
+        let key = self
+            .roots
+            .open(|root| coffer_crypto::unwrap_kms_key(root, &name, &wrapped))
+            .map_err(internal)?;
         let k = Arc::new(KmsKey {
             arn: doc.arn.clone(),
             key,

@@ -11,8 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub mod customer;
+pub mod roots;
+pub mod rotate;
 
 pub use customer::{KeyDoc, KeyState, Named};
+pub use roots::{Roots, UnlockError};
 
 pub const DEFAULT_ALIAS: &str = "alias/aws/secretsmanager";
 
@@ -35,7 +38,7 @@ pub struct KmsKey {
 }
 
 pub struct Keyring {
-    root: Key256,
+    pub(crate) roots: Arc<Roots>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// By key ARN, and by (account, region, alias) for the default key.
@@ -51,9 +54,9 @@ fn encryption_failure() -> ApiError {
 }
 
 impl Keyring {
-    pub fn new(root: Key256, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(roots: Arc<Roots>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Keyring {
-            root,
+            roots,
             store,
             clock,
             by_arn: RwLock::default(),
@@ -78,8 +81,10 @@ impl Keyring {
     }
 
     fn unwrap_row(&self, row: &KmsKeyRow) -> Result<Arc<KmsKey>, ApiError> {
-        let key =
-            coffer_crypto::unwrap_kms_key(&self.root, &row.arn, &row.wrapped).map_err(internal)?;
+        let key = self
+            .roots
+            .open(|root| coffer_crypto::unwrap_kms_key(root, &row.arn, &row.wrapped))
+            .map_err(internal)?;
         let k = Arc::new(KmsKey {
             arn: row.arn.clone(),
             key,
@@ -146,7 +151,10 @@ impl Keyring {
             key_id,
             arn: arn.clone(),
             alias: DEFAULT_ALIAS.into(),
-            wrapped: coffer_crypto::wrap_kms_key(&self.root, &arn, &key).map_err(internal)?,
+            wrapped: self
+                .roots
+                .seal(|root| coffer_crypto::wrap_kms_key(root, &arn, &key))
+                .map_err(internal)?,
             created_ms: self.clock.now_ms(),
         };
         match self.store.insert_kms_key(row.clone()).await {
@@ -219,7 +227,9 @@ impl Keyring {
 
     /// Seals an access key's secret under the root key, bound to its key id.
     pub fn wrap_credential(&self, access_key_id: &str, secret: &[u8]) -> Result<Vec<u8>, ApiError> {
-        coffer_crypto::seal(&self.root, credential_aad(access_key_id).as_bytes(), secret)
+        let aad = credential_aad(access_key_id);
+        self.roots
+            .seal(|root| coffer_crypto::seal(root, aad.as_bytes(), secret))
             .map_err(internal)
     }
 
@@ -228,24 +238,26 @@ impl Keyring {
         access_key_id: &str,
         wrapped: &[u8],
     ) -> Result<SecretBytes, ApiError> {
-        coffer_crypto::open(
-            &self.root,
-            credential_aad(access_key_id).as_bytes(),
-            wrapped,
-        )
-        .map_err(internal)
+        let aad = credential_aad(access_key_id);
+        self.roots
+            .open(|root| coffer_crypto::open(root, aad.as_bytes(), wrapped))
+            .map_err(internal)
     }
 }
 
 impl Keyring {
     /// Seals small records (session tokens) directly under the root key.
     pub fn seal_root(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, ApiError> {
-        coffer_crypto::seal(&self.root, aad, plain).map_err(internal)
+        self.roots
+            .seal(|root| coffer_crypto::seal(root, aad, plain))
+            .map_err(internal)
     }
 
     pub fn open_root(&self, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, ApiError> {
         // A forged token is the caller's error, not ours: no internal log line.
-        coffer_crypto::open(&self.root, aad, sealed).map_err(|_| ApiError::internal())
+        self.roots
+            .open(|root| coffer_crypto::open(root, aad, sealed))
+            .map_err(|_| ApiError::internal())
     }
 }
 

@@ -168,7 +168,9 @@ fn replica_guard(g: &Grant<'_>, op: &SecretsManagerOperation) -> Result<(), ApiE
     if op.read_only() || matches!(op, Op::StopReplicationToReplica(_)) {
         return Ok(());
     }
-    let Ok(s) = g.secret() else { return Ok(()) };
+    let Some(s) = g.held_secret() else {
+        return Ok(());
+    };
     match super::replication::replica_of(&s.row) {
         // A cross-account replica's policy and tags are its own account's:
         // the policy is how that account lets the primary's owner link it.

@@ -273,7 +273,15 @@ secret_access_key_env = "EU_SECRET"
         sm.put_secret_value(SecretId=arn, SecretString="v3")
         failed = wait_until("the primary reports the remote failing",
                             lambda: statuses(sm, arn)[REMOTE]["Status"] == "Failed" and statuses(sm, arn)[REMOTE])
-        assert f"127.0.0.1:{port}" in failed["StatusMessage"]
+        # The caller learns which region failed, not this deployment's endpoints.
+        assert failed["StatusMessage"] == f"Replication failed: region {REMOTE} cannot be reached"
+        assert str(port) not in failed["StatusMessage"]
+        # The primary's server restarts meanwhile: the copy to try again is
+        # kept in its store, not only in the memory of the process that failed.
+        assert primary.stop() == 0
+        primary = Server(os.path.join(workdir, "primary"), extra_args=["--config", config],
+                         env={"COFFER_DEV_ACCOUNT_ID": ACCOUNT, "EU_SECRET": "remote-secret-key"})
+        sm = primary.client(PRIMARY)
         remote = Server(remote_dir, env=remote_env, listen=f"127.0.0.1:{port}")
         far = remote.client(REMOTE)
         wait_until("the remote catches up", lambda: in_sync(sm, arn, [REMOTE]))

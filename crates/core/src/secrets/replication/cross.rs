@@ -104,6 +104,7 @@ pub(crate) fn replica_mark(
         remote: false,
         status: Some(PENDING.into()),
         message: None,
+        primary_revision: None,
     }))
 }
 

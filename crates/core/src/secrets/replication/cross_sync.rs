@@ -81,6 +81,7 @@ impl Secrets {
             };
             of.status = Some(IN_SYNC.into());
             of.message = None;
+            of.primary_revision = Some(primary.row.revision);
             let mut versions = Vec::new();
             for v in primary.versions.iter().filter(|v| !v.labels.is_empty()) {
                 let has = rep.versions.iter().any(|h| h.version_id == v.version_id);

@@ -75,9 +75,22 @@ pub(crate) struct ReplicaOf {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The primary's revision this copy was made from: a copy of an older
+    /// one (a push delayed in flight, two leaders for a moment) is not
+    /// written over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_revision: Option<i64>,
 }
 
 impl ReplicaOf {
+    /// The same primary, the same way (whatever revision each copy is of).
+    pub(crate) fn same_link(&self, other: &ReplicaOf) -> bool {
+        ReplicaOf {
+            primary_revision: other.primary_revision,
+            ..self.clone()
+        } == *other
+    }
+
     /// A cross-region replica's mark.
     pub(crate) fn region(primary_arn: &str, primary_region: &str) -> ReplicaOf {
         ReplicaOf {
@@ -87,6 +100,7 @@ impl ReplicaOf {
             remote: false,
             status: None,
             message: None,
+            primary_revision: None,
         }
     }
 }

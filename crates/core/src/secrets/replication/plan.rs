@@ -114,6 +114,15 @@ pub(crate) fn plan(
     key: &crate::keyring::KmsKey,
     now: i64,
 ) -> Result<Option<Mutation>, StoreError> {
+    let held = existing
+        .and_then(|e| replica_of(&e.row))
+        .and_then(|o| o.primary_revision);
+    if let (Some(held), Some(incoming)) = (held, d.of.primary_revision) {
+        if incoming < held {
+            // A newer state of the primary is there already.
+            return Ok(None);
+        }
+    }
     let mut row = d.row.clone();
     set_replica_of(&mut row.attrs, Some(&d.of));
     let have: &[VersionRow] = existing.map_or(&[], |e| e.versions.as_slice());
@@ -159,7 +168,17 @@ pub(crate) fn plan(
         row.id = e.row.id;
         row.revision = e.row.revision;
         row.last_accessed_ms = e.row.last_accessed_ms;
-        let same = row == e.row;
+        // A newer primary revision alone (its own status changed, say) is no
+        // reason to write: the revision held stays a lower bound.
+        let mut unchanged = row.clone();
+        set_replica_of(
+            &mut unchanged.attrs,
+            Some(&ReplicaOf {
+                primary_revision: held,
+                ..d.of.clone()
+            }),
+        );
+        let same = unchanged == e.row;
         if same
             && m.relabel.is_empty()
             && m.reseal.is_empty()
@@ -208,5 +227,82 @@ pub(crate) fn service_mutation(
         delete_versions: vec![],
         reseal: vec![],
         prune_before_ms: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_store::conformance::{secret_row, version};
+
+    fn replica(held: Option<i64>, key: &crate::keyring::KmsKey) -> Secret {
+        let mut row = secret_row("123456789012", "db");
+        row.id = 7;
+        row.revision = 3;
+        let of = ReplicaOf {
+            primary_revision: held,
+            ..ReplicaOf::region(
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf",
+                "eu-west-1",
+            )
+        };
+        set_replica_of(&mut row.attrs, Some(&of));
+        let mut v = version("v1", &["AWSCURRENT"]);
+        v.kms_key_id.clone_from(&key.arn);
+        Secret {
+            row,
+            versions: vec![v],
+        }
+    }
+
+    fn desired(revision: i64, description: &str) -> Desired {
+        let mut row = secret_row("123456789012", "db");
+        row.description = Some(description.into());
+        Desired {
+            of: ReplicaOf {
+                primary_revision: Some(revision),
+                ..ReplicaOf::region(
+                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf",
+                    "eu-west-1",
+                )
+            },
+            row,
+            versions: vec![DesiredVersion {
+                version_id: "v1".into(),
+                labels: vec!["AWSCURRENT".into()],
+                created_ms: 1_000,
+                value: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn an_older_state_of_the_primary_is_not_written_over_a_newer_one() {
+        let key = crate::keyring::KmsKey {
+            arn: "arn:aws:kms:us-east-1:123456789012:key/k".into(),
+            key: coffer_crypto::Key256::random(),
+            material: None,
+        };
+        let mut held = replica(Some(7), &key);
+        held.row.description = Some("seven".into());
+        let stale = plan(Some(&held), &desired(5, "five"), &key, 1).unwrap();
+        assert!(stale.is_none(), "revision 5 arrives after 7: not written");
+        let newer = plan(Some(&held), &desired(8, "eight"), &key, 1).unwrap();
+        let m = newer.expect("revision 8 is written");
+        assert_eq!(m.secret.description.as_deref(), Some("eight"));
+        assert_eq!(
+            replica_of(&m.secret).and_then(|o| o.primary_revision),
+            Some(8)
+        );
+        // Only the primary's revision moved (its own status changed): no write.
+        assert!(plan(Some(&held), &desired(9, "seven"), &key, 1)
+            .unwrap()
+            .is_none());
+        // A replica from before revisions were kept takes any state.
+        let mut old = replica(None, &key);
+        old.row.description = Some("seven".into());
+        assert!(plan(Some(&old), &desired(1, "one"), &key, 1)
+            .unwrap()
+            .is_some());
     }
 }

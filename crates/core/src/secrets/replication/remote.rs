@@ -78,6 +78,9 @@ pub(crate) struct WireReplica {
     pub kms_key_id: Option<String>,
     pub attrs: Value,
     pub force_overwrite: bool,
+    /// The primary's revision (absent from a deployment that sent none).
+    #[serde(default)]
+    pub primary_revision: Option<i64>,
     pub versions: Vec<WireVersion>,
 }
 
@@ -163,6 +166,7 @@ impl Secrets {
             kms_key_id: r.kms_key_id.clone(),
             attrs: super::plan::replica_attrs(&row.attrs),
             force_overwrite: r.overwrite,
+            primary_revision: Some(row.revision),
             versions,
         })
     }
@@ -175,7 +179,15 @@ impl RemoteRegion {
         let now = secrets.clock.now_ms() / 1000;
         let headers = self.signed_headers(&target, &body, now)?;
         let url = format!("{}/", self.cfg.endpoint.trim_end_matches('/'));
-        let answer = self.http.send("POST", &url, &headers, body).await?;
+        // The endpoint is this deployment's business: the log names it, the
+        // status a caller reads does not.
+        let answer = match self.http.send("POST", &url, &headers, body).await {
+            Ok(a) => a,
+            Err(why) => {
+                tracing::warn!(region = %self.cfg.region, endpoint = %self.cfg.endpoint, error = %why, "a remote region cannot be reached");
+                return Err(format!("region {} cannot be reached", self.cfg.region));
+            }
+        };
         let v: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
         if answer.status == 200 {
             return Ok(v);
@@ -185,10 +197,8 @@ impl RemoteRegion {
             .as_str()
             .or(v["message"].as_str())
             .unwrap_or("");
-        Err(format!(
-            "region {} at {} answered {} {code}: {msg}",
-            self.cfg.region, self.cfg.endpoint, answer.status
-        ))
+        tracing::warn!(region = %self.cfg.region, endpoint = %self.cfg.endpoint, status = answer.status, code, "a remote region refused a call");
+        Err(format!("region {} answered {code}: {msg}", self.cfg.region))
     }
 
     /// SigV4 headers of a JSON 1.1 call to the endpoint's `/`.
@@ -305,6 +315,7 @@ impl WireReplica {
             Desired {
                 of: ReplicaOf {
                     remote: true,
+                    primary_revision: self.primary_revision,
                     ..ReplicaOf::region(&self.primary_arn, &self.primary_region)
                 },
                 row,

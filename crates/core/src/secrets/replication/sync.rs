@@ -30,6 +30,9 @@ const RETRY: Duration = Duration::from_secs(5);
 /// How often the replicator asks whether this server leads (a query on
 /// PostgreSQL): not at every commit it wakes for.
 const LEAD_CHECK: Duration = Duration::from_secs(2);
+/// Where primaries whose copies failed are kept (`PREFIX` + ARN), for
+/// whichever server leads next.
+const RETRY_PREFIX: &str = "replication-retry/";
 /// How often its place in the outbox is written down: copies are idempotent,
 /// so after a restart reading a second of events again costs nothing.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -103,6 +106,12 @@ impl Secrets {
             let c = self.store.delivery_cursor(CURSOR).await.map_err(internal)?;
             let c = c.unwrap_or(0);
             p.saved = (c, Instant::now());
+            // A new leader takes over the failed copies the last one left.
+            let kept = self.store.meta_list(RETRY_PREFIX).await.map_err(internal)?;
+            p.retry = kept
+                .into_iter()
+                .map(|(k, _)| k.trim_start_matches(RETRY_PREFIX).to_string())
+                .collect();
             c
         };
         loop {
@@ -121,11 +130,8 @@ impl Secrets {
                 }
             }
             for arn in arns {
-                if self.replicate(&arn).await {
-                    p.retry.remove(&arn);
-                } else {
-                    p.retry.insert(arn);
-                }
+                let ok = self.replicate(&arn).await;
+                self.keep_retry(p, &arn, !ok).await;
             }
             cursor = last;
             p.cursor = Some(cursor);
@@ -135,11 +141,29 @@ impl Secrets {
             p.retried = Instant::now();
             for arn in p.retry.clone() {
                 if self.replicate(&arn).await {
-                    p.retry.remove(&arn);
+                    self.keep_retry(p, &arn, false).await;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Adds `arn` to the primaries to try again (or takes it off), in memory
+    /// and in the store, where the next leader finds it.
+    async fn keep_retry(&self, p: &mut Progress, arn: &str, again: bool) {
+        if again == p.retry.contains(arn) {
+            return;
+        }
+        let key = format!("{RETRY_PREFIX}{arn}");
+        let kept = self.store.meta_put(&key, again.then_some("1")).await;
+        if let Err(e) = kept {
+            tracing::warn!(%arn, error = %e, "the replicator cannot record a copy to try again");
+        }
+        if again {
+            p.retry.insert(arn.to_string());
+        } else {
+            p.retry.remove(arn);
+        }
     }
 
     /// Gives a replicator that never ran its place: the outbox's end, before
@@ -306,7 +330,10 @@ impl Secrets {
         row.kms_key_id.clone_from(&r.kms_key_id);
         row.attrs = replica_attrs(&primary.row.attrs);
         Ok(Desired {
-            of: ReplicaOf::region(&primary.row.arn, &primary.row.region),
+            of: ReplicaOf {
+                primary_revision: Some(primary.row.revision),
+                ..ReplicaOf::region(&primary.row.arn, &primary.row.region)
+            },
             row,
             versions,
         })
@@ -323,7 +350,7 @@ impl Secrets {
     ) -> Result<Outcome, StoreError> {
         let mut existing = self.store.secret_by_arn_fresh(&d.row.arn).await?;
         if let Some(e) = existing.clone() {
-            if replica_of(&e.row).as_ref() != Some(&d.of) {
+            if !replica_of(&e.row).is_some_and(|o| o.same_link(&d.of)) {
                 // Promoted since this replica was asked for: the primary lets
                 // it go. Promoted before (the region asked for again): a
                 // secret of the replica's name, like any other.

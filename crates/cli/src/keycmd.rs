@@ -151,11 +151,12 @@ async fn rotate_store(
         switched_now = true;
         eprintln!("switched the store to the new root key; servers follow within seconds");
     }
+    // At once: from the switch on, a server starts with the new key alone.
+    reseal_chain_key(store, old, new).await?;
     wait_for_servers(store, o.wait, "to seal under the new root key", |h| {
         h.sealing == new_fp
     })
     .await?;
-    reseal_chain_key(store, old, new).await?;
     let total = rotate::count(store).await?;
     let mut resealed = 0;
     if let Some(old) = old {
@@ -253,10 +254,10 @@ async fn check_new_key_only(
         loop {
             let page = store.root_sealed(place, &after, 500).await?;
             for row in &page {
-                if !rotate::opens_with(place, row, new) {
+                if !rotate::opens_with(place, row, new, true) {
                     bail!("{} does not open with the new root key", row.id);
                 }
-                if old.is_some_and(|k| rotate::opens_with(place, row, k)) {
+                if old.is_some_and(|k| rotate::opens_with(place, row, k, false)) {
                     bail!("{} still opens with the old root key; run again", row.id);
                 }
             }
@@ -294,7 +295,7 @@ async fn wait_for_servers(
                 continue;
             };
             if now - h.at_ms < fresh && !ok(&h) {
-                missing.push(key.trim_start_matches(HOLDER_PREFIX).to_string());
+                missing.push(key.strip_prefix(HOLDER_PREFIX).unwrap_or(&key).to_string());
             }
         }
         if missing.is_empty() {
@@ -431,9 +432,11 @@ pub fn run(cmd: KeyCommand) -> anyhow::Result<()> {
                 .block_on(rotate(&o))?;
             println!(
                 "root key rotated: {} value(s) under the root key, {} re-sealed in this run{}. \
-                 The previous key opens nothing in this store now: remove it from every \
-                 server's configuration (root.key.previous, COFFER_PREVIOUS_ROOT_KEY) and \
-                 restart them at leisure.",
+                 The previous key opens nothing in this store now. Session tokens issued \
+                 before the switch need it for up to 36 hours (the longest session); after \
+                 that, remove it from every server's configuration (root.key.previous, \
+                 COFFER_PREVIOUS_ROOT_KEY) and restart them. Keep it apart for as long as \
+                 you keep backups made before the rotation.",
                 done.values,
                 done.resealed,
                 if done.switched_now {

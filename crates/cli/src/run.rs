@@ -108,11 +108,20 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
     // kept it there), and the store writes its chain with it: open it once to
     // read, then for good.
     let probe = open_store(&opts, None).await?;
-    let unlocked = roots.unlock(probe.store()).await;
+    let id = server_id(&opts.data_dir)?;
+    let reported = coffer_core::root_watch::report_start(probe.store(), &id, &roots).await;
+    let unlocked = match reported {
+        Ok(()) => roots.unlock(probe.store()).await,
+        Err(e) => Err(e.into()),
+    };
+    if unlocked.is_err() {
+        // Not starting: nothing for a rotation to wait for.
+        let key = format!("{}{id}", coffer_core::root_watch::HOLDER_PREFIX);
+        let _ = probe.store().meta_put(&key, None).await;
+    }
     probe.store().close().await?;
     let chain_key = unlocked?;
     let store = open_store(&opts, Some(chain_key)).await?.cached();
-    let id = server_id(&opts.data_dir)?;
     let svc = Service::new(
         store,
         roots,

@@ -27,7 +27,7 @@ pub async fn verify(o: &VerifyOptions) -> anyhow::Result<()> {
     .await?;
     // The chain key is kept in the store once the root key has been rotated.
     let key = match coffer_core::keyring::Roots::new(root, None)
-        .unlock(&*store)
+        .unlock_read(&*store)
         .await
     {
         Ok(k) => k,

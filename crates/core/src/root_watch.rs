@@ -29,6 +29,26 @@ pub struct Holder {
     pub at_ms: i64,
 }
 
+/// A starting server's report, made before it reads which root the store
+/// records: a rotation switching it in that moment sees this server, and
+/// waits until it reports sealing under the new key (the sealing key is not
+/// known yet: empty).
+pub async fn report_start(
+    store: &dyn coffer_store::Store,
+    server_id: &str,
+    roots: &crate::keyring::Roots,
+) -> Result<(), coffer_store::StoreError> {
+    let h = Holder {
+        held: roots.fingerprints(),
+        sealing: String::new(),
+        at_ms: crate::clock::SystemClock.now_ms(),
+    };
+    let body = serde_json::to_string(&h).unwrap_or_default();
+    store
+        .meta_put(&format!("{HOLDER_PREFIX}{server_id}"), Some(&body))
+        .await
+}
+
 impl Service {
     pub(crate) fn spawn_root_watch(
         self: &Arc<Self>,

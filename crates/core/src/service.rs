@@ -67,9 +67,9 @@ pub struct Service {
     pub(crate) audit_retention: Option<Duration>,
     pub(crate) events_ca_file: Option<PathBuf>,
     pub(crate) nats_url: Option<String>,
+    pub(crate) server_id: Option<String>,
     /// Hands RotateSecret's rotations to the engine; taken when the background
     /// work starts.
-    pub(crate) server_id: Option<String>,
     rotation_requests: std::sync::Mutex<
         Option<tokio::sync::mpsc::UnboundedReceiver<crate::secrets::RotationRequest>>,
     >,

@@ -25,6 +25,10 @@ pub struct Roots {
     previous: Option<Key256>,
     /// The store still records the previous key: seal under it.
     seal_previous: AtomicBool,
+    /// The store records a root this server does not hold (switched by a
+    /// rotation it missed): it must seal nothing more, or what it seals would
+    /// be lost with the old key.
+    lost: AtomicBool,
 }
 
 /// Why a server cannot use a store with the keys it was given.
@@ -48,6 +52,7 @@ impl Roots {
             current,
             previous,
             seal_previous: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
         }
     }
 
@@ -75,11 +80,15 @@ impl Roots {
             .collect()
     }
 
-    /// Seals under the store's recorded root.
+    /// Seals under the store's recorded root; refuses when that is a key
+    /// this server does not hold.
     pub fn seal(
         &self,
         f: impl FnOnce(&Key256) -> Result<Vec<u8>, CryptoError>,
     ) -> Result<Vec<u8>, CryptoError> {
+        if self.lost.load(Ordering::Relaxed) {
+            return Err(CryptoError::Encrypt);
+        }
         f(self.sealing())
     }
 
@@ -99,19 +108,21 @@ impl Roots {
     /// Follows the fingerprint the store records: says whether it is one of
     /// the keys held (if not, this server must not write).
     pub fn follow(&self, recorded: &str) -> bool {
-        if root_fingerprint(&self.current) == recorded {
+        let held = if root_fingerprint(&self.current) == recorded {
             self.seal_previous.store(false, Ordering::Relaxed);
-            return true;
-        }
-        if self
+            true
+        } else if self
             .previous
             .as_ref()
             .is_some_and(|p| root_fingerprint(p) == recorded)
         {
             self.seal_previous.store(true, Ordering::Relaxed);
-            return true;
-        }
-        false
+            true
+        } else {
+            false
+        };
+        self.lost.store(!held, Ordering::Relaxed);
+        held
     }
 
     /// Opens a store with these keys: records the root on first use, checks
@@ -119,8 +130,20 @@ impl Roots {
     /// (kept sealed in the store once a rotation has happened; before that,
     /// derived from the store's only root).
     pub async fn unlock(&self, store: &dyn Store) -> Result<ChainKey, UnlockError> {
+        self.unlock_with(store, true).await
+    }
+
+    /// The same for a tool that only reads: a store with no root recorded
+    /// yet is left so.
+    pub async fn unlock_read(&self, store: &dyn Store) -> Result<ChainKey, UnlockError> {
+        self.unlock_with(store, false).await
+    }
+
+    async fn unlock_with(&self, store: &dyn Store, record: bool) -> Result<ChainKey, UnlockError> {
         let recorded = if let Some(fp) = store.meta_get(ROOT_CHECK).await? {
             fp
+        } else if !record {
+            root_fingerprint(&self.current)
         } else {
             // A new store: this server's key becomes its root (of servers
             // starting at once, the first to record wins).
@@ -184,6 +207,12 @@ mod tests {
             .unwrap();
         assert_eq!(opened.as_slice(), b"x");
         assert!(!roots.follow(&root_fingerprint(&Key256::random())));
+        assert!(
+            roots.seal(|k| coffer_crypto::seal(k, b"a", b"w")).is_err(),
+            "the store names a root this server lacks: it seals nothing"
+        );
+        assert!(roots.follow(&root_fingerprint(&new)));
+        assert!(roots.seal(|k| coffer_crypto::seal(k, b"a", b"w")).is_ok());
         let alone = Roots::new(new, None);
         assert!(alone
             .open(|k| coffer_crypto::open(k, b"a", &under_old))

@@ -102,13 +102,21 @@ pub async fn pass(
     Ok(report)
 }
 
-/// Whether a value opens with `key` (a check that the old key opens nothing).
-pub fn opens_with(place: RootSealed, row: &SealedRow, key: &Key256) -> bool {
+/// Whether a value opens with `key`: with `all`, every part of it (a key
+/// document's every material); else any part (the check that the old key
+/// opens nothing).
+pub fn opens_with(place: RootSealed, row: &SealedRow, key: &Key256, all: bool) -> bool {
     match place {
         RootSealed::IamDocs(_) => serde_json::from_slice::<KeyDoc>(&row.bytes)
             .ok()
             .is_some_and(|doc| {
-                (0..doc.materials.len()).any(|n| material_under(&doc, n, key).is_ok())
+                let mut parts = 0..doc.materials.len();
+                let opens = |n| material_under(&doc, n, key).is_ok();
+                if all {
+                    parts.all(opens)
+                } else {
+                    parts.any(opens)
+                }
             }),
         _ => open_row(place, row, key).is_ok(),
     }

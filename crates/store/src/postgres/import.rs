@@ -105,9 +105,15 @@ pub async fn copy_sqlite(
     // copy is of one moment, and lands whole or not at all.
     src.execute_batch("BEGIN").map_err(sqlite_err)?;
     let tx = pg.transaction().await.map_err(pg_err)?;
-    // The root key's fingerprint, and where retention left the outbox and the
+    // The root key's fingerprint, the audit chain key (kept sealed once the
+    // root key has been rotated), and where retention left the outbox and the
     // audit chains.
-    for key in ["root_key_check", "event_horizon", "audit_anchors"] {
+    for key in [
+        "root_key_check",
+        "audit_chain_key",
+        "event_horizon",
+        "audit_anchors",
+    ] {
         let value: Option<String> = src
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .ok();

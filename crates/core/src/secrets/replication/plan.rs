@@ -119,7 +119,9 @@ pub(crate) fn plan(
         .and_then(|o| o.primary_revision);
     if let (Some(held), Some(incoming)) = (held, d.of.primary_revision) {
         if incoming < held {
-            // A newer state of the primary is there already.
+            // A newer state of the primary is there already (a copy delayed
+            // in flight, or two leaders for a moment).
+            tracing::info!(replica = %d.row.arn, incoming, held, "an older copy of the primary was not written over a newer one");
             return Ok(None);
         }
     }
@@ -168,17 +170,10 @@ pub(crate) fn plan(
         row.id = e.row.id;
         row.revision = e.row.revision;
         row.last_accessed_ms = e.row.last_accessed_ms;
-        // A newer primary revision alone (its own status changed, say) is no
-        // reason to write: the revision held stays a lower bound.
-        let mut unchanged = row.clone();
-        set_replica_of(
-            &mut unchanged.attrs,
-            Some(&ReplicaOf {
-                primary_revision: held,
-                ..d.of.clone()
-            }),
-        );
-        let same = unchanged == e.row;
+        // A newer primary revision alone is written too: what the replica
+        // holds must say which state it is, or a delayed older copy with
+        // other content would pass the check above.
+        let same = row == e.row;
         if same
             && m.relabel.is_empty()
             && m.reseal.is_empty()
@@ -294,10 +289,22 @@ mod tests {
             replica_of(&m.secret).and_then(|o| o.primary_revision),
             Some(8)
         );
-        // Only the primary's revision moved (its own status changed): no write.
-        assert!(plan(Some(&held), &desired(9, "seven"), &key, 1)
+        // Only the primary's revision moved: written, so that a delayed copy
+        // of revision 8 is refused after it.
+        let moved = plan(Some(&held), &desired(9, "seven"), &key, 1)
+            .unwrap()
+            .expect("the newer revision is recorded");
+        let mut after = held.clone();
+        after.row = moved.secret;
+        assert!(plan(Some(&after), &desired(8, "eight"), &key, 1)
             .unwrap()
             .is_none());
+        assert!(
+            plan(Some(&after), &desired(9, "seven"), &key, 1)
+                .unwrap()
+                .is_none(),
+            "the same state again: nothing to write"
+        );
         // A replica from before revisions were kept takes any state.
         let mut old = replica(None, &key);
         old.row.description = Some("seven".into());

@@ -110,7 +110,7 @@ impl Secrets {
             let kept = self.store.meta_list(RETRY_PREFIX).await.map_err(internal)?;
             p.retry = kept
                 .into_iter()
-                .map(|(k, _)| k.trim_start_matches(RETRY_PREFIX).to_string())
+                .filter_map(|(k, _)| k.strip_prefix(RETRY_PREFIX).map(str::to_string))
                 .collect();
             c
         };

@@ -197,6 +197,81 @@ def test_function_behind_the_lambda_invoke_api(workdir):
             assert server.stop() == 0
 
 
+def test_function_behind_an_https_endpoint_signed_with_sigv4(workdir):
+    """The Invoke calls go over TLS (the endpoint's certificate checked against the
+    function's CA file) and carry a SigV4 signature for `lambda` that the endpoint
+    checks, as the real Invoke API does. A function whose secret key is wrong is
+    refused by the endpoint, and one that does not trust the endpoint's CA never
+    reaches it: their rotations fail at createSecret and the function never runs."""
+    import subprocess
+
+    dev = {"COFFER_DEV_ACCESS_KEY_ID": AKID, "COFFER_DEV_SECRET_ACCESS_KEY": SECRET,
+           "COFFER_DEV_ACCOUNT_ID": ACCOUNT}
+    maker = Server(os.path.join(workdir, "tls"), extra_args=["--dev-tls"], env=dev)
+    assert maker.stop() == 0
+    certs = os.path.join(workdir, "tls", "dev-tls")
+    lambda_env = os.path.join(workdir, "lambda-env.json")
+    sig_log = os.path.join(workdir, "sigv4.log")
+    env = {**os.environ, "LAMBDA_ENV": lambda_env, "PYTHONPATH": HERE,
+           "ROTATOR_LOG": os.path.join(workdir, "rotator.log"),
+           "ROTATOR_FAIL": os.path.join(workdir, "fail"),
+           "LAMBDA_TLS_CERT": os.path.join(certs, "server.pem"),
+           "LAMBDA_TLS_KEY": os.path.join(certs, "server.key"),
+           "LAMBDA_SIGV4": "AKIAINVOKER000000001:invoker-secret", "LAMBDA_SIGV4_LOG": sig_log}
+    lam = subprocess.Popen([sys.executable, os.path.join(HERE, "lambda_server.py")],
+                           stdout=subprocess.PIPE, env=env, text=True)
+    server = None
+    try:
+        port = int(lam.stdout.readline())
+        cfg = os.path.join(workdir, "coffer.toml")
+        with open(cfg, "w") as f:
+            f.write("rotation_interval_secs = 1\n")
+            for name, secret_var, ca in [("tls-rotator", "INVOKE_SECRET", True),
+                                         ("forged", "WRONG_SECRET", True),
+                                         ("untrusting", "INVOKE_SECRET", False)]:
+                f.write(f'[rotation_functions.{name}]\nurl = "https://127.0.0.1:{port}"\n'
+                        f'access_key_id = "AKIAINVOKER000000001"\nsecret_access_key_env = "{secret_var}"\n')
+                if ca:
+                    f.write(f'ca_file = "{os.path.join(certs, "ca.pem")}"\n')
+        server = Server(os.path.join(workdir, "data"), extra_args=["--config", cfg],
+                        env={**dev, "INVOKE_SECRET": "invoker-secret", "WRONG_SECRET": "not-it"})
+        sm, iam = clients(server)
+        iam.create_user(UserName="lambda-fn")
+        allow = {"Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="lambda-fn", PolicyName="rotate", PolicyDocument=json.dumps(allow))
+        key = iam.create_access_key(UserName="lambda-fn")["AccessKey"]
+        with open(lambda_env, "w") as f:
+            json.dump({"AWS_ENDPOINT_URL": server.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                       "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}, f)
+        fn = lambda name: f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"
+
+        sm.create_secret(Name="tls/app", SecretString="t0")
+        t1 = "77777777-7777-4777-8777-777777777777"
+        sm.rotate_secret(SecretId="tls/app", RotationLambdaARN=fn("tls-rotator"), ClientRequestToken=t1)
+        wait_current(sm, "tls/app", t1)
+        assert steps(workdir, t1) == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+        assert sm.get_secret_value(SecretId="tls/app")["SecretString"] == "t0+"
+        with open(sig_log) as f:
+            assert f.read().split() == ["verified"] * 4, "each step's call was signed and checked"
+
+        for name, token, why in [("forged", "88888888-8888-4888-8888-888888888888", "answered 403"),
+                                 ("untrusting", "99999999-9999-4999-8999-999999999999", "TLS")]:
+            sm.create_secret(Name=f"{name}/app", SecretString="x")
+            sm.rotate_secret(SecretId=f"{name}/app", RotationLambdaARN=fn(name), ClientRequestToken=token)
+            wait_failed_at(server, f"{name}/app", "createSecret")
+            _, body = raw_call(server.endpoint, "DescribeSecret", {"SecretId": f"{name}/app"})
+            assert why in body["CofferRotationFailure"]["Message"], body
+            assert steps(workdir, token) == [], f"{name}: the function never ran"
+            assert current(sm, f"{name}/app")[0] != token
+        with open(sig_log) as f:
+            assert len(f.read().split()) == 4, "no refused call was counted as checked"
+    finally:
+        lam.kill()
+        if server and server.proc.poll() is None:
+            assert server.stop() == 0
+
+
 def test_rotating_a_json_secret_keeps_its_keys_in_order(server, sm):
     # Applications and diffs read these documents; rotation changes the password only.
     value = '{"username": "app", "password": "old", "host": "db", "port": 5432, "engine": "postgres"}'

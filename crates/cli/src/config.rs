@@ -61,9 +61,16 @@
 //! # role = "my-rotator-execution"
 //! # pass_env = ["MY_ROTATOR_CONFIG"]
 //! # Or a function behind a Lambda-compatible endpoint (the Invoke API's shape;
-//! # it holds credentials of its own):
+//! # it holds credentials of its own). https:// is verified against the
+//! # system's roots and ca_file; http:// is for loopback only. With an access
+//! # key, each call is signed with SigV4 (service lambda, the secret's region)
+//! # as the real Invoke API requires; its secret comes from the variable
+//! # secret_access_key_env or the file secret_access_key_file names.
 //! # [rotation_functions.my-lambda]
-//! # url = "http://127.0.0.1:9001"
+//! # url = "https://lambda.internal:9001"
+//! # access_key_id = "AKIA..."
+//! # secret_access_key_env = "MY_LAMBDA_SECRET"
+//! # ca_file = "/etc/coffer/lambda-ca.pem"
 //! # The built-in PostgreSQL rotators connect over TLS when a secret says
 //! # "ssl": true, verifying the database's certificate (chain and host name)
 //! # against the system's roots and this PEM file; set, every rotator uses TLS.
@@ -176,9 +183,63 @@ pub struct FunctionConfig {
     /// PATH and its AWS credentials); nothing else is.
     #[serde(default)]
     pub pass_env: Vec<String>,
-    /// Or: a Lambda-compatible endpoint to invoke (`http://host:port`).
+    /// Or: a Lambda-compatible endpoint to invoke (`https://host:port`;
+    /// `http://` to loopback only).
     #[serde(default)]
     pub url: Option<String>,
+    /// The access key its calls are signed with (SigV4, service `lambda`).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key_env: Option<String>,
+    #[serde(default)]
+    pub secret_access_key_file: Option<PathBuf>,
+    /// PEM roots the endpoint is verified against, besides the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl FunctionConfig {
+    /// The access key the function's Invoke calls are signed with, if any.
+    pub fn invoke_key(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<Option<(String, coffer_api::types::Sensitive<String>)>> {
+        let what = format!("rotation_functions.{name}");
+        match &self.access_key_id {
+            None => {
+                anyhow::ensure!(
+                    self.secret_access_key_env.is_none() && self.secret_access_key_file.is_none(),
+                    "{what}: a secret access key without access_key_id"
+                );
+                Ok(None)
+            }
+            Some(id) => {
+                let secret = read_secret(
+                    &what,
+                    self.secret_access_key_env.as_deref(),
+                    self.secret_access_key_file.as_deref(),
+                )?;
+                Ok(Some((id.clone(), coffer_api::types::Sensitive(secret))))
+            }
+        }
+    }
+}
+
+/// A secret key from the variable `env` or the file `file` (exactly one).
+fn read_secret(what: &str, env: Option<&str>, file: Option<&Path>) -> anyhow::Result<String> {
+    match (env, file) {
+        (Some(var), None) => {
+            std::env::var(var).map_err(|_| anyhow::anyhow!("{what}: the variable {var} is not set"))
+        }
+        (None, Some(path)) => Ok(std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{what}: {}: {e}", path.display()))?
+            .trim()
+            .to_string()),
+        _ => anyhow::bail!(
+            "{what}: give exactly one of secret_access_key_env and secret_access_key_file"
+        ),
+    }
 }
 
 /// A region served by another Coffer deployment (see the file's header).
@@ -202,18 +263,11 @@ impl RemoteRegionFile {
         &self,
     ) -> anyhow::Result<coffer_core::secrets::replication::remote::RemoteRegionConfig> {
         let name = &self.region;
-        let secret = match (&self.secret_access_key_env, &self.secret_access_key_file) {
-            (Some(var), None) => std::env::var(var).map_err(|_| {
-                anyhow::anyhow!("remote region {name}: the variable {var} is not set")
-            })?,
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("remote region {name}: {}: {e}", path.display()))?
-                .trim()
-                .to_string(),
-            _ => anyhow::bail!(
-                "remote region {name}: give exactly one of secret_access_key_env and secret_access_key_file"
-            ),
-        };
+        let secret = read_secret(
+            &format!("remote region {name}"),
+            self.secret_access_key_env.as_deref(),
+            self.secret_access_key_file.as_deref(),
+        )?;
         let scheme_ok =
             self.endpoint.starts_with("https://") || self.endpoint.starts_with("http://");
         if !scheme_ok {
@@ -340,8 +394,8 @@ impl FileConfig {
         for (name, f) in &self.rotation_functions {
             match (&f.url, f.command.is_empty(), &f.role) {
                 (Some(u), true, _) => anyhow::ensure!(
-                    u.starts_with("http://"),
-                    "rotation_functions.{name}.url must be an http:// address"
+                    u.starts_with("https://") || u.starts_with("http://"),
+                    "rotation_functions.{name}.url must be an https:// (or, to loopback, http://) address"
                 ),
                 (None, false, Some(_)) => {}
                 (None, false, None) => {

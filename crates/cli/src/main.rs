@@ -669,11 +669,13 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                     command: f.command.clone(),
                     pass_env: f.pass_env.clone(),
                     url: f.url.clone(),
+                    invoke_key: f.invoke_key(name)?,
+                    ca_file: f.ca_file.clone(),
                     role_name: f.role.clone().unwrap_or_default(),
                 };
-                (name.clone(), ext)
+                Ok((name.clone(), ext))
             })
-            .collect(),
+            .collect::<anyhow::Result<_>>()?,
         root_key: RootKeySource::parse(&cfg.root_key, &cfg.root_key_env)?,
         previous_root_key: RootKeySource::previous(
             &cfg.previous_root_key,

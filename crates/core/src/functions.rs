@@ -13,10 +13,16 @@ pub struct ExternalFunction {
     /// The server's environment variables the program gets besides PATH and its
     /// AWS settings; it inherits nothing else (the root key above all).
     pub pass_env: Vec<String>,
-    /// A Lambda-compatible endpoint (`http://host:port`) to invoke instead of a
-    /// program, with the Lambda Invoke API's request shape. Such a function holds
-    /// credentials of its own.
+    /// A Lambda-compatible endpoint (`https://host:port`; `http://` to
+    /// loopback only) to invoke instead of a program, with the Lambda Invoke
+    /// API's request shape. Such a function holds credentials of its own.
     pub url: Option<String>,
+    /// The access key the Invoke calls are signed with (SigV4, service
+    /// `lambda`, the secret's region), as the real Invoke API requires.
+    pub invoke_key: Option<(String, coffer_api::types::Sensitive<String>)>,
+    /// PEM roots the endpoint's certificate is verified against, besides the
+    /// system's.
+    pub ca_file: Option<std::path::PathBuf>,
     /// The role (in the secret's account, trusting `secretsmanager.amazonaws.com`)
     /// whose credentials the function gets.
     pub role_name: String,

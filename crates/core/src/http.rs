@@ -35,6 +35,8 @@ pub(crate) struct Answer {
     pub status: u16,
     /// `Retry-After`, in seconds.
     pub retry_after: Option<Duration>,
+    /// `X-Amz-Function-Error` (a Lambda-compatible endpoint's function error).
+    pub function_error: Option<String>,
     /// The answer's first 64 KiB (an OAuth token endpoint's JSON).
     pub body: Vec<u8>,
 }
@@ -66,9 +68,21 @@ impl Webhooks {
         headers: &[(String, String)],
         body: Vec<u8>,
     ) -> Result<Answer, String> {
-        match tokio::time::timeout(TIMEOUT, self.exchange(method, url, headers, body)).await {
+        self.send_within(TIMEOUT, method, url, headers, body).await
+    }
+
+    /// [`Self::send`] with a time limit of its own (a rotation step's).
+    pub(crate) async fn send_within(
+        &self,
+        limit: Duration,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        match tokio::time::timeout(limit, self.exchange(method, url, headers, body)).await {
             Ok(r) => r,
-            Err(_) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
+            Err(_) => Err(format!("no answer within {} s", limit.as_secs())),
         }
     }
 
@@ -142,6 +156,11 @@ impl Webhooks {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let function_error = resp
+            .headers()
+            .get("x-amz-function-error")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         // Read the answer (bounded by the timeout) so the connection closes cleanly.
         let mut body = resp
             .into_body()
@@ -153,7 +172,74 @@ impl Webhooks {
         Ok(Answer {
             status,
             retry_after,
+            function_error,
             body,
         })
+    }
+}
+
+/// Signs outbound calls with AWS Signature Version 4, as the AWS SDKs do.
+pub(crate) struct Signer<'a> {
+    pub access_key_id: &'a str,
+    pub secret_access_key: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+}
+
+impl Signer<'_> {
+    /// `headers` (lower-case names) with `x-amz-date` and `authorization`
+    /// added, for `method` on `url` with `body`. The `host` header is signed
+    /// and left out: [`Webhooks::send`] sets it from the URL.
+    pub(crate) fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        mut headers: Vec<(String, String)>,
+        body: &[u8],
+        now_secs: i64,
+    ) -> Result<Vec<(String, String)>, String> {
+        use coffer_sigv4::{
+            canonical_request, format_amz_date, sha256_hex, sign, signing_key, string_to_sign,
+            CanonicalInput,
+        };
+        let uri: hyper::Uri = url.parse().map_err(|_| "not a URL".to_string())?;
+        let host = uri.authority().ok_or("the URL has no host")?.to_string();
+        let amz_date = format_amz_date(now_secs);
+        let date = &amz_date[..8];
+        headers.push(("host".into(), host));
+        headers.push(("x-amz-date".into(), amz_date.clone()));
+        headers.sort();
+        let signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let canonical = canonical_request(&CanonicalInput {
+            method,
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            headers: &pairs,
+            signed_headers: &signed,
+            payload_sha256_hex: &sha256_hex(body),
+        });
+        let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
+        let key = signing_key(
+            self.secret_access_key.as_bytes(),
+            date,
+            self.region,
+            self.service,
+        );
+        let signature = sign(&key, &string_to_sign(&amz_date, &scope, &canonical));
+        let mut out: Vec<(String, String)> =
+            headers.into_iter().filter(|(k, _)| k != "host").collect();
+        out.push((
+            "authorization".into(),
+            format!(
+                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
+                self.access_key_id,
+                signed.join(";")
+            ),
+        ));
+        Ok(out)
     }
 }

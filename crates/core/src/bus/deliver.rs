@@ -697,6 +697,7 @@ mod tests {
             Ok(Answer {
                 status,
                 retry_after: None,
+                function_error: None,
                 body: Vec::new(),
             })
         };

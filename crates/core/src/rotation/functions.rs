@@ -77,10 +77,18 @@ impl Rotation {
         s: &SecretRow,
         token: &str,
     ) -> Result<(), String> {
-        if let Some(url) = &f.url {
+        if f.url.is_some() {
             let event = json!({"Step": step, "SecretId": s.arn, "ClientRequestToken": token,
                 "RotationToken": token});
-            return super::lambda::invoke(url, name, &event, STEP_TIMEOUT)
+            let call = super::lambda::Invocation {
+                function: f,
+                name,
+                region: &s.region,
+                event: &event,
+                timeout: STEP_TIMEOUT,
+                now_secs: self.clock.now_ms() / 1000,
+            };
+            return super::lambda::invoke(&call)
                 .await
                 .map_err(|e| format!("{step}: {e}"));
         }

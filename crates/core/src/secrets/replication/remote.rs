@@ -208,61 +208,23 @@ impl RemoteRegion {
         body: &[u8],
         now_secs: i64,
     ) -> Result<Vec<(String, String)>, String> {
-        use coffer_sigv4::{
-            canonical_request, format_amz_date, sha256_hex, sign, signing_key, string_to_sign,
-            CanonicalInput,
+        let signer = crate::http::Signer {
+            access_key_id: &self.cfg.access_key_id,
+            secret_access_key: &self.cfg.secret_access_key.0,
+            region: &self.cfg.region,
+            service: "secretsmanager",
         };
-        let uri: hyper::Uri = self
-            .cfg
-            .endpoint
-            .parse()
-            .map_err(|_| "the endpoint is not a URL".to_string())?;
-        let host = uri
-            .authority()
-            .ok_or("the endpoint has no host")?
-            .to_string();
-        let amz_date = format_amz_date(now_secs);
-        let date = &amz_date[..8];
-        let region = &self.cfg.region;
-        let payload = sha256_hex(body);
-        let headers: Vec<(String, String)> = vec![
-            ("content-type".into(), "application/x-amz-json-1.1".into()),
-            ("host".into(), host),
-            ("x-amz-date".into(), amz_date.clone()),
-            ("x-amz-target".into(), target.to_string()),
-        ];
-        let signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
-        let pairs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let canonical = canonical_request(&CanonicalInput {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: &pairs,
-            signed_headers: &signed,
-            payload_sha256_hex: &payload,
-        });
-        let scope = format!("{date}/{region}/secretsmanager/aws4_request");
-        let key = signing_key(
-            self.cfg.secret_access_key.0.as_bytes(),
-            date,
-            region,
-            "secretsmanager",
-        );
-        let signature = sign(&key, &string_to_sign(&amz_date, &scope, &canonical));
-        let mut out: Vec<(String, String)> =
-            headers.into_iter().filter(|(k, _)| k != "host").collect();
-        out.push((
-            "authorization".into(),
-            format!(
-                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
-                self.cfg.access_key_id,
-                signed.join(";")
-            ),
-        ));
-        Ok(out)
+        let url = format!("{}/", self.cfg.endpoint.trim_end_matches('/'));
+        signer.sign(
+            "POST",
+            &url,
+            vec![
+                ("content-type".into(), "application/x-amz-json-1.1".into()),
+                ("x-amz-target".into(), target.to_string()),
+            ],
+            body,
+            now_secs,
+        )
     }
 }
 

@@ -71,7 +71,7 @@
 //! # access_key_id = "AKIA..."
 //! # secret_access_key_env = "MY_LAMBDA_SECRET"
 //! # ca_file = "/etc/coffer/lambda-ca.pem"
-//! # The built-in PostgreSQL rotators connect over TLS when a secret says
+//! # The built-in PostgreSQL and MySQL rotators connect over TLS when a secret says
 //! # "ssl": true, verifying the database's certificate (chain and host name)
 //! # against the system's roots and this PEM file; set, every rotator uses TLS.
 //! # rotation_database_ca_file = "/etc/coffer/rds-ca.pem"

@@ -274,7 +274,7 @@ struct ServerArgs {
     /// Seconds between sweeps for secrets past their recovery window [default: 60].
     #[arg(long, env = "COFFER_SWEEP_INTERVAL_SECS")]
     sweep_interval_secs: Option<u64>,
-    /// PEM roots the built-in PostgreSQL rotators trust for the databases they
+    /// PEM roots the built-in PostgreSQL and MySQL rotators trust for the databases they
     /// rotate; given, they connect over TLS (verify-full) [default: none].
     #[arg(long, env = "COFFER_ROTATION_DATABASE_CA_FILE")]
     rotation_database_ca_file: Option<PathBuf>,

@@ -21,7 +21,23 @@ struct Maria {
 
 impl Maria {
     fn start() -> Maria {
+        Self::start_with(tempfile::tempdir().unwrap(), &[])
+    }
+
+    /// A server with a certificate for 127.0.0.1 from a throwaway CA (its PEM
+    /// returned) that accepts TLS connections.
+    fn start_tls() -> (Maria, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
+        let set = coffer::devtls::DevTls::ensure(&dir.path().join("certs")).unwrap();
+        let args = [
+            format!("--ssl-cert={}", set.cert_file.display()),
+            format!("--ssl-key={}", set.key_file.display()),
+            format!("--ssl-ca={}", set.ca_file.display()),
+        ];
+        (Self::start_with(dir, &args), set.ca_file)
+    }
+
+    fn start_with(dir: tempfile::TempDir, extra: &[String]) -> Maria {
         let data = dir.path().join("data");
         // Two bootstraps at once collide on their temporary tables in /tmp: the
         // tests that start a server take turns here.
@@ -58,6 +74,7 @@ impl Maria {
                 "--bind-address=127.0.0.1".into(),
                 "--user=root".into(),
             ])
+            .args(extra)
             .spawn()
             .expect("mariadbd");
         let started = std::time::Instant::now();
@@ -91,6 +108,10 @@ impl Maria {
 
     /// Can `user` log in over TCP with `password`?
     fn login(&self, user: &str, password: &str) -> bool {
+        self.login_with(user, password, &[])
+    }
+
+    fn login_with(&self, user: &str, password: &str, extra: &[String]) -> bool {
         Command::new("mariadb")
             .args([
                 "--no-defaults",
@@ -101,6 +122,7 @@ impl Maria {
                 "-u",
                 user,
             ])
+            .args(extra)
             .arg(format!("-p{password}"))
             .args(["-e", "SELECT 1"])
             .output()
@@ -272,5 +294,95 @@ async fn mysql_names_are_quoted_for_the_sessions_sql_mode() {
     let now = current(&c, "nb/app", "AWSCURRENT").await;
     assert_eq!(now["username"], r"o\'k_clone");
     assert!(db.login(r"o\'k_clone", now["password"].as_str().unwrap()));
+    srv.stop().await;
+}
+
+/// The rotators connect over TLS when the server has a CA file for them, the
+/// database's certificate checked against it: `app` may log in over TLS only
+/// (REQUIRE SSL), so a finished rotation shows TLS was used. Without that CA
+/// the certificate is not trusted, and the failure says it was over TLS.
+#[tokio::test]
+async fn mysql_rotation_over_verified_tls() {
+    let (db, ca) = Maria::start_tls();
+    assert!(db.socket_sql("CREATE USER 'app'@'%' IDENTIFIED BY 'first' REQUIRE SSL;"));
+    assert!(
+        !db.login_with("app", "first", &["--skip-ssl".to_string()]),
+        "plain connections are refused"
+    );
+    let over_tls = [format!("--ssl-ca={}", ca.display()), "--ssl".to_string()];
+    assert!(db.login_with("app", "first", &over_tls));
+    let secret = serde_json::json!({"engine": "mysql", "host": "127.0.0.1", "port": db.port,
+        "username": "app", "password": "first"});
+
+    // A server that does not trust the database's CA: the secret asks for TLS,
+    // the certificate is refused, and the error says so.
+    let untrusting = TestServer::start().await;
+    let mut asks = secret.clone();
+    asks["ssl"] = true.into();
+    untrusting
+        .client()
+        .create_secret()
+        .name("my/tls")
+        .secret_string(asks.to_string())
+        .send()
+        .await
+        .unwrap();
+    untrusting
+        .client()
+        .rotate_secret()
+        .secret_id("my/tls")
+        .rotation_lambda_arn(SINGLE)
+        .rotation_rules(
+            RotationRulesType::builder()
+                .automatically_after_days(7)
+                .build(),
+        )
+        .client_request_token(token(1))
+        .send()
+        .await
+        .unwrap();
+    let scope = coffer_store::Scope {
+        account_id: ACCOUNT.into(),
+        region: "us-east-1".into(),
+    };
+    wait_for("the rotation fails", PATIENCE, async || {
+        let s = untrusting
+            .running()
+            .service
+            .store()
+            .secret_by_name(&scope, "my/tls")
+            .await
+            .unwrap()
+            .unwrap();
+        s.row.attrs["Rotation"]["LastFailure"].is_object()
+    })
+    .await;
+    let s = untrusting
+        .running()
+        .service
+        .store()
+        .secret_by_name(&scope, "my/tls")
+        .await
+        .unwrap()
+        .unwrap();
+    let why = s.row.attrs["Rotation"]["LastFailure"].to_string();
+    assert!(why.contains("over TLS"), "{why}");
+    assert!(!why.contains("first"), "no password in the error: {why}");
+    untrusting.stop().await;
+
+    // Given the CA, the server rotates over TLS (the secret does not even ask).
+    let srv = TestServer::start_with(|o| o.rotation_database_ca_file = Some(ca.clone())).await;
+    srv.client()
+        .create_secret()
+        .name("my/app")
+        .secret_string(secret.to_string())
+        .send()
+        .await
+        .unwrap();
+    rotate(&srv, "my/app", Some(SINGLE), &token(2)).await;
+    let now = current(&srv.client(), "my/app", "AWSCURRENT").await;
+    let pw = now["password"].as_str().unwrap();
+    assert!(db.login_with("app", pw, &over_tls), "AWSCURRENT logs in");
+    assert!(!db.login_with("app", "first", &over_tls));
     srv.stop().await;
 }

@@ -6,30 +6,55 @@
 //! CURRENT_USER()` on MySQL). Alternating users:
 //! the master user creates `NAME_clone` (for host `%`) with the current user's
 //! grants on first use, and later sets the other user's password.
+//!
+//! Over TLS when the secret says `"ssl": true` or the server has a
+//! `rotation_database_ca_file`: the certificate must then chain to the
+//! system's roots (or the driver's built-in Mozilla roots) or that CA, and name
+//! the host; the errors say it was over TLS.
 
 use super::call::RotationCall;
 use super::db::{login, switch_user, Login, EXCLUDED};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Value as Sql};
+use mysql_async::{Conn, OptsBuilder, SslOpts, Value as Sql};
 use serde_json::Value;
 use std::time::Duration;
 
-/// A MySQL login (port 3306 unless named).
-fn login_my(v: &Value) -> Result<Login, String> {
-    login(v, 3306)
+/// A MySQL login (port 3306 unless named), with the server's CA file for
+/// the rotators.
+fn login_my(rc: &RotationCall<'_>, v: &Value) -> Result<Login, String> {
+    let mut l = login(v, 3306)?;
+    l.ca_file.clone_from(&rc.svc.functions.database_ca_file);
+    Ok(l)
 }
 
+/// The system's bundle of trusted roots (Debian's and its kin's path).
+const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 async fn connect(l: &Login) -> Result<Conn, String> {
-    let opts = OptsBuilder::default()
+    let mut opts = OptsBuilder::default()
         .ip_or_hostname(l.host.clone())
         .tcp_port(l.port)
         .user(Some(l.user.clone()))
         .pass(Some(l.password.clone()))
         .db_name(l.dbname.clone())
         .prefer_socket(false);
+    let mut how = String::new();
+    if l.ssl || l.ca_file.is_some() {
+        let mut roots = Vec::new();
+        if std::path::Path::new(SYSTEM_ROOTS).exists() {
+            roots.push(std::path::PathBuf::from(SYSTEM_ROOTS).into());
+        }
+        how = " over TLS (certificate checked against the system's roots".into();
+        if let Some(ca) = &l.ca_file {
+            roots.push(ca.clone().into());
+            how.push_str(&format!(" and {}", ca.display()));
+        }
+        how.push(')');
+        opts = opts.ssl_opts(SslOpts::default().with_root_certs(roots));
+    }
     let fail = |why: String| {
         format!(
-            "cannot log in as {} on {}:{}: {why}",
+            "cannot log in as {} on {}:{}{how}: {why}",
             l.user, l.host, l.port
         )
     };
@@ -65,27 +90,34 @@ fn db_error(what: &str) -> impl Fn(mysql_async::Error) -> String + '_ {
 }
 
 async fn set_single(rc: &RotationCall<'_>) -> Result<(), String> {
-    let pending = login_my(&rc.value_of("AWSPENDING").await?)?;
+    let pending = login_my(rc, &rc.value_of("AWSPENDING").await?)?;
     if let Ok(c) = connect(&pending).await {
         let _ = c.disconnect().await;
         return Ok(()); // set by an earlier attempt
     }
     let mut conn = None;
+    let mut last = String::new();
     for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
         let Ok(v) = rc.value_of(stage).await else {
             continue;
         };
-        let l = login_my(&v)?;
+        let l = login_my(rc, &v)?;
         if l.user != pending.user || l.host != pending.host {
             return Err("the pending secret names another user or host".into());
         }
-        if let Ok(c) = connect(&l).await {
-            conn = Some(c);
-            break;
+        match connect(&l).await {
+            Ok(c) => {
+                conn = Some(c);
+                break;
+            }
+            Err(e) => last = e,
         }
     }
-    let mut c =
-        conn.ok_or("unable to log into the database with the previous, current or pending secret")?;
+    let mut c = conn.ok_or_else(|| {
+        format!(
+            "unable to log into the database with the previous, current or pending secret ({last})"
+        )
+    })?;
     // MariaDB lets a user change its own password only with SET PASSWORD; MySQL
     // 5.7+ dropped PASSWORD() and uses ALTER USER (AWS's template does the same).
     let version: Option<String> = c
@@ -110,16 +142,16 @@ async fn set_single(rc: &RotationCall<'_>) -> Result<(), String> {
 
 async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
     let pending_v = rc.value_of("AWSPENDING").await?;
-    let pending = login_my(&pending_v)?;
+    let pending = login_my(rc, &pending_v)?;
     if let Ok(c) = connect(&pending).await {
         let _ = c.disconnect().await;
         return Ok(());
     }
-    let current = login_my(&rc.value_of("AWSCURRENT").await?)?;
+    let current = login_my(rc, &rc.value_of("AWSCURRENT").await?)?;
     let master_arn = pending_v["masterarn"]
         .as_str()
         .ok_or("the secret has no masterarn")?;
-    let master = login_my(&rc.value_of_secret(master_arn).await?)?;
+    let master = login_my(rc, &rc.value_of_secret(master_arn).await?)?;
     let mut c = connect(&master).await?;
     let exists: Option<String> = c
         .exec_first(
@@ -166,7 +198,7 @@ async fn set_alternating(rc: &RotationCall<'_>) -> Result<(), String> {
 }
 
 async fn test(rc: &RotationCall<'_>) -> Result<(), String> {
-    let pending = login_my(&rc.value_of("AWSPENDING").await?)?;
+    let pending = login_my(rc, &rc.value_of("AWSPENDING").await?)?;
     let mut c = connect(&pending).await?;
     c.query_drop("SELECT NOW()")
         .await

@@ -37,6 +37,9 @@ if ! nats_up; then
   nats_up
 fi
 
+# The MySQL rotators' tests run a MariaDB server of their own.
+command -v mariadbd >/dev/null || { apt-get update -qq && apt-get install -y -qq mariadb-server >/dev/null; }
+
 cargo build --quiet -p coffer --bin coffer
 cargo test --workspace
 COFFER_BIN="$CARGO_TARGET_DIR/debug/coffer" PATH="$PWD/.venv/bin:$PATH" .venv/bin/pytest -q e2e

@@ -257,6 +257,35 @@ def test_audit_verify_command(workdir):
     assert legacy.returncode == 0 and "without a key" in legacy.stderr, legacy.stderr
 
 
+def test_audit_verify_detects_a_cut_file(workdir):
+    """A keyed chain cannot show that its newest lines were cut off; the file's
+    signed head, kept in the store, names its last line on disk, so verify
+    refuses a file that lost it."""
+    data = os.path.join(workdir, "data")
+    s = Server(data)
+    c = s.client()
+    c.create_secret(Name="a", SecretString="v")
+    for _ in range(3):
+        c.get_secret_value(SecretId="a")
+    assert s.stop() == 0
+    ok = subprocess.run([BIN, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "holds the line its signed head names" in ok.stdout
+    log = os.path.join(data, "audit.log")
+    with open(log) as f:
+        lines = f.readlines()
+    assert len(lines) >= 3, lines
+    with open(log, "w") as f:
+        f.writelines(lines[:-2])
+    cut = subprocess.run([BIN, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
+    assert cut.returncode != 0 and "was cut" in cut.stderr, (cut.stdout, cut.stderr)
+    # Put back whole, it verifies again.
+    with open(log, "w") as f:
+        f.writelines(lines)
+    again = subprocess.run([BIN, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+
+
 def test_help_explains():
     out = subprocess.run([BIN, "server", "--help"], capture_output=True, text=True)
     assert out.returncode == 0

@@ -42,11 +42,48 @@ pub async fn verify(o: &VerifyOptions) -> anyhow::Result<()> {
             let file = coffer_core::audit::verify_file(&path, key, o.allow_unkeyed)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             report(&path.display().to_string(), file);
+            check_head(&*store, dir, &path, &key).await?;
         }
     }
     let out = verify_store(&*store, key, o).await;
     store.close().await?;
     out
+}
+
+/// The audit file against the signed head its server keeps in the store: a
+/// file whose newest lines were cut off no longer holds the line it names.
+async fn check_head(
+    store: &dyn Store,
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    key: &ChainKey,
+) -> anyhow::Result<()> {
+    let Ok(id) = std::fs::read_to_string(dir.join("server-id")) else {
+        return Ok(());
+    };
+    let id = id.trim();
+    let prefix = coffer_core::audit_head::HEAD_PREFIX;
+    let Some(stored) = store.meta_get(&format!("{prefix}{id}")).await? else {
+        eprintln!(
+            "note: no signed head of {} in the store yet",
+            path.display()
+        );
+        return Ok(());
+    };
+    match coffer_core::audit_head::check(path, key, id, &stored) {
+        Ok(coffer_core::audit_head::HeadCheck::Holds) => {
+            println!("{}: holds the line its signed head names", path.display());
+            Ok(())
+        }
+        Ok(coffer_core::audit_head::HeadCheck::OtherFile) => {
+            eprintln!(
+                "note: {} was begun anew since its head was signed (moved aside?): not compared",
+                path.display()
+            );
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("{e}"),
+    }
 }
 
 /// The store an audit command reads: the PostgreSQL database when given, else

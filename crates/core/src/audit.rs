@@ -59,12 +59,19 @@ pub struct AuditLog {
     /// A second handle for fsync, so syncing never holds up appends.
     sync_handle: File,
     dirty: AtomicBool,
+    /// The hashes of the file's first line and of its last line written, then
+    /// of its last line known on disk (see `audit_head`).
+    first_hash: Mutex<Option<String>>,
+    written_head: Mutex<Option<String>>,
+    synced_head: Mutex<Option<String>>,
 }
 
 impl AuditLog {
     /// Opens (creating, 0600) the log at `path` and resumes its hash chain.
     pub fn open(path: &Path, key: ChainKey) -> io::Result<Self> {
         let prev = last_hash(path)?;
+        let first = first_hash(path)?;
+        let head = (prev != GENESIS_HASH).then(|| prev.clone());
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -85,6 +92,9 @@ impl AuditLog {
             progress: tokio::sync::watch::Sender::new(Progress::default()),
             sync_handle,
             dirty: AtomicBool::new(false),
+            synced_head: Mutex::new(head.clone()),
+            written_head: Mutex::new(head),
+            first_hash: Mutex::new(first),
         })
     }
 
@@ -115,6 +125,9 @@ impl AuditLog {
                 p.prev
             );
             p.buf.extend_from_slice(line.as_bytes());
+            if let Ok(mut f) = self.first_hash.lock() {
+                f.get_or_insert_with(|| hash.clone());
+            }
             p.prev = hash;
             p.last_seq += 1;
             let leader = !p.writing;
@@ -140,7 +153,7 @@ impl AuditLog {
     /// The leader's loop: write what is buffered until nothing is left.
     fn write_pending(&self) {
         loop {
-            let (batch, upto, first, mut file) = {
+            let (batch, upto, first, head, mut file) = {
                 let Ok(mut p) = self.pending.lock() else {
                     return;
                 };
@@ -149,7 +162,14 @@ impl AuditLog {
                     return;
                 }
                 let first = p.last_seq - count_lines(&p.buf) + 1;
-                (std::mem::take(&mut p.buf), p.last_seq, first, p.file.take())
+                let head = p.prev.clone();
+                (
+                    std::mem::take(&mut p.buf),
+                    p.last_seq,
+                    first,
+                    head,
+                    p.file.take(),
+                )
             };
             let result = match file.as_mut() {
                 Some(f) => f.write_all(&batch),
@@ -159,6 +179,11 @@ impl AuditLog {
                 p.file = file;
             }
             self.dirty.store(true, Ordering::Release);
+            if result.is_ok() {
+                if let Ok(mut h) = self.written_head.lock() {
+                    *h = Some(head);
+                }
+            }
             self.progress.send_modify(|pr| {
                 pr.written_upto = upto;
                 if let Err(e) = &result {
@@ -176,11 +201,24 @@ impl AuditLog {
 
     /// Fsyncs what was written since the last call.
     pub fn sync(&self) {
+        // Read before the fsync: whatever it names is on disk after it.
+        let head = self.written_head.lock().ok().and_then(|h| h.clone());
         if self.dirty.swap(false, Ordering::AcqRel) {
             if let Err(e) = self.sync_handle.sync_data() {
                 tracing::error!(path = %self.path.display(), error = %e, "audit fsync failed");
+                return;
             }
         }
+        if let Ok(mut s) = self.synced_head.lock() {
+            *s = head;
+        }
+    }
+
+    /// The hashes of the file's first line and of its last line on disk.
+    pub fn head(&self) -> Option<(String, String)> {
+        let first = self.first_hash.lock().ok()?.clone()?;
+        let last = self.synced_head.lock().ok()?.clone()?;
+        Some((first, last))
     }
 
     /// Fsyncs and refuses further records.
@@ -197,6 +235,22 @@ impl AuditLog {
 #[allow(clippy::naive_bytecount)]
 fn count_lines(buf: &[u8]) -> u64 {
     buf.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// The hash of the file's first line, if it has one.
+fn first_hash(path: &Path) -> io::Result<Option<String>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let first = BufReader::new(file)
+        .lines()
+        .next()
+        .transpose()?
+        .and_then(|l| serde_json::from_str::<Value>(&l).ok())
+        .and_then(|v| v["hash"].as_str().map(str::to_string));
+    Ok(first)
 }
 
 fn last_hash(path: &Path) -> io::Result<String> {

@@ -107,6 +107,7 @@ impl Service {
             // a new leader also finishes rotations cut off by the last one's stop
             // (or crash).
             let mut pass: Option<tokio::task::JoinHandle<()>> = None;
+            let mut audit_head: Option<String> = None;
             let mut leader = Leadership::default();
             loop {
                 tokio::select! {
@@ -132,6 +133,7 @@ impl Service {
                         let s = svc.clone();
                         // fsync can take milliseconds: keep it off the async workers.
                         let _ = tokio::task::spawn_blocking(move || s.audit.sync()).await;
+                        svc.record_audit_head(&mut audit_head).await;
                         svc.ship_audit().await;
                     }
                     _ = lead_check.tick() => {
@@ -174,6 +176,7 @@ impl Service {
     pub async fn shutdown(&self) {
         self.secrets.flush_access().await;
         self.audit.close();
+        self.record_audit_head(&mut None).await;
         self.ship_audit().await;
         if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "closing the store failed");

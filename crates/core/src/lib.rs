@@ -17,6 +17,7 @@
 pub mod arn;
 mod attrs;
 pub mod audit;
+pub mod audit_head;
 mod audit_ship;
 mod background;
 pub mod bus;

@@ -68,6 +68,8 @@ pub struct Service {
     pub(crate) events_ca_file: Option<PathBuf>,
     pub(crate) nats_url: Option<String>,
     pub(crate) server_id: Option<String>,
+    /// The audit chains' key (signs the audit file's head).
+    pub(crate) chain_key: coffer_store::ChainKey,
     /// Hands RotateSecret's rotations to the engine; taken when the background
     /// work starts.
     rotation_requests: std::sync::Mutex<
@@ -139,6 +141,7 @@ impl Service {
             nats_url: opts.nats_url,
             rotation_requests: std::sync::Mutex::new(Some(requests)),
             server_id: opts.server_id,
+            chain_key,
         }))
     }
 

@@ -265,12 +265,14 @@ def test_audit_verify_detects_a_cut_file(workdir):
     s = Server(data)
     c = s.client()
     c.create_secret(Name="a", SecretString="v")
+    c.create_secret(Name="b", SecretString="v")
     for _ in range(3):
         c.get_secret_value(SecretId="a")
     assert s.stop() == 0
     ok = subprocess.run([BIN, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "holds the line its signed head names" in ok.stdout
+    assert "holds the record its signed head names" in ok.stdout
     log = os.path.join(data, "audit.log")
     with open(log) as f:
         lines = f.readlines()
@@ -284,6 +286,16 @@ def test_audit_verify_detects_a_cut_file(workdir):
         f.writelines(lines)
     again = subprocess.run([BIN, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
+
+    # The store's newest mutation record deleted (its chain still links up): the
+    # head kept beside the audit file names it.
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data, "coffer.db"))
+    db.execute("DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)")
+    db.commit()
+    db.close()
+    cut = subprocess.run([BIN, "audit", "verify", "--data-dir", data], capture_output=True, text=True)
+    assert cut.returncode != 0 and "was cut" in cut.stderr, (cut.stdout, cut.stderr)
 
 
 def test_help_explains():

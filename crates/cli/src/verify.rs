@@ -171,6 +171,9 @@ async fn verify_store(store: &dyn Store, key: ChainKey, o: &VerifyOptions) -> an
     );
     report("store (mutations)", check.report);
     pruned_note("store (mutations)", anchors.records.as_ref());
+    if let Some(dir) = &o.data_dir {
+        check_store_head(store, dir, &key, after).await?;
+    }
     if o.database_url.is_some() {
         for server in store.shipped_servers().await? {
             let anchor = anchors.servers.get(&server);
@@ -180,6 +183,41 @@ async fn verify_store(store: &dyn Store, key: ChainKey, o: &VerifyOptions) -> an
             pruned_note(&what, anchor);
         }
     }
+    Ok(())
+}
+
+/// The store's chain against the signed head this server kept beside its
+/// audit file: the chain must still hold the record the head names.
+async fn check_store_head(
+    store: &dyn Store,
+    dir: &std::path::Path,
+    key: &ChainKey,
+    newest: i64,
+) -> anyhow::Result<()> {
+    use coffer_core::audit_head::{StoreHead, STORE_HEAD_FILE};
+    let path = dir.join(STORE_HEAD_FILE);
+    let Some(head) = StoreHead::read(&path, key).map_err(anyhow::Error::msg)? else {
+        return Ok(());
+    };
+    anyhow::ensure!(
+        head.seq <= newest,
+        "the store's audit chain was cut: {} names record {}, the chain ends at {newest}",
+        path.display(),
+        head.seq
+    );
+    let named = store.audit_records(head.seq - 1, 1).await?;
+    match named.first() {
+        // Pruned since (retention removes the oldest): nothing to compare.
+        Some(r) if r.seq > head.seq => {}
+        Some(r) => anyhow::ensure!(
+            r.hash == head.hash,
+            "store audit record {} is not the one {} names",
+            r.seq,
+            path.display()
+        ),
+        None => anyhow::bail!("the store's audit chain was cut before record {}", head.seq),
+    }
+    println!("store (mutations): holds the record its signed head names");
     Ok(())
 }
 

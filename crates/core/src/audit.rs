@@ -214,6 +214,11 @@ impl AuditLog {
         }
     }
 
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The hashes of the file's first line and of its last line on disk.
     pub fn head(&self) -> Option<(String, String)> {
         let first = self.first_hash.lock().ok()?.clone()?;

@@ -115,3 +115,95 @@ impl Service {
         }
     }
 }
+
+/// The store chain's signed head, kept by each server beside its audit file
+/// (`audit.store-head`): the chain's newest record (number and hash) that
+/// server saw, renewed every second. Whoever can cut the store's newest
+/// audit records (a database administrator, say) cannot reach that file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreHead {
+    pub seq: i64,
+    pub hash: String,
+    pub mac: String,
+}
+
+/// The name of the store head's file, in the data directory.
+pub const STORE_HEAD_FILE: &str = "audit.store-head";
+
+fn store_mac(key: &ChainKey, seq: i64, hash: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(&key.0).expect("any key length");
+    m.update(format!("coffer store head v1|{seq}|{hash}").as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+impl StoreHead {
+    pub fn new(key: &ChainKey, seq: i64, hash: String) -> StoreHead {
+        let mac = store_mac(key, seq, &hash);
+        StoreHead { seq, hash, mac }
+    }
+
+    /// Reads the head at `path` and checks its signature.
+    pub fn read(path: &Path, key: &ChainKey) -> Result<Option<StoreHead>, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let head: StoreHead =
+            serde_json::from_str(&text).map_err(|_| format!("{} is unreadable", path.display()))?;
+        let expected = store_mac(key, head.seq, &head.hash);
+        if !coffer_sigv4::signatures_match(&expected, &head.mac) {
+            return Err(format!(
+                "{} is not signed with this root key's chain key",
+                path.display()
+            ));
+        }
+        Ok(Some(head))
+    }
+
+    /// Writes the head at `path` (0600), whole or not at all.
+    fn write(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = path.with_extension("store-head.tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(serde_json::to_string(self).unwrap_or_default().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+impl Service {
+    /// Writes the store chain's head beside the audit file if it moved.
+    pub(crate) async fn record_store_head(&self, last: &mut Option<i64>) {
+        let head = match self.store.audit_head().await {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the store's audit head failed; will retry");
+                return;
+            }
+        };
+        if *last == Some(head.0) {
+            return;
+        }
+        let path = self.audit.path().with_file_name(STORE_HEAD_FILE);
+        let h = StoreHead::new(&self.chain_key, head.0, head.1);
+        let written = tokio::task::spawn_blocking(move || h.write(&path)).await;
+        match written {
+            Ok(Ok(())) => *last = Some(head.0),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "writing the store's audit head failed; will retry");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "writing the store's audit head failed; will retry");
+            }
+        }
+    }
+}

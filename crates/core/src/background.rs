@@ -108,6 +108,7 @@ impl Service {
             // (or crash).
             let mut pass: Option<tokio::task::JoinHandle<()>> = None;
             let mut audit_head: Option<String> = None;
+            let mut store_head: Option<i64> = None;
             let mut leader = Leadership::default();
             loop {
                 tokio::select! {
@@ -134,6 +135,7 @@ impl Service {
                         // fsync can take milliseconds: keep it off the async workers.
                         let _ = tokio::task::spawn_blocking(move || s.audit.sync()).await;
                         svc.record_audit_head(&mut audit_head).await;
+                        svc.record_store_head(&mut store_head).await;
                         svc.ship_audit().await;
                     }
                     _ = lead_check.tick() => {
@@ -177,6 +179,7 @@ impl Service {
         self.secrets.flush_access().await;
         self.audit.close();
         self.record_audit_head(&mut None).await;
+        self.record_store_head(&mut None).await;
         self.ship_audit().await;
         if let Err(e) = self.store.close().await {
             tracing::warn!(error = %e, "closing the store failed");

@@ -259,6 +259,9 @@ impl<S: Store> Store for CachedStore<S> {
     async fn shipped_servers(&self) -> Result<Vec<String>> {
         self.inner.shipped_servers().await
     }
+    async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        self.inner.audit_head().await
+    }
     async fn check_root_key(&self, fingerprint: &str) -> Result<bool> {
         self.inner.check_root_key(fingerprint).await
     }

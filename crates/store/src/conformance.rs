@@ -851,6 +851,12 @@ async fn audit_chain_and_events(store: &dyn Store) {
         assert_eq!(r.hash, chain_hash(&prev, &r.body));
         prev = r.hash.clone();
     }
+    let last = records.last().unwrap();
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        Some((last.seq, last.hash.clone())),
+        "the head is the newest record"
+    );
     // Failed mutations leave no audit record and no event.
     let events = store.events_after(0, 1_000).await.unwrap();
     assert_eq!(events.len(), records.len());

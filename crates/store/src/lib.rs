@@ -127,6 +127,9 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<EventRow>>;
     /// The mutation audit records, oldest first.
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>>;
+    /// The newest record of the store's audit chain: its sequence number and
+    /// hash (None: the chain is empty).
+    async fn audit_head(&self) -> Result<Option<(i64, String)>>;
 
     /// Drops history older than `r` allows: change events, and audit records
     /// (with servers' audit lines, in a shared store), at most a batch of each

@@ -429,6 +429,16 @@ impl Store for PgStore {
         rows::all(&rows, rows::event)
     }
 
+    async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        let conn = self.pool.get().await?;
+        let row = conn
+            .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+            .await
+            .map_err(pg_err)?;
+        row.map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?)))
+            .transpose()
+    }
+
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
         let conn = self.pool.get().await?;
         let rows = conn

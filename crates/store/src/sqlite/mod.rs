@@ -373,6 +373,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .await
+    }
+
     async fn audit_records(&self, after_seq: i64, limit: usize) -> Result<Vec<AuditRow>> {
         self.read(move |c| {
             c.prepare_cached(

@@ -13,6 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import subprocess
 
+import pytest
+from botocore.exceptions import ClientError
+
 from conftest import ACCOUNT, BIN, wait_until
 from test_access import client
 
@@ -32,6 +35,7 @@ class Receiver:
         self.port, self.status, self.got = port, status, []
         # Requests to /token (an OAuth token endpoint), answered with a token.
         self.tokens_asked = []
+        self.token_paths = []
         self.server = None
 
     def start(self):
@@ -41,8 +45,9 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                if self.path == "/token":
+                if self.path.split("?")[0] == "/token":
                     outer.tokens_asked.append((headers, body))
+                    outer.token_paths.append(self.path)
                     answer = json.dumps({"access_token": f"tok-{len(outer.tokens_asked)}", "expires_in": 3600}).encode()
                     self.send_response(200)
                     self.send_header("content-type", "application/json")
@@ -264,4 +269,48 @@ def test_oauth_client_credentials_connections_fetch_and_use_a_token(server, sm):
     headers, body = r.tokens_asked[0]
     assert urllib.parse.parse_qs(body) == {"grant_type": ["client_credentials"]}
     assert base64.b64decode(headers["authorization"].split()[1]).decode() == "coffer-client:client-secret-1"
+    r.stop()
+
+
+def test_oauth_http_parameters_reach_the_token_request(server, sm):
+    """A connection's OAuthHttpParameters (an audience, a scope, a tenant header,
+    as identity providers ask for them) go with its token request; values marked
+    secret stay out of DescribeConnection."""
+    import urllib.parse
+    ev = client(server, "events")
+    r = Receiver().start()
+    conn = ev.create_connection(Name="idp", AuthorizationType="OAUTH_CLIENT_CREDENTIALS", AuthParameters={
+        "OAuthParameters": {
+            "AuthorizationEndpoint": f"http://127.0.0.1:{r.port}/token", "HttpMethod": "POST",
+            "ClientParameters": {"ClientID": "c", "ClientSecret": "s"},
+            "OAuthHttpParameters": {
+                "HeaderParameters": [{"Key": "X-Tenant", "Value": "acme", "IsValueSecret": False}],
+                "QueryStringParameters": [{"Key": "scope", "Value": "events write", "IsValueSecret": False}],
+                "BodyParameters": [{"Key": "audience", "Value": "https://api.example/&x", "IsValueSecret": True}],
+            }}})
+    shown = ev.describe_connection(Name="idp")["AuthParameters"]["OAuthParameters"]["OAuthHttpParameters"]
+    assert shown["HeaderParameters"] == [{"Key": "X-Tenant", "Value": "acme", "IsValueSecret": False}]
+    assert shown["BodyParameters"] == [{"Key": "audience", "IsValueSecret": True}]
+    dest = ev.create_api_destination(Name="idp", ConnectionArn=conn["ConnectionArn"],
+                                     InvocationEndpoint=r.url, HttpMethod="POST")
+    ev.put_rule(Name="idp", EventPattern=json.dumps(PATTERN))
+    ev.put_targets(Rule="idp", Targets=[{"Id": "t", "Arn": dest["ApiDestinationArn"]}])
+    sm.create_secret(Name="app/idp", SecretString="0")
+    sm.put_secret_value(SecretId="app/idp", SecretString="1")
+    wait_until("the change arrived", lambda: len(r.got) >= 1)
+    headers, body = r.tokens_asked[0]
+    assert headers["x-tenant"] == "acme"
+    assert urllib.parse.parse_qs(body) == {"grant_type": ["client_credentials"],
+                                           "audience": ["https://api.example/&x"]}
+    path = r.token_paths[0]
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(path).query) == {"scope": ["events write"]}
+    # Refused: the client's own Authorization header, a control character in a key.
+    for bad in [{"HeaderParameters": [{"Key": "Authorization", "Value": "x"}]},
+                {"BodyParameters": [{"Key": "a\nb", "Value": "x"}]}]:
+        with pytest.raises(ClientError) as e:
+            ev.create_connection(Name="bad", AuthorizationType="OAUTH_CLIENT_CREDENTIALS", AuthParameters={
+                "OAuthParameters": {
+                    "AuthorizationEndpoint": f"http://127.0.0.1:{r.port}/token", "HttpMethod": "POST",
+                    "ClientParameters": {"ClientID": "c", "ClientSecret": "s"}, "OAuthHttpParameters": bad}})
+        assert e.value.response["Error"]["Code"] == "ValidationException"
     r.stop()

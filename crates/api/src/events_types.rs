@@ -119,7 +119,7 @@ pub struct OAuthAuth {
     pub client_parameters: Option<OAuthClient>,
     pub authorization_endpoint: Option<String>,
     pub http_method: Option<String>,
-    /// Extra parameters of the token request: not served yet (refused).
+    /// Extra headers, query string and body parameters of the token request.
     #[serde(
         rename = "OAuthHttpParameters",
         skip_serializing_if = "Option::is_none",

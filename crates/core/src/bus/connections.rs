@@ -32,6 +32,9 @@ pub(crate) struct ConnectionDoc {
     /// OAuth client credentials: the token endpoint, its method, the client id.
     #[serde(default)]
     pub oauth: Option<(String, String, String)>,
+    /// The token request's extra parameters as shown (secret values left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_http: Option<Value>,
     pub secret_arn: String,
     pub created_ms: i64,
 }
@@ -64,6 +67,9 @@ pub(crate) struct ConnectionSecret {
     pub authorization_endpoint: Option<String>,
     #[serde(default)]
     pub oauth_method: Option<String>,
+    /// The token request's extra headers, query string and body parameters.
+    #[serde(default)]
+    pub oauth_http: Option<super::oauth_params::OAuthHttp>,
     /// Hex; signs every delivery through this connection.
     pub signing_key: String,
 }
@@ -77,9 +83,15 @@ impl ConnectionDoc {
         let auth = match (&self.api_key_name, &self.username, &self.oauth) {
             (Some(k), _, _) => json!({"ApiKeyAuthParameters": {"ApiKeyName": k}}),
             (_, Some(u), _) => json!({"BasicAuthParameters": {"Username": u}}),
-            (_, _, Some((endpoint, method, client))) => json!({"OAuthParameters": {
-                "AuthorizationEndpoint": endpoint, "HttpMethod": method,
-                "ClientParameters": {"ClientID": client}}}),
+            (_, _, Some((endpoint, method, client))) => {
+                let mut o = json!({
+                    "AuthorizationEndpoint": endpoint, "HttpMethod": method,
+                    "ClientParameters": {"ClientID": client}});
+                if let Some(h) = &self.oauth_http {
+                    o["OAuthHttpParameters"] = h.clone();
+                }
+                json!({ "OAuthParameters": o })
+            }
             _ => json!({}),
         };
         let mut v = json!({
@@ -176,6 +188,7 @@ impl Service {
             client_secret: None,
             authorization_endpoint: None,
             oauth_method: None,
+            oauth_http: None,
             signing_key: hex::encode(rand::random::<[u8; 32]>()),
         };
         match kind.as_str() {
@@ -210,8 +223,8 @@ impl Service {
                 let o = auth.o_auth_parameters.ok_or_else(|| {
                     bad("OAuthParameters are required for OAUTH_CLIENT_CREDENTIALS.")
                 })?;
-                if o.o_auth_http_parameters.is_some() {
-                    return Err(bad("OAuthHttpParameters are not served by Coffer yet."));
+                if let Some(h) = &o.o_auth_http_parameters {
+                    secret.oauth_http = Some(super::oauth_params::OAuthHttp::parse(h)?);
                 }
                 let c = o
                     .client_parameters
@@ -267,6 +280,10 @@ impl Service {
                     secret.client_id.clone().unwrap_or_default(),
                 )
             }),
+            oauth_http: secret
+                .oauth_http
+                .as_ref()
+                .map(super::oauth_params::OAuthHttp::shown),
             secret_arn,
             created_ms: self.clock.now_ms(),
         };

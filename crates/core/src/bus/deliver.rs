@@ -564,7 +564,7 @@ impl Worker {
             secret.client_id.as_deref().unwrap_or_default(),
             secret.client_secret.as_deref().unwrap_or_default()
         );
-        let headers = vec![
+        let mut headers = vec![
             (
                 "authorization".to_string(),
                 format!(
@@ -578,12 +578,37 @@ impl Worker {
             ),
             ("accept".to_string(), "application/json".to_string()),
         ];
-        let grant = "grant_type=client_credentials";
-        let (url, body) = if method == "GET" {
-            let sep = if endpoint.contains('?') { '&' } else { '?' };
-            (format!("{endpoint}{sep}{grant}"), Vec::new())
+        // The connection's OAuthHttpParameters: headers as given, query string
+        // parameters on the URL, body parameters beside the grant type.
+        let extra = secret.oauth_http.clone().unwrap_or_default();
+        for h in &extra.headers {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(&h.key));
+            headers.push((h.key.to_ascii_lowercase(), h.value.clone()));
+        }
+        let pairs = |ps: &[super::oauth_params::Param]| -> Vec<(String, String)> {
+            ps.iter()
+                .map(|p| (p.key.clone(), p.value.clone()))
+                .collect()
+        };
+        let mut form = vec![("grant_type".to_string(), "client_credentials".to_string())];
+        form.extend(pairs(&extra.body));
+        let mut query = pairs(&extra.query);
+        let encode = |kv: &[(String, String)]| {
+            let refs: Vec<(&str, &str)> =
+                kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            super::oauth_params::form(&refs)
+        };
+        let body = if method == "GET" {
+            query.extend(form);
+            Vec::new()
         } else {
-            (endpoint.clone(), grant.as_bytes().to_vec())
+            encode(&form).into_bytes()
+        };
+        let url = if query.is_empty() {
+            endpoint.clone()
+        } else {
+            let sep = if endpoint.contains('?') { '&' } else { '?' };
+            format!("{endpoint}{sep}{}", encode(&query))
         };
         let a = self
             .shared

@@ -12,6 +12,7 @@ mod deliver;
 mod input;
 mod matcher;
 mod nats;
+mod oauth_params;
 pub mod pattern;
 mod rules;
 pub(crate) mod store;

@@ -159,12 +159,7 @@ async fn a_rotation_killed_half_way_resumes_and_the_old_key_opens_nothing() {
         .await
         .unwrap();
     for (akid, secret) in [users.first().unwrap(), users.last().unwrap()] {
-        let c = client_for(&srv.endpoint(), "us-east-1", akid, secret);
-        c.get_secret_value()
-            .secret_id(name(0))
-            .send()
-            .await
-            .unwrap();
+        read_as(&srv, akid, secret).await;
     }
 
     let (ok, out) = coffer_in(&["key", "rotate"], &dir);
@@ -180,12 +175,7 @@ async fn a_rotation_killed_half_way_resumes_and_the_old_key_opens_nothing() {
             .unwrap();
     }
     for (akid, secret) in &users {
-        let c = client_for(&srv.endpoint(), "us-east-1", akid, secret);
-        c.get_secret_value()
-            .secret_id(name(0))
-            .send()
-            .await
-            .unwrap();
+        read_as(&srv, akid, secret).await;
     }
     // Values made after the switch are sealed under the new key.
     let addr = srv.running().addr;
@@ -222,6 +212,16 @@ async fn a_rotation_killed_half_way_resumes_and_the_old_key_opens_nothing() {
         .unwrap();
     assert_eq!(v.secret_string(), Some("value-1"));
     srv.stop().await;
+}
+
+/// A read with a user's access key (its secret sealed under the root key).
+async fn read_as(srv: &TestServer, akid: &str, secret: &str) {
+    client_for(&srv.endpoint(), "us-east-1", akid, secret)
+        .get_secret_value()
+        .secret_id(name(0))
+        .send()
+        .await
+        .unwrap();
 }
 
 fn write_key(path: &Path, key: &coffer_crypto::Key256) {

@@ -148,6 +148,23 @@ async fn current(c: &aws_sdk_secretsmanager::Client, id: &str, stage: &str) -> s
     serde_json::from_str(v.secret_string().unwrap()).unwrap()
 }
 
+/// The failure a secret's last rotation attempt recorded (null: none).
+async fn last_failure(srv: &TestServer, id: &str) -> serde_json::Value {
+    let scope = coffer_store::Scope {
+        account_id: ACCOUNT.into(),
+        region: "us-east-1".into(),
+    };
+    let s = srv
+        .running()
+        .service
+        .store()
+        .secret_by_name(&scope, id)
+        .await
+        .unwrap()
+        .unwrap();
+    s.row.attrs["Rotation"]["LastFailure"].clone()
+}
+
 async fn rotate(srv: &TestServer, id: &str, lambda: Option<&str>, t: &str) {
     let c = &srv.client();
     let mut r = c.rotate_secret().secret_id(id).client_request_token(t);
@@ -167,21 +184,9 @@ async fn rotate(srv: &TestServer, id: &str, lambda: Option<&str>, t: &str) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let scope = coffer_store::Scope {
-        account_id: ACCOUNT.into(),
-        region: "us-east-1".into(),
-    };
-    let s = srv
-        .running()
-        .service
-        .store()
-        .secret_by_name(&scope, id)
-        .await
-        .unwrap()
-        .unwrap();
     panic!(
         "rotation {t} of {id} did not finish within {PATIENCE:?}: {}",
-        s.row.attrs["Rotation"]["LastFailure"]
+        last_failure(srv, id).await
     );
 }
 
@@ -341,31 +346,11 @@ async fn mysql_rotation_over_verified_tls() {
         .send()
         .await
         .unwrap();
-    let scope = coffer_store::Scope {
-        account_id: ACCOUNT.into(),
-        region: "us-east-1".into(),
-    };
     wait_for("the rotation fails", PATIENCE, async || {
-        let s = untrusting
-            .running()
-            .service
-            .store()
-            .secret_by_name(&scope, "my/tls")
-            .await
-            .unwrap()
-            .unwrap();
-        s.row.attrs["Rotation"]["LastFailure"].is_object()
+        last_failure(&untrusting, "my/tls").await.is_object()
     })
     .await;
-    let s = untrusting
-        .running()
-        .service
-        .store()
-        .secret_by_name(&scope, "my/tls")
-        .await
-        .unwrap()
-        .unwrap();
-    let why = s.row.attrs["Rotation"]["LastFailure"].to_string();
+    let why = last_failure(&untrusting, "my/tls").await.to_string();
     assert!(why.contains("over TLS"), "{why}");
     assert!(!why.contains("first"), "no password in the error: {why}");
     untrusting.stop().await;

@@ -340,21 +340,27 @@ pub struct RotateArgs {
     /// key settings are used. Flags override it.
     #[arg(long, short, env = "COFFER_CONFIG")]
     config: Option<PathBuf>,
+    /// The servers' data directory (its SQLite store and key files).
     #[arg(long, env = "COFFER_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The PostgreSQL store the servers share, instead of the SQLite file.
     #[arg(long, env = "COFFER_DATABASE_URL")]
     database_url: Option<String>,
+    /// PEM roots for the database's certificate (with `sslmode=require`).
     #[arg(long, env = "COFFER_DATABASE_CA_FILE")]
     database_ca_file: Option<PathBuf>,
     /// The new root key's source: file, env or passphrase [default: file].
     #[arg(long, env = "COFFER_ROOT_KEY_SOURCE")]
     root_key: Option<String>,
+    /// The variable holding the new key or passphrase [default: COFFER_ROOT_KEY].
     #[arg(long, env = "COFFER_ROOT_KEY_ENV")]
     root_key_env: Option<String>,
     /// The old root key's source: auto (DATA_DIR/root.key.previous), file, env
     /// or passphrase [default: auto].
     #[arg(long, env = "COFFER_PREVIOUS_ROOT_KEY_SOURCE")]
     previous_root_key: Option<String>,
+    /// The variable holding the old key or passphrase
+    /// [default: COFFER_PREVIOUS_ROOT_KEY].
     #[arg(long, env = "COFFER_PREVIOUS_ROOT_KEY_ENV")]
     previous_root_key_env: Option<String>,
     /// How long to wait for running servers to take up the new key.

@@ -45,6 +45,17 @@ fn params(list: &Value, kind: &str) -> Result<Vec<Param>, ApiError> {
     items
         .iter()
         .map(|p| {
+            // Members are named exactly: a `key` twin beside `Key` is refused,
+            // not read.
+            let members = p.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>());
+            if members.is_none_or(|m| {
+                m.iter()
+                    .any(|k| !matches!(k.as_str(), "Key" | "Value" | "IsValueSecret"))
+            }) {
+                return Err(bad(&format!(
+                    "Each of {kind} is a structure of Key, Value and IsValueSecret."
+                )));
+            }
             let key = p["Key"].as_str().unwrap_or_default();
             let value = p["Value"].as_str().unwrap_or_default();
             // AWS's patterns: 1 to 512 characters, no control characters.
@@ -54,9 +65,16 @@ fn params(list: &Value, kind: &str) -> Result<Vec<Param>, ApiError> {
                     "Each of {kind} needs a Key and a Value of 1 to 512 characters, without control characters."
                 )));
             }
-            if kind == KINDS[0]
-                && (key.eq_ignore_ascii_case("authorization") || key.eq_ignore_ascii_case("host"))
-            {
+            // The client's credentials and the request's own framing are not
+            // the caller's to replace.
+            const RESERVED: [&str; 5] = [
+                "authorization",
+                "host",
+                "content-length",
+                "transfer-encoding",
+                "connection",
+            ];
+            if kind == KINDS[0] && RESERVED.iter().any(|r| key.eq_ignore_ascii_case(r)) {
                 return Err(bad(&format!("Header {key} cannot be set in OAuthHttpParameters.")));
             }
             let secret = match &p["IsValueSecret"] {
@@ -151,6 +169,9 @@ mod tests {
         assert!(shown.contains("t1") && !shown.contains("hidden"), "{shown}");
         for bad_one in [
             json!({"HeaderParameters": [{"Key": "Authorization", "Value": "x"}]}),
+            json!({"HeaderParameters": [{"Key": "Content-Length", "Value": "0"}]}),
+            json!({"BodyParameters": [{"Key": "a", "Value": "x", "key": "b"}]}),
+            json!({"BodyParameters": ["a=b"]}),
             json!({"BodyParameters": [{"Key": "", "Value": "x"}]}),
             json!({"BodyParameters": [{"Key": "a\nb", "Value": "x"}]}),
             json!({"Other": []}),

@@ -44,7 +44,8 @@ FILL_WORDS="INSERT INTO secret_words (account_id, region, field, word, secret_id
   $(term n "'app/svc-' || i || '/db'") UNION ALL $(term n "'app'") UNION ALL $(term n "'svc'")
   UNION ALL $(term n "CAST(i AS TEXT)") UNION ALL $(term n "'db'")
   UNION ALL $(term d "'database of shard s' || (i % 1000) || 'x'") UNION ALL $(term d "'database'")
-  UNION ALL $(term d "'of'") UNION ALL $(term d "'shard'") UNION ALL $(term d "'s' || (i % 1000) || 'x'")
+  UNION ALL $(term d "'of'") UNION ALL $(term d "'shard'") UNION ALL $(term d "'s'")
+  UNION ALL $(term d "CAST(i % 1000 AS TEXT)") UNION ALL $(term d "'x'")
   UNION ALL $(term k "'team'") UNION ALL $(term v "'team-' || (i % 10)") UNION ALL $(term v "'team'")
   UNION ALL $(term v "CAST(i % 10 AS TEXT)")"
 T0=$(date +%s.%N)

@@ -191,6 +191,7 @@ async fn versions_and_pruning(store: &dyn Store) {
             fields: vec![crate::words::DESCRIPTION],
             prefixes: vec![word.into()],
         }),
+        name_prefixes: vec![],
     };
     let all: ListFilter = Arc::new(|_| true);
     let found = |q: ListQuery| {
@@ -305,6 +306,7 @@ async fn listing_pages(store: &dyn Store) {
         limit,
         include_deleted: false,
         probe: None,
+        name_prefixes: vec![],
     };
     assert_eq!(
         walk(store, account, &q(ListSort::Created, false, 2), &all).await,
@@ -351,6 +353,16 @@ async fn listing_pages(store: &dyn Store) {
         walk(store, account, &probed, &all).await.is_empty(),
         "no descriptions"
     );
+    // Name prefixes are exact and case-sensitive, ORed, in every order, and
+    // keep to the position; with a probe too, both narrow.
+    let mut named = q(ListSort::Created, true, 1);
+    named.name_prefixes = vec!["e".into(), "b".into(), "A".into()];
+    assert_eq!(walk(store, account, &named, &all).await, ["b", "e"]);
+    named.probe = Some(WordProbe {
+        fields: vec![crate::words::NAME],
+        prefixes: vec!["b".into(), "c".into()],
+    });
+    assert_eq!(walk(store, account, &named, &all).await, ["b"]);
     let vowels: ListFilter = Arc::new(|r: &SecretRow| matches!(r.name.as_str(), "a" | "e"));
     assert_eq!(
         walk(store, account, &q(ListSort::Name, false, 1), &vowels).await,

@@ -102,12 +102,17 @@ pub struct ListQuery {
     /// [`crate::words`]) starting with one of these prefixes: a superset of what
     /// the filter keeps, found through the word index.
     pub probe: Option<WordProbe>,
+    /// Only secrets whose name starts with one of these (case-sensitive, as
+    /// the `name` filter matches); empty: any. Exact, so the walk's query
+    /// skips what the filter would drop without sending it over.
+    pub name_prefixes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WordProbe {
     pub fields: Vec<&'static str>,
-    /// Lowercased and cut as [`crate::words::probe_term`] does.
+    /// Lowercased and cut as [`crate::words::probe_term`] and
+    /// [`crate::words::probe_text`] do.
     pub prefixes: Vec<String>,
 }
 

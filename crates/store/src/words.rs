@@ -57,6 +57,46 @@ pub fn probe_term(value: &str) -> String {
     cut(head).to_string()
 }
 
+/// A probe for a filter on a whole text (`name`, the tag filters): the
+/// value's ASCII head, lowercased and cut. Lowercasing ASCII is the same
+/// wherever it stands, so every text starting with the value has an index
+/// entry starting with this (a Greek final sigma would not); None when no
+/// head is left, as a probe for everything narrows nothing.
+pub fn probe_text(value: &str) -> Option<String> {
+    let head: String = value
+        .chars()
+        .take_while(char::is_ascii)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (!head.is_empty()).then(|| cut(&head).to_string())
+}
+
+/// ` AND (…)`: the name column starts with one of the prefixes, as ranges the
+/// name index answers (names are ASCII, compared bytewise: `C` in PostgreSQL,
+/// BINARY in SQLite); empty with no prefix. The values to bind follow,
+/// their placeholders numbered from `first` and written by `mark`.
+pub fn name_ranges(
+    prefixes: &[String],
+    column: &str,
+    first: usize,
+    mark: impl Fn(usize) -> String,
+) -> (String, Vec<String>) {
+    if prefixes.is_empty() {
+        return (String::new(), Vec::new());
+    }
+    let mut values = Vec::new();
+    let ors: Vec<String> = prefixes
+        .iter()
+        .map(|p| {
+            let n = first + values.len();
+            values.push(p.clone());
+            values.push(format!("{p}{RANGE_END}"));
+            format!("({column} >= {} AND {column} < {})", mark(n), mark(n + 1))
+        })
+        .collect();
+    (format!(" AND ({})", ors.join(" OR ")), values)
+}
+
 /// The words AWS's ListSecrets filters see in a text, lowercased.
 pub fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -142,5 +182,24 @@ mod tests {
         let long = "é".repeat(300);
         assert!(probe_term(&long).len() <= MAX_TERM);
         assert!(long.to_lowercase().starts_with(&probe_term(&long)));
+        // Whole-text probes keep punctuation (the text is indexed whole) and
+        // stop before anything whose lowercase may depend on what follows.
+        assert_eq!(probe_text("App/Svc-42").as_deref(), Some("app/svc-42"));
+        assert_eq!(probe_text("dbΣx").as_deref(), Some("db"));
+        assert_eq!(probe_text("Σx"), None);
+        let text = "ΑΣ".to_string() + "Α";
+        assert!(!text.to_lowercase().starts_with(&"ΑΣ".to_lowercase()));
+    }
+
+    #[test]
+    fn name_ranges_number_their_placeholders() {
+        let (sql, values) =
+            name_ranges(&["a/".into(), "b".into()], "s.name", 4, |n| format!("${n}"));
+        assert_eq!(
+            sql,
+            " AND ((s.name >= $4 AND s.name < $5) OR (s.name >= $6 AND s.name < $7))"
+        );
+        assert_eq!(values, ["a/", "a/\u{10FFFF}", "b", "b\u{10FFFF}"]);
+        assert_eq!(name_ranges(&[], "name", 1, |n| n.to_string()).0, "");
     }
 }

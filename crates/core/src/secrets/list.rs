@@ -120,7 +120,7 @@ fn filter_matches(row: &SecretRow, key: &str, v: &Wanted) -> bool {
 /// Checks ListSecrets filters and turns them into the store's page filter:
 /// values within a filter are ORed, filters ANDed, a value starting with `!`
 /// excludes what it matches.
-pub(crate) fn list_filter(filters: &[Filter]) -> Result<(ListFilter, Option<WordProbe>), ApiError> {
+pub(crate) fn list_filter(filters: &[Filter]) -> Result<Filters, ApiError> {
     if filters.len() > 10 {
         return Err(ApiError::new(
             ErrorCode::Validation,
@@ -153,6 +153,12 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<(ListFilter, Option<Word
         checked.push((key.to_string(), pos, neg));
     }
     let probe = word_probe(&checked);
+    // A `name` filter's values are exact prefixes the store can walk by.
+    let name_prefixes = checked
+        .iter()
+        .find(|(key, pos, _)| key == "name" && !pos.is_empty())
+        .map(|(_, pos, _)| pos.iter().map(|v| v.text.clone()).collect())
+        .unwrap_or_default();
     let keep: ListFilter = Arc::new(move |row: &SecretRow| {
         checked.iter().all(|(key, pos, neg): &Checked| {
             let excluded = neg.iter().any(|v| filter_matches(row, key, v));
@@ -160,7 +166,19 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<(ListFilter, Option<Word
             included && !excluded
         })
     });
-    Ok((keep, probe))
+    Ok(Filters {
+        keep,
+        probe,
+        name_prefixes,
+    })
+}
+
+/// ListSecrets filters as the store takes them: the exact test, and what
+/// narrows the walk (see [`ListQuery`]).
+pub(crate) struct Filters {
+    pub keep: ListFilter,
+    pub probe: Option<WordProbe>,
+    pub name_prefixes: Vec<String>,
 }
 
 /// The first filter the word index can narrow the walk with: one with no
@@ -193,14 +211,15 @@ fn word_probe(checked: &[Checked]) -> Option<WordProbe> {
         let prefixes: Option<Vec<String>> = pos
             .iter()
             .map(|v| {
-                // Every match has a term starting with this: a word of the
-                // text (`all`, `description`) or the text itself.
-                let first = if key == "all" || key == "description" {
-                    v.words.first()?
+                // Every match has a term starting with this: any word of the
+                // text (`all`, `description`: the longest, as the rarest
+                // guess; `s123x` is `s`, `123`, `x`), or the text itself.
+                if key == "all" || key == "description" {
+                    let longest = v.words.iter().max_by_key(|w| w.chars().count())?;
+                    Some(words::probe_term(longest)).filter(|p| !p.is_empty())
                 } else {
-                    &v.text
-                };
-                Some(words::probe_term(first))
+                    words::probe_text(&v.text)
+                }
             })
             .collect();
         Some(WordProbe {
@@ -315,9 +334,14 @@ impl Secrets {
             "last-changed-date" => ListSort::LastChanged,
             _ => ListSort::Created,
         };
-        let (keep, probe) = list_filter(req.filters.as_deref().unwrap_or_default())?;
+        let Filters {
+            keep,
+            probe,
+            name_prefixes,
+        } = list_filter(req.filters.as_deref().unwrap_or_default())?;
         let q = ListQuery {
             probe,
+            name_prefixes,
             sort,
             descending: order == "desc",
             after: decode_position(req.next_token.as_deref(), sort_by, order == "desc")?,
@@ -411,6 +435,24 @@ mod tests {
                 .code,
             ErrorCode::InvalidNextToken
         );
+    }
+
+    #[test]
+    fn probes_take_the_rarest_guess() {
+        let filter = |key: &str, value: &str| Filter {
+            key: Some(key.into()),
+            values: Some(vec![value.into()]),
+        };
+        let f = list_filter(&[filter("description", "s123x")]).unwrap();
+        assert_eq!(f.probe.unwrap().prefixes, ["123"], "the longest word");
+        let f = list_filter(&[filter("tag-value", "Team-7")]).unwrap();
+        assert_eq!(f.probe.unwrap().prefixes, ["team-7"], "the whole value");
+        assert!(f.name_prefixes.is_empty());
+        let f = list_filter(&[filter("name", "!x"), filter("name", "App/")]).unwrap();
+        assert_eq!(f.name_prefixes, ["App/"], "exact, from a positive filter");
+        assert_eq!(f.probe.unwrap().prefixes, ["app/"]);
+        let f = list_filter(&[filter("all", "/")]).unwrap();
+        assert!(f.probe.is_none(), "no word: nothing to narrow with");
     }
 
     #[test]

@@ -53,8 +53,14 @@ async fn few_candidates(conn: &Client, scope: &Scope, p: &WordProbe) -> Result<O
     if rows.len() as i64 >= words::CANDIDATES_MAX {
         return Ok(None);
     }
-    let found: std::result::Result<Vec<i64>, _> = rows.iter().map(|r| r.try_get(0)).collect();
-    Ok(Some(found.map_err(pg_err)?))
+    let mut found = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<Vec<i64>, _>>()
+        .map_err(pg_err)?;
+    found.sort_unstable();
+    found.dedup();
+    Ok(Some(found))
 }
 
 /// Walks the order's index from the position in growing batches until one
@@ -70,7 +76,7 @@ async fn walk(
     let mut after = q.after.clone();
     let mut batch_size = BATCH;
     loop {
-        let sql = batch_sql(q, ids.is_some(), after.is_some());
+        let (sql, names) = batch_sql(q, ids.is_some(), after.is_some());
         let mut params: Vec<&(dyn ToSql + Sync)> =
             vec![&scope.account_id, &scope.region, &batch_size];
         if let Some(ids) = &ids {
@@ -91,6 +97,7 @@ async fn walk(
             }
             params.push(&id);
         }
+        params.extend(names.iter().map(|x| x as &(dyn ToSql + Sync)));
         let batch = conn.query(&sql, &params).await.map_err(pg_err)?;
         let full = batch.len() as i64 == batch_size;
         for r in &batch {
@@ -137,7 +144,9 @@ async fn with_versions(conn: &Client, matched: Vec<SecretRow>) -> Result<Vec<Sec
 
 /// The word-index lookup of a probe, with its parameters after $1 account and
 /// $2 region: one `(field, range)` condition per pair, ORed, which the planner
-/// answers with one index range scan each (arrays unnested into a join were
+/// answers with one index range scan each. Not DISTINCT: that would read
+/// every entry before the LIMIT (500,000 for a common word); the few found
+/// are deduplicated by the caller (arrays unnested into a join were
 /// estimated at tens of thousands of rows, and scanned the whole table).
 fn candidates(p: &WordProbe) -> (String, Vec<String>) {
     let mut params = Vec::new();
@@ -156,7 +165,7 @@ fn candidates(p: &WordProbe) -> (String, Vec<String>) {
         }
     }
     let sql = format!(
-        "SELECT DISTINCT w.secret_id FROM secret_words w
+        "SELECT w.secret_id FROM secret_words w
          WHERE w.account_id = $1 AND w.region = $2 AND ({}) LIMIT {}",
         ors.join(" OR "),
         words::CANDIDATES_MAX
@@ -164,12 +173,13 @@ fn candidates(p: &WordProbe) -> (String, Vec<String>) {
     (sql, params)
 }
 
-/// The statement for one batch. Parameters: $1 account, $2 region, $3 batch
-/// size, then (probing) the candidates' ids, then (positioned) the position.
+/// The statement for one batch, and the name prefixes' values to bind last.
+/// Parameters: $1 account, $2 region, $3 batch size, then (probing) the
+/// candidates' ids, then (positioned) the position, then the name ranges.
 /// Ids go in as an array, whose length the planner knows: a join with the
 /// word lookup was estimated at tens of thousands of rows and hashed the whole
 /// table.
-fn batch_sql(q: &ListQuery, probing: bool, positioned: bool) -> String {
+fn batch_sql(q: &ListQuery, probing: bool, positioned: bool) -> (String, Vec<String>) {
     let (k, dir, cmp) = (
         sort_sql(q.sort),
         if q.descending { "DESC" } else { "ASC" },
@@ -185,14 +195,20 @@ fn batch_sql(q: &ListQuery, probing: bool, positioned: bool) -> String {
     } else {
         ("", 3)
     };
-    let position = if positioned {
-        format!(" AND ({k}, s.id) {cmp} (${}, ${})", n + 1, n + 2)
+    let (position, n) = if positioned {
+        (
+            format!(" AND ({k}, s.id) {cmp} (${}, ${})", n + 1, n + 2),
+            n + 2,
+        )
     } else {
-        String::new()
+        (String::new(), n)
     };
-    format!(
+    let (names, values) =
+        words::name_ranges(&q.name_prefixes, "s.name", n + 1, |i| format!("${i}"));
+    let sql = format!(
         "SELECT {SECRET_COLS} FROM secrets s
-         WHERE s.account_id = $1 AND s.region = $2{deleted}{ids}{position}
+         WHERE s.account_id = $1 AND s.region = $2{deleted}{ids}{position}{names}
          ORDER BY {k} {dir}, s.id {dir} LIMIT $3"
-    )
+    );
+    (sql, values)
 }

@@ -247,8 +247,16 @@ pub fn load_page(
         }
         _ => String::new(),
     };
+    let (names, values) = words::name_ranges(&q.name_prefixes, "name", params.len() + 1, |n| {
+        format!("?{n}")
+    });
+    params.extend(
+        values
+            .into_iter()
+            .map(|v| Box::new(v) as Box<dyn rusqlite::ToSql>),
+    );
     let sql = format!(
-        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after}{probe} \
+        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after}{probe}{names} \
          ORDER BY {k} {dir}, id {dir}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;

@@ -25,12 +25,18 @@ SERVED = {
         UpdateAssumeRolePolicy TagRole UntagRole PutRolePolicy GetRolePolicy
         DeleteRolePolicy AttachRolePolicy DetachRolePolicy ListAttachedRolePolicies
         ListRolePolicies CreatePolicy GetPolicy GetPolicyVersion ListPolicies
-        DeletePolicy CreatePolicyVersion ListPolicyVersions DeletePolicyVersion""".split(),
-    "sts": "AssumeRole GetCallerIdentity GetSessionToken".split(),
+        DeletePolicy CreatePolicyVersion ListPolicyVersions DeletePolicyVersion
+        CreateOpenIDConnectProvider GetOpenIDConnectProvider ListOpenIDConnectProviders
+        DeleteOpenIDConnectProvider AddClientIDToOpenIDConnectProvider
+        RemoveClientIDFromOpenIDConnectProvider UpdateOpenIDConnectProviderThumbprint
+        TagOpenIDConnectProvider UntagOpenIDConnectProvider
+        ListOpenIDConnectProviderTags""".split(),
+    "sts": "AssumeRole AssumeRoleWithWebIdentity GetCallerIdentity GetSessionToken".split(),
 }
 
-# Members kept out of the audit record: policy documents.
-SENSITIVE = {"PolicyDocument", "AssumeRolePolicyDocument", "Policy"}
+# Members kept out of the audit record: policy documents, and the web identity
+# token (a bearer credential until it expires).
+SENSITIVE = {"PolicyDocument", "AssumeRolePolicyDocument", "Policy", "WebIdentityToken"}
 
 RUST_KEYWORDS = {"type", "match", "ref", "self", "struct", "fn", "in", "loop", "move", "mod", "use"}
 

@@ -26,6 +26,13 @@ pub enum ErrorCode {
     IamLimitExceeded,
     PackedPolicyTooLarge,
     ConcurrentModification,
+    // STS's web identity codes.
+    InvalidIdentityToken,
+    IdpCommunicationError,
+    IdpRejectedClaim,
+    /// A web identity token past its `exp` (STS's `ExpiredTokenException`,
+    /// unlike a signature's expired session token, `ExpiredToken`).
+    ExpiredIdentityToken,
     // EventBridge's own codes.
     InvalidEventPattern,
     EventsConcurrentModification,
@@ -78,9 +85,10 @@ impl ErrorCode {
         use ErrorCode::{
             AccessDenied, AlreadyExists, ConcurrentModification, DecryptionFailure, DeleteConflict,
             Disabled, EncryptionFailure, EntityAlreadyExists, EventsConcurrentModification,
-            ExpiredToken, IamLimitExceeded, IncompleteSignature, IncorrectKey,
-            InternalServiceError, InvalidAliasName, InvalidArn, InvalidCiphertext,
-            InvalidEventCategory, InvalidEventPattern, InvalidInput, InvalidKeyUsage,
+            ExpiredIdentityToken, ExpiredToken, IamLimitExceeded, IdpCommunicationError,
+            IdpRejectedClaim, IncompleteSignature, IncorrectKey, InternalServiceError,
+            InvalidAliasName, InvalidArn, InvalidCiphertext, InvalidEventCategory,
+            InvalidEventPattern, InvalidIdentityToken, InvalidInput, InvalidKeyUsage,
             InvalidLookupAttributes, InvalidMarker, InvalidMaxResults, InvalidNextToken,
             InvalidParameter, InvalidRequest, InvalidSignature, InvalidTimeRange, KmsInvalidState,
             KmsNotFound, KmsTag, KmsUnsupportedOperation, LimitExceeded, MalformedPolicyDocument,
@@ -108,6 +116,10 @@ impl ErrorCode {
             DeleteConflict => ("DeleteConflict", 409),
             InvalidInput => ("InvalidInput", 400),
             IamLimitExceeded => ("LimitExceeded", 409),
+            InvalidIdentityToken => ("InvalidIdentityToken", 400),
+            IdpCommunicationError => ("IDPCommunicationError", 400),
+            IdpRejectedClaim => ("IDPRejectedClaim", 403),
+            ExpiredIdentityToken => ("ExpiredTokenException", 400),
             PackedPolicyTooLarge => ("PackedPolicyTooLarge", 400),
             ConcurrentModification => ("ConcurrentModification", 409),
             InvalidEventPattern => ("InvalidEventPatternException", 400),

@@ -239,6 +239,16 @@ pub const SERVED: &[&str] = &[
     "CreatePolicyVersion",
     "ListPolicyVersions",
     "DeletePolicyVersion",
+    "CreateOpenIDConnectProvider",
+    "GetOpenIDConnectProvider",
+    "ListOpenIDConnectProviders",
+    "DeleteOpenIDConnectProvider",
+    "AddClientIDToOpenIDConnectProvider",
+    "RemoveClientIDFromOpenIDConnectProvider",
+    "UpdateOpenIDConnectProviderThumbprint",
+    "TagOpenIDConnectProvider",
+    "UntagOpenIDConnectProvider",
+    "ListOpenIDConnectProviderTags",
 ];
 
 /// AWS's answer to an action this API does not have.
@@ -254,7 +264,7 @@ pub fn unknown_action(action: &str) -> ApiError {
 pub enum IamOperation {
     AcceptDelegationRequest,
     AcquireRole,
-    AddClientIDToOpenIDConnectProvider,
+    AddClientIDToOpenIDConnectProvider(AddClientIDToOpenIDConnectProviderRequest),
     AddRoleToInstanceProfile,
     AddUserToGroup,
     AssociateDelegationRequest,
@@ -268,7 +278,7 @@ pub enum IamOperation {
     CreateGroup,
     CreateInstanceProfile,
     CreateLoginProfile,
-    CreateOpenIDConnectProvider,
+    CreateOpenIDConnectProvider(CreateOpenIDConnectProviderRequest),
     CreatePolicy(CreatePolicyRequest),
     CreatePolicyVersion(CreatePolicyVersionRequest),
     CreateRole(CreateRoleRequest),
@@ -285,7 +295,7 @@ pub enum IamOperation {
     DeleteGroupPolicy,
     DeleteInstanceProfile,
     DeleteLoginProfile,
-    DeleteOpenIDConnectProvider,
+    DeleteOpenIDConnectProvider(DeleteOpenIDConnectProviderRequest),
     DeletePolicy(DeletePolicyRequest),
     DeletePolicyVersion(DeletePolicyVersionRequest),
     DeleteRole(DeleteRoleRequest),
@@ -329,7 +339,7 @@ pub enum IamOperation {
     GetInstanceProfile,
     GetLoginProfile,
     GetMFADevice,
-    GetOpenIDConnectProvider,
+    GetOpenIDConnectProvider(GetOpenIDConnectProviderRequest),
     GetOrganizationsAccessReport,
     GetOutboundWebIdentityFederationInfo,
     GetPolicy(GetPolicyRequest),
@@ -360,8 +370,8 @@ pub enum IamOperation {
     ListInstanceProfilesForRole,
     ListMFADeviceTags,
     ListMFADevices,
-    ListOpenIDConnectProviderTags,
-    ListOpenIDConnectProviders,
+    ListOpenIDConnectProviderTags(ListOpenIDConnectProviderTagsRequest),
+    ListOpenIDConnectProviders(ListOpenIDConnectProvidersRequest),
     ListOrganizationsFeatures,
     ListPolicies(ListPoliciesRequest),
     ListPoliciesGrantingServiceAccess,
@@ -388,7 +398,7 @@ pub enum IamOperation {
     PutUserPermissionsBoundary,
     PutUserPolicy(PutUserPolicyRequest),
     RejectDelegationRequest,
-    RemoveClientIDFromOpenIDConnectProvider,
+    RemoveClientIDFromOpenIDConnectProvider(RemoveClientIDFromOpenIDConnectProviderRequest),
     RemoveRoleFromInstanceProfile,
     RemoveUserFromGroup,
     ResetServiceSpecificCredential,
@@ -400,7 +410,7 @@ pub enum IamOperation {
     SimulatePrincipalPolicy,
     TagInstanceProfile,
     TagMFADevice,
-    TagOpenIDConnectProvider,
+    TagOpenIDConnectProvider(TagOpenIDConnectProviderRequest),
     TagPolicy,
     TagRole(TagRoleRequest),
     TagSAMLProvider,
@@ -408,7 +418,7 @@ pub enum IamOperation {
     TagUser(TagUserRequest),
     UntagInstanceProfile,
     UntagMFADevice,
-    UntagOpenIDConnectProvider,
+    UntagOpenIDConnectProvider(UntagOpenIDConnectProviderRequest),
     UntagPolicy,
     UntagRole(UntagRoleRequest),
     UntagSAMLProvider,
@@ -420,7 +430,7 @@ pub enum IamOperation {
     UpdateDelegationRequest,
     UpdateGroup,
     UpdateLoginProfile,
-    UpdateOpenIDConnectProviderThumbprint,
+    UpdateOpenIDConnectProviderThumbprint(UpdateOpenIDConnectProviderThumbprintRequest),
     UpdateRole,
     UpdateRoleDescription,
     UpdateSAMLProvider,
@@ -441,7 +451,9 @@ impl IamOperation {
         Ok(match action {
             "AcceptDelegationRequest" => Self::AcceptDelegationRequest,
             "AcquireRole" => Self::AcquireRole,
-            "AddClientIDToOpenIDConnectProvider" => Self::AddClientIDToOpenIDConnectProvider,
+            "AddClientIDToOpenIDConnectProvider" => Self::AddClientIDToOpenIDConnectProvider(
+                AddClientIDToOpenIDConnectProviderRequest::parse(p)?,
+            ),
             "AddRoleToInstanceProfile" => Self::AddRoleToInstanceProfile,
             "AddUserToGroup" => Self::AddUserToGroup,
             "AssociateDelegationRequest" => Self::AssociateDelegationRequest,
@@ -455,7 +467,9 @@ impl IamOperation {
             "CreateGroup" => Self::CreateGroup,
             "CreateInstanceProfile" => Self::CreateInstanceProfile,
             "CreateLoginProfile" => Self::CreateLoginProfile,
-            "CreateOpenIDConnectProvider" => Self::CreateOpenIDConnectProvider,
+            "CreateOpenIDConnectProvider" => {
+                Self::CreateOpenIDConnectProvider(CreateOpenIDConnectProviderRequest::parse(p)?)
+            }
             "CreatePolicy" => Self::CreatePolicy(CreatePolicyRequest::parse(p)?),
             "CreatePolicyVersion" => {
                 Self::CreatePolicyVersion(CreatePolicyVersionRequest::parse(p)?)
@@ -474,7 +488,9 @@ impl IamOperation {
             "DeleteGroupPolicy" => Self::DeleteGroupPolicy,
             "DeleteInstanceProfile" => Self::DeleteInstanceProfile,
             "DeleteLoginProfile" => Self::DeleteLoginProfile,
-            "DeleteOpenIDConnectProvider" => Self::DeleteOpenIDConnectProvider,
+            "DeleteOpenIDConnectProvider" => {
+                Self::DeleteOpenIDConnectProvider(DeleteOpenIDConnectProviderRequest::parse(p)?)
+            }
             "DeletePolicy" => Self::DeletePolicy(DeletePolicyRequest::parse(p)?),
             "DeletePolicyVersion" => {
                 Self::DeletePolicyVersion(DeletePolicyVersionRequest::parse(p)?)
@@ -524,7 +540,9 @@ impl IamOperation {
             "GetInstanceProfile" => Self::GetInstanceProfile,
             "GetLoginProfile" => Self::GetLoginProfile,
             "GetMFADevice" => Self::GetMFADevice,
-            "GetOpenIDConnectProvider" => Self::GetOpenIDConnectProvider,
+            "GetOpenIDConnectProvider" => {
+                Self::GetOpenIDConnectProvider(GetOpenIDConnectProviderRequest::parse(p)?)
+            }
             "GetOrganizationsAccessReport" => Self::GetOrganizationsAccessReport,
             "GetOutboundWebIdentityFederationInfo" => Self::GetOutboundWebIdentityFederationInfo,
             "GetPolicy" => Self::GetPolicy(GetPolicyRequest::parse(p)?),
@@ -561,8 +579,12 @@ impl IamOperation {
             "ListInstanceProfilesForRole" => Self::ListInstanceProfilesForRole,
             "ListMFADeviceTags" => Self::ListMFADeviceTags,
             "ListMFADevices" => Self::ListMFADevices,
-            "ListOpenIDConnectProviderTags" => Self::ListOpenIDConnectProviderTags,
-            "ListOpenIDConnectProviders" => Self::ListOpenIDConnectProviders,
+            "ListOpenIDConnectProviderTags" => {
+                Self::ListOpenIDConnectProviderTags(ListOpenIDConnectProviderTagsRequest::parse(p)?)
+            }
+            "ListOpenIDConnectProviders" => {
+                Self::ListOpenIDConnectProviders(ListOpenIDConnectProvidersRequest::parse(p)?)
+            }
             "ListOrganizationsFeatures" => Self::ListOrganizationsFeatures,
             "ListPolicies" => Self::ListPolicies(ListPoliciesRequest::parse(p)?),
             "ListPoliciesGrantingServiceAccess" => Self::ListPoliciesGrantingServiceAccess,
@@ -590,7 +612,9 @@ impl IamOperation {
             "PutUserPolicy" => Self::PutUserPolicy(PutUserPolicyRequest::parse(p)?),
             "RejectDelegationRequest" => Self::RejectDelegationRequest,
             "RemoveClientIDFromOpenIDConnectProvider" => {
-                Self::RemoveClientIDFromOpenIDConnectProvider
+                Self::RemoveClientIDFromOpenIDConnectProvider(
+                    RemoveClientIDFromOpenIDConnectProviderRequest::parse(p)?,
+                )
             }
             "RemoveRoleFromInstanceProfile" => Self::RemoveRoleFromInstanceProfile,
             "RemoveUserFromGroup" => Self::RemoveUserFromGroup,
@@ -603,7 +627,9 @@ impl IamOperation {
             "SimulatePrincipalPolicy" => Self::SimulatePrincipalPolicy,
             "TagInstanceProfile" => Self::TagInstanceProfile,
             "TagMFADevice" => Self::TagMFADevice,
-            "TagOpenIDConnectProvider" => Self::TagOpenIDConnectProvider,
+            "TagOpenIDConnectProvider" => {
+                Self::TagOpenIDConnectProvider(TagOpenIDConnectProviderRequest::parse(p)?)
+            }
             "TagPolicy" => Self::TagPolicy,
             "TagRole" => Self::TagRole(TagRoleRequest::parse(p)?),
             "TagSAMLProvider" => Self::TagSAMLProvider,
@@ -611,7 +637,9 @@ impl IamOperation {
             "TagUser" => Self::TagUser(TagUserRequest::parse(p)?),
             "UntagInstanceProfile" => Self::UntagInstanceProfile,
             "UntagMFADevice" => Self::UntagMFADevice,
-            "UntagOpenIDConnectProvider" => Self::UntagOpenIDConnectProvider,
+            "UntagOpenIDConnectProvider" => {
+                Self::UntagOpenIDConnectProvider(UntagOpenIDConnectProviderRequest::parse(p)?)
+            }
             "UntagPolicy" => Self::UntagPolicy,
             "UntagRole" => Self::UntagRole(UntagRoleRequest::parse(p)?),
             "UntagSAMLProvider" => Self::UntagSAMLProvider,
@@ -625,7 +653,9 @@ impl IamOperation {
             "UpdateDelegationRequest" => Self::UpdateDelegationRequest,
             "UpdateGroup" => Self::UpdateGroup,
             "UpdateLoginProfile" => Self::UpdateLoginProfile,
-            "UpdateOpenIDConnectProviderThumbprint" => Self::UpdateOpenIDConnectProviderThumbprint,
+            "UpdateOpenIDConnectProviderThumbprint" => Self::UpdateOpenIDConnectProviderThumbprint(
+                UpdateOpenIDConnectProviderThumbprintRequest::parse(p)?,
+            ),
             "UpdateRole" => Self::UpdateRole,
             "UpdateRoleDescription" => Self::UpdateRoleDescription,
             "UpdateSAMLProvider" => Self::UpdateSAMLProvider,
@@ -645,7 +675,7 @@ impl IamOperation {
         match self {
             Self::AcceptDelegationRequest => "AcceptDelegationRequest",
             Self::AcquireRole => "AcquireRole",
-            Self::AddClientIDToOpenIDConnectProvider => "AddClientIDToOpenIDConnectProvider",
+            Self::AddClientIDToOpenIDConnectProvider(_) => "AddClientIDToOpenIDConnectProvider",
             Self::AddRoleToInstanceProfile => "AddRoleToInstanceProfile",
             Self::AddUserToGroup => "AddUserToGroup",
             Self::AssociateDelegationRequest => "AssociateDelegationRequest",
@@ -659,7 +689,7 @@ impl IamOperation {
             Self::CreateGroup => "CreateGroup",
             Self::CreateInstanceProfile => "CreateInstanceProfile",
             Self::CreateLoginProfile => "CreateLoginProfile",
-            Self::CreateOpenIDConnectProvider => "CreateOpenIDConnectProvider",
+            Self::CreateOpenIDConnectProvider(_) => "CreateOpenIDConnectProvider",
             Self::CreatePolicy(_) => "CreatePolicy",
             Self::CreatePolicyVersion(_) => "CreatePolicyVersion",
             Self::CreateRole(_) => "CreateRole",
@@ -676,7 +706,7 @@ impl IamOperation {
             Self::DeleteGroupPolicy => "DeleteGroupPolicy",
             Self::DeleteInstanceProfile => "DeleteInstanceProfile",
             Self::DeleteLoginProfile => "DeleteLoginProfile",
-            Self::DeleteOpenIDConnectProvider => "DeleteOpenIDConnectProvider",
+            Self::DeleteOpenIDConnectProvider(_) => "DeleteOpenIDConnectProvider",
             Self::DeletePolicy(_) => "DeletePolicy",
             Self::DeletePolicyVersion(_) => "DeletePolicyVersion",
             Self::DeleteRole(_) => "DeleteRole",
@@ -724,7 +754,7 @@ impl IamOperation {
             Self::GetInstanceProfile => "GetInstanceProfile",
             Self::GetLoginProfile => "GetLoginProfile",
             Self::GetMFADevice => "GetMFADevice",
-            Self::GetOpenIDConnectProvider => "GetOpenIDConnectProvider",
+            Self::GetOpenIDConnectProvider(_) => "GetOpenIDConnectProvider",
             Self::GetOrganizationsAccessReport => "GetOrganizationsAccessReport",
             Self::GetOutboundWebIdentityFederationInfo => "GetOutboundWebIdentityFederationInfo",
             Self::GetPolicy(_) => "GetPolicy",
@@ -757,8 +787,8 @@ impl IamOperation {
             Self::ListInstanceProfilesForRole => "ListInstanceProfilesForRole",
             Self::ListMFADeviceTags => "ListMFADeviceTags",
             Self::ListMFADevices => "ListMFADevices",
-            Self::ListOpenIDConnectProviderTags => "ListOpenIDConnectProviderTags",
-            Self::ListOpenIDConnectProviders => "ListOpenIDConnectProviders",
+            Self::ListOpenIDConnectProviderTags(_) => "ListOpenIDConnectProviderTags",
+            Self::ListOpenIDConnectProviders(_) => "ListOpenIDConnectProviders",
             Self::ListOrganizationsFeatures => "ListOrganizationsFeatures",
             Self::ListPolicies(_) => "ListPolicies",
             Self::ListPoliciesGrantingServiceAccess => "ListPoliciesGrantingServiceAccess",
@@ -785,7 +815,7 @@ impl IamOperation {
             Self::PutUserPermissionsBoundary => "PutUserPermissionsBoundary",
             Self::PutUserPolicy(_) => "PutUserPolicy",
             Self::RejectDelegationRequest => "RejectDelegationRequest",
-            Self::RemoveClientIDFromOpenIDConnectProvider => {
+            Self::RemoveClientIDFromOpenIDConnectProvider(_) => {
                 "RemoveClientIDFromOpenIDConnectProvider"
             }
             Self::RemoveRoleFromInstanceProfile => "RemoveRoleFromInstanceProfile",
@@ -799,7 +829,7 @@ impl IamOperation {
             Self::SimulatePrincipalPolicy => "SimulatePrincipalPolicy",
             Self::TagInstanceProfile => "TagInstanceProfile",
             Self::TagMFADevice => "TagMFADevice",
-            Self::TagOpenIDConnectProvider => "TagOpenIDConnectProvider",
+            Self::TagOpenIDConnectProvider(_) => "TagOpenIDConnectProvider",
             Self::TagPolicy => "TagPolicy",
             Self::TagRole(_) => "TagRole",
             Self::TagSAMLProvider => "TagSAMLProvider",
@@ -807,7 +837,7 @@ impl IamOperation {
             Self::TagUser(_) => "TagUser",
             Self::UntagInstanceProfile => "UntagInstanceProfile",
             Self::UntagMFADevice => "UntagMFADevice",
-            Self::UntagOpenIDConnectProvider => "UntagOpenIDConnectProvider",
+            Self::UntagOpenIDConnectProvider(_) => "UntagOpenIDConnectProvider",
             Self::UntagPolicy => "UntagPolicy",
             Self::UntagRole(_) => "UntagRole",
             Self::UntagSAMLProvider => "UntagSAMLProvider",
@@ -819,7 +849,9 @@ impl IamOperation {
             Self::UpdateDelegationRequest => "UpdateDelegationRequest",
             Self::UpdateGroup => "UpdateGroup",
             Self::UpdateLoginProfile => "UpdateLoginProfile",
-            Self::UpdateOpenIDConnectProviderThumbprint => "UpdateOpenIDConnectProviderThumbprint",
+            Self::UpdateOpenIDConnectProviderThumbprint(_) => {
+                "UpdateOpenIDConnectProviderThumbprint"
+            }
             Self::UpdateRole => "UpdateRole",
             Self::UpdateRoleDescription => "UpdateRoleDescription",
             Self::UpdateSAMLProvider => "UpdateSAMLProvider",
@@ -877,6 +909,16 @@ impl IamOperation {
                 | Self::CreatePolicyVersion(_)
                 | Self::ListPolicyVersions(_)
                 | Self::DeletePolicyVersion(_)
+                | Self::CreateOpenIDConnectProvider(_)
+                | Self::GetOpenIDConnectProvider(_)
+                | Self::ListOpenIDConnectProviders(_)
+                | Self::DeleteOpenIDConnectProvider(_)
+                | Self::AddClientIDToOpenIDConnectProvider(_)
+                | Self::RemoveClientIDFromOpenIDConnectProvider(_)
+                | Self::UpdateOpenIDConnectProviderThumbprint(_)
+                | Self::TagOpenIDConnectProvider(_)
+                | Self::UntagOpenIDConnectProvider(_)
+                | Self::ListOpenIDConnectProviderTags(_)
         )
     }
 
@@ -928,6 +970,16 @@ impl IamOperation {
             Self::CreatePolicyVersion(r) => r.audit_parameters(),
             Self::ListPolicyVersions(r) => r.audit_parameters(),
             Self::DeletePolicyVersion(r) => r.audit_parameters(),
+            Self::CreateOpenIDConnectProvider(r) => r.audit_parameters(),
+            Self::GetOpenIDConnectProvider(r) => r.audit_parameters(),
+            Self::ListOpenIDConnectProviders(r) => r.audit_parameters(),
+            Self::DeleteOpenIDConnectProvider(r) => r.audit_parameters(),
+            Self::AddClientIDToOpenIDConnectProvider(r) => r.audit_parameters(),
+            Self::RemoveClientIDFromOpenIDConnectProvider(r) => r.audit_parameters(),
+            Self::UpdateOpenIDConnectProviderThumbprint(r) => r.audit_parameters(),
+            Self::TagOpenIDConnectProvider(r) => r.audit_parameters(),
+            Self::UntagOpenIDConnectProvider(r) => r.audit_parameters(),
+            Self::ListOpenIDConnectProviderTags(r) => r.audit_parameters(),
             _ => Value::Object(Map::new()),
         }
     }
@@ -977,6 +1029,24 @@ impl IamOperation {
             Self::CreatePolicyVersion(r) => Ok(IamServed::CreatePolicyVersion(r)),
             Self::ListPolicyVersions(r) => Ok(IamServed::ListPolicyVersions(r)),
             Self::DeletePolicyVersion(r) => Ok(IamServed::DeletePolicyVersion(r)),
+            Self::CreateOpenIDConnectProvider(r) => Ok(IamServed::CreateOpenIDConnectProvider(r)),
+            Self::GetOpenIDConnectProvider(r) => Ok(IamServed::GetOpenIDConnectProvider(r)),
+            Self::ListOpenIDConnectProviders(r) => Ok(IamServed::ListOpenIDConnectProviders(r)),
+            Self::DeleteOpenIDConnectProvider(r) => Ok(IamServed::DeleteOpenIDConnectProvider(r)),
+            Self::AddClientIDToOpenIDConnectProvider(r) => {
+                Ok(IamServed::AddClientIDToOpenIDConnectProvider(r))
+            }
+            Self::RemoveClientIDFromOpenIDConnectProvider(r) => {
+                Ok(IamServed::RemoveClientIDFromOpenIDConnectProvider(r))
+            }
+            Self::UpdateOpenIDConnectProviderThumbprint(r) => {
+                Ok(IamServed::UpdateOpenIDConnectProviderThumbprint(r))
+            }
+            Self::TagOpenIDConnectProvider(r) => Ok(IamServed::TagOpenIDConnectProvider(r)),
+            Self::UntagOpenIDConnectProvider(r) => Ok(IamServed::UntagOpenIDConnectProvider(r)),
+            Self::ListOpenIDConnectProviderTags(r) => {
+                Ok(IamServed::ListOpenIDConnectProviderTags(r))
+            }
             other => Err(other.name()),
         }
     }
@@ -1024,6 +1094,16 @@ pub enum IamServed {
     CreatePolicyVersion(CreatePolicyVersionRequest),
     ListPolicyVersions(ListPolicyVersionsRequest),
     DeletePolicyVersion(DeletePolicyVersionRequest),
+    CreateOpenIDConnectProvider(CreateOpenIDConnectProviderRequest),
+    GetOpenIDConnectProvider(GetOpenIDConnectProviderRequest),
+    ListOpenIDConnectProviders(ListOpenIDConnectProvidersRequest),
+    DeleteOpenIDConnectProvider(DeleteOpenIDConnectProviderRequest),
+    AddClientIDToOpenIDConnectProvider(AddClientIDToOpenIDConnectProviderRequest),
+    RemoveClientIDFromOpenIDConnectProvider(RemoveClientIDFromOpenIDConnectProviderRequest),
+    UpdateOpenIDConnectProviderThumbprint(UpdateOpenIDConnectProviderThumbprintRequest),
+    TagOpenIDConnectProvider(TagOpenIDConnectProviderRequest),
+    UntagOpenIDConnectProvider(UntagOpenIDConnectProviderRequest),
+    ListOpenIDConnectProviderTags(ListOpenIDConnectProviderTagsRequest),
 }
 
 /// The request of IAM's `CreateUser` operation.
@@ -2134,6 +2214,283 @@ impl DeletePolicyVersionRequest {
         let mut m = Map::new();
         m.insert("policyArn".into(), json!(self.policy_arn));
         m.insert("versionId".into(), json!(self.version_id));
+        Value::Object(m)
+    }
+}
+
+/// The request of IAM's `CreateOpenIDConnectProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateOpenIDConnectProviderRequest {
+    pub url: String,
+    pub client_id_list: Vec<String>,
+    pub thumbprint_list: Vec<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+impl CreateOpenIDConnectProviderRequest {
+    pub fn parse(p: &Params) -> Result<Self, ApiError> {
+        p.require(&["Url"])?;
+        Ok(Self {
+            url: p.required("Url")?.to_owned(),
+            client_id_list: p.list("ClientIDList"),
+            thumbprint_list: p.list("ThumbprintList"),
+            tags: p.tags("Tags")?,
+        })
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("url".into(), json!(self.url));
+        if !self.client_id_list.is_empty() {
+            m.insert("clientIDList".into(), json!(self.client_id_list));
+        }
+        if !self.thumbprint_list.is_empty() {
+            m.insert("thumbprintList".into(), json!(self.thumbprint_list));
+        }
+        if !self.tags.is_empty() {
+            m.insert("tags".into(), audit_tags(&self.tags));
+        }
+        Value::Object(m)
+    }
+}
+
+/// The request of IAM's `GetOpenIDConnectProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GetOpenIDConnectProviderRequest {
+    pub open_id_connect_provider_arn: String,
+}
+
+impl GetOpenIDConnectProviderRequest {
+    pub fn parse(p: &Params) -> Result<Self, ApiError> {
+        p.require(&["OpenIDConnectProviderArn"])?;
+        Ok(Self {
+            open_id_connect_provider_arn: p.required("OpenIDConnectProviderArn")?.to_owned(),
+        })
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "openIDConnectProviderArn".into(),
+            json!(self.open_id_connect_provider_arn),
+        );
+        Value::Object(m)
+    }
+}
+
+/// The request of IAM's `ListOpenIDConnectProviders` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListOpenIDConnectProvidersRequest {}
+
+impl ListOpenIDConnectProvidersRequest {
+    pub fn parse(_p: &Params) -> Result<Self, ApiError> {
+        Ok(Self {})
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        Value::Object(Map::new())
+    }
+}
+
+/// The request of IAM's `DeleteOpenIDConnectProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeleteOpenIDConnectProviderRequest {
+    pub open_id_connect_provider_arn: String,
+}
+
+impl DeleteOpenIDConnectProviderRequest {
+    pub fn parse(p: &Params) -> Result<Self, ApiError> {
+        p.require(&["OpenIDConnectProviderArn"])?;
+        Ok(Self {
+            open_id_connect_provider_arn: p.required("OpenIDConnectProviderArn")?.to_owned(),
+        })
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "openIDConnectProviderArn".into(),
+            json!(self.open_id_connect_provider_arn),
+        );
+        Value::Object(m)
+    }
+}
+
+/// The request of IAM's `AddClientIDToOpenIDConnectProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AddClientIDToOpenIDConnectProviderRequest {
+    pub open_id_connect_provider_arn: String,
+    pub client_id: String,
+}
+
+impl AddClientIDToOpenIDConnectProviderRequest {
+    pub fn parse(p: &Params) -> Result<Self, ApiError> {
+        p.require(&["OpenIDConnectProviderArn", "ClientID"])?;
+        Ok(Self {
+            open_id_connect_provider_arn: p.required("OpenIDConnectProviderArn")?.to_owned(),
+            client_id: p.required("ClientID")?.to_owned(),
+        })
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "openIDConnectProviderArn".into(),
+            json!(self.open_id_connect_provider_arn),
+        );
+        m.insert("clientID".into(), json!(self.client_id));
+        Value::Object(m)
+    }
+}
+
+/// The request of IAM's `RemoveClientIDFromOpenIDConnectProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoveClientIDFromOpenIDConnectProviderRequest {
+    pub open_id_connect_provider_arn: String,
+    pub client_id: String,
+}
+
+impl RemoveClientIDFromOpenIDConnectProviderRequest {
+    pub fn parse(p: &Params) -> Result<Self, ApiError> {
+        p.require(&["OpenIDConnectProviderArn", "ClientID"])?;
+        Ok(Self {
+            open_id_connect_provider_arn: p.required("OpenIDConnectProviderArn")?.to_owned(),
+            client_id: p.required("ClientID")?.to_owned(),
+        })
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "openIDConnectProviderArn".into(),
+            json!(self.open_id_connect_provider_arn),
+        );
+        m.insert("clientID".into(), json!(self.client_id));
+        Value::Object(m)
+    }
+}
+
+/// The request of IAM's `UpdateOpenIDConnectProviderThumbprint` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateOpenIDConnectProviderThumbprintRequest {
+    pub open_id_connect_provider_arn: String,
+    pub thumbprint_list: Vec<String>,
+}
+
+impl UpdateOpenIDConnectProviderThumbprintRequest {
+    pub fn parse(p: &Params) -> Result<Self, ApiError> {
+        p.require(&["OpenIDConnectProviderArn", "ThumbprintList"])?;
+        Ok(Self {
+            open_id_connect_provider_arn: p.required("OpenIDConnectProviderArn")?.to_owned(),
+            thumbprint_list: p.list("ThumbprintList"),
+        })
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "openIDConnectProviderArn".into(),
+            json!(self.open_id_connect_provider_arn),
+        );
+        m.insert("thumbprintList".into(), json!(self.thumbprint_list));
+        Value::Object(m)
+    }
+}
+
+/// The request of IAM's `TagOpenIDConnectProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TagOpenIDConnectProviderRequest {
+    pub open_id_connect_provider_arn: String,
+    pub tags: Vec<(String, String)>,
+}
+
+impl TagOpenIDConnectProviderRequest {
+    pub fn parse(p: &Params) -> Result<Self, ApiError> {
+        p.require(&["OpenIDConnectProviderArn", "Tags"])?;
+        Ok(Self {
+            open_id_connect_provider_arn: p.required("OpenIDConnectProviderArn")?.to_owned(),
+            tags: p.tags("Tags")?,
+        })
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "openIDConnectProviderArn".into(),
+            json!(self.open_id_connect_provider_arn),
+        );
+        m.insert("tags".into(), audit_tags(&self.tags));
+        Value::Object(m)
+    }
+}
+
+/// The request of IAM's `UntagOpenIDConnectProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UntagOpenIDConnectProviderRequest {
+    pub open_id_connect_provider_arn: String,
+    pub tag_keys: Vec<String>,
+}
+
+impl UntagOpenIDConnectProviderRequest {
+    pub fn parse(p: &Params) -> Result<Self, ApiError> {
+        p.require(&["OpenIDConnectProviderArn", "TagKeys"])?;
+        Ok(Self {
+            open_id_connect_provider_arn: p.required("OpenIDConnectProviderArn")?.to_owned(),
+            tag_keys: p.list("TagKeys"),
+        })
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "openIDConnectProviderArn".into(),
+            json!(self.open_id_connect_provider_arn),
+        );
+        m.insert("tagKeys".into(), json!(self.tag_keys));
+        Value::Object(m)
+    }
+}
+
+/// The request of IAM's `ListOpenIDConnectProviderTags` operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListOpenIDConnectProviderTagsRequest {
+    pub open_id_connect_provider_arn: String,
+    pub marker: Option<String>,
+    pub max_items: Option<i64>,
+}
+
+impl ListOpenIDConnectProviderTagsRequest {
+    pub fn parse(p: &Params) -> Result<Self, ApiError> {
+        p.require(&["OpenIDConnectProviderArn"])?;
+        Ok(Self {
+            open_id_connect_provider_arn: p.required("OpenIDConnectProviderArn")?.to_owned(),
+            marker: p.get("Marker").map(str::to_owned),
+            max_items: p.int("MaxItems")?,
+        })
+    }
+
+    /// The members that were sent, as CloudTrail's `requestParameters`.
+    pub fn audit_parameters(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "openIDConnectProviderArn".into(),
+            json!(self.open_id_connect_provider_arn),
+        );
+        if let Some(v) = &self.marker {
+            m.insert("marker".into(), json!(v));
+        }
+        if let Some(v) = &self.max_items {
+            m.insert("maxItems".into(), json!(v));
+        }
         Value::Object(m)
     }
 }

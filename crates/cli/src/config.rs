@@ -45,6 +45,17 @@
 //! # PEM roots that API destinations (EventBridge webhooks) and a TLS NATS
 //! # server are verified against, besides the system's.
 //! # events_ca_file = "/etc/coffer/webhooks-ca.pem"
+//! # Web identity (AssumeRoleWithWebIdentity, Kubernetes service account
+//! # tokens): an OIDC provider registered with IAM's CreateOpenIDConnectProvider
+//! # has its signing keys fetched from its issuer over HTTPS
+//! # (`/.well-known/openid-configuration`, then `jwks_uri`; kept 10 minutes),
+//! # trusting the system's roots and `oidc_ca_file`. For an issuer this server
+//! # cannot reach (a cluster's private issuer), give its JWKS in a file, read
+//! # on each use: `kubectl get --raw /openid/v1/jwks > cluster.jwks`.
+//! # Default: no files, no extra roots.
+//! # oidc_ca_file = "/etc/coffer/oidc-ca.pem"
+//! # [oidc_jwks_files]
+//! # "https://kubernetes.default.svc" = "/etc/coffer/cluster.jwks"
 //! # The NATS server that rule targets `nats:SUBJECT` publish to (JetStream
 //! # stores what a stream captures). `nats://[user:pass@|token@]host:port`;
 //! # `tls://…` for TLS (also used whenever the server requires it).
@@ -151,6 +162,8 @@ pub struct FileConfig {
     pub event_retention_secs: u64,
     pub audit_retention_secs: u64,
     pub events_ca_file: Option<PathBuf>,
+    pub oidc_ca_file: Option<PathBuf>,
+    pub oidc_jwks_files: std::collections::BTreeMap<String, PathBuf>,
     pub nats_url: Option<String>,
     pub rotation_functions: std::collections::BTreeMap<String, FunctionConfig>,
     pub remote_regions: Vec<RemoteRegionFile>,
@@ -304,6 +317,8 @@ impl Default for FileConfig {
             event_retention_secs: 7 * 24 * 3600,
             audit_retention_secs: 365 * 24 * 3600,
             events_ca_file: None,
+            oidc_ca_file: None,
+            oidc_jwks_files: std::collections::BTreeMap::new(),
             nats_url: None,
             rotation_functions: std::collections::BTreeMap::default(),
             remote_regions: Vec::new(),
@@ -426,6 +441,20 @@ impl FileConfig {
         if let Some(p) = &self.events_ca_file {
             coffer_core::bus::check_ca_file(p)
                 .map_err(|e| anyhow::anyhow!("events_ca_file: {e}"))?;
+        }
+        if let Some(p) = &self.oidc_ca_file {
+            coffer_core::bus::check_ca_file(p).map_err(|e| anyhow::anyhow!("oidc_ca_file: {e}"))?;
+        }
+        for (issuer, path) in &self.oidc_jwks_files {
+            anyhow::ensure!(
+                issuer.starts_with("https://"),
+                "oidc_jwks_files: the issuer {issuer:?} must be an https:// URL, as tokens' iss"
+            );
+            anyhow::ensure!(
+                path.is_file(),
+                "oidc_jwks_files: {} (for {issuer}) is not a readable file",
+                path.display()
+            );
         }
         anyhow::ensure!(
             !self.regions.is_empty(),

@@ -655,6 +655,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         event_retention: retention(cfg.event_retention_secs),
         audit_retention: retention(cfg.audit_retention_secs),
         events_ca_file: cfg.events_ca_file.clone(),
+        web_identity: coffer_core::identity::WebIdentityOptions {
+            jwks_files: cfg.oidc_jwks_files.clone(),
+            ca_file: cfg.oidc_ca_file.clone(),
+        },
         nats_url: cfg.nats_url.clone(),
         remote_regions: cfg
             .remote_regions

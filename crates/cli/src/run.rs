@@ -37,6 +37,8 @@ pub struct StartOptions {
     pub audit_retention: Option<Duration>,
     /// PEM roots API destinations are trusted by, besides the system's.
     pub events_ca_file: Option<PathBuf>,
+    /// Where OIDC issuers' keys come from.
+    pub web_identity: coffer_core::identity::WebIdentityOptions,
     /// The NATS server rule targets `nats:SUBJECT` publish to.
     pub nats_url: Option<String>,
     /// Regions served by other Coffer deployments, for replicas.
@@ -136,6 +138,7 @@ pub async fn start(opts: StartOptions) -> anyhow::Result<Running> {
             event_retention: opts.event_retention,
             audit_retention: opts.audit_retention,
             events_ca_file: opts.events_ca_file.clone(),
+            web_identity: opts.web_identity.clone(),
             nats_url: opts.nats_url.clone(),
             remote_regions: opts.remote_regions.clone(),
             local_regions: opts.http.regions.clone(),

@@ -355,6 +355,10 @@ pub fn read_records(path: &Path) -> io::Result<Vec<Value>> {
 /// CloudTrail's `userIdentity`: Root, IAMUser, or AssumedRole with the
 /// session's context (the role that issued it and when).
 fn user_identity(caller: &Caller) -> Value {
+    if caller.is_unsigned() {
+        // A web identity whose token was not accepted: nobody verified.
+        return json!({ "type": "WebIdentityUser" });
+    }
     let arn = &caller.principal_arn;
     let mut id = json!({
         "type": if arn.ends_with(":root") { "Root" } else { "IAMUser" },

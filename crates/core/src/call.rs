@@ -19,6 +19,9 @@ pub(crate) struct Call<'a> {
     /// The service the record names as `eventSource`.
     pub source: &'static str,
     audited: AtomicBool,
+    /// An AssumeRoleWithWebIdentity's verified caller: its `userIdentity`
+    /// and the role's account (an unsigned request has no account of its own).
+    web_identity: std::sync::OnceLock<(Value, String)>,
 }
 
 impl<'a> Call<'a> {
@@ -31,6 +34,7 @@ impl<'a> Call<'a> {
             params: Value::Null,
             source: audit::SECRETS_MANAGER,
             audited: AtomicBool::new(false),
+            web_identity: std::sync::OnceLock::new(),
         }
     }
 
@@ -43,6 +47,7 @@ impl<'a> Call<'a> {
             params,
             source: audit::SECRETS_MANAGER,
             audited: AtomicBool::new(false),
+            web_identity: std::sync::OnceLock::new(),
         }
     }
 
@@ -55,7 +60,16 @@ impl<'a> Call<'a> {
             params: Value::Object(serde_json::Map::default()),
             source: audit::SECRETS_MANAGER,
             audited: AtomicBool::new(true),
+            web_identity: std::sync::OnceLock::new(),
         }
+    }
+
+    pub(crate) fn set_web_identity(&self, user_identity: Value, account: String) {
+        let _ = self.web_identity.set((user_identity, account));
+    }
+
+    pub(crate) fn web_identity(&self) -> Option<(Value, String)> {
+        self.web_identity.get().cloned()
     }
 
     /// The same call, audited as one of `source` (`iam.amazonaws.com`).

@@ -50,6 +50,35 @@ impl Caller {
         }
     }
 
+    /// The caller of an unsigned request (AssumeRoleWithWebIdentity, whose
+    /// token is its credential): no account, principal or key until the
+    /// token is verified. Only that operation accepts it.
+    pub fn unsigned(
+        region: String,
+        source_ip: String,
+        user_agent: String,
+        request_id: String,
+        secure: bool,
+    ) -> Caller {
+        Caller {
+            account_id: String::new(),
+            principal_arn: String::new(),
+            access_key_id: String::new(),
+            region,
+            source_ip,
+            user_agent,
+            request_id,
+            session: None,
+            secure,
+            internal: false,
+        }
+    }
+
+    /// Whether the request was not signed (see [`Caller::unsigned`]).
+    pub fn is_unsigned(&self) -> bool {
+        self.principal_arn.is_empty() && !self.internal
+    }
+
     /// A principal (a user or the root, by ARN) as authorization sees it when the
     /// service acts on its behalf, later, without a request of its own.
     /// With `session`, the principal is that session, authorized as it was

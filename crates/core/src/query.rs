@@ -6,7 +6,7 @@ use crate::call::Call;
 use crate::context::Caller;
 use crate::service::Service;
 use coffer_api::query::{Node, Params};
-use coffer_api::{iam_ops, sts_ops, ApiError, IamOperation, StsOperation};
+use coffer_api::{iam_ops, sts_ops, ApiError, ErrorCode, IamOperation, StsOperation};
 use serde_json::Value;
 
 /// Which Query service a request is for.
@@ -71,6 +71,16 @@ impl Service {
         service: QueryService,
         params: &Params,
     ) -> Result<Vec<Node>, ApiError> {
+        // Defence in depth: the HTTP layer lets an unsigned request through
+        // only for this operation, whose token is its credential.
+        let web = service == QueryService::Sts
+            && params.get("Action") == Some("AssumeRoleWithWebIdentity");
+        if caller.is_unsigned() && !web {
+            return Err(ApiError::new(
+                ErrorCode::MissingAuthenticationToken,
+                "Request is missing Authentication Token",
+            ));
+        }
         let (audited, result) = match service {
             QueryService::Iam => match IamOperation::parse(params) {
                 Ok(op) => {
@@ -98,7 +108,24 @@ impl Service {
                         params: op.audit_parameters(),
                         read_only: op.read_only(),
                     };
-                    let r = self.run_sts(caller, op).await;
+                    let call = Call::new(caller, op.name());
+                    let r = self.run_sts(&call, op).await;
+                    if let Some(web) = call.web_identity() {
+                        // Its record is the web identity's, in the role's account.
+                        let mut rec = audit::record_from(
+                            service.source(),
+                            caller,
+                            a.name,
+                            self.clock.now_ms(),
+                            a.params,
+                            r.as_ref().err(),
+                            a.read_only,
+                        );
+                        rec["userIdentity"] = web.0;
+                        rec["recipientAccountId"] = web.1.into();
+                        self.audit.append(rec).await?;
+                        return r;
+                    }
                     (a, r)
                 }
                 Err(e) => (unparsed(service, params), Err(e)),
@@ -124,10 +151,12 @@ impl Service {
         self.identity.dispatch_iam(&grant, op).await
     }
 
-    async fn run_sts(&self, caller: &Caller, op: StsOperation) -> Result<Vec<Node>, ApiError> {
-        let call = Call::new(caller, op.name());
+    async fn run_sts(&self, call: &Call<'_>, op: StsOperation) -> Result<Vec<Node>, ApiError> {
         let op = op.into_served().map_err(ApiError::unserved)?;
-        let grant = self.identity.authorize_sts(&call, &op).await?;
+        let grant = self.identity.authorize_sts(call, &op).await?;
+        if let Ok(web) = grant.web_role() {
+            call.set_web_identity(web.user_identity(), web.role.account.clone());
+        }
         self.identity.dispatch_sts(&grant, op).await
     }
 }

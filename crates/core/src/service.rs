@@ -49,6 +49,8 @@ pub struct ServiceOptions {
     /// This server's id among those sharing the store: it reports the root
     /// keys it holds under it (see `watch_root`).
     pub server_id: Option<String>,
+    /// Where OIDC issuers' keys come from (AssumeRoleWithWebIdentity).
+    pub web_identity: crate::identity::WebIdentityOptions,
 }
 
 pub struct Service {
@@ -101,6 +103,7 @@ impl Service {
             clock.clone(),
             outbox.clone(),
             audit.clone(),
+            &opts.web_identity,
         ));
         let (rotations, requests) = tokio::sync::mpsc::unbounded_channel();
         let secrets = Arc::new(Secrets::new(SecretsParts {

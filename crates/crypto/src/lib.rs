@@ -9,6 +9,7 @@
 
 mod blob;
 mod envelope;
+pub mod jws;
 mod root;
 mod seal;
 

@@ -198,6 +198,9 @@ fn resource_hit(res: &Patterns, target: &Target, ctx: &Context) -> bool {
 fn principal_match(st: &Statement, who: &Principal) -> Option<Named> {
     let (negated, spec) = st.principal.as_ref()?;
     let named = match spec {
+        // A web identity is named only as itself, under `Federated`: `*` and
+        // accounts name IAM principals, who sign their requests.
+        PrincipalSpec::Any if who.is_federated() => None,
         PrincipalSpec::Any => Some(Named::Direct),
         PrincipalSpec::Named(entries) => entries
             .iter()
@@ -213,6 +216,9 @@ fn principal_match(st: &Statement, who: &Principal) -> Option<Named> {
 }
 
 fn name_matches(kind: &str, value: &str, who: &Principal) -> Option<Named> {
+    if who.is_federated() {
+        return (kind == "Federated" && value == who.arn).then_some(Named::Direct);
+    }
     if kind != "AWS" {
         return (value == who.arn).then_some(Named::Direct);
     }

@@ -35,6 +35,14 @@ impl Principal {
     pub fn is_root(&self) -> bool {
         self.arn == format!("arn:aws:iam::{}:root", self.account)
     }
+
+    /// A web identity: an OIDC provider of the account, as
+    /// AssumeRoleWithWebIdentity evaluates a trust policy for it.
+    pub fn is_federated(&self) -> bool {
+        self.arn
+            .strip_prefix(&format!("arn:aws:iam::{}:oidc-provider/", self.account))
+            .is_some_and(|rest| !rest.is_empty())
+    }
 }
 
 /// The request context: condition keys and their values. Keys are matched without

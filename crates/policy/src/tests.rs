@@ -573,3 +573,47 @@ fn key_policy_must_allow_and_account_root_delegates() {
     assert!(!ask(&root, &[], &only_bob).allowed(), "root is locked out");
     assert!(ask(&user("bob", ACCT), &[], &only_bob).allowed());
 }
+
+#[test]
+fn web_identities_are_named_only_as_federated_providers() {
+    let provider = format!("arn:aws:iam::{ACCT}:oidc-provider/oidc.example.com/id/X");
+    let trust = |principal: serde_json::Value| {
+        Policy::parse(
+            &json!({"Statement": {"Effect": "Allow", "Principal": principal,
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"oidc.example.com/id/X:sub": "system:serviceaccount:ns:app"}}}})
+            .to_string(),
+            Kind::Trust,
+        )
+        .unwrap()
+    };
+    let who = Principal {
+        arn: provider.clone(),
+        account: ACCT.into(),
+        role_arn: None,
+    };
+    assert!(who.is_federated());
+    let mut c = Case::new(who);
+    c.action = "sts:AssumeRoleWithWebIdentity";
+    c.resource = "arn:aws:iam::111122223333:role/App";
+    c.ctx
+        .set("oidc.example.com/id/X:sub", "system:serviceaccount:ns:app");
+    c.resource_policy = Some(trust(json!({"Federated": provider})));
+    assert!(c.decide().allowed());
+    for other in [
+        json!("*"),
+        json!({"AWS": "*"}),
+        json!({"AWS": ACCT}),
+        json!({"AWS": provider}),
+        json!({"Federated": "arn:aws:iam::111122223333:oidc-provider/other.example.com"}),
+    ] {
+        c.resource_policy = Some(trust(other.clone()));
+        assert!(!c.decide().allowed(), "{other}");
+    }
+    c.resource_policy = Some(trust(json!({"Federated": provider})));
+    c.ctx.set(
+        "oidc.example.com/id/X:sub",
+        "system:serviceaccount:ns:other",
+    );
+    assert!(!c.decide().allowed(), "another service account");
+}

@@ -172,6 +172,18 @@ impl Handler {
         Err(e)
     }
 
+    /// The caller's address, user agent and whether it came over TLS.
+    pub(crate) fn caller_parts(
+        parts: &hyper::http::request::Parts,
+        peer: SocketAddr,
+    ) -> (String, String, bool) {
+        (
+            peer.ip().to_string(),
+            user_agent(parts),
+            parts.extensions.get::<SecureTransport>().is_some(),
+        )
+    }
+
     pub(crate) fn caller(
         verified: Verified,
         parts: &hyper::http::request::Parts,

@@ -7,6 +7,7 @@ use crate::quota::Family;
 use bytes::Bytes;
 use coffer_api::query::{escape_into, Node, Params};
 use coffer_api::ApiError;
+use coffer_core::context::Caller;
 use coffer_core::QueryService;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -99,6 +100,35 @@ impl Handler {
         xml_response(status, request_id, body)
     }
 
+    /// AssumeRoleWithWebIdentity without a signature: AWS's SDKs send it
+    /// unsigned (the token is the credential). Signed, it is authenticated
+    /// as any request is.
+    fn web_identity(
+        service: QueryService,
+        action: &str,
+        parts: &hyper::http::request::Parts,
+    ) -> bool {
+        service == QueryService::Sts
+            && action == "AssumeRoleWithWebIdentity"
+            && !parts.headers.contains_key("authorization")
+    }
+
+    fn unsigned_caller(
+        &self,
+        parts: &hyper::http::request::Parts,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Caller {
+        let region = self
+            .cfg
+            .regions
+            .as_ref()
+            .and_then(|r| r.first().cloned())
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let signed = Self::caller_parts(parts, peer);
+        Caller::unsigned(region, signed.0, signed.1, request_id.to_string(), signed.2)
+    }
+
     async fn query_inner(
         &self,
         req: Request<Incoming>,
@@ -117,17 +147,27 @@ impl Handler {
             QueryService::Sts => &["sts"],
         };
         let op = service.known(&action).unwrap_or("");
-        let verified = match self
-            .authenticate(&parts, &body, wanted, op, peer, request_id)
-            .await
-        {
-            Ok(v) => v,
-            Err(e) => return (action, Err(e)),
+        let caller = if Self::web_identity(service, &action, &parts) {
+            self.unsigned_caller(&parts, peer, request_id)
+        } else {
+            let verified = match self
+                .authenticate(&parts, &body, wanted, op, peer, request_id)
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => return (action, Err(e)),
+            };
+            Self::caller(verified, &parts, peer, request_id)
         };
-        let caller = Self::caller(verified, &parts, peer, request_id);
+        // An unsigned caller is throttled by its address.
+        let quota_key = if caller.is_unsigned() {
+            format!("web-identity:{}", caller.source_ip)
+        } else {
+            caller.principal_arn.clone()
+        };
         let throttled = self
             .quotas
-            .take(Family::Iam, &caller.principal_arn, &caller.account_id);
+            .take(Family::Iam, &quota_key, &caller.account_id);
         if let Err(e) = throttled {
             return (action, Err(e));
         }

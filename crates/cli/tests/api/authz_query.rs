@@ -57,6 +57,10 @@ fn iam_cases(e: &str) -> Vec<Case> {
     );
     let akid = ("AccessKeyId", "AKIAAAAAAAAAAAAAAAAA".to_string());
     const NSE: &str = "NoSuchEntity";
+    let oidc = (
+        "OpenIDConnectProviderArn",
+        format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{e}.example.com"),
+    );
     vec![
         ("GetUser", user(vec![]), NSE),
         ("DeleteUser", user(vec![]), NSE),
@@ -141,6 +145,47 @@ fn iam_cases(e: &str) -> Vec<Case> {
         ("ListUsers", vec![], "OK"),
         ("ListRoles", vec![], "OK"),
         ("ListPolicies", vec![], "OK"),
+        ("GetOpenIDConnectProvider", vec![oidc.clone()], NSE),
+        ("DeleteOpenIDConnectProvider", vec![oidc.clone()], NSE),
+        ("ListOpenIDConnectProviderTags", vec![oidc.clone()], NSE),
+        (
+            "AddClientIDToOpenIDConnectProvider",
+            vec![oidc.clone(), ("ClientID", "c".into())],
+            NSE,
+        ),
+        (
+            "RemoveClientIDFromOpenIDConnectProvider",
+            vec![oidc.clone(), ("ClientID", "c".into())],
+            NSE,
+        ),
+        (
+            "UpdateOpenIDConnectProviderThumbprint",
+            vec![oidc.clone(), ("ThumbprintList.member.1", "0".repeat(40))],
+            NSE,
+        ),
+        (
+            "TagOpenIDConnectProvider",
+            {
+                let mut p = vec![oidc.clone()];
+                p.extend(tag.clone());
+                p
+            },
+            NSE,
+        ),
+        (
+            "UntagOpenIDConnectProvider",
+            vec![oidc, ("TagKeys.member.1", "k".into())],
+            NSE,
+        ),
+        ("ListOpenIDConnectProviders", vec![], "OK"),
+        (
+            "CreateOpenIDConnectProvider",
+            vec![
+                ("Url", format!("https://{e}.example.com")),
+                ("ClientIDList.member.1", "sts.amazonaws.com".into()),
+            ],
+            "OK",
+        ),
     ]
 }
 

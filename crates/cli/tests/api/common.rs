@@ -37,6 +37,7 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
         event_retention: None,
         audit_retention: None,
         events_ca_file: None,
+        web_identity: coffer_core::identity::WebIdentityOptions::default(),
         nats_url: None,
         remote_regions: Vec::new(),
         rotation_functions: std::collections::HashMap::default(),

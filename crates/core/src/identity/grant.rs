@@ -101,10 +101,25 @@ impl<'a> Grant<'a> {
     pub fn role(&self) -> Result<&RoleGrant, ApiError> {
         if let Granted::Role(r) = &self.target {
             Ok(r)
+        } else if let Granted::WebRole(w) = &self.target {
+            Ok(&w.role)
         } else {
             tracing::error!(
                 action = self.action,
                 "a grant was asked for a role it does not hold"
+            );
+            Err(ApiError::internal())
+        }
+    }
+
+    /// The web identity and role an AssumeRoleWithWebIdentity grant holds.
+    pub fn web_role(&self) -> Result<&super::WebGrant, ApiError> {
+        if let Granted::WebRole(w) = &self.target {
+            Ok(w)
+        } else {
+            tracing::error!(
+                action = self.action,
+                "a grant was asked for a web identity it does not hold"
             );
             Err(ApiError::internal())
         }

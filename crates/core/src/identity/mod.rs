@@ -13,13 +13,18 @@ mod credentials;
 mod grant;
 pub(crate) mod iam;
 pub(crate) mod kms;
+pub(crate) mod oidc_keys;
 mod query;
 mod secrets;
 mod session;
 mod sts;
+mod web_identity;
+mod web_token;
 
 pub(crate) use grant::{Grant, RoleGrant};
+pub use oidc_keys::WebIdentityOptions;
 pub(crate) use session::SERVICE_PRINCIPAL;
+pub(crate) use web_identity::WebGrant;
 
 use crate::audit::AuditLog;
 use crate::clock::Clock;
@@ -47,6 +52,8 @@ pub struct Identity {
     /// (creating accounts).
     audit: Arc<AuditLog>,
     cache: IdentityCache,
+    /// The signing keys of OIDC issuers (AssumeRoleWithWebIdentity).
+    oidc: oidc_keys::OidcKeys,
 }
 
 impl Identity {
@@ -56,7 +63,14 @@ impl Identity {
         clock: Arc<dyn Clock>,
         outbox: Arc<Outbox>,
         audit: Arc<AuditLog>,
+        web: &oidc_keys::WebIdentityOptions,
     ) -> Identity {
+        let oidc = oidc_keys::OidcKeys::new(web).unwrap_or_else(|e| {
+            // The CLI checks the bundle at start-up; without it, only
+            // configured JWKS files and no fetching.
+            tracing::error!(error = %e, "web identity: cannot load the OIDC CA bundle");
+            oidc_keys::OidcKeys::none()
+        });
         Identity {
             store,
             keys,
@@ -64,6 +78,7 @@ impl Identity {
             outbox,
             audit,
             cache: IdentityCache::default(),
+            oidc,
         }
     }
 }

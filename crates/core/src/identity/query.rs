@@ -39,7 +39,11 @@ enum Resource {
 }
 
 /// What an IAM operation acts on, and the condition keys its request carries.
-fn iam_target(caller_user: Option<&str>, op: &IamServed) -> (Resource, Vec<(String, Vec<String>)>) {
+fn iam_target(
+    account: &str,
+    caller_user: Option<&str>,
+    op: &IamServed,
+) -> (Resource, Vec<(String, Vec<String>)>) {
     use IamServed as Op;
     let user = |n: &str| Resource::Named(iam::USER, n.to_string());
     let role = |n: &str| Resource::Named(iam::ROLE, n.to_string());
@@ -119,7 +123,37 @@ fn iam_target(caller_user: Option<&str>, op: &IamServed) -> (Resource, Vec<(Stri
         Op::CreatePolicyVersion(r) => Resource::Arn(r.policy_arn.clone()),
         Op::ListPolicyVersions(r) => Resource::Arn(r.policy_arn.clone()),
         Op::DeletePolicyVersion(r) => Resource::Arn(r.policy_arn.clone()),
-        Op::ListUsers(_) | Op::ListRoles(_) | Op::ListPolicies(_) => Resource::Any,
+        Op::CreateOpenIDConnectProvider(r) => {
+            request_tags(&mut keys, &r.tags);
+            let name = r.url.strip_prefix("https://").unwrap_or(&r.url);
+            Resource::Arn(iam::oidc::provider_arn(account, name))
+        }
+        Op::TagOpenIDConnectProvider(r) => {
+            request_tags(&mut keys, &r.tags);
+            Resource::Arn(r.open_id_connect_provider_arn.clone())
+        }
+        Op::UntagOpenIDConnectProvider(r) => {
+            tag_keys(&mut keys, r.tag_keys.clone());
+            Resource::Arn(r.open_id_connect_provider_arn.clone())
+        }
+        Op::GetOpenIDConnectProvider(r) => Resource::Arn(r.open_id_connect_provider_arn.clone()),
+        Op::DeleteOpenIDConnectProvider(r) => Resource::Arn(r.open_id_connect_provider_arn.clone()),
+        Op::AddClientIDToOpenIDConnectProvider(r) => {
+            Resource::Arn(r.open_id_connect_provider_arn.clone())
+        }
+        Op::RemoveClientIDFromOpenIDConnectProvider(r) => {
+            Resource::Arn(r.open_id_connect_provider_arn.clone())
+        }
+        Op::UpdateOpenIDConnectProviderThumbprint(r) => {
+            Resource::Arn(r.open_id_connect_provider_arn.clone())
+        }
+        Op::ListOpenIDConnectProviderTags(r) => {
+            Resource::Arn(r.open_id_connect_provider_arn.clone())
+        }
+        Op::ListUsers(_)
+        | Op::ListRoles(_)
+        | Op::ListPolicies(_)
+        | Op::ListOpenIDConnectProviders(_) => Resource::Any,
     };
     (resource, keys)
 }
@@ -138,7 +172,7 @@ fn denied_action(caller_arn: &str, action: &str, role_arn: &str) -> ApiError {
 }
 
 /// `arn:aws:iam::ACCOUNT:role/PATH/NAME` → (account, path, name).
-fn parse_role_arn(arn: &str) -> Option<(&str, String, &str)> {
+pub(super) fn parse_role_arn(arn: &str) -> Option<(&str, String, &str)> {
     let account = arn.strip_prefix("arn:aws:iam::")?.split(':').next()?;
     if !crate::ids::valid_account_id(account) {
         return None;
@@ -156,7 +190,7 @@ impl Identity {
     ) -> Result<Grant<'a>, ApiError> {
         let caller = call.caller;
         let account = caller.account_id.as_str();
-        let (target, keys) = iam_target(iam::caller_user_name(caller).as_deref(), op);
+        let (target, keys) = iam_target(account, iam::caller_user_name(caller).as_deref(), op);
         let resource = self.resource_arn(account, target).await?;
         let id = self.identity(caller).await?;
         let mut ctx = self.base_context(caller, &id);
@@ -250,6 +284,9 @@ impl Identity {
         let r = match op {
             StsServed::GetCallerIdentity(_) | StsServed::GetSessionToken(_) => {
                 return Ok(Grant::new(self, call, vec![], Granted::Account))
+            }
+            StsServed::AssumeRoleWithWebIdentity(r) => {
+                return self.authorize_web_identity(call, r).await
             }
             StsServed::AssumeRole(r) => r,
         };

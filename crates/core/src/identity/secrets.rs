@@ -29,6 +29,8 @@ pub(crate) enum Granted {
     Missing,
     /// A role whose trust policy lets the caller assume it.
     Role(Box<super::RoleGrant>),
+    /// A role whose trust policy lets a verified web identity assume it.
+    WebRole(Box<super::WebGrant>),
 }
 
 /// A secret found by the id a caller gave, or the ARN it would have.

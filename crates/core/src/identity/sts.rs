@@ -7,11 +7,13 @@ use crate::context::{RoleRef, Session};
 use crate::identity::iam;
 use crate::identity::Grant;
 use crate::identity::Identity;
+use crate::identity::RoleGrant;
 use crate::ids::{new_secret_key, random_id};
 use coffer_api::query::Node;
-use coffer_api::sts_ops::{AssumeRoleRequest, StsServed};
+use coffer_api::sts_ops::{AssumeRoleRequest, AssumeRoleWithWebIdentityRequest, StsServed};
 use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::{Kind, Policy};
+use std::collections::BTreeMap;
 
 fn validation(msg: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::Validation, msg)
@@ -101,6 +103,9 @@ impl Identity {
                 Ok(vec![self.credentials_node(&s)?])
             }
             StsServed::AssumeRole(r) => self.assume_role(g, r).await,
+            StsServed::AssumeRoleWithWebIdentity(r) => {
+                self.assume_role_with_web_identity(g, r).await
+            }
         }
     }
 
@@ -111,36 +116,12 @@ impl Identity {
     ) -> Result<Vec<Node>, ApiError> {
         let caller = g.caller();
         let session_name = r.role_session_name.as_str();
-        if session_name.len() < 2
-            || session_name.len() > 64
-            || !session_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
-        {
-            return Err(validation(format!("1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*")));
-        }
-        if !r.policy_arns.is_empty() {
-            // Managed session policies would narrow the session; ignoring them
-            // would hand out more than the caller asked for.
-            return Err(validation(
-                "PolicyArns (managed session policies) are not supported by this Coffer server yet; use Policy.",
-            ));
-        }
-        if let Some(doc) = &r.policy {
-            if doc.len() > 2048 {
-                return Err(ApiError::new(
-                    ErrorCode::PackedPolicyTooLarge,
-                    "Packed size of consolidated session policies exceeds the limit.",
-                ));
-            }
-            Policy::parse(doc, Kind::Identity)
-                .map_err(|e| ApiError::new(ErrorCode::MalformedPolicyDocument, e.0))?;
-        }
+        check_session_name(session_name)?;
+        check_session_policy(&r.policy_arns, r.policy.as_deref())?;
         if r.tags.len() > 50 {
             return Err(validation("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50"));
         }
         let role = g.role()?;
-        let (account, name) = (role.account.as_str(), role.name.as_str());
         let chained = caller.session.as_ref().is_some_and(|s| s.role.is_some());
         let max = if chained {
             3600
@@ -148,17 +129,7 @@ impl Identity {
             role.doc.max_session_secs
         };
         let secs = duration(r.duration_seconds, 3600, max, chained)?;
-        let mut s = self.new_session(caller, secs);
-        let arn = iam::entity_arn(account, "role", &role.doc.path, name);
-        s.account = account.to_string();
-        s.arn = format!("arn:aws:sts::{account}:assumed-role/{name}/{session_name}");
-        s.role = Some(RoleRef {
-            account: account.into(),
-            name: name.into(),
-            arn,
-            id: role.doc.id.clone(),
-        });
-        s.session_name = Some(session_name.into());
+        let mut s = self.role_session(caller, role, session_name, secs);
         s.policy = r.policy;
         s.tags = r.tags;
         if let Some(x) = r.source_identity {
@@ -187,4 +158,103 @@ impl Identity {
         }
         Ok(out)
     }
+
+    /// A session of `role` named `session_name`, for `secs`.
+    fn role_session(
+        &self,
+        caller: &Caller,
+        role: &RoleGrant,
+        session_name: &str,
+        secs: i64,
+    ) -> Session {
+        let (account, name) = (role.account.as_str(), role.name.as_str());
+        let mut s = self.new_session(caller, secs);
+        s.account = account.to_string();
+        s.arn = format!("arn:aws:sts::{account}:assumed-role/{name}/{session_name}");
+        s.role = Some(RoleRef {
+            account: account.into(),
+            name: name.into(),
+            arn: iam::entity_arn(account, "role", &role.doc.path, name),
+            id: role.doc.id.clone(),
+        });
+        s.session_name = Some(session_name.into());
+        s
+    }
+
+    /// AssumeRoleWithWebIdentity, once the token and the trust policy let it.
+    async fn assume_role_with_web_identity(
+        &self,
+        g: &Grant<'_>,
+        r: AssumeRoleWithWebIdentityRequest,
+    ) -> Result<Vec<Node>, ApiError> {
+        let session_name = r.role_session_name.as_str();
+        check_session_name(session_name)?;
+        check_session_policy(&r.policy_arns, r.policy.as_deref())?;
+        let web = g.web_role()?;
+        let secs = duration(
+            r.duration_seconds,
+            3600,
+            web.role.doc.max_session_secs,
+            false,
+        )?;
+        let mut s = self.role_session(g.caller(), &web.role, session_name, secs);
+        s.policy = r.policy;
+        let mut out = vec![
+            self.credentials_node(&s)?,
+            Node::text("SubjectFromWebIdentityToken", web.claims.sub.clone()),
+            Node::Parent(
+                "AssumedRoleUser",
+                vec![
+                    Node::text(
+                        "AssumedRoleId",
+                        format!("{}:{session_name}", web.role.doc.id),
+                    ),
+                    Node::text("Arn", s.arn.clone()),
+                ],
+            ),
+        ];
+        if s.policy.is_some() {
+            out.push(Node::text("PackedPolicySize", "6"));
+        }
+        out.push(Node::text("Provider", web.provider_arn.clone()));
+        out.push(Node::text("Audience", web.audience.clone()));
+        Ok(out)
+    }
+}
+
+fn check_session_name(name: &str) -> Result<(), ApiError> {
+    if name.len() < 2
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    {
+        return Err(validation(format!("1 validation error detected: Value '{name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*")));
+    }
+    Ok(())
+}
+
+/// An inline session policy, checked; managed session policies are refused.
+fn check_session_policy(
+    arns: &[BTreeMap<String, String>],
+    doc: Option<&str>,
+) -> Result<(), ApiError> {
+    if !arns.is_empty() {
+        // Managed session policies would narrow the session; ignoring them
+        // would hand out more than the caller asked for.
+        return Err(validation(
+            "PolicyArns (managed session policies) are not supported by this Coffer server yet; use Policy.",
+        ));
+    }
+    if let Some(doc) = doc {
+        if doc.len() > 2048 {
+            return Err(ApiError::new(
+                ErrorCode::PackedPolicyTooLarge,
+                "Packed size of consolidated session policies exceeds the limit.",
+            ));
+        }
+        Policy::parse(doc, Kind::Identity)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedPolicyDocument, e.0))?;
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! identity component gave it.
 
 use super::holder::HolderOp;
+use super::oidc::OidcChange;
 use crate::identity::{Grant, Identity};
 use coffer_api::iam_ops::IamServed;
 use coffer_api::query::Node;
@@ -169,6 +170,72 @@ impl Identity {
             Op::DeletePolicyVersion(r) => {
                 self.delete_policy_version(g.call(), account, &r.policy_arn, &r.version_id)
                     .await
+            }
+            Op::CreateOpenIDConnectProvider(r) => {
+                self.create_oidc_provider(g.call(), account, r).await
+            }
+            Op::GetOpenIDConnectProvider(r) => {
+                self.get_oidc_provider(account, &r.open_id_connect_provider_arn)
+                    .await
+            }
+            Op::ListOpenIDConnectProviders(_) => self.list_oidc_providers(account).await,
+            Op::ListOpenIDConnectProviderTags(r) => {
+                self.list_oidc_provider_tags(account, &r.open_id_connect_provider_arn)
+                    .await
+            }
+            Op::DeleteOpenIDConnectProvider(r) => {
+                self.delete_oidc_provider(g.call(), account, &r.open_id_connect_provider_arn)
+                    .await
+            }
+            Op::AddClientIDToOpenIDConnectProvider(r) => {
+                let change = OidcChange::AddClient(r.client_id);
+                self.change_oidc_provider(
+                    g.call(),
+                    account,
+                    &r.open_id_connect_provider_arn,
+                    change,
+                )
+                .await
+            }
+            Op::RemoveClientIDFromOpenIDConnectProvider(r) => {
+                let change = OidcChange::RemoveClient(r.client_id);
+                self.change_oidc_provider(
+                    g.call(),
+                    account,
+                    &r.open_id_connect_provider_arn,
+                    change,
+                )
+                .await
+            }
+            Op::UpdateOpenIDConnectProviderThumbprint(r) => {
+                let change = OidcChange::Thumbprints(r.thumbprint_list);
+                self.change_oidc_provider(
+                    g.call(),
+                    account,
+                    &r.open_id_connect_provider_arn,
+                    change,
+                )
+                .await
+            }
+            Op::TagOpenIDConnectProvider(r) => {
+                let change = OidcChange::Tag(r.tags);
+                self.change_oidc_provider(
+                    g.call(),
+                    account,
+                    &r.open_id_connect_provider_arn,
+                    change,
+                )
+                .await
+            }
+            Op::UntagOpenIDConnectProvider(r) => {
+                let change = OidcChange::Untag(r.tag_keys);
+                self.change_oidc_provider(
+                    g.call(),
+                    account,
+                    &r.open_id_connect_provider_arn,
+                    change,
+                )
+                .await
             }
         }
     }

@@ -7,6 +7,7 @@
 mod dispatch;
 mod holder;
 mod keys;
+pub(crate) mod oidc;
 pub(crate) mod policies;
 mod roles;
 mod users;

@@ -87,6 +87,14 @@ def start(workdir, jwks_files=None, ca_file=None):
         "COFFER_DEV_ACCOUNT_ID": ACCOUNT})
 
 
+def start_with_jwks_file(workdir, signer):
+    """A server that reads ISSUER's keys from a file (a private cluster's)."""
+    jwks = os.path.join(workdir, "cluster.jwks")
+    with open(jwks, "w") as f:
+        json.dump(signer.jwks(), f)
+    return start(workdir, {ISSUER: jwks})
+
+
 def trust(provider_arn, host, sub=SA):
     return json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Federated": provider_arn},
@@ -127,10 +135,7 @@ def error(excinfo):
 
 
 def test_a_service_account_token_reads_a_secret_through_the_sdk(workdir, signer):
-    jwks = os.path.join(workdir, "cluster.jwks")
-    with open(jwks, "w") as f:
-        json.dump(signer.jwks(), f)
-    server = start(workdir, {ISSUER: jwks})
+    server = start_with_jwks_file(workdir, signer)
     try:
         iam = admin(server, "iam")
         created = iam.create_open_id_connect_provider(Url=ISSUER, ClientIDList=["sts.amazonaws.com"])
@@ -196,10 +201,7 @@ def test_a_service_account_token_reads_a_secret_through_the_sdk(workdir, signer)
 
 
 def test_tokens_are_verified_and_the_trust_policy_decides(workdir, signer):
-    jwks = os.path.join(workdir, "cluster.jwks")
-    with open(jwks, "w") as f:
-        json.dump(signer.jwks(), f)
-    server = start(workdir, {ISSUER: jwks})
+    server = start_with_jwks_file(workdir, signer)
     try:
         admin(server, "iam").create_open_id_connect_provider(
             Url=ISSUER, ClientIDList=["sts.amazonaws.com"])

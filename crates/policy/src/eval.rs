@@ -195,29 +195,37 @@ fn resource_hit(res: &Patterns, target: &Target, ctx: &Context) -> bool {
     hit != res.negated
 }
 
+/// Whether a statement names the caller. A web identity is allowed only where
+/// it is named as itself, under `Federated` (`*` and accounts name IAM
+/// principals, who sign their requests); a Deny naming everyone covers it
+/// too, so guardrails written with `"Principal": "*"` still hold.
 fn principal_match(st: &Statement, who: &Principal) -> Option<Named> {
     let (negated, spec) = st.principal.as_ref()?;
+    let deny = matches!(st.effect, Effect::Deny);
+    let federated = who.is_federated();
     let named = match spec {
-        // A web identity is named only as itself, under `Federated`: `*` and
-        // accounts name IAM principals, who sign their requests.
-        PrincipalSpec::Any if who.is_federated() => None,
-        PrincipalSpec::Any => Some(Named::Direct),
+        PrincipalSpec::Any => (deny || !federated).then_some(Named::Direct),
         PrincipalSpec::Named(entries) => entries
             .iter()
             .flat_map(|(kind, values)| values.iter().map(move |v| (kind, v)))
-            .filter_map(|(kind, v)| name_matches(kind, v, who))
+            .filter_map(|(kind, v)| name_matches(kind, v, who, deny))
             .max(),
     };
     match (negated, named) {
         (false, n) => n,
         (true, Some(_)) => None,
+        // `NotPrincipal` in an Allow would name every web identity it does
+        // not list: none is allowed that way.
+        (true, None) if federated && !deny => None,
         (true, None) => Some(Named::Direct),
     }
 }
 
-fn name_matches(kind: &str, value: &str, who: &Principal) -> Option<Named> {
+fn name_matches(kind: &str, value: &str, who: &Principal, deny: bool) -> Option<Named> {
     if who.is_federated() {
-        return (kind == "Federated" && value == who.arn).then_some(Named::Direct);
+        let named =
+            (kind == "Federated" && value == who.arn) || (deny && kind == "AWS" && value == "*");
+        return named.then_some(Named::Direct);
     }
     if kind != "AWS" {
         return (value == who.arn).then_some(Named::Direct);

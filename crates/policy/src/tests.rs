@@ -616,4 +616,25 @@ fn web_identities_are_named_only_as_federated_providers() {
         "system:serviceaccount:ns:other",
     );
     assert!(!c.decide().allowed(), "another service account");
+
+    // A guardrail Deny naming everyone applies to web identities too.
+    c.ctx
+        .set("oidc.example.com/id/X:sub", "system:serviceaccount:ns:app");
+    let allow = json!({"Effect": "Allow", "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity"});
+    c.resource_policy =
+        Some(Policy::parse(&json!({"Statement": [allow]}).to_string(), Kind::Trust).unwrap());
+    assert!(c.decide().allowed());
+    for everyone in [json!("*"), json!({"AWS": "*"})] {
+        let doc = json!({"Statement": [allow, {"Effect": "Deny", "Principal": everyone,
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringNotLike": {"oidc.example.com/id/X:sub": "system:serviceaccount:prod:*"}}}]});
+        c.resource_policy = Some(Policy::parse(&doc.to_string(), Kind::Trust).unwrap());
+        assert!(!c.decide().allowed(), "deny {everyone}");
+    }
+    // NotPrincipal in an Allow names no web identity.
+    let doc = json!({"Statement": {"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:user/x"},
+        "Action": "sts:AssumeRoleWithWebIdentity"}});
+    c.resource_policy = Some(Policy::parse(&doc.to_string(), Kind::Trust).unwrap());
+    assert!(!c.decide().allowed(), "not principal");
 }

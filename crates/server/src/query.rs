@@ -159,15 +159,21 @@ impl Handler {
             };
             Self::caller(verified, &parts, peer, request_id)
         };
-        // An unsigned caller is throttled by its address.
-        let quota_key = if caller.is_unsigned() {
-            format!("web-identity:{}", caller.source_ip)
+        // An unsigned caller is throttled by its address, within the account
+        // of the role it asks for (so one account's callers cannot use up
+        // another's budget).
+        let (quota_key, quota_account) = if caller.is_unsigned() {
+            let account = params
+                .get("RoleArn")
+                .and_then(|a| a.strip_prefix("arn:aws:iam::"))
+                .and_then(|a| a.split(':').next())
+                .unwrap_or("")
+                .to_string();
+            (format!("web-identity:{}", caller.source_ip), account)
         } else {
-            caller.principal_arn.clone()
+            (caller.principal_arn.clone(), caller.account_id.clone())
         };
-        let throttled = self
-            .quotas
-            .take(Family::Iam, &quota_key, &caller.account_id);
+        let throttled = self.quotas.take(Family::Iam, &quota_key, &quota_account);
         if let Err(e) = throttled {
             return (action, Err(e));
         }

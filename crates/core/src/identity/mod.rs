@@ -69,7 +69,7 @@ impl Identity {
             // The CLI checks the bundle at start-up; without it, only
             // configured JWKS files and no fetching.
             tracing::error!(error = %e, "web identity: cannot load the OIDC CA bundle");
-            oidc_keys::OidcKeys::none()
+            oidc_keys::OidcKeys::files_only(web)
         });
         Identity {
             store,

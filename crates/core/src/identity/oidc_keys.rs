@@ -54,10 +54,10 @@ impl OidcKeys {
         })
     }
 
-    /// No files, no fetching (tests of other parts).
-    pub(crate) fn none() -> Self {
+    /// The configured files, no fetching (when the CA bundle cannot load).
+    pub(crate) fn files_only(opts: &WebIdentityOptions) -> Self {
         OidcKeys {
-            files: BTreeMap::new(),
+            files: opts.jwks_files.clone(),
             http: None,
             fetched: Mutex::new(HashMap::new()),
         }
@@ -81,15 +81,25 @@ impl OidcKeys {
             .and_then(|m| m.get(issuer).cloned());
         if let Some((at, keys)) = cached {
             let age = at.elapsed();
+            // A failed fetch is remembered too (as no keys), so an issuer
+            // that is down is not asked again on every request.
+            if keys.is_empty() && age < REFETCH_AFTER {
+                return Err(unreachable_keys());
+            }
             if age < KEEP && !(stale && age >= REFETCH_AFTER) {
                 return Ok(keys);
             }
         }
-        let keys = Arc::new(self.fetch(issuer).await?);
+        let fetched = self.fetch(issuer).await;
+        let keys = Arc::new(fetched.as_ref().map_or_else(|_| Vec::new(), Clone::clone));
         if let Ok(mut m) = self.fetched.lock() {
+            // Only registered providers' issuers reach here; still bounded.
+            if m.len() >= 10_000 {
+                m.clear();
+            }
             m.insert(issuer.to_string(), (Instant::now(), keys.clone()));
         }
-        Ok(keys)
+        fetched.map(|_| keys)
     }
 
     async fn fetch(&self, issuer: &str) -> Result<Vec<Jwk>, ApiError> {

@@ -198,6 +198,9 @@ impl Identity {
             false,
         )?;
         let mut s = self.role_session(g.caller(), &web.role, session_name, secs);
+        // Nothing of a signing caller's own session carries over: the token
+        // is the only credential here.
+        s.source_identity = None;
         s.policy = r.policy;
         let mut out = vec![
             self.credentials_node(&s)?,

@@ -2,12 +2,12 @@
 //! cluster's service account token, a CI system's ID token) exchanged for a
 //! role's session. The request is not signed; the token is the credential.
 //!
-//! In order: the role (AccessDenied if the ARN names none); the token's
-//! issuer registered as an IAM OIDC provider in the role's account (only
-//! then are the issuer's keys fetched, so a caller cannot make this server
-//! fetch from anywhere); the signature under the issuer's keys; `exp` and
-//! `nbf`; an audience among the provider's client ids; and the role's trust
-//! policy, for the provider as a `Federated` principal with the keys
+//! In order: the token's issuer registered as an IAM OIDC provider in the
+//! account the role ARN names (only then are the issuer's keys fetched, so a
+//! caller cannot make this server fetch from anywhere); the signature under
+//! the issuer's keys; `exp` and `nbf`; an audience among the provider's
+//! client ids; the role (AccessDenied, as a refusal, if there is none); and
+//! its trust policy, for the provider as a `Federated` principal with the keys
 //! `ISSUER:aud`, `ISSUER:sub` and `ISSUER:amr` (ISSUER is the URL without
 //! `https://`).
 
@@ -63,13 +63,6 @@ impl Identity {
         }
         let token = web_token::parse(&r.web_identity_token)?;
         let (account, path, name) = super::query::parse_role_arn(&r.role_arn).ok_or_else(denied)?;
-        let Some((role, _)) = self
-            .iam_load::<RoleDoc>(account, super::iam::ROLE, name)
-            .await?
-            .filter(|(d, _)| d.path == path)
-        else {
-            return Err(denied());
-        };
         let iss = token.claims.iss.clone();
         let no_provider = || {
             web_token::invalid(&format!(
@@ -97,6 +90,16 @@ impl Identity {
             .cloned()
             .ok_or_else(|| web_token::invalid("Incorrect token audience"))?;
         let provider_arn = provider_arn(account, issuer);
+        // The role only now, after the token: a made-up token learns nothing
+        // of which roles exist (a missing role and a refusing trust policy
+        // answer alike).
+        let Some((role, _)) = self
+            .iam_load::<RoleDoc>(account, super::iam::ROLE, name)
+            .await?
+            .filter(|(d, _)| d.path == path)
+        else {
+            return Err(denied());
+        };
         let trust = Policy::parse(&role.trust, Kind::Trust).map_err(|_| denied())?;
         let mut ctx = Context::new();
         let caller = call.caller;

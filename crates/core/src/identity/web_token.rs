@@ -173,7 +173,7 @@ impl Token {
     /// Checks `exp` and `nbf` against `now` (seconds), with [`SKEW_SECS`].
     pub(crate) fn check_times(&self, now: i64) -> Result<(), ApiError> {
         let c = &self.claims;
-        if now >= c.exp + SKEW_SECS {
+        if now >= c.exp.saturating_add(SKEW_SECS) {
             return Err(ApiError::new(
                 ErrorCode::ExpiredIdentityToken,
                 format!(
@@ -182,7 +182,7 @@ impl Token {
                 ),
             ));
         }
-        if c.nbf.is_some_and(|nbf| now + SKEW_SECS < nbf) {
+        if c.nbf.is_some_and(|nbf| now.saturating_add(SKEW_SECS) < nbf) {
             return Err(invalid("The web identity token is not valid yet (nbf)."));
         }
         Ok(())

@@ -352,3 +352,23 @@ def test_root_key_from_environment(workdir):
     again = Server(data, extra_args=["--root-key", "env"], env={"COFFER_ROOT_KEY": key})
     assert again.client().get_secret_value(SecretId="k")["SecretString"] == "v"
     assert again.stop() == 0
+
+
+def test_shell_completions_load_in_bash_and_name_the_subcommands(workdir):
+    for shell, marker in [("bash", "complete -F"), ("zsh", "#compdef coffer"), ("fish", "complete -c coffer")]:
+        out = subprocess.run([BIN, "completions", shell], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert marker in out.stdout, shell
+        assert "server" in out.stdout and "agent" in out.stdout
+    script = os.path.join(workdir, "coffer.bash")
+    with open(script, "w") as f:
+        f.write(subprocess.run([BIN, "completions", "bash"], capture_output=True, text=True).stdout)
+    # Bash sources it and completes `coffer ke` to `key`.
+    probe = f"""source {script}
+COMP_WORDS=(coffer ke); COMP_CWORD=1; COMP_LINE="coffer ke"; COMP_POINT=${{#COMP_LINE}}
+_coffer coffer ke coffer; printf '%s\\n' "${{COMPREPLY[@]}}" """
+    out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "key" in out.stdout.split(), out.stdout
+    bad = subprocess.run([BIN, "completions", "tcsh"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "possible values" in bad.stderr

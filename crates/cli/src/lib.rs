@@ -13,6 +13,7 @@ pub mod logging;
 pub mod progress;
 pub mod rootkey;
 pub mod run;
+pub mod transfer;
 pub mod verify;
 
 pub use run::{start, Running, StartOptions};

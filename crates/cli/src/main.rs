@@ -64,6 +64,24 @@ enum Command {
     /// usual AWS variables, against AWS_ENDPOINT_URL).
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Bring secrets in, from AWS Secrets Manager (or another server that
+    /// speaks its API), `.env` files, Vault KV JSON, or a `coffer export`
+    /// file, into the server in AWS_ENDPOINT_URL (credentials from the
+    /// standard AWS chain). Idempotent; prints a summary.
+    #[command(subcommand)]
+    Import(coffer::transfer::cmd::ImportCommand),
+    /// Write the secrets of the server in AWS_ENDPOINT_URL (all labelled
+    /// versions, tags, policies) to a file sealed under a passphrase, which
+    /// `coffer import bundle` reads back.
+    Export(coffer::transfer::cmd::ExportArgs),
+    /// Print a shell completion script: `coffer completions bash >
+    /// /etc/bash_completion.d/coffer`, `coffer completions zsh >
+    /// "${fpath[1]}/_coffer"`, `coffer completions fish >
+    /// ~/.config/fish/completions/coffer.fish`.
+    Completions {
+        /// The shell: bash, zsh or fish (also elvish, powershell).
+        shell: clap_complete::Shell,
+    },
     /// Write a consistent copy of the SQLite store while the server runs
     /// (sealed values only: back the root key up apart from it). For a
     /// PostgreSQL store, use PostgreSQL's own backups (pg_dump, WAL archiving).
@@ -466,6 +484,19 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }),
         Command::Key(c) => coffer::keycmd::run(c),
+        Command::Import(c) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(coffer::transfer::cmd::import(c)),
+        Command::Export(a) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(coffer::transfer::cmd::export(a)),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "coffer", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Account(AccountCommand::Create { name }) => {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()

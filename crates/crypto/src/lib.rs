@@ -19,8 +19,8 @@ pub use envelope::{
     SealedValue,
 };
 pub use root::{
-    load_or_create_key_file, root_key_from_env, root_key_from_passphrase, RootKeyError,
-    MIN_PASSPHRASE,
+    key_from_passphrase, load_or_create_key_file, root_key_from_env, root_key_from_passphrase,
+    RootKeyError, MIN_PASSPHRASE,
 };
 pub use seal::{open, seal, CryptoError};
 

@@ -76,12 +76,25 @@ pub fn root_key_from_passphrase(
             })
         }
     };
+    key_from_passphrase(var, passphrase, &salt)
+}
+
+/// Argon2id (64 MiB, 3 passes) of `passphrase` with `salt`: the root key's
+/// derivation, and an export bundle's. `var` names the passphrase in errors.
+pub fn key_from_passphrase(
+    var: &str,
+    passphrase: &str,
+    salt: &[u8],
+) -> Result<Key256, RootKeyError> {
+    if passphrase.chars().count() < MIN_PASSPHRASE {
+        return Err(RootKeyError::WeakPassphrase(var.to_string()));
+    }
     let params = argon2::Params::new(ARGON_MEMORY_KIB, ARGON_PASSES, 1, Some(32))
         .expect("valid Argon2 parameters");
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = zeroize::Zeroizing::new([0u8; 32]);
     argon
-        .hash_password_into(passphrase.as_bytes(), &salt, out.as_mut())
+        .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
         .map_err(|_| RootKeyError::Malformed(var.to_string()))?;
     Key256::from_bytes(out.as_ref()).ok_or_else(|| RootKeyError::Malformed(var.to_string()))
 }

@@ -1,0 +1,130 @@
+//! `coffer import` and `coffer export`: secrets moved between a server that
+//! speaks the Secrets Manager API (AWS, another Coffer) and Coffer, or through
+//! files (`.env`, Vault KV JSON, an encrypted bundle).
+//!
+//! Everything becomes [`SecretRecord`]s, which [`write::write_all`] makes true
+//! on the destination idempotently: a secret that is already as the record
+//! says is left alone, so a rerun changes nothing and an interrupted run
+//! resumes where it stopped. Version ids are kept, so a version imported
+//! twice is the same version.
+
+pub mod bundle;
+pub mod cmd;
+pub mod files;
+pub mod read;
+pub mod write;
+
+use aws_sdk_secretsmanager as sm;
+use serde::{Deserialize, Serialize};
+
+/// One secret as moved. No `Debug`: it holds values.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecretRecord {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Labelled versions, oldest first.
+    pub versions: Vec<VersionRecord>,
+}
+
+/// One version: its id (None: whatever id the destination gives a new
+/// value), labels and value.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct VersionRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string: Option<String>,
+    /// Base64 of a binary value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
+}
+
+impl VersionRecord {
+    pub fn current(&self) -> bool {
+        self.labels.iter().any(|l| l == "AWSCURRENT")
+    }
+}
+
+/// What a run did, per secret.
+#[derive(Default)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Secrets that could not be written, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Summary {
+    pub fn line(&self, dry_run: bool) -> String {
+        let (c, u) = if dry_run {
+            ("would create", "would update")
+        } else {
+            ("created", "updated")
+        };
+        format!(
+            "{} {c}, {} {u}, {} unchanged, {} failed",
+            self.created,
+            self.updated,
+            self.unchanged,
+            self.failed.len()
+        )
+    }
+}
+
+/// A Secrets Manager client from the standard AWS chain (environment,
+/// profile, SSO, container and instance credentials), trusting the system's
+/// roots and `AWS_CA_BUNDLE`; `endpoint`, `region` and `profile` override the
+/// chain's.
+pub async fn client(
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    profile: Option<&str>,
+) -> anyhow::Result<sm::Client> {
+    let trust = coffer_agent::trust::Trust::resolve(None, |k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(trust.http_client());
+    if let Some(p) = profile {
+        // The profile's credentials alone: the default chain would prefer the
+        // environment's, which are the destination's.
+        loader = loader.profile_name(p).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(p)
+                .build(),
+        );
+    }
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r.to_string()));
+    }
+    if let Some(e) = endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    let cfg = loader.load().await;
+    anyhow::ensure!(
+        cfg.region().is_some(),
+        "no region: set AWS_REGION (or --source-region for the source)"
+    );
+    Ok(sm::Client::new(&cfg))
+}
+
+/// An SDK error as one line: the AWS code and message when there is one.
+pub fn describe<E>(e: &sm::error::SdkError<E>) -> String
+where
+    E: sm::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match e.as_service_error() {
+        Some(s) => format!(
+            "{}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or_default()
+        ),
+        None => format!("{}", sm::error::DisplayErrorContext(e)),
+    }
+}

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
-if [ ! -x .venv/bin/pytest ] || ! .venv/bin/python -c "import boto3, awscli" 2>/dev/null; then
+if [ ! -x .venv/bin/pytest ] || ! .venv/bin/python -c "import boto3, awscli, playwright" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r e2e/requirements.txt
 fi
@@ -36,6 +36,10 @@ if ! nats_up; then
   for _ in $(seq 1 30); do nats_up && break; sleep 1; done
   nats_up
 fi
+
+# The console's browser test drives Debian's Chromium (Playwright, from .venv,
+# launches it by path: no browser download).
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 # The MySQL rotators' tests run a MariaDB server of their own.
 command -v mariadbd >/dev/null || { apt-get update -qq && apt-get install -y -qq mariadb-server >/dev/null; }

@@ -31,6 +31,8 @@ pub struct Handler {
     /// The change streams open now.
     pub(crate) streams: Arc<crate::streams::Streams>,
     pub(crate) quotas: crate::quota::Quotas,
+    /// The web console's sessions.
+    pub(crate) console: crate::console::Sessions,
 }
 
 pub(crate) fn response(
@@ -90,6 +92,7 @@ impl Handler {
             closing,
             streams: Arc::default(),
             quotas,
+            console: crate::console::Sessions::default(),
         }
     }
 

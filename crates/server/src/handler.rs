@@ -23,6 +23,10 @@ impl Handler {
                 Err(e) => error_response(&e, &request_id),
             };
         }
+        let path = req.uri().path();
+        if path == crate::console::PREFIX || path.starts_with("/console/") {
+            return self.console(req, peer, &request_id).await;
+        }
         if req.method() == Method::GET {
             return match req.uri().path() {
                 "/health" | "/ping" => response(

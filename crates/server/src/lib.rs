@@ -8,6 +8,7 @@
 mod accounts;
 mod auth;
 mod body;
+mod console;
 mod events;
 mod front;
 mod handler;

@@ -1,0 +1,248 @@
+// Coffer console. Every call goes to /console/api/call, which runs it as the
+// signed-in principal through the same authorization and audit as the API.
+// The DOM is built with textContent only: nothing a secret, tag or name holds
+// is ever parsed as HTML.
+"use strict";
+
+const state = { csrf: sessionStorage.getItem("coffer.csrf"), who: JSON.parse(sessionStorage.getItem("coffer.who") || "null"), tokens: [null] };
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v === true) e.setAttribute(k, "");
+    else if (v !== false && v != null) e.setAttribute(k, v);
+  }
+  for (const k of kids.flat()) if (k != null) e.append(k instanceof Node ? k : String(k));
+  return e;
+}
+
+function status(msg, kind) {
+  const s = document.getElementById("status");
+  s.textContent = msg || "";
+  s.className = kind || "";
+}
+
+async function post(path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (state.csrf) headers["X-Coffer-Csrf"] = state.csrf;
+  const r = await fetch(path, { method: "POST", headers, body: JSON.stringify(body), credentials: "same-origin" });
+  const text = await r.text();
+  const data = text ? JSON.parse(text) : {};
+  if (!r.ok) {
+    const code = data.code || data.__type || "Error";
+    const msg = data.message || data.Message || "";
+    if (r.status === 403 && /session|CSRF/.test(msg)) signedOut();
+    throw new Error(code + (msg ? ": " + msg : ""));
+  }
+  return data;
+}
+
+const sm = (target, body) => post("/console/api/call", { service: "secretsmanager", target, body: body || {} });
+const trail = (target, body) => post("/console/api/call", { service: "cloudtrail", target, body: body || {} });
+
+function signedOut() {
+  state.csrf = null; state.who = null;
+  sessionStorage.removeItem("coffer.csrf"); sessionStorage.removeItem("coffer.who");
+  location.hash = "#/login";
+}
+
+function when(epoch) {
+  return epoch ? new Date(epoch * 1000).toISOString().replace(".000Z", "Z") : "";
+}
+
+function main(...kids) {
+  const m = document.getElementById("main");
+  m.replaceChildren(...kids);
+  document.getElementById("nav").hidden = !state.csrf;
+  document.getElementById("logout").hidden = !state.csrf;
+  document.getElementById("who").textContent = state.who ? `${state.who.arn} · ${state.who.region}` : "";
+}
+
+// Runs an action, showing its error; `keep` leaves the last message up (a
+// page redrawn after an action keeps the action's outcome).
+async function guard(fn, keep) {
+  try { if (!keep) status(""); await fn(); } catch (e) { status(e.message, "error"); }
+}
+
+// ---- sign-in
+
+function loginPage() {
+  const f = el("form", { class: "stack", id: "login", onsubmit: (ev) => { ev.preventDefault(); guard(async () => {
+    const d = new FormData(f);
+    const out = await post("/console/api/login", {
+      accessKeyId: d.get("akid").trim(), secretAccessKey: d.get("secret"),
+      sessionToken: d.get("token").trim() || null, region: d.get("region").trim() || null });
+    state.csrf = out.csrf; state.who = out.identity;
+    sessionStorage.setItem("coffer.csrf", out.csrf); sessionStorage.setItem("coffer.who", JSON.stringify(out.identity));
+    location.hash = "#/secrets";
+  }); } },
+    el("h1", {}, "Sign in"),
+    el("label", {}, "Access key ID", el("input", { name: "akid", required: true, autocomplete: "username" })),
+    el("label", {}, "Secret access key", el("input", { name: "secret", type: "password", required: true, autocomplete: "current-password" })),
+    el("label", {}, "Session token (temporary credentials)", el("input", { name: "token" })),
+    el("label", {}, "Region", el("input", { name: "region", placeholder: "us-east-1" })),
+    el("button", { class: "primary", type: "submit" }, "Sign in"));
+  main(f);
+}
+
+// ---- the list
+
+async function listPage(params) {
+  const q = new URLSearchParams(params);
+  const key = q.get("key") || "all", value = q.get("q") || "", sort = q.get("sort") || "name", order = q.get("order") || "asc";
+  const page = Number(q.get("page") || "0");
+  const body = { MaxResults: 25, SortBy: sort, SortOrder: order };
+  if (value) body.Filters = [{ Key: key, Values: [value] }];
+  if (state.tokens[page]) body.NextToken = state.tokens[page];
+  const out = await sm("ListSecrets", body);
+  state.tokens[page + 1] = out.NextToken || null;
+  const go = (p) => { const n = new URLSearchParams({ key, q: value, sort, order, page: p }); location.hash = "#/secrets?" + n; };
+  const search = el("form", { class: "row", role: "search", onsubmit: (ev) => { ev.preventDefault(); const d = new FormData(search);
+      state.tokens = [null]; const n = new URLSearchParams({ key: d.get("key"), q: d.get("q"), sort: d.get("sort"), order: d.get("order"), page: 0 }); location.hash = "#/secrets?" + n; } },
+    el("label", {}, "Search ", el("input", { name: "q", value, "aria-label": "Search secrets" })),
+    el("select", { name: "key", "aria-label": "Search in" }, ...["all", "name", "description", "tag-key", "tag-value"].map((k) => el("option", { value: k, selected: k === key }, k))),
+    el("select", { name: "sort", "aria-label": "Sort by" }, ...["name", "created-date", "last-changed-date", "last-accessed-date"].map((k) => el("option", { value: k, selected: k === sort }, k))),
+    el("select", { name: "order", "aria-label": "Order" }, ...["asc", "desc"].map((k) => el("option", { value: k, selected: k === order }, k))),
+    el("button", { type: "submit" }, "Search"));
+  const rows = (out.SecretList || []).map((s) => el("tr", {},
+    el("td", {}, el("a", { href: "#/secret/" + encodeURIComponent(s.Name) }, s.Name)),
+    el("td", {}, s.Description || ""),
+    el("td", {}, (s.Tags || []).map((t) => el("span", { class: "label" }, `${t.Key}=${t.Value}`))),
+    el("td", {}, when(s.LastChangedDate))));
+  main(el("h1", {}, "Secrets"), search,
+    el("table", { id: "secrets" }, el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Description"), el("th", {}, "Tags"), el("th", {}, "Last changed"))),
+      el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 4 }, "No secrets.")))),
+    el("div", { class: "row" },
+      el("button", { type: "button", disabled: page === 0, onclick: () => go(page - 1) }, "Previous"),
+      el("span", {}, `Page ${page + 1}`),
+      el("button", { type: "button", id: "next", disabled: !out.NextToken, onclick: () => go(page + 1) }, "Next")));
+}
+
+// ---- one secret
+
+function section(title, ...kids) { return el("section", { "aria-label": title }, el("h2", {}, title), ...kids); }
+
+function action(label, fn, cls) {
+  return el("button", { type: "button", class: cls || "", onclick: () => guard(fn) }, label);
+}
+
+async function secretPage(name) {
+  const d = await sm("DescribeSecret", { SecretId: name });
+  const versions = await sm("ListSecretVersionIds", { SecretId: name, IncludeDeprecated: false });
+  const reload = () => route();
+  const meta = el("dl", {},
+    ...[["ARN", d.ARN], ["Description", d.Description], ["KMS key", d.KmsKeyId || "aws/secretsmanager"], ["Created", when(d.CreatedDate)],
+      ["Last changed", when(d.LastChangedDate)], ["Last accessed", when(d.LastAccessedDate)], ["Deleted", when(d.DeletedDate)],
+      ["Rotation", d.RotationEnabled ? `every ${d.RotationRules?.AutomaticallyAfterDays || "?"} days via ${d.RotationLambdaARN}` : "off"],
+      ["Next rotation", when(d.NextRotationDate)]]
+      .filter(([, v]) => v).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  const vrows = (versions.Versions || []).map((v) => {
+    const cell = el("td", {}, el("span", { class: "muted" }, "hidden"));
+    return el("tr", {},
+      el("td", {}, el("code", {}, v.VersionId)),
+      el("td", {}, (v.VersionStages || []).map((s) => el("span", { class: "label" }, s))),
+      el("td", {}, when(v.CreatedDate)), cell,
+      el("td", {}, action("Reveal", async () => {
+        const got = await sm("GetSecretValue", { SecretId: name, VersionId: v.VersionId });
+        cell.replaceChildren(el("pre", { class: "value" }, got.SecretString != null ? got.SecretString : "(binary, " + atob(got.SecretBinary).length + " bytes)"));
+      })));
+  });
+  const value = el("textarea", { id: "new-value", "aria-label": "New value" });
+  const labels = new Set((versions.Versions || []).flatMap((v) => v.VersionStages || []));
+  const moveLabel = el("input", { id: "move-label", "aria-label": "Label", list: "labels", placeholder: "label" });
+  const moveTo = el("select", { id: "move-to", "aria-label": "To version" }, ...(versions.Versions || []).map((v) => el("option", { value: v.VersionId }, v.VersionId)));
+  const days = el("input", { id: "rotation-days", type: "number", min: 1, max: 1000, value: d.RotationRules?.AutomaticallyAfterDays || 30, "aria-label": "Rotate every N days" });
+  const fn = el("input", { id: "rotation-function", value: d.RotationLambdaARN || "", placeholder: "arn:aws:lambda:REGION:ACCOUNT:function:NAME", "aria-label": "Rotation function ARN", size: 60 });
+  const policyText = el("textarea", { id: "policy", "aria-label": "Resource policy" });
+  try { const p = await sm("GetResourcePolicy", { SecretId: name }); policyText.value = p.ResourcePolicy ? JSON.stringify(JSON.parse(p.ResourcePolicy), null, 2) : ""; } catch (e) { policyText.value = ""; }
+  const window_ = el("input", { id: "recovery-days", type: "number", min: 7, max: 30, value: 30, "aria-label": "Recovery window in days" });
+  const audit = el("tbody", {});
+  const page = el("div", {},
+    el("h1", {}, d.Name),
+    section("Details", meta),
+    section("Tags", d.Tags && d.Tags.length ? el("div", {}, d.Tags.map((t) => el("span", { class: "label" }, `${t.Key}=${t.Value}`))) : "No tags."),
+    section("Versions", el("table", { id: "versions" }, el("thead", {}, el("tr", {}, ...["Version", "Labels", "Created", "Value", ""].map((h) => el("th", {}, h)))), el("tbody", {}, vrows)),
+      el("label", {}, "New version (becomes AWSCURRENT)", value),
+      el("div", { class: "row" }, action("Save new version", async () => { await sm("PutSecretValue", { SecretId: name, SecretString: value.value, ClientRequestToken: crypto.randomUUID() }); status("New version saved.", "ok"); reload(); }, "primary")),
+      el("datalist", { id: "labels" }, [...labels].map((l) => el("option", { value: l }))),
+      el("div", { class: "row" }, "Move label ", moveLabel, " to ", moveTo, action("Move", async () => {
+        const holder = (versions.Versions || []).find((v) => (v.VersionStages || []).includes(moveLabel.value));
+        const body = { SecretId: name, VersionStage: moveLabel.value, MoveToVersionId: moveTo.value };
+        if (holder) body.RemoveFromVersionId = holder.VersionId;
+        await sm("UpdateSecretVersionStage", body); status("Label moved.", "ok"); reload(); }))),
+    section("Rotation", el("div", { class: "row" }, "Every ", days, " days with ", fn),
+      el("div", { class: "row" },
+        action("Save and rotate now", async () => { await sm("RotateSecret", { SecretId: name, ClientRequestToken: crypto.randomUUID(), RotationLambdaARN: fn.value || undefined, RotationRules: { AutomaticallyAfterDays: Number(days.value) }, RotateImmediately: true }); status("Rotation started.", "ok"); reload(); }, "primary"),
+        action("Rotate now", async () => { await sm("RotateSecret", { SecretId: name, ClientRequestToken: crypto.randomUUID() }); status("Rotation started.", "ok"); reload(); }))),
+    section("Resource policy", policyText, el("div", { class: "row" },
+      action("Validate", async () => { const v = await sm("ValidateResourcePolicy", { SecretId: name, ResourcePolicy: policyText.value });
+        status(v.PolicyValidationPassed ? "The policy is valid." : "Not valid: " + (v.ValidationErrors || []).map((e) => e.ErrorMessage).join("; "), v.PolicyValidationPassed ? "ok" : "error"); }),
+      action("Save policy", async () => { await sm("PutResourcePolicy", { SecretId: name, ResourcePolicy: policyText.value }); status("Policy saved.", "ok"); }, "primary"),
+      action("Delete policy", async () => { await sm("DeleteResourcePolicy", { SecretId: name }); policyText.value = ""; status("Policy deleted.", "ok"); }, "danger"))),
+    section("Deletion", d.DeletedDate
+      ? el("div", { class: "row" }, `Scheduled for deletion (deleted ${when(d.DeletedDate)}).`, action("Restore", async () => { await sm("RestoreSecret", { SecretId: name }); status("Restored.", "ok"); reload(); }, "primary"))
+      : el("div", { class: "row" }, "Recovery window ", window_, " days", action("Schedule deletion", async () => {
+          if (!confirm(`Schedule ${name} for deletion?`)) return;
+          await sm("DeleteSecret", { SecretId: name, RecoveryWindowInDays: Number(window_.value) }); status("Deletion scheduled.", "ok"); reload(); }, "danger"))),
+    section("Audit", el("table", { id: "audit" }, el("thead", {}, el("tr", {}, ...["Time", "Event", "Who", "Result"].map((h) => el("th", {}, h)))), audit)));
+  main(page);
+  try {
+    const ev = await trail("LookupEvents", { LookupAttributes: [{ AttributeKey: "ResourceName", AttributeValue: d.ARN }], MaxResults: 50 });
+    audit.replaceChildren(...(ev.Events || []).map((e) => { const r = JSON.parse(e.CloudTrailEvent || "{}");
+      return el("tr", {}, el("td", {}, when(e.EventTime)), el("td", {}, e.EventName), el("td", {}, e.Username || ""), el("td", {}, r.errorCode || "OK")); }));
+  } catch (e) {
+    audit.replaceChildren(el("tr", {}, el("td", { colspan: 4 }, "Audit records: " + e.message)));
+  }
+}
+
+function newPage() {
+  const f = el("form", { class: "stack", id: "create", onsubmit: (ev) => { ev.preventDefault(); guard(async () => {
+    const d = new FormData(f);
+    const tags = String(d.get("tags")).split("\n").map((l) => l.trim()).filter(Boolean).map((l) => { const i = l.indexOf("="); return { Key: i < 0 ? l : l.slice(0, i), Value: i < 0 ? "" : l.slice(i + 1) }; });
+    const body = { Name: d.get("name").trim(), SecretString: d.get("value"), ClientRequestToken: crypto.randomUUID() };
+    if (d.get("description")) body.Description = d.get("description");
+    if (tags.length) body.Tags = tags;
+    await sm("CreateSecret", body);
+    status("Secret created.", "ok");
+    location.hash = "#/secret/" + encodeURIComponent(body.Name);
+  }); } },
+    el("h1", {}, "New secret"),
+    el("label", {}, "Name", el("input", { name: "name", required: true })),
+    el("label", {}, "Description", el("input", { name: "description" })),
+    el("label", {}, "Value", el("textarea", { name: "value", required: true })),
+    el("label", {}, "Tags (key=value, one per line)", el("textarea", { name: "tags" })),
+    el("button", { class: "primary", type: "submit" }, "Create"));
+  main(f);
+}
+
+async function route() {
+  const h = location.hash || "#/secrets";
+  if (!state.csrf && h !== "#/login") { location.hash = "#/login"; return; }
+  await guard(async () => {
+    if (h === "#/login") return loginPage();
+    if (h === "#/new") return newPage();
+    if (h.startsWith("#/secret/")) return secretPage(decodeURIComponent(h.slice("#/secret/".length)));
+    const q = h.split("?")[1] || "";
+    if (!q) state.tokens = [null];
+    return listPage(q);
+  }, true);
+  document.getElementById("main").focus();
+}
+
+function theme(next) {
+  if (next) localStorage.setItem("coffer.theme", next);
+  const t = localStorage.getItem("coffer.theme");
+  if (t) document.documentElement.dataset.theme = t;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  theme();
+  document.getElementById("theme").addEventListener("click", () => {
+    const dark = document.documentElement.dataset.theme === "dark" || (!document.documentElement.dataset.theme && matchMedia("(prefers-color-scheme: dark)").matches);
+    theme(dark ? "light" : "dark");
+  });
+  document.getElementById("logout").addEventListener("click", () => guard(async () => { await post("/console/api/logout", {}); signedOut(); }));
+  window.addEventListener("hashchange", route);
+  route();
+});

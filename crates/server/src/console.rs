@@ -1,0 +1,417 @@
+//! The web console at `/console`: static assets built into the binary, and a
+//! small API the page calls.
+//!
+//! Sign-in takes an access key pair (or temporary credentials), checks the
+//! secret in constant time, and starts a console session: a random id in an
+//! HttpOnly, Secure, SameSite=Strict cookie, and a CSRF token the page sends
+//! back in a header on every call. The session keeps the access key id (and
+//! session token), never the secret; each call resolves the credential again,
+//! so a deleted key or revoked session ends the console session at once, and
+//! runs the operation through the same pipeline as a signed request: the same
+//! authorization, as the signed-in principal, and the same audit records.
+//! Sessions live in this server's memory (8 hours at most): behind a load
+//! balancer, a fleet needs sticky sessions for the console.
+
+use crate::body::Body;
+use crate::front::{response, Handler, JSON_11};
+use crate::quota::Family;
+use bytes::Bytes;
+use coffer_api::{ApiError, ErrorCode};
+use coffer_core::context::{Caller, Credential};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const PREFIX: &str = "/console";
+const COOKIE: &str = "coffer_console";
+const LIFETIME: Duration = Duration::from_hours(8);
+const MAX_SESSIONS: usize = 10_000;
+
+const INDEX: &str = include_str!("../console/index.html");
+const APP_JS: &str = include_str!("../console/app.js");
+const APP_CSS: &str = include_str!("../console/app.css");
+
+/// No inline script or style, nothing from elsewhere, never framed.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+struct ConsoleSession {
+    access_key_id: String,
+    session_token: Option<String>,
+    region: String,
+    csrf: String,
+    started: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct Sessions {
+    by_id: Mutex<HashMap<String, Arc<ConsoleSession>>>,
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    hex(&b)
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
+}
+
+fn eq_ct(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+fn denied(msg: &str) -> ApiError {
+    ApiError::new(ErrorCode::AccessDenied, msg)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Login {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+    region: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CallRequest {
+    service: String,
+    target: String,
+    #[serde(default)]
+    body: serde_json::Value,
+}
+
+fn asset(status: u16, content_type: &str, request_id: &str, body: &str) -> Response<Body> {
+    let mut r = response(status, content_type, request_id, body.as_bytes().to_vec());
+    let h = r.headers_mut();
+    h.insert(
+        "content-security-policy",
+        CSP.parse().expect("static header"),
+    );
+    h.insert("x-content-type-options", "nosniff".parse().expect("static"));
+    h.insert("referrer-policy", "no-referrer".parse().expect("static"));
+    h.insert("cache-control", "no-store".parse().expect("static"));
+    r
+}
+
+fn cookie_of(parts: &hyper::http::request::Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+impl Handler {
+    /// Serves `/console` and below.
+    pub(crate) async fn console(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Response<Body> {
+        let path = req.uri().path().to_string();
+        let method = req.method().clone();
+        match (method, path.as_str()) {
+            (Method::GET, "/console" | "/console/") => {
+                asset(200, "text/html; charset=utf-8", request_id, INDEX)
+            }
+            (Method::GET, "/console/app.js") => {
+                asset(200, "text/javascript; charset=utf-8", request_id, APP_JS)
+            }
+            (Method::GET, "/console/app.css") => {
+                asset(200, "text/css; charset=utf-8", request_id, APP_CSS)
+            }
+            (Method::POST, "/console/api/login") => self.console_login(req, peer, request_id).await,
+            (Method::POST, "/console/api/logout") => self.console_logout(req, request_id).await,
+            (Method::POST, "/console/api/call") => self.console_call(req, peer, request_id).await,
+            _ => asset(404, "text/plain", request_id, "not found"),
+        }
+    }
+
+    fn console_json(status: u16, request_id: &str, v: &serde_json::Value) -> Response<Body> {
+        let mut r = response(
+            status,
+            "application/json",
+            request_id,
+            v.to_string().into_bytes(),
+        );
+        r.headers_mut()
+            .insert("cache-control", "no-store".parse().expect("static"));
+        r
+    }
+
+    fn console_error(e: &ApiError, request_id: &str) -> Response<Body> {
+        // The page tells a refusal by 403, as the Query APIs answer it.
+        let status = match e.code {
+            ErrorCode::AccessDenied => 403,
+            code => code.status(),
+        };
+        Self::console_json(
+            status,
+            request_id,
+            &json!({"code": e.code.as_str(), "message": e.message}),
+        )
+    }
+
+    /// The body, if the request came from this origin's page (a JSON body,
+    /// and an `Origin`, when sent, naming this host).
+    async fn console_body(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<(hyper::http::request::Parts, Bytes), ApiError> {
+        let (parts, body) = self.read_body(req).await?;
+        let json = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let host = parts.headers.get("host").and_then(|v| v.to_str().ok());
+        let origin_ok = match parts.headers.get("origin").and_then(|v| v.to_str().ok()) {
+            None => true,
+            Some(o) => host.is_some_and(|h| o.split_once("://").is_some_and(|(_, rest)| rest == h)),
+        };
+        if !json || !origin_ok {
+            return Err(denied("The console accepts calls from its own page only."));
+        }
+        Ok((parts, body))
+    }
+
+    async fn console_login(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Response<Body> {
+        match self.try_login(req, peer, request_id).await {
+            Ok((id, csrf, out)) => {
+                let mut r =
+                    Self::console_json(200, request_id, &json!({"csrf": csrf, "identity": out}));
+                let cookie = format!(
+                    "{COOKIE}={id}; Path={PREFIX}; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+                    LIFETIME.as_secs()
+                );
+                r.headers_mut()
+                    .insert("set-cookie", cookie.parse().expect("hex id"));
+                r
+            }
+            Err(e) => Self::console_error(&e, request_id),
+        }
+    }
+
+    async fn try_login(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Result<(String, String, serde_json::Value), ApiError> {
+        let (parts, body) = self.console_body(req).await?;
+        self.quotas
+            .take(Family::Iam, &format!("console-login:{}", peer.ip()), "")?;
+        let login: Login = serde_json::from_slice(&body).map_err(|_| {
+            ApiError::new(
+                ErrorCode::SerializationException,
+                "Expected accessKeyId and secretAccessKey.",
+            )
+        })?;
+        let refused = || denied("The access key or secret key is not valid.");
+        let cred = match login.session_token.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => self
+                .svc
+                .session_credential(&login.access_key_id, t)
+                .await
+                .map_err(|_| refused())?,
+            None => self
+                .svc
+                .credential(&login.access_key_id)
+                .await?
+                .ok_or_else(refused)?,
+        };
+        if !eq_ct(cred.secret.as_slice(), login.secret_access_key.as_bytes()) {
+            return Err(refused());
+        }
+        let region = login
+            .region
+            .filter(|r| !r.is_empty())
+            .or_else(|| self.cfg.regions.as_ref().and_then(|r| r.first().cloned()))
+            .unwrap_or_else(|| "us-east-1".into());
+        if let Some(served) = &self.cfg.regions {
+            if !served.contains(&region) {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    format!("This server does not serve the region {region}."),
+                ));
+            }
+        }
+        let (id, csrf) = (random_token(), random_token());
+        let caller = Self::console_caller(&cred, &region, &parts, peer, request_id);
+        let out =
+            json!({"arn": caller.principal_arn, "account": caller.account_id, "region": region});
+        let session = ConsoleSession {
+            access_key_id: login.access_key_id,
+            session_token: login.session_token.filter(|t| !t.is_empty()),
+            region,
+            csrf: csrf.clone(),
+            started: Instant::now(),
+        };
+        if let Ok(mut m) = self.console.by_id.lock() {
+            m.retain(|_, s| s.started.elapsed() < LIFETIME);
+            if m.len() >= MAX_SESSIONS {
+                return Err(ApiError::new(
+                    ErrorCode::Throttling,
+                    "Too many console sessions.",
+                ));
+            }
+            m.insert(id.clone(), Arc::new(session));
+        }
+        Ok((id, csrf, out))
+    }
+
+    fn console_caller(
+        cred: &Credential,
+        region: &str,
+        parts: &hyper::http::request::Parts,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Caller {
+        let (ip, ua, secure) = Self::caller_parts(parts, peer);
+        Caller::signed(
+            cred,
+            region.to_string(),
+            ip,
+            ua,
+            request_id.to_string(),
+            secure,
+        )
+    }
+
+    async fn console_logout(&self, req: Request<Incoming>, request_id: &str) -> Response<Body> {
+        let (parts, _) = match self.console_body(req).await {
+            Ok(x) => x,
+            Err(e) => return Self::console_error(&e, request_id),
+        };
+        if let (Some(id), Ok(mut m)) = (cookie_of(&parts), self.console.by_id.lock()) {
+            m.remove(&id);
+        }
+        let mut r = Self::console_json(200, request_id, &json!({}));
+        let gone =
+            format!("{COOKIE}=; Path={PREFIX}; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+        r.headers_mut()
+            .insert("set-cookie", gone.parse().expect("static"));
+        r
+    }
+
+    /// The session a call belongs to: its cookie, and the CSRF token it was
+    /// given, in the `X-Coffer-Csrf` header.
+    fn console_session(
+        &self,
+        parts: &hyper::http::request::Parts,
+    ) -> Result<Arc<ConsoleSession>, ApiError> {
+        let expired = || denied("The console session has ended; sign in again.");
+        let id = cookie_of(parts).ok_or_else(expired)?;
+        let s = self
+            .console
+            .by_id
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).cloned())
+            .filter(|s| s.started.elapsed() < LIFETIME)
+            .ok_or_else(expired)?;
+        let csrf = parts
+            .headers
+            .get("x-coffer-csrf")
+            .map(hyper::header::HeaderValue::as_bytes)
+            .unwrap_or_default();
+        if !eq_ct(csrf, s.csrf.as_bytes()) {
+            return Err(denied("The request's CSRF token is missing or wrong."));
+        }
+        Ok(s)
+    }
+
+    async fn console_call(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Response<Body> {
+        match self.try_call(req, peer, request_id).await {
+            Ok(body) => {
+                let mut r = response(200, JSON_11, request_id, body);
+                r.headers_mut()
+                    .insert("cache-control", "no-store".parse().expect("static"));
+                r
+            }
+            Err(e) => Self::console_error(&e, request_id),
+        }
+    }
+
+    async fn try_call(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Result<Vec<u8>, ApiError> {
+        let (parts, body) = self.console_body(req).await?;
+        let s = self.console_session(&parts)?;
+        // The credential as it stands now: a deleted key, or a revoked or
+        // expired session, ends the console session too.
+        let ended =
+            || denied("The console session's credentials are no longer valid; sign in again.");
+        let cred = match &s.session_token {
+            Some(t) => self
+                .svc
+                .session_credential(&s.access_key_id, t)
+                .await
+                .map_err(|_| ended())?,
+            None => self
+                .svc
+                .credential(&s.access_key_id)
+                .await?
+                .ok_or_else(ended)?,
+        };
+        let call: CallRequest = serde_json::from_slice(&body).map_err(|_| {
+            ApiError::new(
+                ErrorCode::SerializationException,
+                "Expected service, target and body.",
+            )
+        })?;
+        let caller = Self::console_caller(&cred, &s.region, &parts, peer, request_id);
+        let payload = if call.body.is_null() {
+            b"{}".to_vec()
+        } else {
+            call.body.to_string().into_bytes()
+        };
+        let read = coffer_api::SecretsManagerOperation::is_read_only(&call.target);
+        let family = if read { Family::Read } else { Family::Write };
+        self.quotas
+            .take(family, &caller.principal_arn, &caller.account_id)?;
+        match call.service.as_str() {
+            "secretsmanager" => self.svc.call(&caller, &call.target, &payload).await,
+            "cloudtrail" => {
+                self.svc
+                    .call_cloudtrail(&caller, &call.target, &payload)
+                    .await
+            }
+            _ => Err(ApiError::new(
+                ErrorCode::UnknownOperation,
+                "The console calls secretsmanager and cloudtrail only.",
+            )),
+        }
+    }
+}

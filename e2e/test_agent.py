@@ -153,3 +153,121 @@ def test_agent_binary_over_https(workdir, monkeypatch):
         assert "certificate" in p.stderr and "UnknownIssuer" in p.stderr, p.stderr
     finally:
         assert server.stop() == 0
+
+
+def test_agent_answers_one_key_of_a_json_secret(server, sm, workdir):
+    sm.create_secret(Name="agent/json", SecretString='{"user":"svc","port":5432}')
+    sm.create_secret(Name="agent/plain", SecretString="not json")
+    proc, port = start_agent(server, workdir, 'ttl_seconds = "60"\n')
+    try:
+        assert http(port, "/secretsmanager/get?secretId=agent/json&jsonKey=user", "e2e-ssrf-token") == (200, "svc")
+        assert http(port, "/v1/agent/json?jsonKey=port", "e2e-ssrf-token") == (200, "5432")
+        status, body = http(port, "/v1/agent/json?jsonKey=nope", "e2e-ssrf-token")
+        assert status == 404 and "nope" in body
+        assert http(port, "/v1/agent/plain?jsonKey=user", "e2e-ssrf-token")[0] == 400
+        assert http(port, "/v1/agent/json?jsonKey=user", "wrong")[0] == 403
+    finally:
+        stop_agent(proc)
+
+
+CHILD = """
+import os, signal, sys, time
+print(os.environ.get("DB_PASSWORD"), os.environ.get("DB_USER"), os.environ.get("API_TOKEN"), flush=True)
+signal.signal(signal.SIGTERM, lambda *a: (print("got TERM", flush=True), sys.exit(7)))
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_agent_exec_puts_secrets_in_the_environment_and_restarts_on_change(server, sm, workdir):
+    sm.create_secret(Name="exec/db", SecretString='{"username":"svc","password":"pw-1"}')
+    sm.create_secret(Name="exec/api", SecretString='{"API_TOKEN":"tok"}')
+    child = os.path.join(workdir, "child.py")
+    with open(child, "w") as f:
+        f.write(CHILD)
+    env = server.cli_env()
+    out = subprocess.run([BIN, "agent", "exec", "--env", "DB_PASSWORD=exec/db#password",
+                          "--env", "DB_USER=exec/db#username", "--env-from", "exec/api",
+                          "--", "python3", child, "0"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["pw-1", "svc", "tok"]
+    assert "pw-1" not in out.stderr
+
+    # A rotated password restarts the program with the new value; SIGTERM to
+    # the agent reaches the program, whose status the agent exits with.
+    log = os.path.join(workdir, "exec.out")
+    proc = subprocess.Popen([BIN, "agent", "exec", "--refresh-secs", "1", "--env", "DB_PASSWORD=exec/db#password",
+                             "--", "python3", child, "60"], env=env, stdout=open(log, "w"), stderr=subprocess.PIPE, text=True)
+    wait_until("the program started", lambda: "pw-1" in open(log).read())
+    sm.put_secret_value(SecretId="exec/db", SecretString='{"username":"svc","password":"pw-2"}')
+    wait_until("the program restarted with the new value", lambda: "pw-2" in open(log).read())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 7
+    assert open(log).read().split("\n")[:3] == ["pw-1 None None", "got TERM", "pw-2 None None"]
+
+    bad = subprocess.run([BIN, "agent", "exec", "--env", "X=exec/missing", "--", "true"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "exec/missing" in bad.stderr
+
+
+def test_agent_renders_certificates_as_the_acm_capability_does(server, sm, workdir):
+    """A Workload Credentials Provider config with [capabilities.acm]: the
+    certificate (a Coffer secret in ExportCertificate's JSON) is written with its
+    chain appended, the key with its own mode, and the refresh command runs once
+    when they change. [logging] log_to_file and [coffer] http_address are obeyed."""
+    cert = {"Certificate": "-----BEGIN CERTIFICATE-----\nLEAF1\n-----END CERTIFICATE-----",
+            "CertificateChain": "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
+            "PrivateKey": "-----BEGIN PRIVATE KEY-----\nKEY1\n-----END PRIVATE KEY-----\n"}
+    sm.create_secret(Name="tls/web", SecretString=json.dumps(cert))
+    d = os.path.realpath(workdir)
+    marker = os.path.join(d, "reloaded")
+    cfg = f"""[logging]
+log_to_file = true
+[capabilities.secrets_manager.cache]
+ttl_seconds = 300
+[capabilities.acm]
+enabled = true
+[[capabilities.acm.certificates]]
+secret_id = "tls/web"
+certificate_path = "{d}/web.crt"
+private_key_path = "{d}/web.key"
+refresh_command = "/usr/bin/touch {marker}"
+key_permission = {{ mode = "0640" }}
+[coffer]
+http_address = "0.0.0.0"
+"""
+    path = os.path.join(workdir, "wcp.toml")
+    with open(path, "w") as f:
+        f.write(cfg)
+    env = dict(server.cli_env(), AWS_TOKEN="e2e-ssrf-token")
+    proc = subprocess.Popen([BIN, "agent", "--config", path, "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, text=True, cwd=workdir)
+    try:
+        line = proc.stdout.readline()
+        assert "listening on http://0.0.0.0:" in line, line
+        port = int(line.rsplit(":", 1)[1])
+        assert http(port, "/v1/tls/web?jsonKey=Certificate", "e2e-ssrf-token")[0] == 200
+        wait_until("the certificate is rendered", lambda: os.path.exists(f"{d}/web.key"))
+        wait_until("the chain follows the certificate",
+                   lambda: open(f"{d}/web.crt").read() == cert["Certificate"] + "\n" + cert["CertificateChain"])
+        assert open(f"{d}/web.key").read() == cert["PrivateKey"]
+        assert oct(os.stat(f"{d}/web.key").st_mode & 0o777) == "0o640"
+        assert oct(os.stat(f"{d}/web.crt").st_mode & 0o777) == "0o600"
+        assert not os.path.exists(marker), "nothing to reload on the first render"
+        renewed = dict(cert, Certificate=cert["Certificate"].replace("LEAF1", "LEAF2"),
+                       PrivateKey=cert["PrivateKey"].replace("KEY1", "KEY2"))
+        sm.put_secret_value(SecretId="tls/web", SecretString=json.dumps(renewed))
+        wait_until("the renewed certificate is rendered", lambda: "KEY2" in open(f"{d}/web.key").read())
+        wait_until("the refresh command ran", lambda: os.path.exists(marker))
+        assert "LEAF2" in open(f"{d}/web.crt").read()
+        log = os.path.join(workdir, "logs", "secrets_manager_agent.log")
+        assert os.path.exists(log) and "secret file written" in open(log).read()
+        assert "KEY2" not in open(log).read()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+    bad = os.path.join(workdir, "acm-arn.toml")
+    with open(bad, "w") as f:
+        f.write(cfg.replace('secret_id = "tls/web"', 'certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"\nrole_arn = "arn:aws:iam::123456789012:role/r"'))
+    p = subprocess.run([BIN, "agent", "--config", bad], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "secret_id" in p.stderr

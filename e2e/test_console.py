@@ -60,6 +60,11 @@ def test_console_create_reveal_version_rotate_delete(server, browser):
 
     sign_in(page, server.endpoint, secret="wrong-secret")
     playwright.expect(page.locator("#status")).to_contain_text("not valid")
+    with open(os.path.join(server.data_dir, "audit.log")) as f:
+        refused = [json.loads(l)["record"] for l in f if "ConsoleLogin" in l]
+    assert refused and refused[-1]["errorCode"] == "AccessDeniedException"
+    assert refused[-1]["userIdentity"]["accessKeyId"] == AKID
+    assert "wrong-secret" not in json.dumps(refused)
     sign_in(page, server.endpoint)
     playwright.expect(page.get_by_role("heading", name="Secrets")).to_be_visible()
     cookie = [c for c in ctx.cookies() if c["name"] == "coffer_console"][0]

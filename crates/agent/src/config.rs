@@ -5,6 +5,8 @@
 //! `[logging]`). Unknown keys are an error, as in both, so a typo never silently
 //! falls back to a default. Where both forms set a value, the nested one wins.
 
+mod acm;
+
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,7 +24,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         field,
         message: message.into(),
@@ -54,6 +56,16 @@ pub struct FileSink {
     pub path: PathBuf,
     pub json_key: Option<String>,
     pub reload_command: Option<String>,
+    /// A second key appended after `json_key` when the secret has it (an ACM
+    /// certificate's chain, in fullchain mode).
+    #[serde(skip)]
+    pub then_key: Option<String>,
+    /// The file's mode; 0 is 0600.
+    #[serde(skip)]
+    pub mode: u32,
+    /// The role the secret is read as (an ACM certificate's `role_arn`).
+    #[serde(skip)]
+    pub role_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +81,9 @@ pub struct Prefetch {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentConfig {
     pub log_level: String,
+    /// `log_to_file = true`: the file logs go to (`logs/…` under the working
+    /// directory); None: stderr.
+    pub log_file: Option<PathBuf>,
     pub http_port: u16,
     pub ttl: Duration,
     pub cache_size: usize,
@@ -95,12 +110,17 @@ pub struct AgentConfig {
     /// `https://` upstream is trusted by, besides the system's roots. Wins over
     /// `AWS_CA_BUNDLE` (see `trust`).
     pub ca_bundle: Option<PathBuf>,
+    /// Coffer's addition (`[coffer] http_address`, AWS agent issue #68): the
+    /// address to listen on. Default 127.0.0.1; another (a sidecar reached
+    /// over a pod or task network) still needs the SSRF token on every call.
+    pub http_address: std::net::IpAddr,
 }
 
 impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
             log_level: "info".into(),
+            log_file: None,
             http_port: 2773,
             ttl: Duration::from_mins(5),
             cache_size: 1000,
@@ -128,6 +148,7 @@ impl Default for AgentConfig {
             },
             allowed_roles: None,
             ca_bundle: None,
+            http_address: std::net::IpAddr::from([127, 0, 0, 1]),
             max_stale: Duration::from_hours(24),
             files: Vec::new(),
         }
@@ -182,6 +203,7 @@ struct Input {
 #[serde(deny_unknown_fields)]
 struct Capabilities {
     secrets_manager: Option<NestedSm>,
+    acm: Option<acm::AcmInput>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -239,6 +261,7 @@ struct CofferInput {
     max_stale_seconds: Option<u64>,
     allowed_roles: Option<Vec<String>>,
     ca_bundle: Option<PathBuf>,
+    http_address: Option<String>,
     #[serde(default)]
     files: Vec<FileSink>,
 }
@@ -267,29 +290,32 @@ impl AgentConfig {
 
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let input: Input = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        let nested = input
-            .capabilities
-            .and_then(|c| c.secrets_manager)
-            .unwrap_or_default();
+        let (nested, acm) = match input.capabilities {
+            Some(c) => (c.secrets_manager.unwrap_or_default(), c.acm),
+            None => (NestedSm::default(), None),
+        };
+        let certificate_files = match acm {
+            Some(a) => acm::files(a)?,
+            None => vec![],
+        };
         if nested.enabled == Some(false) {
             return Err(invalid(
                 "capabilities.secrets_manager.enabled",
                 "the agent serves Secrets Manager only; it cannot be disabled",
             ));
         }
-        if let Some(addr) = &input.http_address {
-            if addr != "127.0.0.1" {
-                return Err(invalid(
-                    "http_address",
-                    "the agent listens on 127.0.0.1 only",
-                ));
-            }
-        }
-        let _ = (
-            input.log_to_file,
-            input.logging.as_ref().and_then(|l| l.log_to_file),
-        ); // logs go to stderr
         let mut c = AgentConfig::default();
+        // Set to true, logs go to a file as the AWS agent writes them; unset,
+        // to stderr, where systemd and container runtimes collect them.
+        if input
+            .logging
+            .as_ref()
+            .and_then(|l| l.log_to_file)
+            .or(input.log_to_file)
+            == Some(true)
+        {
+            c.log_file = Some(PathBuf::from("logs/secrets_manager_agent.log"));
+        }
         let cache = nested.cache.unwrap_or_default();
         let security = nested.security.unwrap_or_default();
         if let Some(l) = input.logging.and_then(|l| l.log_level).or(input.log_level) {
@@ -390,6 +416,14 @@ impl AgentConfig {
             };
         }
         let coffer = input.coffer.unwrap_or_default();
+        if let Some(a) = coffer.http_address.as_ref().or(input.http_address.as_ref()) {
+            c.http_address = a.parse().map_err(|_| {
+                invalid(
+                    "coffer.http_address",
+                    "must be an IP address (127.0.0.1, 0.0.0.0, ::1, ...)",
+                )
+            })?;
+        }
         if let Some(s) = coffer.max_stale_seconds {
             c.max_stale = Duration::from_secs(s);
         }
@@ -432,6 +466,7 @@ impl AgentConfig {
             }
         }
         c.files = coffer.files;
+        c.files.extend(certificate_files);
         Ok(c)
     }
 }
@@ -527,6 +562,10 @@ mod tests {
         let c = AgentConfig::parse("[coffer]\nca_bundle = \"/etc/coffer/ca.pem\"\n").unwrap();
         assert_eq!(c.ca_bundle, Some(PathBuf::from("/etc/coffer/ca.pem")));
         assert!(AgentConfig::parse("[coffer]\nca_bundle = \"\"\n").is_err());
+        assert_eq!(c.http_address.to_string(), "127.0.0.1");
+        let c = AgentConfig::parse("[coffer]\nhttp_address = \"0.0.0.0\"\n").unwrap();
+        assert_eq!(c.http_address.to_string(), "0.0.0.0");
+        assert!(AgentConfig::parse("[coffer]\nhttp_address = \"localhost:1\"\n").is_err());
         assert!(
             AgentConfig::parse("[[coffer.files]]\nsecret_id = \"db\"\npath = \"relative\"\n")
                 .is_err()

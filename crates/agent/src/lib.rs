@@ -9,6 +9,7 @@
 
 mod cache;
 pub mod config;
+mod file_credentials;
 mod metrics;
 mod prefetch;
 mod push;
@@ -98,15 +99,8 @@ pub async fn upstream_with(
         loader = loader.region(aws_config::Region::new(r.clone()));
     }
     if let Some(path) = &cfg.credentials_file_path {
-        use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
-        let files = EnvConfigFiles::builder()
-            .with_file(EnvConfigFileKind::Credentials, path)
-            .build();
-        loader = loader.credentials_provider(
-            aws_config::profile::ProfileFileCredentialsProvider::builder()
-                .profile_files(files)
-                .build(),
-        );
+        // Re-read when it changes, as the Workload Credentials Provider does.
+        loader = loader.credentials_provider(file_credentials::FileCredentials::new(path.clone()));
     }
     let sdk = loader.load().await;
     Ok(Upstream {
@@ -118,7 +112,7 @@ pub async fn upstream_with(
     })
 }
 
-/// Binds 127.0.0.1:`port` (0 picks a free port), starts the prefetch, and serves.
+/// Binds `http_address`:`port` (0 picks a free port), starts the prefetch, and serves.
 pub async fn start(
     cfg: &AgentConfig,
     token: SsrfToken,
@@ -184,7 +178,10 @@ pub async fn start(
         changed: tokio::sync::Notify::new(),
     });
     // Loopback only: the agent is for processes on this host.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    if !cfg.http_address.is_loopback() {
+        tracing::warn!(address = %cfg.http_address, "the agent listens beyond this host: every caller on that network who has the SSRF token can read what the agent's credentials can");
+    }
+    let listener = tokio::net::TcpListener::bind((cfg.http_address, port)).await?;
     let addr = listener.local_addr()?;
     let (stop, mut stop_rx) = watch::channel(false);
     if !agent.ready.load(std::sync::atomic::Ordering::SeqCst) {

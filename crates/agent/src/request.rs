@@ -9,6 +9,8 @@ pub struct Query {
     pub version_stage: Option<String>,
     pub refresh_now: bool,
     pub role_arn: Option<String>,
+    /// Coffer's: answer one key of a JSON secret (`jsonKey=password`).
+    pub json_key: Option<String>,
 }
 
 /// A refused request: status and plain-text message.
@@ -60,6 +62,7 @@ fn params(query: &str, q: &mut Query, with_secret_id: bool) -> Result<(), Refusa
             "versionStage" => q.version_stage = Some(v),
             "refreshNow" => q.refresh_now = refresh(&v)?,
             "roleArn" => q.role_arn = Some(v),
+            "jsonKey" => q.json_key = Some(v),
             other => return Err(bad(format!("unknown parameter: {other}"))),
         }
     }
@@ -73,6 +76,24 @@ fn empty() -> Query {
         version_stage: None,
         refresh_now: false,
         role_arn: None,
+        json_key: None,
+    }
+}
+
+/// One key of the secret in a GetSecretValue `body`: a string as it is, any
+/// other JSON value as JSON. The secret must be a JSON object holding the key.
+pub fn json_key(body: &[u8], key: &str) -> Result<String, Refusal> {
+    let answer: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| (500, "unreadable answer".to_string()))?;
+    let secret = answer["SecretString"]
+        .as_str()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .filter(serde_json::Value::is_object)
+        .ok_or_else(|| bad("jsonKey: the secret is not a JSON object"))?;
+    match secret.get(key) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(v) => Ok(v.to_string()),
+        None => Err((404, format!("jsonKey: the secret has no key {key}"))),
     }
 }
 
@@ -134,6 +155,22 @@ mod tests {
             (400, "missing secret ID".to_string())
         );
         assert_eq!(from_path("/v1/a", "secretId=b", "/v1/").unwrap_err().0, 400);
+    }
+
+    #[test]
+    fn one_key_of_a_json_secret() {
+        let body = br#"{"SecretString":"{\"user\":\"u\",\"port\":5432}"}"#;
+        assert_eq!(json_key(body, "user").unwrap(), "u");
+        assert_eq!(json_key(body, "port").unwrap(), "5432");
+        assert_eq!(json_key(body, "nope").unwrap_err().0, 404);
+        assert_eq!(
+            json_key(br#"{"SecretString":"plain"}"#, "user")
+                .unwrap_err()
+                .0,
+            400
+        );
+        let q = from_query("secretId=a&jsonKey=pass%20word").unwrap();
+        assert_eq!(q.json_key.as_deref(), Some("pass word"));
     }
 
     #[test]

@@ -191,9 +191,20 @@ impl Agent {
                 )
             })
             .await;
+        let one_key = |body: Bytes| match &q.json_key {
+            None => Ok(body),
+            Some(k) => request::json_key(&body, k).map(Bytes::from),
+        };
         Ok(match answer {
-            Ok(Answer::Fresh(body)) => text(200, body),
+            Ok(Answer::Fresh(body)) => match one_key(body) {
+                Ok(b) => text(200, b),
+                Err((status, msg)) => text(status, msg),
+            },
             Ok(Answer::Stale(body, age)) => {
+                let body = match one_key(body) {
+                    Ok(b) => b,
+                    Err((status, msg)) => return Ok(text(status, msg)),
+                };
                 let mut r = text(200, body);
                 if let Ok(v) = hyper::header::HeaderValue::from_str(&age.as_secs().to_string()) {
                     r.headers_mut().insert("x-coffer-stale-seconds", v);

@@ -21,18 +21,25 @@ pub async fn run(
 ) {
     let mut written: Vec<Option<Vec<u8>>> = vec![None; sinks.len()];
     loop {
+        // A command shared by several files (a certificate, its key, its
+        // chain) runs once, after all of them are written.
+        let mut reloads: Vec<&FileSink> = Vec::new();
         for (sink, last) in sinks.iter().zip(written.iter_mut()) {
             match render(&agent, sink).await {
                 Ok(content) if last.as_deref() != Some(content.as_slice()) => {
-                    if let Err(e) = write_atomic(&sink.path, &content) {
+                    if let Err(e) = write_atomic(&sink.path, &content, sink.mode) {
                         tracing::error!(path = %sink.path.display(), error = %e, "writing a secret file failed");
                         continue;
                     }
                     tracing::info!(path = %sink.path.display(), secret_id = %sink.secret_id, "secret file written");
                     let changed = last.is_some();
                     *last = Some(content);
-                    if changed {
-                        reload(sink).await;
+                    if changed
+                        && !reloads
+                            .iter()
+                            .any(|r| r.reload_command == sink.reload_command)
+                    {
+                        reloads.push(sink);
                     }
                 }
                 Ok(_) => {}
@@ -40,6 +47,9 @@ pub async fn run(
                     tracing::warn!(secret_id = %sink.secret_id, reason = %why, "secret file not rendered");
                 }
             }
+        }
+        for sink in reloads {
+            reload(sink).await;
         }
         tokio::select! {
             () = agent.changed.notified() => {}
@@ -51,12 +61,15 @@ pub async fn run(
 
 /// The bytes a sink writes: the secret string (or binary), or one key of it.
 async fn render(agent: &Agent, sink: &FileSink) -> Result<Vec<u8>, String> {
-    let key = (sink.secret_id.clone(), None, None, None);
+    let key = (sink.secret_id.clone(), None, None, sink.role_arn.clone());
+    let role = agent
+        .upstream_for(sink.role_arn.as_deref())
+        .await
+        .map_err(|e| format!("assuming the role answered {}", e.status))?;
+    let upstream = role.as_deref().unwrap_or(&agent.upstream);
     let answer = agent
         .cache
-        .get(key, false, || {
-            agent.upstream.get(&sink.secret_id, None, None)
-        })
+        .get(key, false, || upstream.get(&sink.secret_id, None, None))
         .await
         .map_err(|e| format!("upstream answered {}", e.status))?;
     let body = match answer {
@@ -76,14 +89,25 @@ async fn render(agent: &Agent, sink: &FileSink) -> Result<Vec<u8>, String> {
     };
     let doc: serde_json::Value =
         serde_json::from_slice(&raw).map_err(|_| "the secret is not JSON".to_string())?;
-    match doc.get(k) {
-        Some(serde_json::Value::String(s)) => Ok(s.as_bytes().to_vec()),
-        Some(other) => Ok(other.to_string().into_bytes()),
-        None => Err(format!("the secret has no key {k:?}")),
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.as_bytes().to_vec(),
+        other => other.to_string().into_bytes(),
+    };
+    let mut out = doc
+        .get(k)
+        .map(text)
+        .ok_or_else(|| format!("the secret has no key {k:?}"))?;
+    // Fullchain: the chain after the certificate, on a line of its own.
+    if let Some(more) = sink.then_key.as_ref().and_then(|t| doc.get(t)).map(text) {
+        if !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        out.extend(more);
     }
+    Ok(out)
 }
 
-fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
+fn write_atomic(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -95,6 +119,11 @@ fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
+    if mode != 0 {
+        // Exactly the mode asked for, whatever the umask.
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     f.write_all(content)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;

@@ -2,6 +2,7 @@
 //! half exists so integration tests can start a real server in-process.
 
 pub mod account;
+pub mod agent_exec;
 pub mod backup;
 pub mod config;
 pub mod credentials;

@@ -176,6 +176,17 @@ struct AgentArgs {
     /// Listen on this port instead of the configured http_port (0 picks one).
     #[arg(long)]
     port: Option<u16>,
+    #[command(subcommand)]
+    command: Option<AgentCommand>,
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Run a program with secrets in its environment (`coffer agent exec
+    /// --env DB_PASSWORD=prod/db#password -- ./server`), passing signals on
+    /// and, with --refresh-secs, restarting it when a secret changes. Reads
+    /// through the standard AWS chain and AWS_ENDPOINT_URL, as the agent does.
+    Exec(coffer::agent_exec::ExecArgs),
 }
 
 #[derive(Subcommand)]
@@ -391,6 +402,16 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(server(*args)),
+        Command::Agent(AgentArgs {
+            command: Some(AgentCommand::Exec(exec)),
+            ..
+        }) => {
+            let code = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(coffer::agent_exec::run(exec))?;
+            std::process::exit(code);
+        }
         Command::Agent(args) => {
             lean_allocator();
             tokio::runtime::Builder::new_multi_thread()
@@ -787,7 +808,11 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         Some(p) => AgentConfig::load(p)?,
         None => AgentConfig::default(),
     };
-    coffer::logging::init(&cfg.log_level, false);
+    match &cfg.log_file {
+        Some(path) => coffer::logging::init_to_file(&cfg.log_level, path)
+            .map_err(|e| anyhow::anyhow!("log_to_file: {}: {e}", path.display()))?,
+        None => coffer::logging::init(&cfg.log_level, false),
+    }
     let token = SsrfToken::resolve(&cfg.ssrf_env_variables, |k| std::env::var(k).ok())?;
     let shutdown = shutdown_signal()?;
     let upstream = coffer_agent::sdk_client(&cfg).await?;

@@ -32,7 +32,9 @@ async function post(path, body) {
   if (!r.ok) {
     const code = data.code || data.__type || "Error";
     const msg = data.message || data.Message || "";
-    if (r.status === 403 && /session|CSRF/.test(msg)) signedOut();
+    // Only the console's own refusals end the session here; an AccessDenied
+    // naming some assumed-role session does not.
+    if (r.status === 403 && /^(The console session|The request's CSRF token)/.test(msg)) signedOut();
     throw new Error(code + (msg ? ": " + msg : ""));
   }
   return data;
@@ -148,7 +150,7 @@ async function secretPage(name) {
         cell.replaceChildren(el("pre", { class: "value" }, got.SecretString != null ? got.SecretString : "(binary, " + atob(got.SecretBinary).length + " bytes)"));
       })));
   });
-  const value = el("textarea", { id: "new-value", "aria-label": "New value" });
+  const value = el("textarea", { id: "new-value", "aria-label": "New value", spellcheck: "false", autocomplete: "off" });
   const labels = new Set((versions.Versions || []).flatMap((v) => v.VersionStages || []));
   const moveLabel = el("input", { id: "move-label", "aria-label": "Label", list: "labels", placeholder: "label" });
   const moveTo = el("select", { id: "move-to", "aria-label": "To version" }, ...(versions.Versions || []).map((v) => el("option", { value: v.VersionId }, v.VersionId)));
@@ -158,8 +160,12 @@ async function secretPage(name) {
   try { const p = await sm("GetResourcePolicy", { SecretId: name }); policyText.value = p.ResourcePolicy ? JSON.stringify(JSON.parse(p.ResourcePolicy), null, 2) : ""; } catch (e) { policyText.value = ""; }
   const window_ = el("input", { id: "recovery-days", type: "number", min: 7, max: 30, value: 30, "aria-label": "Recovery window in days" });
   const audit = el("tbody", {});
+  // A link may open another account's secret (one its policy shares): say so
+  // before anyone writes a value into it.
+  const owner = (d.ARN || "").split(":")[4];
   const page = el("div", {},
     el("h1", {}, d.Name),
+    owner && state.who && owner !== state.who.account ? el("p", { class: "warning", role: "alert" }, `This secret belongs to account ${owner}, not yours (${state.who.account}).`) : null,
     section("Details", meta),
     section("Tags", d.Tags && d.Tags.length ? el("div", {}, d.Tags.map((t) => el("span", { class: "label" }, `${t.Key}=${t.Value}`))) : "No tags."),
     section("Versions", el("table", { id: "versions" }, el("thead", {}, el("tr", {}, ...["Version", "Labels", "Created", "Value", ""].map((h) => el("th", {}, h)))), el("tbody", {}, vrows)),
@@ -210,7 +216,7 @@ function newPage() {
     el("h1", {}, "New secret"),
     el("label", {}, "Name", el("input", { name: "name", required: true })),
     el("label", {}, "Description", el("input", { name: "description" })),
-    el("label", {}, "Value", el("textarea", { name: "value", required: true })),
+    el("label", {}, "Value", el("textarea", { name: "value", required: true, spellcheck: "false", autocomplete: "off" })),
     el("label", {}, "Tags (key=value, one per line)", el("textarea", { name: "tags" })),
     el("button", { class: "primary", type: "submit" }, "Create"));
   main(f);

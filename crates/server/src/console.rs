@@ -13,6 +13,7 @@
 //! balancer, a fleet needs sticky sessions for the console.
 
 use crate::body::Body;
+use crate::console_sessions::{ConsoleSession, LIFETIME, MAX_PER_KEY, MAX_SESSIONS};
 use crate::front::{response, Handler, JSON_11};
 use crate::quota::Family;
 use bytes::Bytes;
@@ -22,35 +23,18 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub const PREFIX: &str = "/console";
 const COOKIE: &str = "coffer_console";
-const LIFETIME: Duration = Duration::from_hours(8);
-const MAX_SESSIONS: usize = 10_000;
-
 const INDEX: &str = include_str!("../console/index.html");
 const APP_JS: &str = include_str!("../console/app.js");
 const APP_CSS: &str = include_str!("../console/app.css");
 
 /// No inline script or style, nothing from elsewhere, never framed.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-
-struct ConsoleSession {
-    access_key_id: String,
-    session_token: Option<String>,
-    region: String,
-    csrf: String,
-    started: Instant,
-}
-
-#[derive(Default)]
-pub(crate) struct Sessions {
-    by_id: Mutex<HashMap<String, Arc<ConsoleSession>>>,
-}
 
 fn random_token() -> String {
     let mut b = [0u8; 32];
@@ -103,19 +87,27 @@ fn asset(status: u16, content_type: &str, request_id: &str, body: &str) -> Respo
     h.insert("x-content-type-options", "nosniff".parse().expect("static"));
     h.insert("referrer-policy", "no-referrer".parse().expect("static"));
     h.insert("cache-control", "no-store".parse().expect("static"));
+    h.insert("x-frame-options", "DENY".parse().expect("static"));
     r
 }
 
+/// The session cookie; none when there are two (a cookie planted for a
+/// narrower path would be sent first, and should not decide).
 fn cookie_of(parts: &hyper::http::request::Parts) -> Option<String> {
-    parts
+    let mut found = parts
         .headers
         .get_all("cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
+        .filter(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string());
+    let first = found.next();
+    if found.next().is_some() {
+        return None;
+    }
+    first
 }
 
 impl Handler {
@@ -199,6 +191,14 @@ impl Handler {
         peer: SocketAddr,
         request_id: &str,
     ) -> Response<Body> {
+        let ua = req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect::<String>();
         match self.try_login(req, peer, request_id).await {
             Ok((id, csrf, out)) => {
                 let mut r =
@@ -211,7 +211,20 @@ impl Handler {
                     .insert("set-cookie", cookie.parse().expect("hex id"));
                 r
             }
-            Err(e) => Self::console_error(&e, request_id),
+            Err((e, key)) => {
+                // Refused sign-ins are in the trail, as refused signatures are.
+                let record = coffer_core::RejectedCall {
+                    event_name: "ConsoleLogin",
+                    event_source: "signin.amazonaws.com",
+                    access_key_id: &key,
+                    region: "",
+                    source_ip: &peer.ip().to_string(),
+                    user_agent: &ua,
+                    request_id,
+                };
+                self.svc.audit_rejected(&record, &e).await;
+                Self::console_error(&e, request_id)
+            }
         }
     }
 
@@ -220,16 +233,43 @@ impl Handler {
         req: Request<Incoming>,
         peer: SocketAddr,
         request_id: &str,
-    ) -> Result<(String, String, serde_json::Value), ApiError> {
-        let (parts, body) = self.console_body(req).await?;
+    ) -> Result<(String, String, serde_json::Value), (ApiError, String)> {
+        let no_key = |e: ApiError| (e, String::new());
+        let (parts, body) = self.console_body(req).await.map_err(no_key)?;
         self.quotas
-            .take(Family::Iam, &format!("console-login:{}", peer.ip()), "")?;
+            .take(
+                Family::Iam,
+                &format!("console-login:{}", peer.ip()),
+                "console-login",
+            )
+            .map_err(no_key)?;
+        // The secret key crosses the wire here (SigV4 never sends it): only
+        // over TLS, or from this host (a TLS proxy in front on loopback).
+        let secure = Self::caller_parts(&parts, peer).2;
+        if !secure && !peer.ip().is_loopback() {
+            return Err(no_key(denied(
+                "Sign in to the console over HTTPS: the secret key would cross the network in clear.",
+            )));
+        }
         let login: Login = serde_json::from_slice(&body).map_err(|_| {
-            ApiError::new(
+            no_key(ApiError::new(
                 ErrorCode::SerializationException,
                 "Expected accessKeyId and secretAccessKey.",
-            )
+            ))
         })?;
+        let key = login.access_key_id.chars().take(128).collect::<String>();
+        self.sign_in(login, &parts, peer, request_id)
+            .await
+            .map_err(|e| (e, key))
+    }
+
+    async fn sign_in(
+        &self,
+        login: Login,
+        parts: &hyper::http::request::Parts,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> Result<(String, String, serde_json::Value), ApiError> {
         let refused = || denied("The access key or secret key is not valid.");
         let cred = match login.session_token.as_deref().filter(|t| !t.is_empty()) {
             Some(t) => self
@@ -251,6 +291,12 @@ impl Handler {
             .filter(|r| !r.is_empty())
             .or_else(|| self.cfg.regions.as_ref().and_then(|r| r.first().cloned()))
             .unwrap_or_else(|| "us-east-1".into());
+        if !crate::auth::valid_region(&region) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                "The region is not a region name.",
+            ));
+        }
         if let Some(served) = &self.cfg.regions {
             if !served.contains(&region) {
                 return Err(ApiError::new(
@@ -260,7 +306,7 @@ impl Handler {
             }
         }
         let (id, csrf) = (random_token(), random_token());
-        let caller = Self::console_caller(&cred, &region, &parts, peer, request_id);
+        let caller = Self::console_caller(&cred, &region, parts, peer, request_id);
         let out =
             json!({"arn": caller.principal_arn, "account": caller.account_id, "region": region});
         let session = ConsoleSession {
@@ -269,9 +315,20 @@ impl Handler {
             region,
             csrf: csrf.clone(),
             started: Instant::now(),
+            last_used: Mutex::new(Instant::now()),
         };
         if let Ok(mut m) = self.console.by_id.lock() {
-            m.retain(|_, s| s.started.elapsed() < LIFETIME);
+            m.retain(|_, s| s.live());
+            // One key's sign-ins cannot crowd out others': its oldest ends.
+            let mut mine: Vec<(String, Instant)> = m
+                .iter()
+                .filter(|(_, s)| s.access_key_id == session.access_key_id)
+                .map(|(id, s)| (id.clone(), s.started))
+                .collect();
+            mine.sort_by_key(|(_, started)| *started);
+            while mine.len() >= MAX_PER_KEY {
+                m.remove(&mine.remove(0).0);
+            }
             if m.len() >= MAX_SESSIONS {
                 return Err(ApiError::new(
                     ErrorCode::Throttling,
@@ -331,7 +388,7 @@ impl Handler {
             .lock()
             .ok()
             .and_then(|m| m.get(&id).cloned())
-            .filter(|s| s.started.elapsed() < LIFETIME)
+            .filter(|s| s.live())
             .ok_or_else(expired)?;
         let csrf = parts
             .headers
@@ -340,6 +397,9 @@ impl Handler {
             .unwrap_or_default();
         if !eq_ct(csrf, s.csrf.as_bytes()) {
             return Err(denied("The request's CSRF token is missing or wrong."));
+        }
+        if let Ok(mut t) = s.last_used.lock() {
+            *t = Instant::now();
         }
         Ok(s)
     }
@@ -397,7 +457,8 @@ impl Handler {
         } else {
             call.body.to_string().into_bytes()
         };
-        let read = coffer_api::SecretsManagerOperation::is_read_only(&call.target);
+        let read = call.service == "cloudtrail"
+            || coffer_api::SecretsManagerOperation::is_read_only(&call.target);
         let family = if read { Family::Read } else { Family::Write };
         self.quotas
             .take(family, &caller.principal_arn, &caller.account_id)?;

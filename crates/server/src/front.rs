@@ -32,7 +32,7 @@ pub struct Handler {
     pub(crate) streams: Arc<crate::streams::Streams>,
     pub(crate) quotas: crate::quota::Quotas,
     /// The web console's sessions.
-    pub(crate) console: crate::console::Sessions,
+    pub(crate) console: crate::console_sessions::Sessions,
 }
 
 pub(crate) fn response(
@@ -92,7 +92,7 @@ impl Handler {
             closing,
             streams: Arc::default(),
             quotas,
-            console: crate::console::Sessions::default(),
+            console: crate::console_sessions::Sessions::default(),
         }
     }
 

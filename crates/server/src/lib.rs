@@ -9,6 +9,7 @@ mod accounts;
 mod auth;
 mod body;
 mod console;
+mod console_sessions;
 mod events;
 mod front;
 mod handler;

@@ -192,17 +192,22 @@ def test_agent_exec_puts_secrets_in_the_environment_and_restarts_on_change(serve
     assert out.stdout.split() == ["pw-1", "svc", "tok"]
     assert "pw-1" not in out.stderr
 
-    # A rotated password restarts the program with the new value; SIGTERM to
-    # the agent reaches the program, whose status the agent exits with.
-    log = os.path.join(workdir, "exec.out")
-    proc = subprocess.Popen([BIN, "agent", "exec", "--refresh-secs", "1", "--env", "DB_PASSWORD=exec/db#password",
-                             "--", "python3", child, "60"], env=env, stdout=open(log, "w"), stderr=subprocess.PIPE, text=True)
-    wait_until("the program started", lambda: "pw-1" in open(log).read())
-    sm.put_secret_value(SecretId="exec/db", SecretString='{"username":"svc","password":"pw-2"}')
-    wait_until("the program restarted with the new value", lambda: "pw-2" in open(log).read())
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 7
-    assert open(log).read().split("\n")[:3] == ["pw-1 None None", "got TERM", "pw-2 None None"]
+    # A rotated password restarts the program with the new value, whether the
+    # change is pushed (--watch) or polled; SIGTERM to the agent reaches the
+    # program, whose status the agent exits with.
+    for n, follow in enumerate([["--watch"], ["--refresh-secs", "1"]]):
+        log = os.path.join(workdir, f"exec-{n}.out")
+        before, after = f"pw-{2 * n + 1}", f"pw-{2 * n + 2}"
+        sm.put_secret_value(SecretId="exec/db", SecretString=json.dumps({"username": "svc", "password": before}))
+        proc = subprocess.Popen([BIN, "agent", "exec", *follow, "--env", "DB_PASSWORD=exec/db#password",
+                                 "--", "python3", child, "60"], env=env, stdout=open(log, "w"),
+                                stderr=subprocess.PIPE, text=True)
+        wait_until("the program started", lambda: before in open(log).read())
+        sm.put_secret_value(SecretId="exec/db", SecretString=json.dumps({"username": "svc", "password": after}))
+        wait_until("the program restarted with the new value", lambda: after in open(log).read())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 7
+        assert open(log).read().split("\n")[:3] == [f"{before} None None", "got TERM", f"{after} None None"]
 
     bad = subprocess.run([BIN, "agent", "exec", "--env", "X=exec/missing", "--", "true"], env=env,
                          capture_output=True, text=True, timeout=60)

@@ -67,6 +67,9 @@ def test_console_create_reveal_version_rotate_delete(server, browser):
     assert "wrong-secret" not in json.dumps(refused)
     sign_in(page, server.endpoint)
     playwright.expect(page.get_by_role("heading", name="Secrets")).to_be_visible()
+    with open(os.path.join(server.data_dir, "audit.log")) as f:
+        logins = [json.loads(l)["record"] for l in f if "ConsoleLogin" in l]
+    assert "errorCode" not in logins[-1] and logins[-1]["userIdentity"]["type"] == "Root"
     cookie = [c for c in ctx.cookies() if c["name"] == "coffer_console"][0]
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
 

@@ -57,6 +57,12 @@ pub struct AgentHandle {
 }
 
 impl AgentHandle {
+    /// Resolves at the next change the server pushes (or the next full
+    /// refresh); one waiter at a time, as the file sinks use it.
+    pub async fn changed(&self) {
+        self.agent.changed.notified().await;
+    }
+
     /// True once the startup prefetch has finished.
     pub fn is_ready(&self) -> bool {
         self.agent.ready.load(std::sync::atomic::Ordering::SeqCst)

@@ -1,8 +1,9 @@
 //! `coffer agent exec`: runs a program with secrets in its environment, as
 //! Vault's and Infisical's agents do, for programs that read their settings
-//! from variables. With `--refresh-secs`, the secrets are read again on that
-//! period and the program is restarted (SIGTERM, then a fresh start) when one
-//! of them changed, so a rotated password reaches it without a redeploy.
+//! from variables. With `--watch` (the server's change stream) or
+//! `--refresh-secs` (polling), the secrets are read again when they may have
+//! changed and the program is restarted (SIGTERM, then a fresh start) when
+//! one did, so a rotated password reaches it without a redeploy.
 //! Signals the agent gets (TERM, INT, HUP) are passed on to the program, and
 //! the agent exits with the program's status.
 
@@ -28,6 +29,10 @@ pub struct ExecArgs {
     /// when one changed (0: never).
     #[arg(long, default_value_t = 0)]
     refresh_secs: u64,
+    /// Follow the server's change stream (in front of Coffer) and restart the
+    /// program as soon as one of its secrets changes.
+    #[arg(long)]
+    watch: bool,
     /// The agent's configuration file (region, credentials file, CA bundle).
     #[arg(long, short, env = "COFFER_AGENT_CONFIG")]
     config: Option<PathBuf>,
@@ -158,6 +163,16 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     );
     let client = coffer_agent::sdk_client(&cfg).await?.client;
     let mut vars = resolve(&client, &args, &wanted).await?;
+    // The change stream through an agent of its own, on a loopback port no
+    // one is told of (a random SSRF token guards it all the same).
+    let watcher = if args.watch {
+        let token =
+            coffer_agent::SsrfToken::new(random_token()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let upstream = coffer_agent::sdk_client(&cfg).await?;
+        Some(coffer_agent::start(&cfg, token, upstream, 0).await?)
+    } else {
+        None
+    };
     let mut child = spawn(&args.command, &vars)?;
     let (mut term, mut int, mut hup) = (
         signal(SignalKind::terminate())?,
@@ -173,27 +188,62 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
             _ = term.recv() => forward(&child, rustix::process::Signal::TERM),
             _ = int.recv() => forward(&child, rustix::process::Signal::INT),
             _ = hup.recv() => forward(&child, rustix::process::Signal::HUP),
+            () = changed(watcher.as_ref()), if watcher.is_some() => {
+                restart_if_changed(&client, &args, &wanted, &mut vars, &mut child).await?;
+            }
             _ = tick.tick(), if period.is_some() => {
-                let now = match resolve(&client, &args, &wanted).await {
-                    Ok(v) => v,
-                    Err(e) => {
-                        // Keep the program running on what it has.
-                        eprintln!("coffer agent exec: {e:#}; keeping the current values");
-                        continue;
-                    }
-                };
-                if now != vars {
-                    eprintln!("coffer agent exec: a secret changed; restarting {}", args.command[0]);
-                    forward(&child, rustix::process::Signal::TERM);
-                    if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
-                        child.kill().await?;
-                    }
-                    vars = now;
-                    child = spawn(&args.command, &vars)?;
-                }
+                restart_if_changed(&client, &args, &wanted, &mut vars, &mut child).await?;
             }
         }
     }
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b)
+}
+
+async fn changed(watcher: Option<&coffer_agent::AgentHandle>) {
+    match watcher {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads the secrets again; restarts the program if a value changed. A read
+/// that fails keeps the program running on what it has.
+async fn restart_if_changed(
+    client: &sm::Client,
+    args: &ExecArgs,
+    wanted: &Wanted,
+    vars: &mut BTreeMap<String, String>,
+    child: &mut Child,
+) -> anyhow::Result<()> {
+    let now = match resolve(client, args, wanted).await {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("coffer agent exec: {e:#}; keeping the current values");
+            return Ok(());
+        }
+    };
+    if now == *vars {
+        return Ok(());
+    }
+    eprintln!(
+        "coffer agent exec: a secret changed; restarting {}",
+        args.command[0]
+    );
+    forward(child, rustix::process::Signal::TERM);
+    if tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .is_err()
+    {
+        child.kill().await?;
+    }
+    *vars = now;
+    *child = spawn(&args.command, vars)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -101,6 +101,12 @@ fn generate() -> Result<(String, String, String), rcgen::Error> {
 /// replacing what was there.
 fn write(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(path);
+    write_new(path, bytes, mode)
+}
+
+/// Creates `path` with `mode` from the start, refusing to replace a file,
+/// and syncs what it wrote.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -12,6 +12,9 @@ use std::time::Duration;
 /// How long one attempt may take, connection and answer included.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How much of an answer is read.
+const ANSWER_MAX: usize = 64 * 1024;
+
 /// Link-local addresses (169.254.0.0/16, fe80::/10), where cloud metadata
 /// services answer.
 pub(crate) fn link_local(ip: std::net::IpAddr) -> bool {
@@ -161,14 +164,21 @@ impl Webhooks {
             .get("x-amz-function-error")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        // Read the answer (bounded by the timeout) so the connection closes cleanly.
-        let mut body = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes().to_vec())
-            .unwrap_or_default();
-        body.truncate(64 * 1024);
+        // The answer's first 64 KiB; the rest is not read (nor held), so an
+        // endpoint cannot make this server buffer what it streams.
+        let mut body = Vec::new();
+        let mut stream = resp.into_body();
+        while body.len() < ANSWER_MAX {
+            match stream.frame().await {
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        body.extend_from_slice(&data);
+                    }
+                }
+                _ => break,
+            }
+        }
+        body.truncate(ANSWER_MAX);
         Ok(Answer {
             status,
             retry_after,

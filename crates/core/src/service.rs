@@ -238,6 +238,21 @@ impl Service {
     /// unknown or inactive key, an expired session), so a key being guessed or
     /// misused shows up where auditors look. `access_key_id` is the one the
     /// request claimed, never verified. The refusal stands whatever happens here.
+    /// Records a web console sign-in, as CloudTrail's `ConsoleLogin`; fails
+    /// closed (no record, no session).
+    pub async fn audit_console_login(&self, caller: &Caller) -> Result<(), ApiError> {
+        let rec = crate::audit::record_from(
+            "signin.amazonaws.com",
+            caller,
+            "ConsoleLogin",
+            self.clock.now_ms(),
+            serde_json::json!({}),
+            None,
+            false,
+        );
+        self.audit.append(rec).await
+    }
+
     pub async fn audit_rejected(&self, r: &RejectedCall<'_>, error: &ApiError) {
         let record = crate::audit::rejected(r, self.clock.now_ms(), error);
         if let Err(e) = self.audit.append(record).await {

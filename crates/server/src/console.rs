@@ -309,6 +309,7 @@ impl Handler {
         let caller = Self::console_caller(&cred, &region, parts, peer, request_id);
         let out =
             json!({"arn": caller.principal_arn, "account": caller.account_id, "region": region});
+        self.svc.audit_console_login(&caller).await?;
         let session = ConsoleSession {
             access_key_id: login.access_key_id,
             session_token: login.session_token.filter(|t| !t.is_empty()),

@@ -8,8 +8,6 @@ use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 const SEALED: &str = "coffer-bundle-v1";
@@ -85,15 +83,7 @@ pub fn decode(bytes: &[u8], var: &str) -> anyhow::Result<Vec<SecretRecord>> {
 
 /// Writes `bytes` to a new file, mode 0600 (refusing to replace one).
 pub fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
+    crate::devtls::write_new(path, bytes, 0o600)
 }
 
 #[cfg(test)]

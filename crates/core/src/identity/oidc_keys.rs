@@ -32,7 +32,11 @@ pub(crate) struct OidcKeys {
     files: BTreeMap<String, PathBuf>,
     http: Option<Webhooks>,
     fetched: Mutex<HashMap<String, Fetched>>,
+    gates: Mutex<HashMap<String, Gate>>,
 }
+
+/// Held while an issuer's keys are fetched.
+type Gate = Arc<tokio::sync::Mutex<()>>;
 
 /// An issuer's keys and when they were fetched.
 type Fetched = (Instant, Arc<Vec<Jwk>>);
@@ -51,6 +55,7 @@ impl OidcKeys {
                 "OIDC CA bundle",
             )?),
             fetched: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
         })
     }
 
@@ -60,6 +65,7 @@ impl OidcKeys {
             files: opts.jwks_files.clone(),
             http: None,
             fetched: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -74,21 +80,23 @@ impl OidcKeys {
             let doc = serde_json::from_slice(&text).map_err(|_| unreachable_keys())?;
             return Ok(Arc::new(web_token::jwks(&doc)));
         }
-        let cached = self
-            .fetched
-            .lock()
-            .ok()
-            .and_then(|m| m.get(issuer).cloned());
-        if let Some((at, keys)) = cached {
-            let age = at.elapsed();
-            // A failed fetch is remembered too (as no keys), so an issuer
-            // that is down is not asked again on every request.
-            if keys.is_empty() && age < REFETCH_AFTER {
-                return Err(unreachable_keys());
-            }
-            if age < KEEP && !(stale && age >= REFETCH_AFTER) {
-                return Ok(keys);
-            }
+        if let Some(known) = self.cached(issuer, stale) {
+            return known;
+        }
+        // One fetch per issuer at a time: callers arriving meanwhile wait
+        // and take its result.
+        let gate = self.gates.lock().map_or_else(
+            |_| Arc::new(tokio::sync::Mutex::new(())),
+            |mut g| {
+                if g.len() >= 10_000 {
+                    g.clear();
+                }
+                g.entry(issuer.to_string()).or_default().clone()
+            },
+        );
+        let _fetching = gate.lock().await;
+        if let Some(known) = self.cached(issuer, stale) {
+            return known;
         }
         let fetched = self.fetch(issuer).await;
         let keys = Arc::new(fetched.as_ref().map_or_else(|_| Vec::new(), Clone::clone));
@@ -100,6 +108,18 @@ impl OidcKeys {
             m.insert(issuer.to_string(), (Instant::now(), keys.clone()));
         }
         fetched.map(|_| keys)
+    }
+
+    /// The answer the cache gives, if it gives one.
+    fn cached(&self, issuer: &str, stale: bool) -> Option<Result<Arc<Vec<Jwk>>, ApiError>> {
+        let (at, keys) = self.fetched.lock().ok()?.get(issuer).cloned()?;
+        let age = at.elapsed();
+        // A failed fetch is remembered too (as no keys), so an issuer that is
+        // down is not asked again on every request.
+        if keys.is_empty() && age < REFETCH_AFTER {
+            return Some(Err(unreachable_keys()));
+        }
+        (age < KEEP && !(stale && age >= REFETCH_AFTER)).then_some(Ok(keys))
     }
 
     async fn fetch(&self, issuer: &str) -> Result<Vec<Jwk>, ApiError> {

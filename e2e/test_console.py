@@ -106,6 +106,7 @@ def test_console_create_reveal_version_rotate_delete(server, browser):
 
     # The audit section lists the reveal.
     page.reload()
+    page.get_by_role("button", name="Show audit records").click()
     playwright.expect(page.locator("#audit")).to_contain_text("GetSecretValue")
 
     # The list, searched by tag value.

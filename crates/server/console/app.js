@@ -191,15 +191,14 @@ async function secretPage(name) {
       : el("div", { class: "row" }, "Recovery window ", window_, " days", action("Schedule deletion", async () => {
           if (!confirm(`Schedule ${name} for deletion?`)) return;
           await sm("DeleteSecret", { SecretId: name, RecoveryWindowInDays: Number(window_.value) }); status("Deletion scheduled.", "ok"); reload(); }, "danger"))),
-    section("Audit", el("table", { id: "audit" }, el("thead", {}, el("tr", {}, ...["Time", "Event", "Who", "Result"].map((h) => el("th", {}, h)))), audit)));
+    // Asked for, not loaded with the page: a lookup reads the retained trail.
+    section("Audit", el("div", { class: "row" }, action("Show audit records", async () => {
+      const ev = await trail("LookupEvents", { LookupAttributes: [{ AttributeKey: "ResourceName", AttributeValue: d.ARN }], MaxResults: 50 });
+      audit.replaceChildren(...(ev.Events || []).map((e) => { const r = JSON.parse(e.CloudTrailEvent || "{}");
+        return el("tr", {}, el("td", {}, when(e.EventTime)), el("td", {}, e.EventName), el("td", {}, e.Username || ""), el("td", {}, r.errorCode || "OK")); }));
+      if (!audit.children.length) audit.replaceChildren(el("tr", {}, el("td", { colspan: 4 }, "No records.")));
+    })), el("table", { id: "audit" }, el("thead", {}, el("tr", {}, ...["Time", "Event", "Who", "Result"].map((h) => el("th", {}, h)))), audit)));
   main(page);
-  try {
-    const ev = await trail("LookupEvents", { LookupAttributes: [{ AttributeKey: "ResourceName", AttributeValue: d.ARN }], MaxResults: 50 });
-    audit.replaceChildren(...(ev.Events || []).map((e) => { const r = JSON.parse(e.CloudTrailEvent || "{}");
-      return el("tr", {}, el("td", {}, when(e.EventTime)), el("td", {}, e.EventName), el("td", {}, e.Username || ""), el("td", {}, r.errorCode || "OK")); }));
-  } catch (e) {
-    audit.replaceChildren(el("tr", {}, el("td", { colspan: 4 }, "Audit records: " + e.message)));
-  }
 }
 
 function newPage() {

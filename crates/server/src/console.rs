@@ -239,7 +239,7 @@ impl Handler {
         self.quotas
             .take(
                 Family::Iam,
-                &format!("console-login:{}", peer.ip()),
+                &format!("console-login:{}", crate::quota::network_of(peer.ip())),
                 "console-login",
             )
             .map_err(no_key)?;

@@ -169,7 +169,11 @@ impl Handler {
                 .and_then(|a| a.split(':').next())
                 .unwrap_or("")
                 .to_string();
-            (format!("web-identity:{}", caller.source_ip), account)
+            let from = caller
+                .source_ip
+                .parse()
+                .map_or_else(|_| caller.source_ip.clone(), crate::quota::network_of);
+            (format!("web-identity:{from}"), account)
         } else {
             (caller.principal_arn.clone(), caller.account_id.clone())
         };

@@ -80,6 +80,22 @@ struct Tables {
     accounts: HashMap<String, Buckets>,
 }
 
+/// Where an unauthenticated caller is throttled from: its address, or for
+/// IPv6 its /64 (one host holds a whole /64, and would otherwise get a fresh
+/// budget per address).
+pub(crate) fn network_of(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v) => v.to_string(),
+        std::net::IpAddr::V6(v) => {
+            if let Some(m) = v.to_ipv4_mapped() {
+                return m.to_string();
+            }
+            let s = v.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 pub(crate) struct Quotas {
     cfg: QuotaConfig,
     tables: Mutex<Tables>,
@@ -152,6 +168,15 @@ impl Quotas {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unauthenticated_callers_are_counted_by_network() {
+        let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(network_of(a), network_of(b));
+        assert_eq!(network_of("10.0.0.1".parse().unwrap()), "10.0.0.1");
+        assert_eq!(network_of("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
+    }
 
     #[test]
     fn a_key_is_throttled_past_its_rate_and_others_are_not() {

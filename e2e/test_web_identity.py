@@ -315,3 +315,40 @@ def test_keys_are_fetched_from_the_issuer_and_followed_through_rotation(workdir,
     finally:
         assert server.stop() == 0
         httpd.shutdown()
+
+
+def test_session_tags_from_the_token_need_tag_session_and_reach_policies(workdir, signer):
+    server = start_with_jwks_file(workdir, signer)
+    try:
+        iam = admin(server, "iam")
+        iam.create_open_id_connect_provider(Url=ISSUER, ClientIDList=["sts.amazonaws.com"])
+        sm_admin = admin(server, "secretsmanager")
+        sm_admin.create_secret(Name="web/config", SecretString="w", Tags=[{"Key": "team", "Value": "web"}])
+        sm_admin.create_secret(Name="ops/config", SecretString="o", Tags=[{"Key": "team", "Value": "ops"}])
+        read_own_team = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}}]})
+        statement = {"Effect": "Allow", "Principal": {"Federated": PROVIDER_ARN},
+                     "Action": ["sts:AssumeRoleWithWebIdentity"]}
+        iam.create_role(RoleName="untagged", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+        tagging = dict(statement, Action=["sts:AssumeRoleWithWebIdentity", "sts:TagSession"])
+        iam.create_role(RoleName="tagged", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [tagging]}))
+        iam.put_role_policy(RoleName="tagged", PolicyName="team", PolicyDocument=read_own_team)
+        token = signer.token(**{"https://aws.amazon.com/tags": {"principal_tags": {"team": ["web"]}}})
+        sts = unsigned_sts(server)
+        with pytest.raises(ClientError) as e:
+            sts.assume_role_with_web_identity(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/untagged",
+                                              RoleSessionName="s1", WebIdentityToken=token)
+        assert error(e)[0] == "AccessDenied", "tags need sts:TagSession"
+        r = sts.assume_role_with_web_identity(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/tagged",
+                                              RoleSessionName="s1", WebIdentityToken=token)
+        c = r["Credentials"]
+        as_role = boto3.client("secretsmanager", endpoint_url=server.endpoint, region_name="us-east-1",
+                               aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                               aws_session_token=c["SessionToken"])
+        assert as_role.get_secret_value(SecretId="web/config")["SecretString"] == "w"
+        with pytest.raises(ClientError) as e:
+            as_role.get_secret_value(SecretId="ops/config")
+        assert error(e)[0] == "AccessDeniedException"
+    finally:
+        assert server.stop() == 0

@@ -34,10 +34,12 @@ pub enum ImportCommand {
     /// A `.env` file: each variable becomes the secret PREFIX+NAME with the
     /// value as its string; a changed value becomes a new current version.
     Dotenv {
+        /// The `.env` file.
         file: PathBuf,
         /// Put before each variable's name (`myapp/` gives `myapp/DB_PASSWORD`).
         #[arg(long, default_value = "")]
         name_prefix: String,
+        /// Say what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -46,17 +48,21 @@ pub enum ImportCommand {
     /// secret per path). The data is stored as a JSON object string, as AWS
     /// keeps key/value secrets.
     VaultKv {
+        /// The JSON file.
         file: PathBuf,
         /// The secret's name, for `vault kv get` output.
         #[arg(long)]
         name: Option<String>,
+        /// Put before each secret's name.
         #[arg(long, default_value = "")]
         name_prefix: String,
+        /// Say what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
     },
     /// A file `coffer export` wrote (encrypted, or plaintext).
     Bundle {
+        /// The file `coffer export` wrote.
         file: PathBuf,
         /// The variable holding the bundle's passphrase.
         #[arg(long, default_value = PASSPHRASE_VAR)]

@@ -201,6 +201,7 @@ impl Identity {
         // Nothing of a signing caller's own session carries over: the token
         // is the only credential here.
         s.source_identity = None;
+        s.tags.clone_from(&web.claims.tags);
         s.policy = r.policy;
         let mut out = vec![
             self.credentials_node(&s)?,
@@ -216,7 +217,7 @@ impl Identity {
                 ],
             ),
         ];
-        if s.policy.is_some() {
+        if s.policy.is_some() || !s.tags.is_empty() {
             out.push(Node::text("PackedPolicySize", "6"));
         }
         out.push(Node::text("Provider", web.provider_arn.clone()));

@@ -115,23 +115,38 @@ impl Identity {
         if !token.claims.amr.is_empty() {
             ctx.set_many(&format!("{issuer}:amr"), token.claims.amr.clone());
         }
+        // Session tags from the token are a permission of their own, as for
+        // AssumeRole: the trust policy must allow sts:TagSession too.
+        let tags = &token.claims.tags;
+        for (k, v) in tags {
+            ctx.set(&format!("aws:RequestTag/{k}"), v.clone());
+        }
+        if !tags.is_empty() {
+            ctx.set_many("aws:TagKeys", tags.iter().map(|(k, _)| k.clone()).collect());
+        }
         let principal = Principal {
             arn: provider_arn.clone(),
             account: account.to_string(),
             role_arn: None,
         };
-        let allowed = evaluate(&Request {
-            principal: &principal,
-            action: "sts:AssumeRoleWithWebIdentity",
-            resource: &r.role_arn,
-            resource_account: account,
-            context: &ctx,
-            identity: &[],
-            session: &[],
-            resource_policy: Some(&trust),
-            resource_must_allow: true,
-        })
-        .allowed();
+        let mut actions = vec!["sts:AssumeRoleWithWebIdentity"];
+        if !tags.is_empty() {
+            actions.push("sts:TagSession");
+        }
+        let allowed = actions.into_iter().all(|action| {
+            evaluate(&Request {
+                principal: &principal,
+                action,
+                resource: &r.role_arn,
+                resource_account: account,
+                context: &ctx,
+                identity: &[],
+                session: &[],
+                resource_policy: Some(&trust),
+                resource_must_allow: true,
+            })
+            .allowed()
+        });
         if !allowed {
             return Err(denied());
         }

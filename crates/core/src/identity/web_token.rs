@@ -24,6 +24,9 @@ pub(crate) struct Claims {
     pub nbf: Option<i64>,
     /// `amr`, when present (a string or a list).
     pub amr: Vec<String>,
+    /// Session tags the issuer set (`https://aws.amazon.com/tags`'s
+    /// `principal_tags`, one value each).
+    pub tags: Vec<(String, String)>,
 }
 
 /// A parsed token, not yet verified.
@@ -111,10 +114,31 @@ pub(crate) fn parse(token: &str) -> Result<Token, ApiError> {
             exp,
             nbf: payload["nbf"].as_i64(),
             amr: strings(payload.get("amr")),
+            tags: session_tags(&payload),
         },
         signed: format!("{h}.{p}").into_bytes(),
         sig,
     })
+}
+
+/// `https://aws.amazon.com/tags`: `{"principal_tags": {"team": ["web"]}}`
+/// (AWS takes one value per key).
+fn session_tags(payload: &Value) -> Vec<(String, String)> {
+    payload["https://aws.amazon.com/tags"]["principal_tags"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    let v = match v {
+                        Value::Array(a) => a.first()?.as_str()?,
+                        Value::String(s) => s,
+                        _ => return None,
+                    };
+                    Some((k.clone(), v.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The keys of a JWKS document (`{"keys": [...]}`) this server can check
@@ -207,6 +231,13 @@ mod tests {
         let t = parse(&format!("{h}.{p}.AAAA")).unwrap();
         assert_eq!(t.claims.aud, ["a", "b"]);
         assert_eq!(t.claims.amr, ["pwd"]);
+        assert!(t.claims.tags.is_empty());
+        let tagged = b64(
+            &json!({"iss": "https://i", "sub": "s", "aud": "a", "exp": 1,
+            "https://aws.amazon.com/tags": {"principal_tags": {"team": ["web", "x"], "bad": [1]}}}),
+        );
+        let t2 = parse(&format!("{h}.{tagged}.AAAA")).unwrap();
+        assert_eq!(t2.claims.tags, [("team".to_string(), "web".to_string())]);
         assert_eq!(t.kid.as_deref(), Some("k1"));
         assert!(t.check_times(100 + SKEW_SECS - 1).is_ok());
         let e = t.check_times(100 + SKEW_SECS).unwrap_err();

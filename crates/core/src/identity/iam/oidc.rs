@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 pub const OIDC: &str = "oidc-provider";
 
+/// AWS's quota of OIDC providers per account.
+const PROVIDERS_MAX: usize = 100;
+
 /// A provider, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OidcDoc {
@@ -139,6 +142,20 @@ impl Identity {
     ) -> Result<Vec<Node>, ApiError> {
         let name = check_url(&r.url)?.to_string();
         check_client_ids(&r.client_id_list)?;
+        let held = self
+            .store
+            .iam_list(account, OIDC)
+            .await
+            .map_err(crate::errors::internal)?
+            .len();
+        if held >= PROVIDERS_MAX {
+            return Err(ApiError::new(
+                ErrorCode::IamLimitExceeded,
+                format!(
+                    "Cannot exceed quota for OpenIdConnectProvidersPerAccount: {PROVIDERS_MAX}."
+                ),
+            ));
+        }
         check_thumbprints(&r.thumbprint_list)?;
         check_tags(&r.tags)?;
         let doc = OidcDoc {

@@ -169,9 +169,12 @@ def test_console_acts_as_the_signed_in_principal(server, browser):
     sign_in(page, server.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
     playwright.expect(page.locator("#who")).to_contain_text("user/reader")
     page.goto(server.endpoint + "/console#/secret/hidden")
+    playwright.expect(page.get_by_role("heading", name="hidden")).to_be_visible()
     page.get_by_role("button", name="Reveal").click()
     playwright.expect(page.locator("#status")).to_contain_text("AccessDenied")
     page.goto(server.endpoint + "/console#/secret/visible")
+    # The page has been redrawn for this secret before its button is pressed.
+    playwright.expect(page.get_by_role("heading", name="visible")).to_be_visible()
     page.get_by_role("button", name="Reveal").click()
     playwright.expect(page.locator("pre.value")).to_have_text("ok")
     # Deleting the key ends the console session at its next call.

@@ -191,14 +191,7 @@ impl Handler {
         peer: SocketAddr,
         request_id: &str,
     ) -> Response<Body> {
-        let ua = req
-            .headers()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .chars()
-            .take(256)
-            .collect::<String>();
+        let ua = crate::front::user_agent_of(req.headers());
         match self.try_login(req, peer, request_id).await {
             Ok((id, csrf, out)) => {
                 let mut r =
@@ -271,18 +264,11 @@ impl Handler {
         request_id: &str,
     ) -> Result<(String, String, serde_json::Value), ApiError> {
         let refused = || denied("The access key or secret key is not valid.");
-        let cred = match login.session_token.as_deref().filter(|t| !t.is_empty()) {
-            Some(t) => self
-                .svc
-                .session_credential(&login.access_key_id, t)
-                .await
-                .map_err(|_| refused())?,
-            None => self
-                .svc
-                .credential(&login.access_key_id)
-                .await?
-                .ok_or_else(refused)?,
-        };
+        let token = login.session_token.as_deref().filter(|t| !t.is_empty());
+        let cred = self
+            .credential_now(&login.access_key_id, token)
+            .await?
+            .ok_or_else(refused)?;
         if !eq_ct(cred.secret.as_slice(), login.secret_access_key.as_bytes()) {
             return Err(refused());
         }
@@ -339,6 +325,20 @@ impl Handler {
             m.insert(id.clone(), Arc::new(session));
         }
         Ok((id, csrf, out))
+    }
+
+    /// The credential an access key id (and session token) stands for now;
+    /// None when the key is unknown or inactive, or the session is not
+    /// genuine or has expired.
+    async fn credential_now(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Result<Option<Arc<Credential>>, ApiError> {
+        match session_token {
+            Some(t) => Ok(self.svc.session_credential(access_key_id, t).await.ok()),
+            None => self.svc.credential(access_key_id).await,
+        }
     }
 
     fn console_caller(
@@ -434,18 +434,10 @@ impl Handler {
         // expired session, ends the console session too.
         let ended =
             || denied("The console session's credentials are no longer valid; sign in again.");
-        let cred = match &s.session_token {
-            Some(t) => self
-                .svc
-                .session_credential(&s.access_key_id, t)
-                .await
-                .map_err(|_| ended())?,
-            None => self
-                .svc
-                .credential(&s.access_key_id)
-                .await?
-                .ok_or_else(ended)?,
-        };
+        let cred = self
+            .credential_now(&s.access_key_id, s.session_token.as_deref())
+            .await?
+            .ok_or_else(ended)?;
         let call: CallRequest = serde_json::from_slice(&body).map_err(|_| {
             ApiError::new(
                 ErrorCode::SerializationException,

@@ -204,10 +204,13 @@ impl Handler {
     }
 }
 
-/// The client's `User-Agent`, cut to a length fit for a log line.
 fn user_agent(parts: &hyper::http::request::Parts) -> String {
-    parts
-        .headers
+    user_agent_of(&parts.headers)
+}
+
+/// The client's `User-Agent`, cut to a length fit for a log line.
+pub(crate) fn user_agent_of(headers: &hyper::HeaderMap) -> String {
+    headers
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")

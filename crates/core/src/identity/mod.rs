@@ -315,6 +315,13 @@ impl Identity {
     /// The condition keys every request carries.
     fn base_context(&self, caller: &Caller, id: &Subject) -> Context {
         let mut ctx = Context::over(id.keys.clone());
+        self.request_keys(&mut ctx, caller);
+        ctx
+    }
+
+    /// The keys of the request itself, whoever makes it (an unsigned web
+    /// identity too): where from, which region, when, over what.
+    fn request_keys(&self, ctx: &mut Context, caller: &Caller) {
         ctx.set("aws:SourceIp", caller.source_ip.clone())
             .set("aws:RequestedRegion", caller.region.clone())
             .set("aws:CurrentTime", self.current_time())
@@ -329,7 +336,6 @@ impl Identity {
         if let Some(s) = &caller.session {
             ctx.set("aws:TokenIssueTime", crate::clock::iso_seconds(s.issued_ms));
         }
-        ctx
     }
 
     /// `aws:CurrentTime`, formatted once per second rather than per request.

@@ -102,13 +102,8 @@ impl Identity {
         };
         let trust = Policy::parse(&role.trust, Kind::Trust).map_err(|_| denied())?;
         let mut ctx = Context::new();
-        let caller = call.caller;
-        ctx.set("aws:SourceIp", caller.source_ip.clone())
-            .set("aws:RequestedRegion", caller.region.clone())
-            .set("aws:CurrentTime", self.current_time())
-            .set("aws:EpochTime", (self.clock.now_ms() / 1000).to_string())
-            .set("aws:SecureTransport", caller.secure.to_string())
-            .set("aws:FederatedProvider", provider_arn.clone())
+        self.request_keys(&mut ctx, call.caller);
+        ctx.set("aws:FederatedProvider", provider_arn.clone())
             .set("sts:RoleSessionName", r.role_session_name.clone())
             .set(&format!("{issuer}:aud"), audience.clone())
             .set(&format!("{issuer}:sub"), token.claims.sub.clone());

@@ -60,8 +60,10 @@ fn denied(msg: &str) -> ApiError {
     ApiError::new(ErrorCode::AccessDenied, msg)
 }
 
+// A member the page does not send (a twin such as `AccessKeyId` beside
+// `accessKeyId`, or `Service` beside `service`) is refused, never ignored.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Login {
     access_key_id: String,
     secret_access_key: String,
@@ -70,6 +72,7 @@ struct Login {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CallRequest {
     service: String,
     target: String,
@@ -467,5 +470,26 @@ impl Handler {
                 "The console calls secretsmanager and cloudtrail only.",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twins_and_strangers_are_refused() {
+        let login = |s: &str| serde_json::from_str::<Login>(s).is_ok();
+        assert!(login(r#"{"accessKeyId":"A","secretAccessKey":"s"}"#));
+        assert!(!login(
+            r#"{"accessKeyId":"A","AccessKeyId":"B","secretAccessKey":"s"}"#
+        ));
+        let call = |s: &str| serde_json::from_str::<CallRequest>(s).is_ok();
+        assert!(call(
+            r#"{"service":"secretsmanager","target":"ListSecrets"}"#
+        ));
+        assert!(!call(
+            r#"{"service":"secretsmanager","Service":"iam","target":"ListSecrets"}"#
+        ));
     }
 }

@@ -245,6 +245,30 @@ def test_rotation_reaches_the_webhook_as_service_events(server, sm):
     r.stop()
 
 
+def test_a_manual_version_during_a_rotation_is_reported_abandoned(server, sm):
+    ev = client(server, "events")
+    r = Receiver().start()
+    _, dest_arn = destination(ev, "abandoned", r.url)
+    pattern = {"source": ["aws.secretsmanager"], "detail": {"eventName": ["RotationAbandoned"]}}
+    ev.put_rule(Name="abandoned", EventPattern=json.dumps(pattern))
+    ev.put_targets(Rule="abandoned", Targets=[{"Id": "t", "Arn": dest_arn}])
+    sm.create_secret(Name="abandon/db", SecretString="first")
+    # What a rotation function's createSecret step does: a new version, AWSPENDING.
+    pending = sm.put_secret_value(SecretId="abandon/db", SecretString="rotating",
+                                  VersionStages=["AWSPENDING"])["VersionId"]
+    manual = sm.put_secret_value(SecretId="abandon/db", SecretString="by-hand")["VersionId"]
+    wait_until("the abandonment arrived", lambda: len(r.got) >= 1)
+    e = r.events()[0]
+    assert e["detail-type"] == "AWS Service Event via CloudTrail"
+    assert e["detail"]["eventType"] == "AwsServiceEvent"
+    assert e["detail"]["versionId"] == pending
+    stages = sm.describe_secret(SecretId="abandon/db")["VersionIdsToStages"]
+    assert stages[manual] == ["AWSCURRENT"]
+    assert "AWSPENDING" not in stages.get(pending, []), stages
+    assert all("rotating" not in body and "by-hand" not in body for _, body in r.got)
+    r.stop()
+
+
 def test_oauth_client_credentials_connections_fetch_and_use_a_token(server, sm):
     import base64
     import urllib.parse

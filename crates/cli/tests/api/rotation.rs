@@ -322,3 +322,92 @@ async fn validation_cancel_and_restart() {
     );
     srv.stop().await;
 }
+
+/// A rotation that failed after its createSecret step leaves a version with
+/// AWSPENDING, and RotateSecret refuses to start another. A value put by hand
+/// abandons it, as AWS does: AWSPENDING is removed (the new value is current)
+/// and a new rotation may start.
+#[tokio::test]
+async fn a_value_put_by_hand_abandons_a_stuck_rotation() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    // Nothing listens on port 1: setSecret fails after createSecret stored AWSPENDING.
+    let login =
+        r#"{"engine":"postgres","host":"127.0.0.1","port":1,"username":"app","password":"first"}"#;
+    c.create_secret()
+        .name("db/stuck")
+        .secret_string(login)
+        .send()
+        .await
+        .unwrap();
+    let stuck = c
+        .rotate_secret()
+        .secret_id("db/stuck")
+        .rotation_lambda_arn(
+            "arn:aws:lambda:us-east-1:123456789012:function:coffer-postgres-single-user",
+        )
+        .rotation_rules(
+            RotationRulesType::builder()
+                .automatically_after_days(30)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string();
+    let started = std::time::Instant::now();
+    while stages(&c, "db/stuck")
+        .await
+        .iter()
+        .all(|(v, _)| *v != stuck)
+    {
+        assert!(started.elapsed() <= PATIENCE, "the rotation never began");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, msg) = err(c
+        .rotate_secret()
+        .secret_id("db/stuck")
+        .send()
+        .await
+        .unwrap_err());
+    assert_eq!(code, "InvalidRequestException");
+    assert!(msg.contains("previous rotation isn't complete"), "{msg}");
+
+    let manual = c
+        .put_secret_value()
+        .secret_id("db/stuck")
+        .secret_string(login)
+        .send()
+        .await
+        .unwrap();
+    let after = stages(&c, "db/stuck").await;
+    assert!(
+        after
+            .iter()
+            .all(|(_, l)| !l.iter().any(|x| x == "AWSPENDING")),
+        "AWSPENDING removed: {after:?}"
+    );
+    assert_eq!(current_of(&after), manual.version_id().unwrap());
+    let kept = c
+        .list_secret_version_ids()
+        .secret_id("db/stuck")
+        .include_deprecated(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        kept.versions()
+            .iter()
+            .any(|v| v.version_id() == Some(&stuck) && v.version_stages().is_empty()),
+        "the abandoned version is kept, unlabelled: {kept:?}"
+    );
+    let again = c
+        .rotate_secret()
+        .secret_id("db/stuck")
+        .send()
+        .await
+        .expect("a new rotation may start once the old one is abandoned");
+    assert_ne!(again.version_id(), Some(stuck.as_str()));
+}

@@ -142,6 +142,7 @@ impl Secrets {
                     after.remove(old, PENDING);
                 }
             }
+            let abandoned = abandon_rotation(&before, &mut after, nv.token);
             after.check_label_limit()?;
             // The store prunes as AWS does, in the same transaction.
             m.prune_before_ms = Some(now - PRUNE_MIN_AGE_MS);
@@ -150,6 +151,10 @@ impl Secrets {
             detail = json!({ "versionId": nv.token, "versionStages": version.labels });
             m.insert_versions.push(version);
             m.relabel = relabels(&before, &after);
+            if let Some(pending) = abandoned {
+                m.also
+                    .push(abandoned_event(call, s, &mut m.secret, &pending, now));
+            }
         }
         m.event = Some(events::change(
             call.caller,
@@ -302,4 +307,51 @@ impl Secrets {
             })
         }
     }
+}
+
+/// A version written by hand that takes AWSCURRENT while another version holds
+/// AWSPENDING (a rotation under way) abandons that rotation: AWS removes
+/// AWSPENDING, so the next rotation can start, and reports RotationAbandoned.
+/// Returns the version that lost AWSPENDING.
+fn abandon_rotation(
+    before: &crate::labels::LabelMap,
+    after: &mut crate::labels::LabelMap,
+    new: &str,
+) -> Option<String> {
+    if after.holder(CURRENT) != Some(new) {
+        return None;
+    }
+    let pending = before.holder(PENDING).filter(|p| *p != new)?;
+    // A version both current and pending is a finished rotation, not one under way.
+    if before.holder(CURRENT) == Some(pending) {
+        return None;
+    }
+    after.remove(pending, PENDING);
+    Some(pending.to_string())
+}
+
+/// The RotationAbandoned service event; the rotation's recorded token is
+/// cleared with it, so a rotation still running finds itself superseded and
+/// the next one starts afresh.
+fn abandoned_event(
+    call: &Call<'_>,
+    s: &Secret,
+    row: &mut SecretRow,
+    pending: &str,
+    now: i64,
+) -> coffer_store::NewEvent {
+    if let Some(mut state) = crate::attrs::RotationState::of(s) {
+        if state.pending.as_deref() == Some(pending) {
+            state.pending = None;
+            state.last_failure = None;
+            state.store(&mut row.attrs);
+        }
+    }
+    events::change(
+        call.caller,
+        now,
+        "RotationAbandoned",
+        row,
+        json!({ "versionId": pending }),
+    )
 }

@@ -4,10 +4,13 @@
 //! match it itself; with a thousand rules that was a thousand wake-ups per
 //! commit (bench/EVENTS_RESULTS.md).
 //!
+//! The index (`index`) narrows each event to the targets that may match it.
+//!
 //! A target registers when its worker starts and learns the matcher's
 //! position then: events after it come through its queue; events between its
 //! stored cursor and that position it reads from the store itself.
 
+use super::index::Index;
 use super::pattern::Pattern;
 use coffer_store::{EventRow, Store};
 use serde_json::Value;
@@ -65,9 +68,28 @@ impl Interest {
 }
 
 type Queue = mpsc::UnboundedSender<Arc<Seen>>;
+type Entry = (Arc<Interest>, Queue);
+
+/// The registered targets, and their index (built again after a change).
+#[derive(Default)]
+struct Registry {
+    targets: HashMap<String, Entry>,
+    built: Option<(Index, Vec<Entry>)>,
+}
+
+impl Registry {
+    fn built(&mut self) -> &(Index, Vec<Entry>) {
+        let targets = &self.targets;
+        self.built.get_or_insert_with(|| {
+            let list: Vec<Entry> = targets.values().cloned().collect();
+            let interests: Vec<&Interest> = list.iter().map(|(i, _)| &**i).collect();
+            (Index::build(&interests), list)
+        })
+    }
+}
 
 pub(super) struct Matcher {
-    targets: Mutex<HashMap<String, (Arc<Interest>, Queue)>>,
+    targets: Mutex<Registry>,
     /// Every event up to here has been handed to the targets it matches.
     pos: AtomicI64,
 }
@@ -119,9 +141,10 @@ impl Matcher {
             let Some(last) = events.last().map(|e| e.seq) else {
                 return;
             };
-            if let Ok(targets) = self.targets.lock() {
+            if let Ok(mut registry) = self.targets.lock() {
+                let (index, targets) = registry.built();
                 for e in events.iter().filter(|e| e.event.is_some()) {
-                    for (interest, queue) in targets.values() {
+                    for (interest, queue) in index.candidates(e).into_iter().map(|i| &targets[i]) {
                         if interest.wants(e) {
                             // A worker gone is unregistered by the supervisor.
                             let _ = queue.send(e.clone());
@@ -150,13 +173,15 @@ impl Matcher {
             .targets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        t.insert(key.to_string(), (interest, tx));
+        t.targets.insert(key.to_string(), (interest, tx));
+        t.built = None;
         (rx, self.pos.load(Ordering::SeqCst))
     }
 
     pub(super) fn unregister(&self, key: &str) {
         if let Ok(mut t) = self.targets.lock() {
-            t.remove(key);
+            t.targets.remove(key);
+            t.built = None;
         }
     }
 

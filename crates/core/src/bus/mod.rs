@@ -9,6 +9,7 @@
 mod connections;
 mod dead;
 mod deliver;
+mod index;
 mod input;
 mod matcher;
 mod nats;

@@ -98,6 +98,66 @@ impl Pattern {
     pub fn matches(&self, event: &Value) -> bool {
         self.0.matches(&[event])
     }
+
+    /// Conditions every matching event meets that an index can look up (the
+    /// fields ANDed at every level, outside `$or`).
+    pub fn anchors(&self) -> Vec<Anchor> {
+        let mut out = Vec::new();
+        self.0.anchors(&mut Vec::new(), &mut out);
+        out
+    }
+}
+
+/// A field whose matchers are all exact strings or case-sensitive prefixes:
+/// a matching event holds, at `path` (arrays flattened, as matching does), a
+/// string equal to one of `exact` or starting with one of `prefixes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub path: Vec<String>,
+    pub exact: Vec<String>,
+    pub prefixes: Vec<String>,
+}
+
+/// The values a pattern's field at `path` sees in `event`, arrays flattened.
+pub fn values_at<'a>(event: &'a Value, path: &[String]) -> Vec<&'a Value> {
+    let mut here = vec![event];
+    for k in path {
+        here = children(&here, k);
+    }
+    here
+}
+
+impl Obj {
+    fn anchors(&self, path: &mut Vec<String>, out: &mut Vec<Anchor>) {
+        for (k, f) in &self.fields {
+            path.push(k.clone());
+            match f {
+                Field::Nested(o) => o.anchors(path, out),
+                Field::Leaf(ms) => {
+                    let mut a = Anchor {
+                        path: path.clone(),
+                        exact: Vec::new(),
+                        prefixes: Vec::new(),
+                    };
+                    let indexable = ms.iter().all(|m| match m {
+                        Matcher::Exact(Value::String(s)) => {
+                            a.exact.push(s.clone());
+                            true
+                        }
+                        Matcher::Prefix(p, false) => {
+                            a.prefixes.push(p.clone());
+                            true
+                        }
+                        _ => false,
+                    });
+                    if indexable {
+                        out.push(a);
+                    }
+                }
+            }
+            path.pop();
+        }
+    }
 }
 
 fn obj(m: &Map<String, Value>) -> Result<Obj, Invalid> {

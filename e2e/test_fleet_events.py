@@ -66,3 +66,36 @@ def test_each_change_is_delivered_once_across_the_fleet(workdir, database):
                 s.stop()
             else:
                 s.log.close()
+
+
+def test_the_trail_is_read_across_the_fleet(workdir, database):
+    """A read through A is found by LookupEvents through B (the servers' audit
+    lines are shipped into the store), and `coffer audit export` of the
+    database streams both servers' records, oldest first."""
+    from conftest import BIN
+    os.makedirs(os.path.join(workdir, "a"))
+    os.makedirs(os.path.join(workdir, "b"))
+    a, b = member(workdir, "a", database), member(workdir, "b", database)
+    try:
+        a.client().create_secret(Name="trail/fleet", SecretString="fleet-value")
+        a.client().get_secret_value(SecretId="trail/fleet")
+        b.client().describe_secret(SecretId="trail/fleet")
+        ct = client(b, "cloudtrail")
+
+        def names():
+            events = ct.lookup_events(LookupAttributes=[
+                {"AttributeKey": "ResourceName", "AttributeValue": "trail/fleet"}])["Events"]
+            return [e["EventName"] for e in events]
+        wait_until("A's read is in B's lookup", lambda: "GetSecretValue" in names())
+        wait_until("B's own read too", lambda: "DescribeSecret" in names())
+        assert names().index("DescribeSecret") < names().index("GetSecretValue") < names().index("CreateSecret"), \
+            "newest first"
+        p = subprocess.run([BIN, "audit", "export", "--database-url", database], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        exported = [json.loads(line)["eventName"] for line in p.stdout.splitlines()]
+        mine = [n for n in exported if n in ("CreateSecret", "GetSecretValue", "DescribeSecret")]
+        assert mine == ["CreateSecret", "GetSecretValue", "DescribeSecret"], exported
+        assert "fleet-value" not in p.stdout
+    finally:
+        for s in (a, b):
+            s.stop()

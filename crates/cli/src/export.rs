@@ -2,10 +2,11 @@
 //! first: the store's mutations and the read records and refused calls (the
 //! data directory's audit file; in a PostgreSQL store, every server's copy),
 //! from `--since` on. Pruning records of Coffer's own are left out. Read-only;
-//! the server may be running.
+//! the server may be running. Records are streamed: the sources are merged by
+//! time a batch at a time (`coffer_core::trail::merged`), so a year's trail
+//! is never held in memory.
 
 use anyhow::Context;
-use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -55,22 +56,35 @@ pub async fn export(o: &ExportOptions, out: &mut impl Write) -> anyhow::Result<u
     .await?;
     let shared = o.database_url.is_some();
     let file = match (&o.data_dir, shared) {
-        (Some(dir), false) => coffer_core::audit::read_records(&dir.join("audit.log"))?,
-        _ => Vec::new(),
+        (Some(dir), false) => Some(dir.join("audit.log")),
+        _ => None,
     };
-    let records = coffer_core::trail::collect(&*store, shared, file).await;
-    store.close().await?;
-    let mut kept: Vec<(i64, Value)> = records?
-        .into_iter()
-        .filter(|r| r["eventSource"] != "coffer.internal")
-        .map(|r| (coffer_core::trail::time_ms(&r), r))
-        .filter(|(t, _)| *t >= from)
-        .collect();
-    kept.sort_by_key(|(t, _)| *t);
-    for (_, r) in &kept {
-        writeln!(out, "{r}")?;
+    let mut written = 0;
+    let mut failed = None;
+    let result = async {
+        let sources = coffer_core::trail::sources(&*store, shared, file)
+            .await
+            .map_err(|e| e.to_string())?;
+        coffer_core::trail::merged(sources, |r| {
+            let keep =
+                r["eventSource"] != "coffer.internal" && coffer_core::trail::time_ms(&r) >= from;
+            if keep {
+                match writeln!(out, "{r}") {
+                    Ok(()) => written += 1,
+                    Err(e) => failed = Some(e),
+                }
+            }
+            failed.is_none()
+        })
+        .await
     }
-    Ok(kept.len())
+    .await;
+    store.close().await?;
+    result.map_err(|e| anyhow::anyhow!("reading the audit trail: {e}"))?;
+    if let Some(e) = failed {
+        return Err(e).context("writing the export");
+    }
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -3,9 +3,14 @@
 //! server's file; in a fleet, every server's copy in the store), newest first,
 //! the caller's account only, authorized as `cloudtrail:LookupEvents`.
 //!
-//! Each lookup reads the trail from its start, filtering as it goes: its cost
-//! grows with the trail that retention keeps (see `audit_retention_secs`), as
-//! AWS's own LookupEvents is rate-limited and reaches back 90 days.
+//! Each lookup reads the trail from its start a batch at a time, filtering as
+//! it goes and keeping only the newest page: its memory is a page and a batch,
+//! its time grows with the trail that retention keeps (see
+//! `audit_retention_secs`), as AWS's own LookupEvents is rate-limited and
+//! reaches back 90 days.
+
+mod sources;
+pub use sources::{merged, sources, Source};
 
 use crate::audit;
 use crate::call::Call;
@@ -15,6 +20,8 @@ use crate::service::Service;
 use coffer_api::{ApiError, ErrorCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// The target prefix of CloudTrail's JSON 1.1 operations.
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
@@ -59,6 +66,23 @@ struct Found {
     at_ms: i64,
     id: String,
     record: Value,
+}
+
+impl PartialEq for Found {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at_ms, &self.id) == (o.at_ms, &o.id)
+    }
+}
+impl Eq for Found {}
+impl PartialOrd for Found {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Found {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at_ms, &self.id).cmp(&(o.at_ms, &o.id))
+    }
 }
 
 impl Service {
@@ -112,24 +136,38 @@ impl Service {
         let filter = Filter::of(&r)?;
         let limit = usize::try_from(r.max_results.unwrap_or(50)).unwrap_or(50);
         let after = r.next_token.as_deref().map(parse_token).transpose()?;
-        let mut found = Vec::new();
-        for rec in self.trail_records().await? {
-            if filter.keeps(&rec, &caller.account_id) {
-                let at_ms = time_ms(&rec);
-                let id = rec["eventID"].as_str().unwrap_or_default().to_string();
-                if after
-                    .as_ref()
-                    .is_none_or(|(t, i)| (at_ms, id.as_str()) < (*t, i.as_str()))
-                {
-                    found.push(Found {
-                        at_ms,
-                        id,
-                        record: rec,
-                    });
+        // The newest `limit + 1` matches so far (the heap's top is the oldest).
+        let mut newest = BinaryHeap::new();
+        for mut source in self.trail_sources().await? {
+            loop {
+                let batch = source.next_batch().await.map_err(internal)?;
+                if batch.is_empty() {
+                    break;
+                }
+                for rec in batch {
+                    if !filter.keeps(&rec, &caller.account_id) {
+                        continue;
+                    }
+                    let at_ms = time_ms(&rec);
+                    let id = rec["eventID"].as_str().unwrap_or_default().to_string();
+                    if after
+                        .as_ref()
+                        .is_none_or(|(t, i)| (at_ms, id.as_str()) < (*t, i.as_str()))
+                    {
+                        newest.push(Reverse(Found {
+                            at_ms,
+                            id,
+                            record: rec,
+                        }));
+                        if newest.len() > limit + 1 {
+                            newest.pop();
+                        }
+                    }
                 }
             }
         }
-        found.sort_by(|a, b| (b.at_ms, &b.id).cmp(&(a.at_ms, &a.id)));
+        // Ascending by Reverse: newest first.
+        let mut found: Vec<Found> = newest.into_sorted_vec().into_iter().map(|r| r.0).collect();
         let more = found.len() > limit;
         found.truncate(limit);
         let mut out = json!({ "Events": found.iter().map(shown).collect::<Vec<_>>() });
@@ -140,57 +178,12 @@ impl Service {
         Ok(out)
     }
 
-    /// Every audit record this server can see, in no particular order.
-    async fn trail_records(&self) -> Result<Vec<Value>, ApiError> {
-        let file = if self.shipper.is_some() {
-            Vec::new()
-        } else {
-            self.audit
-                .records()
-                .await
-                .map_err(|e| internal(e.to_string()))?
-        };
-        collect(&*self.store, self.shipper.is_some(), file)
-            .await
-            .map_err(internal)
+    /// The sources of every audit record this server can see.
+    async fn trail_sources(&self) -> Result<Vec<Source<'_>>, ApiError> {
+        let shared = self.shipper.is_some();
+        let file = (!shared).then(|| self.audit.path().to_path_buf());
+        sources(&*self.store, shared, file).await.map_err(internal)
     }
-}
-
-/// The trail's records: the store's mutations, the audit lines every server
-/// copied into it (`shared`), and `file`'s records (a lone server's audit file).
-pub async fn collect(
-    store: &dyn coffer_store::Store,
-    shared: bool,
-    file: Vec<Value>,
-) -> coffer_store::Result<Vec<Value>> {
-    let mut out = file;
-    let mut after = 0;
-    loop {
-        let batch = store.audit_records(after, 1000).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        out.extend(
-            batch
-                .iter()
-                .filter_map(|r| serde_json::from_str(&r.body).ok()),
-        );
-    }
-    if shared {
-        for server in store.shipped_servers().await? {
-            let mut after = 0;
-            loop {
-                let batch = store.shipped_lines(&server, after, 1000).await?;
-                let Some(last) = batch.last() else { break };
-                after = last.line;
-                out.extend(
-                    batch
-                        .iter()
-                        .filter_map(|l| serde_json::from_str(&l.body).ok()),
-                );
-            }
-        }
-    }
-    Ok(out)
 }
 
 struct Filter {

@@ -1,0 +1,286 @@
+//! The trail read a batch at a time from each of its sources (the store's
+//! chain of mutations, every server's audit lines copied into a shared store,
+//! this server's audit file), so that neither a lookup nor an export holds
+//! more of a year's trail in memory than a batch of each source.
+
+use coffer_store::Store;
+use serde_json::Value;
+use std::collections::BinaryHeap;
+use std::io::BufRead;
+use std::path::PathBuf;
+
+const BATCH: usize = 1000;
+/// How far out of time order a record may sit within its source: appenders
+/// that race write their records in the order they won the race, not the
+/// order of their clocks. A merge holds this many records of each source to
+/// put them back in order.
+const REORDER: usize = 4096;
+
+/// Where each source has got to.
+enum Cursor {
+    Chain(i64),
+    Shipped(String, i64),
+    File(Option<std::io::BufReader<std::fs::File>>),
+    Done,
+}
+
+/// One source of the trail, in the order it was written.
+pub struct Source<'a> {
+    store: &'a dyn Store,
+    cursor: Cursor,
+}
+
+impl Source<'_> {
+    /// The next records (empty at the end).
+    pub async fn next_batch(&mut self) -> Result<Vec<Value>, String> {
+        match &mut self.cursor {
+            Cursor::Chain(after) => {
+                let batch = self
+                    .store
+                    .audit_records(*after, BATCH)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match batch.last() {
+                    Some(last) => *after = last.seq,
+                    None => self.cursor = Cursor::Done,
+                }
+                Ok(parsed(batch.iter().map(|r| r.body.as_str())))
+            }
+            Cursor::Shipped(server, after) => {
+                let batch = self
+                    .store
+                    .shipped_lines(server, *after, BATCH)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match batch.last() {
+                    Some(last) => *after = last.line,
+                    None => self.cursor = Cursor::Done,
+                }
+                Ok(parsed(batch.iter().map(|l| l.body.as_str())))
+            }
+            Cursor::File(reader) => {
+                let Some(mut r) = reader.take() else {
+                    return Ok(Vec::new());
+                };
+                let (r, lines) = tokio::task::spawn_blocking(move || {
+                    let lines = file_lines(&mut r);
+                    (r, lines)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                let lines = lines.map_err(|e| e.to_string())?;
+                if lines.is_empty() {
+                    self.cursor = Cursor::Done;
+                } else {
+                    *reader = Some(r);
+                }
+                // A file line wraps its record with the chain's hashes.
+                Ok(parsed(lines.iter().map(String::as_str))
+                    .into_iter()
+                    .map(|mut v| v["record"].take())
+                    .collect())
+            }
+            Cursor::Done => Ok(Vec::new()),
+        }
+    }
+}
+
+fn parsed<'b>(bodies: impl Iterator<Item = &'b str>) -> Vec<Value> {
+    bodies
+        .filter_map(|b| serde_json::from_str(b).ok())
+        .collect()
+}
+
+/// Up to a batch of complete lines (one being written is left for later).
+fn file_lines(r: &mut impl BufRead) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    while out.len() < BATCH {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 || !line.ends_with('\n') {
+            break;
+        }
+        out.push(line);
+    }
+    Ok(out)
+}
+
+/// Every source of the trail: the store's chain; every server's lines
+/// (`shared`); the audit file at `file` (a lone server's reads and refusals).
+pub async fn sources(
+    store: &dyn Store,
+    shared: bool,
+    file: Option<PathBuf>,
+) -> coffer_store::Result<Vec<Source<'_>>> {
+    let mut out = vec![Source {
+        store,
+        cursor: Cursor::Chain(0),
+    }];
+    if shared {
+        for server in store.shipped_servers().await? {
+            out.push(Source {
+                store,
+                cursor: Cursor::Shipped(server, 0),
+            });
+        }
+    }
+    if let Some(path) = file {
+        let reader = match std::fs::File::open(&path) {
+            Ok(f) => Some(std::io::BufReader::new(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(coffer_store::StoreError::Backend(e.to_string())),
+        };
+        out.push(Source {
+            store,
+            cursor: Cursor::File(reader),
+        });
+    }
+    Ok(out)
+}
+
+/// A record with the time it sorts by; ordered oldest first.
+struct Timed {
+    at_ms: i64,
+    source: usize,
+    seq: u64,
+    record: Value,
+}
+
+impl PartialEq for Timed {
+    fn eq(&self, o: &Self) -> bool {
+        self.key() == o.key()
+    }
+}
+impl Eq for Timed {}
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timed {
+    // Reversed: BinaryHeap pops its greatest, the merge wants the oldest.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.key().cmp(&self.key())
+    }
+}
+impl Timed {
+    fn key(&self) -> (i64, usize, u64) {
+        (self.at_ms, self.source, self.seq)
+    }
+}
+
+/// Calls `each` with every record of `sources`, oldest first, until it answers
+/// false: a merge that holds at most `REORDER` records of each source.
+pub async fn merged(
+    mut sources: Vec<Source<'_>>,
+    mut each: impl FnMut(Value) -> bool,
+) -> Result<(), String> {
+    let mut heap = BinaryHeap::new();
+    // How many records of each source the heap holds, and whether it has more.
+    let mut held = vec![0usize; sources.len()];
+    let mut open = vec![true; sources.len()];
+    let mut seq = 0u64;
+    loop {
+        for (i, s) in sources.iter_mut().enumerate() {
+            while open[i] && held[i] < REORDER {
+                let batch = s.next_batch().await?;
+                open[i] = !batch.is_empty();
+                for record in batch {
+                    seq += 1;
+                    held[i] += 1;
+                    heap.push(Timed {
+                        at_ms: super::time_ms(&record),
+                        source: i,
+                        seq,
+                        record,
+                    });
+                }
+            }
+        }
+        // Take the oldest until a source that still has records runs low.
+        loop {
+            let Some(t) = heap.pop() else {
+                return Ok(());
+            };
+            held[t.source] -= 1;
+            let low = open[t.source] && held[t.source] < REORDER / 2;
+            if !each(t.record) {
+                return Ok(());
+            }
+            if low {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn line(at: &str, name: &str) -> String {
+        let record = serde_json::json!({"eventTime": at, "eventName": name});
+        format!(
+            "{}\n",
+            serde_json::json!({"prev": "p", "hash": "h", "record": record})
+        )
+    }
+
+    /// Two files written out of order by a little, and a line still being
+    /// written: the merge gives every complete record once, oldest first.
+    #[tokio::test]
+    async fn sources_merge_oldest_first_a_batch_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = coffer_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let mut a = std::fs::File::create(dir.path().join("a")).unwrap();
+        let mut b = std::fs::File::create(dir.path().join("b")).unwrap();
+        let mut want = Vec::new();
+        for i in 0..2500u32 {
+            // Neighbours swapped: racing appenders.
+            let j = if i % 2 == 0 { i + 1 } else { i - 1 };
+            let t = |n: u32| {
+                format!(
+                    "2026-11-30T{:02}:{:02}:{:02}Z",
+                    n / 3600,
+                    n / 60 % 60,
+                    n % 60
+                )
+            };
+            a.write_all(line(&t(2 * j), &format!("a{j}")).as_bytes())
+                .unwrap();
+            b.write_all(line(&t(2 * i + 1), &format!("b{i}")).as_bytes())
+                .unwrap();
+            want.push((2 * i, format!("a{i}")));
+            want.push((2 * i + 1, format!("b{i}")));
+        }
+        a.write_all(b"{\"prev\": \"p\", \"hash\"").unwrap();
+        want.sort();
+        let mut all = Vec::new();
+        for f in ["a", "b"] {
+            let mut s = sources(&store, false, Some(dir.path().join(f)))
+                .await
+                .unwrap();
+            all.push(s.pop().unwrap());
+        }
+        let mut got = Vec::new();
+        merged(all, |r| {
+            got.push(r["eventName"].as_str().unwrap().to_string());
+            true
+        })
+        .await
+        .unwrap();
+        let want: Vec<String> = want.into_iter().map(|(_, n)| n).collect();
+        assert_eq!(got, want);
+        let mut first = Vec::new();
+        let s = sources(&store, false, Some(dir.path().join("b")))
+            .await
+            .unwrap();
+        merged(s, |r| {
+            first.push(r);
+            false
+        })
+        .await
+        .unwrap();
+        assert_eq!(first.len(), 1, "stops when told");
+    }
+}

@@ -38,7 +38,7 @@ FILL=$(( $(date +%s) - FILL_START ))
 LINES=$(wc -l < "$WORK/data/audit.log")
 SIZE=$(du -m "$WORK/data/audit.log" | cut -f1)
 ANON0=$(awk '/^RssAnon/ {printf "%.1f", $2/1024}' "/proc/$PID/status")
-OUT=$(AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" .venv/bin/python bench/trail.py --pid "$PID")
+OUT=$(AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" .venv/bin/python bench/trail.py --pid "$PID")
 stop_server
 
 {

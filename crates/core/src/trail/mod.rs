@@ -136,6 +136,7 @@ impl Service {
         let filter = Filter::of(&r)?;
         let limit = usize::try_from(r.max_results.unwrap_or(50)).unwrap_or(50);
         let after = r.next_token.as_deref().map(parse_token).transpose()?;
+        let needles = filter.needles(&caller.account_id);
         // The newest `limit + 1` matches so far (the heap's top is the oldest).
         let mut newest = BinaryHeap::new();
         for mut source in self.trail_sources().await? {
@@ -144,7 +145,11 @@ impl Service {
                 if batch.is_empty() {
                     break;
                 }
-                for rec in batch {
+                for raw in batch {
+                    if !needles.iter().all(|n| raw.text().contains(n.as_str())) {
+                        continue;
+                    }
+                    let Some(rec) = raw.parse() else { continue };
                     if !filter.keeps(&rec, &caller.account_id) {
                         continue;
                     }
@@ -244,6 +249,28 @@ impl Filter {
             start_ms,
             end_ms,
         })
+    }
+
+    /// Texts every record that `keeps` keeps holds, as serde_json writes them:
+    /// the account's id, and the looked-up value where it appears verbatim
+    /// (escaping is per character, so a value inside a longer string, as a
+    /// name inside an ARN, is still found). Records without them are passed
+    /// over unparsed.
+    fn needles(&self, account: &str) -> Vec<String> {
+        let escaped = |v: &str| {
+            let s = serde_json::to_string(v).unwrap_or_default();
+            s.get(1..s.len().saturating_sub(1))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let mut out = vec![escaped(account)];
+        if let Some((k, v)) = &self.key {
+            // ReadOnly and ResourceType are derived, not written as given.
+            if !matches!(k.as_str(), "ReadOnly" | "ResourceType") {
+                out.push(escaped(v));
+            }
+        }
+        out
     }
 
     fn keeps(&self, rec: &Value, account: &str) -> bool {
@@ -346,6 +373,52 @@ fn parse_token(t: &str) -> Result<(i64, String), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every record a lookup keeps holds the lookup's needles in its text:
+    /// passing over records by text never loses one.
+    #[test]
+    fn kept_records_hold_their_needles() {
+        let records = [
+            json!({"eventTime": "2026-11-29T10:00:00Z", "eventSource": "secretsmanager.amazonaws.com",
+                "eventName": "GetSecretValue", "eventID": "e1", "readOnly": true, "recipientAccountId": "123456789012",
+                "userIdentity": {"arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012", "accessKeyId": "AKIAROOT"},
+                "requestParameters": {"secretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/\"db\"-AbCdEf"}}),
+            json!({"eventTime": "2026-11-29T10:00:01Z", "eventSource": "iam.amazonaws.com",
+                "eventName": "AssumeRole", "eventID": "e2", "readOnly": false,
+                "userIdentity": {"arn": "arn:aws:sts::123456789012:assumed-role/r/sess-é", "accountId": "123456789012"},
+                "requestParameters": {"name": "ünï/cödé"}}),
+        ];
+        let lookups = [
+            ("EventId", "e1"),
+            ("EventName", "GetSecretValue"),
+            ("EventSource", "iam.amazonaws.com"),
+            ("AccessKeyId", "AKIAROOT"),
+            ("Username", "root"),
+            ("Username", "sess-é"),
+            ("ResourceName", "prod/\"db\""),
+            ("ResourceName", "ünï/cödé"),
+            ("ReadOnly", "true"),
+            ("ResourceType", "AWS::SecretsManager::Secret"),
+        ];
+        let mut kept = 0;
+        for (k, v) in lookups {
+            let f = Filter {
+                key: Some((k.into(), v.into())),
+                start_ms: i64::MIN,
+                end_ms: i64::MAX,
+            };
+            for rec in &records {
+                if f.keeps(rec, "123456789012") {
+                    kept += 1;
+                    let text = rec.to_string();
+                    for n in f.needles("123456789012") {
+                        assert!(text.contains(&n), "{k}={v}: {n} not in {text}");
+                    }
+                }
+            }
+        }
+        assert_eq!(kept, lookups.len(), "each lookup keeps one record");
+    }
 
     #[test]
     fn names_and_resources_of_records() {

@@ -52,7 +52,8 @@ const SERVICE_EVENTS: &[&str] = &[
     "RotationSucceeded",
     "RotationFailed",
     "RotationAbandoned",
-    "EndSecretDeletion",
+    "StartSecretVersionDelete",
+    "EndSecretVersionDelete",
     "ReplicationStarted",
     "ReplicationSucceeded",
     "ReplicationFailed",
@@ -164,7 +165,8 @@ mod tests {
             "RotationSucceeded",
             "RotationFailed",
             "RotationStarted",
-            "EndSecretDeletion",
+            "StartSecretVersionDelete",
+            "EndSecretVersionDelete",
         ] {
             let e = body(&caller, name);
             assert_eq!(

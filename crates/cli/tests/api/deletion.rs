@@ -86,6 +86,29 @@ async fn recovery_window_then_purge() {
         .expect("still restorable on day 6");
     srv.clock.advance_days(2);
     assert_eq!(srv.running().service.sweep_once().await, 1);
+    // The service's own deletion, under AWS's names, as service events.
+    let events = srv
+        .running()
+        .service
+        .store()
+        .events_after(0, 1000)
+        .await
+        .unwrap();
+    let last: Vec<serde_json::Value> = events[events.len() - 2..]
+        .iter()
+        .map(|e| serde_json::from_str(&e.body).unwrap())
+        .collect();
+    let names: Vec<&str> = last
+        .iter()
+        .map(|e| e["detail"]["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["StartSecretVersionDelete", "EndSecretVersionDelete"]
+    );
+    assert!(last
+        .iter()
+        .all(|e| e["detail-type"] == "AWS Service Event via CloudTrail"));
     let (code, _) = err(c
         .describe_secret()
         .secret_id("doomed")

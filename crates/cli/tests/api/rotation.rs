@@ -323,26 +323,23 @@ async fn validation_cancel_and_restart() {
     srv.stop().await;
 }
 
-/// A rotation that failed after its createSecret step leaves a version with
-/// AWSPENDING, and RotateSecret refuses to start another. A value put by hand
-/// abandons it, as AWS does: AWSPENDING is removed (the new value is current)
-/// and a new rotation may start.
-#[tokio::test]
-async fn a_value_put_by_hand_abandons_a_stuck_rotation() {
-    let srv = TestServer::start().await;
-    let c = srv.client();
-    // Nothing listens on port 1: setSecret fails after createSecret stored AWSPENDING.
-    let login =
-        r#"{"engine":"postgres","host":"127.0.0.1","port":1,"username":"app","password":"first"}"#;
+/// The login of a database nobody listens on (port 1): a PostgreSQL rotation
+/// of it fails at setSecret, after createSecret stored AWSPENDING.
+const STUCK_LOGIN: &str =
+    r#"{"engine":"postgres","host":"127.0.0.1","port":1,"username":"app","password":"first"}"#;
+
+/// Starts a rotation of `id` that gets stuck; returns its version, once it
+/// holds AWSPENDING and RotateSecret refuses to start another.
+async fn stuck_rotation(c: &aws_sdk_secretsmanager::Client, id: &str) -> String {
     c.create_secret()
-        .name("db/stuck")
-        .secret_string(login)
+        .name(id)
+        .secret_string(STUCK_LOGIN)
         .send()
         .await
         .unwrap();
     let stuck = c
         .rotate_secret()
-        .secret_id("db/stuck")
+        .secret_id(id)
         .rotation_lambda_arn(
             "arn:aws:lambda:us-east-1:123456789012:function:coffer-postgres-single-user",
         )
@@ -358,27 +355,29 @@ async fn a_value_put_by_hand_abandons_a_stuck_rotation() {
         .unwrap()
         .to_string();
     let started = std::time::Instant::now();
-    while stages(&c, "db/stuck")
-        .await
-        .iter()
-        .all(|(v, _)| *v != stuck)
-    {
+    while stages(c, id).await.iter().all(|(v, _)| *v != stuck) {
         assert!(started.elapsed() <= PATIENCE, "the rotation never began");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (code, msg) = err(c
-        .rotate_secret()
-        .secret_id("db/stuck")
-        .send()
-        .await
-        .unwrap_err());
+    let (code, msg) = err(c.rotate_secret().secret_id(id).send().await.unwrap_err());
     assert_eq!(code, "InvalidRequestException");
     assert!(msg.contains("previous rotation isn't complete"), "{msg}");
+    stuck
+}
 
+/// A rotation that failed after its createSecret step leaves a version with
+/// AWSPENDING, and RotateSecret refuses to start another. A value put by hand
+/// abandons it, as AWS does: AWSPENDING is removed (the new value is current)
+/// and a new rotation may start.
+#[tokio::test]
+async fn a_value_put_by_hand_abandons_a_stuck_rotation() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    let stuck = stuck_rotation(&c, "db/stuck").await;
     let manual = c
         .put_secret_value()
         .secret_id("db/stuck")
-        .secret_string(login)
+        .secret_string(STUCK_LOGIN)
         .send()
         .await
         .unwrap();
@@ -410,4 +409,27 @@ async fn a_value_put_by_hand_abandons_a_stuck_rotation() {
         .await
         .expect("a new rotation may start once the old one is abandoned");
     assert_ne!(again.version_id(), Some(stuck.as_str()));
+}
+
+/// AWSPENDING moved by hand to a version of the caller's own leaves the stuck
+/// rotation's version without it: that rotation is forgotten, not retried
+/// hourly against a version that is no rotation's any more (each retry would
+/// fail: its version exists, with another value).
+#[tokio::test]
+async fn a_pending_label_moved_by_hand_releases_a_stuck_rotation() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    stuck_rotation(&c, "db/moved").await;
+    let svc = srv.running().service.clone();
+    srv.clock.advance_ms(2 * 3_600_000);
+    assert_eq!(svc.rotate_due().await, 1, "a stuck rotation is retried");
+    c.put_secret_value()
+        .secret_id("db/moved")
+        .secret_string(STUCK_LOGIN)
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    srv.clock.advance_ms(2 * 3_600_000);
+    assert_eq!(svc.rotate_due().await, 0, "no longer retried");
 }

@@ -157,6 +157,17 @@ impl RotationCall<'_> {
         if current.as_deref() == Some(self.token) {
             return Ok(());
         }
+        // A value put by hand meanwhile abandoned this rotation (AWSPENDING
+        // removed): its version must not take AWSCURRENT from the user's.
+        let pending = d["VersionIdsToStages"][self.token]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "AWSPENDING"));
+        if !pending {
+            return Err(format!(
+                "version {} no longer holds AWSPENDING: the rotation was abandoned",
+                self.token
+            ));
+        }
         self.run(Op::UpdateSecretVersionStage(
             UpdateSecretVersionStageRequest {
                 secret_id: Some(arn.clone()),

@@ -165,16 +165,26 @@ impl Secrets {
             "coffer-sweeper",
         );
         let params = json!({ "secretId": arn });
-        let body = crate::audit::record(&system, "EndSecretDeletion", now, params, None, false);
+        // AWS's names for the service's own deletion at the end of the window
+        // (its CloudTrail guide): a StartSecretVersionDelete, then an
+        // EndSecretVersionDelete once it is done; here both in one commit.
+        let body =
+            crate::audit::record(&system, "EndSecretVersionDelete", now, params, None, false);
         let m = Mutation {
-            also: Vec::new(),
+            also: vec![events::change(
+                &system,
+                now,
+                "EndSecretVersionDelete",
+                &s.row,
+                json!({}),
+            )],
             op: MutationOp::Purge {
                 expected_revision: s.row.revision,
             },
             event: Some(events::change(
                 &system,
                 now,
-                "EndSecretDeletion",
+                "StartSecretVersionDelete",
                 &s.row,
                 json!({}),
             )),

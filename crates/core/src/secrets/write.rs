@@ -151,9 +151,9 @@ impl Secrets {
             detail = json!({ "versionId": nv.token, "versionStages": version.labels });
             m.insert_versions.push(version);
             m.relabel = relabels(&before, &after);
+            forget_lost_rotation(s, &after, &mut m.secret, now);
             if let Some(pending) = abandoned {
-                m.also
-                    .push(abandoned_event(call, s, &mut m.secret, &pending, now));
+                m.also.push(abandoned_event(call, &m.secret, &pending, now));
             }
         }
         m.event = Some(events::change(
@@ -330,23 +330,41 @@ fn abandon_rotation(
     Some(pending.to_string())
 }
 
-/// The RotationAbandoned service event; the rotation's recorded token is
-/// cleared with it, so a rotation still running finds itself superseded and
-/// the next one starts afresh.
+/// Forgets the rotation's recorded token when the version it names no longer
+/// holds AWSPENDING after this write (abandoned, or the label moved to another
+/// version by hand): a rotation still running then finds itself superseded,
+/// and the next one starts at the next window instead of retrying, hourly, a
+/// version that is no rotation's any more. A token whose version does not
+/// exist yet (createSecret has not run) is kept.
+fn forget_lost_rotation(
+    s: &Secret,
+    after: &crate::labels::LabelMap,
+    row: &mut SecretRow,
+    now: i64,
+) {
+    let Some(mut state) = crate::attrs::RotationState::of(s) else {
+        return;
+    };
+    let lost = state.pending.as_deref().is_some_and(|p| {
+        after
+            .labels_of(p)
+            .is_some_and(|ls| !ls.iter().any(|l| l == PENDING))
+    });
+    if lost {
+        state.pending = None;
+        state.last_failure = None;
+        state.plan_next(now);
+        state.store(&mut row.attrs);
+    }
+}
+
+/// The RotationAbandoned service event.
 fn abandoned_event(
     call: &Call<'_>,
-    s: &Secret,
-    row: &mut SecretRow,
+    row: &SecretRow,
     pending: &str,
     now: i64,
 ) -> coffer_store::NewEvent {
-    if let Some(mut state) = crate::attrs::RotationState::of(s) {
-        if state.pending.as_deref() == Some(pending) {
-            state.pending = None;
-            state.last_failure = None;
-            state.store(&mut row.attrs);
-        }
-    }
     events::change(
         call.caller,
         now,

@@ -10,10 +10,11 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 const BATCH: usize = 1000;
-/// How far out of time order a record may sit within its source: appenders
-/// that race write their records in the order they won the race, not the
-/// order of their clocks. A merge holds this many records of each source to
-/// put them back in order.
+/// Appenders that race write their records in the order they won the race,
+/// not the order of their clocks. A merge holds up to this many records of
+/// each source (never fewer than half) to put them back in order: a record
+/// out of place by fewer than `REORDER / 2` of its source's records comes out
+/// in time order.
 const REORDER: usize = 4096;
 
 /// Where each source has got to.
@@ -104,15 +105,23 @@ fn raw(texts: impl Iterator<Item = String>, wrapped: bool) -> Vec<Raw> {
     texts.map(|text| Raw { text, wrapped }).collect()
 }
 
-/// Up to a batch of complete lines (one being written is left for later).
-fn file_lines(r: &mut impl BufRead) -> std::io::Result<Vec<String>> {
+/// Up to a batch of complete lines. A line still being written is left where
+/// it is (the reader steps back over it), for a later batch to read whole.
+fn file_lines(r: &mut std::io::BufReader<std::fs::File>) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
     while out.len() < BATCH {
-        let mut line = String::new();
-        if r.read_line(&mut line)? == 0 || !line.ends_with('\n') {
+        // Bytes, not a String: a line cut inside a character is not an error.
+        let mut line = Vec::new();
+        let n = r.read_until(b'\n', &mut line)?;
+        if n == 0 {
             break;
         }
-        out.push(line);
+        if line.last() != Some(&b'\n') {
+            r.seek_relative(-i64::try_from(n).unwrap_or(i64::MAX))?;
+            break;
+        }
+        // A line that is not UTF-8 is no record (the parse would refuse it).
+        out.extend(String::from_utf8(line).ok());
     }
     Ok(out)
 }
@@ -295,5 +304,36 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(first.len(), 1, "stops when told");
+    }
+
+    /// A line still being written when a batch ends is read whole by the
+    /// next batch once it is finished, not lost.
+    #[tokio::test]
+    async fn a_line_being_written_is_read_once_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = coffer_store::sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let path = dir.path().join("a");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let whole = line("2026-11-30T00:00:01Z", "second-é");
+        f.write_all(line("2026-11-30T00:00:00Z", "first").as_bytes())
+            .unwrap();
+        // Cut inside the two-byte é.
+        let cut = whole.find('é').unwrap() + 1;
+        f.write_all(&whole.as_bytes()[..cut]).unwrap();
+        let mut s = sources(&store, false, Some(path))
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        let names = |b: Vec<Raw>| -> Vec<String> {
+            b.iter()
+                .filter_map(Raw::parse)
+                .map(|r| r["eventName"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names(s.next_batch().await.unwrap()), ["first"]);
+        f.write_all(&whole.as_bytes()[cut..]).unwrap();
+        assert_eq!(names(s.next_batch().await.unwrap()), ["second-é"]);
+        assert!(s.next_batch().await.unwrap().is_empty());
     }
 }

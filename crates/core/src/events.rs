@@ -53,6 +53,7 @@ const SERVICE_EVENTS: &[&str] = &[
     "RotationFailed",
     "RotationAbandoned",
     "StartSecretVersionDelete",
+    "CancelSecretVersionDelete",
     "EndSecretVersionDelete",
     "ReplicationStarted",
     "ReplicationSucceeded",

@@ -2,6 +2,33 @@
 
 use crate::common::*;
 
+/// The names of the newest `n` change events, oldest first, and whether each
+/// is the service's own (a service event) rather than a caller's call.
+async fn last_events(srv: &TestServer, n: usize) -> Vec<(String, bool)> {
+    let events = srv
+        .running()
+        .service
+        .store()
+        .events_after(0, 10_000)
+        .await
+        .unwrap();
+    events[events.len().saturating_sub(n)..]
+        .iter()
+        .map(|e| {
+            let v: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+            let service = v["detail-type"] == "AWS Service Event via CloudTrail";
+            (
+                v["detail"]["eventName"].as_str().unwrap().to_string(),
+                service,
+            )
+        })
+        .collect()
+}
+
+fn named(list: &[(&str, bool)]) -> Vec<(String, bool)> {
+    list.iter().map(|(n, s)| ((*n).to_string(), *s)).collect()
+}
+
 #[tokio::test]
 async fn recovery_window_then_purge() {
     let srv = TestServer::start().await;
@@ -25,6 +52,10 @@ async fn recovery_window_then_purge() {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        last_events(&srv, 2).await,
+        named(&[("DeleteSecret", false), ("StartSecretVersionDelete", true)])
+    );
     let deleted = d.deleted_date().expect("DeletedDate");
     assert_eq!(
         del.deletion_date().unwrap().secs() - deleted.secs(),
@@ -86,29 +117,11 @@ async fn recovery_window_then_purge() {
         .expect("still restorable on day 6");
     srv.clock.advance_days(2);
     assert_eq!(srv.running().service.sweep_once().await, 1);
-    // The service's own deletion, under AWS's names, as service events.
-    let events = srv
-        .running()
-        .service
-        .store()
-        .events_after(0, 1000)
-        .await
-        .unwrap();
-    let last: Vec<serde_json::Value> = events[events.len() - 2..]
-        .iter()
-        .map(|e| serde_json::from_str(&e.body).unwrap())
-        .collect();
-    let names: Vec<&str> = last
-        .iter()
-        .map(|e| e["detail"]["eventName"].as_str().unwrap())
-        .collect();
+    // The service's own deletion, under AWS's name, as a service event.
     assert_eq!(
-        names,
-        ["StartSecretVersionDelete", "EndSecretVersionDelete"]
+        last_events(&srv, 1).await,
+        named(&[("EndSecretVersionDelete", true)])
     );
-    assert!(last
-        .iter()
-        .all(|e| e["detail-type"] == "AWS Service Event via CloudTrail"));
     let (code, _) = err(c
         .describe_secret()
         .secret_id("doomed")
@@ -139,6 +152,13 @@ async fn restore_within_window() {
     c.delete_secret().secret_id("saved").send().await.unwrap();
     srv.clock.advance_days(29);
     c.restore_secret().secret_id("saved").send().await.unwrap();
+    assert_eq!(
+        last_events(&srv, 2).await,
+        named(&[
+            ("RestoreSecret", false),
+            ("CancelSecretVersionDelete", true)
+        ])
+    );
     assert!(c
         .describe_secret()
         .secret_id("saved")
@@ -205,6 +225,14 @@ async fn force_delete_and_window_validation() {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        last_events(&srv, 3).await,
+        named(&[
+            ("DeleteSecret", false),
+            ("StartSecretVersionDelete", true),
+            ("EndSecretVersionDelete", true)
+        ])
+    );
     let (code, _) = err(c
         .describe_secret()
         .secret_id("gone")

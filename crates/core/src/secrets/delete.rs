@@ -1,5 +1,11 @@
 //! DeleteSecret, RestoreSecret, and the sweeper that purges secrets whose recovery
 //! window has ended.
+//!
+//! Besides each call's own event, the service reports the deletion's course
+//! with the service events AWS's CloudTrail guide names: StartSecretVersionDelete
+//! when a deletion is scheduled, CancelSecretVersionDelete when RestoreSecret
+//! cancels it, EndSecretVersionDelete when the secret is gone (at the end of
+//! the window, or at once for a forced delete).
 
 use super::row_change;
 use crate::call::respond;
@@ -65,7 +71,17 @@ impl Secrets {
                 };
                 let detail =
                     json!({ "deletionDate": deletion, "forceDeleteWithoutRecovery": force });
-                Ok(Some(row_change(call, op, row, now, detail)))
+                let mut m = row_change(call, op, row, now, detail);
+                let mut course = vec!["StartSecretVersionDelete"];
+                if force {
+                    course.push("EndSecretVersionDelete");
+                }
+                for name in course {
+                    let d = json!({ "deletionDate": deletion });
+                    m.also
+                        .push(events::change(call.caller, now, name, &m.secret, d));
+                }
+                Ok(Some(m))
             })
             .await?;
         respond(&DeleteSecretResponse {
@@ -112,15 +128,19 @@ impl Secrets {
                 row.deleted_ms = None;
                 row.purge_after_ms = None;
                 row.last_changed_ms = now;
-                Ok(Some(row_change(
-                    call,
-                    MutationOp::Update {
-                        expected_revision: s.row.revision,
-                    },
-                    row,
+                let op = MutationOp::Update {
+                    expected_revision: s.row.revision,
+                };
+                let mut m = row_change(call, op, row, now, json!({}));
+                let cancel = "CancelSecretVersionDelete";
+                m.also.push(events::change(
+                    call.caller,
                     now,
+                    cancel,
+                    &m.secret,
                     json!({}),
-                )))
+                ));
+                Ok(Some(m))
             })
             .await?;
         respond(&ArnNameResponse {
@@ -165,29 +185,14 @@ impl Secrets {
             "coffer-sweeper",
         );
         let params = json!({ "secretId": arn });
-        // AWS's names for the service's own deletion at the end of the window
-        // (its CloudTrail guide): a StartSecretVersionDelete, then an
-        // EndSecretVersionDelete once it is done; here both in one commit.
-        let body =
-            crate::audit::record(&system, "EndSecretVersionDelete", now, params, None, false);
+        let end = "EndSecretVersionDelete";
+        let body = crate::audit::record(&system, end, now, params, None, false);
         let m = Mutation {
-            also: vec![events::change(
-                &system,
-                now,
-                "EndSecretVersionDelete",
-                &s.row,
-                json!({}),
-            )],
+            also: Vec::new(),
             op: MutationOp::Purge {
                 expected_revision: s.row.revision,
             },
-            event: Some(events::change(
-                &system,
-                now,
-                "StartSecretVersionDelete",
-                &s.row,
-                json!({}),
-            )),
+            event: Some(events::change(&system, now, end, &s.row, json!({}))),
             audit: NewAudit {
                 at_ms: now,
                 body: body.to_string(),

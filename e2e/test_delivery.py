@@ -266,6 +266,11 @@ def test_a_manual_version_during_a_rotation_is_reported_abandoned(server, sm):
     assert stages[manual] == ["AWSCURRENT"]
     assert "AWSPENDING" not in stages.get(pending, []), stages
     assert all("rotating" not in body and "by-hand" not in body for _, body in r.got)
+    # CloudTrail records the service's event too, as AWS's trail does.
+    found = client(server, "cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "RotationAbandoned"}])["Events"]
+    assert [e["EventName"] for e in found] == ["RotationAbandoned"]
+    assert json.loads(found[0]["CloudTrailEvent"])["eventType"] == "AwsServiceEvent"
     r.stop()
 
 

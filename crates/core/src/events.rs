@@ -3,7 +3,7 @@
 
 use crate::clock::rfc3339;
 use crate::context::Caller;
-use coffer_store::{IamOp, NewEvent, SecretRow};
+use coffer_store::{IamOp, NewAudit, NewEvent, SecretRow};
 use serde_json::{json, Value};
 
 /// The source of IAM change records. They are Coffer's own (not an AWS event
@@ -127,6 +127,28 @@ pub fn change(
         region: secret.region.clone(),
         body: body.to_string(),
     }
+}
+
+/// A service event that follows a call's own (RotationStarted after
+/// RotateSecret, RotationAbandoned after a value put by hand, a deletion's
+/// course), with its audit record: the event's `detail`, which is the
+/// CloudTrail record, so LookupEvents finds it as AWS's trail would.
+pub fn service_event(
+    caller: &Caller,
+    at_ms: i64,
+    event_name: &str,
+    secret: &SecretRow,
+    detail: Value,
+) -> (NewEvent, NewAudit) {
+    let event = change(caller, at_ms, event_name, secret, detail);
+    let record = serde_json::from_str::<Value>(&event.body)
+        .map(|mut e| e["detail"].take())
+        .unwrap_or_default();
+    let audit = NewAudit {
+        at_ms,
+        body: record.to_string(),
+    };
+    (event, audit)
 }
 
 #[cfg(test)]

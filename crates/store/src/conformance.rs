@@ -1308,16 +1308,33 @@ async fn one_change_many_events(store: &dyn Store) {
         secret_row("444444444444", "several-events"),
         vec![version("v1", &["AWSCURRENT"])],
     );
+    let audit_before = store.audit_head().await.unwrap().map_or(0, |(seq, _)| seq);
     for name in ["second", "third"] {
-        m.also.push(NewEvent {
+        let body = format!("{{\"n\":\"{name}\"}}");
+        let event = NewEvent {
             at_ms: 1,
             account_id: "444444444444".into(),
             region: "us-east-1".into(),
-            body: format!("{{\"n\":\"{name}\"}}"),
-        });
+            body: body.clone(),
+        };
+        m.also.push((event, NewAudit { at_ms: 1, body }));
     }
+    let first_audit = m.audit.body.clone();
     store.commit(m).await.unwrap();
     let events = store.events_after(before, 10).await.unwrap();
     let bodies: Vec<&str> = events.iter().map(|e| e.body.as_str()).collect();
     assert_eq!(bodies, ["{}", r#"{"n":"second"}"#, r#"{"n":"third"}"#]);
+    // Each with its audit record, chained after the change's own.
+    let audits = store.audit_records(audit_before, 10).await.unwrap();
+    let bodies: Vec<&str> = audits.iter().map(|a| a.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        [
+            first_audit.as_str(),
+            r#"{"n":"second"}"#,
+            r#"{"n":"third"}"#
+        ]
+    );
+    assert_eq!(audits[1].prev_hash, audits[0].hash);
+    assert_eq!(audits[2].prev_hash, audits[1].hash);
 }

@@ -155,8 +155,10 @@ pub struct Mutation {
     pub audit: NewAudit,
     pub event: Option<NewEvent>,
     /// Further events the same change causes (RotateSecret also starts a
-    /// rotation: AWS reports both), in order after `event`.
-    pub also: Vec<NewEvent>,
+    /// rotation: AWS reports both), in order after `event`, each with its own
+    /// audit record (CloudTrail records the service's events too), chained
+    /// after `audit`.
+    pub also: Vec<(NewEvent, NewAudit)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

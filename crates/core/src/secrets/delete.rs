@@ -79,7 +79,7 @@ impl Secrets {
                 for name in course {
                     let d = json!({ "deletionDate": deletion });
                     m.also
-                        .push(events::change(call.caller, now, name, &m.secret, d));
+                        .push(events::service_event(call.caller, now, name, &m.secret, d));
                 }
                 Ok(Some(m))
             })
@@ -133,7 +133,7 @@ impl Secrets {
                 };
                 let mut m = row_change(call, op, row, now, json!({}));
                 let cancel = "CancelSecretVersionDelete";
-                m.also.push(events::change(
+                m.also.push(events::service_event(
                     call.caller,
                     now,
                     cancel,

@@ -130,7 +130,7 @@ impl Secrets {
                 let mut m = row_update(g.call(), s, now, json!({}), edit);
                 if immediately {
                     // AWS reports the call, then the rotation it starts.
-                    let started = crate::events::change(
+                    let started = crate::events::service_event(
                         g.caller(),
                         now,
                         "RotationStarted",

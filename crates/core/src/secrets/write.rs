@@ -153,7 +153,10 @@ impl Secrets {
             m.relabel = relabels(&before, &after);
             forget_lost_rotation(s, &after, &mut m.secret, now);
             if let Some(pending) = abandoned {
-                m.also.push(abandoned_event(call, &m.secret, &pending, now));
+                let detail = json!({ "versionId": pending });
+                let abandoned = "RotationAbandoned";
+                let e = events::service_event(call.caller, now, abandoned, &m.secret, detail);
+                m.also.push(e);
             }
         }
         m.event = Some(events::change(
@@ -356,20 +359,4 @@ fn forget_lost_rotation(
         state.plan_next(now);
         state.store(&mut row.attrs);
     }
-}
-
-/// The RotationAbandoned service event.
-fn abandoned_event(
-    call: &Call<'_>,
-    row: &SecretRow,
-    pending: &str,
-    now: i64,
-) -> coffer_store::NewEvent {
-    events::change(
-        call.caller,
-        now,
-        "RotationAbandoned",
-        row,
-        json!({ "versionId": pending }),
-    )
 }

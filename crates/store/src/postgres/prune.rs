@@ -81,7 +81,7 @@ pub async fn prune(tx: &Transaction<'_>, r: &Retention, key: Option<&ChainKey>) 
             at_ms: r.now_ms,
             body: anchors.record(r, out),
         };
-        append(tx, &note, &[], key).await?;
+        append(tx, &[&note], &[], key).await?;
     }
     Ok(out)
 }

@@ -119,8 +119,15 @@ pub async fn mutation(
         _ => {}
     }
     versions(tx, secret_id, m).await?;
-    let events: Vec<&NewEvent> = m.event.iter().chain(&m.also).collect();
-    append(tx, &m.audit, &events, key).await?;
+    let events: Vec<&NewEvent> = m
+        .event
+        .iter()
+        .chain(m.also.iter().map(|(e, _)| e))
+        .collect();
+    let audits: Vec<&NewAudit> = std::iter::once(&m.audit)
+        .chain(m.also.iter().map(|(_, a)| a))
+        .collect();
+    append(tx, &audits, &events, key).await?;
     Ok(Committed {
         secret_id,
         revision,
@@ -185,29 +192,33 @@ async fn versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
     Ok(())
 }
 
-/// Appends the audit record and the change event, in commit order (see above),
-/// and announces the event to listening servers when the transaction commits.
+/// Appends the audit records (chained in order) and the change events, in
+/// commit order (see above), and announces the events to listening servers
+/// when the transaction commits.
 pub(super) async fn append(
     tx: &Transaction<'_>,
-    audit: &NewAudit,
+    audits: &[&NewAudit],
     events: &[&NewEvent],
     key: Option<&ChainKey>,
 ) -> Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
         .await
         .map_err(pg_err)?;
-    let prev: String = tx
+    let mut prev: String = tx
         .query_opt("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
         .await
         .map_err(pg_err)?
         .map_or_else(|| GENESIS_HASH.to_string(), |r| r.get(0));
-    let hash = next_hash(key, &prev, &audit.body);
-    tx.execute(
-        "INSERT INTO audit (at_ms, body, prev_hash, hash) VALUES ($1, $2, $3, $4)",
-        &[&audit.at_ms, &audit.body, &prev, &hash],
-    )
-    .await
-    .map_err(pg_err)?;
+    for audit in audits {
+        let hash = next_hash(key, &prev, &audit.body);
+        tx.execute(
+            "INSERT INTO audit (at_ms, body, prev_hash, hash) VALUES ($1, $2, $3, $4)",
+            &[&audit.at_ms, &audit.body, &prev, &hash],
+        )
+        .await
+        .map_err(pg_err)?;
+        prev = hash;
+    }
     for ev in events {
         tx.execute(
             "WITH e AS (INSERT INTO events (at_ms, account_id, region, body) VALUES ($1, $2, $3, $4) RETURNING seq)
@@ -230,7 +241,7 @@ pub async fn iam(
     for op in ops {
         iam_op(tx, op).await?;
     }
-    append(tx, audit, &[event], key).await
+    append(tx, &[audit], &[event], key).await
 }
 
 async fn iam_op(tx: &Transaction<'_>, op: &IamOp) -> Result<()> {

@@ -265,7 +265,10 @@ fn apply_mutation(tx: &Transaction<'_>, m: &Mutation, key: Option<&ChainKey>) ->
     }
     write_versions(tx, secret_id, m)?;
     append_audit(tx, &m.audit, key)?;
-    for ev in m.event.iter().chain(&m.also) {
+    for (_, a) in &m.also {
+        append_audit(tx, a, key)?;
+    }
+    for ev in m.event.iter().chain(m.also.iter().map(|(e, _)| e)) {
         insert_event(tx, ev)?;
     }
     Ok(Committed {

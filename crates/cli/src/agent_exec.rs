@@ -161,15 +161,23 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
         !wanted.is_empty() || !args.env_from.is_empty(),
         "name the secrets to pass with --env or --env-from"
     );
-    let client = coffer_agent::sdk_client(&cfg).await?.client;
+    let upstream = coffer_agent::sdk_client(&cfg).await?;
+    let client = upstream.client.clone();
     let mut vars = resolve(&client, &args, &wanted).await?;
     // The change stream through an agent of its own, on a loopback port no
-    // one is told of (a random SSRF token guards it all the same).
+    // one is told of (a random SSRF token guards it all the same). It serves
+    // this program only: not the config's address, file sinks or prefetch,
+    // which belong to the agent the config is for.
     let watcher = if args.watch {
         let token =
             coffer_agent::SsrfToken::new(random_token()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let upstream = coffer_agent::sdk_client(&cfg).await?;
-        Some(coffer_agent::start(&cfg, token, upstream, 0).await?)
+        let own = coffer_agent::AgentConfig {
+            http_address: std::net::Ipv4Addr::LOCALHOST.into(),
+            files: Vec::new(),
+            prefetch: coffer_agent::AgentConfig::default().prefetch,
+            ..cfg.clone()
+        };
+        Some(coffer_agent::start(&own, token, upstream, 0).await?)
     } else {
         None
     };
@@ -198,10 +206,9 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// The private agent's SSRF token: 40 base-32 characters from the OS's RNG.
 fn random_token() -> String {
-    let mut b = [0u8; 24];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b)
+    coffer_core::ids::random_id(40)
 }
 
 async fn changed(watcher: Option<&coffer_agent::AgentHandle>) {

@@ -65,9 +65,8 @@ pub async fn export(o: &ExportOptions, out: &mut impl Write) -> anyhow::Result<u
         let sources = coffer_core::trail::sources(&*store, shared, file)
             .await
             .map_err(|e| e.to_string())?;
-        coffer_core::trail::merged(sources, |r| {
-            let keep =
-                r["eventSource"] != "coffer.internal" && coffer_core::trail::time_ms(&r) >= from;
+        coffer_core::trail::merged(sources, |at_ms, r| {
+            let keep = r["eventSource"] != "coffer.internal" && at_ms >= from;
             if keep {
                 match writeln!(out, "{r}") {
                     Ok(()) => written += 1,

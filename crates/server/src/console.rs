@@ -36,19 +36,9 @@ const APP_CSS: &str = include_str!("../console/app.css");
 /// No inline script or style, nothing from elsewhere, never framed.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// A session id or CSRF token: 52 base-32 characters from the OS's RNG (260 bits).
 fn random_token() -> String {
-    let mut b = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-    hex(&b)
-}
-
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    b.iter()
-        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
-            let _ = write!(s, "{x:02x}");
-            s
-        })
+    coffer_core::ids::random_id(52)
 }
 
 fn eq_ct(a: &[u8], b: &[u8]) -> bool {

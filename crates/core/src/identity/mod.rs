@@ -40,7 +40,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-const CACHE_MAX: usize = 10_000;
+pub(super) const CACHE_MAX: usize = 10_000;
 
 /// Accounts, credentials, IAM, STS and authorization, with their caches.
 pub struct Identity {

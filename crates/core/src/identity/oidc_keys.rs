@@ -88,7 +88,7 @@ impl OidcKeys {
         let gate = self.gates.lock().map_or_else(
             |_| Arc::new(tokio::sync::Mutex::new(())),
             |mut g| {
-                if g.len() >= 10_000 {
+                if g.len() >= super::CACHE_MAX {
                     g.clear();
                 }
                 g.entry(issuer.to_string()).or_default().clone()
@@ -102,7 +102,7 @@ impl OidcKeys {
         let keys = Arc::new(fetched.as_ref().map_or_else(|_| Vec::new(), Clone::clone));
         if let Ok(mut m) = self.fetched.lock() {
             // Only registered providers' issuers reach here; still bounded.
-            if m.len() >= 10_000 {
+            if m.len() >= super::CACHE_MAX {
                 m.clear();
             }
             m.insert(issuer.to_string(), (Instant::now(), keys.clone()));

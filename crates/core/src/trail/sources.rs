@@ -190,11 +190,12 @@ impl Timed {
     }
 }
 
-/// Calls `each` with every record of `sources`, oldest first, until it answers
-/// false: a merge that holds at most `REORDER` records of each source.
+/// Calls `each` with every record of `sources` and its time (epoch ms),
+/// oldest first, until it answers false: a merge that holds at most `REORDER`
+/// records of each source.
 pub async fn merged(
     mut sources: Vec<Source<'_>>,
-    mut each: impl FnMut(Value) -> bool,
+    mut each: impl FnMut(i64, Value) -> bool,
 ) -> Result<(), String> {
     let mut heap = BinaryHeap::new();
     // How many records of each source the heap holds, and whether it has more.
@@ -225,7 +226,7 @@ pub async fn merged(
             };
             held[t.source] -= 1;
             let low = open[t.source] && held[t.source] < REORDER / 2;
-            if !each(t.record) {
+            if !each(t.at_ms, t.record) {
                 return Ok(());
             }
             if low {
@@ -285,7 +286,7 @@ mod tests {
             all.push(s.pop().unwrap());
         }
         let mut got = Vec::new();
-        merged(all, |r| {
+        merged(all, |_, r| {
             got.push(r["eventName"].as_str().unwrap().to_string());
             true
         })
@@ -297,7 +298,7 @@ mod tests {
         let s = sources(&store, false, Some(dir.path().join("b")))
             .await
             .unwrap();
-        merged(s, |r| {
+        merged(s, |_, r| {
             first.push(r);
             false
         })

@@ -271,6 +271,9 @@ def test_a_manual_version_during_a_rotation_is_reported_abandoned(server, sm):
         {"AttributeKey": "EventName", "AttributeValue": "RotationAbandoned"}])["Events"]
     assert [e["EventName"] for e in found] == ["RotationAbandoned"]
     assert json.loads(found[0]["CloudTrailEvent"])["eventType"] == "AwsServiceEvent"
+    by_name = client(server, "cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "ResourceName", "AttributeValue": "abandon/db"}])["Events"]
+    assert "RotationAbandoned" in [e["EventName"] for e in by_name]
     r.stop()
 
 

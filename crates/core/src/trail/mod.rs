@@ -336,15 +336,18 @@ fn resources(rec: &Value) -> Vec<(String, String)> {
     let p = &rec["requestParameters"];
     let mut out = Vec::new();
     let source = rec["eventSource"].as_str().unwrap_or_default();
-    for key in ["secretId", "name", "resourceArn", "resourceARN"] {
-        if let Some(v) = p[key].as_str() {
-            let kind = match source {
-                "events.amazonaws.com" => "AWS::Events::Rule",
-                "iam.amazonaws.com" => "AWS::IAM::User",
-                _ => "AWS::SecretsManager::Secret",
-            };
-            out.push((kind.to_string(), v.to_string()));
-        }
+    // A service event names its secret in additionalEventData, as AWS's do.
+    let service = rec["additionalEventData"]["SecretId"].as_str();
+    let named = ["secretId", "name", "resourceArn", "resourceARN"]
+        .iter()
+        .filter_map(|k| p[*k].as_str());
+    let kind = match source {
+        "events.amazonaws.com" => "AWS::Events::Rule",
+        "iam.amazonaws.com" => "AWS::IAM::User",
+        _ => "AWS::SecretsManager::Secret",
+    };
+    for v in named.chain(service) {
+        out.push((kind.to_string(), v.to_string()));
     }
     out
 }
@@ -431,6 +434,11 @@ mod tests {
             Some("prod/db")
         );
         assert_eq!(resources(&rec)[0].0, "AWS::SecretsManager::Secret");
+        let service = json!({"additionalEventData": {"SecretId": "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf"}});
+        assert_eq!(
+            resources(&service)[0].1,
+            "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf"
+        );
         assert_eq!(time_ms(&rec), 1_795_946_400_000);
         assert!(parse_token("nope").is_err());
         assert_eq!(parse_token("5:abc").unwrap(), (5, "abc".to_string()));

@@ -192,6 +192,7 @@ async fn versions_and_pruning(store: &dyn Store) {
             prefixes: vec![word.into()],
         }),
         name_prefixes: vec![],
+        tag_prefixes: vec![],
     };
     let all: ListFilter = Arc::new(|_| true);
     let found = |q: ListQuery| {
@@ -307,6 +308,7 @@ async fn listing_pages(store: &dyn Store) {
         include_deleted: false,
         probe: None,
         name_prefixes: vec![],
+        tag_prefixes: vec![],
     };
     assert_eq!(
         walk(store, account, &q(ListSort::Created, false, 2), &all).await,
@@ -354,15 +356,27 @@ async fn listing_pages(store: &dyn Store) {
         "no descriptions"
     );
     // Name prefixes are exact and case-sensitive, ORed, in every order, and
-    // keep to the position; with a probe too, both narrow.
+    // keep to the position; with a probe (a superset of the filter) too.
     let mut named = q(ListSort::Created, true, 1);
     named.name_prefixes = vec!["e".into(), "b".into(), "A".into()];
     assert_eq!(walk(store, account, &named, &all).await, ["b", "e"]);
+    for (sort, want) in [
+        (ListSort::Created, ["e", "b"]),
+        (ListSort::LastChanged, ["b", "e"]),
+        (ListSort::LastAccessed, ["e", "b"]),
+        (ListSort::Name, ["b", "e"]),
+    ] {
+        named.sort = sort;
+        named.descending = false;
+        assert_eq!(walk(store, account, &named, &all).await, want, "{sort:?}");
+    }
     named.probe = Some(WordProbe {
         fields: vec![crate::words::NAME],
         prefixes: vec!["b".into(), "c".into()],
     });
-    assert_eq!(walk(store, account, &named, &all).await, ["b"]);
+    let b_or_c: ListFilter = Arc::new(|r: &SecretRow| matches!(r.name.as_str(), "b" | "c"));
+    assert_eq!(walk(store, account, &named, &b_or_c).await, ["b"]);
+    listing_by_tags(store, account).await;
     let vowels: ListFilter = Arc::new(|r: &SecretRow| matches!(r.name.as_str(), "a" | "e"));
     assert_eq!(
         walk(store, account, &q(ListSort::Name, false, 1), &vowels).await,
@@ -1337,4 +1351,52 @@ async fn one_change_many_events(store: &dyn Store) {
     );
     assert_eq!(audits[1].prev_hash, audits[0].hash);
     assert_eq!(audits[2].prev_hash, audits[1].hash);
+}
+
+/// Tag prefixes narrow a listing to secrets with a tag key or value starting
+/// with one of a group's prefixes (case-sensitive, whatever JSON escapes),
+/// every group matched.
+async fn listing_by_tags(store: &dyn Store, account: &str) {
+    let account = &format!("{}1", &account[..11]);
+    let tagged: [(&str, &[(&str, &str)]); 5] = [
+        ("t1", &[("team", "team-7")]),
+        ("t2", &[("Team", "x")]),
+        ("t3", &[("q\"uote", "ünï\\x")]),
+        ("t4", &[]),
+        ("t5", &[("other", "team-70")]),
+    ];
+    for (name, tags) in tagged {
+        let mut row = secret_row(account, name);
+        row.tags = (!tags.is_empty()).then(|| {
+            tags.iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect()
+        });
+        let m = mutation(MutationOp::Create, row, vec![version("t", &["AWSCURRENT"])]);
+        store.commit(m).await.unwrap();
+    }
+    let all: ListFilter = Arc::new(|_| true);
+    for (groups, want) in [
+        (vec![vec!["team"]], vec!["t1", "t5"]),
+        (vec![vec!["q\"u"]], vec!["t3"]),
+        (vec![vec!["ünï\\"]], vec!["t3"]),
+        (vec![vec!["team-7"], vec!["other"]], vec!["t5"]),
+        (vec![vec!["x", "team-70"]], vec!["t2", "t5"]),
+        (vec![vec!["eam"]], vec![]),
+    ] {
+        let q = ListQuery {
+            sort: ListSort::Created,
+            descending: false,
+            after: None,
+            limit: 1,
+            include_deleted: false,
+            probe: None,
+            name_prefixes: vec![],
+            tag_prefixes: groups
+                .iter()
+                .map(|g| g.iter().map(|p| (*p).to_string()).collect())
+                .collect(),
+        };
+        assert_eq!(walk(store, account, &q, &all).await, want, "{groups:?}");
+    }
 }

@@ -106,6 +106,11 @@ pub struct ListQuery {
     /// the `name` filter matches); empty: any. Exact, so the walk's query
     /// skips what the filter would drop without sending it over.
     pub name_prefixes: Vec<String>,
+    /// For each group, only secrets with a tag key or value starting with one
+    /// of its prefixes (case-sensitive); groups ANDed. A superset of what the
+    /// tag filters keep (a key found where a value was asked), so the walk's
+    /// query drops most of what they would drop.
+    pub tag_prefixes: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -97,6 +97,53 @@ pub fn name_ranges(
     (format!(" AND ({})", ors.join(" OR ")), values)
 }
 
+/// Up to how many secrets a name prefix holds for a page in another order to
+/// be sorted from the name index (the database reads each and keeps the page's
+/// worth, about half a microsecond a secret on this machine: 10 ms at most).
+/// Beyond it the order's index is walked and filtered; as at least one secret
+/// in `total / NAME_SORT_MAX` then matches, a page usually comes soon.
+pub const NAME_SORT_MAX: i64 = 20_000;
+
+/// ` AND (…)`: for each group, the tags text (a secret's tags as serde_json
+/// writes them, `[["key","value"],…]`) holds one of its needles
+/// ([`tag_needle`]); `contains(column, placeholder)` is the engine's
+/// substring test. Empty with no group. The values to bind follow, numbered
+/// from `first` and written by `mark`.
+pub fn tag_conditions(
+    groups: &[Vec<String>],
+    column: &str,
+    first: usize,
+    mark: impl Fn(usize) -> String,
+    contains: impl Fn(&str, &str) -> String,
+) -> (String, Vec<String>) {
+    let mut values = Vec::new();
+    let mut ands = Vec::new();
+    for group in groups {
+        let ors: Vec<String> = group
+            .iter()
+            .map(|prefix| {
+                let n = first + values.len();
+                values.push(tag_needle(prefix));
+                contains(column, &mark(n))
+            })
+            .collect();
+        ands.push(format!("({})", ors.join(" OR ")));
+    }
+    if ands.is_empty() {
+        return (String::new(), values);
+    }
+    (format!(" AND {}", ands.join(" AND ")), values)
+}
+
+/// What the tags text of a secret with a tag key or value starting with
+/// `prefix` holds: the JSON string's opening quote and the prefix as
+/// serde_json escapes it (its closing quote cut off). Exact on case, so the
+/// engine drops rows the filter would, without sending them over.
+pub fn tag_needle(prefix: &str) -> String {
+    let quoted = serde_json::to_string(prefix).unwrap_or_default();
+    quoted[..quoted.len() - 1].to_string()
+}
+
 /// The words AWS's ListSecrets filters see in a text, lowercased.
 pub fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -189,6 +236,42 @@ mod tests {
         assert_eq!(probe_text("Σx"), None);
         let text = "ΑΣ".to_string() + "Α";
         assert!(!text.to_lowercase().starts_with(&"ΑΣ".to_lowercase()));
+    }
+
+    #[test]
+    fn tag_needles_are_found_in_the_stored_text() {
+        for (key, value) in [
+            ("team", "team-7"),
+            ("q\"uote", "back\\slash"),
+            ("ünï", "line\nbreak\u{1}"),
+        ] {
+            let text = serde_json::to_string(&vec![(key, value)]).unwrap();
+            let (first, most): (String, String) = (
+                key.chars().take(1).collect(),
+                value.chars().take(value.chars().count() - 1).collect(),
+            );
+            for prefix in [key, value, &first, &most] {
+                assert!(text.contains(&tag_needle(prefix)), "{prefix:?} in {text}");
+            }
+        }
+        let text = serde_json::to_string(&vec![("team", "team-7")]).unwrap();
+        assert!(
+            !text.contains(&tag_needle("eam")),
+            "only at a string's start"
+        );
+        assert!(!text.contains(&tag_needle("Team")), "case-sensitive");
+        let (sql, values) = tag_conditions(
+            &[vec!["a".into(), "b".into()], vec!["c".into()]],
+            "tags",
+            3,
+            |n| format!("${n}"),
+            |c, p| format!("strpos({c}, {p}) > 0"),
+        );
+        assert_eq!(
+            sql,
+            " AND (strpos(tags, $3) > 0 OR strpos(tags, $4) > 0) AND (strpos(tags, $5) > 0)"
+        );
+        assert_eq!(values, ["\"a", "\"b", "\"c"]);
     }
 
     #[test]

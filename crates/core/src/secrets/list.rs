@@ -159,6 +159,13 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<Filters, ApiError> {
         .find(|(key, pos, _)| key == "name" && !pos.is_empty())
         .map(|(_, pos, _)| pos.iter().map(|v| v.text.clone()).collect())
         .unwrap_or_default();
+    // Tag filters' values are exact prefixes of a key or value; the store
+    // finds them in its tags text.
+    let tag_prefixes = checked
+        .iter()
+        .filter(|(key, pos, _)| (key == "tag-key" || key == "tag-value") && !pos.is_empty())
+        .map(|(_, pos, _)| pos.iter().map(|v| v.text.clone()).collect())
+        .collect();
     let keep: ListFilter = Arc::new(move |row: &SecretRow| {
         checked.iter().all(|(key, pos, neg): &Checked| {
             let excluded = neg.iter().any(|v| filter_matches(row, key, v));
@@ -170,6 +177,7 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<Filters, ApiError> {
         keep,
         probe,
         name_prefixes,
+        tag_prefixes,
     })
 }
 
@@ -179,10 +187,12 @@ pub(crate) struct Filters {
     pub keep: ListFilter,
     pub probe: Option<WordProbe>,
     pub name_prefixes: Vec<String>,
+    pub tag_prefixes: Vec<Vec<String>>,
 }
 
 /// The first filter the word index can narrow the walk with: one with no
-/// negated value, on a field the index holds. Every secret it keeps has a term
+/// negated value, on a field the index holds, but not `name` (its prefixes
+/// are exact, and the store narrows by the name index instead). Every secret it keeps has a term
 /// starting with one of its values (lowercased), so the probe finds a superset
 /// and the exact filter decides. For `all`, a secret must match every word of a
 /// value; its first word is enough to narrow.
@@ -196,7 +206,6 @@ fn word_probe(checked: &[Checked]) -> Option<WordProbe> {
             return None;
         }
         let fields = match key.as_str() {
-            "name" => vec![words::NAME],
             "description" => vec![words::DESCRIPTION],
             "tag-key" => vec![words::TAG_KEY],
             "tag-value" => vec![words::TAG_VALUE],
@@ -338,10 +347,12 @@ impl Secrets {
             keep,
             probe,
             name_prefixes,
+            tag_prefixes,
         } = list_filter(req.filters.as_deref().unwrap_or_default())?;
         let q = ListQuery {
             probe,
             name_prefixes,
+            tag_prefixes,
             sort,
             descending: order == "desc",
             after: decode_position(req.next_token.as_deref(), sort_by, order == "desc")?,
@@ -448,9 +459,17 @@ mod tests {
         let f = list_filter(&[filter("tag-value", "Team-7")]).unwrap();
         assert_eq!(f.probe.unwrap().prefixes, ["team-7"], "the whole value");
         assert!(f.name_prefixes.is_empty());
+        assert_eq!(f.tag_prefixes, [["Team-7"]], "exact, case kept");
+        let f = list_filter(&[
+            filter("tag-key", "!x"),
+            filter("tag-key", "a"),
+            filter("tag-value", "b"),
+        ])
+        .unwrap();
+        assert_eq!(f.tag_prefixes, [["a"], ["b"]], "each positive filter");
         let f = list_filter(&[filter("name", "!x"), filter("name", "App/")]).unwrap();
         assert_eq!(f.name_prefixes, ["App/"], "exact, from a positive filter");
-        assert_eq!(f.probe.unwrap().prefixes, ["app/"]);
+        assert!(f.probe.is_none(), "names narrow by the name index");
         let f = list_filter(&[filter("all", "/")]).unwrap();
         assert!(f.probe.is_none(), "no word: nothing to narrow with");
     }

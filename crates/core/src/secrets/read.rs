@@ -192,10 +192,12 @@ impl Secrets {
                     keep,
                     probe,
                     name_prefixes,
+                    tag_prefixes,
                 } = super::list::list_filter(filters)?;
                 let q = ListQuery {
                     probe,
                     name_prefixes,
+                    tag_prefixes,
                     sort: ListSort::Name,
                     descending: false,
                     after: super::list::decode_position(req.next_token.as_deref(), "name", false)?,

@@ -36,7 +36,11 @@ pub async fn page(
         Some(p) => few_candidates(&conn, scope, p).await?,
         None => None,
     };
-    let mut matched = walk(&conn, scope, q, keep, ids.as_ref()).await?;
+    let by = Plan {
+        ids: ids.as_ref(),
+        sort_names: ids.is_none() && few_names(&conn, scope, q).await?,
+    };
+    let mut matched = walk(&conn, scope, q, keep, &by).await?;
     let more = matched.len() > q.limit;
     matched.truncate(q.limit);
     let secrets = with_versions(&conn, matched).await?;
@@ -63,6 +67,50 @@ async fn few_candidates(conn: &Client, scope: &Scope, p: &WordProbe) -> Result<O
     Ok(Some(found))
 }
 
+/// Whether the page's name prefixes (in an order other than by name) hold
+/// fewer than `NAME_SORT_MAX` secrets, as the planner estimates from its
+/// statistics: the database then sorts those from the name index rather than
+/// walk the order's index to them (a prefix created late, listed newest
+/// first, had 70,000 rows walked past; the planner, taking names to be
+/// spread evenly, walks). An estimate, not a count: counting read the range
+/// once more, as long as sorting it. Off by some, the sort costs
+/// proportionally more; it never changes the page.
+async fn few_names(conn: &Client, scope: &Scope, q: &ListQuery) -> Result<bool> {
+    if q.name_prefixes.is_empty() || q.sort == ListSort::Name {
+        return Ok(false);
+    }
+    let (names, values) = words::name_ranges(&q.name_prefixes, "s.name", 3, |i| format!("${i}"));
+    let sql =
+        format!("EXPLAIN SELECT 1 FROM secrets s WHERE s.account_id = $1 AND s.region = $2{names}");
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &scope.region];
+    params.extend(values.iter().map(|x| x as &(dyn ToSql + Sync)));
+    let rows = conn.query(&sql, &params).await.map_err(pg_err)?;
+    let top: Option<String> = rows.first().and_then(|r| r.try_get(0).ok());
+    Ok(top
+        .as_deref()
+        .and_then(estimated_rows)
+        .is_some_and(|n| n < words::NAME_SORT_MAX))
+}
+
+/// The `rows=N` of a plan's line of text (`… (cost=0.42..1118.42 rows=14800
+/// width=4)`).
+fn estimated_rows(line: &str) -> Option<i64> {
+    let at = line.find(" rows=")? + " rows=".len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// How a page's secrets are found: among a probe's few candidates, or (with
+/// `sort_names`) by sorting the few secrets of its name prefixes, else by
+/// walking the order's index.
+struct Plan<'a> {
+    ids: Option<&'a Vec<i64>>,
+    sort_names: bool,
+}
+
 /// Walks the order's index from the position in growing batches until one
 /// more secret than the page holds is kept (or the walk ends).
 async fn walk(
@@ -70,16 +118,16 @@ async fn walk(
     scope: &Scope,
     q: &ListQuery,
     keep: &ListFilter,
-    ids: Option<&Vec<i64>>,
+    by: &Plan<'_>,
 ) -> Result<Vec<SecretRow>> {
     let mut matched = Vec::new();
     let mut after = q.after.clone();
     let mut batch_size = BATCH;
     loop {
-        let (sql, names) = batch_sql(q, ids.is_some(), after.is_some());
+        let (sql, names) = batch_sql(q, by, after.is_some());
         let mut params: Vec<&(dyn ToSql + Sync)> =
             vec![&scope.account_id, &scope.region, &batch_size];
-        if let Some(ids) = &ids {
+        if let Some(ids) = &by.ids {
             params.push(ids);
         }
         let (int_key, text_key, id);
@@ -173,15 +221,21 @@ fn candidates(p: &WordProbe) -> (String, Vec<String>) {
     (sql, params)
 }
 
-/// The statement for one batch, and the name prefixes' values to bind last.
-/// Parameters: $1 account, $2 region, $3 batch size, then (probing) the
-/// candidates' ids, then (positioned) the position, then the name ranges.
-/// Ids go in as an array, whose length the planner knows: a join with the
-/// word lookup was estimated at tens of thousands of rows and hashed the whole
-/// table.
-fn batch_sql(q: &ListQuery, probing: bool, positioned: bool) -> (String, Vec<String>) {
-    let (k, dir, cmp) = (
-        sort_sql(q.sort),
+/// The statement for one batch, and the name prefixes' and tag needles'
+/// values to bind last. Parameters: $1 account, $2 region, $3 batch size,
+/// then (probing) the candidates' ids, then (positioned) the position, then
+/// the name ranges and the tag needles. Ids go in as an array, whose length
+/// the planner knows: a join with the word lookup was estimated at tens of
+/// thousands of rows and hashed the whole table. Sorting a name prefix's
+/// secrets, the order's key is written `key + 0`, which no index answers, so
+/// the planner reads the name range and sorts it.
+fn batch_sql(q: &ListQuery, by: &Plan<'_>, positioned: bool) -> (String, Vec<String>) {
+    let k = if by.sort_names {
+        format!("({} + 0)", sort_sql(q.sort))
+    } else {
+        sort_sql(q.sort).to_string()
+    };
+    let (dir, cmp) = (
         if q.descending { "DESC" } else { "ASC" },
         if q.descending { "<" } else { ">" },
     );
@@ -190,7 +244,7 @@ fn batch_sql(q: &ListQuery, probing: bool, positioned: bool) -> (String, Vec<Str
     } else {
         " AND s.deleted_ms IS NULL"
     };
-    let (ids, n) = if probing {
+    let (ids, n) = if by.ids.is_some() {
         (" AND s.id = ANY($4::bigint[])", 4)
     } else {
         ("", 3)
@@ -203,12 +257,43 @@ fn batch_sql(q: &ListQuery, probing: bool, positioned: bool) -> (String, Vec<Str
     } else {
         (String::new(), n)
     };
-    let (names, values) =
+    let ordered = format!("ORDER BY {k} {dir}, s.id {dir}");
+    let (names, mut values) =
         words::name_ranges(&q.name_prefixes, "s.name", n + 1, |i| format!("${i}"));
-    let sql = format!(
-        "SELECT {SECRET_COLS} FROM secrets s
-         WHERE s.account_id = $1 AND s.region = $2{deleted}{ids}{position}{names}
-         ORDER BY {k} {dir}, s.id {dir} LIMIT $3"
+    let (tags, needles) = words::tag_conditions(
+        &q.tag_prefixes,
+        "s.tags",
+        n + 1 + values.len(),
+        |i| format!("${i}"),
+        |c, p| format!("strpos({c}, {p}) > 0"),
     );
+    values.extend(needles);
+    let matching = format!(
+        "FROM secrets s
+         WHERE s.account_id = $1 AND s.region = $2{deleted}{ids}{position}{names}{tags}"
+    );
+    let sql = if by.sort_names {
+        // The batch's ids sorted from the name index alone (it includes the
+        // orders' keys), then their rows: the sort handles narrow tuples.
+        let key = sort_sql(q.sort);
+        format!(
+            "SELECT {SECRET_COLS} FROM secrets s WHERE s.id IN
+             (SELECT s.id {matching} {ordered} LIMIT $3)
+             ORDER BY {key} {dir}, s.id {dir}"
+        )
+    } else {
+        format!("SELECT {SECRET_COLS} {matching} {ordered} LIMIT $3")
+    };
     (sql, values)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_plan_line_gives_its_estimate() {
+        let line = "Index Only Scan using secrets_by_name on secrets s  \
+                    (cost=0.42..1118.42 rows=14800 width=4)";
+        assert_eq!(super::estimated_rows(line), Some(14_800));
+        assert_eq!(super::estimated_rows("Result  (cost=0.00..0.01"), None);
+    }
 }

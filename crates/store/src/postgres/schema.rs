@@ -175,6 +175,14 @@ const MIGRATIONS: &[&str] = &[
     r"
     DELETE FROM secret_words;
     ",
+    // 9 -> 10: the name index carries the listing orders' keys, so that a
+    // name prefix's secrets are sorted into another order from the index
+    // alone (see `list::few_names`).
+    r"
+    DROP INDEX secrets_by_name;
+    CREATE INDEX secrets_by_name ON secrets (account_id, region, name, id)
+        INCLUDE (created_ms, last_changed_ms, last_accessed_ms, deleted_ms);
+    ",
 ];
 
 /// The step after which the word index is filled from Rust.

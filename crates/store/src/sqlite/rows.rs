@@ -180,6 +180,31 @@ fn few_candidates(
     Ok(count < words::CANDIDATES_MAX)
 }
 
+/// Whether the name prefixes (in an order other than by name) hold fewer than
+/// `NAME_SORT_MAX` secrets: sorting those beats walking the order's index to
+/// them (see the PostgreSQL store's `few_names`).
+fn few_names(
+    conn: &Connection,
+    account: &str,
+    region: &str,
+    q: &ListQuery,
+) -> rusqlite::Result<bool> {
+    if q.name_prefixes.is_empty() || q.sort == ListSort::Name {
+        return Ok(false);
+    }
+    let (names, values) = words::name_ranges(&q.name_prefixes, "name", 3, |n| format!("?{n}"));
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM secrets WHERE account_id = ?1 AND region = ?2{names} LIMIT {})",
+        words::NAME_SORT_MAX
+    );
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&account, &region];
+    params.extend(values.iter().map(|v| v as &dyn rusqlite::ToSql));
+    let count: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params.as_slice(), |r| r.get(0))?;
+    Ok(count < words::NAME_SORT_MAX)
+}
+
 /// The ids of the secrets a probe finds in the word index; its prefixes
 /// become parameters (after `params`' account and region, `?1` and `?2`).
 fn probe_subquery(p: &WordProbe, params: &mut Vec<Box<dyn rusqlite::ToSql>>) -> String {
@@ -220,8 +245,19 @@ pub fn load_page(
     q: &ListQuery,
     keep: &ListFilter,
 ) -> rusqlite::Result<ListPage> {
-    let (k, dir, cmp) = (
-        sort_sql(q.sort),
+    let mut params: Vec<Box<dyn rusqlite::ToSql>> =
+        vec![Box::new(account.to_string()), Box::new(region.to_string())];
+    let probe = match &q.probe {
+        Some(p) if few_candidates(conn, account, region, p)? => Some(p),
+        _ => None,
+    };
+    // `+key` is no index's: the planner reads the name range and sorts it.
+    let k = if probe.is_none() && few_names(conn, account, region, q)? {
+        format!("+{}", sort_sql(q.sort))
+    } else {
+        sort_sql(q.sort).to_string()
+    };
+    let (dir, cmp) = (
         if q.descending { "DESC" } else { "ASC" },
         if q.descending { "<" } else { ">" },
     );
@@ -230,8 +266,6 @@ pub fn load_page(
     } else {
         " AND deleted_ms IS NULL"
     };
-    let mut params: Vec<Box<dyn rusqlite::ToSql>> =
-        vec![Box::new(account.to_string()), Box::new(region.to_string())];
     let mut after = String::new();
     if let Some((key, id)) = &q.after {
         after = format!(" AND ({k}, id) {cmp} (?3, ?4)");
@@ -241,11 +275,9 @@ pub fn load_page(
         }
         params.push(Box::new(*id));
     }
-    let probe = match &q.probe {
-        Some(p) if few_candidates(conn, account, region, p)? => {
-            format!(" AND id IN ({})", probe_subquery(p, &mut params))
-        }
-        _ => String::new(),
+    let probe = match probe {
+        Some(p) => format!(" AND id IN ({})", probe_subquery(p, &mut params)),
+        None => String::new(),
     };
     let (names, values) = words::name_ranges(&q.name_prefixes, "name", params.len() + 1, |n| {
         format!("?{n}")
@@ -255,8 +287,20 @@ pub fn load_page(
             .into_iter()
             .map(|v| Box::new(v) as Box<dyn rusqlite::ToSql>),
     );
+    let (tags, needles) = words::tag_conditions(
+        &q.tag_prefixes,
+        "tags",
+        params.len() + 1,
+        |n| format!("?{n}"),
+        |c, p| format!("instr({c}, {p}) > 0"),
+    );
+    params.extend(
+        needles
+            .into_iter()
+            .map(|v| Box::new(v) as Box<dyn rusqlite::ToSql>),
+    );
     let sql = format!(
-        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after}{probe}{names} \
+        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after}{probe}{names}{tags} \
          ORDER BY {k} {dir}, id {dir}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;

@@ -369,3 +369,57 @@ async fn iam_request_tags_are_authorized() {
     assert_ne!(c, "OK", "a user tagged Team=ops was created ({status})");
     srv.stop().await;
 }
+
+/// The tags of the IAM entity acted on are `aws:ResourceTag` and
+/// `iam:ResourceTag` keys: a lead allowed to act on roles tagged `team=dev`
+/// may tag and assume those, and neither for a role tagged otherwise.
+#[tokio::test]
+async fn iam_resource_tags_are_authorized() {
+    let srv = TestServer::start().await;
+    let addr = srv.running().addr;
+    for (role, team) in [("dev-role", "dev"), ("ops-role", "ops")] {
+        iam(
+            addr,
+            &[
+                ("Action", "CreateRole"),
+                ("RoleName", role),
+                ("AssumeRolePolicyDocument", TRUST),
+                ("Tags.member.1.Key", "team"),
+                ("Tags.member.1.Value", team),
+            ],
+        )
+        .await;
+    }
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+      {"Effect":"Allow","Action":"iam:TagRole","Resource":"*",
+       "Condition":{"StringEquals":{"iam:ResourceTag/team":"dev"}}},
+      {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*",
+       "Condition":{"StringEquals":{"aws:ResourceTag/team":"dev"}}}]}"#;
+    let (id, key) = user(addr, "lead", &[], policy).await;
+    let lead = (id.as_str(), key.as_str());
+    for (role, want) in [("dev-role", "OK"), ("ops-role", "AccessDenied")] {
+        let tag = [
+            ("Action", "TagRole"),
+            ("RoleName", role),
+            ("Tags.member.1.Key", "reviewed"),
+            ("Tags.member.1.Value", "yes"),
+        ];
+        assert_eq!(
+            code(addr, "iam", &tag, lead).await.1,
+            want,
+            "TagRole {role}"
+        );
+        let arn = format!("arn:aws:iam::123456789012:role/{role}");
+        let assume = [
+            ("Action", "AssumeRole"),
+            ("RoleArn", arn.as_str()),
+            ("RoleSessionName", "s1"),
+        ];
+        assert_eq!(
+            code(addr, "sts", &assume, lead).await.1,
+            want,
+            "AssumeRole {role}"
+        );
+    }
+    srv.stop().await;
+}

@@ -13,11 +13,21 @@ use coffer_api::{ApiError, ErrorCode};
 use coffer_policy::{Context, Kind, Policy};
 
 /// Keys for each tag a request sets (`aws:RequestTag/KEY`, `aws:TagKeys`).
-fn request_tags(keys: &mut Vec<(String, Vec<String>)>, tags: &[(String, String)]) {
+pub(super) fn request_tags(keys: &mut Vec<(String, Vec<String>)>, tags: &[(String, String)]) {
     for (k, v) in tags {
         keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
     }
     tag_keys(keys, tags.iter().map(|(k, _)| k.clone()).collect());
+}
+
+/// The tags of the IAM entity acted on, under both of IAM's names for them
+/// (`aws:ResourceTag/KEY`, `iam:ResourceTag/KEY`): what attribute-based
+/// statements such as "roles tagged with my team" test.
+pub(super) fn resource_tags(ctx: &mut Context, tags: &[(String, String)]) {
+    for (k, v) in tags {
+        ctx.set(&format!("aws:ResourceTag/{k}"), v.clone());
+        ctx.set(&format!("iam:ResourceTag/{k}"), v.clone());
+    }
 }
 
 fn tag_keys(keys: &mut Vec<(String, Vec<String>)>, names: Vec<String>) {
@@ -25,6 +35,9 @@ fn tag_keys(keys: &mut Vec<(String, Vec<String>)>, names: Vec<String>) {
         keys.push(("aws:TagKeys".into(), names));
     }
 }
+
+/// An ARN and the tags of the entity it names.
+type Tagged = (String, Vec<(String, String)>);
 
 /// What an IAM operation acts on.
 enum Resource {
@@ -191,12 +204,13 @@ impl Identity {
         let caller = call.caller;
         let account = caller.account_id.as_str();
         let (target, keys) = iam_target(account, iam::caller_user_name(caller).as_deref(), op);
-        let resource = self.resource_arn(account, target).await?;
+        let (resource, tags) = self.resource_arn(account, target).await?;
         let id = self.identity(caller).await?;
         let mut ctx = self.base_context(caller, &id);
         for (k, v) in &keys {
             ctx.set_many(k, v.clone());
         }
+        resource_tags(&mut ctx, &tags);
         let action = format!("iam:{}", call.name);
         Self::decide(
             &id,
@@ -249,28 +263,59 @@ impl Identity {
         )
     }
 
-    /// The ARN to authorize: an existing user or role with its stored path (so
-    /// path-scoped statements match), one to create with the path requested.
-    async fn resource_arn(&self, account: &str, target: Resource) -> Result<String, ApiError> {
+    /// The ARN to authorize and the tags of the entity it names: an existing
+    /// user or role with its stored path (so path-scoped statements match),
+    /// one to create with the path requested (no tags yet: the request's are
+    /// `aws:RequestTag`), a policy or OIDC provider by its ARN.
+    async fn resource_arn(&self, account: &str, target: Resource) -> Result<Tagged, ApiError> {
         Ok(match target {
             Resource::Named(kind, name) => {
-                let path = if kind == iam::USER {
+                let found = if kind == iam::USER {
                     self.iam_load::<iam::UserDoc>(account, kind, &name)
                         .await?
-                        .map(|(d, _)| d.path)
+                        .map(|(d, _)| (d.path, d.tags))
                 } else {
                     self.iam_load::<RoleDoc>(account, kind, &name)
                         .await?
-                        .map(|(d, _)| d.path)
+                        .map(|(d, _)| (d.path, d.tags))
                 };
-                iam::entity_arn(account, kind, path.as_deref().unwrap_or("/"), &name)
+                let (path, tags) = found.unwrap_or_else(|| ("/".into(), vec![]));
+                (iam::entity_arn(account, kind, &path, &name), tags)
             }
-            Resource::New(kind, path, name) => {
-                iam::entity_arn(account, kind, path.as_deref().unwrap_or("/"), &name)
+            Resource::New(kind, path, name) => (
+                iam::entity_arn(account, kind, path.as_deref().unwrap_or("/"), &name),
+                vec![],
+            ),
+            Resource::Arn(arn) => {
+                let tags = self.tags_of_arn(account, &arn).await?;
+                (arn, tags)
             }
-            Resource::Arn(arn) => arn,
-            Resource::Any => "*".to_string(),
+            Resource::Any => ("*".to_string(), vec![]),
         })
+    }
+
+    /// The tags of this account's managed policy or OIDC provider an ARN
+    /// names; none for anything else (the handler answers NoSuchEntity).
+    async fn tags_of_arn(
+        &self,
+        account: &str,
+        arn: &str,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        if let Some((path, name)) = iam::split_entity_arn(arn, account, iam::POLICY) {
+            let doc = self
+                .iam_load::<iam::PolicyDoc>(account, iam::POLICY, name)
+                .await?
+                .filter(|(d, _)| d.path == path);
+            return Ok(doc.map(|(d, _)| d.tags).unwrap_or_default());
+        }
+        let own = format!("arn:aws:iam::{account}:{}/", iam::oidc::OIDC);
+        if let Some(name) = arn.strip_prefix(&own).filter(|n| !n.is_empty()) {
+            let doc = self
+                .iam_load::<iam::oidc::OidcDoc>(account, iam::oidc::OIDC, name)
+                .await?;
+            return Ok(doc.map(|(d, _)| d.tags).unwrap_or_default());
+        }
+        Ok(vec![])
     }
 
     /// Authorizes an STS operation. GetCallerIdentity and GetSessionToken need
@@ -306,6 +351,7 @@ impl Identity {
         let id = self.identity(caller).await?;
         let mut ctx = self.base_context(caller, &id);
         assume_role_keys(&mut ctx, r);
+        resource_tags(&mut ctx, &role.tags);
         // Session tags and a source identity are permissions of their own, which
         // the trust policy (and, across accounts, the caller's) must grant too.
         let mut actions = vec!["sts:AssumeRole"];

@@ -61,10 +61,7 @@ impl Identity {
             expires_ms: now + secs * 1000,
             policy: None,
             tags: vec![],
-            source_identity: caller
-                .session
-                .as_ref()
-                .and_then(|s| s.source_identity.clone()),
+            source_identity: None,
             user_id: None,
         }
     }
@@ -132,9 +129,14 @@ impl Identity {
         let mut s = self.role_session(caller, role, session_name, secs);
         s.policy = r.policy;
         s.tags = r.tags;
-        if let Some(x) = r.source_identity {
-            s.source_identity = Some(x);
-        }
+        // A source identity, once set, follows the session through role
+        // chaining (authorization refused a different one).
+        s.source_identity = r.source_identity.or_else(|| {
+            caller
+                .session
+                .as_ref()
+                .and_then(|c| c.source_identity.clone())
+        });
         let mut out = vec![
             self.credentials_node(&s)?,
             Node::Parent(
@@ -198,9 +200,6 @@ impl Identity {
             false,
         )?;
         let mut s = self.role_session(g.caller(), &web.role, session_name, secs);
-        // Nothing of a signing caller's own session carries over: the token
-        // is the only credential here.
-        s.source_identity = None;
         s.tags.clone_from(&web.claims.tags);
         s.policy = r.policy;
         let mut out = vec![

@@ -74,9 +74,10 @@ impl Identity {
             .iam_load::<OidcDoc>(account, OIDC, issuer)
             .await?
             .ok_or_else(no_provider)?;
-        let mut keys = self.oidc.keys(&provider.url, false).await?;
+        let prints = &provider.thumbprints;
+        let mut keys = self.oidc.keys(&provider.url, prints, false).await?;
         if !token.kid_known(&keys) {
-            keys = self.oidc.keys(&provider.url, true).await?;
+            keys = self.oidc.keys(&provider.url, prints, true).await?;
         }
         if !token.signed_by(&keys) {
             return Err(web_token::invalid("The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request."));
@@ -113,12 +114,12 @@ impl Identity {
         // Session tags from the token are a permission of their own, as for
         // AssumeRole: the trust policy must allow sts:TagSession too.
         let tags = &token.claims.tags;
-        for (k, v) in tags {
-            ctx.set(&format!("aws:RequestTag/{k}"), v.clone());
+        let mut keys = vec![];
+        super::query::request_tags(&mut keys, tags);
+        for (k, v) in keys {
+            ctx.set_many(&k, v);
         }
-        if !tags.is_empty() {
-            ctx.set_many("aws:TagKeys", tags.iter().map(|(k, _)| k.clone()).collect());
-        }
+        super::query::resource_tags(&mut ctx, &role.tags);
         let principal = Principal {
             arn: provider_arn.clone(),
             account: account.to_string(),

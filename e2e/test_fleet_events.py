@@ -99,3 +99,49 @@ def test_the_trail_is_read_across_the_fleet(workdir, database):
     finally:
         for s in (a, b):
             s.stop()
+
+
+def console_post(server, path, body, cookie=None, csrf=None):
+    """(status, JSON body, Set-Cookie) of a console API call."""
+    import urllib.error
+    import urllib.request
+    headers = {"Content-Type": "application/json"}
+    if cookie:
+        headers["Cookie"] = cookie
+    if csrf:
+        headers["X-Coffer-Csrf"] = csrf
+    req = urllib.request.Request(server.endpoint + path, data=json.dumps(body).encode(), headers=headers,
+                                 method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}"), r.headers.get("Set-Cookie")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}"), None
+
+
+def test_console_sessions_span_the_fleet(workdir, database):
+    """A console session started through A serves calls through B (behind a
+    load balancer, no stickiness needed), still asks for its CSRF token
+    there, and a sign-out through B ends it on A at once."""
+    os.makedirs(os.path.join(workdir, "a"))
+    os.makedirs(os.path.join(workdir, "b"))
+    a, b = member(workdir, "a", database), member(workdir, "b", database)
+    try:
+        a.client().create_secret(Name="console/fleet", SecretString="v")
+        status, out, set_cookie = console_post(
+            a, "/console/api/login", {"accessKeyId": AKID, "secretAccessKey": SECRET})
+        assert status == 200, out
+        cookie, csrf = set_cookie.split(";")[0], out["csrf"]
+        listing = {"service": "secretsmanager", "target": "ListSecrets", "body": {}}
+        status, out, _ = console_post(b, "/console/api/call", listing, cookie, csrf)
+        assert status == 200, out
+        assert [s["Name"] for s in out["SecretList"]] == ["console/fleet"]
+        status, _, _ = console_post(b, "/console/api/call", listing, cookie, "wrong-" + csrf)
+        assert status == 403, "the CSRF token is checked on every server"
+        status, _, gone = console_post(b, "/console/api/logout", {}, cookie, csrf)
+        assert status == 200 and "Max-Age=0" in gone
+        status, out, _ = console_post(a, "/console/api/call", listing, cookie, csrf)
+        assert status == 403 and "ended" in json.dumps(out), out
+    finally:
+        for s in (a, b):
+            s.stop()

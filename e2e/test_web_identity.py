@@ -4,6 +4,7 @@ and AWS_ROLE_ARN, an unsigned STS call), with tokens signed by a test key (RS256
 the way a cluster signs its service account tokens."""
 
 import base64
+import hashlib
 import http.server
 import json
 import os
@@ -22,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT, AKID, SECRET, Server
-from test_tls import make_pair
+from test_tls import der_of, make_pair
 
 ISSUER = "https://oidc.cluster.test/id/C0FFEE"
 HOST = ISSUER.removeprefix("https://")
@@ -284,14 +285,19 @@ class Issuer(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_keys_are_fetched_from_the_issuer_and_followed_through_rotation(workdir, signer):
-    pair = make_pair(workdir, "issuer-tls")
+def serve_issuer(pair):
+    """An HTTPS issuer on a free port with `pair`'s certificate: (httpd, URL)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Issuer)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pair["cert"], pair["key"])
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    issuer = f"https://127.0.0.1:{httpd.server_address[1]}"
+    return httpd, f"https://127.0.0.1:{httpd.server_address[1]}"
+
+
+def test_keys_are_fetched_from_the_issuer_and_followed_through_rotation(workdir, signer):
+    pair = make_pair(workdir, "issuer-tls")
+    httpd, issuer = serve_issuer(pair)
     host = issuer.removeprefix("https://")
     provider_arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"
     Issuer.jwks = signer.jwks()
@@ -312,6 +318,41 @@ def test_keys_are_fetched_from_the_issuer_and_followed_through_rotation(workdir,
         sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="s1",
                                           WebIdentityToken=rotated.token(iss=issuer))
         assert Issuer.fetches == 2
+    finally:
+        assert server.stop() == 0
+        httpd.shutdown()
+
+
+def test_an_issuer_no_trusted_ca_signed_is_trusted_by_its_thumbprint(workdir, signer):
+    """Without `oidc_ca_file`, the issuer's certificate is trusted only through
+    the provider's thumbprint (SHA-1 of a certificate it presents), as in AWS:
+    a wrong one fetches nothing, the right one (after
+    UpdateOpenIDConnectProviderThumbprint) lets the token in."""
+    pair = make_pair(workdir, "pinned-tls")
+    httpd, issuer = serve_issuer(pair)
+    host = issuer.removeprefix("https://")
+    provider_arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{host}"
+    Issuer.jwks = signer.jwks()
+    server = start(workdir)
+    try:
+        iam = admin(server, "iam")
+        iam.create_open_id_connect_provider(Url=issuer, ClientIDList=["sts.amazonaws.com"],
+                                            ThumbprintList=["0" * 40])
+        arn = admin(server, "secretsmanager").create_secret(Name="p", SecretString="v")["ARN"]
+        role_arn = role_reading(server, "pinned", provider_arn, host, arn)
+        sts = unsigned_sts(server)
+
+        def assume():
+            return sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="s1",
+                                                     WebIdentityToken=signer.token(iss=issuer))
+        with pytest.raises(ClientError) as e:
+            assume()
+        assert error(e)[1].startswith("Couldn't retrieve verification key"), error(e)
+        right = hashlib.sha1(der_of(pair["cert"])).hexdigest().upper()
+        iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=provider_arn,
+                                                       ThumbprintList=[right])
+        time.sleep(10.5)  # a failed fetch is not retried sooner
+        assert assume()["AssumedRoleUser"]["Arn"].endswith("/pinned/s1")
     finally:
         assert server.stop() == 0
         httpd.shutdown()

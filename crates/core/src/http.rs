@@ -30,6 +30,7 @@ pub(crate) fn link_local(ip: std::net::IpAddr) -> bool {
 #[derive(Clone)]
 pub(crate) struct Webhooks {
     tls: Arc<rustls::ClientConfig>,
+    roots: Arc<rustls::RootCertStore>,
 }
 
 /// What an endpoint answered.
@@ -59,6 +60,20 @@ impl Webhooks {
         let tls = coffer_store::postgres::tls::Rustls::trusting(ca_file, what)?;
         Ok(Webhooks {
             tls: tls.client_config(),
+            roots: tls.roots(),
+        })
+    }
+
+    /// The same trust and, for a server no trusted CA vouches for, a chain
+    /// holding a certificate with one of these SHA-1 thumbprints (IAM's OIDC
+    /// providers').
+    pub(crate) fn or_thumbprints(&self, thumbprints: &[String]) -> Result<Self, String> {
+        if thumbprints.is_empty() {
+            return Ok(self.clone());
+        }
+        Ok(Webhooks {
+            tls: Arc::new(crate::tls_pin::config(self.roots.clone(), thumbprints)?),
+            roots: self.roots.clone(),
         })
     }
 

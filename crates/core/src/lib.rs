@@ -41,10 +41,14 @@ pub mod rotation;
 pub mod schedule;
 pub mod secrets;
 mod service;
+mod tls_pin;
 pub mod trail;
 
 pub use audit::RejectedCall;
 pub use clock::{Clock, ManualClock, SystemClock};
+/// The store behind a service (`Service::store`), for the server's own
+/// fleet-wide records (console sessions).
+pub use coffer_store::Store;
 pub use context::{Caller, Credential, Session};
 pub use query::QueryService;
 pub use service::{Service, ServiceOptions};

@@ -9,12 +9,14 @@
 //! so a deleted key or revoked session ends the console session at once, and
 //! runs the operation through the same pipeline as a signed request: the same
 //! authorization, as the signed-in principal, and the same audit records.
-//! Sessions live in this server's memory (8 hours at most): behind a load
-//! balancer, a fleet needs sticky sessions for the console.
+//! Sessions (8 hours at most, 1 idle) are kept in the store: behind a load
+//! balancer, any server of a fleet serves them, and a sign-out through one
+//! ends the session on all.
 
 use crate::body::Body;
-use crate::console_sessions::{ConsoleSession, LIFETIME, MAX_PER_KEY, MAX_SESSIONS};
+use crate::console_sessions::{self as sessions, ConsoleSession, LIFETIME};
 use crate::front::{response, Handler, JSON_11};
+use crate::handler::JsonService;
 use crate::quota::Family;
 use bytes::Bytes;
 use coffer_api::{ApiError, ErrorCode};
@@ -24,8 +26,7 @@ use hyper::{Method, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 pub const PREFIX: &str = "/console";
 const COOKIE: &str = "coffer_console";
@@ -289,34 +290,14 @@ impl Handler {
         let out =
             json!({"arn": caller.principal_arn, "account": caller.account_id, "region": region});
         self.svc.audit_console_login(&caller).await?;
-        let session = ConsoleSession {
-            access_key_id: login.access_key_id,
-            session_token: login.session_token.filter(|t| !t.is_empty()),
+        let session = ConsoleSession::new(
+            login.access_key_id,
+            login.session_token.filter(|t| !t.is_empty()),
             region,
-            csrf: csrf.clone(),
-            started: Instant::now(),
-            last_used: Mutex::new(Instant::now()),
-        };
-        if let Ok(mut m) = self.console.by_id.lock() {
-            m.retain(|_, s| s.live());
-            // One key's sign-ins cannot crowd out others': its oldest ends.
-            let mut mine: Vec<(String, Instant)> = m
-                .iter()
-                .filter(|(_, s)| s.access_key_id == session.access_key_id)
-                .map(|(id, s)| (id.clone(), s.started))
-                .collect();
-            mine.sort_by_key(|(_, started)| *started);
-            while mine.len() >= MAX_PER_KEY {
-                m.remove(&mine.remove(0).0);
-            }
-            if m.len() >= MAX_SESSIONS {
-                return Err(ApiError::new(
-                    ErrorCode::Throttling,
-                    "Too many console sessions.",
-                ));
-            }
-            m.insert(id.clone(), Arc::new(session));
-        }
+            &csrf,
+            self.svc.now_ms(),
+        );
+        sessions::start(self.svc.store().as_ref(), &id, &session, self.svc.now_ms()).await?;
         Ok((id, csrf, out))
     }
 
@@ -357,8 +338,10 @@ impl Handler {
             Ok(x) => x,
             Err(e) => return Self::console_error(&e, request_id),
         };
-        if let (Some(id), Ok(mut m)) = (cookie_of(&parts), self.console.by_id.lock()) {
-            m.remove(&id);
+        if let Some(id) = cookie_of(&parts) {
+            if let Err(e) = sessions::end(self.svc.store().as_ref(), &id).await {
+                return Self::console_error(&e, request_id);
+            }
         }
         let mut r = Self::console_json(200, request_id, &json!({}));
         let gone =
@@ -370,31 +353,23 @@ impl Handler {
 
     /// The session a call belongs to: its cookie, and the CSRF token it was
     /// given, in the `X-Coffer-Csrf` header.
-    fn console_session(
+    async fn console_session(
         &self,
         parts: &hyper::http::request::Parts,
-    ) -> Result<Arc<ConsoleSession>, ApiError> {
+    ) -> Result<ConsoleSession, ApiError> {
         let expired = || denied("The console session has ended; sign in again.");
         let id = cookie_of(parts).ok_or_else(expired)?;
-        let s = self
-            .console
-            .by_id
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&id).cloned())
-            .filter(|s| s.live())
-            .ok_or_else(expired)?;
+        let (store, now) = (self.svc.store().as_ref(), self.svc.now_ms());
+        let (s, stored) = sessions::find(store, &id, now).await?.ok_or_else(expired)?;
         let csrf = parts
             .headers
             .get("x-coffer-csrf")
             .map(hyper::header::HeaderValue::as_bytes)
             .unwrap_or_default();
-        if !eq_ct(csrf, s.csrf.as_bytes()) {
+        if !s.csrf_matches(csrf) {
             return Err(denied("The request's CSRF token is missing or wrong."));
         }
-        if let Ok(mut t) = s.last_used.lock() {
-            *t = Instant::now();
-        }
+        sessions::touch(store, &id, (&s, &stored), now).await?;
         Ok(s)
     }
 
@@ -422,7 +397,7 @@ impl Handler {
         request_id: &str,
     ) -> Result<Vec<u8>, ApiError> {
         let (parts, body) = self.console_body(req).await?;
-        let s = self.console_session(&parts)?;
+        let s = self.console_session(&parts).await?;
         // The credential as it stands now: a deleted key, or a revoked or
         // expired session, ends the console session too.
         let ended =
@@ -443,23 +418,28 @@ impl Handler {
         } else {
             call.body.to_string().into_bytes()
         };
-        let read = call.service == "cloudtrail"
-            || coffer_api::SecretsManagerOperation::is_read_only(&call.target);
-        let family = if read { Family::Read } else { Family::Write };
-        self.quotas
-            .take(family, &caller.principal_arn, &caller.account_id)?;
-        match call.service.as_str() {
-            "secretsmanager" => self.svc.call(&caller, &call.target, &payload).await,
-            "cloudtrail" => {
-                self.svc
-                    .call_cloudtrail(&caller, &call.target, &payload)
-                    .await
+        let service = match call.service.as_str() {
+            "secretsmanager" => JsonService::SecretsManager,
+            "cloudtrail" => JsonService::CloudTrail,
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::UnknownOperation,
+                    "The console calls secretsmanager and cloudtrail only.",
+                ))
             }
-            _ => Err(ApiError::new(
-                ErrorCode::UnknownOperation,
-                "The console calls secretsmanager and cloudtrail only.",
-            )),
-        }
+        };
+        // Counted in the metrics as the API's calls are, by the model's name.
+        let started = std::time::Instant::now();
+        let result = self
+            .dispatch(&caller, service, &call.target, &payload)
+            .await;
+        let (status, code) = match &result {
+            Ok(_) => (200, "OK"),
+            Err(e) => (e.code.status(), e.code.as_str()),
+        };
+        let op = service.known(&call.target).unwrap_or("unknown");
+        crate::metrics::record(op, status, code, started.elapsed().as_secs_f64());
+        result
     }
 }
 

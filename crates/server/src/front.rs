@@ -31,8 +31,6 @@ pub struct Handler {
     /// The change streams open now.
     pub(crate) streams: Arc<crate::streams::Streams>,
     pub(crate) quotas: crate::quota::Quotas,
-    /// The web console's sessions.
-    pub(crate) console: crate::console_sessions::Sessions,
 }
 
 pub(crate) fn response(
@@ -92,7 +90,6 @@ impl Handler {
             closing,
             streams: Arc::default(),
             quotas,
-            console: crate::console_sessions::Sessions::default(),
         }
     }
 

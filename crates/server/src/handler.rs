@@ -135,6 +135,18 @@ impl Handler {
             return Err(ApiError::new(ErrorCode::UnknownOperation, ""));
         }
         let caller = Self::caller(verified, &parts, peer, request_id);
+        self.dispatch(&caller, service, target, &body).await
+    }
+
+    /// Runs an authenticated caller's call, within its quota: the signed
+    /// API's path and the console's alike.
+    pub(crate) async fn dispatch(
+        &self,
+        caller: &coffer_core::Caller,
+        service: JsonService,
+        target: &str,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ApiError> {
         let family = if service.is_read_only(target) {
             Family::Read
         } else {
@@ -143,18 +155,18 @@ impl Handler {
         self.quotas
             .take(family, &caller.principal_arn, &caller.account_id)?;
         match service {
-            JsonService::SecretsManager => self.svc.call(&caller, target, &body).await,
-            JsonService::Events => self.svc.call_events(&caller, target, &body).await,
-            JsonService::CloudTrail => self.svc.call_cloudtrail(&caller, target, &body).await,
-            JsonService::Kms => self.svc.call_kms(&caller, target, &body).await,
-            JsonService::Replication => self.svc.call_replication(&caller, target, &body).await,
+            JsonService::SecretsManager => self.svc.call(caller, target, body).await,
+            JsonService::Events => self.svc.call_events(caller, target, body).await,
+            JsonService::CloudTrail => self.svc.call_cloudtrail(caller, target, body).await,
+            JsonService::Kms => self.svc.call_kms(caller, target, body).await,
+            JsonService::Replication => self.svc.call_replication(caller, target, body).await,
         }
     }
 }
 
 /// The AWS JSON 1.1 services on this endpoint, told apart by `X-Amz-Target`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum JsonService {
+pub(crate) enum JsonService {
     SecretsManager,
     Events,
     CloudTrail,
@@ -179,7 +191,7 @@ impl JsonService {
         }
     }
 
-    fn known(self, target: &str) -> Option<&'static str> {
+    pub(crate) fn known(self, target: &str) -> Option<&'static str> {
         match self {
             JsonService::SecretsManager => SecretsManagerOperation::known(target),
             JsonService::Events => coffer_api::events_ops::known(target),

@@ -38,8 +38,8 @@ pub(crate) struct OidcKeys {
 /// Held while an issuer's keys are fetched.
 type Gate = Arc<tokio::sync::Mutex<()>>;
 
-/// An issuer's keys and when they were fetched.
-type Fetched = (Instant, Arc<Vec<Jwk>>);
+/// When an issuer's keys were fetched, and the keys (None: the fetch failed).
+type Fetched = (Instant, Option<Arc<Vec<Jwk>>>);
 
 /// AWS's answer when an issuer's keys cannot be had.
 fn unreachable_keys() -> ApiError {
@@ -48,30 +48,33 @@ fn unreachable_keys() -> ApiError {
 
 impl OidcKeys {
     pub(crate) fn new(opts: &WebIdentityOptions) -> Result<Self, String> {
-        Ok(OidcKeys {
-            files: opts.jwks_files.clone(),
-            http: Some(Webhooks::trusting(
-                opts.ca_file.as_deref(),
-                "OIDC CA bundle",
-            )?),
-            fetched: Mutex::new(HashMap::new()),
-            gates: Mutex::new(HashMap::new()),
-        })
+        let http = Webhooks::trusting(opts.ca_file.as_deref(), "OIDC CA bundle")?;
+        Ok(Self::with(opts, Some(http)))
     }
 
     /// The configured files, no fetching (when the CA bundle cannot load).
     pub(crate) fn files_only(opts: &WebIdentityOptions) -> Self {
+        Self::with(opts, None)
+    }
+
+    fn with(opts: &WebIdentityOptions, http: Option<Webhooks>) -> Self {
         OidcKeys {
             files: opts.jwks_files.clone(),
-            http: None,
+            http,
             fetched: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
         }
     }
 
     /// The issuer's keys; `stale` asks for keys fetched again, if the last
-    /// fetch is old enough.
-    pub(crate) async fn keys(&self, issuer: &str, stale: bool) -> Result<Arc<Vec<Jwk>>, ApiError> {
+    /// fetch is old enough. `thumbprints` are the provider's, trusted for an
+    /// issuer whose certificate no trusted CA signed.
+    pub(crate) async fn keys(
+        &self,
+        issuer: &str,
+        thumbprints: &[String],
+        stale: bool,
+    ) -> Result<Arc<Vec<Jwk>>, ApiError> {
         if let Some(path) = self.files.get(issuer) {
             let text = tokio::fs::read(path).await.map_err(|e| {
                 tracing::warn!(issuer, path = %path.display(), error = %e, "cannot read the issuer's JWKS file");
@@ -98,32 +101,38 @@ impl OidcKeys {
         if let Some(known) = self.cached(issuer, stale) {
             return known;
         }
-        let fetched = self.fetch(issuer).await;
-        let keys = Arc::new(fetched.as_ref().map_or_else(|_| Vec::new(), Clone::clone));
+        let fetched = self.fetch(issuer, thumbprints).await.map(Arc::new);
         if let Ok(mut m) = self.fetched.lock() {
             // Only registered providers' issuers reach here; still bounded.
             if m.len() >= super::CACHE_MAX {
                 m.clear();
             }
-            m.insert(issuer.to_string(), (Instant::now(), keys.clone()));
+            m.insert(
+                issuer.to_string(),
+                (Instant::now(), fetched.as_ref().ok().cloned()),
+            );
         }
-        fetched.map(|_| keys)
+        fetched
     }
 
     /// The answer the cache gives, if it gives one.
     fn cached(&self, issuer: &str, stale: bool) -> Option<Result<Arc<Vec<Jwk>>, ApiError>> {
         let (at, keys) = self.fetched.lock().ok()?.get(issuer).cloned()?;
         let age = at.elapsed();
-        // A failed fetch is remembered too (as no keys), so an issuer that is
-        // down is not asked again on every request.
-        if keys.is_empty() && age < REFETCH_AFTER {
-            return Some(Err(unreachable_keys()));
+        match keys {
+            // A failed fetch is remembered too, so an issuer that is down is
+            // not asked again on every request.
+            None => (age < REFETCH_AFTER).then(|| Err(unreachable_keys())),
+            Some(keys) => (age < KEEP && !(stale && age >= REFETCH_AFTER)).then_some(Ok(keys)),
         }
-        (age < KEEP && !(stale && age >= REFETCH_AFTER)).then_some(Ok(keys))
     }
 
-    async fn fetch(&self, issuer: &str) -> Result<Vec<Jwk>, ApiError> {
+    async fn fetch(&self, issuer: &str, thumbprints: &[String]) -> Result<Vec<Jwk>, ApiError> {
         let http = self.http.as_ref().ok_or_else(unreachable_keys)?;
+        let http = &http.or_thumbprints(thumbprints).map_err(|e| {
+            tracing::warn!(issuer, error = %e, "the provider's thumbprints cannot be used");
+            unreachable_keys()
+        })?;
         let get = |url: String| async move {
             let a = http.send("GET", &url, &[], vec![]).await.map_err(|e| {
                 tracing::warn!(url, error = %e, "cannot reach the OIDC issuer");

@@ -21,6 +21,7 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 #[derive(Clone)]
 pub struct Rustls {
     config: Arc<rustls::ClientConfig>,
+    roots: Arc<rustls::RootCertStore>,
 }
 
 impl Rustls {
@@ -56,15 +57,22 @@ impl Rustls {
                 ));
             }
         }
+        let roots = Arc::new(roots);
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
+            .with_root_certificates(roots.clone())
             .with_no_client_auth();
         Ok(Rustls {
             config: Arc::new(config),
+            roots,
         })
+    }
+
+    /// The certificates trusted (for a verifier that trusts more besides).
+    pub fn roots(&self) -> Arc<rustls::RootCertStore> {
+        self.roots.clone()
     }
 
     /// The rustls client configuration, for connections made by hand.

@@ -23,6 +23,7 @@ mod upstream;
 
 pub use config::AgentConfig;
 pub use metrics::Metrics;
+pub use request::json_text;
 pub use token::SsrfToken;
 pub use trust::{Trust, TrustError};
 
@@ -57,10 +58,10 @@ pub struct AgentHandle {
 }
 
 impl AgentHandle {
-    /// Resolves at the next change the server pushes (or the next full
-    /// refresh); one waiter at a time, as the file sinks use it.
-    pub async fn changed(&self) {
-        self.agent.changed.notified().await;
+    /// A receiver that wakes at each change the server pushes (or full
+    /// refresh) from now on; keep it across waits so none is missed.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.agent.changed.subscribe()
     }
 
     /// True once the startup prefetch has finished.
@@ -181,7 +182,7 @@ pub async fn start(
         ),
         in_flight: AtomicUsize::new(0),
         subscribed: AtomicBool::new(false),
-        changed: tokio::sync::Notify::new(),
+        changed: tokio::sync::watch::channel(0).0,
     });
     // Loopback only: the agent is for processes on this host.
     if !cfg.http_address.is_loopback() {

@@ -80,8 +80,17 @@ fn empty() -> Query {
     }
 }
 
-/// One key of the secret in a GetSecretValue `body`: a string as it is, any
-/// other JSON value as JSON. The secret must be a JSON object holding the key.
+/// A JSON secret's value as a program is given it (`jsonKey`, file sinks,
+/// `agent exec`'s variables): a string as it is, any other value as JSON.
+pub fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One key of the secret in a GetSecretValue `body`, as [`json_text`] gives
+/// it. The secret must be a JSON object holding the key.
 pub fn json_key(body: &[u8], key: &str) -> Result<String, Refusal> {
     let answer: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| (500, "unreadable answer".to_string()))?;
@@ -90,11 +99,10 @@ pub fn json_key(body: &[u8], key: &str) -> Result<String, Refusal> {
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
         .filter(serde_json::Value::is_object)
         .ok_or_else(|| bad("jsonKey: the secret is not a JSON object"))?;
-    match secret.get(key) {
-        Some(serde_json::Value::String(s)) => Ok(s.clone()),
-        Some(v) => Ok(v.to_string()),
-        None => Err((404, format!("jsonKey: the secret has no key {key}"))),
-    }
+    secret
+        .get(key)
+        .map(json_text)
+        .ok_or_else(|| (404, format!("jsonKey: the secret has no key {key}")))
 }
 
 /// `/secretsmanager/get?secretId=…`

@@ -23,8 +23,9 @@ pub struct Agent {
     pub roles: crate::roles::Roles,
     pub metrics: Arc<Metrics>,
     pub ready: AtomicBool,
-    /// Signalled after a pushed change is applied (file sinks re-render).
-    pub changed: tokio::sync::Notify,
+    /// Counts pushed changes applied (or full refreshes): each waiter holds
+    /// its own receiver, so the file sinks and `agent exec` all hear each.
+    pub changed: tokio::sync::watch::Sender<u64>,
     /// True while the agent holds a live change-stream subscription.
     pub subscribed: AtomicBool,
     pub in_flight: AtomicUsize,
@@ -151,7 +152,7 @@ impl Agent {
                 Err(_) => {}
             }
         }
-        self.changed.notify_one();
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The upstream to read through: the agent's own, or an assumed role's.

@@ -20,6 +20,7 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut written: Vec<Option<Vec<u8>>> = vec![None; sinks.len()];
+    let mut changes = agent.changed.subscribe();
     loop {
         // A command shared by several files (a certificate, its key, its
         // chain) runs once, after all of them are written.
@@ -52,7 +53,7 @@ pub async fn run(
             reload(sink).await;
         }
         tokio::select! {
-            () = agent.changed.notified() => {}
+            _ = changes.changed() => {}
             () = tokio::time::sleep(period) => {}
             _ = stop.changed() => return,
         }
@@ -89,10 +90,7 @@ async fn render(agent: &Agent, sink: &FileSink) -> Result<Vec<u8>, String> {
     };
     let doc: serde_json::Value =
         serde_json::from_slice(&raw).map_err(|_| "the secret is not JSON".to_string())?;
-    let text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.as_bytes().to_vec(),
-        other => other.to_string().into_bytes(),
-    };
+    let text = |v: &serde_json::Value| crate::request::json_text(v).into_bytes();
     let mut out = doc
         .get(k)
         .map(text)

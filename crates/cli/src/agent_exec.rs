@@ -91,13 +91,6 @@ fn json_object(id: &str, text: &str) -> anyhow::Result<serde_json::Map<String, s
     }
 }
 
-fn as_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// The variables, as they stand now.
 async fn resolve(
     client: &sm::Client,
@@ -108,14 +101,14 @@ async fn resolve(
     for id in &args.env_from {
         for (k, v) in json_object(id, &secret_string(client, id).await?)? {
             anyhow::ensure!(valid_name(&k), "{id}: its key {k:?} is not a variable name");
-            vars.insert(k, as_text(&v));
+            vars.insert(k, coffer_agent::json_text(&v));
         }
     }
     for (name, (id, key)) in wanted {
         let text = secret_string(client, id).await?;
         let value = match key {
             None => text,
-            Some(k) => as_text(
+            Some(k) => coffer_agent::json_text(
                 json_object(id, &text)?
                     .get(k)
                     .with_context(|| format!("{id} has no key {k}"))?,
@@ -181,6 +174,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
+    let mut changes = watcher.as_ref().map(coffer_agent::AgentHandle::changes);
     let mut child = spawn(&args.command, &vars)?;
     let (mut term, mut int, mut hup) = (
         signal(SignalKind::terminate())?,
@@ -196,7 +190,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
             _ = term.recv() => forward(&child, rustix::process::Signal::TERM),
             _ = int.recv() => forward(&child, rustix::process::Signal::INT),
             _ = hup.recv() => forward(&child, rustix::process::Signal::HUP),
-            () = changed(watcher.as_ref()), if watcher.is_some() => {
+            () = changed(changes.as_mut()), if changes.is_some() => {
                 restart_if_changed(&client, &args, &wanted, &mut vars, &mut child).await?;
             }
             _ = tick.tick(), if period.is_some() => {
@@ -211,11 +205,15 @@ fn random_token() -> String {
     coffer_core::ids::random_id(40)
 }
 
-async fn changed(watcher: Option<&coffer_agent::AgentHandle>) {
-    match watcher {
-        Some(w) => w.changed().await,
-        None => std::future::pending().await,
+/// The next change the private agent hears; never, without one (or once
+/// it has stopped).
+async fn changed(changes: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+    if let Some(rx) = changes {
+        if rx.changed().await.is_ok() {
+            return;
+        }
     }
+    std::future::pending::<()>().await;
 }
 
 /// Reads the secrets again; restarts the program if a value changed. A read

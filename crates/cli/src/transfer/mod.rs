@@ -87,10 +87,7 @@ pub async fn client(
     region: Option<&str>,
     profile: Option<&str>,
 ) -> anyhow::Result<sm::Client> {
-    let trust = coffer_agent::trust::Trust::resolve(None, |k| std::env::var(k).ok())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(trust.http_client());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(p) = profile {
         // The profile's credentials alone: the default chain would prefer the
         // environment's, which are the destination's.
@@ -100,18 +97,22 @@ pub async fn client(
                 .build(),
         );
     }
-    if let Some(r) = region {
-        loader = loader.region(aws_config::Region::new(r.to_string()));
-    }
     if let Some(e) = endpoint {
         loader = loader.endpoint_url(e);
     }
-    let cfg = loader.load().await;
+    // The agent's client: the same trust (AWS_CA_BUNDLE) and region rules.
+    let cfg = coffer_agent::AgentConfig {
+        region: region.map(str::to_string),
+        ..coffer_agent::AgentConfig::default()
+    };
+    let upstream = coffer_agent::upstream_with(&cfg, loader, |k| std::env::var(k).ok())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     anyhow::ensure!(
-        cfg.region().is_some(),
+        upstream.region.is_some(),
         "no region: set AWS_REGION (or --source-region for the source)"
     );
-    Ok(sm::Client::new(&cfg))
+    Ok(upstream.client)
 }
 
 /// An SDK error as one line: the AWS code and message when there is one.

@@ -16,7 +16,7 @@
 use crate::body::Body;
 use crate::console_sessions::{self as sessions, ConsoleSession, LIFETIME};
 use crate::front::{response, Handler, JSON_11};
-use crate::handler::JsonService;
+use crate::json_service::JsonService;
 use crate::quota::Family;
 use bytes::Bytes;
 use coffer_api::{ApiError, ErrorCode};

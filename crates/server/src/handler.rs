@@ -2,9 +2,10 @@
 
 use crate::body::Body;
 use crate::front::{error_response, error_response_with, response, with_body, Handler, JSON_11};
+use crate::json_service::{JsonService, REPLICATION_PREFIX};
 use crate::metrics;
 use crate::quota::Family;
-use coffer_api::{ApiError, ErrorCode, SecretsManagerOperation};
+use coffer_api::{ApiError, ErrorCode};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use std::net::SocketAddr;
@@ -160,54 +161,6 @@ impl Handler {
             JsonService::CloudTrail => self.svc.call_cloudtrail(caller, target, body).await,
             JsonService::Kms => self.svc.call_kms(caller, target, body).await,
             JsonService::Replication => self.svc.call_replication(caller, target, body).await,
-        }
-    }
-}
-
-/// The AWS JSON 1.1 services on this endpoint, told apart by `X-Amz-Target`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum JsonService {
-    SecretsManager,
-    Events,
-    CloudTrail,
-    Kms,
-    /// Coffer's own: another deployment's replicator keeping replicas here.
-    Replication,
-}
-
-const REPLICATION_PREFIX: &str = coffer_core::secrets::replication::remote::TARGET_PREFIX;
-/// The calls between deployments.
-const REPLICATION_OPS: [&str; 2] = ["PutReplica", "DeleteReplica"];
-
-impl JsonService {
-    /// The service name requests are signed for (SigV4's credential scope).
-    fn signing_name(self) -> &'static str {
-        match self {
-            JsonService::SecretsManager => "secretsmanager",
-            JsonService::Events => "events",
-            JsonService::CloudTrail => "cloudtrail",
-            JsonService::Kms => "kms",
-            JsonService::Replication => "secretsmanager",
-        }
-    }
-
-    pub(crate) fn known(self, target: &str) -> Option<&'static str> {
-        match self {
-            JsonService::SecretsManager => SecretsManagerOperation::known(target),
-            JsonService::Events => coffer_api::events_ops::known(target),
-            JsonService::CloudTrail => (target == "LookupEvents").then_some("LookupEvents"),
-            JsonService::Kms => coffer_api::kms_ops::known(target),
-            JsonService::Replication => REPLICATION_OPS.iter().find(|o| **o == target).copied(),
-        }
-    }
-
-    fn is_read_only(self, target: &str) -> bool {
-        match self {
-            JsonService::SecretsManager => SecretsManagerOperation::is_read_only(target),
-            JsonService::Events => coffer_api::events_ops::is_read_only(target),
-            JsonService::CloudTrail => true,
-            JsonService::Kms => coffer_api::kms_ops::is_read_only(target),
-            JsonService::Replication => false,
         }
     }
 }

@@ -13,6 +13,7 @@ mod console_sessions;
 mod events;
 mod front;
 mod handler;
+mod json_service;
 mod metrics;
 mod query;
 mod quota;

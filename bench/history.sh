@@ -20,6 +20,8 @@ start_server
   echo "## $(date -u +%Y-%m-%d) — $COUNT versions of one secret, $STORE store, build $BUILD"
   echo
   echo "$(nproc) cores; 8 writers over one client connection pool."
+  # Without autovacuum a PostgreSQL history slows down (see the results).
+  [ "$STORE" = postgres ] && echo "PostgreSQL autovacuum: $(psql -Atq "$DB_URL" -c 'SHOW autovacuum')."
   echo
   "$BIN/coffer-bench" history --endpoint "http://127.0.0.1:$PORT" --count "$COUNT" --window $((COUNT / 10)) --pid "$PID"
 } | tee -a bench/HISTORY_RESULTS.md

@@ -84,6 +84,22 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
             SortByType::CreatedDate,
             asc.clone(),
         ),
+        // `12` starts 11 of every 1,000 shard numbers: more secrets than the
+        // word index hands over as candidates, so the order is walked.
+        (
+            "ListSecrets, description word matching 1 in 90",
+            Some(filter(FilterNameStringType::Description, "s12x")),
+            SortByType::CreatedDate,
+            asc.clone(),
+        ),
+        // Every name but the template's starts with `app`: the walk reads
+        // every secret to find one (negations narrow nothing in either store).
+        (
+            "ListSecrets, a negation excluding all but one secret",
+            Some(filter(FilterNameStringType::Name, "!app")),
+            SortByType::CreatedDate,
+            asc.clone(),
+        ),
         (
             "ListSecrets, a name matching nothing",
             Some(filter(FilterNameStringType::Name, "nothing-matches")),

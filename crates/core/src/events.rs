@@ -75,12 +75,23 @@ pub fn change(
     secret: &SecretRow,
     detail: Value,
 ) -> NewEvent {
+    let record = cloudtrail_record(caller, at_ms, event_name, secret, detail);
+    envelope(at_ms, secret, record)
+}
+
+/// The CloudTrail record of a change (an event's `detail`).
+fn cloudtrail_record(
+    caller: &Caller,
+    at_ms: i64,
+    event_name: &str,
+    secret: &SecretRow,
+    detail: Value,
+) -> Value {
     let (arn, name) = (&secret.arn, &secret.name);
     let service = SERVICE_EVENTS.contains(&event_name);
-    let time = rfc3339(at_ms);
     let mut d = json!({
         "eventVersion": "1.08",
-        "eventTime": time,
+        "eventTime": rfc3339(at_ms),
         "eventSource": "secretsmanager.amazonaws.com",
         "eventName": event_name,
         "awsRegion": secret.region,
@@ -110,16 +121,22 @@ pub fn change(
     if let (Value::Object(base), Value::Object(extra)) = (&mut d, detail) {
         base.extend(extra);
     }
+    d
+}
+
+/// EventBridge's envelope around a secret's CloudTrail record.
+fn envelope(at_ms: i64, secret: &SecretRow, record: Value) -> NewEvent {
+    let service = record["eventType"] == "AwsServiceEvent";
     let body = json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
         "detail-type": if service { "AWS Service Event via CloudTrail" } else { "AWS API Call via CloudTrail" },
         "source": SECRETS_SOURCE,
         "account": secret.account_id,
-        "time": time,
+        "time": rfc3339(at_ms),
         "region": secret.region,
-        "resources": [arn],
-        "detail": d,
+        "resources": [secret.arn],
+        "detail": record,
     });
     NewEvent {
         at_ms,
@@ -140,15 +157,12 @@ pub fn service_event(
     secret: &SecretRow,
     detail: Value,
 ) -> (NewEvent, NewAudit) {
-    let event = change(caller, at_ms, event_name, secret, detail);
-    let record = serde_json::from_str::<Value>(&event.body)
-        .map(|mut e| e["detail"].take())
-        .unwrap_or_default();
+    let record = cloudtrail_record(caller, at_ms, event_name, secret, detail);
     let audit = NewAudit {
         at_ms,
         body: record.to_string(),
     };
-    (event, audit)
+    (envelope(at_ms, secret, record), audit)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! ends the session on all.
 
 use crate::body::Body;
-use crate::console_sessions::{self as sessions, ConsoleSession, LIFETIME};
+use crate::console_sessions::{self as sessions, eq_ct, ConsoleSession, LIFETIME};
 use crate::front::{response, Handler, JSON_11};
 use crate::json_service::JsonService;
 use crate::quota::Family;
@@ -40,11 +40,6 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 /// A session id or CSRF token: 52 base-32 characters from the OS's RNG (260 bits).
 fn random_token() -> String {
     coffer_core::ids::random_id(52)
-}
-
-fn eq_ct(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 fn denied(msg: &str) -> ApiError {
@@ -290,14 +285,15 @@ impl Handler {
         let out =
             json!({"arn": caller.principal_arn, "account": caller.account_id, "region": region});
         self.svc.audit_console_login(&caller).await?;
+        let now = self.svc.now_ms();
         let session = ConsoleSession::new(
             login.access_key_id,
             login.session_token.filter(|t| !t.is_empty()),
             region,
             &csrf,
-            self.svc.now_ms(),
+            now,
         );
-        sessions::start(self.svc.store().as_ref(), &id, &session, self.svc.now_ms()).await?;
+        sessions::start(self.svc.store().as_ref(), &id, &session, now).await?;
         Ok((id, csrf, out))
     }
 

@@ -33,6 +33,12 @@ pub(crate) struct ConsoleSession {
     used_ms: i64,
 }
 
+/// Whether two secrets are equal, compared in constant time.
+pub(crate) fn eq_ct(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -72,8 +78,7 @@ impl ConsoleSession {
     /// Whether `given` is the session's CSRF token (compared as digests, in
     /// constant time).
     pub(crate) fn csrf_matches(&self, given: &[u8]) -> bool {
-        let given = sha256_hex(given);
-        subtle::ConstantTimeEq::ct_eq(given.as_bytes(), self.csrf_sha256.as_bytes()).into()
+        eq_ct(sha256_hex(given).as_bytes(), self.csrf_sha256.as_bytes())
     }
 }
 

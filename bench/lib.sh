@@ -2,8 +2,8 @@
 # (sourced, not run). Before sourcing, set STORE (sqlite|postgres), PORT, DB
 # (the PostgreSQL database's name) and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 # Gives BIN, BUILD (a label for the results), WORK, DB_URL, start_server and
-# stop_server; cleans up on exit (KEEP_DB=1 keeps the database for a look at
-# query plans).
+# stop_server; cleans up on exit (KEEP_DB=1 keeps the database, and the
+# SQLite store's work directory, for a look at query plans).
 PROFILE="${PROFILE:-bench-release}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --profile "$PROFILE" -q -p coffer -p coffer-bench
@@ -20,7 +20,8 @@ PID=""
 
 drop_db() { psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1; }
 cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true
+  if [ -n "${KEEP_DB:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
   [ "$STORE" = postgres ] && [ -z "${KEEP_DB:-}" ] && drop_db
   true
 }

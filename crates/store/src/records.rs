@@ -98,19 +98,42 @@ pub struct ListQuery {
     /// Secrets wanted on the page.
     pub limit: usize,
     pub include_deleted: bool,
-    /// Narrows the walk to secrets with a term in one of these fields (see
-    /// [`crate::words`]) starting with one of these prefixes: a superset of what
-    /// the filter keeps, found through the word index.
+    /// What the store's query can test of the caller's filter.
+    pub narrow: Narrowing,
+}
+
+/// What narrows a listing's walk, each part a superset of what the caller's
+/// filter keeps (the filter still decides), so the store's query drops rows
+/// without sending them over. Default: nothing narrows.
+#[derive(Debug, Clone, Default)]
+pub struct Narrowing {
+    /// Only secrets with a term in one of these fields (see [`crate::words`])
+    /// starting with one of these prefixes, found through the word index.
     pub probe: Option<WordProbe>,
     /// Only secrets whose name starts with one of these (case-sensitive, as
-    /// the `name` filter matches); empty: any. Exact, so the walk's query
-    /// skips what the filter would drop without sending it over.
+    /// the `name` filter matches); empty: any. Exact.
     pub name_prefixes: Vec<String>,
+    /// No secret whose name starts with one of these (the `name` filter's
+    /// negated values). Exact.
+    pub name_excluded: Vec<String>,
     /// For each group, only secrets with a tag key or value starting with one
     /// of its prefixes (case-sensitive); groups ANDed. A superset of what the
-    /// tag filters keep (a key found where a value was asked), so the walk's
-    /// query drops most of what they would drop.
+    /// tag filters keep (a key found where a value was asked).
     pub tag_prefixes: Vec<Vec<String>>,
+    /// Each group's texts hold, for one of its alternatives, every one of its
+    /// words (see [`WordGroup`]); groups ANDed.
+    pub words: Vec<WordGroup>,
+}
+
+/// What the `description` and `all` filters need of a secret's texts, as the
+/// store's query can test it: for one of the alternatives (a filter's
+/// values), each of its words (ASCII, lowercased) is found somewhere in one
+/// of the fields' texts, lowercased. A word that starts a word of a text is
+/// found in it, so this keeps a superset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordGroup {
+    pub fields: Vec<&'static str>,
+    pub alternatives: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //! answers a superset, never less: a probe is cut at its first character that
 //! is not a letter or digit ([`probe_term`]), and every word is indexed.
 
-use crate::SecretRow;
+use crate::{SecretRow, WordGroup};
 use std::collections::BTreeSet;
 
 /// Which text a word came from.
@@ -95,6 +95,109 @@ pub fn name_ranges(
         })
         .collect();
     (format!(" AND ({})", ors.join(" OR ")), values)
+}
+
+/// ` AND (…)`: the name column starts with none of the prefixes, each
+/// written as the two ranges around it, which the name index answers (so a
+/// prefix excluding nearly every secret leaves the planner a short read);
+/// empty with no prefix. Bound and numbered as [`name_ranges`].
+pub fn name_exclusions(
+    prefixes: &[String],
+    column: &str,
+    first: usize,
+    mark: impl Fn(usize) -> String,
+) -> (String, Vec<String>) {
+    let mut values = Vec::new();
+    let mut sql = String::new();
+    for p in prefixes {
+        let n = first + values.len();
+        values.push(p.clone());
+        values.push(format!("{p}{RANGE_END}"));
+        sql.push_str(&format!(
+            " AND ({column} < {} OR {column} >= {})",
+            mark(n),
+            mark(n + 1)
+        ));
+    }
+    (sql, values)
+}
+
+/// The two characters whose lowercase holds an ASCII letter though they are
+/// not ASCII (U+212A KELVIN SIGN is `k`, U+0130 `İ` is `i` and a combining
+/// dot), with what they become: folding them first, then lowercasing ASCII
+/// alone, leaves every ASCII run of a text's full lowercase in place.
+pub const FOLDED: [(char, char); 2] = [('\u{130}', 'i'), ('\u{212A}', 'k')];
+
+/// The column holding a field's text: tags as one text, serde_json's
+/// (alphanumerics are never escaped, so a word of a key or value is found in
+/// it as it is).
+pub fn field_column(field: &str) -> &'static str {
+    match field {
+        NAME => "name",
+        DESCRIPTION => "description",
+        _ => "tags",
+    }
+}
+
+/// A column's text as a search for `word` needs it: folded as [`FOLDED`]
+/// says where the word holds what a fold gives (each fold is a copy of the
+/// text, on every row read), then lowercased by the engine's `lower` (which
+/// must lowercase ASCII alone).
+pub fn folded(column: &str, word: &str, lower: impl Fn(&str) -> String) -> String {
+    let mut text = column.to_string();
+    for (from, to) in FOLDED {
+        if word.contains(to) {
+            text = format!("replace({text}, '{from}', '{to}')");
+        }
+    }
+    lower(&text)
+}
+
+/// ` AND (…)`: for each group, one alternative's words are each found in one
+/// of the group's texts (`text(field, word)`: the engine's expression for
+/// that text, see [`folded`]; `contains(text,
+/// placeholder)`: its substring test). Only ASCII words are tested (the
+/// engines lowercase ASCII alone); a group with an alternative left with no
+/// word narrows nothing and is left out. Bound and numbered as
+/// [`name_ranges`].
+pub fn word_conditions(
+    groups: &[WordGroup],
+    first: usize,
+    mark: impl Fn(usize) -> String,
+    text: impl Fn(&str, &str) -> String,
+    contains: impl Fn(&str, &str) -> String,
+) -> (String, Vec<String>) {
+    let mut values = Vec::new();
+    let mut sql = String::new();
+    for g in groups {
+        let alternatives: Vec<Vec<&String>> = g
+            .alternatives
+            .iter()
+            .map(|words| words.iter().filter(|w| w.is_ascii()).collect())
+            .collect();
+        if alternatives.iter().any(Vec::is_empty) {
+            continue;
+        }
+        let ors: Vec<String> = alternatives
+            .iter()
+            .map(|words| {
+                let ands: Vec<String> = words
+                    .iter()
+                    .map(|w| {
+                        let at = mark(first + values.len());
+                        values.push((*w).clone());
+                        let mut texts: Vec<String> = g.fields.iter().map(|f| text(f, w)).collect();
+                        texts.dedup();
+                        let found: Vec<String> = texts.iter().map(|t| contains(t, &at)).collect();
+                        format!("({})", found.join(" OR "))
+                    })
+                    .collect();
+                format!("({})", ands.join(" AND "))
+            })
+            .collect();
+        sql.push_str(&format!(" AND ({})", ors.join(" OR ")));
+    }
+    (sql, values)
 }
 
 /// Up to how many secrets a name prefix holds for a page in another order to
@@ -272,6 +375,39 @@ mod tests {
             " AND (strpos(tags, $3) > 0 OR strpos(tags, $4) > 0) AND (strpos(tags, $5) > 0)"
         );
         assert_eq!(values, ["\"a", "\"b", "\"c"]);
+    }
+
+    #[test]
+    fn folding_covers_every_capital_that_lowercases_to_ascii() {
+        let odd: Vec<char> = (0..=0x10_FFFF_u32)
+            .filter_map(char::from_u32)
+            .filter(|c| !c.is_ascii() && c.to_lowercase().any(|l| l.is_ascii()))
+            .collect();
+        let listed: Vec<char> = FOLDED.iter().map(|(c, _)| *c).collect();
+        assert_eq!(odd, listed);
+        for (c, to) in FOLDED {
+            assert!(c.to_lowercase().any(|l| l == to));
+        }
+        let (sql, values) = word_conditions(
+            &[WordGroup {
+                fields: vec![NAME, TAG_KEY, TAG_VALUE],
+                alternatives: vec![vec!["a".into(), "é".into()], vec!["b".into()]],
+            }],
+            2,
+            |n| format!("${n}"),
+            |f, w| folded(field_column(f), w, |t| format!("lower({t})")),
+            |c, p| format!("{c}~{p}"),
+        );
+        assert_eq!(
+            sql,
+            " AND (((lower(name)~$2 OR lower(tags)~$2)) OR ((lower(name)~$3 OR lower(tags)~$3)))"
+        );
+        let kelvin = folded("d", "ok", str::to_string);
+        assert_eq!(
+            kelvin, "replace(d, '\u{212A}', 'k')",
+            "folds what the word needs"
+        );
+        assert_eq!(values, ["a", "b"], "non-ASCII words are not tested");
     }
 
     #[test]

@@ -14,7 +14,9 @@ use coffer_api::types::{
     SecretVersionsListEntry, Timestamp,
 };
 use coffer_api::{validate, ApiError, ErrorCode};
-use coffer_store::{ListFilter, ListKey, ListPage, ListQuery, ListSort, SecretRow, WordProbe};
+use coffer_store::{
+    ListFilter, ListKey, ListPage, ListQuery, ListSort, Narrowing, SecretRow, WordGroup, WordProbe,
+};
 use std::sync::Arc;
 
 const FILTER_KEYS: &[&str] = &[
@@ -152,20 +154,7 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<Filters, ApiError> {
         let pos = pos.into_iter().map(Wanted::new).collect();
         checked.push((key.to_string(), pos, neg));
     }
-    let probe = word_probe(&checked);
-    // A `name` filter's values are exact prefixes the store can walk by.
-    let name_prefixes = checked
-        .iter()
-        .find(|(key, pos, _)| key == "name" && !pos.is_empty())
-        .map(|(_, pos, _)| pos.iter().map(|v| v.text.clone()).collect())
-        .unwrap_or_default();
-    // Tag filters' values are exact prefixes of a key or value; the store
-    // finds them in its tags text.
-    let tag_prefixes = checked
-        .iter()
-        .filter(|(key, pos, _)| (key == "tag-key" || key == "tag-value") && !pos.is_empty())
-        .map(|(_, pos, _)| pos.iter().map(|v| v.text.clone()).collect())
-        .collect();
+    let narrow = narrowing(&checked);
     let keep: ListFilter = Arc::new(move |row: &SecretRow| {
         checked.iter().all(|(key, pos, neg): &Checked| {
             let excluded = neg.iter().any(|v| filter_matches(row, key, v));
@@ -173,21 +162,70 @@ pub(crate) fn list_filter(filters: &[Filter]) -> Result<Filters, ApiError> {
             included && !excluded
         })
     });
-    Ok(Filters {
-        keep,
-        probe,
-        name_prefixes,
-        tag_prefixes,
-    })
+    Ok(Filters { keep, narrow })
 }
 
 /// ListSecrets filters as the store takes them: the exact test, and what
-/// narrows the walk (see [`ListQuery`]).
+/// narrows the walk (see [`Narrowing`]).
 pub(crate) struct Filters {
     pub keep: ListFilter,
-    pub probe: Option<WordProbe>,
-    pub name_prefixes: Vec<String>,
-    pub tag_prefixes: Vec<Vec<String>>,
+    pub narrow: Narrowing,
+}
+
+/// What of the filters the store's query can test.
+fn narrowing(checked: &[Checked]) -> Narrowing {
+    let values = |pos: &[Wanted]| pos.iter().map(|v| v.text.clone()).collect::<Vec<_>>();
+    // A `name` filter's values are exact prefixes the store can walk by; its
+    // negated values, wherever they are, exact exclusions.
+    let name_prefixes = checked
+        .iter()
+        .find(|(key, pos, _)| key == "name" && !pos.is_empty())
+        .map(|(_, pos, _)| values(pos))
+        .unwrap_or_default();
+    let name_excluded = checked
+        .iter()
+        .filter(|(key, _, _)| key == "name")
+        .flat_map(|(_, _, neg)| values(neg))
+        .collect();
+    // Tag filters' values are exact prefixes of a key or value; the store
+    // finds them in its tags text.
+    let tag_prefixes = checked
+        .iter()
+        .filter(|(key, pos, _)| (key == "tag-key" || key == "tag-value") && !pos.is_empty())
+        .map(|(_, pos, _)| values(pos))
+        .collect();
+    let words = checked
+        .iter()
+        .filter(|(_, pos, _)| !pos.is_empty())
+        .filter_map(|(key, pos, _)| {
+            Some(WordGroup {
+                fields: text_fields(key)?,
+                alternatives: pos.iter().map(|v| v.words.clone()).collect(),
+            })
+        })
+        .collect();
+    Narrowing {
+        probe: word_probe(checked),
+        name_prefixes,
+        name_excluded,
+        tag_prefixes,
+        words,
+    }
+}
+
+/// The texts a word filter looks in; None for a filter on a whole text.
+fn text_fields(key: &str) -> Option<Vec<&'static str>> {
+    use coffer_store::words;
+    match key {
+        "description" => Some(vec![words::DESCRIPTION]),
+        "all" => Some(vec![
+            words::NAME,
+            words::DESCRIPTION,
+            words::TAG_KEY,
+            words::TAG_VALUE,
+        ]),
+        _ => None,
+    }
 }
 
 /// The first filter the word index can narrow the walk with: one with no
@@ -343,16 +381,9 @@ impl Secrets {
             "last-changed-date" => ListSort::LastChanged,
             _ => ListSort::Created,
         };
-        let Filters {
-            keep,
-            probe,
-            name_prefixes,
-            tag_prefixes,
-        } = list_filter(req.filters.as_deref().unwrap_or_default())?;
+        let Filters { keep, narrow } = list_filter(req.filters.as_deref().unwrap_or_default())?;
         let q = ListQuery {
-            probe,
-            name_prefixes,
-            tag_prefixes,
+            narrow,
             sort,
             descending: order == "desc",
             after: decode_position(req.next_token.as_deref(), sort_by, order == "desc")?,
@@ -455,23 +486,56 @@ mod tests {
             values: Some(vec![value.into()]),
         };
         let f = list_filter(&[filter("description", "s123x")]).unwrap();
-        assert_eq!(f.probe.unwrap().prefixes, ["123"], "the longest word");
+        assert_eq!(
+            f.narrow.probe.unwrap().prefixes,
+            ["123"],
+            "the longest word"
+        );
         let f = list_filter(&[filter("tag-value", "Team-7")]).unwrap();
-        assert_eq!(f.probe.unwrap().prefixes, ["team-7"], "the whole value");
-        assert!(f.name_prefixes.is_empty());
-        assert_eq!(f.tag_prefixes, [["Team-7"]], "exact, case kept");
+        assert_eq!(
+            f.narrow.probe.unwrap().prefixes,
+            ["team-7"],
+            "the whole value"
+        );
+        assert!(f.narrow.name_prefixes.is_empty());
+        assert_eq!(f.narrow.tag_prefixes, [["Team-7"]], "exact, case kept");
         let f = list_filter(&[
             filter("tag-key", "!x"),
             filter("tag-key", "a"),
             filter("tag-value", "b"),
         ])
         .unwrap();
-        assert_eq!(f.tag_prefixes, [["a"], ["b"]], "each positive filter");
+        assert_eq!(
+            f.narrow.tag_prefixes,
+            [["a"], ["b"]],
+            "each positive filter"
+        );
         let f = list_filter(&[filter("name", "!x"), filter("name", "App/")]).unwrap();
-        assert_eq!(f.name_prefixes, ["App/"], "exact, from a positive filter");
-        assert!(f.probe.is_none(), "names narrow by the name index");
+        assert_eq!(
+            f.narrow.name_prefixes,
+            ["App/"],
+            "exact, from a positive filter"
+        );
+        assert!(f.narrow.probe.is_none(), "names narrow by the name index");
+        assert_eq!(f.narrow.name_excluded, ["x"], "negations exclude");
+        let f = list_filter(&[Filter {
+            key: Some("all".into()),
+            values: Some(vec!["Prod db".into(), "!x".into(), "s12x".into()]),
+        }])
+        .unwrap();
+        assert_eq!(f.narrow.words.len(), 1);
+        assert_eq!(f.narrow.words[0].fields.len(), 4, "every text");
+        assert_eq!(
+            f.narrow.words[0].alternatives,
+            [vec!["prod", "db"], vec!["s", "12", "x"]],
+            "each positive value's words, lowercased"
+        );
+        assert!(
+            f.narrow.name_excluded.is_empty(),
+            "an `all` negation is no name's"
+        );
         let f = list_filter(&[filter("all", "/")]).unwrap();
-        assert!(f.probe.is_none(), "no word: nothing to narrow with");
+        assert!(f.narrow.probe.is_none(), "no word: nothing to narrow with");
     }
 
     #[test]

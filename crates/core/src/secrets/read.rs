@@ -188,16 +188,9 @@ impl Secrets {
             (None, Some(filters)) => {
                 let max = req.max_results.unwrap_or(20);
                 validate::range(max, "maxResults", 1, 20)?;
-                let super::list::Filters {
-                    keep,
-                    probe,
-                    name_prefixes,
-                    tag_prefixes,
-                } = super::list::list_filter(filters)?;
+                let super::list::Filters { keep, narrow } = super::list::list_filter(filters)?;
                 let q = ListQuery {
-                    probe,
-                    name_prefixes,
-                    tag_prefixes,
+                    narrow,
                     sort: ListSort::Name,
                     descending: false,
                     after: super::list::decode_position(req.next_token.as_deref(), "name", false)?,

@@ -12,9 +12,10 @@ use crate::{
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
-/// Rows read in the first round trip while looking for a page's secrets; each
-/// further one reads twice as many (a sparse filter needs few round trips).
-const BATCH: i64 = 256;
+/// Rows a batch reads at most: the first reads one more than the page holds
+/// (what the query narrows it to is mostly kept), each further one twice as
+/// many as the last (a sparse filter needs few round trips).
+const BATCH_MAX: i64 = 8192;
 
 fn sort_sql(sort: ListSort) -> &'static str {
     match sort {
@@ -32,7 +33,7 @@ pub async fn page(
     keep: &ListFilter,
 ) -> Result<ListPage> {
     let conn = pool.get().await?;
-    let ids = match &q.probe {
+    let ids = match &q.narrow.probe {
         Some(p) => few_candidates(&conn, scope, p).await?,
         None => None,
     };
@@ -67,21 +68,32 @@ async fn few_candidates(conn: &Client, scope: &Scope, p: &WordProbe) -> Result<O
     Ok(Some(found))
 }
 
-/// Whether the page's name prefixes (in an order other than by name) hold
-/// fewer than `NAME_SORT_MAX` secrets, as the planner estimates from its
-/// statistics: the database then sorts those from the name index rather than
-/// walk the order's index to them (a prefix created late, listed newest
-/// first, had 70,000 rows walked past; the planner, taking names to be
-/// spread evenly, walks). An estimate, not a count: counting read the range
-/// once more, as long as sorting it. Off by some, the sort costs
-/// proportionally more; it never changes the page.
+/// Whether the page's name prefixes (in an order other than by name), or
+/// what its excluded prefixes leave (in any order), hold fewer than
+/// `NAME_SORT_MAX` secrets, as the planner estimates from its statistics:
+/// the database then sorts those from the name index rather than walk the
+/// order's index to them (a prefix created late, listed newest first, had
+/// 70,000 rows walked past; the planner, taking names to be spread evenly,
+/// walks; a prefix excluding all but one secret had every other read). An
+/// estimate, not a count: counting read the range once more, as long as
+/// sorting it. Off by some, the sort costs proportionally more; it never
+/// changes the page.
 async fn few_names(conn: &Client, scope: &Scope, q: &ListQuery) -> Result<bool> {
-    if q.name_prefixes.is_empty() || q.sort == ListSort::Name {
+    let n = &q.narrow;
+    let by_name = q.sort == ListSort::Name;
+    if n.name_excluded.is_empty() && (n.name_prefixes.is_empty() || by_name) {
         return Ok(false);
     }
-    let (names, values) = words::name_ranges(&q.name_prefixes, "s.name", 3, |i| format!("${i}"));
-    let sql =
-        format!("EXPLAIN SELECT 1 FROM secrets s WHERE s.account_id = $1 AND s.region = $2{names}");
+    let (names, mut values) =
+        words::name_ranges(&n.name_prefixes, "s.name", 3, |i| format!("${i}"));
+    let (excluded, more) =
+        words::name_exclusions(&n.name_excluded, "s.name", 3 + values.len(), |i| {
+            format!("${i}")
+        });
+    values.extend(more);
+    let sql = format!(
+        "EXPLAIN SELECT 1 FROM secrets s WHERE s.account_id = $1 AND s.region = $2{names}{excluded}"
+    );
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &scope.region];
     params.extend(values.iter().map(|x| x as &(dyn ToSql + Sync)));
     let rows = conn.query(&sql, &params).await.map_err(pg_err)?;
@@ -122,7 +134,7 @@ async fn walk(
 ) -> Result<Vec<SecretRow>> {
     let mut matched = Vec::new();
     let mut after = q.after.clone();
-    let mut batch_size = BATCH;
+    let mut batch_size = (q.limit as i64 + 1).min(BATCH_MAX);
     loop {
         let (sql, names) = batch_sql(q, by, after.is_some());
         let mut params: Vec<&(dyn ToSql + Sync)> =
@@ -161,7 +173,7 @@ async fn walk(
         if !full {
             return Ok(matched);
         }
-        batch_size = (batch_size * 2).min(8192);
+        batch_size = (batch_size * 2).min(BATCH_MAX);
     }
 }
 
@@ -221,16 +233,19 @@ fn candidates(p: &WordProbe) -> (String, Vec<String>) {
     (sql, params)
 }
 
-/// The statement for one batch, and the name prefixes' and tag needles'
-/// values to bind last. Parameters: $1 account, $2 region, $3 batch size,
-/// then (probing) the candidates' ids, then (positioned) the position, then
-/// the name ranges and the tag needles. Ids go in as an array, whose length
+/// The statement for one batch, and the narrowing's values to bind last.
+/// Parameters: $1 account, $2 region, $3 batch size, then (probing) the
+/// candidates' ids, then (positioned) the position, then the narrowing's
+/// ([`narrowing`]). Ids go in as an array, whose length
 /// the planner knows: a join with the word lookup was estimated at tens of
 /// thousands of rows and hashed the whole table. Sorting a name prefix's
-/// secrets, the order's key is written `key + 0`, which no index answers, so
-/// the planner reads the name range and sorts it.
+/// secrets, the order's key is written `key + 0` (a name `name || ''`),
+/// which no index answers, so the planner reads the name ranges and sorts
+/// them.
 fn batch_sql(q: &ListQuery, by: &Plan<'_>, positioned: bool) -> (String, Vec<String>) {
-    let k = if by.sort_names {
+    let k = if by.sort_names && q.sort == ListSort::Name {
+        "(s.name || '')".to_string()
+    } else if by.sort_names {
         format!("({} + 0)", sort_sql(q.sort))
     } else {
         sort_sql(q.sort).to_string()
@@ -258,19 +273,10 @@ fn batch_sql(q: &ListQuery, by: &Plan<'_>, positioned: bool) -> (String, Vec<Str
         (String::new(), n)
     };
     let ordered = format!("ORDER BY {k} {dir}, s.id {dir}");
-    let (names, mut values) =
-        words::name_ranges(&q.name_prefixes, "s.name", n + 1, |i| format!("${i}"));
-    let (tags, needles) = words::tag_conditions(
-        &q.tag_prefixes,
-        "s.tags",
-        n + 1 + values.len(),
-        |i| format!("${i}"),
-        |c, p| format!("strpos({c}, {p}) > 0"),
-    );
-    values.extend(needles);
+    let (narrowed, values) = narrowing(&q.narrow, n + 1);
     let matching = format!(
         "FROM secrets s
-         WHERE s.account_id = $1 AND s.region = $2{deleted}{ids}{position}{names}{tags}"
+         WHERE s.account_id = $1 AND s.region = $2{deleted}{ids}{position}{narrowed}"
     );
     let sql = if by.sort_names {
         // The batch's ids sorted from the name index alone (it includes the
@@ -285,6 +291,35 @@ fn batch_sql(q: &ListQuery, by: &Plan<'_>, positioned: bool) -> (String, Vec<Str
         format!("SELECT {SECRET_COLS} {matching} {ordered} LIMIT $3")
     };
     (sql, values)
+}
+
+/// The conditions of a narrowing (name ranges and exclusions, tag needles,
+/// words), with their values, numbered from `first`. Texts are lowercased
+/// under the "C" collation, which lowercases ASCII alone whatever the
+/// database's locale (a Turkish one would make `I` a dotless `ı`).
+fn narrowing(n: &crate::Narrowing, first: usize) -> (String, Vec<String>) {
+    let mark = |i: usize| format!("${i}");
+    let contains = |c: &str, p: &str| format!("strpos({c}, {p}) > 0");
+    let (names, mut values) = words::name_ranges(&n.name_prefixes, "s.name", first, mark);
+    let (excluded, more) =
+        words::name_exclusions(&n.name_excluded, "s.name", first + values.len(), mark);
+    values.extend(more);
+    let (tags, more) = words::tag_conditions(
+        &n.tag_prefixes,
+        "s.tags",
+        first + values.len(),
+        mark,
+        contains,
+    );
+    values.extend(more);
+    let text = |field: &str, word: &str| {
+        let column = format!("s.{}", words::field_column(field));
+        words::folded(&column, word, |t| format!("lower({t} COLLATE \"C\")"))
+    };
+    let (found, more) =
+        words::word_conditions(&n.words, first + values.len(), mark, text, contains);
+    values.extend(more);
+    (format!("{names}{excluded}{tags}{found}"), values)
 }
 
 #[cfg(test)]

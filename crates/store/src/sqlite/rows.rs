@@ -180,21 +180,26 @@ fn few_candidates(
     Ok(count < words::CANDIDATES_MAX)
 }
 
-/// Whether the name prefixes (in an order other than by name) hold fewer than
-/// `NAME_SORT_MAX` secrets: sorting those beats walking the order's index to
-/// them (see the PostgreSQL store's `few_names`).
+/// Whether the name prefixes (in an order other than by name), or what the
+/// excluded prefixes leave (in any order), hold fewer than `NAME_SORT_MAX`
+/// secrets: sorting those beats walking the order's index to them (see the
+/// PostgreSQL store's `few_names`).
 fn few_names(
     conn: &Connection,
     account: &str,
     region: &str,
     q: &ListQuery,
 ) -> rusqlite::Result<bool> {
-    if q.name_prefixes.is_empty() || q.sort == ListSort::Name {
+    let n = &q.narrow;
+    if n.name_excluded.is_empty() && (n.name_prefixes.is_empty() || q.sort == ListSort::Name) {
         return Ok(false);
     }
-    let (names, values) = words::name_ranges(&q.name_prefixes, "name", 3, |n| format!("?{n}"));
+    let mark = |i: usize| format!("?{i}");
+    let (names, mut values) = words::name_ranges(&n.name_prefixes, "name", 3, mark);
+    let (excluded, more) = words::name_exclusions(&n.name_excluded, "name", 3 + values.len(), mark);
+    values.extend(more);
     let sql = format!(
-        "SELECT count(*) FROM (SELECT 1 FROM secrets WHERE account_id = ?1 AND region = ?2{names} LIMIT {})",
+        "SELECT count(*) FROM (SELECT 1 FROM secrets WHERE account_id = ?1 AND region = ?2{names}{excluded} LIMIT {})",
         words::NAME_SORT_MAX
     );
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![&account, &region];
@@ -247,12 +252,13 @@ pub fn load_page(
 ) -> rusqlite::Result<ListPage> {
     let mut params: Vec<Box<dyn rusqlite::ToSql>> =
         vec![Box::new(account.to_string()), Box::new(region.to_string())];
-    let probe = match &q.probe {
+    let probe = match &q.narrow.probe {
         Some(p) if few_candidates(conn, account, region, p)? => Some(p),
         _ => None,
     };
-    // `+key` is no index's: the planner reads the name range and sorts it.
-    let k = if probe.is_none() && few_names(conn, account, region, q)? {
+    // `+key` is no index's: the planner reads the name ranges and sorts them.
+    let sort_names = probe.is_none() && few_names(conn, account, region, q)?;
+    let k = if sort_names {
         format!("+{}", sort_sql(q.sort))
     } else {
         sort_sql(q.sort).to_string()
@@ -279,28 +285,22 @@ pub fn load_page(
         Some(p) => format!(" AND id IN ({})", probe_subquery(p, &mut params)),
         None => String::new(),
     };
-    let (names, values) = words::name_ranges(&q.name_prefixes, "name", params.len() + 1, |n| {
-        format!("?{n}")
-    });
+    let (mut narrowed, values) = narrowing(&q.narrow, params.len() + 1);
+    if sort_names {
+        // Ids first: with the order's index out of play, the planner took the
+        // account's index and filtered every row rather than read the name
+        // ranges (several ranges, as an exclusion makes, are an OR).
+        narrowed = format!(
+            " AND id IN (SELECT id FROM secrets WHERE account_id = ?1 AND region = ?2{narrowed})"
+        );
+    }
     params.extend(
         values
             .into_iter()
             .map(|v| Box::new(v) as Box<dyn rusqlite::ToSql>),
     );
-    let (tags, needles) = words::tag_conditions(
-        &q.tag_prefixes,
-        "tags",
-        params.len() + 1,
-        |n| format!("?{n}"),
-        |c, p| format!("instr({c}, {p}) > 0"),
-    );
-    params.extend(
-        needles
-            .into_iter()
-            .map(|v| Box::new(v) as Box<dyn rusqlite::ToSql>),
-    );
     let sql = format!(
-        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after}{probe}{names}{tags} \
+        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after}{probe}{narrowed} \
          ORDER BY {k} {dir}, id {dir}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -356,4 +356,31 @@ pub fn load_versions(conn: &Connection, secret_id: i64) -> rusqlite::Result<Vec<
         .query_map([secret_id], version_row)?
         .map(|r| r.map(|(_, v)| v))
         .collect()
+}
+
+/// The conditions of a narrowing (name ranges and exclusions, tag needles,
+/// words), with their values, numbered from `first`. SQLite's `lower`
+/// lowercases ASCII alone.
+fn narrowing(n: &crate::Narrowing, first: usize) -> (String, Vec<String>) {
+    let mark = |i: usize| format!("?{i}");
+    let contains = |c: &str, p: &str| format!("instr({c}, {p}) > 0");
+    let (names, mut values) = words::name_ranges(&n.name_prefixes, "name", first, mark);
+    let (excluded, more) =
+        words::name_exclusions(&n.name_excluded, "name", first + values.len(), mark);
+    values.extend(more);
+    let (tags, more) = words::tag_conditions(
+        &n.tag_prefixes,
+        "tags",
+        first + values.len(),
+        mark,
+        contains,
+    );
+    values.extend(more);
+    let text = |field: &str, word: &str| {
+        words::folded(words::field_column(field), word, |t| format!("lower({t})"))
+    };
+    let (found, more) =
+        words::word_conditions(&n.words, first + values.len(), mark, text, contains);
+    values.extend(more);
+    (format!("{names}{excluded}{tags}{found}"), values)
 }

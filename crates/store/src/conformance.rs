@@ -98,6 +98,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     create_and_read(&*store).await;
     optimistic_concurrency(&*store).await;
     concurrent_writers_lose_nothing(store.clone()).await;
+    racing_writes_are_answered_each(store.clone()).await;
     purge(&*store).await;
     audit_chain_and_events(&*store).await;
     principals_and_keys(&*store).await;
@@ -813,6 +814,58 @@ async fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
         .filter(|v| v.labels.iter().any(|l| l == "AWSCURRENT"))
         .count();
     assert_eq!(currents, 1);
+}
+
+/// Writes racing each other (a store may commit them together) are each
+/// answered for themselves: of four creates of one name one wins and three
+/// are refused, the others all land; the audit chain grows by exactly the
+/// writes that landed, as one chain, with an event each.
+async fn racing_writes_are_answered_each(store: Arc<dyn Store>) {
+    let account = "333333333334";
+    let head = store.audit_head().await.unwrap();
+    let (after_seq, prev) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+    let events_before = store.events_after(0, 100_000).await.unwrap().len();
+    let names: Vec<String> = (0..20)
+        .map(|i| format!("race-{i}"))
+        .chain((0..4).map(|_| "race-dup".to_string()))
+        .collect();
+    let tasks: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let store = store.clone();
+            let m = mutation(
+                MutationOp::Create,
+                secret_row(account, name),
+                vec![version("v1", &["AWSCURRENT"])],
+            );
+            tokio::spawn(async move { store.commit(m).await })
+        })
+        .collect();
+    let (mut landed, mut taken) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => landed += 1,
+            Err(StoreError::NameTaken) => taken += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((landed, taken), (21, 3));
+    let audits = store.audit_records(after_seq, 100).await.unwrap();
+    assert_eq!(audits.len(), 21, "one record per write that landed");
+    let mut prev = prev;
+    for a in &audits {
+        assert_eq!(a.prev_hash, prev, "one chain");
+        prev.clone_from(&a.hash);
+    }
+    let events = store.events_after(0, 100_000).await.unwrap().len();
+    assert_eq!(events - events_before, 21);
+    for name in &names {
+        assert!(store
+            .secret_by_name(&scope(account), name)
+            .await
+            .unwrap()
+            .is_some());
+    }
 }
 
 async fn purge(store: &dyn Store) {

@@ -9,6 +9,7 @@
 
 mod delivery;
 mod error;
+mod group;
 pub mod import;
 mod list;
 mod pool;
@@ -42,9 +43,10 @@ use std::time::Duration;
 const POOL_SIZE: usize = 16;
 
 pub struct PgStore {
-    pool: Pool,
+    pool: Arc<Pool>,
     key: Option<ChainKey>,
     signal: signal::Signal,
+    writer: group::Committer,
 }
 
 /// Reads `postgres://…` (or key=value) connection settings, with the timeouts
@@ -156,8 +158,9 @@ impl PgStore {
         schema::migrate(&mut first).await?;
         warn_without_autovacuum(&first).await;
         drop(first);
-        let pool = Pool::new(cfg.clone(), POOL_SIZE);
+        let pool = Arc::new(Pool::new(cfg.clone(), POOL_SIZE));
         Ok(PgStore {
+            writer: group::Committer::start(pool.clone(), key),
             pool,
             key,
             signal: signal::Signal::start(cfg),
@@ -176,8 +179,10 @@ impl PgStore {
             )));
         }
         drop(first);
+        let pool = Arc::new(Pool::new(cfg.clone(), 2));
         Ok(PgStore {
-            pool: Pool::new(cfg.clone(), 2),
+            writer: group::Committer::start(pool.clone(), None),
+            pool,
             key: None,
             signal: signal::Signal::start(cfg),
         })
@@ -278,8 +283,7 @@ impl Store for PgStore {
     }
 
     async fn commit(&self, m: Mutation) -> Result<Committed> {
-        let key = self.key;
-        transact!(self, |tx| write::mutation(&tx, &m, key.as_ref()))
+        self.writer.commit(m).await
     }
 
     async fn touch_accessed(&self, touches: Vec<AccessTouch>) -> Result<()> {

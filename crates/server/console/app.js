@@ -97,7 +97,14 @@ async function listPage(params) {
   const body = { MaxResults: 25, SortBy: sort, SortOrder: order };
   if (value) body.Filters = [{ Key: key, Values: [value] }];
   if (state.tokens[page]) body.NextToken = state.tokens[page];
-  const out = await sm("ListSecrets", body);
+  let out = await sm("ListSecrets", body);
+  let list = out.SecretList || [];
+  // The server cuts a page short when a sparse filter has it read many
+  // secrets; follow on (a few calls at most) so a page shows what it can.
+  for (let i = 0; list.length < 25 && out.NextToken && i < 8; i++) {
+    out = await sm("ListSecrets", { ...body, MaxResults: 25 - list.length, NextToken: out.NextToken });
+    list = list.concat(out.SecretList || []);
+  }
   state.tokens[page + 1] = out.NextToken || null;
   const go = (p) => { const n = new URLSearchParams({ key, q: value, sort, order, page: p }); location.hash = "#/secrets?" + n; };
   const search = el("form", { class: "row", role: "search", onsubmit: (ev) => { ev.preventDefault(); const d = new FormData(search);
@@ -107,7 +114,7 @@ async function listPage(params) {
     el("select", { name: "sort", "aria-label": "Sort by" }, ...["name", "created-date", "last-changed-date", "last-accessed-date"].map((k) => el("option", { value: k, selected: k === sort }, k))),
     el("select", { name: "order", "aria-label": "Order" }, ...["asc", "desc"].map((k) => el("option", { value: k, selected: k === order }, k))),
     el("button", { type: "submit" }, "Search"));
-  const rows = (out.SecretList || []).map((s) => el("tr", {},
+  const rows = list.map((s) => el("tr", {},
     el("td", {}, el("a", { href: "#/secret/" + encodeURIComponent(s.Name) }, s.Name)),
     el("td", {}, s.Description || ""),
     el("td", {}, (s.Tags || []).map((t) => el("span", { class: "label" }, `${t.Key}=${t.Value}`))),

@@ -188,6 +188,7 @@ async fn versions_and_pruning(store: &dyn Store) {
         after: None,
         limit: 10,
         include_deleted: false,
+        budget: None,
         narrow: Narrowing {
             probe: Some(WordProbe {
                 fields: vec![crate::words::DESCRIPTION],
@@ -268,14 +269,14 @@ async fn walk(store: &dyn Store, account: &str, q: &ListQuery, keep: &ListFilter
             );
             names.push(s.row.name.clone());
         }
-        let Some(last) = page.secrets.last() else {
-            assert!(!page.more);
-            return names;
-        };
         if !page.more {
             return names;
         }
-        q.after = Some((q.sort.key_of(&last.row), last.row.id));
+        // A page cut short by the budget says where the next starts.
+        q.after = Some(page.resume.unwrap_or_else(|| {
+            let last = page.secrets.last().expect("a full page");
+            (q.sort.key_of(&last.row), last.row.id)
+        }));
     }
 }
 
@@ -308,6 +309,7 @@ async fn listing_pages(store: &dyn Store) {
         after: None,
         limit,
         include_deleted: false,
+        budget: None,
         narrow: Narrowing::default(),
     };
     assert_eq!(
@@ -1444,6 +1446,7 @@ async fn listing_by_tags(store: &dyn Store, account: &str) {
             after: None,
             limit: 1,
             include_deleted: false,
+            budget: None,
             narrow: Narrowing {
                 tag_prefixes: groups
                     .iter()
@@ -1494,6 +1497,7 @@ fn listing(sort: ListSort, descending: bool, narrow: Narrowing) -> ListQuery {
         after: None,
         limit: 1,
         include_deleted: false,
+        budget: None,
         narrow,
     }
 }
@@ -1541,8 +1545,20 @@ async fn listing_by_words(store: &dyn Store, account: &str) {
             words: groups.clone(),
             ..Narrowing::default()
         };
-        let q = listing(ListSort::Created, false, narrow);
-        assert_eq!(walk(store, account, &q, &all).await, want, "{groups:?}");
+        // Pages cut short at any number of rows read walk to the same list,
+        // both ways.
+        for descending in [false, true] {
+            let mut q = listing(ListSort::Created, descending, narrow.clone());
+            let mut want = want.clone();
+            if descending {
+                want.reverse();
+            }
+            for budget in [Some(1), Some(2), Some(crate::words::SCAN_BUDGET), None] {
+                q.budget = budget;
+                let got = walk(store, account, &q, &all).await;
+                assert_eq!(got, want, "{groups:?} {descending} {budget:?}");
+            }
+        }
     }
 }
 
@@ -1586,8 +1602,12 @@ async fn listing_with_exclusions(store: &dyn Store, account: &str) {
                 if descending {
                     want.reverse();
                 }
-                let got = walk(store, account, &q, &all).await;
-                assert_eq!(got, want, "{sort:?} {descending} {excluded:?}");
+                let mut q = q;
+                for budget in [Some(1), Some(3), Some(crate::words::SCAN_BUDGET), None] {
+                    q.budget = budget;
+                    let got = walk(store, account, &q, &all).await;
+                    assert_eq!(got, want, "{sort:?} {descending} {excluded:?} {budget:?}");
+                }
             }
         }
     }

@@ -100,6 +100,11 @@ pub struct ListQuery {
     pub include_deleted: bool,
     /// What the store's query can test of the caller's filter.
     pub narrow: Narrowing,
+    /// Rows the store reads at most for the page (see
+    /// [`crate::words::SCAN_BUDGET`]), None: as many as it takes (no filter:
+    /// every row read is kept). A page stopped short says where the next
+    /// starts ([`ListPage::resume`]).
+    pub budget: Option<usize>,
 }
 
 /// What narrows a listing's walk, each part a superset of what the caller's
@@ -153,6 +158,10 @@ pub type ListFilter = std::sync::Arc<dyn Fn(&SecretRow) -> bool + Send + Sync>;
 pub struct ListPage {
     pub secrets: Vec<Secret>,
     pub more: bool,
+    /// Where the next page starts when the walk stopped at its budget before
+    /// the page was full (the last row read, kept or not); None: after the
+    /// page's last secret.
+    pub resume: Option<(ListKey, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,6 +31,13 @@ const MAX_TERM: usize = 200;
 /// every candidate would.
 pub const CANDIDATES_MAX: i64 = 4096;
 
+/// Rows a listing's page reads at most before it answers, full or not, with
+/// where the next page starts (as AWS's list calls may answer a short or
+/// empty page with a NextToken): a filter matching few secrets, or ones far
+/// apart in the page's order, costs a page no more than this many rows
+/// (about 5 ms on this machine), and the walk goes on with the next call.
+pub const SCAN_BUDGET: usize = 5_000;
+
 /// The upper end of a prefix range: after every string starting with the prefix.
 pub const RANGE_END: char = '\u{10FFFF}';
 

@@ -319,15 +319,21 @@ pub(crate) fn decode_position(
     Ok(Some((p.key, p.id)))
 }
 
-/// The token for the page after `page`, if any follows.
+/// The token for the page after `page`, if any follows: after its last
+/// secret, or where the store stopped reading (a page cut short by the
+/// store's budget may hold fewer secrets than asked, even none, as AWS's
+/// pages may).
 pub(crate) fn next_position(page: &ListPage, q: &ListQuery, sort: &str) -> Option<String> {
-    let last = page.secrets.last().filter(|_| page.more)?;
-    Some(encode_position(
-        sort,
-        q.descending,
-        q.sort.key_of(&last.row),
-        last.row.id,
-    ))
+    if !page.more {
+        return None;
+    }
+    let (key, id) = if let Some(at) = &page.resume {
+        at.clone()
+    } else {
+        let last = page.secrets.last()?;
+        (q.sort.key_of(&last.row), last.row.id)
+    };
+    Some(encode_position(sort, q.descending, key, id))
 }
 
 impl Secrets {
@@ -381,9 +387,12 @@ impl Secrets {
             "last-changed-date" => ListSort::LastChanged,
             _ => ListSort::Created,
         };
-        let Filters { keep, narrow } = list_filter(req.filters.as_deref().unwrap_or_default())?;
+        let filters = req.filters.as_deref().unwrap_or_default();
+        let filtered = !filters.is_empty();
+        let Filters { keep, narrow } = list_filter(filters)?;
         let q = ListQuery {
             narrow,
+            budget: filtered.then_some(coffer_store::words::SCAN_BUDGET),
             sort,
             descending: order == "desc",
             after: decode_position(req.next_token.as_deref(), sort_by, order == "desc")?,
@@ -477,6 +486,32 @@ mod tests {
                 .code,
             ErrorCode::InvalidNextToken
         );
+    }
+
+    #[test]
+    fn a_page_cut_short_goes_on_where_the_store_stopped() {
+        let q = ListQuery {
+            sort: ListSort::Created,
+            descending: true,
+            after: None,
+            limit: 100,
+            include_deleted: false,
+            narrow: Narrowing::default(),
+            budget: Some(5),
+        };
+        let page = ListPage {
+            secrets: vec![],
+            more: true,
+            resume: Some((ListKey::Int(42), 7)),
+        };
+        let token = next_position(&page, &q, "created-date").expect("an empty page goes on");
+        let at = decode_position(Some(&token), "created-date", true).unwrap();
+        assert_eq!(at, Some((ListKey::Int(42), 7)));
+        let last = ListPage {
+            more: false,
+            ..page
+        };
+        assert!(next_position(&last, &q, "created-date").is_none());
     }
 
     #[test]

@@ -191,6 +191,7 @@ impl Secrets {
                 let super::list::Filters { keep, narrow } = super::list::list_filter(filters)?;
                 let q = ListQuery {
                     narrow,
+                    budget: Some(coffer_store::words::SCAN_BUDGET),
                     sort: ListSort::Name,
                     descending: false,
                     after: super::list::decode_position(req.next_token.as_deref(), "name", false)?,

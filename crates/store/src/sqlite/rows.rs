@@ -281,6 +281,19 @@ pub fn load_page(
         }
         params.push(Box::new(*id));
     }
+    // Candidates and sorted names are few already; a walk is bounded.
+    let bound = match q.budget {
+        Some(budget) if probe.is_none() && !sort_names => bound(conn, account, region, q, budget)?,
+        _ => None,
+    };
+    let mut bounded = String::new();
+    if let Some((key, id)) = &bound {
+        let upto = if q.descending { ">=" } else { "<=" };
+        let n = params.len();
+        bounded = format!(" AND ({k}, id) {upto} (?{}, ?{})", n + 1, n + 2);
+        params.push(key_param(key));
+        params.push(Box::new(*id));
+    }
     let probe = match probe {
         Some(p) => format!(" AND id IN ({})", probe_subquery(p, &mut params)),
         None => String::new(),
@@ -300,7 +313,7 @@ pub fn load_page(
             .map(|v| Box::new(v) as Box<dyn rusqlite::ToSql>),
     );
     let sql = format!(
-        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after}{probe}{narrowed} \
+        "SELECT {SECRET_COLS} FROM secrets WHERE account_id = ?1 AND region = ?2{deleted}{after}{bounded}{probe}{narrowed} \
          ORDER BY {k} {dir}, id {dir}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -316,7 +329,9 @@ pub fn load_page(
             }
         }
     }
-    let more = matched.len() > q.limit;
+    // Short of a full page, a bounded walk goes on after its bound.
+    let resume = bound.filter(|_| matched.len() <= q.limit);
+    let more = resume.is_some() || matched.len() > q.limit;
     matched.truncate(q.limit);
     let sql = format!(
         "SELECT {VERSION_COLS} FROM versions WHERE secret_id = ?1 AND {LABELLED} ORDER BY seq"
@@ -332,7 +347,76 @@ pub fn load_page(
             Ok(Secret { row, versions: vs })
         })
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(ListPage { secrets, more })
+    Ok(ListPage {
+        secrets,
+        more,
+        resume,
+    })
+}
+
+fn key_param(key: &ListKey) -> Box<dyn rusqlite::ToSql> {
+    match key {
+        ListKey::Int(n) => Box::new(*n),
+        ListKey::Text(t) => Box::new(t.clone()),
+    }
+}
+
+/// The position of the `budget`-th secret of the walk from the page's
+/// position (None when fewer follow): the walk reads no further, so a page
+/// costs at most that many rows whatever its filter (see the PostgreSQL
+/// store's `bound`).
+fn bound(
+    conn: &Connection,
+    account: &str,
+    region: &str,
+    q: &ListQuery,
+    budget: usize,
+) -> rusqlite::Result<Option<(ListKey, i64)>> {
+    let k = sort_sql(q.sort);
+    let (dir, cmp) = if q.descending {
+        ("DESC", "<")
+    } else {
+        ("ASC", ">")
+    };
+    let mut params: Vec<Box<dyn rusqlite::ToSql>> = vec![
+        Box::new(account.to_string()),
+        Box::new(region.to_string()),
+        Box::new(i64::try_from(budget.max(1) - 1).unwrap_or(i64::MAX)),
+    ];
+    let mut position = String::new();
+    if let Some((key, id)) = &q.after {
+        position = format!(" AND ({k}, id) {cmp} (?4, ?5)");
+        params.push(key_param(key));
+        params.push(Box::new(*id));
+    }
+    // One name range walked in name order is the walk's index range.
+    let one_range = q.sort == ListSort::Name && q.narrow.name_prefixes.len() == 1;
+    let prefixes = if one_range {
+        &q.narrow.name_prefixes[..]
+    } else {
+        &[]
+    };
+    let (range, values) =
+        words::name_ranges(prefixes, "name", params.len() + 1, |n| format!("?{n}"));
+    params.extend(
+        values
+            .into_iter()
+            .map(|v| Box::new(v) as Box<dyn rusqlite::ToSql>),
+    );
+    let sql = format!(
+        "SELECT {k}, id FROM secrets WHERE account_id = ?1 AND region = ?2{position}{range} \
+         ORDER BY {k} {dir}, id {dir} LIMIT 1 OFFSET ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    let key = match q.sort {
+        ListSort::Name => ListKey::Text(r.get(0)?),
+        _ => ListKey::Int(r.get(0)?),
+    };
+    Ok(Some((key, r.get(1)?)))
 }
 
 /// One version by id, labelled or not.

@@ -1421,16 +1421,8 @@ async fn listing_by_tags(store: &dyn Store, account: &str) {
         ("t4", &[]),
         ("t5", &[("other", "team-70")]),
     ];
-    for (name, tags) in tagged {
-        let mut row = secret_row(account, name);
-        row.tags = (!tags.is_empty()).then(|| {
-            tags.iter()
-                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                .collect()
-        });
-        let m = mutation(MutationOp::Create, row, vec![version("t", &["AWSCURRENT"])]);
-        store.commit(m).await.unwrap();
-    }
+    let made: Vec<Made> = tagged.iter().map(|(n, t)| (*n, None, *t)).collect();
+    create_made(store, account, &made).await;
     let all: ListFilter = Arc::new(|_| true);
     for (groups, want) in [
         (vec![vec!["team"]], vec!["t1", "t5"]),
@@ -1476,8 +1468,14 @@ async fn texts_account(store: &dyn Store, account: &str, n: char) -> String {
         ("app/x", Some("shard s12x"), &[]),
         ("w6", Some("données ÉTÉ"), &[]),
     ];
+    create_made(store, &account, &made).await;
+    account
+}
+
+/// Creates each secret with its description and tags.
+async fn create_made(store: &dyn Store, account: &str, made: &[Made<'_>]) {
     for (name, description, tags) in made {
-        let mut row = secret_row(&account, name);
+        let mut row = secret_row(account, name);
         row.description = description.map(str::to_string);
         row.tags = (!tags.is_empty()).then(|| {
             tags.iter()
@@ -1487,7 +1485,6 @@ async fn texts_account(store: &dyn Store, account: &str, n: char) -> String {
         let m = mutation(MutationOp::Create, row, vec![version("t", &["AWSCURRENT"])]);
         store.commit(m).await.unwrap();
     }
-    account
 }
 
 fn listing(sort: ListSort, descending: bool, narrow: Narrowing) -> ListQuery {

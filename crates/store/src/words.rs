@@ -207,6 +207,45 @@ pub fn word_conditions(
     (sql, values)
 }
 
+/// How an engine writes a narrowing's conditions.
+pub struct Dialect {
+    /// The table's alias and a dot (`s.`), or nothing.
+    pub table: &'static str,
+    /// A numbered placeholder (`$3`, `?3`).
+    pub mark: fn(usize) -> String,
+    /// Whether a text holds a substring (text, placeholder).
+    pub contains: fn(&str, &str) -> String,
+    /// A text lowercased, ASCII alone (see [`folded`]).
+    pub lower: fn(&str) -> String,
+}
+
+/// The conditions of a narrowing (name ranges and exclusions, tag needles,
+/// words), each ` AND (…)`, with their values numbered from `first`.
+pub fn narrowing(n: &crate::Narrowing, first: usize, d: &Dialect) -> (String, Vec<String>) {
+    let (name, tags) = (format!("{}name", d.table), format!("{}tags", d.table));
+    let (names, mut values) = name_ranges(&n.name_prefixes, &name, first, d.mark);
+    let (excluded, more) = name_exclusions(&n.name_excluded, &name, first + values.len(), d.mark);
+    values.extend(more);
+    let (tagged, more) = tag_conditions(
+        &n.tag_prefixes,
+        &tags,
+        first + values.len(),
+        d.mark,
+        d.contains,
+    );
+    values.extend(more);
+    let text = |field: &str, word: &str| {
+        folded(
+            &format!("{}{}", d.table, field_column(field)),
+            word,
+            d.lower,
+        )
+    };
+    let (found, more) = word_conditions(&n.words, first + values.len(), d.mark, text, d.contains);
+    values.extend(more);
+    (format!("{names}{excluded}{tagged}{found}"), values)
+}
+
 /// Up to how many secrets a name prefix holds for a page in another order to
 /// be sorted from the name index (the database reads each and keeps the page's
 /// worth, about half a microsecond a secret on this machine: 10 ms at most).

@@ -75,22 +75,10 @@ async fn bound(
     let skip = i64::try_from(budget.max(1) - 1).unwrap_or(i64::MAX);
     let (dir, cmp) = order(q);
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &scope.region, &skip];
-    let (int_key, text_key, id);
     let mut position = String::new();
-    if let Some((key, i)) = &q.after {
+    if let Some(at) = &q.after {
         position = format!(" AND ({k}, s.id) {cmp} ($4, $5)");
-        match key {
-            ListKey::Int(n) => {
-                int_key = *n;
-                params.push(&int_key);
-            }
-            ListKey::Text(t) => {
-                text_key = t.clone();
-                params.push(&text_key);
-            }
-        }
-        id = *i;
-        params.push(&id);
+        push_position(&mut params, at);
     }
     // One name range walked in name order is the walk's index range.
     let one_range = q.sort == ListSort::Name && q.narrow.name_prefixes.len() == 1;
@@ -114,6 +102,15 @@ async fn bound(
         _ => ListKey::Int(row.try_get(0).map_err(pg_err)?),
     };
     Ok(Some((key, row.try_get(1).map_err(pg_err)?)))
+}
+
+/// A position's parameters: its key, then its id.
+fn push_position<'a>(params: &mut Vec<&'a (dyn ToSql + Sync)>, (key, id): &'a (ListKey, i64)) {
+    match key {
+        ListKey::Int(n) => params.push(n),
+        ListKey::Text(t) => params.push(t),
+    }
+    params.push(id);
 }
 
 /// The order's direction, and the comparison that finds what comes after a
@@ -221,27 +218,11 @@ async fn walk(
         if let Some(ids) = &by.ids {
             params.push(ids);
         }
-        let (int_key, text_key, id);
-        if let Some((k, i)) = &after {
-            id = *i;
-            match k {
-                ListKey::Int(n) => {
-                    int_key = *n;
-                    params.push(&int_key);
-                }
-                ListKey::Text(t) => {
-                    text_key = t.clone();
-                    params.push(&text_key);
-                }
-            }
-            params.push(&id);
+        if let Some(at) = &after {
+            push_position(&mut params, at);
         }
-        if let Some((k, i)) = by.bound {
-            match k {
-                ListKey::Int(n) => params.push(n),
-                ListKey::Text(t) => params.push(t),
-            }
-            params.push(i);
+        if let Some(at) = by.bound {
+            push_position(&mut params, at);
         }
         params.extend(names.iter().map(|x| x as &(dyn ToSql + Sync)));
         let batch = conn.query(&sql, &params).await.map_err(pg_err)?;
@@ -389,33 +370,18 @@ fn batch_sql(q: &ListQuery, by: &Plan<'_>, positioned: bool) -> (String, Vec<Str
     (sql, values)
 }
 
-/// The conditions of a narrowing (name ranges and exclusions, tag needles,
-/// words), with their values, numbered from `first`. Texts are lowercased
-/// under the "C" collation, which lowercases ASCII alone whatever the
-/// database's locale (a Turkish one would make `I` a dotless `ı`).
+/// PostgreSQL's conditions. Texts are lowercased under the "C" collation,
+/// which lowercases ASCII alone whatever the database's locale (a Turkish one
+/// would make `I` a dotless `ı`).
+const DIALECT: words::Dialect = words::Dialect {
+    table: "s.",
+    mark: |i| format!("${i}"),
+    contains: |c, p| format!("strpos({c}, {p}) > 0"),
+    lower: |t| format!("lower({t} COLLATE \"C\")"),
+};
+
 fn narrowing(n: &crate::Narrowing, first: usize) -> (String, Vec<String>) {
-    let mark = |i: usize| format!("${i}");
-    let contains = |c: &str, p: &str| format!("strpos({c}, {p}) > 0");
-    let (names, mut values) = words::name_ranges(&n.name_prefixes, "s.name", first, mark);
-    let (excluded, more) =
-        words::name_exclusions(&n.name_excluded, "s.name", first + values.len(), mark);
-    values.extend(more);
-    let (tags, more) = words::tag_conditions(
-        &n.tag_prefixes,
-        "s.tags",
-        first + values.len(),
-        mark,
-        contains,
-    );
-    values.extend(more);
-    let text = |field: &str, word: &str| {
-        let column = format!("s.{}", words::field_column(field));
-        words::folded(&column, word, |t| format!("lower({t} COLLATE \"C\")"))
-    };
-    let (found, more) =
-        words::word_conditions(&n.words, first + values.len(), mark, text, contains);
-    values.extend(more);
-    (format!("{names}{excluded}{tags}{found}"), values)
+    words::narrowing(n, first, &DIALECT)
 }
 
 #[cfg(test)]

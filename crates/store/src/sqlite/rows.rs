@@ -442,29 +442,14 @@ pub fn load_versions(conn: &Connection, secret_id: i64) -> rusqlite::Result<Vec<
         .collect()
 }
 
-/// The conditions of a narrowing (name ranges and exclusions, tag needles,
-/// words), with their values, numbered from `first`. SQLite's `lower`
-/// lowercases ASCII alone.
+/// SQLite's conditions; its `lower` lowercases ASCII alone.
+const DIALECT: words::Dialect = words::Dialect {
+    table: "",
+    mark: |i| format!("?{i}"),
+    contains: |c, p| format!("instr({c}, {p}) > 0"),
+    lower: |t| format!("lower({t})"),
+};
+
 fn narrowing(n: &crate::Narrowing, first: usize) -> (String, Vec<String>) {
-    let mark = |i: usize| format!("?{i}");
-    let contains = |c: &str, p: &str| format!("instr({c}, {p}) > 0");
-    let (names, mut values) = words::name_ranges(&n.name_prefixes, "name", first, mark);
-    let (excluded, more) =
-        words::name_exclusions(&n.name_excluded, "name", first + values.len(), mark);
-    values.extend(more);
-    let (tags, more) = words::tag_conditions(
-        &n.tag_prefixes,
-        "tags",
-        first + values.len(),
-        mark,
-        contains,
-    );
-    values.extend(more);
-    let text = |field: &str, word: &str| {
-        words::folded(words::field_column(field), word, |t| format!("lower({t})"))
-    };
-    let (found, more) =
-        words::word_conditions(&n.words, first + values.len(), mark, text, contains);
-    values.extend(more);
-    (format!("{names}{excluded}{tags}{found}"), values)
+    words::narrowing(n, first, &DIALECT)
 }

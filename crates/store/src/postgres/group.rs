@@ -19,6 +19,7 @@
 
 use super::error::pg_err;
 use super::pool::Pool;
+use super::prepared::Writer;
 use super::write;
 use crate::{ChainKey, Committed, Mutation, MutationOp, Result, StoreError};
 use std::sync::Arc;
@@ -128,14 +129,16 @@ async fn together(
 ) -> std::result::Result<Vec<Result<Committed>>, Failed> {
     let before = |_| Failed::Before;
     let mut conn = pool.get().await.map_err(before)?;
-    let tx = conn.transaction().await.map_err(|_| Failed::Before)?;
+    let (client, statements) = conn.parts();
+    let tx = client.transaction().await.map_err(|_| Failed::Before)?;
+    let w = Writer::new(&tx, statements);
     let mut results = Vec::with_capacity(jobs.len());
     let (mut audits, mut events) = (Vec::new(), Vec::new());
     for (m, _) in jobs {
         tx.batch_execute("SAVEPOINT job")
             .await
             .map_err(|_| Failed::Before)?;
-        match write::change(&tx, m).await {
+        match write::change(&w, m).await {
             Ok(done) => {
                 let (a, e) = write::records(m);
                 audits.extend(a);
@@ -151,7 +154,7 @@ async fn together(
         }
     }
     if !audits.is_empty() {
-        write::append(&tx, &audits, &events, key)
+        write::append(&w, &audits, &events, key)
             .await
             .map_err(before)?;
     }
@@ -162,8 +165,9 @@ async fn together(
 /// One write in its own transaction.
 async fn alone(pool: &Pool, key: Option<&ChainKey>, m: &Mutation) -> Result<Committed> {
     let mut conn = pool.get().await?;
-    let tx = conn.transaction().await.map_err(pg_err)?;
-    let done = write::mutation(&tx, m, key).await?;
+    let (client, statements) = conn.parts();
+    let tx = client.transaction().await.map_err(pg_err)?;
+    let done = write::mutation(&Writer::new(&tx, statements), m, key).await?;
     tx.commit().await.map_err(pg_err)?;
     Ok(done)
 }

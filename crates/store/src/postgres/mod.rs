@@ -13,6 +13,7 @@ mod group;
 pub mod import;
 mod list;
 mod pool;
+mod prepared;
 mod prune;
 mod rows;
 mod schema;
@@ -199,7 +200,9 @@ impl PgStore {
              WHERE {where_sql} ORDER BY s.name, s.id, v.seq"
         );
         let conn = self.pool.get().await?;
-        let rows = conn.query(&sql, params).await.map_err(pg_err)?;
+        // A few fixed conditions: prepared once per connection.
+        let statement = conn.prepared(&sql).await?;
+        let rows = conn.query(&statement, params).await.map_err(pg_err)?;
         rows::secrets_joined(&rows)
     }
 

@@ -5,6 +5,7 @@
 //! pool heals by itself, with no reconnect loop to tune.
 
 use super::error::pg_err;
+use super::prepared::Statements;
 use super::Target;
 use crate::{Result, StoreError};
 use std::sync::{Arc, Mutex};
@@ -15,36 +16,58 @@ use tokio_postgres::{Client, NoTls};
 /// How long a request waits for a connection before it answers "unavailable".
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A client and the statements prepared on its connection, which go with it.
+type Pooled = (Client, Statements);
+
 pub struct Pool {
     config: Target,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Pooled>>,
     permits: Arc<Semaphore>,
 }
 
 /// A checked-out client; goes back to the pool on drop unless its connection broke.
 pub struct Conn<'a> {
     pool: &'a Pool,
-    client: Option<Client>,
+    client: Option<Pooled>,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Conn<'_> {
+    /// `sql` prepared on this connection, once (see [`Statements`]).
+    pub async fn prepared(&self, sql: &str) -> Result<tokio_postgres::Statement> {
+        let (client, statements) = self.client.as_ref().expect("present until drop");
+        if let Some(s) = statements.known(sql) {
+            return Ok(s);
+        }
+        let s = client.prepare(sql).await.map_err(pg_err)?;
+        statements.keep(sql, &s);
+        Ok(s)
+    }
+
+    /// The client, for a transaction, and the statements prepared on it.
+    pub fn parts(&mut self) -> (&mut Client, &Statements) {
+        let (client, statements) = self.client.as_mut().expect("present until drop");
+        (client, statements)
+    }
 }
 
 impl std::ops::Deref for Conn<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
-        self.client.as_ref().expect("present until drop")
+        &self.client.as_ref().expect("present until drop").0
     }
 }
 
 impl std::ops::DerefMut for Conn<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.client.as_mut().expect("present until drop")
+        &mut self.client.as_mut().expect("present until drop").0
     }
 }
 
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
         if let Some(c) = self.client.take() {
-            if !c.is_closed() {
+            if !c.0.is_closed() {
                 if let Ok(mut idle) = self.pool.idle.lock() {
                     idle.push(c);
                 }
@@ -70,13 +93,13 @@ impl Pool {
         let pooled = loop {
             let c = self.idle.lock().map_err(|_| poisoned())?.pop();
             match c {
-                Some(c) if c.is_closed() => continue,
+                Some(c) if c.0.is_closed() => continue,
                 other => break other,
             }
         };
         let client = match pooled {
             Some(c) => c,
-            None => connect(&self.config).await?,
+            None => (connect(&self.config).await?, Statements::default()),
         };
         Ok(Conn {
             pool: self,

@@ -4,6 +4,7 @@
 //! prunes.
 
 use super::error::pg_err;
+use super::prepared::{Statements, Writer};
 use super::write::{append, APPEND_LOCK};
 use crate::retention::{advance, prunable, AuditAnchors, Link, PRUNE_BATCH};
 use crate::{ChainKey, NewAudit, Pruned, Result, Retention};
@@ -81,7 +82,8 @@ pub async fn prune(tx: &Transaction<'_>, r: &Retention, key: Option<&ChainKey>) 
             at_ms: r.now_ms,
             body: anchors.record(r, out),
         };
-        append(tx, &[&note], &[], key).await?;
+        let once = Statements::default();
+        append(&Writer::new(tx, &once), &[&note], &[], key).await?;
     }
     Ok(out)
 }

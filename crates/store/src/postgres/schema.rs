@@ -190,9 +190,11 @@ const WORDS_VERSIONS: [i64; 2] = [4, 9];
 
 async fn backfill_words(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
     let sql = format!("SELECT {} FROM secrets s", super::rows::SECRET_COLS);
+    let statements = super::prepared::Statements::default();
+    let w = super::prepared::Writer::new(tx, &statements);
     for r in tx.query(&sql, &[]).await.map_err(pg_err)? {
         let row = super::rows::secret(&r)?;
-        super::write::words(tx, row.id, &row).await?;
+        super::write::words(&w, row.id, &row).await?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@
 //!   after n" never skips one committed late under a lower number.
 
 use super::error::{is_unique_violation, pg_err};
+use super::prepared::{Statements, Writer};
 use crate::{
     next_hash, AccessTouch, AccountRow, ChainKey, Committed, CredentialRow, IamOp, KmsKeyRow,
     Mutation, MutationOp, NewAudit, NewEvent, Result, StoreError, GENESIS_HASH,
@@ -43,7 +44,7 @@ fn map_unique(e: tokio_postgres::Error, on_unique: StoreError) -> StoreError {
 }
 
 pub async fn mutation(
-    tx: &Transaction<'_>,
+    tx: &Writer<'_, '_>,
     m: &Mutation,
     key: Option<&ChainKey>,
 ) -> Result<Committed> {
@@ -68,7 +69,7 @@ pub fn records(m: &Mutation) -> (Vec<&NewAudit>, Vec<&NewEvent>) {
 
 /// A mutation's change to its secret, versions and words, without its
 /// records (see [`append`]).
-pub async fn change(tx: &Transaction<'_>, m: &Mutation) -> Result<Committed> {
+pub async fn change(tx: &Writer<'_, '_>, m: &Mutation) -> Result<Committed> {
     let s = &m.secret;
     let tags = tags_json(s.tags.as_ref());
     let attrs = s.attrs.to_string();
@@ -147,7 +148,7 @@ pub async fn change(tx: &Transaction<'_>, m: &Mutation) -> Result<Committed> {
     })
 }
 
-async fn versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<()> {
+async fn versions(tx: &Writer<'_, '_>, secret_id: i64, m: &Mutation) -> Result<()> {
     for v in &m.insert_versions {
         tx.execute(
             "INSERT INTO versions (secret_id, version_id, seq, created_ms, last_accessed_ms, labels, value_kind,
@@ -209,7 +210,7 @@ async fn versions(tx: &Transaction<'_>, secret_id: i64, m: &Mutation) -> Result<
 /// commit order (see above), and announces the events to listening servers
 /// when the transaction commits.
 pub(super) async fn append(
-    tx: &Transaction<'_>,
+    tx: &Writer<'_, '_>,
     audits: &[&NewAudit],
     events: &[&NewEvent],
     key: Option<&ChainKey>,
@@ -273,7 +274,8 @@ pub async fn iam(
     for op in ops {
         iam_op(tx, op).await?;
     }
-    append(tx, &[audit], &[event], key).await
+    let once = Statements::default();
+    append(&Writer::new(tx, &once), &[audit], &[event], key).await
 }
 
 async fn iam_op(tx: &Transaction<'_>, op: &IamOp) -> Result<()> {
@@ -400,7 +402,7 @@ pub async fn account(tx: &Transaction<'_>, a: &AccountRow) -> Result<()> {
     Ok(())
 }
 
-async fn delete_words(tx: &Transaction<'_>, secret_id: i64) -> Result<()> {
+async fn delete_words(tx: &Writer<'_, '_>, secret_id: i64) -> Result<()> {
     tx.execute(
         "DELETE FROM secret_words WHERE secret_id = $1",
         &[&secret_id],
@@ -412,7 +414,7 @@ async fn delete_words(tx: &Transaction<'_>, secret_id: i64) -> Result<()> {
 
 /// Replaces the secret's entries in the word index (see `words`): two
 /// statements whatever the number of terms.
-pub async fn words(tx: &Transaction<'_>, secret_id: i64, s: &crate::SecretRow) -> Result<()> {
+pub async fn words(tx: &Writer<'_, '_>, secret_id: i64, s: &crate::SecretRow) -> Result<()> {
     delete_words(tx, secret_id).await?;
     let (fields, terms): (Vec<&str>, Vec<String>) = crate::words::terms(s).into_iter().unzip();
     tx.execute(

@@ -441,3 +441,80 @@ async fn a_pending_label_moved_by_hand_releases_a_stuck_rotation() {
     srv.clock.advance_ms(2 * 3_600_000);
     assert_eq!(svc.rotate_due().await, 0, "no longer retried");
 }
+
+/// A RotateSecret right after the last rotation was abandoned, while that
+/// rotation is still failing in this process (its database holds the
+/// connection open for a while, then drops it), runs once it has ended: not
+/// an hour later, at the retry.
+#[tokio::test]
+async fn a_rotation_asked_for_while_an_abandoned_one_runs_follows_it() {
+    let srv = TestServer::start().await;
+    let c = srv.client();
+    // A "database" that takes every connection and drops it 4 s later.
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = slow.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = slow.accept().await {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                drop(sock);
+            });
+        }
+    });
+    let login = STUCK_LOGIN.replace("\"port\":1", &format!("\"port\":{port}"));
+    c.create_secret()
+        .name("db/slow")
+        .secret_string(&login)
+        .send()
+        .await
+        .unwrap();
+    let first = c
+        .rotate_secret()
+        .secret_id("db/slow")
+        .rotation_lambda_arn(
+            "arn:aws:lambda:us-east-1:123456789012:function:coffer-postgres-single-user",
+        )
+        .rotation_rules(
+            RotationRulesType::builder()
+                .automatically_after_days(30)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string();
+    let has = |s: &[(String, Vec<String>)], v: &str| s.iter().any(|(id, _)| id == v);
+    let started = std::time::Instant::now();
+    while !has(&stages(&c, "db/slow").await, &first) {
+        assert!(started.elapsed() <= PATIENCE, "the rotation never began");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Abandoned by a value put by hand, while its setSecret still waits.
+    c.put_secret_value()
+        .secret_id("db/slow")
+        .secret_string(STUCK_LOGIN)
+        .send()
+        .await
+        .unwrap();
+    assert!(srv.running().service.rotation_running(), "still running");
+    let second = c
+        .rotate_secret()
+        .secret_id("db/slow")
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string();
+    // Its createSecret stores its version once the first attempt has ended;
+    // the clock does not move, so no retry can be what runs it.
+    while !has(&stages(&c, "db/slow").await, &second) {
+        assert!(
+            started.elapsed() <= PATIENCE,
+            "the second rotation never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

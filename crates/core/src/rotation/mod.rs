@@ -25,7 +25,7 @@ use crate::secrets::{not_deleted, row_update, RotationRequest, Secrets};
 use coffer_api::ApiError;
 use coffer_store::Store;
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// How many rotations run at once in one process.
@@ -43,8 +43,9 @@ pub struct Rotation {
     functions: Arc<Functions>,
     /// This engine, for the tasks it spawns.
     me: Weak<Rotation>,
-    /// Secrets whose rotation is running in this process.
-    rotating: Mutex<HashSet<String>>,
+    /// Secrets whose rotation is running in this process, each with the
+    /// token of a rotation asked for meanwhile, to run when it ends.
+    rotating: Mutex<HashMap<String, Option<String>>>,
     /// Rotations running at once, however many are started: a storm of them
     /// queues instead of crowding out readers.
     slots: Arc<tokio::sync::Semaphore>,
@@ -123,16 +124,38 @@ impl Rotation {
         self.rotating.lock().is_ok_and(|r| !r.is_empty())
     }
 
-    /// Runs (or resumes) one rotation to its end or its first failure.
+    /// Runs (or resumes) one rotation to its end or its first failure. While
+    /// another rotation of the secret runs in this process, this one waits
+    /// for it and then runs (a RotateSecret right after the last one was
+    /// abandoned used to be dropped here, and waited for the hourly retry);
+    /// of several asked for meanwhile, the last.
     pub async fn rotate(&self, arn: &str, token: &str) {
         {
             let Ok(mut running) = self.rotating.lock() else {
                 return;
             };
-            if !running.insert(arn.to_string()) {
+            if let Some(next) = running.get_mut(arn) {
+                *next = Some(token.to_string());
+                return;
+            }
+            running.insert(arn.to_string(), None);
+        }
+        let mut token = token.to_string();
+        loop {
+            self.rotate_once(arn, &token).await;
+            let Ok(mut running) = self.rotating.lock() else {
+                return;
+            };
+            if let Some(next) = running.get_mut(arn).and_then(Option::take) {
+                token = next;
+            } else {
+                running.remove(arn);
                 return;
             }
         }
+    }
+
+    async fn rotate_once(&self, arn: &str, token: &str) {
         let outcome = match self.slots.clone().acquire_owned().await {
             Ok(_slot) => self.run_steps(arn, token).await,
             Err(_) => Err(("start".to_string(), "the service is stopping".to_string())),
@@ -142,9 +165,6 @@ impl Rotation {
         }
         if let Err(e) = self.finish_rotation(arn, token, outcome).await {
             tracing::warn!(secret = %arn, error = %e, "recording the rotation outcome failed");
-        }
-        if let Ok(mut running) = self.rotating.lock() {
-            running.remove(arn);
         }
     }
 
@@ -156,6 +176,11 @@ impl Rotation {
             .map_err(|e| ("load".to_string(), e.to_string()))?
             .ok_or(("load".to_string(), "the secret is gone".to_string()))?;
         let state = RotationState::of(&secret).unwrap_or_default();
+        if state.pending.as_deref() != Some(token) {
+            // Abandoned or superseded before it ran (a rotation that waited
+            // for another): nothing to do, and nothing to record.
+            return Ok(());
+        }
         let lambda = state.lambda_arn.clone().unwrap_or_default();
         let function = self
             .functions

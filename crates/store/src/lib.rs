@@ -27,7 +27,7 @@ pub use retention::{Anchor, AuditAnchors, Pruned, Retention};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The secret changed since it was read (or vanished): re-read and retry.
     #[error("the secret was modified concurrently")]

@@ -12,7 +12,7 @@
 //! answers a superset, never less: a probe is cut at its first character that
 //! is not a letter or digit ([`probe_term`]), and every word is indexed.
 
-use crate::{SecretRow, WordGroup};
+use crate::{ListQuery, SecretRow, WordGroup};
 use std::collections::BTreeSet;
 
 /// Which text a word came from.
@@ -205,6 +205,27 @@ pub fn word_conditions(
         sql.push_str(&format!(" AND ({})", ors.join(" OR ")));
     }
     (sql, values)
+}
+
+/// A listing's order in SQL: its direction, the comparison that keeps what
+/// comes after a position, and the one that keeps what comes up to a bound.
+pub fn order(q: &ListQuery) -> (&'static str, &'static str, &'static str) {
+    if q.descending {
+        ("DESC", "<", ">=")
+    } else {
+        ("ASC", ">", "<=")
+    }
+}
+
+/// The name prefix a walk in name order reads as one index range (so a
+/// bound is counted within it): the only one, if there is one.
+pub fn walked_range(q: &ListQuery) -> &[String] {
+    let prefixes = &q.narrow.name_prefixes;
+    if q.sort == crate::ListSort::Name && prefixes.len() == 1 {
+        prefixes
+    } else {
+        &[]
+    }
 }
 
 /// How an engine writes a narrowing's conditions.

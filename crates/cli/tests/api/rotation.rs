@@ -331,9 +331,19 @@ const STUCK_LOGIN: &str =
 /// Starts a rotation of `id` that gets stuck; returns its version, once it
 /// holds AWSPENDING and RotateSecret refuses to start another.
 async fn stuck_rotation(c: &aws_sdk_secretsmanager::Client, id: &str) -> String {
+    let stuck = begin_rotation(c, id, STUCK_LOGIN).await;
+    let (code, msg) = err(c.rotate_secret().secret_id(id).send().await.unwrap_err());
+    assert_eq!(code, "InvalidRequestException");
+    assert!(msg.contains("previous rotation isn't complete"), "{msg}");
+    stuck
+}
+
+/// Creates `id` with a PostgreSQL `login` and starts its rotation; returns
+/// the rotation's version once createSecret has stored it.
+async fn begin_rotation(c: &aws_sdk_secretsmanager::Client, id: &str, login: &str) -> String {
     c.create_secret()
         .name(id)
-        .secret_string(STUCK_LOGIN)
+        .secret_string(login)
         .send()
         .await
         .unwrap();
@@ -359,9 +369,6 @@ async fn stuck_rotation(c: &aws_sdk_secretsmanager::Client, id: &str) -> String 
         assert!(started.elapsed() <= PATIENCE, "the rotation never began");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (code, msg) = err(c.rotate_secret().secret_id(id).send().await.unwrap_err());
-    assert_eq!(code, "InvalidRequestException");
-    assert!(msg.contains("previous rotation isn't complete"), "{msg}");
     stuck
 }
 
@@ -462,35 +469,9 @@ async fn a_rotation_asked_for_while_an_abandoned_one_runs_follows_it() {
         }
     });
     let login = STUCK_LOGIN.replace("\"port\":1", &format!("\"port\":{port}"));
-    c.create_secret()
-        .name("db/slow")
-        .secret_string(&login)
-        .send()
-        .await
-        .unwrap();
-    let first = c
-        .rotate_secret()
-        .secret_id("db/slow")
-        .rotation_lambda_arn(
-            "arn:aws:lambda:us-east-1:123456789012:function:coffer-postgres-single-user",
-        )
-        .rotation_rules(
-            RotationRulesType::builder()
-                .automatically_after_days(30)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .version_id()
-        .unwrap()
-        .to_string();
+    begin_rotation(&c, "db/slow", &login).await;
     let has = |s: &[(String, Vec<String>)], v: &str| s.iter().any(|(id, _)| id == v);
     let started = std::time::Instant::now();
-    while !has(&stages(&c, "db/slow").await, &first) {
-        assert!(started.elapsed() <= PATIENCE, "the rotation never began");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     // Abandoned by a value put by hand, while its setSecret still waits.
     c.put_secret_value()
         .secret_id("db/slow")

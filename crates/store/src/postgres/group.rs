@@ -88,7 +88,7 @@ async fn run(pool: &Pool, key: Option<&ChainKey>, mut jobs: Vec<Job>) {
             }
             Err(Failed::AtCommit(e)) => {
                 for (_, done) in jobs {
-                    let _ = done.send(Err(copy(&e)));
+                    let _ = done.send(Err(e.clone()));
                 }
                 return;
             }
@@ -127,8 +127,7 @@ async fn together(
     key: Option<&ChainKey>,
     jobs: &[Job],
 ) -> std::result::Result<Vec<Result<Committed>>, Failed> {
-    let before = |_| Failed::Before;
-    let mut conn = pool.get().await.map_err(before)?;
+    let mut conn = pool.get().await.map_err(|_| Failed::Before)?;
     let (client, statements) = conn.parts();
     let tx = client.transaction().await.map_err(|_| Failed::Before)?;
     let w = Writer::new(&tx, statements);
@@ -156,7 +155,7 @@ async fn together(
     if !audits.is_empty() {
         write::append(&w, &audits, &events, key)
             .await
-            .map_err(before)?;
+            .map_err(|_| Failed::Before)?;
     }
     tx.commit().await.map_err(|e| Failed::AtCommit(pg_err(e)))?;
     Ok(results)
@@ -170,19 +169,4 @@ async fn alone(pool: &Pool, key: Option<&ChainKey>, m: &Mutation) -> Result<Comm
     let done = write::mutation(&Writer::new(&tx, statements), m, key).await?;
     tx.commit().await.map_err(pg_err)?;
     Ok(done)
-}
-
-/// The same error again, for each write of a failed commit.
-fn copy(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Conflict => StoreError::Conflict,
-        StoreError::NameTaken => StoreError::NameTaken,
-        StoreError::Duplicate => StoreError::Duplicate,
-        StoreError::Backend(m) => StoreError::Backend(m.clone()),
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::SchemaTooNew { found, supported } => StoreError::SchemaTooNew {
-            found: *found,
-            supported: *supported,
-        },
-    }
 }

@@ -73,22 +73,17 @@ async fn bound(
 ) -> Result<Option<(ListKey, i64)>> {
     let k = sort_sql(q.sort);
     let skip = i64::try_from(budget.max(1) - 1).unwrap_or(i64::MAX);
-    let (dir, cmp) = order(q);
+    let (dir, cmp, _) = words::order(q);
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &scope.region, &skip];
     let mut position = String::new();
     if let Some(at) = &q.after {
         position = format!(" AND ({k}, s.id) {cmp} ($4, $5)");
         push_position(&mut params, at);
     }
-    // One name range walked in name order is the walk's index range.
-    let one_range = q.sort == ListSort::Name && q.narrow.name_prefixes.len() == 1;
-    let prefixes = if one_range {
-        &q.narrow.name_prefixes[..]
-    } else {
-        &[]
-    };
     let (range, values) =
-        words::name_ranges(prefixes, "s.name", params.len() + 1, |i| format!("${i}"));
+        words::name_ranges(words::walked_range(q), "s.name", params.len() + 1, |i| {
+            format!("${i}")
+        });
     params.extend(values.iter().map(|x| x as &(dyn ToSql + Sync)));
     let sql = format!(
         "SELECT {k}, s.id FROM secrets s WHERE s.account_id = $1 AND s.region = $2{position}{range}
@@ -111,16 +106,6 @@ fn push_position<'a>(params: &mut Vec<&'a (dyn ToSql + Sync)>, (key, id): &'a (L
         ListKey::Text(t) => params.push(t),
     }
     params.push(id);
-}
-
-/// The order's direction, and the comparison that finds what comes after a
-/// position in it.
-fn order(q: &ListQuery) -> (&'static str, &'static str) {
-    if q.descending {
-        ("DESC", "<")
-    } else {
-        ("ASC", ">")
-    }
 }
 
 /// The probe's candidates, when fewer than `CANDIDATES_MAX`: the walk then
@@ -317,10 +302,7 @@ fn batch_sql(q: &ListQuery, by: &Plan<'_>, positioned: bool) -> (String, Vec<Str
     } else {
         sort_sql(q.sort).to_string()
     };
-    let (dir, cmp) = (
-        if q.descending { "DESC" } else { "ASC" },
-        if q.descending { "<" } else { ">" },
-    );
+    let (dir, cmp, upto) = words::order(q);
     let deleted = if q.include_deleted {
         ""
     } else {
@@ -341,7 +323,6 @@ fn batch_sql(q: &ListQuery, by: &Plan<'_>, positioned: bool) -> (String, Vec<Str
     };
     // Up to the bound, inclusive.
     let (bounded, n) = if by.bound.is_some() {
-        let upto = if q.descending { ">=" } else { "<=" };
         (
             format!(" AND ({k}, s.id) {upto} (${}, ${})", n + 1, n + 2),
             n + 2,

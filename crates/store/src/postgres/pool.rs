@@ -36,12 +36,7 @@ impl Conn<'_> {
     /// `sql` prepared on this connection, once (see [`Statements`]).
     pub async fn prepared(&self, sql: &str) -> Result<tokio_postgres::Statement> {
         let (client, statements) = self.client.as_ref().expect("present until drop");
-        if let Some(s) = statements.known(sql) {
-            return Ok(s);
-        }
-        let s = client.prepare(sql).await.map_err(pg_err)?;
-        statements.keep(sql, &s);
-        Ok(s)
+        statements.get(client, sql).await.map_err(pg_err)
     }
 
     /// The client, for a transaction, and the statements prepared on it.

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Error, Row, Statement, Transaction};
+use tokio_postgres::{Error, GenericClient, Row, Statement, Transaction};
 
 /// Statements prepared on one connection, by their SQL (a fixed set: never
 /// SQL that varies with a request's values).
@@ -22,14 +22,17 @@ pub struct Statements(Mutex<HashMap<String, Statement>>);
 impl Statements {
     // The lock is never held across an await: a statement prepared twice by
     // a race is harmless.
-    pub fn known(&self, sql: &str) -> Option<Statement> {
-        self.0.lock().ok().and_then(|m| m.get(sql).cloned())
-    }
-
-    pub fn keep(&self, sql: &str, s: &Statement) {
+    /// `sql` as prepared on this connection (through `client`, the
+    /// connection itself or a transaction on it), preparing it the first time.
+    pub async fn get(&self, client: &impl GenericClient, sql: &str) -> Result<Statement, Error> {
+        if let Some(s) = self.0.lock().ok().and_then(|m| m.get(sql).cloned()) {
+            return Ok(s);
+        }
+        let s = client.prepare(sql).await?;
         if let Ok(mut m) = self.0.lock() {
             m.insert(sql.to_string(), s.clone());
         }
+        Ok(s)
     }
 }
 
@@ -46,12 +49,7 @@ impl<'a, 'b> Writer<'a, 'b> {
     }
 
     async fn statement(&self, sql: &'static str) -> Result<Statement, Error> {
-        if let Some(s) = self.statements.known(sql) {
-            return Ok(s);
-        }
-        let s = self.tx.prepare(sql).await?;
-        self.statements.keep(sql, &s);
-        Ok(s)
+        self.statements.get(self.tx, sql).await
     }
 
     pub async fn execute(

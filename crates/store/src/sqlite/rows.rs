@@ -263,10 +263,7 @@ pub fn load_page(
     } else {
         sort_sql(q.sort).to_string()
     };
-    let (dir, cmp) = (
-        if q.descending { "DESC" } else { "ASC" },
-        if q.descending { "<" } else { ">" },
-    );
+    let (dir, cmp, upto) = words::order(q);
     let deleted = if q.include_deleted {
         ""
     } else {
@@ -288,7 +285,6 @@ pub fn load_page(
     };
     let mut bounded = String::new();
     if let Some((key, id)) = &bound {
-        let upto = if q.descending { ">=" } else { "<=" };
         let n = params.len();
         bounded = format!(" AND ({k}, id) {upto} (?{}, ?{})", n + 1, n + 2);
         params.push(key_param(key));
@@ -373,11 +369,7 @@ fn bound(
     budget: usize,
 ) -> rusqlite::Result<Option<(ListKey, i64)>> {
     let k = sort_sql(q.sort);
-    let (dir, cmp) = if q.descending {
-        ("DESC", "<")
-    } else {
-        ("ASC", ">")
-    };
+    let (dir, cmp, _) = words::order(q);
     let mut params: Vec<Box<dyn rusqlite::ToSql>> = vec![
         Box::new(account.to_string()),
         Box::new(region.to_string()),
@@ -389,15 +381,10 @@ fn bound(
         params.push(key_param(key));
         params.push(Box::new(*id));
     }
-    // One name range walked in name order is the walk's index range.
-    let one_range = q.sort == ListSort::Name && q.narrow.name_prefixes.len() == 1;
-    let prefixes = if one_range {
-        &q.narrow.name_prefixes[..]
-    } else {
-        &[]
-    };
     let (range, values) =
-        words::name_ranges(prefixes, "name", params.len() + 1, |n| format!("?{n}"));
+        words::name_ranges(words::walked_range(q), "name", params.len() + 1, |n| {
+            format!("?{n}")
+        });
     params.extend(
         values
             .into_iter()

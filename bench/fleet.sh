@@ -5,7 +5,10 @@
 #     (coffer-bench put, AWS SDK for Rust) on SQLite and on PostgreSQL; SQLite is
 #     the reference of the ratios;
 #   - GetSecretValue through 1, 2 and 3 servers sharing one PostgreSQL database,
-#     the same total number of connections spread over the servers.
+#     the same total number of connections spread over the servers;
+#   - how soon a change through one server reaches another: a put through the
+#     first served by the second (coffer-bench reach), and by a `coffer agent`
+#     subscribed to the third (coffer-bench push-latency).
 # Appends one section to bench/FLEET_RESULTS.md.
 #
 # Usage: bench/fleet.sh [seconds-per-point, default 10]
@@ -95,6 +98,21 @@ for n in 1 2 3; do
   stop_fleet
 done
 
+# Part 3: a change through member 0 awaited on member 1, and by an agent
+# subscribed to member 2 (TTL one hour: only a push refreshes it).
+for i in 0 1 2; do start_member "$i"; done
+M() { echo "http://127.0.0.1:$((PORT + 10 + $1))"; }
+REACH=$("$BIN/coffer-bench" reach --writer "$(M 0)" --reader "$(M 1)" --count 200)
+AGENT_PORT=$((PORT + 20))
+printf 'log_level = "warn"\nttl_seconds = 3600\n' > "$WORK/agent.toml"
+AWS_TOKEN=bench-fleet-token AWS_ENDPOINT_URL="$(M 2)" AWS_REGION=us-east-1 \
+  "$BIN/coffer" agent --config "$WORK/agent.toml" --port $AGENT_PORT > /dev/null 2>&1 &
+FLEET+=($!)
+until curl -sf "http://127.0.0.1:$AGENT_PORT/ping" > /dev/null; do sleep 0.1; done
+PUSHED=$(AWS_TOKEN=bench-fleet-token "$BIN/coffer-bench" push-latency --endpoint "$(M 0)" \
+  --agent 127.0.0.1:$AGENT_PORT --count 200 | grep acknowledged_to_served)
+stop_fleet
+
 cat >> bench/FLEET_RESULTS.md <<MD
 
 ## $(date -u +%Y-%m-%d) — build $BUILD, $SECS s per point
@@ -119,5 +137,13 @@ $CONNS connections in all, spread evenly over the servers; p50/p99 of the first 
 | servers | connections each | req/s in all | p50 | p99 | × one server |
 |---|---|---|---|---|---|
 $FLEET_ROWS
+### A change through one server, seen through another
+
+200 changes of one secret through server 1, 20–50 ms apart; the other side
+polled every millisecond, timed from the put's acknowledgement (the issue's
+goal: within one second).
+
+- served by server 2 (GetSecretValue): $REACH
+- served by \`coffer agent\` subscribed to server 3: $PUSHED
 MD
 tail -n 30 bench/FLEET_RESULTS.md

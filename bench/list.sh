@@ -81,5 +81,5 @@ start_server
   echo
   echo "$(nproc) cores; filled in ${FILLED%.*} s; p50 of 20 tries each, one client."
   echo
-  "$BIN/coffer-bench" list-latency --endpoint "http://127.0.0.1:$PORT" --get-id template
+  "$BIN/coffer-bench" list-latency --endpoint "http://127.0.0.1:$PORT" --get-id template --count "$COUNT"
 } | tee -a bench/LIST_RESULTS.md

@@ -35,10 +35,17 @@ pub async fn history(
         anyhow::bail!("{secret_id} exists: give a new name");
     }
     println!("| versions | writes/s in the window | server anonymous memory |\n|---|---|---|");
+    // Short windows first (up to the 100th, then the 1,000th version), so the
+    // rate at a young secret's 10th version is measured too, then `window`s.
+    let mut ends: Vec<usize> = [100, 1_000]
+        .into_iter()
+        .filter(|&e| e < window.min(count))
+        .collect();
+    ends.extend((1..).map(|k| k * window).take_while(|&e| e <= count));
     let mut done = 0;
-    while done < count {
+    for end in ends {
         let started = Instant::now();
-        let per = window / writers;
+        let per = (end - done) / writers;
         let mut tasks = Vec::new();
         for w in 0..writers {
             let (c, id) = (c.clone(), secret_id.to_string());
@@ -56,10 +63,11 @@ pub async fn history(
         for t in tasks {
             t.await??;
         }
+        let from = done + 1;
         done += per * writers;
         let rate = (per * writers) as f64 / started.elapsed().as_secs_f64();
         let mem = rss_anon_kb(pid).map_or("-".into(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
-        println!("| {done} | {rate:.0} | {mem} |");
+        println!("| {from}–{done} | {rate:.0} | {mem} |");
     }
     Ok(())
 }

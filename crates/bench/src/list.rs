@@ -29,10 +29,28 @@ fn filter(key: FilterNameStringType, value: &str) -> Filter {
 
 /// Prints a Markdown table: p50 of a first page of 100 for each filter and
 /// order, of a page deep in the walk, the whole walk, and GetSecretValue.
-pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow::Result<()> {
+/// `count`: how many `app/svc-I/db` secrets the account holds.
+pub async fn list_latency(
+    c: &sm::Client,
+    get_id: &str,
+    tries: usize,
+    count: usize,
+) -> anyhow::Result<()> {
     let get = timed(tries, || async {
         c.get_secret_value().secret_id(get_id).send().await?;
         Ok(())
+    })
+    .await?;
+    // A different secret each time, spread over the account (7919 is prime, so
+    // the ids do not repeat): each is read from the store, not the cache.
+    let mut k = 0;
+    let spread = timed(tries.max(200), || {
+        k += 1;
+        let id = format!("app/svc-{}/db", (k * 7919) % count.max(1) + 1);
+        async move {
+            c.get_secret_value().secret_id(id).send().await?;
+            Ok(())
+        }
     })
     .await?;
     println!("| what | secrets on the page | p50 | × GetSecretValue |\n|---|---|---|---|");
@@ -44,23 +62,28 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
         );
     };
     row("GetSecretValue (reference)", 1, get);
+    row(
+        "GetSecretValue, a different secret each time (read from the store)",
+        1,
+        spread,
+    );
     let (asc, desc) = (SortOrderType::Asc, SortOrderType::Desc);
-    let cases: Vec<(&str, Option<Filter>, SortByType, SortOrderType)> = vec![
+    let cases: Vec<(&str, Vec<Filter>, SortByType, SortOrderType)> = vec![
         (
             "ListSecrets, no filter, by created date",
-            None,
+            vec![],
             SortByType::CreatedDate,
             asc.clone(),
         ),
         (
             "ListSecrets, no filter, by name",
-            None,
+            vec![],
             SortByType::Name,
             asc.clone(),
         ),
         (
             "ListSecrets, name prefix matching 1 in 100",
-            Some(filter(FilterNameStringType::Name, "app/svc-42")),
+            vec![filter(FilterNameStringType::Name, "app/svc-42")],
             SortByType::CreatedDate,
             asc.clone(),
         ),
@@ -68,19 +91,19 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
         // others come before them in the order's index.
         (
             "ListSecrets, the same, newest first",
-            Some(filter(FilterNameStringType::Name, "app/svc-42")),
+            vec![filter(FilterNameStringType::Name, "app/svc-42")],
             SortByType::CreatedDate,
             desc,
         ),
         (
             "ListSecrets, tag-value matching 1 in 10",
-            Some(filter(FilterNameStringType::TagValue, "team-7")),
+            vec![filter(FilterNameStringType::TagValue, "team-7")],
             SortByType::CreatedDate,
             asc.clone(),
         ),
         (
             "ListSecrets, description word matching 1 in 1000",
-            Some(filter(FilterNameStringType::Description, "s123x")),
+            vec![filter(FilterNameStringType::Description, "s123x")],
             SortByType::CreatedDate,
             asc.clone(),
         ),
@@ -88,7 +111,7 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
         // word index hands over as candidates, so the order is walked.
         (
             "ListSecrets, description word matching 1 in 90",
-            Some(filter(FilterNameStringType::Description, "s12x")),
+            vec![filter(FilterNameStringType::Description, "s12x")],
             SortByType::CreatedDate,
             asc.clone(),
         ),
@@ -96,13 +119,41 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
         // every secret to find one (negations narrow nothing in either store).
         (
             "ListSecrets, a negation excluding all but one secret",
-            Some(filter(FilterNameStringType::Name, "!app")),
+            vec![filter(FilterNameStringType::Name, "!app")],
+            SortByType::CreatedDate,
+            asc.clone(),
+        ),
+        (
+            "ListSecrets, `all` word matching 1 in 1000",
+            vec![filter(FilterNameStringType::All, "s123x")],
+            SortByType::CreatedDate,
+            asc.clone(),
+        ),
+        (
+            "ListSecrets, tag-key, by name",
+            vec![filter(FilterNameStringType::TagKey, "team")],
+            SortByType::Name,
+            asc.clone(),
+        ),
+        (
+            "ListSecrets, tag-value matching 1 in 10, by last changed, newest first",
+            vec![filter(FilterNameStringType::TagValue, "team-7")],
+            SortByType::LastChangedDate,
+            SortOrderType::Desc,
+        ),
+        // Filters are ANDed: 1 in 9 names, 1 in 90 descriptions.
+        (
+            "ListSecrets, name prefix and description word together (1 in 810)",
+            vec![
+                filter(FilterNameStringType::Name, "app/svc-4"),
+                filter(FilterNameStringType::Description, "s12x"),
+            ],
             SortByType::CreatedDate,
             asc.clone(),
         ),
         (
             "ListSecrets, a name matching nothing",
-            Some(filter(FilterNameStringType::Name, "nothing-matches")),
+            vec![filter(FilterNameStringType::Name, "nothing-matches")],
             SortByType::CreatedDate,
             asc,
         ),
@@ -113,7 +164,7 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
                 .max_results(100)
                 .sort_by(sort.clone())
                 .sort_order(order.clone())
-                .set_filters(f.clone().map(|f| vec![f]))
+                .set_filters((!f.is_empty()).then(|| f.clone()))
         };
         let n = list().send().await?.secret_list().len();
         let d = timed(tries, || async {
@@ -123,6 +174,23 @@ pub async fn list_latency(c: &sm::Client, get_id: &str, tries: usize) -> anyhow:
         .await?;
         row(what, n, d);
     }
+    // Its pages hold 20 at most, values and all.
+    let batch = || {
+        c.batch_get_secret_value()
+            .max_results(20)
+            .filters(filter(FilterNameStringType::Description, "s123x"))
+    };
+    let n = batch().send().await?.secret_values().len();
+    let d = timed(tries, || async {
+        batch().send().await?;
+        Ok(())
+    })
+    .await?;
+    row(
+        "BatchGetSecretValue, description word matching 1 in 1000 (20 a page)",
+        n,
+        d,
+    );
     let started = Instant::now();
     let (mut pages, mut secrets, mut next, mut deep) = (0, 0, None::<String>, Vec::new());
     loop {

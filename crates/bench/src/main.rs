@@ -5,13 +5,16 @@
 //!   can replay it (a signature stays valid for AWS's 15-minute window);
 //! - `put`: durable PutSecretValue writes per second through the AWS SDK;
 //! - `push-latency`: how soon after a PutSecretValue a `coffer agent` in front of
-//!   the server serves the new value (pushed refresh; `bench/push.sh`).
+//!   the server serves the new value (pushed refresh; `bench/push.sh`);
+//! - `reach`: how soon a change through one server of a fleet is served by
+//!   another (`bench/fleet.sh`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod history;
 mod list;
+mod reach;
 mod replication;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -144,6 +147,9 @@ enum Cmd {
         get_id: String,
         #[arg(long, default_value_t = 20)]
         tries: usize,
+        /// How many `app/svc-I/db` secrets the account holds.
+        #[arg(long)]
+        count: usize,
         #[arg(long, env = "AWS_ACCESS_KEY_ID")]
         access_key_id: String,
         #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
@@ -173,6 +179,9 @@ enum Cmd {
         #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
         secret_access_key: String,
     },
+    /// Put a new value through WRITER COUNT times and time each until READER
+    /// (another server of the fleet) serves it; print p50/p99/max.
+    Reach(reach::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -297,13 +306,16 @@ fn main() -> anyhow::Result<()> {
             endpoint,
             get_id,
             tries,
+            count,
             access_key_id,
             secret_access_key,
         } => rt.block_on(list::list_latency(
             &client(&endpoint, &access_key_id, &secret_access_key),
             &get_id,
             tries,
+            count,
         )),
+        Cmd::Reach(args) => rt.block_on(reach::run(args)),
         Cmd::PushLatency {
             endpoint,
             agent,

@@ -17,6 +17,11 @@
 //! # against the system's roots and, if given, this PEM file. Without
 //! # sslmode=require connections are plain.
 //! # database_ca_file = "/etc/coffer/db-ca.pem"
+//! # Connections each server keeps to the database; requests beyond them wait
+//! # (then answer ServiceUnavailableException). Each server opens two more (change
+//! # notifications, background leadership), so a fleet of N servers needs
+//! # N × (database_pool_size + 2) of PostgreSQL's max_connections (default 100).
+//! database_pool_size = 16
 //! # Regions served; a request signed for another region is refused.
 //! regions = ["us-east-1"]
 //! # Account id of the first account, created at first start (random if unset).
@@ -150,6 +155,7 @@ pub struct FileConfig {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub database_ca_file: Option<PathBuf>,
+    pub database_pool_size: usize,
     pub rotation_database_ca_file: Option<PathBuf>,
     pub regions: Vec<String>,
     pub account_id: Option<String>,
@@ -305,6 +311,7 @@ impl Default for FileConfig {
             data_dir: PathBuf::from("./coffer-data"),
             database_url: None,
             database_ca_file: None,
+            database_pool_size: 16,
             rotation_database_ca_file: None,
             regions: vec!["us-east-1".into()],
             account_id: None,
@@ -357,6 +364,10 @@ impl FileConfig {
         } else if self.database_ca_file.is_some() {
             anyhow::bail!("database_ca_file is set but database_url is not");
         }
+        anyhow::ensure!(
+            (1..=1000).contains(&self.database_pool_size),
+            "database_pool_size must be between 1 and 1000"
+        );
         anyhow::ensure!(
             matches!(self.root_key.as_str(), "file" | "env" | "passphrase"),
             "root_key must be \"file\", \"env\" or \"passphrase\""

@@ -264,6 +264,10 @@ struct ServerArgs {
     /// the database's certificate, besides the system's roots.
     #[arg(long, env = "COFFER_DATABASE_CA_FILE")]
     database_ca_file: Option<PathBuf>,
+    /// Connections this server keeps to the database (default 16; each server
+    /// opens two more). Size PostgreSQL's max_connections for the whole fleet.
+    #[arg(long, env = "COFFER_DATABASE_POOL_SIZE")]
+    database_pool_size: Option<usize>,
     /// A region to serve (repeatable). Dev mode serves any region.
     #[arg(long = "region", env = "COFFER_REGIONS", value_delimiter = ',')]
     regions: Vec<String>,
@@ -623,6 +627,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(v) = args.database_ca_file {
         cfg.database_ca_file = Some(v);
     }
+    if let Some(v) = args.database_pool_size {
+        cfg.database_pool_size = v;
+    }
     if let Some(v) = args.rotation_database_ca_file {
         cfg.rotation_database_ca_file = Some(v);
     }
@@ -682,6 +689,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         database: None,
         database_url: cfg.database_url.clone(),
         database_ca_file: cfg.database_ca_file.clone(),
+        database_pool_size: cfg.database_pool_size,
         rotation_database_ca_file: cfg.rotation_database_ca_file.clone(),
         listen,
         http: HttpConfig {

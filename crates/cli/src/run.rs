@@ -26,6 +26,8 @@ pub struct StartOptions {
     pub database_url: Option<String>,
     /// PEM roots for the database's certificate (with `sslmode=require`).
     pub database_ca_file: Option<PathBuf>,
+    /// Connections to that database this server keeps.
+    pub database_pool_size: usize,
     /// PEM roots for the built-in database rotators.
     pub rotation_database_ca_file: Option<PathBuf>,
     pub listen: SocketAddr,
@@ -271,7 +273,8 @@ async fn open_store(
 ) -> anyhow::Result<Opened> {
     if let Some(url) = &opts.database_url {
         let shown = coffer_store::postgres::redact(url);
-        let target = coffer_store::postgres::Target::new(url, opts.database_ca_file.as_deref())?;
+        let target = coffer_store::postgres::Target::new(url, opts.database_ca_file.as_deref())?
+            .with_pool_size(opts.database_pool_size);
         let pg = coffer_store::postgres::PgStore::open_with(&target, chain_key)
             .await
             .with_context(|| format!("opening the PostgreSQL store at {shown}"))?;

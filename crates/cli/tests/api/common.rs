@@ -25,6 +25,7 @@ pub fn options(data_dir: PathBuf, clock: ManualClock) -> StartOptions {
         database: None,
         database_url: None,
         database_ca_file: None,
+        database_pool_size: coffer_store::postgres::POOL_SIZE,
         rotation_database_ca_file: None,
         listen: "127.0.0.1:0".parse().unwrap(),
         http: HttpConfig {

@@ -17,6 +17,8 @@ mod deletion;
 mod durability;
 mod errors;
 mod fleet;
+mod fleet_durability;
+mod fleet_reach;
 mod kms;
 mod labels;
 mod lifecycle;

@@ -141,6 +141,12 @@ impl Cluster {
         self.pg_ctl(&["-m", "fast", "stop"]);
     }
 
+    /// An immediate stop: no checkpoint, so the restart recovers from the WAL,
+    /// as after the database's machine lost power.
+    pub fn crash(&self) {
+        self.pg_ctl(&["-m", "immediate", "stop"]);
+    }
+
     /// Serves TLS too, with a certificate for 127.0.0.1 and localhost from a
     /// throwaway CA, whose PEM file it returns. `hba_first` goes on top of
     /// pg_hba.conf (to refuse plain connections to someone, say).

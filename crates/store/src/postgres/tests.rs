@@ -180,3 +180,23 @@ async fn audit_files_are_kept_per_server_and_a_line_once() {
     store.close().await.unwrap();
     drop_database(&url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_probes_our_sessions() {
+    // Without its own keepalives the database would hold a vanished server's
+    // sessions, and the background leader's lock, for the system's two hours.
+    let url = fresh_database().await;
+    let c = pool::connect(&Target::new(&url, None).unwrap())
+        .await
+        .unwrap();
+    for (setting, want) in [
+        ("tcp_keepalives_idle", "5"),
+        ("tcp_keepalives_interval", "2"),
+        ("tcp_keepalives_count", "3"),
+    ] {
+        let row = c.query_one(&format!("SHOW {setting}"), &[]).await.unwrap();
+        assert_eq!(row.get::<_, String>(0), want, "{setting}");
+    }
+    drop(c);
+    drop_database(&url).await;
+}

@@ -4,7 +4,7 @@
 // is ever parsed as HTML.
 "use strict";
 
-const state = { csrf: sessionStorage.getItem("coffer.csrf"), who: JSON.parse(sessionStorage.getItem("coffer.who") || "null"), tokens: [null] };
+const state = { csrf: sessionStorage.getItem("coffer.csrf"), who: JSON.parse(sessionStorage.getItem("coffer.who") || "null") };
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -45,7 +45,7 @@ const trail = (target, body) => post("/console/api/call", { service: "cloudtrail
 
 function signedOut() {
   state.csrf = null; state.who = null;
-  sessionStorage.removeItem("coffer.csrf"); sessionStorage.removeItem("coffer.who");
+  sessionStorage.removeItem("coffer.csrf"); sessionStorage.removeItem("coffer.who"); sessionStorage.removeItem("coffer.pages");
   location.hash = "#/login";
 }
 
@@ -90,25 +90,50 @@ function loginPage() {
 
 // ---- the list
 
+const PAGE = 25;
+
+// The NextTokens of one listing's pages (its search, sort and order), kept
+// for the tab so that a reload stays on its page: page N is read from the
+// token page N-1 ended with, tokens[N].
+function pagesOf(listing) {
+  const saved = JSON.parse(sessionStorage.getItem("coffer.pages") || "null");
+  return saved && saved.listing === listing ? saved.tokens : [null];
+}
+
+function listHash(key, value, sort, order, page) {
+  return "#/secrets?" + new URLSearchParams({ key, q: value, sort, order, page });
+}
+
 async function listPage(params) {
   const q = new URLSearchParams(params);
   const key = q.get("key") || "all", value = q.get("q") || "", sort = q.get("sort") || "name", order = q.get("order") || "asc";
-  const page = Number(q.get("page") || "0");
-  const body = { MaxResults: 25, SortBy: sort, SortOrder: order };
+  const listing = JSON.stringify([key, value, sort, order]);
+  const tokens = pagesOf(listing);
+  let page = Number(q.get("page") || "0");
+  // A page whose token is not known here (a link from elsewhere, another
+  // listing's page) is shown as what it is: page 1, and the address says so.
+  if (!Number.isInteger(page) || page < 0 || (page > 0 && !tokens[page])) {
+    page = 0;
+    history.replaceState(null, "", listHash(key, value, sort, order, 0));
+  }
+  const body = { MaxResults: PAGE, SortBy: sort, SortOrder: order };
   if (value) body.Filters = [{ Key: key, Values: [value] }];
-  if (state.tokens[page]) body.NextToken = state.tokens[page];
+  if (page > 0) body.NextToken = tokens[page];
   let out = await sm("ListSecrets", body);
   let list = out.SecretList || [];
   // The server cuts a page short when a sparse filter has it read many
   // secrets; follow on (a few calls at most) so a page shows what it can.
-  for (let i = 0; list.length < 25 && out.NextToken && i < 8; i++) {
-    out = await sm("ListSecrets", { ...body, MaxResults: 25 - list.length, NextToken: out.NextToken });
+  for (let i = 0; list.length < PAGE && out.NextToken && i < 8; i++) {
+    out = await sm("ListSecrets", { ...body, MaxResults: PAGE - list.length, NextToken: out.NextToken });
     list = list.concat(out.SecretList || []);
   }
-  state.tokens[page + 1] = out.NextToken || null;
-  const go = (p) => { const n = new URLSearchParams({ key, q: value, sort, order, page: p }); location.hash = "#/secrets?" + n; };
+  // The pages after this one may have moved: forget their tokens.
+  tokens.length = page + 1;
+  if (out.NextToken) tokens.push(out.NextToken);
+  sessionStorage.setItem("coffer.pages", JSON.stringify({ listing, tokens }));
+  const go = (h) => { if (location.hash === h) route(); else location.hash = h; };
   const search = el("form", { class: "row", role: "search", onsubmit: (ev) => { ev.preventDefault(); const d = new FormData(search);
-      state.tokens = [null]; const n = new URLSearchParams({ key: d.get("key"), q: d.get("q"), sort: d.get("sort"), order: d.get("order"), page: 0 }); location.hash = "#/secrets?" + n; } },
+      go(listHash(d.get("key"), d.get("q"), d.get("sort"), d.get("order"), 0)); } },
     el("label", {}, "Search ", el("input", { name: "q", value, "aria-label": "Search secrets" })),
     el("select", { name: "key", "aria-label": "Search in" }, ...["all", "name", "description", "tag-key", "tag-value"].map((k) => el("option", { value: k, selected: k === key }, k))),
     el("select", { name: "sort", "aria-label": "Sort by" }, ...["name", "created-date", "last-changed-date", "last-accessed-date"].map((k) => el("option", { value: k, selected: k === sort }, k))),
@@ -123,9 +148,9 @@ async function listPage(params) {
     el("table", { id: "secrets" }, el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Description"), el("th", {}, "Tags"), el("th", {}, "Last changed"))),
       el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 4 }, "No secrets.")))),
     el("div", { class: "row" },
-      el("button", { type: "button", disabled: page === 0, onclick: () => go(page - 1) }, "Previous"),
-      el("span", {}, `Page ${page + 1}`),
-      el("button", { type: "button", id: "next", disabled: !out.NextToken, onclick: () => go(page + 1) }, "Next")));
+      el("button", { type: "button", id: "previous", disabled: page === 0, onclick: () => go(listHash(key, value, sort, order, page - 1)) }, "Previous"),
+      el("span", { id: "page" }, `Page ${page + 1}`),
+      el("button", { type: "button", id: "next", disabled: !out.NextToken, onclick: () => go(listHash(key, value, sort, order, page + 1)) }, "Next")));
 }
 
 // ---- one secret
@@ -163,10 +188,37 @@ async function secretPage(name) {
   const moveTo = el("select", { id: "move-to", "aria-label": "To version" }, ...(versions.Versions || []).map((v) => el("option", { value: v.VersionId }, v.VersionId)));
   const days = el("input", { id: "rotation-days", type: "number", min: 1, max: 1000, value: d.RotationRules?.AutomaticallyAfterDays || 30, "aria-label": "Rotate every N days" });
   const fn = el("input", { id: "rotation-function", value: d.RotationLambdaARN || "", placeholder: "arn:aws:lambda:REGION:ACCOUNT:function:NAME", "aria-label": "Rotation function ARN", size: 60 });
-  const policyText = el("textarea", { id: "policy", "aria-label": "Resource policy" });
+  const policyText = el("textarea", { id: "policy", "aria-label": "Resource policy", spellcheck: "false" });
+  const broad = el("input", { type: "checkbox", id: "policy-broad" });
+  // The validation's findings, minus broad access when that is meant.
+  const findings = async () => {
+    const v = await sm("ValidateResourcePolicy", { SecretId: name, ResourcePolicy: policyText.value });
+    return (v.ValidationErrors || []).filter((e) => !(broad.checked && e.CheckName === "BROAD_ACCESS")).map((e) => e.ErrorMessage);
+  };
   try { const p = await sm("GetResourcePolicy", { SecretId: name }); policyText.value = p.ResourcePolicy ? JSON.stringify(JSON.parse(p.ResourcePolicy), null, 2) : ""; } catch (e) { policyText.value = ""; }
   const window_ = el("input", { id: "recovery-days", type: "number", min: 7, max: 30, value: 30, "aria-label": "Recovery window in days" });
   const audit = el("tbody", {});
+  // The secret's audit records, newest first, 50 a lookup; "Older records"
+  // goes on from where the last lookup ended. Calls name a secret by its
+  // name or by its ARN (whole or partial): look up by name, which finds all
+  // three, and keep those naming this secret (not another whose name begins
+  // with this one's and a hyphen).
+  const ours = new Set([d.Name, d.ARN, (d.ARN || "").replace(/-[A-Za-z0-9]{6}$/, "")]);
+  let auditNext = null;
+  const older = el("button", { type: "button", hidden: true, onclick: () => guard(() => records(auditNext)) }, "Older records");
+  const records = async (token) => {
+    const body = { LookupAttributes: [{ AttributeKey: "ResourceName", AttributeValue: d.Name }], MaxResults: 50 };
+    if (token) body.NextToken = token;
+    const ev = await trail("LookupEvents", body);
+    const rows = (ev.Events || []).filter((e) => (e.Resources || []).some((r) => ours.has(r.ResourceName))).map((e) => {
+      const r = JSON.parse(e.CloudTrailEvent || "{}");
+      return el("tr", {}, el("td", {}, when(e.EventTime)), el("td", {}, e.EventName), el("td", {}, e.Username || ""), el("td", {}, r.errorCode || "OK"));
+    });
+    if (token) audit.append(...rows); else audit.replaceChildren(...rows);
+    auditNext = ev.NextToken || null;
+    older.hidden = !auditNext;
+    if (!audit.children.length && !auditNext) audit.replaceChildren(el("tr", {}, el("td", { colspan: 4 }, "No records.")));
+  };
   // A link may open another account's secret (one its policy shares): say so
   // before anyone writes a value into it.
   const owner = (d.ARN || "").split(":")[4];
@@ -188,23 +240,24 @@ async function secretPage(name) {
       el("div", { class: "row" },
         action("Save and rotate now", async () => { await sm("RotateSecret", { SecretId: name, ClientRequestToken: crypto.randomUUID(), RotationLambdaARN: fn.value || undefined, RotationRules: { AutomaticallyAfterDays: Number(days.value) }, RotateImmediately: true }); status("Rotation started.", "ok"); reload(); }, "primary"),
         action("Rotate now", async () => { await sm("RotateSecret", { SecretId: name, ClientRequestToken: crypto.randomUUID() }); status("Rotation started.", "ok"); reload(); }))),
-    section("Resource policy", policyText, el("div", { class: "row" },
-      action("Validate", async () => { const v = await sm("ValidateResourcePolicy", { SecretId: name, ResourcePolicy: policyText.value });
-        status(v.PolicyValidationPassed ? "The policy is valid." : "Not valid: " + (v.ValidationErrors || []).map((e) => e.ErrorMessage).join("; "), v.PolicyValidationPassed ? "ok" : "error"); }),
-      action("Save policy", async () => { await sm("PutResourcePolicy", { SecretId: name, ResourcePolicy: policyText.value }); status("Policy saved.", "ok"); }, "primary"),
-      action("Delete policy", async () => { await sm("DeleteResourcePolicy", { SecretId: name }); policyText.value = ""; status("Policy deleted.", "ok"); }, "danger"))),
+    section("Resource policy", policyText,
+      el("label", { class: "row" }, broad, "Allow principals outside this account (cross-account sharing)"),
+      el("div", { class: "row" },
+        action("Validate", async () => { const bad = await findings();
+          status(bad.length ? "Not valid: " + bad.join("; ") : "The policy is valid.", bad.length ? "error" : "ok"); }),
+        // Saved only once validated; the server blocks broad access too.
+        action("Save policy", async () => { const bad = await findings();
+          if (bad.length) { status("Not saved: " + bad.join("; "), "error"); return; }
+          await sm("PutResourcePolicy", { SecretId: name, ResourcePolicy: policyText.value, BlockPublicPolicy: !broad.checked }); status("Policy saved.", "ok"); reload(); }, "primary"),
+        action("Delete policy", async () => { await sm("DeleteResourcePolicy", { SecretId: name }); status("Policy deleted.", "ok"); reload(); }, "danger"))),
     section("Deletion", d.DeletedDate
       ? el("div", { class: "row" }, `Scheduled for deletion (deleted ${when(d.DeletedDate)}).`, action("Restore", async () => { await sm("RestoreSecret", { SecretId: name }); status("Restored.", "ok"); reload(); }, "primary"))
       : el("div", { class: "row" }, "Recovery window ", window_, " days", action("Schedule deletion", async () => {
           if (!confirm(`Schedule ${name} for deletion?`)) return;
           await sm("DeleteSecret", { SecretId: name, RecoveryWindowInDays: Number(window_.value) }); status("Deletion scheduled.", "ok"); reload(); }, "danger"))),
     // Asked for, not loaded with the page: a lookup reads the retained trail.
-    section("Audit", el("div", { class: "row" }, action("Show audit records", async () => {
-      const ev = await trail("LookupEvents", { LookupAttributes: [{ AttributeKey: "ResourceName", AttributeValue: d.ARN }], MaxResults: 50 });
-      audit.replaceChildren(...(ev.Events || []).map((e) => { const r = JSON.parse(e.CloudTrailEvent || "{}");
-        return el("tr", {}, el("td", {}, when(e.EventTime)), el("td", {}, e.EventName), el("td", {}, e.Username || ""), el("td", {}, r.errorCode || "OK")); }));
-      if (!audit.children.length) audit.replaceChildren(el("tr", {}, el("td", { colspan: 4 }, "No records.")));
-    })), el("table", { id: "audit" }, el("thead", {}, el("tr", {}, ...["Time", "Event", "Who", "Result"].map((h) => el("th", {}, h)))), audit)));
+    section("Audit", el("div", { class: "row" }, action("Show audit records", () => records(null)), older),
+      el("table", { id: "audit" }, el("thead", {}, el("tr", {}, ...["Time", "Event", "Who", "Result"].map((h) => el("th", {}, h)))), audit)));
   main(page);
 }
 
@@ -235,25 +288,24 @@ async function route() {
     if (h === "#/login") return loginPage();
     if (h === "#/new") return newPage();
     if (h.startsWith("#/secret/")) return secretPage(decodeURIComponent(h.slice("#/secret/".length)));
-    const q = h.split("?")[1] || "";
-    if (!q) state.tokens = [null];
-    return listPage(q);
+    return listPage(h.split("?")[1] || "");
   }, true);
   document.getElementById("main").focus();
 }
+
+// The theme chosen here, else the system's; the toggle says which is on.
+const isDark = () => document.documentElement.dataset.theme === "dark" || (!document.documentElement.dataset.theme && matchMedia("(prefers-color-scheme: dark)").matches);
 
 function theme(next) {
   if (next) localStorage.setItem("coffer.theme", next);
   const t = localStorage.getItem("coffer.theme");
   if (t) document.documentElement.dataset.theme = t;
+  document.getElementById("theme").setAttribute("aria-pressed", String(isDark()));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   theme();
-  document.getElementById("theme").addEventListener("click", () => {
-    const dark = document.documentElement.dataset.theme === "dark" || (!document.documentElement.dataset.theme && matchMedia("(prefers-color-scheme: dark)").matches);
-    theme(dark ? "light" : "dark");
-  });
+  document.getElementById("theme").addEventListener("click", () => theme(isDark() ? "light" : "dark"));
   document.getElementById("logout").addEventListener("click", () => guard(async () => { await post("/console/api/logout", {}); signedOut(); }));
   window.addEventListener("hashchange", route);
   route();

@@ -293,9 +293,7 @@ impl Filter {
             }
             "AccessKeyId" => rec["userIdentity"]["accessKeyId"] == *v,
             "Username" => username(rec).as_deref() == Some(v.as_str()),
-            "ResourceName" => resources(rec).iter().any(|(_, n)| {
-                n == v || n.starts_with(&format!("{v}-")) || arn_name(n) == Some(v.as_str())
-            }),
+            "ResourceName" => resources(rec).iter().any(|(_, n)| same_resource(n, v)),
             "ResourceType" => resources(rec).iter().any(|(t, _)| t == v),
             _ => false,
         }
@@ -329,6 +327,18 @@ fn username(rec: &Value) -> Option<String> {
 fn arn_name(arn: &str) -> Option<&str> {
     let rest = arn.split(":secret:").nth(1)?;
     Some(rest.rsplit_once('-').map_or(rest, |(n, _)| n))
+}
+
+/// Whether a record's resource `n` is the secret a lookup names `v`: the same
+/// text, the full ARN of the name `v`, or the full ARN of the partial ARN `v`
+/// (the same with AWS's six-character suffix). `app` is not `app-cache`.
+fn same_resource(n: &str, v: &str) -> bool {
+    let suffixed = || {
+        n.strip_prefix(v)
+            .and_then(|r| r.strip_prefix('-'))
+            .is_some_and(|s| s.len() == 6 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+    };
+    n == v || arn_name(n) == Some(v) || (v.contains(":secret:") && suffixed())
 }
 
 /// (type, name) of what a record acts on.
@@ -442,5 +452,30 @@ mod tests {
         assert_eq!(time_ms(&rec), 1_795_946_400_000);
         assert!(parse_token("nope").is_err());
         assert_eq!(parse_token("5:abc").unwrap(), (5, "abc".to_string()));
+    }
+
+    #[test]
+    fn a_resource_name_names_one_secret() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC123";
+        for (v, same) in [
+            ("prod/db", true),
+            (arn, true),
+            (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db",
+                true,
+            ),
+            ("prod", false),
+            ("prod/d", false),
+            (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod",
+                false,
+            ),
+        ] {
+            assert_eq!(same_resource(arn, v), same, "{v}");
+        }
+        let other = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-cache-XyZ789";
+        assert!(!same_resource(other, "prod/db"));
+        assert!(!same_resource("prod/db-cache", "prod/db"));
+        assert!(same_resource("prod/db", "prod/db"));
     }
 }

@@ -29,9 +29,9 @@ def sm(s, key=AKID, secret=SECRET):
                         config=Config(retries={"max_attempts": 1}))
 
 
-def coffer(dest, workdir, *args, extra_env=None):
-    """The coffer binary with the destination in the usual AWS variables and a
-    profile `source` for the source's credentials."""
+def coffer_env(dest, workdir, extra_env=None):
+    """The destination in the usual AWS variables and a profile `source` for the
+    source's credentials."""
     profiles = os.path.join(workdir, "credentials")
     with open(profiles, "w") as f:
         f.write(f"[source]\naws_access_key_id = {SOURCE_KEY}\naws_secret_access_key = {SOURCE_SECRET}\n")
@@ -40,7 +40,13 @@ def coffer(dest, workdir, *args, extra_env=None):
                 "AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": SECRET,
                 "AWS_SHARED_CREDENTIALS_FILE": profiles, "AWS_CONFIG_FILE": "/dev/null",
                 **(extra_env or {})})
-    return subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=120)
+    return env
+
+
+def coffer(dest, workdir, *args, extra_env=None):
+    """The coffer binary run to its end with `coffer_env`."""
+    return subprocess.run([BIN, *args], env=coffer_env(dest, workdir, extra_env),
+                          capture_output=True, text=True, timeout=120)
 
 
 def snapshot(client, name):

@@ -2,7 +2,8 @@
 //! source (export) is the server in the usual AWS variables
 //! (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials from the standard chain).
 
-use super::{bundle, client, files, read, write, SecretRecord, Summary};
+use super::write::Fit;
+use super::{bundle, client, copy, files, read, write, SecretRecord, Side, Summary};
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -12,10 +13,21 @@ const PASSPHRASE_VAR: &str = "COFFER_BUNDLE_PASSPHRASE";
 pub enum ImportCommand {
     /// Every secret of an AWS Secrets Manager account, or of any server that
     /// speaks its API (another Coffer): description, tags, resource policy
-    /// and every labelled version, under the same version ids. Idempotent: a
-    /// rerun changes nothing, and a run cut short resumes. The source's
-    /// credentials come from the standard chain (`--source-profile` picks a
-    /// profile); KMS keys are not carried over (values are sealed under the
+    /// and every labelled version, under the same version ids.
+    ///
+    /// Idempotent: a rerun changes nothing, and a run cut short resumes.
+    /// Each imported secret ends as the source has it: a rerun after the
+    /// source changed adds and changes what differs, and removes the tags and
+    /// staging labels the source no longer has, clears a description it
+    /// cleared and deletes a resource policy it deleted. Secrets the source
+    /// does not list (the destination's own, and those deleted at the
+    /// source) are left alone; so are versions no label names.
+    ///
+    /// The destination is the server in AWS_ENDPOINT_URL; the source is
+    /// --source-endpoint, or AWS's own endpoint for --source-region (never
+    /// AWS_ENDPOINT_URL). The source's credentials come from the standard
+    /// chain (--source-profile picks a profile). KMS keys and rotation
+    /// settings are not carried over (values are sealed under the
     /// destination's default key).
     Aws {
         /// The source's endpoint (default: AWS's for the region).
@@ -100,7 +112,10 @@ pub struct ExportArgs {
     plaintext: bool,
 }
 
-fn report(summary: &Summary, dry_run: bool) -> anyhow::Result<()> {
+fn report(mut summary: Summary, dry_run: bool) -> anyhow::Result<()> {
+    // In name order: secrets are written several at once, so they finish in
+    // no particular one.
+    summary.failed.sort();
     for (name, why) in &summary.failed {
         eprintln!("{name}: {why}");
     }
@@ -113,16 +128,14 @@ fn report(summary: &Summary, dry_run: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn into_destination(
-    records: Vec<SecretRecord>,
-    mut failed: Vec<(String, String)>,
-    dry_run: bool,
-) -> anyhow::Result<()> {
-    let dest = client(None, None, None).await?;
-    let mut summary = write::write_all(&dest, &records, dry_run).await;
-    failed.append(&mut summary.failed);
-    summary.failed = failed;
-    report(&summary, dry_run)
+/// Writes records read from a file: what the file does not say (tags, a
+/// description, a policy, other labels) is left as the destination has it.
+async fn into_destination(records: Vec<SecretRecord>, dry_run: bool) -> anyhow::Result<()> {
+    let dest = client(Side::Coffer, None, None, None).await?;
+    report(
+        write::write_all(&dest, records, Fit::Merge, dry_run).await,
+        dry_run,
+    )
 }
 
 pub async fn import(cmd: ImportCommand) -> anyhow::Result<()> {
@@ -137,27 +150,26 @@ pub async fn import(cmd: ImportCommand) -> anyhow::Result<()> {
             common,
         } => {
             let source = client(
+                Side::Source,
                 source_endpoint.as_deref(),
                 Some(&source_region),
                 source_profile.as_deref(),
             )
             .await?;
-            let mut failed = Vec::new();
-            let records = read::read_all(&source, common.prefix.as_deref(), &mut failed).await?;
-            into_destination(records, failed, common.dry_run).await
+            let dest = client(Side::Coffer, None, None, None).await?;
+            // Named in the error, so a source left to default is seen to be AWS.
+            let from = source_endpoint
+                .unwrap_or_else(|| format!("AWS Secrets Manager in {source_region}"));
+            let summary = copy::copy_all(&source, &dest, common.prefix.as_deref(), common.dry_run)
+                .await
+                .with_context(|| format!("reading the source ({from})"))?;
+            report(summary, common.dry_run)
         }
         ImportCommand::Dotenv {
             file,
             name_prefix,
             dry_run,
-        } => {
-            into_destination(
-                files::dotenv(&read_text(&file)?, &name_prefix)?,
-                vec![],
-                dry_run,
-            )
-            .await
-        }
+        } => into_destination(files::dotenv(&read_text(&file)?, &name_prefix)?, dry_run).await,
         ImportCommand::VaultKv {
             file,
             name,
@@ -165,7 +177,7 @@ pub async fn import(cmd: ImportCommand) -> anyhow::Result<()> {
             dry_run,
         } => {
             let records = files::vault_kv(&read_text(&file)?, name.as_deref(), &name_prefix)?;
-            into_destination(records, vec![], dry_run).await
+            into_destination(records, dry_run).await
         }
         ImportCommand::Bundle {
             file,
@@ -178,7 +190,7 @@ pub async fn import(cmd: ImportCommand) -> anyhow::Result<()> {
             if let Some(p) = &common.prefix {
                 records.retain(|r| r.name.starts_with(p.as_str()));
             }
-            into_destination(records, vec![], common.dry_run).await
+            into_destination(records, common.dry_run).await
         }
     }
 }
@@ -193,7 +205,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         // Before reading every secret, not after.
         bundle::passphrase(&args.passphrase_env)?;
     }
-    let source = client(None, None, None).await?;
+    let source = client(Side::Coffer, None, None, None).await?;
     let mut failed = Vec::new();
     let records = read::read_all(&source, args.prefix.as_deref(), &mut failed).await?;
     let bytes = bundle::encode(&records, args.plaintext, &args.passphrase_env)?;

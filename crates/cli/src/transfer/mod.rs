@@ -2,7 +2,7 @@
 //! speaks the Secrets Manager API (AWS, another Coffer) and Coffer, or through
 //! files (`.env`, Vault KV JSON, an encrypted bundle).
 //!
-//! Everything becomes [`SecretRecord`]s, which [`write::write_all`] makes true
+//! Everything becomes [`SecretRecord`]s, which [`write::write_one`] makes true
 //! on the destination idempotently: a secret that is already as the record
 //! says is left alone, so a rerun changes nothing and an interrupted run
 //! resumes where it stopped. Version ids are kept, so a version imported
@@ -10,12 +10,20 @@
 
 pub mod bundle;
 pub mod cmd;
+pub mod copy;
 pub mod files;
 pub mod read;
 pub mod write;
 
 use aws_sdk_secretsmanager as sm;
 use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+/// Secrets read or written at once. Each secret is a handful of calls made
+/// one after another, so one at a time spends most of a run waiting on round
+/// trips; eight keeps well under AWS's request quotas (and the SDK retries
+/// a throttled call).
+const CONCURRENCY: usize = 8;
 
 /// One secret as moved. No `Debug`: it holds values.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -51,6 +59,13 @@ impl VersionRecord {
     }
 }
 
+/// What writing one secret did.
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
 /// What a run did, per secret.
 #[derive(Default)]
 pub struct Summary {
@@ -62,6 +77,21 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts one secret's outcome.
+    pub fn add(&mut self, name: String, outcome: Result<Outcome, String>) {
+        match outcome {
+            Ok(Outcome::Created) => self.created += 1,
+            Ok(Outcome::Updated) => self.updated += 1,
+            Ok(Outcome::Unchanged) => self.unchanged += 1,
+            Err(why) => self.failed.push((name, why)),
+        }
+    }
+
+    /// Secrets counted so far.
+    pub fn done(&self) -> usize {
+        self.created + self.updated + self.unchanged + self.failed.len()
+    }
+
     pub fn line(&self, dry_run: bool) -> String {
         let (c, u) = if dry_run {
             ("would create", "would update")
@@ -78,11 +108,23 @@ impl Summary {
     }
 }
 
+/// Which end of a transfer a client speaks to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Coffer (import's destination, export's source), named by the standard
+    /// chain (`AWS_ENDPOINT_URL` and the rest).
+    Coffer,
+    /// `import aws`'s source: the environment's endpoint is the destination's,
+    /// so without `--source-endpoint` the source is AWS itself.
+    Source,
+}
+
 /// A Secrets Manager client from the standard AWS chain (environment,
 /// profile, SSO, container and instance credentials), trusting the system's
 /// roots and `AWS_CA_BUNDLE`; `endpoint`, `region` and `profile` override the
 /// chain's.
 pub async fn client(
+    side: Side,
     endpoint: Option<&str>,
     region: Option<&str>,
     profile: Option<&str>,
@@ -112,7 +154,36 @@ pub async fn client(
         upstream.region.is_some(),
         "no region: set AWS_REGION (or --source-region for the source)"
     );
+    if side == Side::Source && endpoint.is_none() {
+        // `AWS_ENDPOINT_URL` (or a profile's `endpoint_url`) would otherwise
+        // point the source at the destination: a copy of Coffer onto itself,
+        // signed with the source profile's keys.
+        let mut conf = upstream.client.config().to_builder();
+        conf.set_endpoint_url(None);
+        return Ok(sm::Client::from_conf(conf.build()));
+    }
     Ok(upstream.client)
+}
+
+/// Runs `work` on every item, [`CONCURRENCY`] at a time, and hands each
+/// result to `done` as it comes (in the order they finish, so a progress bar
+/// moves as the work does). A panic in `work` is raised here.
+pub async fn bounded<T, R, Fut>(items: Vec<T>, work: impl Fn(T) -> Fut, mut done: impl FnMut(R))
+where
+    Fut: Future<Output = R> + Send + 'static,
+    R: Send + 'static,
+{
+    let mut running = tokio::task::JoinSet::new();
+    let mut items = items.into_iter();
+    for item in items.by_ref().take(CONCURRENCY) {
+        running.spawn(work(item));
+    }
+    while let Some(finished) = running.join_next().await {
+        done(finished.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+        if let Some(item) = items.next() {
+            running.spawn(work(item));
+        }
+    }
 }
 
 /// An SDK error as one line: the AWS code and message when there is one.

@@ -7,8 +7,9 @@ use aws_sdk_secretsmanager as sm;
 use base64::Engine as _;
 use sm::types::{Filter, FilterNameStringType};
 
-/// The names and (version id → labels) of every secret, listed page by page.
-async fn list(
+/// Every secret's listing entry (name, description, tags, version id →
+/// labels), page by page; with a prefix, only the names that start with it.
+pub async fn list(
     client: &sm::Client,
     prefix: Option<&str>,
 ) -> anyhow::Result<Vec<sm::types::SecretListEntry>> {
@@ -34,39 +35,51 @@ async fn list(
         out.extend(page.secret_list().iter().cloned());
         match page.next_token() {
             Some(t) => next = Some(t.to_string()),
-            None => return Ok(out),
+            None => break,
         }
     }
+    // The name filter is a prefix; a server that matched words instead would
+    // give more.
+    out.retain(|e| prefix.is_none_or(|p| e.name().unwrap_or_default().starts_with(p)));
+    Ok(out)
 }
 
-/// Reads every secret; a secret that cannot be read is reported and left
-/// out, so one refusal does not stop the others.
+/// Reads every secret, by name; a secret that cannot be read is reported
+/// and left out, so one refusal does not stop the others.
 pub async fn read_all(
     client: &sm::Client,
     prefix: Option<&str>,
     failed: &mut Vec<(String, String)>,
 ) -> anyhow::Result<Vec<SecretRecord>> {
     let entries = list(client, prefix).await?;
+    let total = entries.len();
     let mut bar = Bar::new();
-    let mut out = Vec::with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        let name = e.name().unwrap_or_default().to_string();
-        // The name filter is a prefix; a server that matched words instead
-        // would give more.
-        if prefix.is_some_and(|p| !name.starts_with(p)) {
-            continue;
+    let mut out = Vec::with_capacity(total);
+    let mut done = 0;
+    let work = |e: sm::types::SecretListEntry| {
+        let client = client.clone();
+        async move {
+            let name = e.name().unwrap_or_default().to_string();
+            read_one(&client, &e).await.map_err(|why| (name, why))
         }
-        match read_one(client, e).await {
+    };
+    super::bounded(entries, work, |read| {
+        match read {
             Ok(r) => out.push(r),
-            Err(why) => failed.push((name, why)),
+            Err(f) => failed.push(f),
         }
-        bar.show("reading", i + 1, entries.len());
-    }
+        done += 1;
+        bar.show("reading", done, total);
+    })
+    .await;
     bar.finish();
+    // Read in the order they finished; written in a stable one.
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-async fn read_one(
+/// One secret as the listing and its reads give it.
+pub async fn read_one(
     client: &sm::Client,
     e: &sm::types::SecretListEntry,
 ) -> Result<SecretRecord, String> {
@@ -111,7 +124,11 @@ async fn read_one(
     versions.sort_by_key(|(created, v)| (*created, v.current()));
     Ok(SecretRecord {
         name: name.to_string(),
-        description: e.description().map(str::to_string),
+        // AWS keeps no empty description; some servers may list one.
+        description: e
+            .description()
+            .filter(|d| !d.is_empty())
+            .map(str::to_string),
         tags: e
             .tags()
             .iter()

@@ -10,7 +10,8 @@
 # SQLite store, the root key and the first account's root credential
 # (root-credentials, written once), is the volume /var/lib/coffer. Give
 # COFFER_DATABASE_URL for a PostgreSQL store, COFFER_ROOT_KEY_SOURCE=env and
-# COFFER_ROOT_KEY to keep the root key out of the volume.
+# COFFER_ROOT_KEY to keep the root key out of the volume, COFFER_HEALTH_URL when
+# the server listens elsewhere than https://127.0.0.1:8443.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -32,8 +33,11 @@ COPY packaging/coffer.toml /etc/coffer/coffer.toml
 USER coffer
 VOLUME /var/lib/coffer
 EXPOSE 8443
+# Another listen address or port, or tls_disable = true: give the URL to check
+# (docker run -e COFFER_HEALTH_URL=http://127.0.0.1:8750/health ...).
+ENV COFFER_HEALTH_URL=https://127.0.0.1:8443/health
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD curl -fsk https://127.0.0.1:8443/health || exit 1
+  CMD curl -fsk "$COFFER_HEALTH_URL" || exit 1
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/coffer"]
 CMD ["server", "--config", "/etc/coffer/coffer.toml"]

@@ -48,7 +48,8 @@ pub struct PrefetchTag {
 }
 
 /// Coffer's addition: a secret (whole, or one key of a JSON secret) rendered to a
-/// file, mode 0600, and a command run when its value changes.
+/// file, mode 0600 unless `mode` says otherwise, and a command run when its value
+/// changes.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSink {
@@ -63,9 +64,40 @@ pub struct FileSink {
     /// The file's mode; 0 is 0600.
     #[serde(skip)]
     pub mode: u32,
+    /// `mode = "0640"` in the config: the mode as octal text, for a service
+    /// running as another user of the file's group.
+    #[serde(rename = "mode", default)]
+    pub mode_text: Option<String>,
     /// The role the secret is read as (an ACM certificate's `role_arn`).
     #[serde(skip)]
     pub role_arn: Option<String>,
+}
+
+/// A `[[coffer.files]]` mode: octal, owner read and write at least, nothing for
+/// other users (a secret readable by every account on the host is no secret).
+fn file_mode(text: &str) -> Result<u32, ConfigError> {
+    let m = u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|v| *v <= 0o777)
+        .ok_or_else(|| {
+            invalid(
+                "coffer.files",
+                format!("mode {text:?} is not an octal mode up to 0777"),
+            )
+        })?;
+    if m & 0o007 != 0 {
+        return Err(invalid(
+            "coffer.files",
+            format!("mode {text:?} lets every user of the host read or change the secret; give its group access instead (\"0640\")"),
+        ));
+    }
+    if m & 0o600 != 0o600 {
+        return Err(invalid(
+            "coffer.files",
+            format!("mode {text:?} does not let the agent itself rewrite the file; it needs 06x0"),
+        ));
+    }
+    Ok(m)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -415,7 +447,7 @@ impl AgentConfig {
                 max_jitter_seconds: jitter,
             };
         }
-        let coffer = input.coffer.unwrap_or_default();
+        let mut coffer = input.coffer.unwrap_or_default();
         if let Some(a) = coffer.http_address.as_ref().or(input.http_address.as_ref()) {
             c.http_address = a.parse().map_err(|_| {
                 invalid(
@@ -457,12 +489,15 @@ impl AgentConfig {
             return Err(invalid("coffer.ca_bundle", "must name a file"));
         }
         c.ca_bundle = coffer.ca_bundle;
-        for f in &coffer.files {
+        for f in &mut coffer.files {
             if f.secret_id.is_empty() || !f.path.is_absolute() {
                 return Err(invalid(
                     "coffer.files",
                     "each file needs a secret_id and an absolute path",
                 ));
+            }
+            if let Some(m) = &f.mode_text {
+                f.mode = file_mode(m)?;
             }
         }
         c.files = coffer.files;
@@ -570,6 +605,28 @@ mod tests {
             AgentConfig::parse("[[coffer.files]]\nsecret_id = \"db\"\npath = \"relative\"\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_file_sink_mode_opens_the_file_to_its_group_and_no_further() {
+        let sink = |mode: &str| {
+            AgentConfig::parse(&format!(
+                "[[coffer.files]]\nsecret_id = \"db\"\npath = \"/run/db\"\nmode = \"{mode}\"\n"
+            ))
+        };
+        assert_eq!(sink("0640").unwrap().files[0].mode, 0o640);
+        assert_eq!(sink("600").unwrap().files[0].mode, 0o600);
+        for (bad, says) in [
+            ("0644", "every user"),
+            ("0606", "every user"),
+            ("0440", "rewrite"),
+            ("0888", "octal"),
+            ("rw-r-----", "octal"),
+            ("01640", "octal"),
+        ] {
+            let e = sink(bad).unwrap_err().to_string();
+            assert!(e.contains("coffer.files") && e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -136,6 +136,7 @@ pub(crate) fn files(a: AcmInput) -> Result<Vec<FileSink>, ConfigError> {
             reload_command: c.refresh_command.clone(),
             then_key: then.map(str::to_string),
             mode,
+            mode_text: None,
             role_arn: c.role_arn.clone(),
         };
         let fullchain = c.chain_path.is_none().then_some("CertificateChain");

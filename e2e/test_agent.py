@@ -276,3 +276,54 @@ http_address = "0.0.0.0"
         f.write(cfg.replace('secret_id = "tls/web"', 'certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"\nrole_arn = "arn:aws:iam::123456789012:role/r"'))
     p = subprocess.run([BIN, "agent", "--config", bad], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "secret_id" in p.stderr
+
+
+def test_agent_follows_a_credentials_file_whose_keys_are_rotated(server, sm, workdir):
+    """`credentials_file_path`: the agent signs with the file's keys, and when
+    another process rotates them (new key written, old key deleted) it goes on
+    reading with the new ones, without a restart."""
+    import boto3
+
+    for name in ("creds/a", "creds/b"):
+        sm.create_secret(Name=name, SecretString=f"value-of-{name}")
+    iam = boto3.client(
+        "iam", endpoint_url=server.endpoint, region_name="us-east-1",
+        aws_access_key_id=server.exports["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=server.exports["AWS_SECRET_ACCESS_KEY"],
+    )
+    iam.create_user(UserName="agent-host")
+    iam.put_user_policy(UserName="agent-host", PolicyName="read", PolicyDocument=json.dumps({
+        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                       "Resource": "*"}]}))
+    path = os.path.join(workdir, "credentials")
+
+    def write_keys(key):
+        # As a credentials helper would: a new file renamed over the old one.
+        with open(path + ".tmp", "w") as f:
+            f.write(f"[default]\naws_access_key_id = {key['AccessKeyId']}\n"
+                    f"aws_secret_access_key = {key['SecretAccessKey']}\n")
+        os.replace(path + ".tmp", path)
+
+    first = iam.create_access_key(UserName="agent-host")["AccessKey"]
+    write_keys(first)
+    env = {k: v for k, v in server.cli_env().items()
+           if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = "/dev/null"
+    env["AWS_CONFIG_FILE"] = "/dev/null"
+    proc, port = start_agent(server, workdir, f'credentials_file_path = "{path}"\n', env=env)
+    try:
+        status, body = http(port, "/v1/creds/a", "e2e-ssrf-token")
+        assert status == 200 and json.loads(body)["SecretString"] == "value-of-creds/a", body
+        second = iam.create_access_key(UserName="agent-host")["AccessKey"]
+        write_keys(second)
+        iam.delete_access_key(UserName="agent-host", AccessKeyId=first["AccessKeyId"])
+        # The SDK asks its provider again when its answer (30 s) runs out; the
+        # provider then finds the file changed. creds/b is not cached, so it is
+        # read upstream, signed with whatever keys the agent holds by then.
+        wait_until("the agent reads with the rotated keys",
+                   lambda: http(port, "/v1/creds/b", "e2e-ssrf-token")[0] == 200, timeout=90,
+                   interval=1)
+        log = open(os.path.join(workdir, "agent.log")).read()
+        assert second["SecretAccessKey"] not in log and first["SecretAccessKey"] not in log
+    finally:
+        stop_agent(proc)

@@ -168,6 +168,18 @@ def test_a_service_account_token_reads_a_secret_through_the_sdk(workdir, signer)
         assert value == "s3cr3t-db-password"
         assert who == f"arn:aws:sts::{ACCOUNT}:assumed-role/payments-api/pod-7f9c"
 
+        # The same pod with a token for another audience, or an expired one: the
+        # SDK's web-identity provider gets the refusal and reads nothing.
+        for bad, code in [(signer.token(aud="someone-else"), "InvalidIdentityToken"),
+                          (signer.token(exp_in=-400), "ExpiredTokenException")]:
+            with open(token_file, "w") as f:
+                f.write(bad)
+            out = subprocess.run([sys.executable, "-c", SDK_READ, "payments/db"],
+                                 env=sdk_env(server, token_file, role_arn),
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode != 0 and code in out.stderr, out.stderr
+            assert "s3cr3t-db-password" not in out.stdout
+
         # The answer carries what AWS's does.
         sts = unsigned_sts(server)
         r = sts.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="s1",

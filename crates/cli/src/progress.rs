@@ -1,11 +1,17 @@
-//! A progress bar on stderr for long commands: redrawn in place on a terminal,
-//! one line per finished stage otherwise (so logs stay readable).
+//! A progress bar on stderr for long commands: redrawn in place on a terminal;
+//! otherwise a line every few seconds and one per finished stage (so logs stay
+//! readable and a long run still shows it moves).
 
 use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// How often a log (not a terminal) gets a line about an unfinished stage.
+const LOG_EVERY: Duration = Duration::from_secs(5);
 
 pub struct Bar {
     tty: bool,
     stage: String,
+    logged: Instant,
 }
 
 impl Bar {
@@ -13,6 +19,7 @@ impl Bar {
         Bar {
             tty: std::io::stderr().is_terminal(),
             stage: String::new(),
+            logged: Instant::now(),
         }
     }
 
@@ -24,6 +31,7 @@ impl Bar {
                 let _ = writeln!(err);
             }
             self.stage = stage.to_string();
+            self.logged = Instant::now();
         }
         if self.tty {
             const WIDTH: usize = 30;
@@ -37,8 +45,9 @@ impl Bar {
                 "#".repeat(filled),
                 ".".repeat(WIDTH - filled)
             );
-        } else if done == total {
-            let _ = writeln!(err, "{stage:>14}: {done} rows");
+        } else if done == total || self.logged.elapsed() >= LOG_EVERY {
+            self.logged = Instant::now();
+            let _ = writeln!(err, "{stage:>14}: {done}/{total}");
         }
         let _ = err.flush();
     }

@@ -147,9 +147,12 @@ enum Cmd {
         get_id: String,
         #[arg(long, default_value_t = 20)]
         tries: usize,
-        /// How many `app/svc-I/db` secrets the account holds.
+        /// Secrets PREFIX0 … PREFIX(N-1), made through the API and not read
+        /// since the server started: each is read once, from the store.
         #[arg(long)]
-        count: usize,
+        fresh_prefix: String,
+        #[arg(long, default_value_t = 200)]
+        fresh_count: usize,
         #[arg(long, env = "AWS_ACCESS_KEY_ID")]
         access_key_id: String,
         #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
@@ -306,14 +309,17 @@ fn main() -> anyhow::Result<()> {
             endpoint,
             get_id,
             tries,
-            count,
+            fresh_prefix,
+            fresh_count,
             access_key_id,
             secret_access_key,
         } => rt.block_on(list::list_latency(
             &client(&endpoint, &access_key_id, &secret_access_key),
             &get_id,
             tries,
-            count,
+            &(0..fresh_count)
+                .map(|i| format!("{fresh_prefix}{i}"))
+                .collect::<Vec<_>>(),
         )),
         Cmd::Reach(args) => rt.block_on(reach::run(args)),
         Cmd::PushLatency {

@@ -294,7 +294,10 @@ pub fn load_page(
         Some(p) => format!(" AND id IN ({})", probe_subquery(p, &mut params)),
         None => String::new(),
     };
-    let (mut narrowed, values) = narrowing(&q.narrow, params.len() + 1);
+    // A walk in another order than the name's reads that order's index, never
+    // a name range: the budget bounds the first, not the second.
+    let unindexed = !sort_names && q.sort != crate::ListSort::Name;
+    let (mut narrowed, values) = narrowing(&q.narrow, params.len() + 1, unindexed);
     if sort_names {
         // Ids first: with the order's index out of play, the planner took the
         // account's index and filtered every row rather than read the name
@@ -437,6 +440,13 @@ const DIALECT: words::Dialect = words::Dialect {
     lower: |t| format!("lower({t})"),
 };
 
-fn narrowing(n: &crate::Narrowing, first: usize) -> (String, Vec<String>) {
-    words::narrowing(n, first, &DIALECT)
+/// The same, with the columns written `+name` (and so on): SQLite then uses
+/// no index for these conditions, whatever its estimates.
+const UNINDEXED: words::Dialect = words::Dialect {
+    table: "+",
+    ..DIALECT
+};
+
+fn narrowing(n: &crate::Narrowing, first: usize, unindexed: bool) -> (String, Vec<String>) {
+    words::narrowing(n, first, if unindexed { &UNINDEXED } else { &DIALECT })
 }

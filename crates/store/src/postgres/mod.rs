@@ -647,7 +647,20 @@ impl Store for PgStore {
             )
             .await
             .map_err(pg_err)?;
-        let recorded: Option<String> = row.try_get(0).map_err(pg_err)?;
+        let mut recorded: Option<String> = row.try_get(0).map_err(pg_err)?;
+        if recorded.is_none() {
+            // Another server inserted it at the same moment: the insert waited
+            // for its commit and did nothing, but this statement's snapshot is
+            // older than that commit. A new statement sees it.
+            recorded = conn
+                .query_opt(
+                    "SELECT value FROM coffer_meta WHERE key = 'root_key_check'",
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?
+                .map(|r| r.get(0));
+        }
         Ok(recorded.as_deref() == Some(fingerprint))
     }
 

@@ -63,6 +63,11 @@ pub(crate) fn sts_client(
     secret: &str,
     token: Option<&str>,
 ) -> sts::Client {
+    sts_at(&srv.endpoint(), akid, secret, token)
+}
+
+/// An STS client for the server at `endpoint`.
+pub(crate) fn sts_at(endpoint: &str, akid: &str, secret: &str, token: Option<&str>) -> sts::Client {
     let creds = aws_credential_types::Credentials::new(
         akid,
         secret,
@@ -72,7 +77,7 @@ pub(crate) fn sts_client(
     );
     let conf = sts::Config::builder()
         .behavior_version(sts::config::BehaviorVersion::latest())
-        .endpoint_url(srv.endpoint())
+        .endpoint_url(endpoint)
         .region(sts::config::Region::new("us-east-1"))
         .credentials_provider(creds)
         .build();
@@ -81,6 +86,14 @@ pub(crate) fn sts_client(
 
 pub(crate) fn session_client(
     srv: &TestServer,
+    c: &sts::types::Credentials,
+) -> aws_sdk_secretsmanager::Client {
+    session_at(&srv.endpoint(), c)
+}
+
+/// A Secrets Manager client for the server at `endpoint`, signing with `c`.
+pub(crate) fn session_at(
+    endpoint: &str,
     c: &sts::types::Credentials,
 ) -> aws_sdk_secretsmanager::Client {
     let creds = aws_credential_types::Credentials::new(
@@ -92,7 +105,7 @@ pub(crate) fn session_client(
     );
     let conf = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .endpoint_url(srv.endpoint())
+        .endpoint_url(endpoint)
         .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
         .credentials_provider(creds)
         .build();

@@ -2,39 +2,10 @@
 //! a change stream resumed on another server; and what a fleet keeps to itself:
 //! its connection count, and no plaintext value anywhere in the database.
 
-use crate::access::{iam, stream_for, user, ROOT};
+use crate::access::{iam, session_at, stream_for, sts_at, user, ROOT};
 use crate::common::*;
 use crate::fleet::{read, Server};
-use aws_sdk_sts as sts;
 use coffer_store::postgres::testing::{drop_database, fresh_database};
-
-fn sts_at(endpoint: &str) -> sts::Client {
-    let creds = aws_credential_types::Credentials::new(AKID, SECRET, None, None, "test");
-    let conf = sts::Config::builder()
-        .behavior_version(sts::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(sts::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .build();
-    sts::Client::from_conf(conf)
-}
-
-fn session_at(endpoint: &str, c: &sts::types::Credentials) -> aws_sdk_secretsmanager::Client {
-    let creds = aws_credential_types::Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_string()),
-        None,
-        "session",
-    );
-    let conf = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(conf)
-}
 
 /// A session issued by B, used on C, revoked through A (AWS's "revoke active
 /// sessions": a deny on `aws:TokenIssueTime`) is refused on C.
@@ -79,7 +50,7 @@ async fn a_session_revoked_through_one_server_is_refused_on_another() {
     )
     .await;
     role_policy("read", r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#.into()).await;
-    let creds = sts_at(&b.endpoint)
+    let creds = sts_at(&b.endpoint, AKID, SECRET, None)
         .assume_role()
         .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/app"))
         .role_session_name("app")

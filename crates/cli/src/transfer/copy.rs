@@ -5,8 +5,7 @@
 //! next one resumes from there.
 
 use super::write::{self, Fit};
-use super::{bounded, read, Outcome, Summary};
-use crate::progress::Bar;
+use super::{read, tally, Outcome, Summary};
 use aws_sdk_secretsmanager as sm;
 
 /// Copies every secret of `source` (those whose name starts with `prefix`)
@@ -18,18 +17,9 @@ pub async fn copy_all(
     dry_run: bool,
 ) -> anyhow::Result<Summary> {
     let entries = read::list(source, prefix).await?;
-    let total = entries.len();
     let stage = if dry_run { "checking" } else { "importing" };
-    let mut summary = Summary::default();
-    let mut bar = Bar::new();
     let work = |e| copy_one(source.clone(), dest.clone(), e, dry_run);
-    bounded(entries, work, |(name, outcome)| {
-        summary.add(name, outcome);
-        bar.show(stage, summary.done(), total);
-    })
-    .await;
-    bar.finish();
-    Ok(summary)
+    Ok(tally(entries, stage, work).await)
 }
 
 async fn copy_one(

@@ -15,6 +15,7 @@ pub mod files;
 pub mod read;
 pub mod write;
 
+use crate::progress::Bar;
 use aws_sdk_secretsmanager as sm;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -163,6 +164,24 @@ pub async fn client(
         return Ok(sm::Client::from_conf(conf.build()));
     }
     Ok(upstream.client)
+}
+
+/// Runs `work` (a secret's name and what became of it) on every item,
+/// counting the outcomes behind a progress bar labelled `stage`.
+pub async fn tally<T, Fut>(items: Vec<T>, stage: &str, work: impl Fn(T) -> Fut) -> Summary
+where
+    Fut: Future<Output = (String, Result<Outcome, String>)> + Send + 'static,
+{
+    let total = items.len();
+    let mut summary = Summary::default();
+    let mut bar = Bar::new();
+    bounded(items, work, |(name, outcome)| {
+        summary.add(name, outcome);
+        bar.show(stage, summary.done(), total);
+    })
+    .await;
+    bar.finish();
+    summary
 }
 
 /// Runs `work` on every item, [`CONCURRENCY`] at a time, and hands each

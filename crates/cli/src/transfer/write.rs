@@ -6,8 +6,7 @@
 //! [`Fit`]'s to say. Every step looks at the destination as it is, so a run
 //! cut short anywhere is finished by the next.
 
-use super::{bounded, describe, Outcome, SecretRecord, Summary, VersionRecord};
-use crate::progress::Bar;
+use super::{describe, tally, Outcome, SecretRecord, Summary, VersionRecord};
 use aws_sdk_secretsmanager as sm;
 use base64::Engine as _;
 use sm::operation::describe_secret::{DescribeSecretError, DescribeSecretOutput};
@@ -41,11 +40,7 @@ pub async fn write_all(
     fit: Fit,
     dry_run: bool,
 ) -> Summary {
-    let records = last_per_name(records);
-    let total = records.len();
     let stage = if dry_run { "checking" } else { "writing" };
-    let mut summary = Summary::default();
-    let mut bar = Bar::new();
     let work = |r: SecretRecord| {
         let client = client.clone();
         async move {
@@ -53,13 +48,7 @@ pub async fn write_all(
             (r.name, outcome)
         }
     };
-    bounded(records, work, |(name, outcome)| {
-        summary.add(name, outcome);
-        bar.show(stage, summary.done(), total);
-    })
-    .await;
-    bar.finish();
-    summary
+    tally(last_per_name(records), stage, work).await
 }
 
 fn last_per_name(records: Vec<SecretRecord>) -> Vec<SecretRecord> {

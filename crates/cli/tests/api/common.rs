@@ -107,6 +107,16 @@ impl TestServer {
     }
 }
 
+/// Creates secret `name` holding `value` through `c`.
+pub async fn create(c: &sm::Client, name: &str, value: &str) {
+    c.create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+}
+
 pub fn client_for(endpoint: &str, region: &str, akid: &str, secret: &str) -> sm::Client {
     let creds = aws_credential_types::Credentials::new(akid, secret, None, None, "test");
     let conf = sm::Config::builder()

@@ -28,6 +28,11 @@ impl Server {
         Self::start_with_args(url, &[])
     }
 
+    /// Three servers on `url`, started one after another.
+    pub(crate) fn three(url: &str) -> (Server, Server, Server) {
+        (Self::start(url), Self::start(url), Self::start(url))
+    }
+
     pub(crate) fn start_with_args(url: &str, extra: &[&str]) -> Server {
         Self::try_start_with(url, ROOT_KEY, extra)
             .unwrap_or_else(|log| panic!("the server did not start: {log}"))
@@ -120,19 +125,9 @@ pub(crate) async fn read(c: &sm::Client, id: &str) -> Result<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_servers_serve_one_set_of_accounts_and_secrets() {
     let url = fresh_database().await;
-    let (a, b, c) = (
-        Server::start(&url),
-        Server::start(&url),
-        Server::start(&url),
-    );
+    let (a, b, c) = Server::three(&url);
 
-    a.client()
-        .create_secret()
-        .name("fleet/db")
-        .secret_string("v1")
-        .send()
-        .await
-        .unwrap();
+    create(&a.client(), "fleet/db", "v1").await;
     assert_eq!(read(&b.client(), "fleet/db").await, Ok("v1".into()));
     assert_eq!(read(&c.client(), "fleet/db").await, Ok("v1".into()));
 
@@ -200,14 +195,7 @@ async fn servers_started_at_once_on_a_new_database_all_serve() {
                     .unwrap_or_else(|log| panic!("a server did not start: {log}"))
             })
             .collect();
-        servers[0]
-            .client()
-            .create_secret()
-            .name("together")
-            .secret_string("v1")
-            .send()
-            .await
-            .unwrap();
+        create(&servers[0].client(), "together", "v1").await;
         for s in &servers {
             assert_eq!(read(&s.client(), "together").await, Ok("v1".into()));
         }
@@ -243,13 +231,7 @@ async fn a_server_with_another_root_key_is_refused() {
 async fn an_agent_on_one_server_hears_changes_made_through_another() {
     let url = fresh_database().await;
     let (a, c) = (Server::start(&url), Server::start(&url));
-    a.client()
-        .create_secret()
-        .name("pushed")
-        .secret_string("v1")
-        .send()
-        .await
-        .unwrap();
+    create(&a.client(), "pushed", "v1").await;
     let agent = start_agent_at(&c.endpoint, "ttl_seconds = 3600", true).await;
     wait_for("the agent subscribed to C", PATIENCE, async || {
         agent.is_subscribed()
@@ -403,14 +385,7 @@ pub(crate) fn verify(url: &str) -> (bool, String) {
 async fn the_fleet_audit_trail_is_in_the_store_and_verifies() {
     let url = fresh_database().await;
     let mut servers = [Server::start(&url), Server::start(&url)];
-    servers[0]
-        .client()
-        .create_secret()
-        .name("audited")
-        .secret_string("v1")
-        .send()
-        .await
-        .unwrap();
+    create(&servers[0].client(), "audited", "v1").await;
     for s in &servers {
         assert_eq!(read(&s.client(), "audited").await, Ok("v1".into()));
     }

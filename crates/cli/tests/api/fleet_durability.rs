@@ -37,14 +37,7 @@ async fn acknowledged_writes_survive_kill_9_of_any_server() {
         Server::start(&url),
         Server::start(&url),
     ];
-    servers[0]
-        .client()
-        .create_secret()
-        .name("hammered")
-        .secret_string("v0")
-        .send()
-        .await
-        .unwrap();
+    create(&servers[0].client(), "hammered", "v0").await;
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     // Where each writer sends its writes: its server's endpoint, replaced when
     // that server is killed and another started in its place.
@@ -168,14 +161,7 @@ async fn a_database_crash_is_unavailable_and_heals_without_losing_writes() {
     use std::sync::{Arc, Mutex};
     let pg = Cluster::start(Auth::Trust);
     let servers = [Server::start(&pg.url()), Server::start(&pg.url())];
-    servers[0]
-        .client()
-        .create_secret()
-        .name("outage")
-        .secret_string("v0")
-        .send()
-        .await
-        .unwrap();
+    create(&servers[0].client(), "outage", "v0").await;
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let codes: Arc<Mutex<std::collections::BTreeSet<String>>> = Arc::default();
     let (stop, since_up) = (

@@ -12,18 +12,8 @@ use coffer_store::postgres::testing::{drop_database, fresh_database};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_revoked_through_one_server_is_refused_on_another() {
     let url = fresh_database().await;
-    let (a, b, c) = (
-        Server::start(&url),
-        Server::start(&url),
-        Server::start(&url),
-    );
-    a.client()
-        .create_secret()
-        .name("fleet/s")
-        .secret_string("v1")
-        .send()
-        .await
-        .unwrap();
+    let (a, b, c) = Server::three(&url);
+    create(&a.client(), "fleet/s", "v1").await;
     let trust = format!(
         r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}}}"#
     );
@@ -93,19 +83,9 @@ fn event_ids(stream: &str) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_stream_resumes_by_event_id_on_another_server() {
     let url = fresh_database().await;
-    let (a, b, c) = (
-        Server::start(&url),
-        Server::start(&url),
-        Server::start(&url),
-    );
+    let (a, b, c) = Server::three(&url);
     let put = async |name: &str| {
-        a.client()
-            .create_secret()
-            .name(name)
-            .secret_string("v")
-            .send()
-            .await
-            .unwrap();
+        create(&a.client(), name, "v").await;
     };
     put("before-1").await;
     put("before-2").await;
